@@ -1,0 +1,94 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/store"
+)
+
+func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
+	f, err := s.function(r.Context(), r.PathValue("functionId"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	event, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if len(event) == 0 {
+		event = []byte("{}")
+	} else if !json.Valid(event) {
+		writeError(w, fn.Invalid("body", "the event must be valid JSON"))
+		return
+	}
+	ex, err := s.cfg.Engine.Invoke(r.Context(), f, event)
+	if err != nil {
+		writeError(w, fmt.Errorf("execution %s rejected: %w", ex.ID, err))
+		return
+	}
+	reply := *ex // ex is shared with the record writer: never modify it
+	reply.Event = nil
+	writeJSON(w, http.StatusOK, &reply)
+}
+
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	f, err := s.cfg.Store.GetFunction(r.Context(), r.PathValue("functionId"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	q := store.ExecQuery{Limit: 50, Before: r.URL.Query().Get("before"), Status: fn.Status(r.URL.Query().Get("status"))}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, fn.Invalid("limit", "must be a whole number from 1 to 1000"))
+			return
+		}
+		q.Limit = n
+	}
+	if q.Status != "" && !q.Status.Valid() {
+		writeError(w, fn.Invalid("status", fmt.Sprintf("unknown status %q (one of %v)", q.Status, fn.Statuses)))
+		return
+	}
+	if err := s.cfg.Engine.Flush(r.Context()); err != nil {
+		s.log.Warn("flush records before reading history", "error", err)
+	}
+	execs, err := s.cfg.Store.ListExecutions(r.Context(), f.ID, q)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := map[string]any{"executions": execs}
+	if len(execs) == q.Limit {
+		out["nextBefore"] = execs[len(execs)-1].ID
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getExecution(w http.ResponseWriter, r *http.Request) {
+	f, err := s.cfg.Store.GetFunction(r.Context(), r.PathValue("functionId"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ex, err := s.cfg.Store.GetExecution(r.Context(), f.ID, r.PathValue("executionId"))
+	if errors.Is(err, fn.ErrNotFound) {
+		// It may still be waiting to be written.
+		if ferr := s.cfg.Engine.Flush(r.Context()); ferr == nil {
+			ex, err = s.cfg.Store.GetExecution(r.Context(), f.ID, r.PathValue("executionId"))
+		}
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ex)
+}

@@ -1,0 +1,169 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/engine"
+	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/metrics"
+	"github.com/nimbusfaas/nimbus/internal/store"
+)
+
+// SyntaxChecker reports a syntax error in a function's sources, or nil.
+type SyntaxChecker func(ctx context.Context, runtime string, files map[string]string) error
+
+// Config wires a Server.
+type Config struct {
+	Store        store.Store
+	Engine       *engine.Engine
+	Metrics      *metrics.Recorder
+	CheckSyntax  SyntaxChecker
+	Defaults     fn.Defaults
+	APIKey       string
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+	// System adds host facts (drivers, interpreters) to GET /api/system.
+	System func(ctx context.Context) any
+}
+
+// Server serves the HTTP API.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	started time.Time
+
+	cache   sync.Map     // id and name → *fn.Function, for the invoke path
+	cacheMu sync.Mutex   // serialises cache fills with invalidations (not reads)
+	gen     atomic.Int64 // bumped on every change, so a racing read is not cached
+}
+
+// New builds the server and its routes.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 6 << 20
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "api"), mux: http.NewServeMux(), started: time.Now()}
+	s.mux.HandleFunc("GET /healthz", s.health)
+	s.mux.HandleFunc("GET /api/functions", s.listFunctions)
+	s.mux.HandleFunc("POST /api/functions", s.createFunction)
+	s.mux.HandleFunc("GET /api/functions/{id}", s.getFunction)
+	s.mux.HandleFunc("PUT /api/functions/{id}", s.updateFunction)
+	s.mux.HandleFunc("DELETE /api/functions/{id}", s.deleteFunction)
+	s.mux.HandleFunc("POST /api/executions/{functionId}", s.invoke)
+	s.mux.HandleFunc("GET /api/executions/{functionId}/history", s.history)
+	s.mux.HandleFunc("GET /api/executions/{functionId}/{executionId}", s.getExecution)
+	s.mux.HandleFunc("GET /api/metrics/system", s.systemMetrics)
+	s.mux.HandleFunc("GET /api/metrics/functions/{functionId}", s.functionMetrics)
+	s.mux.HandleFunc("GET /api/system", s.system)
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errNoRoute)
+	})
+	return s
+}
+
+var errNoRoute = errors.New("no such route")
+
+// ServeHTTP authenticates /api calls and routes them.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.APIKey != "" && strings.HasPrefix(r.URL.Path, "/api/") && !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="nimbus"`)
+		writeJSON(w, http.StatusUnauthorized, errorBody("unauthorized", "missing or wrong API key: send Authorization: Bearer <NIMBUS_API_KEY>"))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.APIKey)) == 1
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "uptimeSeconds": int(time.Since(s.started).Seconds())})
+}
+
+func (s *Server) system(w http.ResponseWriter, r *http.Request) {
+	var facts any
+	if s.cfg.System != nil {
+		facts = s.cfg.System(r.Context())
+	}
+	writeJSON(w, http.StatusOK, facts)
+}
+
+// writeJSON writes v as the JSON response with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func errorBody(code, msg string) map[string]apiError {
+	return map[string]apiError{"error": {Code: code, Message: msg}}
+}
+
+// writeError maps an error to its HTTP status: the one place that does.
+func writeError(w http.ResponseWriter, err error) {
+	status, code := http.StatusInternalServerError, "internal"
+	var (
+		field  *fn.FieldError
+		tooBig *http.MaxBytesError
+		body   = apiError{Message: err.Error()}
+	)
+	switch {
+	case errors.As(err, &tooBig) || errors.Is(err, fn.ErrTooLarge):
+		status, code = http.StatusRequestEntityTooLarge, "too_large"
+	case errors.As(err, &field):
+		status, code = http.StatusBadRequest, "invalid"
+		body.Field = field.Field
+	case errors.Is(err, fn.ErrInvalid):
+		status, code = http.StatusBadRequest, "invalid"
+	case errors.Is(err, fn.ErrNotFound), errors.Is(err, errNoRoute):
+		status, code = http.StatusNotFound, "not_found"
+	case errors.Is(err, fn.ErrConflict):
+		status, code = http.StatusConflict, "conflict"
+	case errors.Is(err, fn.ErrCapacity):
+		status, code = http.StatusTooManyRequests, "over_capacity"
+		w.Header().Set("Retry-After", "1")
+	case errors.Is(err, fn.ErrUnavailable):
+		status, code = http.StatusServiceUnavailable, "unavailable"
+	}
+	body.Code = code
+	writeJSON(w, status, map[string]apiError{"error": body})
+}
+
+// readJSON decodes a request body of at most the configured size into v,
+// rejecting unknown fields.
+func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		return fn.Invalid("body", "not valid JSON for this request: "+strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.More() {
+		return fn.Invalid("body", "has trailing data after the JSON value")
+	}
+	return nil
+}

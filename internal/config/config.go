@@ -1,0 +1,206 @@
+package config
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of `nimbus serve`.
+type Config struct {
+	Port     int    // PORT: HTTP port (3000)
+	Host     string // NIMBUS_HOST: address to bind (127.0.0.1)
+	DataDir  string // NIMBUS_DATA_DIR: database and instance files (./data)
+	MongoURI string // MONGODB_URI: use MongoDB instead of the embedded SQLite
+
+	DefaultTimeoutMs int // MAX_EXECUTION_TIME: default function timeout, ms (30000)
+	DefaultMemoryMB  int // MAX_MEMORY: default function memory limit, MB (128)
+
+	APIKey   string // NIMBUS_API_KEY: when set, /api calls need "Authorization: Bearer <key>"
+	Insecure bool   // --insecure: allow a non-loopback bind without an API key
+
+	MaxBodyBytes    int64         // NIMBUS_MAX_BODY_BYTES: request body limit (6 MiB)
+	QueueTimeout    time.Duration // NIMBUS_QUEUE_TIMEOUT: wait for a busy function before 429 (5s)
+	KeepAlive       time.Duration // NIMBUS_KEEP_ALIVE: idle instances stop after (10m)
+	Retention       int           // NIMBUS_RETENTION: executions kept per function (10000)
+	LogLimit        int           // NIMBUS_LOG_LIMIT: bytes of logs per execution (65536)
+	ShutdownTimeout time.Duration // NIMBUS_SHUTDOWN_TIMEOUT: drain time on SIGTERM (30s)
+	LogLevel        string        // NIMBUS_LOG_LEVEL: debug, info, warn, error (info)
+}
+
+// Default returns the documented defaults.
+func Default() Config {
+	return Config{
+		Port:             3000,
+		Host:             "127.0.0.1",
+		DataDir:          "./data",
+		DefaultTimeoutMs: 30000,
+		DefaultMemoryMB:  128,
+		MaxBodyBytes:     6 << 20,
+		QueueTimeout:     5 * time.Second,
+		KeepAlive:        10 * time.Minute,
+		Retention:        10000,
+		LogLimit:         64 << 10,
+		ShutdownTimeout:  30 * time.Second,
+		LogLevel:         "info",
+	}
+}
+
+// Load builds the configuration: defaults, then the .env file at envFile
+// (if it exists), then lookup (the environment), then flags in args.
+func Load(lookup func(string) (string, bool), envFile string, args []string) (Config, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	envFileFlag := fs.String("env-file", envFile, "read settings from this .env file")
+	port := fs.Int("port", 0, "HTTP port (PORT)")
+	host := fs.String("host", "", "address to bind (NIMBUS_HOST)")
+	dataDir := fs.String("data-dir", "", "data directory (NIMBUS_DATA_DIR)")
+	insecure := fs.Bool("insecure", false, "allow binding a non-loopback address without NIMBUS_API_KEY")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("flags: %w", err)
+	}
+	dotenv, err := ReadEnvFile(*envFileFlag)
+	if err != nil {
+		return Config{}, err
+	}
+	get := func(k string) (string, bool) {
+		if v, ok := lookup(k); ok {
+			return v, true
+		}
+		v, ok := dotenv[k]
+		return v, ok
+	}
+	c := Default()
+	var errs []error
+	str := func(k string, dst *string) {
+		if v, ok := get(k); ok && v != "" {
+			*dst = v
+		}
+	}
+	num := func(k string, dst *int, lo, hi int) {
+		if v, ok := get(k); ok && v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < lo || n > hi {
+				errs = append(errs, fmt.Errorf("%s=%q: want a whole number from %d to %d", k, v, lo, hi))
+				return
+			}
+			*dst = n
+		}
+	}
+	dur := func(k string, dst *time.Duration) {
+		if v, ok := get(k); ok && v != "" {
+			d, err := parseDuration(v)
+			if err != nil || d < 0 {
+				errs = append(errs, fmt.Errorf("%s=%q: want a duration such as 500ms, 10s or 5m (a bare number is milliseconds)", k, v))
+				return
+			}
+			*dst = d
+		}
+	}
+	num("PORT", &c.Port, 0, 65535)
+	str("NIMBUS_HOST", &c.Host)
+	str("NIMBUS_DATA_DIR", &c.DataDir)
+	str("MONGODB_URI", &c.MongoURI)
+	num("MAX_EXECUTION_TIME", &c.DefaultTimeoutMs, 1, 15*60*1000)
+	num("MAX_MEMORY", &c.DefaultMemoryMB, 16, 10240)
+	str("NIMBUS_API_KEY", &c.APIKey)
+	var body int
+	num("NIMBUS_MAX_BODY_BYTES", &body, 1024, 1<<30)
+	if body > 0 {
+		c.MaxBodyBytes = int64(body)
+	}
+	dur("NIMBUS_QUEUE_TIMEOUT", &c.QueueTimeout)
+	dur("NIMBUS_KEEP_ALIVE", &c.KeepAlive)
+	num("NIMBUS_RETENTION", &c.Retention, 1, 100_000_000)
+	num("NIMBUS_LOG_LIMIT", &c.LogLimit, 1024, 16<<20)
+	dur("NIMBUS_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	str("NIMBUS_LOG_LEVEL", &c.LogLevel)
+
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "port":
+			c.Port = *port
+		case "host":
+			c.Host = *host
+		case "data-dir":
+			c.DataDir = *dataDir
+		case "insecure":
+			c.Insecure = *insecure
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return c, c.Check()
+}
+
+// Check refuses settings that would be unsafe: a non-loopback bind without
+// an API key, unless Insecure.
+func (c Config) Check() error {
+	if c.APIKey == "" && !c.Insecure && !IsLoopback(c.Host) {
+		return fmt.Errorf("refusing to listen on %q without NIMBUS_API_KEY: anyone who can reach it could run code on this machine; set NIMBUS_API_KEY, bind 127.0.0.1, or pass --insecure", c.Host)
+	}
+	return nil
+}
+
+// Addr is the address to listen on.
+func (c Config) Addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
+
+// IsLoopback reports whether host only accepts local connections.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+func parseDuration(v string) (time.Duration, error) {
+	if n, err := strconv.Atoi(v); err == nil {
+		return time.Duration(n) * time.Millisecond, nil
+	}
+	return time.ParseDuration(v)
+}
+
+// ReadEnvFile reads KEY=VALUE lines; a missing file is no error. Blank
+// lines and # comments are skipped, "export " prefixes and matching quotes
+// around values are removed.
+func ReadEnvFile(path string) (map[string]string, error) {
+	env := map[string]string{}
+	if path == "" {
+		return env, nil
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return env, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("env file: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("env file %s line %d: want KEY=VALUE", path, n)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		}
+		env[k] = v
+	}
+	return env, sc.Err()
+}

@@ -1,0 +1,69 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/config"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestPrecedence(t *testing.T) {
+	dotenv := filepath.Join(t.TempDir(), ".env")
+	os.WriteFile(dotenv, []byte("# comment\nPORT=4000\nMAX_MEMORY=256\nexport NIMBUS_DATA_DIR=\"/from/dotenv\"\nMAX_EXECUTION_TIME=1000\n"), 0o644)
+	c, err := config.Load(env(map[string]string{"PORT": "5000", "MAX_EXECUTION_TIME": "2000"}), dotenv, []string{"--port", "6000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 6000 {
+		t.Errorf("port %d: flag should win", c.Port)
+	}
+	if c.DefaultTimeoutMs != 2000 {
+		t.Errorf("timeout %d: environment should beat .env", c.DefaultTimeoutMs)
+	}
+	if c.DefaultMemoryMB != 256 || c.DataDir != "/from/dotenv" {
+		t.Errorf(".env not applied: %+v", c)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := config.Load(env(nil), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 3000 || c.Host != "127.0.0.1" || c.DefaultTimeoutMs != 30000 || c.DefaultMemoryMB != 128 ||
+		c.DataDir != "./data" || c.QueueTimeout != 5*time.Second || c.KeepAlive != 10*time.Minute || c.Retention != 10000 {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestRefusesPublicBindWithoutKey(t *testing.T) {
+	_, err := config.Load(env(map[string]string{"NIMBUS_HOST": "0.0.0.0"}), "", nil)
+	if err == nil || !strings.Contains(err.Error(), "NIMBUS_API_KEY") {
+		t.Fatalf("err = %v, want a refusal naming NIMBUS_API_KEY", err)
+	}
+	if _, err := config.Load(env(map[string]string{"NIMBUS_HOST": "0.0.0.0", "NIMBUS_API_KEY": "k"}), "", nil); err != nil {
+		t.Fatalf("with a key: %v", err)
+	}
+	if _, err := config.Load(env(map[string]string{"NIMBUS_HOST": "0.0.0.0"}), "", []string{"--insecure"}); err != nil {
+		t.Fatalf("with --insecure: %v", err)
+	}
+	for _, h := range []string{"127.0.0.1", "::1", "localhost", "127.0.0.5"} {
+		if !config.IsLoopback(h) {
+			t.Errorf("%s is loopback", h)
+		}
+	}
+}
+
+func TestBadValuesNamed(t *testing.T) {
+	_, err := config.Load(env(map[string]string{"MAX_MEMORY": "lots", "NIMBUS_QUEUE_TIMEOUT": "soon"}), "", nil)
+	if err == nil || !strings.Contains(err.Error(), "MAX_MEMORY") || !strings.Contains(err.Error(), "NIMBUS_QUEUE_TIMEOUT") {
+		t.Fatalf("err = %v, want both bad settings named", err)
+	}
+}

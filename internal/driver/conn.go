@@ -1,0 +1,176 @@
+package driver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/nimbusfaas/nimbus/internal/runtime"
+)
+
+// Conn speaks the runtime protocol with one worker over a pair of byte
+// streams: requests out on w, responses in on r. Responses are matched to
+// calls by id, so a worker may serve several calls at once. Conn does not own
+// the worker: when the stream breaks it calls broken, and the driver decides
+// what the worker's death means.
+type Conn struct {
+	w   io.Writer
+	wmu sync.Mutex
+
+	mu      sync.Mutex
+	pending map[string]chan *runtime.Response
+	ready   chan *runtime.Response
+	err     error         // why the stream broke; set once
+	dead    chan struct{} // closed when the stream broke
+}
+
+// NewConn starts reading responses from r. broken is called once, from the
+// reading goroutine, when r fails or the worker sends something that is not
+// a valid response.
+func NewConn(r io.Reader, w io.Writer, broken func(error)) *Conn {
+	c := &Conn{
+		w:       w,
+		pending: make(map[string]chan *runtime.Response),
+		ready:   make(chan *runtime.Response, 1),
+		dead:    make(chan struct{}),
+	}
+	go c.read(r, broken)
+	return c
+}
+
+func (c *Conn) read(r io.Reader, broken func(error)) {
+	var err error
+	for {
+		var b []byte
+		if b, err = runtime.ReadFrame(r, runtime.MaxResponseFrame); err != nil {
+			break
+		}
+		resp := new(runtime.Response)
+		if err = json.Unmarshal(b, resp); err != nil {
+			err = fmt.Errorf("bad frame from worker: %w", err)
+			break
+		}
+		if resp.Type == runtime.TypeReady {
+			select {
+			case c.ready <- resp:
+				continue
+			default:
+			}
+			err = errors.New("unexpected ready frame from worker")
+			break
+		}
+		c.mu.Lock()
+		ch, ok := c.pending[resp.ID]
+		delete(c.pending, resp.ID)
+		c.mu.Unlock()
+		if !ok || resp.Type != runtime.TypeResult {
+			err = fmt.Errorf("unexpected %q frame for request %q from worker", resp.Type, resp.ID)
+			break
+		}
+		ch <- resp
+	}
+	c.mu.Lock()
+	c.err = err
+	close(c.dead)
+	c.mu.Unlock()
+	if broken != nil {
+		broken(err)
+	}
+}
+
+// Err is why the stream broke, or nil while it works.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Dead is closed when the response stream has broken.
+func (c *Conn) Dead() <-chan struct{} { return c.dead }
+
+// Init sends the init frame and waits for the worker to be ready. A handler
+// that failed to load is returned as a *runtime.Error; its logs are returned
+// either way.
+func (c *Conn) Init(ctx context.Context, in runtime.Init) (logs string, err error) {
+	in.Type = runtime.TypeInit
+	if err := c.write(in); err != nil {
+		return "", err
+	}
+	select {
+	case resp := <-c.ready:
+		if resp.Error != nil {
+			return resp.Logs, resp.Error
+		}
+		return resp.Logs, nil
+	case <-c.dead:
+		return "", c.deadErr()
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// Invoke sends req and waits for its response, for the stream to break, or
+// for ctx to end.
+func (c *Conn) Invoke(ctx context.Context, req *runtime.Request) (*runtime.Response, error) {
+	ch := make(chan *runtime.Response, 1)
+	c.mu.Lock()
+	if c.err != nil || isClosed(c.dead) {
+		c.mu.Unlock()
+		return nil, c.deadErr()
+	}
+	c.pending[req.ID] = ch
+	c.mu.Unlock()
+	if err := c.write(req); err != nil {
+		c.forget(req.ID)
+		return nil, err
+	}
+	select {
+	case resp := <-ch:
+		return resp, nil
+	case <-c.dead:
+		return nil, c.deadErr()
+	case <-ctx.Done():
+		c.forget(req.ID)
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Conn) forget(id string) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+func (c *Conn) write(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode request: %w", err)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := runtime.WriteRaw(c.w, b); err != nil {
+		return fmt.Errorf("write to worker: %w", err)
+	}
+	return nil
+}
+
+func (c *Conn) deadErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil || errors.Is(c.err, io.EOF) {
+		return io.EOF
+	}
+	return c.err
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,157 @@
+package driver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
+)
+
+// Driver starts instances of functions under one isolation technology.
+type Driver interface {
+	// Name is the name functions select the driver by: "sandbox", "docker", "microvm".
+	Name() string
+	// Available reports nil, or why the driver cannot start instances now.
+	// The error wraps fn.ErrUnavailable.
+	Available(ctx context.Context) error
+	// Start starts an instance and loads the function's handler in it. A
+	// handler that cannot be loaded gives a *runtime.Error; a driver that
+	// cannot start anything gives an error wrapping fn.ErrUnavailable.
+	Start(ctx context.Context, spec InstanceSpec) (Instance, error)
+}
+
+// InstanceSpec is what an instance is started for.
+type InstanceSpec struct {
+	Function *fn.Function
+	LogLimit int // bytes of logs kept per invocation; 0 means the default
+}
+
+// Instance is one started worker serving one function version.
+type Instance interface {
+	// Invoke runs the handler once. ctx carries the deadline: when it
+	// expires the instance is killed and ctx's error returned. A worker that
+	// dies under the call gives an *ExitError.
+	Invoke(ctx context.Context, req *runtime.Request) (*runtime.Response, error)
+	// Stats reports what the instance holds now.
+	Stats() Stats
+	// Kill stops the instance for reason; it is safe to call more than once.
+	Kill(reason string) error
+	// Done is closed once the instance has stopped; Exit then tells why.
+	Done() <-chan struct{}
+	Exit() ExitInfo
+}
+
+// Stats describes a running instance.
+type Stats struct {
+	ID     string `json:"id"`
+	PID    int    `json:"pid,omitempty"`
+	RSSKiB int64  `json:"rssKiB,omitempty"`
+}
+
+// ExitInfo says why an instance stopped.
+type ExitInfo struct {
+	Code   int    `json:"code"`             // exit status, -1 when signalled
+	Signal string `json:"signal,omitempty"` // the signal that ended it
+	OOM    bool   `json:"oom,omitempty"`    // killed for exceeding its memory
+	Reason string `json:"reason,omitempty"` // why Nimbus killed it, if it did
+}
+
+func (e ExitInfo) String() string {
+	switch {
+	case e.OOM:
+		return "killed for exceeding its memory limit"
+	case e.Reason != "":
+		return "killed: " + e.Reason
+	case e.Signal != "":
+		return "killed by signal " + e.Signal
+	}
+	return fmt.Sprintf("exited with status %d", e.Code)
+}
+
+// ExitError is returned by Invoke when the worker died under the call.
+type ExitError struct{ Exit ExitInfo }
+
+func (e *ExitError) Error() string { return "worker " + e.Exit.String() }
+
+// NewRequest builds an invoke request.
+func NewRequest(id string, event json.RawMessage, deadlineMs int64) *runtime.Request {
+	return &runtime.Request{Type: runtime.TypeInvoke, ID: id, Event: event, DeadlineMs: deadlineMs}
+}
+
+var (
+	regMu    sync.Mutex
+	registry = map[string]Factory{}
+)
+
+// Factory builds a driver from the server's configuration.
+type Factory func(cfg Config) (Driver, error)
+
+// Config is what every driver may need from the server.
+type Config struct {
+	DataDir      string // a directory the driver may own below
+	Lookup       func(string) (string, bool)
+	Logger       Logger
+	Interpreters runtime.Interpreters // the host's python and node, found once
+	Shims        runtime.Paths        // the runtime shims installed on the host
+}
+
+// WithLogger returns a copy of c with log.
+func (c Config) WithLogger(log Logger) Config {
+	c.Logger = log
+	return c
+}
+
+// Logger is the part of *slog.Logger drivers use.
+type Logger interface {
+	Info(msg string, args ...any)
+	Warn(msg string, args ...any)
+	Debug(msg string, args ...any)
+}
+
+// Register makes a driver available by name; a duplicate name panics.
+func Register(name string, f Factory) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := registry[name]; dup {
+		panic("driver: Register called twice for " + name)
+	}
+	registry[name] = f
+}
+
+// Names lists the registered drivers, sorted.
+func Names() []string {
+	regMu.Lock()
+	defer regMu.Unlock()
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Open builds the registered driver called name.
+func Open(name string, cfg Config) (Driver, error) {
+	regMu.Lock()
+	f, ok := registry[name]
+	regMu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("driver %q: %w", name, fn.ErrNotFound)
+	}
+	return f(cfg)
+}
+
+// InitError is returned by Start when the function's handler could not be
+// loaded: a syntax or import error, a missing handler, an exception at
+// import. Logs holds what the module printed while loading.
+type InitError struct {
+	Err  *runtime.Error
+	Logs string
+}
+
+func (e *InitError) Error() string { return "load handler: " + e.Err.Error() }
+func (e *InitError) Unwrap() error { return e.Err }

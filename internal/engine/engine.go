@@ -1,0 +1,322 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/driver"
+	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/metrics"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
+)
+
+// Config configures an Engine. Zero durations take the defaults noted; a
+// zero ReapInterval or FlushInterval turns that background job off, so tests
+// can drive time by hand.
+type Config struct {
+	Drivers      map[string]driver.Driver
+	Records      RecordStore
+	Metrics      *metrics.Recorder
+	Logger       *slog.Logger
+	QueueTimeout time.Duration // how long a call waits for a busy function (5s)
+	KeepAlive    time.Duration // idle instances are stopped after this (10m)
+	ReapInterval time.Duration // how often idle instances are checked
+	LogLimit     int           // bytes of logs per execution (64 KiB)
+	Retention    int           // executions kept per function (10,000)
+
+	FlushInterval time.Duration // how often records are written
+	BatchSize     int           // records per write (512)
+	RecordBuffer  int           // records waiting to be written (65,536)
+}
+
+// Engine runs functions.
+type Engine struct {
+	cfg     Config
+	log     *slog.Logger
+	pools   sync.Map // function id → *pool
+	rec     *recorder
+	closing atomic.Bool
+	calls   atomic.Int64 // calls in flight
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+// New builds an engine; Start begins its background work.
+func New(cfg Config) *Engine {
+	if cfg.QueueTimeout == 0 {
+		cfg.QueueTimeout = 5 * time.Second
+	}
+	if cfg.KeepAlive == 0 {
+		cfg.KeepAlive = 10 * time.Minute
+	}
+	if cfg.LogLimit == 0 {
+		cfg.LogLimit = runtime.DefaultLogLimit
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = 10000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewRecorder(nil)
+	}
+	log := cfg.Logger.With("component", "engine")
+	return &Engine{
+		cfg:     cfg,
+		log:     log,
+		rec:     newRecorder(cfg, log),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+}
+
+// Start begins writing records and reaping idle instances.
+func (e *Engine) Start(ctx context.Context) {
+	go e.rec.run()
+	go e.reapLoop()
+}
+
+// Driver returns the named driver, or an error wrapping fn.ErrInvalid.
+func (e *Engine) Driver(name string) (driver.Driver, error) {
+	if name == "firecracker" {
+		name = "microvm"
+	}
+	d, ok := e.cfg.Drivers[name]
+	if !ok {
+		return nil, fn.Invalid("driver", fmt.Sprintf("unknown driver %q", name))
+	}
+	return d, nil
+}
+
+// Invoke runs f once with event and returns its execution record, which is
+// also written to the store and counted in metrics. The error is non-nil only
+// when the call never ran (status rejected): it wraps fn.ErrCapacity or
+// fn.ErrUnavailable. The record is shared with the record writer: callers
+// must not modify it.
+func (e *Engine) Invoke(ctx context.Context, f *fn.Function, event json.RawMessage) (*fn.Execution, error) {
+	ex := &fn.Execution{
+		ID:         fn.NewID(),
+		FunctionID: f.ID,
+		Version:    f.Version,
+		Event:      event,
+		StartedAt:  time.Now(),
+	}
+	e.calls.Add(1)
+	defer e.calls.Add(-1)
+	err := e.invoke(ctx, f, ex)
+	ex.DurationMs = msSince(ex.StartedAt)
+	if err != nil {
+		ex.Status = fn.StatusRejected
+		ex.Error = &fn.ErrorInfo{Type: "Nimbus.Rejected", Message: err.Error()}
+	}
+	e.cfg.Metrics.Record(ex)
+	e.rec.add(ex)
+	return ex, err
+}
+
+func (e *Engine) invoke(ctx context.Context, f *fn.Function, ex *fn.Execution) error {
+	if e.closing.Load() {
+		return fmt.Errorf("server is shutting down: %w", fn.ErrUnavailable)
+	}
+	d, err := e.Driver(f.Driver)
+	if err != nil {
+		return fmt.Errorf("%w: %w", fn.ErrUnavailable, err)
+	}
+	p := e.pool(f)
+	in, err := p.acquire(ctx, e.cfg.QueueTimeout)
+	ex.QueueMs = msSince(ex.StartedAt)
+	if err != nil {
+		return err
+	}
+	// The call runs to its own deadline even if the caller goes away.
+	deadline := time.Now().Add(time.Duration(f.Timeout) * time.Millisecond)
+	run, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	defer cancel()
+
+	if in == nil {
+		ex.ColdStart = true
+		t0 := time.Now()
+		di, err := d.Start(run, driver.InstanceSpec{Function: f, LogLimit: e.cfg.LogLimit})
+		ex.InitMs = msSince(t0)
+		if err != nil {
+			p.abandon()
+			if errors.Is(err, fn.ErrUnavailable) {
+				return err
+			}
+			e.fail(ex, run, err, f.Timeout)
+			return nil
+		}
+		in = &instance{Instance: di, version: f.Version}
+		p.started(in)
+	}
+	resp, err := in.Invoke(run, driver.NewRequest(ex.ID, ex.Event, deadline.UnixMilli()))
+	if err != nil {
+		p.release(in, false)
+		e.fail(ex, run, err, f.Timeout)
+		return nil
+	}
+	p.release(in, true)
+	ex.Logs = e.logs(resp.Logs, resp.LogsTruncated)
+	if resp.Error != nil {
+		ex.Status = fn.StatusError
+		ex.Error = &fn.ErrorInfo{Type: resp.Error.Type, Message: resp.Error.Message, Stack: resp.Error.Stack}
+		return nil
+	}
+	ex.Status = fn.StatusSuccess
+	ex.Result = resp.Result
+	if len(ex.Result) == 0 {
+		ex.Result = json.RawMessage("null")
+	}
+	return nil
+}
+
+// fail records why a started call did not produce a response.
+func (e *Engine) fail(ex *fn.Execution, run context.Context, err error, timeoutMs int) {
+	var (
+		initErr *driver.InitError
+		exitErr *driver.ExitError
+	)
+	switch {
+	case errors.Is(run.Err(), context.DeadlineExceeded):
+		ex.Status = fn.StatusTimeout
+		ex.Error = &fn.ErrorInfo{Type: "Runtime.Timeout", Message: fmt.Sprintf("execution timed out after %d ms", timeoutMs)}
+	case errors.As(err, &initErr):
+		ex.Status = fn.StatusError
+		ex.Logs = e.logs(initErr.Logs, false)
+		ex.Error = &fn.ErrorInfo{Type: initErr.Err.Type, Message: initErr.Err.Message, Stack: initErr.Err.Stack}
+	case errors.As(err, &exitErr) && exitErr.Exit.OOM:
+		ex.Status = fn.StatusOOM
+		ex.Error = &fn.ErrorInfo{Type: "Runtime.OutOfMemory", Message: "worker " + exitErr.Exit.String()}
+	case errors.As(err, &exitErr):
+		ex.Status = fn.StatusCrashed
+		ex.Error = &fn.ErrorInfo{Type: "Runtime.ExitError", Message: "worker " + exitErr.Exit.String()}
+	case errors.Is(err, runtime.ErrFrameTooLarge):
+		ex.Status = fn.StatusError
+		ex.Error = &fn.ErrorInfo{Type: "Runtime.ResponseTooLarge", Message: err.Error()}
+	default:
+		ex.Status = fn.StatusCrashed
+		ex.Error = &fn.ErrorInfo{Type: "Runtime.Error", Message: err.Error()}
+	}
+}
+
+// logs applies the per-execution limit and marks truncation.
+func (e *Engine) logs(s string, truncated bool) string {
+	if len(s) > e.cfg.LogLimit {
+		s, truncated = s[:e.cfg.LogLimit], true
+	}
+	if truncated {
+		s += fmt.Sprintf("\n[nimbus: logs truncated at %d bytes]\n", e.cfg.LogLimit)
+	}
+	return s
+}
+
+func (e *Engine) pool(f *fn.Function) *pool {
+	if v, ok := e.pools.Load(f.ID); ok {
+		p := v.(*pool)
+		if p.version != f.Version {
+			p.update(f)
+		}
+		return p
+	}
+	v, _ := e.pools.LoadOrStore(f.ID, newPool(f))
+	return v.(*pool)
+}
+
+// Update tells the engine a function changed: idle instances of the old
+// version stop, busy ones stop when their call ends.
+func (e *Engine) Update(f *fn.Function) {
+	if v, ok := e.pools.Load(f.ID); ok {
+		v.(*pool).update(f)
+	}
+}
+
+// Remove stops a deleted function's instances and forgets it.
+func (e *Engine) Remove(functionID string) {
+	if v, ok := e.pools.LoadAndDelete(functionID); ok {
+		v.(*pool).reap(time.Time{}, true)
+	}
+	e.rec.forget(functionID)
+	e.cfg.Metrics.Forget(functionID)
+}
+
+// Flush writes every record made so far to the store.
+func (e *Engine) Flush(ctx context.Context) error { return e.rec.flush(ctx) }
+
+// Dropped is how many records were lost because the store fell behind.
+func (e *Engine) Dropped() int64 { return e.rec.dropped.Load() }
+
+// Instances counts idle and busy instances of a function.
+func (e *Engine) Instances(functionID string) (idle, busy int) {
+	if v, ok := e.pools.Load(functionID); ok {
+		return v.(*pool).counts()
+	}
+	return 0, 0
+}
+
+func (e *Engine) reapLoop() {
+	defer close(e.stopped)
+	if e.cfg.ReapInterval <= 0 {
+		<-e.stop
+		return
+	}
+	t := time.NewTicker(e.cfg.ReapInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			e.Reap(time.Now().Add(-e.cfg.KeepAlive))
+		case <-e.stop:
+			return
+		}
+	}
+}
+
+// Reap stops instances idle since before cutoff.
+func (e *Engine) Reap(cutoff time.Time) {
+	e.pools.Range(func(_, v any) bool {
+		v.(*pool).reap(cutoff, false)
+		return true
+	})
+}
+
+// Close stops taking calls, waits for calls in flight until ctx ends, stops
+// every instance and writes the remaining records.
+func (e *Engine) Close(ctx context.Context) error {
+	if !e.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	t := time.NewTicker(5 * time.Millisecond)
+wait:
+	for e.calls.Load() > 0 {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	t.Stop()
+	e.pools.Range(func(_, v any) bool {
+		p := v.(*pool)
+		p.reap(time.Time{}, true)
+		p.killBusy("server shutting down")
+		return true
+	})
+	close(e.stop)
+	<-e.stopped
+	// Calls killed above finish promptly; wait for their records.
+	for e.calls.Load() > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	return e.rec.close(context.WithoutCancel(ctx))
+}
+
+func msSince(t time.Time) float64 {
+	return float64(time.Since(t).Nanoseconds()) / 1e6
+}

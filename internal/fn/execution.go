@@ -1,0 +1,83 @@
+package fn
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"sync/atomic"
+	"time"
+)
+
+// Status is how an execution ended. A status is always recorded.
+type Status string
+
+const (
+	StatusSuccess  Status = "success"  // the handler returned
+	StatusError    Status = "error"    // the handler raised, or its result was unusable
+	StatusTimeout  Status = "timeout"  // it overran its timeout and was killed
+	StatusOOM      Status = "oom"      // it was killed for exceeding its memory
+	StatusCrashed  Status = "crashed"  // the worker died under it
+	StatusRejected Status = "rejected" // it never ran (over capacity, driver unavailable)
+)
+
+// Statuses lists every status, in display order.
+var Statuses = []Status{StatusSuccess, StatusError, StatusTimeout, StatusOOM, StatusCrashed, StatusRejected}
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	for _, v := range Statuses {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrorInfo describes why an execution did not succeed.
+type ErrorInfo struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+	Stack   string `json:"stack,omitempty"`
+}
+
+// Execution is the record of one invocation.
+type Execution struct {
+	ID         string          `json:"executionId"`
+	FunctionID string          `json:"functionId"`
+	Version    int             `json:"version"`
+	Status     Status          `json:"status"`
+	Event      json.RawMessage `json:"event,omitempty"`
+	Result     json.RawMessage `json:"result,omitempty"`
+	Error      *ErrorInfo      `json:"error,omitempty"`
+	Logs       string          `json:"logs"`
+	StartedAt  time.Time       `json:"startedAt"`
+	DurationMs float64         `json:"durationMs"`
+	ColdStart  bool            `json:"coldStart"`
+	// InitMs is the cold-start time (instance start and handler load), 0 when warm.
+	InitMs float64 `json:"initDurationMs,omitempty"`
+	// QueueMs is how long the call waited for an instance.
+	QueueMs float64 `json:"queueMs,omitempty"`
+}
+
+var lastID atomic.Int64
+
+// NewID returns a 24-hex-digit identifier whose lexical order is its order of
+// creation in this process: 8 bytes of strictly increasing Unix nanoseconds
+// and 4 random bytes.
+func NewID() string {
+	now := time.Now().UnixNano()
+	for {
+		last := lastID.Load()
+		if now <= last {
+			now = last + 1
+		}
+		if lastID.CompareAndSwap(last, now) {
+			break
+		}
+	}
+	var b [12]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now))
+	_, _ = rand.Read(b[8:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,255 @@
+package fn
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Runtimes Nimbus runs.
+const (
+	Python = "python"
+	NodeJS = "nodejs"
+)
+
+// Defaults applied by Normalize when a field is zero.
+const (
+	DefaultDriver       = "sandbox"
+	DefaultMaxInstances = 10
+	MaxNameLen          = 63
+	MaxCodeBytes        = 5 << 20 // all source files together
+	MaxFiles            = 1000
+	MaxEnvBytes         = 4 << 10 // Lambda's limit on all variables together
+	MinTimeoutMs        = 1
+	MaxTimeoutMs        = 15 * 60 * 1000
+	MinMemoryMB         = 16
+	MaxMemoryMB         = 10240
+)
+
+// Function is a registered function: its code, its configuration and its
+// version, which grows by one on every change.
+type Function struct {
+	ID      string            `json:"id"`
+	Name    string            `json:"name"`
+	Runtime string            `json:"runtime"`
+	Handler string            `json:"handler"`
+	Code    string            `json:"code,omitempty"`
+	Files   map[string]string `json:"files,omitempty"`
+	Env     map[string]string `json:"env"`
+	Timeout int               `json:"timeout"` // ms
+	Memory  int               `json:"memory"`  // MB
+	Driver  string            `json:"driver"`
+	// MaxInstances bounds how many instances serve the function at once;
+	// calls beyond it queue, then fail with ErrCapacity.
+	MaxInstances int       `json:"maxInstances"`
+	Version      int       `json:"version"`
+	CreatedAt    time.Time `json:"createdAt"`
+	UpdatedAt    time.Time `json:"updatedAt"`
+}
+
+// Defaults are the values Normalize fills in; they come from configuration.
+type Defaults struct {
+	TimeoutMs int
+	MemoryMB  int
+}
+
+var (
+	nameRE    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+	envKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	handlerRE = regexp.MustCompile(`^[A-Za-z0-9_./-]+\.[A-Za-z_$][A-Za-z0-9_$]*$`)
+	pyVerRE   = regexp.MustCompile(`^python3(\.(8|9|1[0-9]))?$`)
+	nodeVerRE = regexp.MustCompile(`^(nodejs|node)(1[468]|2[0-9])?(\.x)?$`)
+)
+
+// CanonicalRuntime maps the spellings users write (python3.11, nodejs20.x,
+// node) to the runtime Nimbus runs. Unknown spellings are rejected.
+func CanonicalRuntime(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	switch {
+	case s == Python || pyVerRE.MatchString(s):
+		return Python, nil
+	case s == NodeJS || s == "javascript" || nodeVerRE.MatchString(s):
+		return NodeJS, nil
+	case s == "":
+		return "", Invalid("runtime", `is required ("python" or "nodejs")`)
+	}
+	return "", Invalid("runtime", fmt.Sprintf("unknown runtime %q (use \"python\" or \"nodejs\")", s))
+}
+
+// DefaultHandler is the handler used when none is given.
+func DefaultHandler(runtime string) string {
+	if runtime == Python {
+		return "main.handler"
+	}
+	return "index.handler"
+}
+
+// SourceExt is the file extension of the runtime's source files.
+func SourceExt(runtime string) string {
+	if runtime == Python {
+		return ".py"
+	}
+	return ".js"
+}
+
+// Normalize validates f, canonicalises its runtime and fills defaults. It
+// returns a FieldError (ErrInvalid) naming the first bad field.
+func (f *Function) Normalize(d Defaults) error {
+	f.Name = strings.TrimSpace(f.Name)
+	switch {
+	case f.Name == "":
+		return Invalid("name", "is required")
+	case len(f.Name) > MaxNameLen:
+		return Invalid("name", fmt.Sprintf("must be at most %d characters", MaxNameLen))
+	case !nameRE.MatchString(f.Name):
+		return Invalid("name", "must be lowercase letters, digits and '-', starting and ending with a letter or digit")
+	}
+	rt, err := CanonicalRuntime(f.Runtime)
+	if err != nil {
+		return err
+	}
+	f.Runtime = rt
+	if f.Handler == "" {
+		f.Handler = DefaultHandler(rt)
+	}
+	if !handlerRE.MatchString(f.Handler) || strings.Contains(f.Handler, "..") || strings.HasPrefix(f.Handler, "/") {
+		return Invalid("handler", `must look like "module.function", e.g. "`+DefaultHandler(rt)+`"`)
+	}
+	if err := f.normalizeFiles(); err != nil {
+		return err
+	}
+	if f.Env == nil {
+		f.Env = map[string]string{}
+	}
+	size := 0
+	for k, v := range f.Env {
+		if !envKeyRE.MatchString(k) {
+			return Invalid("env", fmt.Sprintf("%q is not a valid variable name", k))
+		}
+		if reservedEnv(k) {
+			return Invalid("env", fmt.Sprintf("%q is reserved by Nimbus", k))
+		}
+		if strings.ContainsRune(v, 0) {
+			return Invalid("env", fmt.Sprintf("value of %q contains a NUL byte", k))
+		}
+		size += len(k) + len(v)
+	}
+	if size > MaxEnvBytes {
+		return Invalid("env", fmt.Sprintf("variables total %d bytes, more than %d", size, MaxEnvBytes))
+	}
+	if f.Timeout == 0 {
+		f.Timeout = d.TimeoutMs
+	}
+	if f.Timeout < MinTimeoutMs || f.Timeout > MaxTimeoutMs {
+		return Invalid("timeout", fmt.Sprintf("must be between %d and %d ms", MinTimeoutMs, MaxTimeoutMs))
+	}
+	if f.Memory == 0 {
+		f.Memory = d.MemoryMB
+	}
+	if f.Memory < MinMemoryMB || f.Memory > MaxMemoryMB {
+		return Invalid("memory", fmt.Sprintf("must be between %d and %d MB", MinMemoryMB, MaxMemoryMB))
+	}
+	if f.Driver == "" {
+		f.Driver = DefaultDriver
+	}
+	f.Driver = strings.ToLower(f.Driver)
+	if f.MaxInstances == 0 {
+		f.MaxInstances = DefaultMaxInstances
+	}
+	if f.MaxInstances < 1 || f.MaxInstances > 1000 {
+		return Invalid("maxInstances", "must be between 1 and 1000")
+	}
+	return nil
+}
+
+// normalizeFiles folds Code into Files (as the handler's module file) and
+// checks every path: relative, clean, no escape from the code directory.
+func (f *Function) normalizeFiles() error {
+	if f.Code != "" && len(f.Files) > 0 {
+		return Invalid("code", `give either "code" or "files", not both`)
+	}
+	if f.Code == "" && len(f.Files) == 0 {
+		return Invalid("code", "is required")
+	}
+	if f.Code != "" {
+		f.Files = map[string]string{f.ModuleFile(): f.Code}
+		f.Code = ""
+	}
+	if len(f.Files) > MaxFiles {
+		return Invalid("files", fmt.Sprintf("at most %d files", MaxFiles))
+	}
+	total := 0
+	for p, c := range f.Files {
+		clean := path.Clean(p)
+		if p == "" || clean != p || strings.HasPrefix(p, "/") || clean == "." || strings.HasPrefix(clean, "../") || clean == ".." || strings.ContainsAny(p, "\\\x00") {
+			return Invalid("files", fmt.Sprintf("%q is not a clean relative path", p))
+		}
+		total += len(c)
+	}
+	if total > MaxCodeBytes {
+		return Invalid("code", fmt.Sprintf("source totals %d bytes, more than %d", total, MaxCodeBytes))
+	}
+	if _, ok := f.Files[f.ModuleFile()]; !ok && !(f.Runtime == NodeJS && f.hasFile(strings.TrimSuffix(f.ModuleFile(), ".js")+".mjs")) {
+		return Invalid("handler", fmt.Sprintf("module file %q is not among the files", f.ModuleFile()))
+	}
+	return nil
+}
+
+func (f *Function) hasFile(p string) bool { _, ok := f.Files[p]; return ok }
+
+// ModuleFile is the source file the handler lives in: "main.handler" in
+// Python is main.py, "lib/index.handler" in Node is lib/index.js.
+func (f *Function) ModuleFile() string {
+	i := strings.LastIndexByte(f.Handler, '.')
+	if i < 0 {
+		return f.Handler
+	}
+	mod := f.Handler[:i]
+	if f.Runtime == Python {
+		mod = strings.ReplaceAll(mod, ".", "/")
+	}
+	return mod + SourceExt(f.Runtime)
+}
+
+// FileNames returns the function's file paths, sorted.
+func (f *Function) FileNames() []string {
+	names := make([]string, 0, len(f.Files))
+	for p := range f.Files {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// reservedEnv reports whether k is a variable Nimbus sets itself.
+func reservedEnv(k string) bool {
+	switch k {
+	case "PATH", "HOME", "LANG", "TZ", "PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "NODE_PATH", "NODE_OPTIONS", "LD_PRELOAD", "LD_LIBRARY_PATH":
+		return true
+	}
+	return strings.HasPrefix(k, "NIMBUS_") || strings.HasPrefix(k, "AWS_LAMBDA_") || strings.HasPrefix(k, "LAMBDA_")
+}
+
+// SameConfig reports whether a and b would run identically: an update that
+// changes nothing keeps the version.
+func SameConfig(a, b *Function) bool {
+	if a.Name != b.Name || a.Runtime != b.Runtime || a.Handler != b.Handler || a.Timeout != b.Timeout ||
+		a.Memory != b.Memory || a.Driver != b.Driver || a.MaxInstances != b.MaxInstances ||
+		len(a.Files) != len(b.Files) || len(a.Env) != len(b.Env) {
+		return false
+	}
+	for k, v := range a.Files {
+		if w, ok := b.Files[k]; !ok || w != v {
+			return false
+		}
+	}
+	for k, v := range a.Env {
+		if w, ok := b.Env[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,86 @@
+package fn_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/nimbusfaas/nimbus/internal/fn"
+)
+
+var defaults = fn.Defaults{TimeoutMs: 30000, MemoryMB: 128}
+
+func TestNormalizeFillsDefaults(t *testing.T) {
+	f := &fn.Function{Name: "hello", Runtime: "python3.11", Code: "def handler(e, c): return 1"}
+	if err := f.Normalize(defaults); err != nil {
+		t.Fatal(err)
+	}
+	if f.Runtime != fn.Python || f.Handler != "main.handler" || f.Timeout != 30000 || f.Memory != 128 ||
+		f.Driver != "sandbox" || f.MaxInstances != fn.DefaultMaxInstances || f.Files["main.py"] == "" || f.Code != "" {
+		t.Fatalf("normalized: %+v", f)
+	}
+	g := &fn.Function{Name: "web", Runtime: "nodejs20.x", Files: map[string]string{"lib/app.js": "x"}, Handler: "lib/app.handler"}
+	if err := g.Normalize(defaults); err != nil {
+		t.Fatal(err)
+	}
+	if g.Runtime != fn.NodeJS || g.ModuleFile() != "lib/app.js" {
+		t.Fatalf("node: runtime %q module %q", g.Runtime, g.ModuleFile())
+	}
+}
+
+func TestNormalizeNamesTheBadField(t *testing.T) {
+	ok := func() *fn.Function {
+		return &fn.Function{Name: "ok", Runtime: "python", Code: "x = 1"}
+	}
+	cases := []struct {
+		name  string
+		edit  func(*fn.Function)
+		field string
+	}{
+		{"missing name", func(f *fn.Function) { f.Name = "" }, "name"},
+		{"uppercase name", func(f *fn.Function) { f.Name = "Hello" }, "name"},
+		{"name with slash", func(f *fn.Function) { f.Name = "a/b" }, "name"},
+		{"long name", func(f *fn.Function) { f.Name = strings.Repeat("a", 64) }, "name"},
+		{"unknown runtime", func(f *fn.Function) { f.Runtime = "ruby3.2" }, "runtime"},
+		{"python2", func(f *fn.Function) { f.Runtime = "python2.7" }, "runtime"},
+		{"no runtime", func(f *fn.Function) { f.Runtime = "" }, "runtime"},
+		{"no code", func(f *fn.Function) { f.Code = "" }, "code"},
+		{"code and files", func(f *fn.Function) { f.Files = map[string]string{"a.py": ""} }, "code"},
+		{"escaping path", func(f *fn.Function) { f.Code = ""; f.Files = map[string]string{"../main.py": "x"} }, "files"},
+		{"absolute path", func(f *fn.Function) { f.Code = ""; f.Files = map[string]string{"/main.py": "x"} }, "files"},
+		{"handler file missing", func(f *fn.Function) { f.Code = ""; f.Files = map[string]string{"other.py": "x"} }, "handler"},
+		{"bad handler", func(f *fn.Function) { f.Handler = "nodot" }, "handler"},
+		{"bad env key", func(f *fn.Function) { f.Env = map[string]string{"1X": "y"} }, "env"},
+		{"reserved env", func(f *fn.Function) { f.Env = map[string]string{"LD_PRELOAD": "/x.so"} }, "env"},
+		{"huge env", func(f *fn.Function) { f.Env = map[string]string{"X": strings.Repeat("v", 5000)} }, "env"},
+		{"timeout too long", func(f *fn.Function) { f.Timeout = 16 * 60 * 1000 }, "timeout"},
+		{"negative timeout", func(f *fn.Function) { f.Timeout = -1 }, "timeout"},
+		{"memory too small", func(f *fn.Function) { f.Memory = 8 }, "memory"},
+		{"max instances", func(f *fn.Function) { f.MaxInstances = -1 }, "maxInstances"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := ok()
+			tc.edit(f)
+			err := f.Normalize(defaults)
+			var fe *fn.FieldError
+			if !errors.As(err, &fe) || !errors.Is(err, fn.ErrInvalid) {
+				t.Fatalf("err = %v, want a FieldError", err)
+			}
+			if fe.Field != tc.field {
+				t.Fatalf("field = %q (%v), want %q", fe.Field, err, tc.field)
+			}
+		})
+	}
+}
+
+func TestNewIDIsOrdered(t *testing.T) {
+	prev := fn.NewID()
+	for range 10000 {
+		id := fn.NewID()
+		if len(id) != 24 || id <= prev {
+			t.Fatalf("id %q after %q", id, prev)
+		}
+		prev = id
+	}
+}

@@ -1,0 +1,604 @@
+'use strict';
+// Nimbus worker shim for Node.js handlers.
+//
+// Run as `node bootstrap.js` with fd 3 = request pipe (read) and fd 4 =
+// response pipe (write). Frames are a 4-byte big-endian length followed by
+// that much JSON. See internal/runtime/protocol.go for the protocol.
+
+const fs = require('fs');
+const net = require('net');
+const path = require('path');
+const util = require('util');
+const { pathToFileURL } = require('url');
+
+const REQ_FD = 3;
+const RESP_FD = 4;
+const DEFAULT_LOG_LIMIT = 64 << 10;
+const DEFAULT_RESULT_LIMIT = 6 << 20;
+
+// ---------------------------------------------------------------------------
+// Pipes
+
+// Node cannot set FD_CLOEXEC on an fd it inherited. Reopening the pipe
+// through /proc gives a new descriptor that libuv opens with O_CLOEXEC (and
+// a file description of our own, blocking or not as we choose); then the
+// inherited one is closed, so children the handler spawns never see it.
+function reopen(fd, flags) {
+  for (const dir of ['/proc/self/fd/', '/dev/fd/']) {
+    let nfd;
+    try {
+      nfd = fs.openSync(dir + fd, flags);
+    } catch {
+      continue;
+    }
+    if (nfd === fd) return fd;
+    fs.closeSync(fd);
+    return nfd;
+  }
+  return fd; // no /proc: keep the inherited descriptor
+}
+
+let respFd = RESP_FD;
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+// writeAll writes buf to the response pipe, coping with partial writes and
+// EAGAIN (if the descriptor is non-blocking).
+function writeAll(buf) {
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += fs.writeSync(respFd, buf, off, buf.length - off);
+    } catch (e) {
+      if (e.code === 'EAGAIN' || e.code === 'EWOULDBLOCK') {
+        Atomics.wait(sleepCell, 0, 0, 1);
+        continue;
+      }
+      if (e.code === 'EINTR') continue;
+      if (e.code === 'EPIPE') process.exit(1); // the server went away
+      throw e;
+    }
+  }
+}
+
+// sendFrame writes the JSON text s as one frame.
+function sendFrame(s) {
+  const n = Buffer.byteLength(s);
+  const buf = Buffer.allocUnsafe(4 + n);
+  buf.writeUInt32BE(n, 0);
+  buf.write(s, 4, n, 'utf8');
+  writeAll(buf);
+}
+
+// ---------------------------------------------------------------------------
+// Log capture
+
+class Logs {
+  constructor(limit) {
+    this.parts = [];
+    this.left = limit;
+    this.truncated = false;
+  }
+
+  add(s) {
+    const left = this.left;
+    if (left <= 0) {
+      if (s.length) this.truncated = true;
+      return;
+    }
+    const n = Buffer.byteLength(s);
+    if (n <= left) {
+      this.parts.push(s);
+      this.left = left - n;
+      return;
+    }
+    const b = Buffer.from(s, 'utf8');
+    let cut = left;
+    while (cut > 0 && (b[cut] & 0xc0) === 0x80) cut--; // whole characters only
+    this.parts.push(b.toString('utf8', 0, cut));
+    this.left = 0;
+    this.truncated = true;
+  }
+
+  text() {
+    return this.parts.join('');
+  }
+}
+
+let capture = null; // the Logs being filled, or null to pass output through
+
+function chunkString(chunk, encoding) {
+  if (typeof chunk === 'string') {
+    if (!encoding || encoding === 'utf8' || encoding === 'utf-8' || !Buffer.isEncoding(encoding)) return chunk;
+    return Buffer.from(chunk, encoding).toString('utf8');
+  }
+  if (chunk instanceof Uint8Array) {
+    return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8');
+  }
+  return String(chunk);
+}
+
+function hookStream(stream, consoleErrorHandler) {
+  const realWrite = stream.write;
+  stream.write = function write(chunk, encoding, cb) {
+    if (capture === null) return realWrite.apply(this, arguments);
+    if (typeof encoding === 'function') {
+      cb = encoding;
+      encoding = undefined;
+    }
+    if (capture.left > 0) {
+      capture.add(chunkString(chunk, encoding));
+    } else if (chunk && chunk.length) {
+      capture.truncated = true;
+    }
+    // The console passes its own error handler on every call: it only
+    // matters on errors, which a captured write never has. Calling it would
+    // queue a tick per line.
+    if (typeof cb === 'function' && cb !== consoleErrorHandler) process.nextTick(cb);
+    return true;
+  };
+}
+
+hookStream(process.stdout, console._stdoutErrorHandler);
+hookStream(process.stderr, console._stderrErrorHandler);
+
+// ---------------------------------------------------------------------------
+// Errors
+
+function isError(e) {
+  return e instanceof Error || util.types.isNativeError(e);
+}
+
+function str(x) {
+  try {
+    return String(x);
+  } catch {
+    return Object.prototype.toString.call(x);
+  }
+}
+
+// stackOf returns e's stack without the frames of this shim and below.
+function stackOf(e) {
+  const stack = e.stack;
+  if (typeof stack !== 'string') return '';
+  const i = stack.indexOf(__filename);
+  if (i < 0) return stack;
+  const nl = stack.lastIndexOf('\n', i);
+  return nl < 0 ? stack : stack.slice(0, nl);
+}
+
+function errorOf(e) {
+  if (isError(e)) {
+    const out = { type: str(e.name || 'Error'), message: str(e.message) };
+    const stack = stackOf(e);
+    if (stack) out.stack = stack;
+    return out;
+  }
+  return { type: 'Error', message: str(e) };
+}
+
+function describe(e) {
+  if (isError(e)) return typeof e.stack === 'string' && e.stack ? e.stack : `${e.name}: ${e.message}`;
+  return str(e);
+}
+
+// ---------------------------------------------------------------------------
+// Loading
+
+class LoadError extends Error {
+  constructor(err) {
+    super(err.message);
+    this.err = err;
+  }
+}
+
+function fileExists(p) {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+// packageType returns the "type" of the package.json nearest to file,
+// looking no higher than root.
+function packageType(file, root) {
+  let dir = path.dirname(file);
+  for (;;) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
+      return pkg && pkg.type === 'module' ? 'module' : 'commonjs';
+    } catch (e) {
+      if (e.code !== 'ENOENT' && e.code !== 'ENOTDIR') return 'commonjs';
+    }
+    if (dir === root || dir === path.dirname(dir)) return 'commonjs';
+    dir = path.dirname(dir);
+  }
+}
+
+function isNotFound(e) {
+  return !!e && (e.code === 'MODULE_NOT_FOUND' || e.code === 'ERR_MODULE_NOT_FOUND');
+}
+
+async function importESM(file) {
+  return import(pathToFileURL(file).href);
+}
+
+async function loadModule(taskDir, modPath) {
+  const base = path.resolve(taskDir, modPath);
+  for (const ext of ['.js', '.mjs', '.cjs']) {
+    const file = base + ext;
+    if (!fileExists(file)) continue;
+    if (ext === '.mjs' || (ext === '.js' && packageType(file, taskDir) === 'module')) {
+      return importESM(file);
+    }
+    try {
+      return require(file);
+    } catch (e) {
+      if (e && (e.code === 'ERR_REQUIRE_ESM' || e.code === 'ERR_REQUIRE_ASYNC_MODULE')) {
+        return importESM(file);
+      }
+      throw e;
+    }
+  }
+  // No such file: maybe a directory with an index.js; or else the error
+  // says what is missing.
+  return require(base);
+}
+
+function loadError(e, modPath) {
+  if (e instanceof LoadError) return e.err;
+  if (isError(e) && e.name === 'SyntaxError') {
+    return {
+      type: 'Runtime.UserCodeSyntaxError',
+      message: `Syntax error in module '${modPath}': ${e.message}`,
+      stack: stackOf(e),
+    };
+  }
+  if (isNotFound(e)) {
+    return {
+      type: 'Runtime.ImportModuleError',
+      message: `Unable to import module '${modPath}': ${str(e.message).split('\n')[0]}`,
+      stack: stackOf(e),
+    };
+  }
+  return errorOf(e);
+}
+
+async function loadHandler(init) {
+  const handler = init.handler || '';
+  const taskDir = path.resolve(init.taskDir || process.cwd());
+  // "lib/app.handler": module lib/app, function handler. After the last
+  // slash, the first dot separates the module from the function path.
+  const slash = handler.lastIndexOf('/');
+  const dot = handler.indexOf('.', slash + 1);
+  if (dot <= slash + 1 || dot === handler.length - 1) {
+    throw new LoadError({
+      type: 'Runtime.MalformedHandlerName',
+      message: `Bad handler '${handler}': want module.function, e.g. index.handler`,
+    });
+  }
+  const modPath = handler.slice(0, dot);
+  const fnPath = handler.slice(dot + 1);
+  let mod;
+  try {
+    mod = await loadModule(taskDir, modPath);
+  } catch (e) {
+    throw new LoadError(loadError(e, modPath));
+  }
+  let fn = resolvePath(mod, fnPath);
+  if (fn === undefined && mod && mod.default && typeof mod.default === 'object') {
+    fn = resolvePath(mod.default, fnPath); // CommonJS loaded through import()
+  }
+  if (fn === undefined || fn === null) {
+    throw new LoadError({
+      type: 'Runtime.HandlerNotFound',
+      message: `Handler '${fnPath}' is not exported by module '${modPath}' (handler '${handler}')`,
+    });
+  }
+  if (typeof fn !== 'function') {
+    throw new LoadError({
+      type: 'Runtime.HandlerNotFound',
+      message: `Handler '${fnPath}' of module '${modPath}' is not a function: it is a ${typeof fn}`,
+    });
+  }
+  return fn;
+}
+
+function resolvePath(obj, p) {
+  let v = obj;
+  for (const k of p.split('.')) {
+    if (v === null || v === undefined) return undefined;
+    v = v[k];
+  }
+  return v;
+}
+
+// ---------------------------------------------------------------------------
+// Results
+
+function hasNonFinite(value) {
+  let bad = false;
+  JSON.stringify(value, (k, v) => {
+    if (typeof v === 'number' && !Number.isFinite(v)) bad = true;
+    return v;
+  });
+  return bad;
+}
+
+// serialize returns the result's JSON text or throws a MarshalError.
+function serialize(result) {
+  let s;
+  try {
+    s = JSON.stringify(result);
+  } catch (e) {
+    throw marshalError(isError(e) ? e.message : str(e));
+  }
+  if (s === undefined) return 'null';
+  // JSON.stringify writes NaN and Infinity as null: look closer only then.
+  if (s.includes('null') && hasNonFinite(result)) {
+    throw marshalError('it contains NaN or Infinity');
+  }
+  return s;
+}
+
+function marshalError(why) {
+  const e = new Error(`Unable to marshal response: the result is not JSON serializable: ${why}`);
+  e.nimbus = { type: 'Runtime.MarshalError', message: e.message };
+  return e;
+}
+
+function logsTail(logs) {
+  let s = '';
+  const text = logs.text();
+  if (text) s += ',"logs":' + JSON.stringify(text);
+  if (logs.truncated) s += ',"logsTruncated":true';
+  return s + '}';
+}
+
+// ---------------------------------------------------------------------------
+// Worker
+
+let init = null;
+let handler = null;
+let ready = false;
+let current = null; // the invocation in flight
+const queue = [];
+let source = null; // the request pipe's socket
+let logLimit = DEFAULT_LOG_LIMIT;
+let resultLimit = DEFAULT_RESULT_LIMIT;
+let arn = '';
+
+class Invocation {
+  constructor(req) {
+    this.id = typeof req.id === 'string' ? req.id : str(req.id ?? '');
+    this.deadline = Number(req.deadlineMs) || 0;
+    this.logs = new Logs(logLimit);
+    this.done = false;
+    this.waitingForEmptyLoop = false;
+  }
+
+  succeed(result) {
+    if (this.done) return;
+    let res;
+    try {
+      res = serialize(result);
+    } catch (e) {
+      this.finish('', e.nimbus || errorOf(e));
+      return;
+    }
+    const size = res.length * 3 <= resultLimit ? 0 : Buffer.byteLength(res);
+    if (size > resultLimit) {
+      this.finish('', {
+        type: 'Runtime.ResultTooLarge',
+        message: `result is ${size} bytes of JSON, over the limit of ${resultLimit} bytes`,
+      });
+      return;
+    }
+    this.finish(res, null);
+  }
+
+  fail(err) {
+    if (this.done) return;
+    this.finish('', errorOf(err));
+  }
+
+  finish(res, err) {
+    this.done = true;
+    capture = null;
+    current = null;
+    if (this.waitingForEmptyLoop) source.ref();
+    if (err) {
+      const env = { type: 'result', id: this.id, error: err };
+      const text = this.logs.text();
+      if (text) env.logs = text;
+      if (this.logs.truncated) env.logsTruncated = true;
+      sendFrame(JSON.stringify(env));
+    } else {
+      sendFrame('{"type":"result","id":' + JSON.stringify(this.id) + ',"result":' + res + logsTail(this.logs));
+    }
+    if (queue.length) setImmediate(next);
+  }
+}
+
+function makeContext(inv) {
+  return {
+    functionName: init.functionName || '',
+    functionVersion: init.functionVersion || '',
+    memoryLimitInMB: String(init.memoryLimitInMB || 0),
+    invokedFunctionArn: arn,
+    awsRequestId: inv.id,
+    callbackWaitsForEmptyEventLoop: true,
+    getRemainingTimeInMillis: () => Math.max(0, inv.deadline - Date.now()),
+    done: (err, result) => (err !== null && err !== undefined ? inv.fail(err) : inv.succeed(result)),
+    succeed: (result) => inv.succeed(result),
+    fail: (err) => inv.fail(err),
+  };
+}
+
+function invoke(req) {
+  const inv = new Invocation(req);
+  current = inv;
+  capture = inv.logs;
+  const callback = (err, result) => (err !== null && err !== undefined ? inv.fail(err) : inv.succeed(result));
+  let ret;
+  try {
+    ret = handler(req.event === undefined ? null : req.event, makeContext(inv), callback);
+  } catch (e) {
+    inv.fail(e);
+    return;
+  }
+  if (inv.done) return;
+  if (ret !== null && typeof ret === 'object' && typeof ret.then === 'function') {
+    ret.then(
+      (r) => inv.succeed(r),
+      (e) => inv.fail(e)
+    );
+  } else if (ret !== undefined) {
+    inv.succeed(ret);
+  } else {
+    // As Lambda: wait for the callback or context.done/succeed/fail, or
+    // else answer null once the event loop has nothing left to do.
+    inv.waitingForEmptyLoop = true;
+    source.unref();
+  }
+}
+
+process.on('beforeExit', () => {
+  if (current && current.waitingForEmptyLoop) current.succeed(null);
+});
+
+function next() {
+  while (current === null && queue.length) {
+    const req = queue.shift();
+    if (!req || req.type !== 'invoke') continue;
+    invoke(req);
+  }
+}
+
+function onFrame(body) {
+  let msg;
+  try {
+    msg = JSON.parse(body.toString('utf8'));
+  } catch (e) {
+    fatal(new Error(`bad frame from server: ${e.message}`));
+    return;
+  }
+  if (init === null) {
+    init = msg;
+    start();
+    return;
+  }
+  queue.push(msg);
+  if (ready && current === null) next();
+}
+
+async function start() {
+  logLimit = Number(init.logLimit) > 0 ? Number(init.logLimit) : DEFAULT_LOG_LIMIT;
+  resultLimit = Number(init.resultLimit) > 0 ? Number(init.resultLimit) : DEFAULT_RESULT_LIMIT;
+  arn = 'arn:nimbus:function:' + (init.functionName || '');
+  const logs = new Logs(logLimit);
+  capture = logs;
+  let err = null;
+  try {
+    handler = await loadHandler(init);
+  } catch (e) {
+    err = e instanceof LoadError ? e.err : loadError(e, init.handler || '');
+  }
+  capture = null;
+  if (err) {
+    const env = { type: 'ready', error: err };
+    const text = logs.text();
+    if (text) env.logs = text;
+    if (logs.truncated) env.logsTruncated = true;
+    sendFrame(JSON.stringify(env));
+    process.exit(1);
+  }
+  sendFrame('{"type":"ready"' + logsTail(logs));
+  ready = true;
+  next();
+}
+
+// fatal handles an uncaught exception or unhandled rejection: it fails the
+// invocation in flight (or the load) with it, or else reports it on the real
+// stderr, and exits.
+function fatal(e, rejection) {
+  if (current !== null && !current.done) {
+    if (rejection) {
+      const err = errorOf(e);
+      current.finish('', {
+        type: 'Runtime.UnhandledPromiseRejection',
+        message: isError(e) ? `${err.type}: ${err.message}` : err.message,
+        stack: err.stack,
+      });
+    } else {
+      current.fail(e);
+    }
+  } else if (init !== null && !ready) {
+    capture = null;
+    sendFrame(JSON.stringify({ type: 'ready', error: errorOf(e) }));
+  } else {
+    capture = null;
+    try {
+      const what = rejection ? 'unhandled promise rejection' : 'uncaught exception';
+      fs.writeSync(2, `nimbus bootstrap: ${what} outside an invocation: ${describe(e)}\n`);
+    } catch {}
+  }
+  process.exit(1);
+}
+
+process.on('uncaughtException', (e) => fatal(e, false));
+process.on('unhandledRejection', (e) => fatal(e, true));
+
+// readFrames calls onFrame for each frame arriving on the socket.
+function readFrames(sock) {
+  let chunks = [];
+  let have = 0;
+  let need = 4; // bytes wanted before the next step
+  let frameLen = -1;
+  sock.on('data', (chunk) => {
+    chunks.push(chunk);
+    have += chunk.length;
+    while (have >= need) {
+      let buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, have);
+      if (frameLen < 0) {
+        frameLen = buf.readUInt32BE(0);
+        buf = buf.subarray(4);
+        have -= 4;
+        need = frameLen;
+      }
+      if (have < need) {
+        chunks = [buf];
+        break;
+      }
+      const body = buf.subarray(0, frameLen);
+      buf = buf.subarray(frameLen);
+      have -= frameLen;
+      chunks = have ? [buf] : [];
+      frameLen = -1;
+      need = 4;
+      onFrame(body);
+    }
+  });
+  sock.on('end', () => process.exit(0));
+  sock.on('error', (e) => {
+    fs.writeSync(2, `nimbus bootstrap: request pipe: ${e.message}\n`);
+    process.exit(1);
+  });
+}
+
+function main() {
+  let reqFd;
+  try {
+    fs.fstatSync(REQ_FD);
+    fs.fstatSync(RESP_FD);
+  } catch (e) {
+    fs.writeSync(2, `nimbus bootstrap: fds 3 and 4 must be the protocol pipes: ${e.message}\n`);
+    process.exit(2);
+  }
+  respFd = reopen(RESP_FD, fs.constants.O_WRONLY);
+  reqFd = reopen(REQ_FD, fs.constants.O_RDONLY);
+  source = new net.Socket({ fd: reqFd, readable: true, writable: false });
+  readFrames(source);
+}
+
+main();

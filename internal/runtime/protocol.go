@@ -1,0 +1,111 @@
+package runtime
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Frames are a 4-byte big-endian length followed by that many bytes of JSON.
+// The server writes Init once, then Requests; the worker answers Init with a
+// Response of type "ready" and each Request with one of type "result".
+
+// Message types.
+const (
+	TypeInit   = "init"
+	TypeInvoke = "invoke"
+	TypeReady  = "ready"
+	TypeResult = "result"
+)
+
+// Limits the shims and the server agree on.
+const (
+	DefaultLogLimit    = 64 << 10 // bytes of logs kept per invocation
+	DefaultResultLimit = 6 << 20  // bytes of JSON result, as Lambda
+	// MaxResponseFrame bounds what the server reads from a worker: a result
+	// at the limit plus logs and envelope. A larger frame kills the worker.
+	MaxResponseFrame = DefaultResultLimit + 4*DefaultLogLimit + 64<<10
+)
+
+// Init tells a worker which function it serves. It is the first frame.
+type Init struct {
+	Type            string `json:"type"`
+	Handler         string `json:"handler"` // "main.handler", "lib/index.handler"
+	TaskDir         string `json:"taskDir"` // directory holding the function's files
+	FunctionName    string `json:"functionName"`
+	FunctionVersion string `json:"functionVersion"`
+	MemoryMB        int    `json:"memoryLimitInMB"`
+	LogLimit        int    `json:"logLimit"`    // bytes; 0 means DefaultLogLimit
+	ResultLimit     int    `json:"resultLimit"` // bytes; 0 means DefaultResultLimit
+}
+
+// Request asks a worker to run the handler once.
+type Request struct {
+	Type       string          `json:"type"`
+	ID         string          `json:"id"` // request id, the execution id
+	Event      json.RawMessage `json:"event"`
+	DeadlineMs int64           `json:"deadlineMs"` // Unix epoch milliseconds
+}
+
+// Error is a structured handler or runtime error.
+type Error struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+	Stack   string `json:"stack,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Type + ": " + e.Message }
+
+// Response is a worker's answer: to Init ("ready", with Error set when the
+// handler could not be loaded) or to a Request ("result").
+type Response struct {
+	Type          string          `json:"type"`
+	ID            string          `json:"id,omitempty"`
+	Result        json.RawMessage `json:"result,omitempty"`
+	Error         *Error          `json:"error,omitempty"`
+	Logs          string          `json:"logs,omitempty"`
+	LogsTruncated bool            `json:"logsTruncated,omitempty"`
+}
+
+// ErrFrameTooLarge is returned by ReadFrame for a frame over its limit.
+var ErrFrameTooLarge = errors.New("frame too large")
+
+// WriteFrame marshals v and writes it as one frame.
+func WriteFrame(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode frame: %w", err)
+	}
+	return WriteRaw(w, b)
+}
+
+// WriteRaw writes b as one frame in a single Write call.
+func WriteRaw(w io.Writer, b []byte) error {
+	buf := make([]byte, 4+len(b))
+	binary.BigEndian.PutUint32(buf, uint32(len(b)))
+	copy(buf[4:], b)
+	_, err := w.Write(buf)
+	return err
+}
+
+// ReadFrame reads one frame of at most max bytes.
+func ReadFrame(r io.Reader, max int) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if int64(n) > int64(max) {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return b, nil
+}

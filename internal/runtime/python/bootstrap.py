@@ -1,0 +1,632 @@
+"""Nimbus worker shim for Python handlers.
+
+Run as `python -I -B bootstrap.py` with fd 3 = request pipe (read) and
+fd 4 = response pipe (write). Frames are a 4-byte big-endian length followed
+by that much JSON. See internal/runtime/protocol.go for the protocol.
+
+Only what the warm path needs is imported here, before the task directory
+goes on sys.path (so a user's json.py cannot shadow ours); asyncio is
+imported on the first coroutine handler.
+"""
+
+import importlib
+import io
+import json
+import os
+import sys
+import time
+import traceback
+
+REQ_FD = 3
+RESP_FD = 4
+
+DEFAULT_LOG_LIMIT = 64 << 10
+DEFAULT_RESULT_LIMIT = 6 << 20
+
+
+async def _probe():
+    pass
+
+
+_c = _probe()
+_CoroutineType = type(_c)
+_c.close()
+del _c, _probe
+
+# Encoders and a decoder, built once. The C encoder is called directly: it
+# is what json.dumps ends up in, without building it anew on every call.
+def _unserializable(o):
+    raise TypeError("Object of type %s is not JSON serializable" % type(o).__name__)
+
+
+_markers = {}  # the C encoder's circular-reference check; empty between calls
+try:
+    _c_encoder = json.encoder.c_make_encoder(
+        _markers, _unserializable, json.encoder.encode_basestring,
+        None, ":", ",", False, False, False,
+    )
+except Exception:  # no C accelerator, or another signature
+    _c_encoder = None
+_result_encoder = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":")
+)
+_ascii_encoder = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+_scan = json.decoder.JSONDecoder().scan_once
+_encode_ascii = json.encoder.encode_basestring_ascii
+_encode_utf8 = json.encoder.encode_basestring
+_here = __file__
+
+
+# ---------------------------------------------------------------------------
+# Frames
+
+
+class _Reader:
+    """Reads frames from the request pipe."""
+
+    def __init__(self, fd):
+        self._f = open(fd, "rb", buffering=1 << 16, closefd=False)
+
+    def read(self):
+        """Returns the next frame's bytes, or None at EOF."""
+        hdr = self._f.read(4)
+        if len(hdr) < 4:
+            if hdr:
+                raise EOFError("truncated frame header")
+            return None
+        n = int.from_bytes(hdr, "big")
+        body = self._f.read(n)
+        if len(body) < n:
+            raise EOFError("truncated frame: %d of %d bytes" % (len(body), n))
+        return body
+
+
+def _send(parts):
+    """Writes one frame made of the byte strings in parts."""
+    total = 0
+    for p in parts:
+        total += len(p)
+    parts.insert(0, total.to_bytes(4, "big"))
+    total += 4
+    try:
+        n = os.writev(RESP_FD, parts)
+    except BlockingIOError:
+        n = 0
+    if n == total:
+        return
+    rest = memoryview(b"".join(parts))[n:]
+    while rest:
+        try:
+            n = os.write(RESP_FD, rest)
+        except BlockingIOError:
+            _wait_writable()
+            continue
+        rest = rest[n:]
+
+
+def _wait_writable():
+    import select  # only if the pipe was handed to us non-blocking
+
+    select.select([], [RESP_FD], [])
+
+
+# ---------------------------------------------------------------------------
+# Log capture
+
+
+class _Logs:
+    """What one invocation (or the import) printed, capped at limit bytes."""
+
+    __slots__ = ("parts", "left", "truncated")
+
+    def __init__(self, limit):
+        self.parts = []
+        self.left = limit
+        self.truncated = False
+
+    def add(self, s):
+        left = self.left
+        if left <= 0:
+            if s:
+                self.truncated = True
+            return
+        if s.isascii():
+            n = len(s)
+        else:
+            try:
+                b = s.encode("utf-8")
+            except UnicodeEncodeError:  # lone surrogates
+                s = s.encode("utf-8", "replace").decode("utf-8")
+                b = s.encode("utf-8")
+            n = len(b)
+            if n > left:
+                self.parts.append(b[:left].decode("utf-8", "ignore"))
+                self.left = 0
+                self.truncated = True
+                return
+        if n > left:
+            s = s[:left]
+            n = left
+            self.truncated = True
+        self.parts.append(s)
+        self.left = left - n
+
+    def text(self):
+        return "".join(self.parts)
+
+
+_capture = None  # the _Logs being filled, or None to pass output through
+
+
+class _BinaryStream(io.RawIOBase):
+    """sys.stdout.buffer / sys.stderr.buffer."""
+
+    def __init__(self, text):
+        self._text = text
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        b = bytes(b)
+        if _capture is None:
+            real = self._text._real
+            real.flush()
+            return real.buffer.write(b)
+        _capture.add(b.decode("utf-8", "replace"))
+        return len(b)
+
+    def flush(self):
+        if _capture is None:
+            self._text._real.buffer.flush()
+
+    def fileno(self):
+        return self._text.fileno()
+
+    def close(self):
+        pass
+
+
+class _LogStream(io.TextIOBase):
+    """Replaces sys.stdout and sys.stderr: captured during an invocation or
+    the import, passed through to the real stream otherwise."""
+
+    def __init__(self, real, name):
+        self._real = real
+        self._name = name
+        self._buffer = _BinaryStream(self)
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def encoding(self):
+        return "utf-8"
+
+    @property
+    def errors(self):
+        return "strict"
+
+    @property
+    def buffer(self):
+        return self._buffer
+
+    @property
+    def line_buffering(self):
+        return True
+
+    def writable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+    def write(self, s):
+        cap = _capture
+        if cap is None:
+            n = self._real.write(s)
+            self._real.flush()
+            return n
+        if not isinstance(s, str):
+            raise TypeError("write() argument must be str, not %s" % type(s).__name__)
+        cap.add(s)
+        return len(s)
+
+    def flush(self):
+        if _capture is None:
+            self._real.flush()
+
+    def fileno(self):
+        return self._real.fileno()
+
+    def reconfigure(self, **kwargs):
+        pass
+
+    def close(self):
+        pass
+
+
+# ---------------------------------------------------------------------------
+# Context
+
+
+class LambdaContext:
+    """The context object handed to the handler, as AWS Lambda's."""
+
+    __slots__ = (
+        "function_name",
+        "function_version",
+        "memory_limit_in_mb",
+        "aws_request_id",
+        "invoked_function_arn",
+        "log_group_name",
+        "log_stream_name",
+        "identity",
+        "client_context",
+        "_deadline_ms",
+    )
+
+    def __init__(self, fn, version, memory, arn, request_id, deadline_ms):
+        self.function_name = fn
+        self.function_version = version
+        self.memory_limit_in_mb = memory
+        self.invoked_function_arn = arn
+        self.aws_request_id = request_id
+        self.log_group_name = ""
+        self.log_stream_name = ""
+        self.identity = None
+        self.client_context = None
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self):
+        return max(0, self._deadline_ms - int(time.time() * 1000))
+
+    def getRemainingTimeInMillis(self):
+        return self.get_remaining_time_in_millis()
+
+    @property
+    def functionName(self):
+        return self.function_name
+
+    @property
+    def functionVersion(self):
+        return self.function_version
+
+    @property
+    def memoryLimitInMB(self):
+        return self.memory_limit_in_mb
+
+    @property
+    def awsRequestId(self):
+        return self.aws_request_id
+
+    @property
+    def requestId(self):
+        return self.aws_request_id
+
+    @property
+    def invokedFunctionArn(self):
+        return self.invoked_function_arn
+
+    def __repr__(self):
+        return "LambdaContext(function_name=%r, aws_request_id=%r)" % (
+            self.function_name,
+            self.aws_request_id,
+        )
+
+
+# ---------------------------------------------------------------------------
+# Errors
+
+
+def _format_stack(e, skip_shim=False):
+    tb = e.__traceback__
+    if skip_shim:
+        # Drop the leading frames of this shim and of asyncio's event loop,
+        # so the stack starts at the handler.
+        t = tb
+        while t is not None:
+            f = t.tb_frame.f_code.co_filename
+            if f != _here and "asyncio" not in f:
+                break
+            t = t.tb_next
+        if t is not None:
+            tb = t
+    try:
+        return "".join(traceback.format_exception(type(e), e, tb))
+    except Exception:
+        return ""
+
+
+def _error(etype, message, stack=""):
+    d = {"type": etype, "message": message}
+    if stack:
+        d["stack"] = stack
+    return d
+
+
+def _exception_error(e):
+    if isinstance(e, SystemExit):
+        return _error(
+            "Runtime.ExitError",
+            "handler called sys.exit(%r); the worker keeps serving" % (e.code,),
+            _format_stack(e, True),
+        )
+    return _error(type(e).__name__, _safe_str(e), _format_stack(e, True))
+
+
+def _safe_str(e):
+    try:
+        return str(e)
+    except Exception:
+        return "<unprintable %s>" % type(e).__name__
+
+
+# ---------------------------------------------------------------------------
+# Loading
+
+
+class _LoadError(Exception):
+    def __init__(self, err):
+        Exception.__init__(self, err["message"])
+        self.err = err
+
+
+def _load_handler(init):
+    handler = init.get("handler") or ""
+    task_dir = init.get("taskDir") or os.getcwd()
+    spec = handler.replace("/", ".")
+    mod_name, _, fn_name = spec.rpartition(".")
+    if not mod_name or not fn_name:
+        raise _LoadError(
+            _error(
+                "Runtime.MalformedHandlerName",
+                "bad handler %r: want module.function, e.g. main.handler" % handler,
+            )
+        )
+    if task_dir not in sys.path:
+        sys.path.insert(0, task_dir)
+    try:
+        mod = importlib.import_module(mod_name)
+    except SyntaxError as e:
+        raise _LoadError(
+            _error(
+                "Runtime.UserCodeSyntaxError",
+                "Syntax error in module '%s': %s" % (mod_name, _safe_str(e)),
+                _format_stack(e),
+            )
+        )
+    except ImportError as e:
+        raise _LoadError(
+            _error(
+                "Runtime.ImportModuleError",
+                "Unable to import module '%s': %s" % (mod_name, _safe_str(e)),
+                _format_stack(e),
+            )
+        )
+    except SystemExit as e:
+        raise _LoadError(
+            _error(
+                "Runtime.ExitError",
+                "module '%s' called sys.exit(%r) at import" % (mod_name, e.code),
+                _format_stack(e),
+            )
+        )
+    except BaseException as e:
+        raise _LoadError(
+            _error(type(e).__name__, _safe_str(e), _format_stack(e))
+        )
+    fn = getattr(mod, fn_name, None)
+    if fn is None:
+        raise _LoadError(
+            _error(
+                "Runtime.HandlerNotFound",
+                "Handler '%s' missing on module '%s' (handler %r)"
+                % (fn_name, mod_name, handler),
+            )
+        )
+    if not callable(fn):
+        raise _LoadError(
+            _error(
+                "Runtime.HandlerNotFound",
+                "Handler '%s' on module '%s' is not callable: it is a %s"
+                % (fn_name, mod_name, type(fn).__name__),
+            )
+        )
+    return fn
+
+
+# ---------------------------------------------------------------------------
+# Invoking
+
+
+_loop = None
+
+
+def _run_awaitable(aw):
+    global _loop
+    import asyncio
+
+    if _loop is None or _loop.is_closed():
+        _loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(_loop)
+    if type(aw) is not _CoroutineType:
+
+        async def wrap(x):
+            return await x
+
+        aw = wrap(aw)
+    return _loop.run_until_complete(aw)
+
+
+def _encode_result(result):
+    """Returns the result's JSON as bytes, or raises ValueError/TypeError."""
+    if result is None:
+        return b"null"
+    if _c_encoder is not None:
+        try:
+            s = "".join(_c_encoder(result, 0))
+        except BaseException:
+            _markers.clear()
+            raise
+    else:
+        s = _result_encoder.encode(result)
+    try:
+        return s.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: escape them instead
+        return _ascii_encoder.encode(result).encode("ascii")
+
+
+def _respond_error(rid, err, logs):
+    """Sends a ready (rid None) or result frame carrying err."""
+    if rid is None:
+        env = {"type": "ready"}
+    else:
+        env = {"type": "result", "id": rid}
+    env["error"] = err
+    if logs is not None:
+        text = logs.text()
+        if text:
+            env["logs"] = text
+        if logs.truncated:
+            env["logsTruncated"] = True
+    _send([json.dumps(env).encode("utf-8")])
+
+
+def _logs_tail(logs):
+    tail = []
+    text = logs.text()
+    if text:
+        tail.append(b',"logs":')
+        tail.append(_encode_utf8(text).encode("utf-8"))
+    if logs.truncated:
+        tail.append(b',"logsTruncated":true')
+    tail.append(b"}")
+    return tail
+
+
+def _invoke(fn, init_info, req, log_limit, result_limit):
+    global _capture
+    rid = req.get("id") or ""
+    name, version, memory, arn = init_info
+    ctx = LambdaContext(name, version, memory, arn, rid, req.get("deadlineMs") or 0)
+    logs = _Logs(log_limit)
+    _capture = logs
+    try:
+        try:
+            result = fn(req.get("event"), ctx)
+            if result is not None and (
+                type(result) is _CoroutineType or hasattr(type(result), "__await__")
+            ):
+                result = _run_awaitable(result)
+        except BaseException as e:
+            err = _exception_error(e)
+            _capture = None
+            _respond_error(rid, err, logs)
+            return
+        try:
+            body = _encode_result(result)
+        except (TypeError, ValueError, OverflowError, RecursionError) as e:
+            err = _error(
+                "Runtime.MarshalError",
+                "Unable to marshal response: the result is not JSON serializable: %s"
+                % _safe_str(e),
+            )
+            _capture = None
+            _respond_error(rid, err, logs)
+            return
+        if len(body) > result_limit:
+            err = _error(
+                "Runtime.ResultTooLarge",
+                "result is %d bytes of JSON, over the limit of %d bytes"
+                % (len(body), result_limit),
+            )
+            _capture = None
+            _respond_error(rid, err, logs)
+            return
+    finally:
+        _capture = None
+    head = b'{"type":"result","id":' + _encode_ascii(rid).encode("ascii") + b',"result":'
+    _send([head, body] + _logs_tail(logs))
+
+
+def _devnull():
+    return open(os.devnull, "w")
+
+
+def _decode(frame):
+    """Decodes a request frame: the scanner alone when the frame is one
+    JSON value, as the server writes them."""
+    s = frame.decode("utf-8")
+    try:
+        obj, end = _scan(s, 0)
+    except Exception:
+        end = -1
+    if end == len(s):
+        return obj
+    return json.loads(s)
+
+
+def main():
+    global _capture
+    try:
+        for fd in (REQ_FD, RESP_FD):
+            os.set_inheritable(fd, False)  # FD_CLOEXEC: children never see them
+            os.set_blocking(fd, True)
+    except OSError as e:
+        sys.stderr.write(
+            "nimbus bootstrap: fds 3 and 4 must be the protocol pipes: %s\n" % e
+        )
+        return 2
+
+    reader = _Reader(REQ_FD)
+    frame = reader.read()
+    if frame is None:
+        return 0
+    init = json.loads(frame)
+    log_limit = init.get("logLimit") or DEFAULT_LOG_LIMIT
+    result_limit = init.get("resultLimit") or DEFAULT_RESULT_LIMIT
+    name = init.get("functionName") or ""
+    info = (
+        name,
+        init.get("functionVersion") or "",
+        int(init.get("memoryLimitInMB") or 0),
+        "arn:nimbus:function:" + name,
+    )
+
+    sys.stdout = _LogStream(sys.__stdout__ or _devnull(), "<stdout>")
+    sys.stderr = _LogStream(sys.__stderr__ or _devnull(), "<stderr>")
+
+    logs = _Logs(log_limit)
+    _capture = logs
+    try:
+        fn = _load_handler(init)
+    except _LoadError as e:
+        _capture = None
+        _respond_error(None, e.err, logs)
+        return 1
+    _capture = None
+    _send([b'{"type":"ready"'] + _logs_tail(logs))
+    del logs, frame, init
+
+    while True:
+        frame = reader.read()
+        if frame is None:
+            return 0
+        req = _decode(frame)
+        _invoke(fn, info, req, log_limit, result_limit)
+
+
+if __name__ == "__main__":
+    try:
+        code = main()
+    except BrokenPipeError:
+        code = 1  # the server went away
+    try:
+        sys.stdout = sys.__stdout__
+        sys.stderr = sys.__stderr__
+        sys.stdout.flush()
+    except Exception:
+        pass
+    sys.exit(code)

@@ -1,0 +1,175 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/api"
+	"github.com/nimbusfaas/nimbus/internal/config"
+	"github.com/nimbusfaas/nimbus/internal/driver"
+	"github.com/nimbusfaas/nimbus/internal/engine"
+	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/metrics"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
+	"github.com/nimbusfaas/nimbus/internal/store"
+	"github.com/nimbusfaas/nimbus/internal/store/sqlite"
+
+	_ "github.com/nimbusfaas/nimbus/internal/driver/sandbox" // built-in drivers
+)
+
+// Server is a configured Nimbus.
+type Server struct {
+	cfg     config.Config
+	log     *slog.Logger
+	store   store.Store
+	engine  *engine.Engine
+	http    *http.Server
+	ln      net.Listener
+	drivers map[string]driver.Driver
+	interp  runtime.Interpreters
+}
+
+// New opens the store, finds the interpreters, opens the drivers and wires
+// the API. lookup is the environment.
+func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bool), log *slog.Logger) (*Server, error) {
+	if cfg.MongoURI != "" {
+		return nil, fmt.Errorf("MONGODB_URI is set, but this build has no MongoDB store yet: unset it to use the embedded SQLite store")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(dataDir, "nimbus.db"))
+	if err != nil {
+		return nil, err
+	}
+	interp, errs := runtime.FindInterpreters(ctx, lookup)
+	for _, err := range errs {
+		log.Warn("runtime not available", "error", err)
+	}
+	shims, err := runtime.InstallShims(filepath.Join(dataDir, "runtime"))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	dcfg := driver.Config{DataDir: dataDir, Lookup: lookup, Logger: log, Interpreters: interp, Shims: shims}
+	drivers := map[string]driver.Driver{}
+	for _, name := range driver.Names() {
+		d, err := driver.Open(name, dcfg.WithLogger(log.With("component", "driver", "driver", name)))
+		if err != nil {
+			log.Warn("driver not available", "driver", name, "error", err)
+			continue
+		}
+		if err := d.Available(ctx); err != nil {
+			log.Warn("driver cannot run functions now", "driver", name, "error", err)
+		}
+		drivers[name] = d
+	}
+	rec := metrics.NewRecorder(nil)
+	eng := engine.New(engine.Config{
+		Drivers:       drivers,
+		Records:       st,
+		Metrics:       rec,
+		Logger:        log,
+		QueueTimeout:  cfg.QueueTimeout,
+		KeepAlive:     cfg.KeepAlive,
+		ReapInterval:  min(cfg.KeepAlive/4, 10*time.Second),
+		LogLimit:      cfg.LogLimit,
+		Retention:     cfg.Retention,
+		FlushInterval: 50 * time.Millisecond,
+	})
+	s := &Server{cfg: cfg, log: log, store: st, engine: eng, drivers: drivers, interp: interp}
+	handler := api.New(api.Config{
+		Store:   st,
+		Engine:  eng,
+		Metrics: rec,
+		CheckSyntax: func(ctx context.Context, rt string, files map[string]string) error {
+			err := runtime.CheckSyntax(ctx, interp, rt, files)
+			var se *runtime.SyntaxError
+			if errors.As(err, &se) {
+				return fn.Invalid("code", se.Error())
+			}
+			if err != nil {
+				// The checker itself could not run (no interpreter): the
+				// first call will report what is wrong.
+				log.Warn("syntax check skipped", "runtime", rt, "error", err)
+			}
+			return nil
+		},
+		Defaults:     fn.Defaults{TimeoutMs: cfg.DefaultTimeoutMs, MemoryMB: cfg.DefaultMemoryMB},
+		APIKey:       cfg.APIKey,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		Logger:       log,
+		System:       s.facts,
+	})
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	return s, nil
+}
+
+// facts is what GET /api/system reports about this host.
+func (s *Server) facts(ctx context.Context) any {
+	type driverFact struct {
+		Available bool   `json:"available"`
+		Reason    string `json:"reason,omitempty"`
+	}
+	drivers := map[string]driverFact{}
+	for name, d := range s.drivers {
+		if err := d.Available(ctx); err != nil {
+			drivers[name] = driverFact{Reason: err.Error()}
+		} else {
+			drivers[name] = driverFact{Available: true}
+		}
+	}
+	return map[string]any{
+		"drivers": drivers,
+		"runtimes": map[string]any{
+			fn.Python: map[string]string{"path": s.interp.Python, "version": s.interp.PythonVersion},
+			fn.NodeJS: map[string]string{"path": s.interp.Node, "version": s.interp.NodeVersion},
+		},
+	}
+}
+
+// Listen binds the configured address (port 0 picks a free one).
+func (s *Server) Listen() (net.Addr, error) {
+	ln, err := net.Listen("tcp", s.cfg.Addr())
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	s.ln = ln
+	return ln.Addr(), nil
+}
+
+// Serve starts the engine and serves HTTP until Shutdown.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.ln == nil {
+		if _, err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	s.engine.Start(ctx)
+	s.log.Info("nimbus listening", "addr", "http://"+s.ln.Addr().String(), "data", s.cfg.DataDir)
+	if err := s.http.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections, lets calls in flight finish until
+// ctx ends, stops every instance, writes the remaining records and closes
+// the store.
+func (s *Server) Shutdown(ctx context.Context) error {
+	herr := s.http.Shutdown(ctx)
+	eerr := s.engine.Close(ctx)
+	serr := s.store.Close()
+	return errors.Join(herr, eerr, serr)
+}

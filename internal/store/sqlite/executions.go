@@ -1,0 +1,191 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/store"
+)
+
+// execCols are the columns ListExecutions reads: all but event.
+const execCols = `id, function_id, version, status, result, error, logs,
+	started_at, duration_ms, cold_start, init_ms, queue_ms`
+
+// insertChunk is how many records one multi-row INSERT carries. Binding 32
+// rows per call rather than one cuts the per-call cost of database/sql and
+// the driver, about a quarter of the total; the remainder of a batch goes
+// row by row.
+const insertChunk = 32
+
+// insertCols is the number of columns InsertExecutions binds per record.
+const insertCols = 13
+
+// insertSQL is the INSERT of rows records.
+func insertSQL(rows int) string {
+	row := "(" + strings.Repeat("?, ", insertCols-1) + "?)"
+	return `INSERT INTO executions (` + execCols + `, event) VALUES ` +
+		strings.Repeat(row+", ", rows-1) + row
+}
+
+// InsertExecutions writes a batch of records in one transaction, through
+// statements prepared once at Open. A taken id fails the whole batch with
+// fn.ErrConflict.
+func (s *Store) InsertExecutions(ctx context.Context, execs []*fn.Execution) error {
+	if len(execs) == 0 {
+		return nil
+	}
+	// Encode before taking the write lock.
+	args := make([]any, 0, len(execs)*insertCols)
+	for _, e := range execs {
+		if e == nil || e.ID == "" || e.FunctionID == "" {
+			return fmt.Errorf("sqlite: insert executions: %w", fn.Invalid("executionId", "record without id or function id"))
+		}
+		var errText any
+		if e.Error != nil {
+			b, err := json.Marshal(e.Error)
+			if err != nil {
+				return fmt.Errorf("sqlite: insert executions: encode error of %s: %w", e.ID, err)
+			}
+			errText = string(b)
+		}
+		args = append(args, e.ID, e.FunctionID, e.Version, string(e.Status),
+			rawText(e.Result), errText, e.Logs, nanos(e.StartedAt), e.DurationMs,
+			boolInt(e.ColdStart), e.InitMs, e.QueueMs, rawText(e.Event))
+	}
+
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return wrapErr("insert executions", err)
+	}
+	defer tx.Rollback()
+	many := tx.StmtContext(ctx, s.insertMany)
+	one := tx.StmtContext(ctx, s.insertOne)
+	// A statement takes microseconds: watching ctx for each (a goroutine per
+	// call in the driver) would cost more than the insert, so they run
+	// detached and ctx is checked between them; the transaction itself
+	// still rolls back when ctx ends.
+	stmtCtx := context.WithoutCancel(ctx)
+	for i := 0; i < len(execs); {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("sqlite: insert executions: %w", err)
+		}
+		stmt, n := many, insertChunk
+		if len(execs)-i < insertChunk {
+			stmt, n = one, 1
+		}
+		if _, err := stmt.ExecContext(stmtCtx, args[i*insertCols:(i+n)*insertCols]...); err != nil {
+			return wrapErr("insert executions", err)
+		}
+		i += n
+	}
+	return wrapErr("insert executions", tx.Commit())
+}
+
+// ListExecutions returns a page of a function's executions, newest first,
+// without their events; q.PageSize says how many at most.
+func (s *Store) ListExecutions(ctx context.Context, functionID string, q store.ExecQuery) ([]*fn.Execution, error) {
+	limit := q.PageSize()
+
+	var b strings.Builder
+	b.WriteString(`SELECT ` + execCols + ` FROM executions WHERE function_id = ?`)
+	args := []any{functionID}
+	if q.Status != "" {
+		b.WriteString(` AND status = ?`)
+		args = append(args, string(q.Status))
+	}
+	if q.Before != "" {
+		b.WriteString(` AND id < ?`)
+		args = append(args, q.Before)
+	}
+	b.WriteString(` ORDER BY id DESC LIMIT ?`)
+	args = append(args, limit)
+
+	rows, err := s.r.QueryContext(ctx, b.String(), args...)
+	if err != nil {
+		return nil, wrapErr("list executions", err)
+	}
+	defer rows.Close()
+	execs := make([]*fn.Execution, 0, min(limit, 64))
+	for rows.Next() {
+		e, err := scanExecution(rows, false)
+		if err != nil {
+			return nil, wrapErr("list executions", err)
+		}
+		execs = append(execs, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrapErr("list executions", err)
+	}
+	return execs, nil
+}
+
+// GetExecution returns one execution of a function in full.
+func (s *Store) GetExecution(ctx context.Context, functionID, executionID string) (*fn.Execution, error) {
+	row := s.r.QueryRowContext(ctx, `SELECT `+execCols+`, event FROM executions
+		WHERE id = ? AND function_id = ?`, executionID, functionID)
+	e, err := scanExecution(row, true)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlite: get execution %q of %q: %w", executionID, functionID, fn.ErrNotFound)
+	}
+	if err != nil {
+		return nil, wrapErr("get execution", err)
+	}
+	return e, nil
+}
+
+// PruneExecutions deletes all but the newest keep executions of a function.
+// A negative keep is fn.ErrInvalid.
+func (s *Store) PruneExecutions(ctx context.Context, functionID string, keep int) (int64, error) {
+	if keep < 0 {
+		return 0, fmt.Errorf("sqlite: prune executions: %w", fn.Invalid("keep", "must not be negative"))
+	}
+	// The subquery walks the (function_id, id) index down to the oldest
+	// row to keep; the delete then takes the index range below it. With
+	// fewer than keep+1 rows the subquery is NULL and nothing matches.
+	res, err := s.w.ExecContext(ctx, `DELETE FROM executions WHERE function_id = ? AND id <= (
+		SELECT id FROM executions WHERE function_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+		functionID, functionID, keep)
+	if err != nil {
+		return 0, wrapErr("prune executions", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, wrapErr("prune executions", err)
+	}
+	return n, nil
+}
+
+// scanExecution reads the execCols, then event when withEvent.
+func scanExecution(sc scanner, withEvent bool) (*fn.Execution, error) {
+	var (
+		e                      fn.Execution
+		status                 string
+		result, errJSON, event []byte
+		started, cold          int64
+	)
+	dest := []any{&e.ID, &e.FunctionID, &e.Version, &status, &result, &errJSON, &e.Logs,
+		&started, &e.DurationMs, &cold, &e.InitMs, &e.QueueMs}
+	if withEvent {
+		dest = append(dest, &event)
+	}
+	if err := sc.Scan(dest...); err != nil {
+		return nil, err
+	}
+	e.Status = fn.Status(status)
+	e.Result = rawJSON(result)
+	e.Event = rawJSON(event)
+	if len(errJSON) > 0 {
+		e.Error = new(fn.ErrorInfo)
+		if err := json.Unmarshal(errJSON, e.Error); err != nil {
+			return nil, fmt.Errorf("decode error of %s: %w", e.ID, err)
+		}
+	}
+	e.StartedAt = fromNanos(started)
+	e.ColdStart = cold != 0
+	return &e, nil
+}

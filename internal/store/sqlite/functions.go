@@ -1,0 +1,167 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/nimbusfaas/nimbus/internal/fn"
+)
+
+const functionCols = `id, name, runtime, handler, files, env, timeout_ms, memory_mb,
+	driver, max_instances, version, created_at, updated_at`
+
+// CreateFunction inserts f; a taken name (or id) is fn.ErrConflict.
+func (s *Store) CreateFunction(ctx context.Context, f *fn.Function) error {
+	if f == nil || f.ID == "" {
+		return fmt.Errorf("sqlite: create function: %w", fn.Invalid("id", "is required"))
+	}
+	files, env, err := encodeMaps(f)
+	if err != nil {
+		return fmt.Errorf("sqlite: create function: %w", err)
+	}
+	_, err = s.w.ExecContext(ctx, `INSERT INTO functions (`+functionCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		f.ID, f.Name, f.Runtime, f.Handler, files, env, f.Timeout, f.Memory,
+		f.Driver, f.MaxInstances, f.Version, nanos(f.CreatedAt), nanos(f.UpdatedAt))
+	return wrapErr("create function", err)
+}
+
+// GetFunction finds a function by id, or else by name.
+func (s *Store) GetFunction(ctx context.Context, idOrName string) (*fn.Function, error) {
+	// One query for both: a name may look like an id, and the id wins.
+	row := s.r.QueryRowContext(ctx, `SELECT `+functionCols+` FROM functions
+		WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1`, idOrName, idOrName, idOrName)
+	f, err := scanFunction(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlite: get function %q: %w", idOrName, fn.ErrNotFound)
+	}
+	if err != nil {
+		return nil, wrapErr("get function", err)
+	}
+	return f, nil
+}
+
+// ListFunctions returns every function, ordered by name.
+func (s *Store) ListFunctions(ctx context.Context) ([]*fn.Function, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+functionCols+` FROM functions ORDER BY name`)
+	if err != nil {
+		return nil, wrapErr("list functions", err)
+	}
+	defer rows.Close()
+	fs := []*fn.Function{}
+	for rows.Next() {
+		f, err := scanFunction(rows)
+		if err != nil {
+			return nil, wrapErr("list functions", err)
+		}
+		fs = append(fs, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrapErr("list functions", err)
+	}
+	return fs, nil
+}
+
+// UpdateFunction replaces the function with f.ID if its version is still
+// prevVersion. It stores every field of f as given, version included.
+func (s *Store) UpdateFunction(ctx context.Context, f *fn.Function, prevVersion int) error {
+	if f == nil || f.ID == "" {
+		return fmt.Errorf("sqlite: update function: %w", fn.Invalid("id", "is required"))
+	}
+	files, env, err := encodeMaps(f)
+	if err != nil {
+		return fmt.Errorf("sqlite: update function: %w", err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return wrapErr("update function", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE functions SET name = ?, runtime = ?, handler = ?,
+		files = ?, env = ?, timeout_ms = ?, memory_mb = ?, driver = ?, max_instances = ?,
+		version = ?, created_at = ?, updated_at = ?
+		WHERE id = ? AND version = ?`,
+		f.Name, f.Runtime, f.Handler, files, env, f.Timeout, f.Memory, f.Driver,
+		f.MaxInstances, f.Version, nanos(f.CreatedAt), nanos(f.UpdatedAt), f.ID, prevVersion)
+	if err != nil {
+		return wrapErr("update function", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return wrapErr("update function", err)
+	}
+	if n == 0 {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM functions WHERE id = ?`, f.ID).Scan(&one)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("sqlite: update function %q: %w", f.ID, fn.ErrNotFound)
+		case err != nil:
+			return wrapErr("update function", err)
+		}
+		return fmt.Errorf("sqlite: update function %q: version is no longer %d: %w", f.ID, prevVersion, fn.ErrConflict)
+	}
+	return wrapErr("update function", tx.Commit())
+}
+
+// DeleteFunction removes a function and all its executions.
+func (s *Store) DeleteFunction(ctx context.Context, id string) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return wrapErr("delete function", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM functions WHERE id = ?`, id)
+	if err != nil {
+		return wrapErr("delete function", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return wrapErr("delete function", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlite: delete function %q: %w", id, fn.ErrNotFound)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM executions WHERE function_id = ?`, id); err != nil {
+		return wrapErr("delete function executions", err)
+	}
+	return wrapErr("delete function", tx.Commit())
+}
+
+// encodeMaps renders f's files and env as JSON text.
+func encodeMaps(f *fn.Function) (files, env string, err error) {
+	fb, err := json.Marshal(f.Files)
+	if err != nil {
+		return "", "", fmt.Errorf("encode files: %w", err)
+	}
+	eb, err := json.Marshal(f.Env)
+	if err != nil {
+		return "", "", fmt.Errorf("encode env: %w", err)
+	}
+	return string(fb), string(eb), nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanFunction(sc scanner) (*fn.Function, error) {
+	var (
+		f                fn.Function
+		files, env       []byte
+		created, updated int64
+	)
+	if err := sc.Scan(&f.ID, &f.Name, &f.Runtime, &f.Handler, &files, &env, &f.Timeout, &f.Memory,
+		&f.Driver, &f.MaxInstances, &f.Version, &created, &updated); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(files, &f.Files); err != nil {
+		return nil, fmt.Errorf("decode files of %s: %w", f.ID, err)
+	}
+	if err := json.Unmarshal(env, &f.Env); err != nil {
+		return nil, fmt.Errorf("decode env of %s: %w", f.ID, err)
+	}
+	f.CreatedAt, f.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return &f, nil
+}

@@ -1,0 +1,86 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are the schema's steps, in order; step i (from 0) brings the
+// database to version i+1, recorded in PRAGMA user_version. Steps are never
+// edited once released, only appended. They create without IF NOT EXISTS so
+// that running a step twice fails loudly.
+var migrations = []string{
+	// 1: functions. files and env are JSON objects; times are Unix
+	// nanoseconds (0 for the zero time).
+	`CREATE TABLE functions (
+		id            TEXT    PRIMARY KEY,
+		name          TEXT    NOT NULL UNIQUE,
+		runtime       TEXT    NOT NULL,
+		handler       TEXT    NOT NULL,
+		files         TEXT    NOT NULL,
+		env           TEXT    NOT NULL,
+		timeout_ms    INTEGER NOT NULL,
+		memory_mb     INTEGER NOT NULL,
+		driver        TEXT    NOT NULL,
+		max_instances INTEGER NOT NULL,
+		version       INTEGER NOT NULL,
+		created_at    INTEGER NOT NULL,
+		updated_at    INTEGER NOT NULL
+	) STRICT`,
+
+	// 2: executions. ids sort in creation order, so (function_id, id) is
+	// a function's history and (function_id, status, id) the same by status.
+	// There is no foreign key to functions: a record that arrives for a
+	// function deleted meanwhile must not fail the rest of its batch.
+	`CREATE TABLE executions (
+		id          TEXT    PRIMARY KEY,
+		function_id TEXT    NOT NULL,
+		version     INTEGER NOT NULL,
+		status      TEXT    NOT NULL,
+		event       TEXT,
+		result      TEXT,
+		error       TEXT,
+		logs        TEXT    NOT NULL,
+		started_at  INTEGER NOT NULL,
+		duration_ms REAL    NOT NULL,
+		cold_start  INTEGER NOT NULL,
+		init_ms     REAL    NOT NULL,
+		queue_ms    REAL    NOT NULL
+	) STRICT;
+	CREATE INDEX executions_by_function ON executions (function_id, id);
+	CREATE INDEX executions_by_function_status ON executions (function_id, status, id);`,
+}
+
+// migrate applies the steps db has not yet had, all in one transaction.
+func migrate(ctx context.Context, db *sql.DB, steps []string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+
+	var version int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return fmt.Errorf("migrate: read version: %w", err)
+	}
+	if version > len(steps) {
+		return fmt.Errorf("migrate: database schema version %d is newer than this build's %d", version, len(steps))
+	}
+	if version == len(steps) {
+		return nil
+	}
+	for i := version; i < len(steps); i++ {
+		if _, err := tx.ExecContext(ctx, steps[i]); err != nil {
+			return fmt.Errorf("migrate: step %d: %w", i+1, err)
+		}
+	}
+	// PRAGMA takes no bound parameters; len(steps) is an int we control.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, len(steps))); err != nil {
+		return fmt.Errorf("migrate: set version: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate: commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+package storetest
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/store"
+)
+
+func testInsertAndList(t *testing.T, h *harness) {
+	f := h.createFunction(t, newFunction("alpha"))
+	other := h.createFunction(t, newFunction("bravo"))
+	execs := newExecutions(f.ID, 100, fn.Statuses...)
+	h.insert(t, execs[:1], 1)
+	h.insert(t, execs[1:40], 13)
+	h.insert(t, execs[40:], 60)
+	h.insert(t, newExecutions(other.ID, 20), 20)
+
+	got, err := h.s.ListExecutions(h.ctx, f.ID, store.ExecQuery{Limit: 1000})
+	if err != nil {
+		t.Fatalf("ListExecutions: %v", err)
+	}
+	assertExecutions(t, got, newestFirst(execs))
+
+	if err := h.s.InsertExecutions(h.ctx, nil); err != nil {
+		t.Errorf("InsertExecutions(empty batch) = %v, want nil", err)
+	}
+}
+
+func testPagination(t *testing.T, h *harness) {
+	f := h.createFunction(t, newFunction("alpha"))
+	execs := newExecutions(f.ID, 137, fn.StatusSuccess, fn.StatusTimeout)
+	h.insert(t, execs, 50)
+
+	for _, page := range []int{1, 10, 136, 137, 500} {
+		got := h.listAll(t, f.ID, "", page)
+		seen := make(map[string]bool, len(got))
+		for _, e := range got {
+			if seen[e.ID] {
+				t.Fatalf("page size %d: %s listed twice", page, e.ID)
+			}
+			seen[e.ID] = true
+		}
+		assertExecutions(t, got, newestFirst(execs))
+	}
+
+	t.Run("before an unknown id", func(t *testing.T) {
+		mid := execs[70].ID + "0" // sorts just after execs[70], matches no record
+		got, err := h.s.ListExecutions(h.ctx, f.ID, store.ExecQuery{Limit: 5, Before: mid})
+		if err != nil {
+			t.Fatalf("ListExecutions: %v", err)
+		}
+		assertExecutions(t, got, newestFirst(execs[66:71]))
+	})
+}
+
+func testStatusFilter(t *testing.T, h *harness) {
+	f := h.createFunction(t, newFunction("alpha"))
+	execs := newExecutions(f.ID, 90, fn.StatusSuccess, fn.StatusError, fn.StatusSuccess, fn.StatusTimeout, fn.StatusOOM)
+	h.insert(t, execs, 32)
+	h.insert(t, newExecutions(h.createFunction(t, newFunction("bravo")).ID, 30, fn.Statuses...), 30)
+
+	for _, status := range fn.Statuses {
+		t.Run(string(status), func(t *testing.T) {
+			var want []*fn.Execution
+			for _, e := range newestFirst(execs) {
+				if e.Status == status {
+					want = append(want, e)
+				}
+			}
+			assertExecutions(t, h.listAll(t, f.ID, status, 7), want)
+		})
+	}
+}
+
+func testListLimit(t *testing.T, h *harness) {
+	f := h.createFunction(t, newFunction("alpha"))
+	created := newExecutions(f.ID, store.MaxExecLimit+100)
+	h.insert(t, created, 500)
+	execs := newestFirst(created)
+
+	tests := []struct {
+		name  string
+		limit int
+		want  int
+	}{
+		{"zero means the default", 0, store.DefaultExecLimit},
+		{"negative means the default", -3, store.DefaultExecLimit},
+		{"one", 1, 1},
+		{"seven", 7, 7},
+		{"exactly the cap", store.MaxExecLimit, store.MaxExecLimit},
+		{"over the cap", 5000, store.MaxExecLimit},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := h.s.ListExecutions(h.ctx, f.ID, store.ExecQuery{Limit: tc.limit})
+			if err != nil {
+				t.Fatalf("ListExecutions: %v", err)
+			}
+			assertExecutions(t, got, execs[:tc.want])
+		})
+	}
+}
+
+func testGetExecution(t *testing.T, h *harness) {
+	f := h.createFunction(t, newFunction("alpha"))
+	ok := newExecution(f.ID, fn.StatusSuccess, 1)
+	ok.Event = json.RawMessage(`{ "b": [1, 2.5, "three", null, {"x": true}],
+		"a": "héllo ✓ \u0000 \"quoted\"" }`)
+	ok.Result = json.RawMessage(`  {"z": 1, "a": {"nested": [[], {}]}}  `)
+	failed := newExecution(f.ID, fn.StatusError, 2)
+	failed.Error.Stack = ""
+	scalar := newExecution(f.ID, fn.StatusSuccess, 3)
+	scalar.Result = json.RawMessage(`"just a string"`)
+	scalar.Event, scalar.Logs = nil, ""
+	array := newExecution(f.ID, fn.StatusSuccess, 4)
+	array.Result = json.RawMessage(`[1, "two", {"three": 3}]`)
+	rejected := newExecution(f.ID, fn.StatusRejected, 5)
+	rejected.Result, rejected.Event, rejected.DurationMs, rejected.ColdStart, rejected.InitMs = nil, nil, 0, false, 0
+	all := []*fn.Execution{ok, failed, scalar, array, rejected}
+	h.insert(t, all, len(all))
+
+	for _, want := range all {
+		t.Run(string(want.Status)+"/"+want.ID, func(t *testing.T) {
+			got, err := h.s.GetExecution(h.ctx, f.ID, want.ID)
+			if err != nil {
+				t.Fatalf("GetExecution: %v", err)
+			}
+			assertExecution(t, got, want, true)
+		})
+	}
+}
+
+func testPrune(t *testing.T, h *harness) {
+	f := h.createFunction(t, newFunction("alpha"))
+	other := h.createFunction(t, newFunction("bravo"))
+	execs := newExecutions(f.ID, 30, fn.StatusSuccess, fn.StatusError)
+	otherExecs := newExecutions(other.ID, 5)
+	h.insert(t, execs[:15], 15)
+	h.insert(t, otherExecs, 5)
+	h.insert(t, execs[15:], 15)
+
+	steps := []struct {
+		keep    int
+		deleted int64
+		left    int
+	}{
+		{10, 20, 10},
+		{10, 0, 10},
+		{100, 0, 10},
+		{3, 7, 3},
+		{0, 3, 0},
+		{0, 0, 0},
+	}
+	for _, st := range steps {
+		n, err := h.s.PruneExecutions(h.ctx, f.ID, st.keep)
+		if err != nil {
+			t.Fatalf("PruneExecutions(keep %d): %v", st.keep, err)
+		}
+		if n != st.deleted {
+			t.Errorf("PruneExecutions(keep %d) deleted %d, want %d", st.keep, n, st.deleted)
+		}
+		assertExecutions(t, h.listAll(t, f.ID, "", 1000), newestFirst(execs)[:st.left])
+	}
+	assertExecutions(t, h.listAll(t, other.ID, "", 1000), newestFirst(otherExecs))
+}
