@@ -67,6 +67,10 @@ type Response struct {
 	Error         *Error          `json:"error,omitempty"`
 	Logs          string          `json:"logs,omitempty"`
 	LogsTruncated bool            `json:"logsTruncated,omitempty"`
+	// MaxRSSKiB is the worker's peak resident set size so far, in KiB, as
+	// the process itself reports it (getrusage ru_maxrss, Node's
+	// resourceUsage().maxRSS); 0 when the shim does not say.
+	MaxRSSKiB int64 `json:"maxRssKiB,omitempty"`
 }
 
 // ErrFrameTooLarge is returned by ReadFrame for a frame over its limit.

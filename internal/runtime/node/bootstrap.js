@@ -347,12 +347,17 @@ function marshalError(why) {
   return e;
 }
 
+// maxRssKiB is the worker's peak resident set size so far, KiB.
+function maxRssKiB() {
+  return process.resourceUsage().maxRSS;
+}
+
 function logsTail(logs) {
   let s = '';
   const text = logs.text();
   if (text) s += ',"logs":' + JSON.stringify(text);
   if (logs.truncated) s += ',"logsTruncated":true';
-  return s + '}';
+  return s + ',"maxRssKiB":' + maxRssKiB() + '}';
 }
 
 // ---------------------------------------------------------------------------
@@ -412,6 +417,7 @@ class Invocation {
       const text = this.logs.text();
       if (text) env.logs = text;
       if (this.logs.truncated) env.logsTruncated = true;
+      env.maxRssKiB = maxRssKiB();
       sendFrame(JSON.stringify(env));
     } else {
       sendFrame('{"type":"result","id":' + JSON.stringify(this.id) + ',"result":' + res + logsTail(this.logs));

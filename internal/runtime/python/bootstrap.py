@@ -13,6 +13,7 @@ import importlib
 import io
 import json
 import os
+import resource
 import sys
 import time
 import traceback
@@ -478,6 +479,11 @@ def _encode_result(result):
         return _ascii_encoder.encode(result).encode("ascii")
 
 
+def _max_rss_kib():
+    """The worker's peak resident set size so far, KiB (Linux ru_maxrss)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def _respond_error(rid, err, logs):
     """Sends a ready (rid None) or result frame carrying err."""
     if rid is None:
@@ -485,6 +491,7 @@ def _respond_error(rid, err, logs):
     else:
         env = {"type": "result", "id": rid}
     env["error"] = err
+    env["maxRssKiB"] = _max_rss_kib()
     if logs is not None:
         text = logs.text()
         if text:
@@ -502,7 +509,7 @@ def _logs_tail(logs):
         tail.append(_encode_utf8(text).encode("utf-8"))
     if logs.truncated:
         tail.append(b',"logsTruncated":true')
-    tail.append(b"}")
+    tail.append(b',"maxRssKiB":%d}' % _max_rss_kib())
     return tail
 
 
