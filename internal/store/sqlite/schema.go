@@ -50,6 +50,19 @@ var migrations = []string{
 	) STRICT;
 	CREATE INDEX executions_by_function ON executions (function_id, id);
 	CREATE INDEX executions_by_function_status ON executions (function_id, status, id);`,
+
+	// 3: metrics. Each execution's peak memory in KiB (0: unknown), and
+	// per-minute metric aggregates (store.MetricMinute): one row per
+	// function and minute, function_id '' for the whole system, start in
+	// Unix nanoseconds, data encoded by package metrics and opaque here.
+	`ALTER TABLE executions ADD COLUMN peak_memory_kib INTEGER NOT NULL DEFAULT 0;
+	CREATE TABLE metric_minutes (
+		function_id TEXT    NOT NULL,
+		start       INTEGER NOT NULL,
+		data        BLOB    NOT NULL,
+		PRIMARY KEY (function_id, start)
+	) STRICT, WITHOUT ROWID;
+	CREATE INDEX metric_minutes_by_start ON metric_minutes (start);`,
 }
 
 // migrate applies the steps db has not yet had, all in one transaction.

@@ -43,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 		{"prune keeps the newest", testPrune},
 		{"concurrent readers and writers", testConcurrentReadWrite},
 		{"restart persistence", testRestart},
+		{"metric minutes (optional MetricsStore)", testMetricMinutes},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -138,6 +139,8 @@ func newExecution(fid string, status fn.Status, i int) *fn.Execution {
 		DurationMs: 12.25 + float64(i),
 		ColdStart:  i%4 == 0,
 		QueueMs:    0.5,
+		// Peak memory in KiB, past 2^32 for some records.
+		PeakMemoryKiB: int64(i) * 98_765_432,
 	}
 	if e.ColdStart {
 		e.InitMs = 85.75
@@ -250,7 +253,8 @@ func assertExecution(t *testing.T, got, want *fn.Execution, withEvent bool) {
 	}
 	if got.ID != want.ID || got.FunctionID != want.FunctionID || got.Version != want.Version ||
 		got.Status != want.Status || got.Logs != want.Logs || got.DurationMs != want.DurationMs ||
-		got.ColdStart != want.ColdStart || got.InitMs != want.InitMs || got.QueueMs != want.QueueMs {
+		got.ColdStart != want.ColdStart || got.InitMs != want.InitMs || got.QueueMs != want.QueueMs ||
+		got.PeakMemoryKiB != want.PeakMemoryKiB {
 		t.Errorf("execution scalars:\n got %+v\nwant %+v", got, want)
 	}
 	if !got.StartedAt.Equal(want.StartedAt) {
