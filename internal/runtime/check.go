@@ -113,7 +113,13 @@ func CheckSyntax(ctx context.Context, in Interpreters, runtime string, files map
 		Line    int    `json:"line"`
 		Message string `json:"message"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+	// The verdict is the last line: anything printed before it (a site
+	// hook, say) is not ours.
+	verdict := bytes.TrimSpace(stdout.Bytes())
+	if i := bytes.LastIndexByte(verdict, '\n'); i >= 0 {
+		verdict = verdict[i+1:]
+	}
+	if err := json.Unmarshal(verdict, &out); err != nil {
 		return fmt.Errorf("check syntax: %s: bad checker output %q: %w%s", runtime, stdout.Bytes(), err, tail(stderr.Bytes()))
 	}
 	if out.File == "" {
@@ -133,4 +139,3 @@ func tail(b []byte) string {
 	}
 	return ": " + string(b)
 }
-

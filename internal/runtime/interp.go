@@ -176,4 +176,3 @@ func isExecutable(p string) error {
 	}
 	return nil
 }
-

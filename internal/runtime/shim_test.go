@@ -433,6 +433,12 @@ def handler(event, context):
 def handler(event, context):
     return {"s": event + " ✓ ünï"}
 `}, "main.handler", "héllo", `{"s":"héllo ✓ ünï"}`},
+		{runtime.RuntimePython, "Decimal as a number", map[string]string{"main.py": `
+from decimal import Decimal
+
+def handler(event, context):
+    return {"price": Decimal("12.5")}
+`}, "main.handler", nil, `{"price":12.5}`},
 		{runtime.RuntimePython, "nested pkg.sub.handler", map[string]string{
 			"pkg/__init__.py": "",
 			"pkg/sub.py": `
@@ -958,7 +964,7 @@ func TestLoadErrors(t *testing.T) {
 		{runtime.RuntimePython, "module missing", map[string]string{"main.py": ""},
 			"app.handler", "Runtime.ImportModuleError", []string{"app"}, ""},
 		{runtime.RuntimePython, "syntax error", map[string]string{"main.py": "print('before')\ndef handler(event, context:\n    pass\n"},
-			"main.handler", "Runtime.UserCodeSyntaxError", []string{"main", "line 2"}, ""},
+			"main.handler", "Runtime.UserCodeSyntaxError", []string{"'main'", "main.py, line 2"}, ""},
 		{runtime.RuntimePython, "exception at import", map[string]string{"main.py": "print('loading')\nraise KeyError('config')\n"},
 			"main.handler", "KeyError", []string{"config"}, "loading\n"},
 
@@ -971,9 +977,13 @@ func TestLoadErrors(t *testing.T) {
 		{runtime.RuntimeNodeJS, "dependency missing", map[string]string{"index.js": "require('left-pad');\n"},
 			"index.handler", "Runtime.ImportModuleError", []string{"left-pad"}, ""},
 		{runtime.RuntimeNodeJS, "syntax error", map[string]string{"index.js": "console.log('before');\nexports.handler = (;\n"},
-			"index.handler", "Runtime.UserCodeSyntaxError", []string{"index", "Unexpected token"}, ""},
-		{runtime.RuntimeNodeJS, "ESM syntax error", map[string]string{"index.mjs": "export const handler = (;\n"},
-			"index.handler", "Runtime.UserCodeSyntaxError", []string{"index", "Unexpected token"}, ""},
+			"index.handler", "Runtime.UserCodeSyntaxError", []string{"'index'", "Unexpected token", "(index.js line 2)"}, ""},
+		{runtime.RuntimeNodeJS, "ESM syntax error", map[string]string{"index.mjs": "\nexport const handler = (;\n"},
+			"index.handler", "Runtime.UserCodeSyntaxError", []string{"'index'", "Unexpected token", "(index.mjs line 2)"}, ""},
+		{runtime.RuntimeNodeJS, "syntax error in a dependency", map[string]string{"index.js": "require('./lib/dep');\n", "lib/dep.js": "\n\nlet let = 1;\n"},
+			"index.handler", "Runtime.UserCodeSyntaxError", []string{"'index'", "(lib/dep.js line 3)"}, ""},
+		{runtime.RuntimePython, "syntax error in a dependency", map[string]string{"main.py": "import dep\n", "dep.py": "\nx = = 1\n"},
+			"main.handler", "Runtime.UserCodeSyntaxError", []string{"'main'", "dep.py, line 2"}, ""},
 		{runtime.RuntimeNodeJS, "exception at import", map[string]string{"index.js": "console.log('loading');\nthrow new RangeError('config');\n"},
 			"index.handler", "RangeError", []string{"config"}, "loading\n"},
 		{runtime.RuntimeNodeJS, "ESM exception at import", map[string]string{"index.mjs": "console.log('loading');\nawait null;\nthrow new RangeError('config');\n"},

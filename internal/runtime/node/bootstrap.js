@@ -9,7 +9,7 @@ const fs = require('fs');
 const net = require('net');
 const path = require('path');
 const util = require('util');
-const { pathToFileURL } = require('url');
+const { pathToFileURL, fileURLToPath } = require('url');
 
 const REQ_FD = 3;
 const RESP_FD = 4;
@@ -19,23 +19,33 @@ const DEFAULT_RESULT_LIMIT = 6 << 20;
 // ---------------------------------------------------------------------------
 // Pipes
 
-// Node cannot set FD_CLOEXEC on an fd it inherited. Reopening the pipe
-// through /proc gives a new descriptor that libuv opens with O_CLOEXEC (and
-// a file description of our own, blocking or not as we choose); then the
-// inherited one is closed, so children the handler spawns never see it.
+// Node has no fcntl() to set FD_CLOEXEC on an fd it inherited (Node 20
+// happens to set it on startup, but that is not promised). Reopening the
+// pipe through /proc gives a new descriptor, which libuv opens with
+// O_CLOEXEC, on a file description of our own (so blocking or not as we
+// choose, whatever the server did to its own); then the inherited one is
+// closed. Opening a FIFO blocks while its other end has nobody, so probe
+// with O_NONBLOCK first. Sockets, ttys and systems without /proc keep the
+// inherited descriptor.
 function reopen(fd, flags) {
+  const { O_NONBLOCK } = fs.constants;
   for (const dir of ['/proc/self/fd/', '/dev/fd/']) {
     let nfd;
     try {
-      nfd = fs.openSync(dir + fd, flags);
+      nfd = fs.openSync(dir + fd, flags | O_NONBLOCK);
+      if (!(flags & O_NONBLOCK)) {
+        const blocking = fs.openSync(dir + fd, flags);
+        fs.closeSync(nfd);
+        nfd = blocking;
+      }
     } catch {
+      if (nfd !== undefined) fs.closeSync(nfd);
       continue;
     }
-    if (nfd === fd) return fd;
     fs.closeSync(fd);
     return nfd;
   }
-  return fd; // no /proc: keep the inherited descriptor
+  return fd;
 }
 
 let respFd = RESP_FD;
@@ -223,11 +233,14 @@ async function importESM(file) {
   return import(pathToFileURL(file).href);
 }
 
+let loadingFile = ''; // the handler's module file, once found
+
 async function loadModule(taskDir, modPath) {
   const base = path.resolve(taskDir, modPath);
   for (const ext of ['.js', '.mjs', '.cjs']) {
     const file = base + ext;
     if (!fileExists(file)) continue;
+    loadingFile = file;
     if (ext === '.mjs' || (ext === '.js' && packageType(file, taskDir) === 'module')) {
       return importESM(file);
     }
@@ -245,12 +258,40 @@ async function loadModule(taskDir, modPath) {
   return require(base);
 }
 
-function loadError(e, modPath) {
+// syntaxWhere returns " (file line N)" for a SyntaxError thrown loading
+// the handler's module. Node puts the place in the stack for CommonJS; for an
+// ES module it does not, so ask `node --check` (a failed load only).
+function syntaxWhere(e, taskDir) {
+  const re = /^(.+):(\d+)$/m;
+  let m = re.exec(String(e.stack || '').split('\n')[0]);
+  if (!m && loadingFile) {
+    try {
+      const r = require('child_process').spawnSync(process.execPath, ['--check', loadingFile], {
+        encoding: 'utf8',
+        timeout: 5000,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      m = re.exec(String(r.stderr || '').split('\n')[0]);
+    } catch {}
+  }
+  if (!m) return '';
+  let file = m[1];
+  if (file.startsWith('file:')) {
+    try {
+      file = fileURLToPath(file);
+    } catch {}
+  }
+  const rel = path.relative(taskDir, file);
+  if (rel && !rel.startsWith('..') && !path.isAbsolute(rel)) file = rel;
+  return ` (${file} line ${m[2]})`;
+}
+
+function loadError(e, modPath, taskDir) {
   if (e instanceof LoadError) return e.err;
   if (isError(e) && e.name === 'SyntaxError') {
     return {
       type: 'Runtime.UserCodeSyntaxError',
-      message: `Syntax error in module '${modPath}': ${e.message}`,
+      message: `Syntax error in module '${modPath}': ${e.message}${syntaxWhere(e, taskDir)}`,
       stack: stackOf(e),
     };
   }
@@ -283,7 +324,7 @@ async function loadHandler(init) {
   try {
     mod = await loadModule(taskDir, modPath);
   } catch (e) {
-    throw new LoadError(loadError(e, modPath));
+    throw new LoadError(loadError(e, modPath, taskDir));
   }
   let fn = resolvePath(mod, fnPath);
   if (fn === undefined && mod && mod.default && typeof mod.default === 'object') {
@@ -347,9 +388,39 @@ function marshalError(why) {
   return e;
 }
 
+// process.resourceUsage().maxRSS is getrusage's ru_maxrss, which outlives
+// execve: Linux carries the peak of the image it replaced into it, and a
+// worker forked by a Go server (clone with CLONE_VM) starts with the
+// server's own peak. inheritedRss is that value when it is above the
+// worker's own peak at start; below it, VmHWM is read instead (some µs, so
+// only then).
+let inheritedRss = 0;
+let statusFd = -1;
+const statusBuf = Buffer.allocUnsafe(4096);
+
+function vmHwmKiB() {
+  try {
+    if (statusFd < 0) statusFd = fs.openSync('/proc/self/status', 'r');
+    const n = fs.readSync(statusFd, statusBuf, 0, statusBuf.length, 0);
+    const s = statusBuf.toString('latin1', 0, n);
+    const i = s.indexOf('VmHWM:');
+    return i < 0 ? 0 : parseInt(s.slice(i + 6), 10) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+function initRss() {
+  const r = process.resourceUsage().maxRSS;
+  const own = vmHwmKiB();
+  if (own && r > own) inheritedRss = r;
+}
+
 // maxRssKiB is the worker's peak resident set size so far, KiB.
 function maxRssKiB() {
-  return process.resourceUsage().maxRSS;
+  const r = process.resourceUsage().maxRSS;
+  if (r > inheritedRss) return r;
+  return vmHwmKiB() || r;
 }
 
 function logsTail(logs) {
@@ -411,7 +482,7 @@ class Invocation {
     this.done = true;
     capture = null;
     current = null;
-    if (this.waitingForEmptyLoop) source.ref();
+    if (this.waitingForEmptyLoop && source.ref) source.ref();
     if (err) {
       const env = { type: 'result', id: this.id, error: err };
       const text = this.logs.text();
@@ -465,7 +536,7 @@ function invoke(req) {
     // As Lambda: wait for the callback or context.done/succeed/fail, or
     // else answer null once the event loop has nothing left to do.
     inv.waitingForEmptyLoop = true;
-    source.unref();
+    if (source.unref) source.unref();
   }
 }
 
@@ -508,7 +579,7 @@ async function start() {
   try {
     handler = await loadHandler(init);
   } catch (e) {
-    err = e instanceof LoadError ? e.err : loadError(e, init.handler || '');
+    err = e instanceof LoadError ? e.err : errorOf(e);
   }
   capture = null;
   if (err) {
@@ -601,9 +672,16 @@ function main() {
     fs.writeSync(2, `nimbus bootstrap: fds 3 and 4 must be the protocol pipes: ${e.message}\n`);
     process.exit(2);
   }
+  initRss();
   respFd = reopen(RESP_FD, fs.constants.O_WRONLY);
-  reqFd = reopen(REQ_FD, fs.constants.O_RDONLY);
-  source = new net.Socket({ fd: reqFd, readable: true, writable: false });
+  reqFd = reopen(REQ_FD, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    // A pipe or socket: read through libuv's event loop.
+    source = new net.Socket({ fd: reqFd, readable: true, writable: false });
+  } catch {
+    // Anything else (a file, a tty): read on the thread pool.
+    source = fs.createReadStream(null, { fd: reqFd, autoClose: false, highWaterMark: 1 << 16 });
+  }
   readFrames(source);
 }
 

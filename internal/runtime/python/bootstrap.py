@@ -37,7 +37,10 @@ del _c, _probe
 # Encoders and a decoder, built once. The C encoder is called directly: it
 # is what json.dumps ends up in, without building it anew on every call.
 def _unserializable(o):
-    raise TypeError("Object of type %s is not JSON serializable" % type(o).__name__)
+    t = type(o)
+    if t.__name__ == "Decimal" and t.__module__ == "decimal":
+        return float(o)  # as Lambda's Python runtime does (DynamoDB numbers)
+    raise TypeError("Object of type %s is not JSON serializable" % t.__name__)
 
 
 _markers = {}  # the C encoder's circular-reference check; empty between calls
@@ -49,9 +52,11 @@ try:
 except Exception:  # no C accelerator, or another signature
     _c_encoder = None
 _result_encoder = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_unserializable
 )
-_ascii_encoder = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+_ascii_encoder = json.JSONEncoder(
+    allow_nan=False, separators=(",", ":"), default=_unserializable
+)
 _scan = json.decoder.JSONDecoder().scan_once
 _encode_ascii = json.encoder.encode_basestring_ascii
 _encode_utf8 = json.encoder.encode_basestring
@@ -321,19 +326,15 @@ class LambdaContext:
 # Errors
 
 
-def _format_stack(e, skip_shim=False):
+def _format_stack(e):
+    """Formats e's traceback from the first frame of user code: the leading
+    frames of this shim, of importlib and of asyncio's event loop go."""
     tb = e.__traceback__
-    if skip_shim:
-        # Drop the leading frames of this shim and of asyncio's event loop,
-        # so the stack starts at the handler.
-        t = tb
-        while t is not None:
-            f = t.tb_frame.f_code.co_filename
-            if f != _here and "asyncio" not in f:
-                break
-            t = t.tb_next
-        if t is not None:
-            tb = t
+    while tb is not None:
+        f = tb.tb_frame.f_code.co_filename
+        if f != _here and "importlib" not in f and "asyncio" not in f:
+            break
+        tb = tb.tb_next
     try:
         return "".join(traceback.format_exception(type(e), e, tb))
     except Exception:
@@ -351,10 +352,10 @@ def _exception_error(e):
     if isinstance(e, SystemExit):
         return _error(
             "Runtime.ExitError",
-            "handler called sys.exit(%r); the worker keeps serving" % (e.code,),
-            _format_stack(e, True),
+            "handler called sys.exit(%r)" % (e.code,),
+            _format_stack(e),
         )
-    return _error(type(e).__name__, _safe_str(e), _format_stack(e, True))
+    return _error(type(e).__name__, _safe_str(e), _format_stack(e))
 
 
 def _safe_str(e):
@@ -479,9 +480,42 @@ def _encode_result(result):
         return _ascii_encoder.encode(result).encode("ascii")
 
 
+# ru_maxrss outlives execve: Linux carries the peak of the image it replaced
+# into it, and a worker forked by a Go server (clone with CLONE_VM) starts
+# with the server's own peak. _inherited_rss is that value when it is above
+# the worker's own peak at start; below it, ru_maxrss says nothing about the
+# worker and VmHWM is read instead (some µs, so only then).
+_inherited_rss = 0
+_status_fd = -1
+
+
+def _vm_hwm_kib():
+    """VmHWM of /proc/self/status, KiB, or 0."""
+    global _status_fd
+    try:
+        if _status_fd < 0:
+            _status_fd = os.open("/proc/self/status", os.O_RDONLY)  # not inheritable
+        b = os.pread(_status_fd, 4096, 0)
+        i = b.find(b"VmHWM:")
+        return int(b[i + 6 : b.index(b"kB", i)]) if i >= 0 else 0
+    except (OSError, ValueError):
+        return 0
+
+
+def _init_rss():
+    global _inherited_rss
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    own = _vm_hwm_kib()
+    if own and r > own:
+        _inherited_rss = r
+
+
 def _max_rss_kib():
-    """The worker's peak resident set size so far, KiB (Linux ru_maxrss)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """The worker's peak resident set size so far, KiB."""
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if r > _inherited_rss:
+        return r
+    return _vm_hwm_kib() or r
 
 
 def _respond_error(rid, err, logs):
@@ -587,6 +621,7 @@ def main():
         )
         return 2
 
+    _init_rss()
     reader = _Reader(REQ_FD)
     frame = reader.read()
     if frame is None:
@@ -630,10 +665,16 @@ if __name__ == "__main__":
         code = main()
     except BrokenPipeError:
         code = 1  # the server went away
-    try:
-        sys.stdout = sys.__stdout__
-        sys.stderr = sys.__stderr__
-        sys.stdout.flush()
-    except Exception:
-        pass
-    sys.exit(code)
+    except BaseException:  # a bad frame, or a bug here
+        try:
+            traceback.print_exc(file=sys.__stderr__)
+        except Exception:
+            pass
+        code = 1
+    for stream in (sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    # Exit now: threads the handler left running must not keep the worker.
+    os._exit(code)

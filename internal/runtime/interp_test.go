@@ -1,0 +1,110 @@
+package runtime_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/runtime"
+)
+
+// realExecutable fails unless path is a binary, not a script.
+func realExecutable(t *testing.T, path string) {
+	t.Helper()
+	if !filepath.IsAbs(path) {
+		t.Errorf("%s is not absolute", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	head := make([]byte, 4)
+	if _, err := f.Read(head); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.HasPrefix(head, []byte("#!")) {
+		t.Errorf("%s is a script", path)
+	}
+	if !bytes.Equal(head, []byte("\x7fELF")) && !bytes.Equal(head, []byte{0xcf, 0xfa, 0xed, 0xfe}) {
+		t.Errorf("%s starts %q: not an executable binary", path, head)
+	}
+}
+
+func TestFindInterpreters(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	in, errs := runtime.FindInterpreters(ctx, os.LookupEnv)
+	if in.Python == "" && in.Node == "" {
+		t.Skipf("neither python3 nor node on this host: %v", errs)
+	}
+	version := regexp.MustCompile(`^\d+\.\d+\.\d+`)
+	if in.Python != "" {
+		realExecutable(t, in.Python)
+		if !version.MatchString(in.PythonVersion) {
+			t.Errorf("python version %q", in.PythonVersion)
+		}
+	}
+	if in.Node != "" {
+		realExecutable(t, in.Node)
+		if !version.MatchString(in.NodeVersion) {
+			t.Errorf("node version %q", in.NodeVersion)
+		}
+	}
+	t.Logf("%+v, errors %v", in, errs)
+}
+
+// fakeEnv is a lookup function over env, and this process's environment
+// for what env does not name if inherit is set.
+func fakeEnv(env map[string]string, inherit bool) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		if v, ok := env[k]; ok {
+			return v, true
+		}
+		if inherit {
+			return os.LookupEnv(k)
+		}
+		return "", false
+	}
+}
+
+func TestFindInterpretersOverridesAndMissing(t *testing.T) {
+	ctx := context.Background()
+	real, _ := runtime.FindInterpreters(ctx, os.LookupEnv)
+	if real.Python == "" || real.Node == "" {
+		t.Skip("needs both python3 and node")
+	}
+	empty := t.TempDir()
+	tests := []struct {
+		name       string
+		env        map[string]string
+		inherit    bool
+		wantPython string
+		wantNode   string
+		wantErrs   int
+	}{
+		{"overrides", map[string]string{"PATH": empty, runtime.EnvPython: real.Python, runtime.EnvNode: real.Node}, false, real.Python, real.Node, 0},
+		{"nothing in PATH", map[string]string{"PATH": empty}, false, "", "", 2},
+		{"python only", map[string]string{"PATH": empty, runtime.EnvPython: real.Python}, false, real.Python, "", 1},
+		{"bad override", map[string]string{runtime.EnvNode: "/nonexistent/node"}, true, real.Python, "", 1},
+		{"override not an interpreter", map[string]string{"PATH": empty, runtime.EnvPython: "/bin/true"}, false, "", "", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in, errs := runtime.FindInterpreters(ctx, fakeEnv(tt.env, tt.inherit))
+			if in.Python != tt.wantPython || in.Node != tt.wantNode {
+				t.Errorf("found python %q node %q, want %q %q", in.Python, in.Node, tt.wantPython, tt.wantNode)
+			}
+			if (in.Python == "") != (in.PythonVersion == "") || (in.Node == "") != (in.NodeVersion == "") {
+				t.Errorf("paths and versions disagree: %+v", in)
+			}
+			if len(errs) != tt.wantErrs {
+				t.Errorf("errors %v, want %d", errs, tt.wantErrs)
+			}
+		})
+	}
+}
