@@ -6,6 +6,7 @@ set -euo pipefail
 missing=()
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium) # the UI's browser tests
 
 if ((${#missing[@]})); then
 	echo "deps: installing ${missing[*]}" >&2

@@ -46,7 +46,8 @@ func (s *Server) functionMetrics(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	idle, busy := s.cfg.Engine.Instances(f.ID)
+	in := s.cfg.Engine.Instances(f.ID)
+	idle, busy := in.Idle, in.Busy
 	writeJSON(w, http.StatusOK, struct {
 		FunctionID string `json:"functionId"`
 		Name       string `json:"name"`

@@ -33,6 +33,8 @@ type Config struct {
 	Logger       *slog.Logger
 	// System adds host facts (drivers, interpreters) to GET /api/system.
 	System func(ctx context.Context) any
+	// UI, when set, serves the web interface at / (outside /api, no key).
+	UI http.Handler
 }
 
 // Server serves the HTTP API.
@@ -71,6 +73,9 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errNoRoute)
 	})
+	if cfg.UI != nil {
+		s.mux.Handle("/", cfg.UI)
+	}
 	return s
 }
 

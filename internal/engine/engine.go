@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,7 +117,7 @@ func (e *Engine) Invoke(ctx context.Context, f *fn.Function, event json.RawMessa
 		ex.Status = fn.StatusRejected
 		ex.Error = &fn.ErrorInfo{Type: "Nimbus.Rejected", Message: err.Error()}
 	}
-	e.cfg.Metrics.Record(ex)
+	e.cfg.Metrics.Record(f, ex)
 	e.rec.add(ex)
 	return ex, err
 }
@@ -273,12 +274,37 @@ func (e *Engine) Flush(ctx context.Context) error { return e.rec.flush(ctx) }
 // Dropped is how many records were lost because the store fell behind.
 func (e *Engine) Dropped() int64 { return e.rec.dropped.Load() }
 
-// Instances counts idle and busy instances of a function.
-func (e *Engine) Instances(functionID string) (idle, busy int) {
+// Instances counts a function's instances by state and the calls waiting
+// for one.
+func (e *Engine) Instances(functionID string) metrics.InstanceCount {
 	if v, ok := e.pools.Load(functionID); ok {
-		return v.(*pool).counts()
+		return v.(*pool).counts(functionID, false)
 	}
-	return 0, 0
+	return metrics.InstanceCount{FunctionID: functionID}
+}
+
+// AllInstances counts every function's instances, with the resident
+// memory of their workers when withRSS (which reads it from each).
+func (e *Engine) AllInstances(withRSS bool) []metrics.InstanceCount {
+	var out []metrics.InstanceCount
+	e.pools.Range(func(k, v any) bool {
+		out = append(out, v.(*pool).counts(k.(string), withRSS))
+		return true
+	})
+	return out
+}
+
+// InFlight is the number of calls running or waiting for an instance.
+func (e *Engine) InFlight() int { return int(e.calls.Load()) }
+
+// Drivers lists the names of the drivers the engine has, sorted.
+func (e *Engine) Drivers() []string {
+	names := make([]string, 0, len(e.cfg.Drivers))
+	for name := range e.cfg.Drivers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 func (e *Engine) reapLoop() {

@@ -3,11 +3,14 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/metrics"
 )
 
 // instance is a started driver instance and what the pool knows of it.
@@ -30,6 +33,8 @@ var errGone = fmt.Errorf("function deleted or server shutting down: %w", fn.ErrU
 type pool struct {
 	mu      sync.Mutex
 	version int // instances of older versions are retired
+	name    string
+	driver  string
 	max     int
 	gone    bool        // the function was deleted
 	idle    []*instance // most recently used last
@@ -39,7 +44,7 @@ type pool struct {
 }
 
 func newPool(f *fn.Function) *pool {
-	return &pool{version: f.Version, max: f.MaxInstances, busy: make(map[*instance]struct{})}
+	return &pool{version: f.Version, name: f.Name, driver: f.Driver, max: f.MaxInstances, busy: make(map[*instance]struct{})}
 }
 
 // acquire returns a warm instance, or nil and the right to start one (the
@@ -161,7 +166,7 @@ func (p *pool) update(f *fn.Function) {
 		retired, p.idle = p.idle, nil
 		p.total -= len(retired)
 	}
-	p.max = f.MaxInstances
+	p.name, p.driver, p.max = f.Name, f.Driver, f.MaxInstances
 	for p.total < p.max && len(p.waiters) > 0 {
 		p.handOnLocked()
 	}
@@ -213,11 +218,28 @@ func (p *pool) killBusy(reason string) {
 	}
 }
 
-// counts reports idle and busy instances.
-func (p *pool) counts() (idle, busy int) {
+// counts reports the pool's instances by state and its queue, and with
+// withRSS the resident memory of its running workers.
+func (p *pool) counts(functionID string, withRSS bool) metrics.InstanceCount {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.idle), len(p.busy)
+	c := metrics.InstanceCount{
+		FunctionID: functionID,
+		Function:   p.name,
+		Driver:     p.driver,
+		Idle:       len(p.idle),
+		Busy:       len(p.busy),
+		Starting:   p.total - len(p.idle) - len(p.busy),
+		Queued:     len(p.waiters),
+	}
+	var running []*instance
+	if withRSS {
+		running = append(slices.Clone(p.idle), slices.Collect(maps.Keys(p.busy))...)
+	}
+	p.mu.Unlock()
+	for _, in := range running { // Stats may read /proc: not under the lock
+		c.RSSKiB += in.Stats().RSSKiB
+	}
+	return c
 }
 
 func isDone(ch <-chan struct{}) bool {

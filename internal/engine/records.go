@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/metrics"
 )
 
 // RecordStore is the part of the store the engine writes records to.
@@ -22,6 +23,7 @@ type RecordStore interface {
 // counted rather than slowing calls down.
 type recorder struct {
 	store    RecordStore
+	metrics  *metrics.Recorder
 	log      *slog.Logger
 	interval time.Duration
 	batch    int
@@ -38,6 +40,7 @@ type recorder struct {
 func newRecorder(cfg Config, log *slog.Logger) *recorder {
 	r := &recorder{
 		store:    cfg.Records,
+		metrics:  cfg.Metrics,
 		log:      log,
 		interval: cfg.FlushInterval,
 		batch:    cfg.BatchSize,
@@ -129,9 +132,15 @@ func (r *recorder) writeErr(pending []*fn.Execution) error {
 			batch = append(batch, ex)
 		}
 	}
+	if len(batch) == 0 {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := r.store.InsertExecutions(ctx, batch); err != nil {
+	start := time.Now()
+	err := r.store.InsertExecutions(ctx, batch)
+	r.metrics.StoreWrite(len(batch), time.Since(start), err)
+	if err != nil {
 		r.dropped.Add(int64(len(batch)))
 		r.log.Error("write execution records", "records", len(batch), "error", err)
 		return err

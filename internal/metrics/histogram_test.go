@@ -1,8 +1,10 @@
 package metrics_test
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -76,7 +78,7 @@ func TestRecorderWindowCounts(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	r := metrics.NewRecorder(func() time.Time { return now })
 	add := func(ago time.Duration, fnID string, st fn.Status, cold bool, ms float64) {
-		r.Record(&fn.Execution{FunctionID: fnID, Status: st, ColdStart: cold, DurationMs: ms, StartedAt: now.Add(-ago)})
+		r.Record(nil, &fn.Execution{FunctionID: fnID, Status: st, ColdStart: cold, DurationMs: ms, StartedAt: now.Add(-ago)})
 	}
 	for i := range 10 {
 		add(time.Duration(i)*time.Second, "a", fn.StatusSuccess, i == 0, 10)
@@ -104,5 +106,34 @@ func TestRecorderWindowCounts(t *testing.T) {
 	}
 	if sys.DurationMs.Max != 1000 {
 		t.Errorf("max %v, want 1000", sys.DurationMs.Max)
+	}
+}
+
+func TestHistogramJSONRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var h metrics.Histogram
+	for range 10000 {
+		h.Add(math.Exp(rng.NormFloat64()*3) * 2)
+	}
+	h.Add(0)       // bucket 0
+	h.Add(3600000) // an hour
+	b, err := json.Marshal(&h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back metrics.Histogram
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	qs := []float64{0.001, 0.5, 0.9, 0.99, 0.9999, 1}
+	if back.Count() != h.Count() || back.Mean() != h.Mean() || back.Max() != h.Max() ||
+		!slices.Equal(back.Quantiles(qs...), h.Quantiles(qs...)) {
+		t.Errorf("decoded histogram differs: count %d/%d mean %v/%v max %v/%v quantiles %v/%v",
+			back.Count(), h.Count(), back.Mean(), h.Mean(), back.Max(), h.Max(), back.Quantiles(qs...), h.Quantiles(qs...))
+	}
+	for _, bad := range []string{`{"scheme":"linear","buckets":[]}`, `{"scheme":"log1.02-from-1us","buckets":[[70000,1]]}`, `[`} {
+		if err := json.Unmarshal([]byte(bad), &back); err == nil {
+			t.Errorf("decoding %s succeeded", bad)
+		}
 	}
 }

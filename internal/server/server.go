@@ -20,6 +20,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/store"
 	"github.com/nimbusfaas/nimbus/internal/store/sqlite"
+	"github.com/nimbusfaas/nimbus/internal/web"
 
 	_ "github.com/nimbusfaas/nimbus/internal/driver/sandbox" // built-in drivers
 )
@@ -111,6 +112,7 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       log,
 		System:       s.facts,
+		UI:           web.Handler(),
 	})
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return s, nil

@@ -1,0 +1,129 @@
+package metrics
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/fn"
+)
+
+// Event is one finished execution, as the live stream shows it.
+type Event struct {
+	ExecutionID string    `json:"executionId"`
+	FunctionID  string    `json:"functionId"`
+	Function    string    `json:"function"` // its name
+	Status      fn.Status `json:"status"`
+	StartedAt   time.Time `json:"startedAt"`
+	DurationMs  float64   `json:"durationMs"`
+	ColdStart   bool      `json:"coldStart"`
+}
+
+// Events fans finished executions out to subscribers. Publishing never
+// waits: each subscriber has a bounded buffer, and what does not fit is
+// dropped and counted, so a slow or stalled client never slows a call.
+type Events struct {
+	subs    atomic.Pointer[[]*Subscription] // replaced, never changed in place
+	mu      sync.Mutex                      // serialises Subscribe and Close
+	dropped atomic.Uint64
+	prom    *promMetrics // nil without Prometheus
+}
+
+func newEvents(p *promMetrics) *Events { return &Events{prom: p} }
+
+// Subscription is one subscriber's stream of events.
+type Subscription struct {
+	events   *Events
+	ch       chan Event
+	function string // only this function's events; "" for all
+	dropped  atomic.Uint64
+}
+
+// Subscribe starts a stream of the events of one function (by id), or of
+// all for "", buffering up to buffer events (at least 1).
+func (e *Events) Subscribe(functionID string, buffer int) *Subscription {
+	s := &Subscription{events: e, ch: make(chan Event, max(buffer, 1)), function: functionID}
+	e.mu.Lock()
+	var subs []*Subscription
+	if p := e.subs.Load(); p != nil {
+		subs = slices.Clone(*p)
+	}
+	subs = append(subs, s)
+	e.subs.Store(&subs)
+	e.mu.Unlock()
+	if e.prom != nil {
+		e.prom.subscribers.Inc()
+	}
+	return s
+}
+
+// C delivers the events.
+func (s *Subscription) C() <-chan Event { return s.ch }
+
+// Dropped is how many events did not fit in this subscriber's buffer.
+func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
+
+// Close ends the subscription. The channel is left open: a publisher may
+// still hold it.
+func (s *Subscription) Close() {
+	e := s.events
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := e.subs.Load()
+	if p == nil {
+		return
+	}
+	i := slices.Index(*p, s)
+	if i < 0 {
+		return
+	}
+	subs := slices.Delete(slices.Clone(*p), i, i+1)
+	e.subs.Store(&subs)
+	if e.prom != nil {
+		e.prom.subscribers.Dec()
+	}
+}
+
+// Dropped is how many events were dropped across all subscribers.
+func (e *Events) Dropped() uint64 { return e.dropped.Load() }
+
+// Subscribers is how many subscriptions are open.
+func (e *Events) Subscribers() int {
+	if p := e.subs.Load(); p != nil {
+		return len(*p)
+	}
+	return 0
+}
+
+func (e *Events) publish(f *fn.Function, x *fn.Execution) {
+	p := e.subs.Load()
+	if p == nil || len(*p) == 0 {
+		return
+	}
+	ev := Event{
+		ExecutionID: x.ID,
+		FunctionID:  x.FunctionID,
+		Status:      x.Status,
+		StartedAt:   x.StartedAt,
+		DurationMs:  x.DurationMs,
+		ColdStart:   x.ColdStart,
+	}
+	if f != nil {
+		ev.Function = f.Name
+	}
+	for _, s := range *p {
+		if s.function != "" && s.function != x.FunctionID {
+			continue
+		}
+		select {
+		case s.ch <- ev:
+		default:
+			s.dropped.Add(1)
+			e.dropped.Add(1)
+			if e.prom != nil {
+				e.prom.eventsDropped.Inc()
+			}
+		}
+	}
+}

@@ -1,0 +1,459 @@
+// Nimbus UI: a small single-page app over the public HTTP API.
+"use strict";
+
+// ---------- API client ----------
+const api = {
+  key: sessionStorage.getItem("nimbus.key") || "",
+  async call(method, path, body) {
+    const headers = {};
+    if (this.key) headers["Authorization"] = "Bearer " + this.key;
+    let payload;
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      payload = typeof body === "string" ? body : JSON.stringify(body);
+    }
+    let resp;
+    try {
+      resp = await fetch(path, { method, headers, body: payload });
+    } catch (e) {
+      throw new ApiError(0, "network", "Cannot reach the Nimbus server: " + e.message);
+    }
+    if (resp.status === 401) {
+      await askKey(this.key ? "That key was not accepted." : "");
+      return this.call(method, path, body);
+    }
+    if (resp.status === 204) return null;
+    const text = await resp.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+    if (!resp.ok) {
+      const e = data && data.error;
+      throw new ApiError(resp.status, e ? e.code : "http", e ? e.message : `HTTP ${resp.status}: ${text.slice(0, 200)}`, e && e.field);
+    }
+    return data;
+  },
+};
+class ApiError extends Error {
+  constructor(status, code, message, field) { super(message); this.status = status; this.code = code; this.field = field; }
+}
+
+let keyWaiters = null;
+function askKey(problem) {
+  if (keyWaiters) return new Promise(r => keyWaiters.push(r));
+  keyWaiters = [];
+  const dlg = $("#keydialog");
+  $("#keyerror").textContent = problem;
+  $("#apikey").value = "";
+  return new Promise(resolve => {
+    $("#keyform").onsubmit = () => {
+      api.key = $("#apikey").value.trim();
+      sessionStorage.setItem("nimbus.key", api.key);
+      const waiting = keyWaiters; keyWaiters = null;
+      resolve(); waiting.forEach(r => r());
+      connectEvents();
+    };
+    dlg.showModal();
+  });
+}
+
+// ---------- helpers ----------
+const $ = (sel, root = document) => root.querySelector(sel);
+function h(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k === "class") e.className = v;
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : String(c));
+  return e;
+}
+const svg = cls => { const s = document.createElementNS("http://www.w3.org/2000/svg", "svg"); s.setAttribute("class", cls); s.setAttribute("role", "img"); return s; };
+const badge = st => h("span", { class: "badge s-" + st }, st);
+const ms = v => v === undefined || v === null ? "–" : v < 1 ? v.toFixed(2) + " ms" : v < 100 ? v.toFixed(1) + " ms" : Math.round(v) + " ms";
+const ago = t => { const s = (Date.now() - new Date(t)) / 1000; return s < 60 ? Math.max(0, Math.round(s)) + "s ago" : s < 3600 ? Math.round(s / 60) + "m ago" : s < 86400 ? Math.round(s / 3600) + "h ago" : new Date(t).toLocaleString(); };
+const pct = v => (v * 100).toFixed(v > 0 && v < 0.1 ? 1 : 0) + "%";
+const json = v => JSON.stringify(v, null, 2);
+function errorBox(id) { return h("p", { class: "error", id, role: "alert" }); }
+function showError(box, err) { box.textContent = err ? (err.message || String(err)) : ""; }
+function toast(msg) {
+  const t = h("div", { class: "toast", role: "status" }, msg);
+  document.body.append(t); setTimeout(() => t.remove(), 3000);
+}
+
+// ---------- live events ----------
+const live = { source: null, listeners: new Set(), snapshot: null };
+function connectEvents() {
+  if (live.source) live.source.close();
+  const url = "/api/events" + (api.key ? "?key=" + encodeURIComponent(api.key) : "");
+  const es = new EventSource(url);
+  live.source = es;
+  const mark = (on, text) => { $("#live").classList.toggle("on", on); $("#live-text").textContent = text; };
+  es.onopen = () => mark(true, "live");
+  es.onerror = () => mark(false, "reconnecting");
+  es.addEventListener("execution", e => { const ev = JSON.parse(e.data); live.listeners.forEach(f => f("execution", ev)); });
+  es.addEventListener("snapshot", e => { live.snapshot = JSON.parse(e.data); live.listeners.forEach(f => f("snapshot", live.snapshot)); });
+}
+function onLive(f) { live.listeners.add(f); return () => live.listeners.delete(f); }
+
+// ---------- router ----------
+let cleanup = [];
+const routes = [
+  [/^#?\/?$/, dashboard, "dashboard"],
+  [/^#\/functions\/?$/, functionsPage, "functions"],
+  [/^#\/new$/, fn => editPage(null), "functions"],
+  [/^#\/functions\/([^/]+)\/edit$/, editPage, "functions"],
+  [/^#\/functions\/([^/]+)\/executions\/([^/]+)$/, executionPage, "functions"],
+  [/^#\/functions\/([^/]+)$/, detailPage, "functions"],
+];
+async function route() {
+  cleanup.forEach(f => f()); cleanup = [];
+  const hash = location.hash || "#/";
+  const main = $("#main");
+  for (const [re, view, nav] of routes) {
+    const m = hash.match(re);
+    if (!m) continue;
+    document.querySelectorAll("[data-nav]").forEach(a => a.classList.toggle("active", a.dataset.nav === nav));
+    main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+    try {
+      await view(...m.slice(1).map(decodeURIComponent));
+    } catch (e) {
+      main.replaceChildren(h("h1", {}, "Something went wrong"), h("p", { class: "error", role: "alert" }, e.message),
+        h("p", {}, h("a", { href: "#/functions" }, "Back to functions")));
+    }
+    main.focus({ preventScroll: true });
+    return;
+  }
+  main.replaceChildren(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Go to the dashboard")));
+}
+function every(msInterval, f) { const t = setInterval(f, msInterval); cleanup.push(() => clearInterval(t)); }
+
+// ---------- dashboard ----------
+async function dashboard() {
+  const main = $("#main");
+  const kpi = (id, label) => h("div", { class: "kpi" }, h("div", { class: "label", id: id + "-label" }, label), h("div", { class: "value", id, "aria-labelledby": id + "-label" }, "–"));
+  const cRate = svg("chart"), cLat = svg("chart"), cCold = svg("chart"), cHost = svg("chart");
+  const legend = items => h("div", { class: "legend" }, items.map(([n, c]) => h("span", {}, h("i", { style: "" , "data-c": c }), n)));
+  const feed = h("ul", { class: "feed", id: "feed", "aria-live": "polite" });
+  main.replaceChildren(
+    h("h1", {}, "Dashboard", h("span", { class: "muted", style: "font-size:.85rem;font-weight:400" }, "last 15 minutes")),
+    h("div", { class: "grid kpis" },
+      kpi("k-invocations", "Invocations"), kpi("k-rate", "Per second (1m)"), kpi("k-errors", "Error rate"),
+      kpi("k-p50", "p50 latency"), kpi("k-p95", "p95 latency"), kpi("k-cold", "Cold starts"), kpi("k-instances", "Active instances")),
+    h("div", { class: "grid two", style: "margin-top:1rem" },
+      h("div", { class: "grid charts" },
+        h("section", { class: "panel" }, h("h2", {}, "Invocations and errors per second"), cRate, legend([["invocations", "c1"], ["errors", "c2"]])),
+        h("section", { class: "panel" }, h("h2", {}, "Latency (ms)"), cLat, legend([["p50", "c1"], ["p95", "c4"]])),
+        h("section", { class: "panel" }, h("h2", {}, "Cold starts and instances"), cCold, legend([["cold starts/s", "c2"], ["instances", "c3"]])),
+        h("section", { class: "panel" }, h("h2", {}, "Host CPU and memory (%)"), cHost, legend([["CPU", "c1"], ["memory", "c3"]]))),
+      h("section", { class: "panel" }, h("h2", {}, "Latest executions"), feed)));
+  colorLegends(main);
+
+  // Per-second buckets built from the event stream; snapshots add the rest.
+  const secs = new Map(); // second → {n, err, cold, durs: []}
+  const hist = []; // [t, snapshot]
+  const bucket = t => { if (!secs.has(t)) secs.set(t, { n: 0, err: 0, cold: 0, durs: [] }); return secs.get(t); };
+  const addFeed = ev => {
+    const li = h("li", {}, badge(ev.status),
+      h("a", { class: "name", href: `#/functions/${encodeURIComponent(ev.function || ev.functionId)}/executions/${ev.executionId}` }, ev.function || ev.functionId),
+      h("span", { class: "muted" }, ms(ev.durationMs)), ev.coldStart ? h("span", { class: "muted", title: "cold start" }, "❄") : null);
+    feed.prepend(li);
+    while (feed.children.length > 50) feed.lastChild.remove();
+  };
+  const setKPIs = s => {
+    if (!s) return;
+    $("#k-invocations").textContent = s.invocations ?? "–";
+    const rate = s.rates ? (s.rates["1m"] ?? s.rates.m1) : s.invocationsPerSecond;
+    $("#k-rate").textContent = rate === undefined ? "–" : Chart.fmt(rate);
+    $("#k-errors").textContent = s.errorRate === undefined ? "–" : pct(s.errorRate);
+    $("#k-p50").textContent = ms(s.durationMs && s.durationMs.p50);
+    $("#k-p95").textContent = ms(s.durationMs && s.durationMs.p95);
+    $("#k-cold").textContent = s.coldStarts ?? "–";
+    const inst = s.instances || s.activeInstances;
+    $("#k-instances").textContent = inst === undefined ? "–" : typeof inst === "number" ? inst : Object.values(inst).reduce((a, b) => a + (typeof b === "number" ? b : (b.idle || 0) + (b.busy || 0)), 0);
+  };
+  const draw = () => {
+    const now = Math.floor(Date.now() / 1000), from = now - 300;
+    const rate = [], errs = [], p50 = [], p95 = [], cold = [];
+    for (let t = from; t <= now; t++) {
+      const b = secs.get(t) || { n: 0, err: 0, cold: 0, durs: [] };
+      rate.push([t, b.n]); errs.push([t, b.err]); cold.push([t, b.cold]);
+      if (b.durs.length) {
+        const d = b.durs.slice().sort((x, y) => x - y);
+        p50.push([t, d[Math.ceil(d.length * .5) - 1]]); p95.push([t, d[Math.ceil(d.length * .95) - 1]]);
+      }
+    }
+    for (const t of secs.keys()) if (t < from) secs.delete(t);
+    Chart.line(cRate, [{ color: "var(--c1)", points: rate }, { color: "var(--c2)", points: errs }], { title: "Invocations and errors per second" });
+    Chart.line(cLat, [{ color: "var(--c1)", points: p50 }, { color: "var(--c4)", points: p95 }], { title: "Latency" });
+    const inst = hist.map(([t, s]) => [t, Number($("#k-instances").textContent) || 0]);
+    Chart.line(cCold, [{ color: "var(--c2)", points: cold }, { color: "var(--c3)", points: inst }], { title: "Cold starts" });
+    const cpu = [], mem = [];
+    for (const [t, s] of hist) {
+      const host = s.host || {};
+      if (host.cpuPercent !== undefined) cpu.push([t, host.cpuPercent]);
+      if (host.memoryUsedPercent !== undefined) mem.push([t, host.memoryUsedPercent]);
+      else if (host.memoryTotalBytes) mem.push([t, 100 * (1 - (host.memoryAvailableBytes || 0) / host.memoryTotalBytes)]);
+    }
+    Chart.line(cHost, [{ color: "var(--c1)", points: cpu }, { color: "var(--c3)", points: mem }], { title: "Host", unit: "%" });
+  };
+  const refresh = async () => {
+    try {
+      const s = await api.call("GET", "/api/metrics/system?window=15m");
+      setKPIs(s); hist.push([Math.floor(Date.now() / 1000), s]);
+      while (hist.length > 300) hist.shift();
+    } catch (e) { /* shown by the live indicator; keep the last figures */ }
+  };
+  await refresh();
+  // The latest executions, from history of each function, seed the feed.
+  try {
+    const { functions } = await api.call("GET", "/api/functions");
+    const lists = await Promise.all((functions || []).slice(0, 20).map(f =>
+      api.call("GET", `/api/executions/${f.id}/history?limit=10`).then(r => r.executions.map(e => ({ ...e, function: f.name }))).catch(() => [])));
+    lists.flat().sort((a, b) => a.executionId < b.executionId ? -1 : 1).slice(-30).forEach(addFeed);
+  } catch { /* empty feed */ }
+  draw();
+  cleanup.push(onLive((kind, ev) => {
+    if (kind === "execution") {
+      const b = bucket(Math.floor(Date.now() / 1000));
+      b.n++; if (ev.status !== "success") b.err++; if (ev.coldStart) b.cold++; b.durs.push(ev.durationMs);
+      addFeed(ev);
+      const k = $("#k-invocations"); if (k && /^\d+$/.test(k.textContent)) k.textContent = Number(k.textContent) + 1;
+    } else if (kind === "snapshot") {
+      setKPIs(ev.system || ev); hist.push([Math.floor(Date.now() / 1000), ev.system || ev]);
+    }
+  }));
+  every(1000, draw);
+  every(5000, refresh);
+}
+function colorLegends(root) { root.querySelectorAll("[data-c]").forEach(i => i.style.background = `var(--${i.dataset.c})`); }
+
+// ---------- functions list ----------
+async function functionsPage() {
+  const main = $("#main");
+  const { functions } = await api.call("GET", "/api/functions");
+  const body = h("tbody");
+  const table = h("table", {}, h("caption", { class: "sr-only" }, "Functions"),
+    h("thead", {}, h("tr", {}, ["Name", "Runtime", "Driver", "Version", "Last call", "Calls (1h)", "Error rate", "p50", "Activity"].map(t => h("th", { scope: "col" }, t)))), body);
+  main.replaceChildren(
+    h("h1", {}, "Functions", h("a", { class: "button primary", href: "#/new" }, "New function")),
+    h("section", { class: "panel" }, functions.length ? table : h("p", { class: "empty" }, "No functions yet. ", h("a", { href: "#/new" }, "Create one from a template."))));
+  for (const f of functions) {
+    const spark = svg("spark");
+    const cells = { last: h("td", { class: "muted" }, "–"), calls: h("td", {}, "–"), err: h("td", {}, "–"), p50: h("td", {}, "–") };
+    const go = () => location.hash = "#/functions/" + encodeURIComponent(f.name);
+    body.append(h("tr", { class: "clickable", tabindex: 0, onclick: go, onkeydown: e => e.key === "Enter" && go() },
+      h("td", {}, h("a", { href: "#/functions/" + encodeURIComponent(f.name) }, f.name)), h("td", {}, f.runtime), h("td", {}, f.driver),
+      h("td", {}, "v" + f.version), cells.last, cells.calls, cells.err, cells.p50, h("td", {}, spark)));
+    Promise.all([
+      api.call("GET", `/api/metrics/functions/${f.id}?window=1h`).catch(() => null),
+      api.call("GET", `/api/executions/${f.id}/history?limit=30`).catch(() => null),
+    ]).then(([m, hist]) => {
+      if (m) { cells.calls.textContent = m.invocations; cells.err.textContent = m.invocations ? pct(m.errorRate) : "–"; cells.p50.textContent = m.invocations ? ms(m.durationMs.p50) : "–"; }
+      const ex = hist ? hist.executions : [];
+      if (ex.length) cells.last.textContent = ago(ex[0].startedAt);
+      Chart.spark(spark, ex.slice().reverse().map(e => e.durationMs), "var(--c1)");
+    });
+  }
+}
+
+// ---------- templates ----------
+const templates = {
+  "python-hello": { runtime: "python", label: "Python: hello world", code: `def handler(event, context):\n    name = event.get("name", "world")\n    print(f"saying hello to {name}")\n    return {"message": f"Hello, {name}!"}\n`, event: { name: "Ada" } },
+  "python-json": { runtime: "python", label: "Python: JSON transform", code: `def handler(event, context):\n    items = event.get("items", [])\n    total = sum(i["price"] * i.get("qty", 1) for i in items)\n    return {"count": len(items), "total": round(total, 2),\n            "names": sorted(i["name"] for i in items)}\n`, event: { items: [{ name: "tea", price: 3.5, qty: 2 }, { name: "cake", price: 4 }] } },
+  "python-http": { runtime: "python", label: "Python: HTTP-style handler", code: `import json\n\ndef handler(event, context):\n    # API Gateway-style event in, HTTP-style response out.\n    params = event.get("queryStringParameters") or {}\n    body = {"path": event.get("path", "/"), "hello": params.get("who", "world"),\n            "requestId": context.aws_request_id}\n    return {"statusCode": 200, "headers": {"content-type": "application/json"},\n            "body": json.dumps(body)}\n`, event: { path: "/greet", queryStringParameters: { who: "Ada" } } },
+  "node-hello": { runtime: "nodejs", label: "Node.js: hello world", code: `exports.handler = async (event, context) => {\n  const name = event.name || "world";\n  console.log("saying hello to", name);\n  return { message: \`Hello, \${name}!\` };\n};\n`, event: { name: "Ada" } },
+  "node-json": { runtime: "nodejs", label: "Node.js: JSON transform", code: `exports.handler = async (event) => {\n  const items = event.items || [];\n  const total = items.reduce((s, i) => s + i.price * (i.qty || 1), 0);\n  return { count: items.length, total: Math.round(total * 100) / 100,\n           names: items.map(i => i.name).sort() };\n};\n`, event: { items: [{ name: "tea", price: 3.5, qty: 2 }, { name: "cake", price: 4 }] } },
+  "node-http": { runtime: "nodejs", label: "Node.js: HTTP-style handler", code: `exports.handler = async (event, context) => {\n  const params = event.queryStringParameters || {};\n  return {\n    statusCode: 200,\n    headers: { "content-type": "application/json" },\n    body: JSON.stringify({ path: event.path || "/", hello: params.who || "world",\n                           requestId: context.awsRequestId }),\n  };\n};\n`, event: { path: "/greet", queryStringParameters: { who: "Ada" } } },
+};
+
+// ---------- create / edit ----------
+async function editPage(name) {
+  const main = $("#main");
+  const existing = name ? await api.call("GET", "/api/functions/" + encodeURIComponent(name)) : null;
+  let drivers = { sandbox: { available: true } };
+  try { drivers = (await api.call("GET", "/api/system")).drivers || drivers; } catch { /* default */ }
+  const f = existing || { name: "", runtime: "python", handler: "", env: {}, timeout: 0, memory: 0, driver: "sandbox", maxInstances: 0 };
+  const file = existing ? (Object.keys(existing.files || {}).length === 1 ? Object.keys(existing.files)[0] : null) : null;
+  if (existing && !file) {
+    main.replaceChildren(h("h1", {}, "Edit " + name), h("p", {}, "This function has several files; edit it through the API (PUT /api/functions/" + name + ")."));
+    return;
+  }
+  const editor = Editor.create({ id: "code", label: "Code", value: existing ? existing.files[file] : templates["python-hello"].code });
+  const field = (id, label, input, help) => h("div", {}, h("label", { for: id }, label), input, help ? h("small", { class: "muted" }, help) : null);
+  const nameIn = h("input", { id: "name", value: f.name, required: true, autocomplete: "off", placeholder: "my-function", pattern: "[a-z0-9]([a-z0-9-]*[a-z0-9])?" });
+  const rtIn = h("select", { id: "runtime" }, h("option", { value: "python" }, "Python 3"), h("option", { value: "nodejs" }, "Node.js"));
+  rtIn.value = f.runtime;
+  const handlerIn = h("input", { id: "handler", value: f.handler || "", placeholder: f.runtime === "python" ? "main.handler" : "index.handler" });
+  const driverIn = h("select", { id: "driver" }, Object.entries(drivers).map(([d, s]) => h("option", { value: d }, d + (s.available ? "" : " (unavailable)"))));
+  driverIn.value = f.driver;
+  const timeoutIn = h("input", { id: "timeout", type: "number", min: 1, value: f.timeout || "", placeholder: "server default" });
+  const memoryIn = h("input", { id: "memory", type: "number", min: 16, value: f.memory || "", placeholder: "server default" });
+  const maxIn = h("input", { id: "maxInstances", type: "number", min: 1, value: f.maxInstances || "", placeholder: "10" });
+  const envRows = h("div", { class: "kv", id: "env" });
+  const addEnv = (k = "", v = "") => {
+    const kIn = h("input", { "aria-label": "Variable name", value: k, placeholder: "NAME", class: "mono" });
+    const vIn = h("input", { "aria-label": "Variable value", value: v, placeholder: "value", class: "mono" });
+    const rm = h("button", { type: "button", "aria-label": "Remove variable", onclick: () => { kIn.remove(); vIn.remove(); rm.remove(); } }, "✕");
+    envRows.append(kIn, vIn, rm);
+  };
+  Object.entries(f.env || {}).forEach(([k, v]) => addEnv(k, v));
+  const tmpl = existing ? null : h("select", { id: "template", "aria-label": "Template" },
+    Object.entries(templates).map(([id, t]) => h("option", { value: id }, t.label)));
+  if (tmpl) tmpl.onchange = () => { const t = templates[tmpl.value]; rtIn.value = t.runtime; editor.value = t.code; handlerIn.placeholder = t.runtime === "python" ? "main.handler" : "index.handler"; };
+  rtIn.onchange = () => { handlerIn.placeholder = rtIn.value === "python" ? "main.handler" : "index.handler"; };
+  const err = errorBox("form-error");
+  const save = h("button", { type: "submit", class: "primary" }, existing ? "Save" : "Create function");
+  const form = h("form", { novalidate: true },
+    h("section", { class: "panel" },
+      tmpl ? field("template", "Start from a template", tmpl) : null,
+      h("div", { class: "fields" }, field("name", "Name", nameIn), field("runtime", "Runtime", rtIn), field("handler", "Handler", handlerIn),
+        field("driver", "Isolation driver", driverIn)),
+      h("label", { for: "code" }, "Code", h("span", { class: "muted" }, " — Tab indents; Esc then Tab leaves the editor")), editor.el,
+      h("div", { class: "fields" }, field("timeout", "Timeout (ms)", timeoutIn), field("memory", "Memory (MB)", memoryIn), field("maxInstances", "Max instances", maxIn)),
+      h("label", {}, "Environment variables"), envRows,
+      h("div", { class: "row" }, h("button", { type: "button", onclick: () => addEnv() }, "Add variable")),
+      err,
+      h("div", { class: "row" }, save, h("a", { class: "button", href: existing ? "#/functions/" + encodeURIComponent(name) : "#/functions" }, "Cancel"))));
+  form.onsubmit = async e => {
+    e.preventDefault();
+    [nameIn, rtIn, handlerIn, timeoutIn, memoryIn, maxIn].forEach(i => i.removeAttribute("aria-invalid"));
+    editor.mark(0); showError(err, null);
+    const env = {};
+    const cells = [...envRows.querySelectorAll("input")];
+    for (let i = 0; i < cells.length; i += 2) if (cells[i].value.trim()) env[cells[i].value.trim()] = cells[i + 1].value;
+    const body = { name: nameIn.value.trim(), runtime: rtIn.value, code: editor.value, env, driver: driverIn.value };
+    if (handlerIn.value.trim()) body.handler = handlerIn.value.trim();
+    else if (existing) body.handler = rtIn.value === "python" ? "main.handler" : "index.handler";
+    for (const [k, i] of [["timeout", timeoutIn], ["memory", memoryIn], ["maxInstances", maxIn]]) if (i.value) body[k] = Number(i.value);
+    save.disabled = true;
+    try {
+      const saved = existing ? await api.call("PUT", "/api/functions/" + encodeURIComponent(existing.id), body) : await api.call("POST", "/api/functions", body);
+      (saved.warnings || []).forEach(toast);
+      location.hash = "#/functions/" + encodeURIComponent(saved.name);
+    } catch (ex) {
+      showError(err, ex);
+      const target = { name: nameIn, runtime: rtIn, handler: handlerIn, timeout: timeoutIn, memory: memoryIn, maxInstances: maxIn }[ex.field];
+      if (ex.field === "code" || ex.field === "files") {
+        const m = ex.message.match(/line (\d+)/); editor.mark(m ? Number(m[1]) : 0); editor.textarea.focus();
+      } else if (target) { target.setAttribute("aria-invalid", "true"); target.focus(); }
+      else if (ex.code === "conflict") { nameIn.setAttribute("aria-invalid", "true"); nameIn.focus(); }
+    } finally { save.disabled = false; }
+  };
+  main.replaceChildren(h("h1", {}, existing ? `Edit ${existing.name}` : "New function"), form);
+  (existing ? editor.textarea : nameIn).focus();
+}
+
+// ---------- function detail ----------
+async function detailPage(name) {
+  const main = $("#main");
+  const f = await api.call("GET", "/api/functions/" + encodeURIComponent(name));
+  const tmplEvent = Object.values(templates).find(t => t.runtime === f.runtime && Object.values(f.files || {}).includes(t.code));
+  const payload = Editor.create({ id: "payload", label: "Event (JSON)", value: json(tmplEvent ? tmplEvent.event : {}), indent: "  ", rows: 8 });
+  const invokeErr = errorBox("invoke-error");
+  const result = h("div", { id: "result", "aria-live": "polite" });
+  const run = h("button", { type: "button", class: "primary", id: "invoke" }, "Invoke");
+  run.onclick = async () => {
+    showError(invokeErr, null); payload.mark(0);
+    let event;
+    try { event = JSON.parse(payload.value || "{}"); } catch (e) {
+      showError(invokeErr, "The event is not valid JSON: " + e.message);
+      const m = e.message.match(/line (\d+)/); payload.mark(m ? Number(m[1]) : 1); payload.textarea.focus(); return;
+    }
+    run.disabled = true;
+    try {
+      const ex = await api.call("POST", "/api/executions/" + encodeURIComponent(f.id), JSON.stringify(event));
+      result.replaceChildren(executionView(ex));
+      loadHistory();
+    } catch (e) { showError(invokeErr, e); } finally { run.disabled = false; }
+  };
+  payload.textarea.addEventListener("keydown", e => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); run.click(); } });
+
+  const filter = h("select", { id: "status-filter", "aria-label": "Filter by status" }, h("option", { value: "" }, "All statuses"),
+    ["success", "error", "timeout", "oom", "crashed", "rejected"].map(s => h("option", { value: s }, s)));
+  const histBody = h("tbody", { id: "history" });
+  const more = h("button", { type: "button", id: "more" }, "Older");
+  let cursor = "";
+  async function loadHistory(append) {
+    const q = new URLSearchParams({ limit: 20 });
+    if (filter.value) q.set("status", filter.value);
+    if (append && cursor) q.set("before", cursor);
+    const r = await api.call("GET", `/api/executions/${f.id}/history?${q}`);
+    if (!append) histBody.replaceChildren();
+    for (const ex of r.executions) {
+      const go = () => location.hash = `#/functions/${encodeURIComponent(f.name)}/executions/${ex.executionId}`;
+      histBody.append(h("tr", { class: "clickable", tabindex: 0, onclick: go, onkeydown: e => e.key === "Enter" && go() },
+        h("td", {}, badge(ex.status)), h("td", { class: "mono" }, h("a", { href: `#/functions/${encodeURIComponent(f.name)}/executions/${ex.executionId}` }, ex.executionId.slice(-10))),
+        h("td", {}, ago(ex.startedAt)), h("td", {}, ms(ex.durationMs)), h("td", {}, ex.coldStart ? "cold" : "warm"), h("td", {}, "v" + ex.version)));
+    }
+    if (!histBody.children.length) histBody.append(h("tr", {}, h("td", { colspan: 6, class: "empty" }, "No executions yet.")));
+    cursor = r.nextBefore || ""; more.hidden = !cursor;
+  }
+  filter.onchange = () => loadHistory();
+  more.onclick = () => loadHistory(true);
+
+  const stats = h("div", { class: "grid kpis", id: "fn-kpis" });
+  const cLat = svg("chart"), cCount = svg("chart");
+  async function loadMetrics() {
+    const m = await api.call("GET", `/api/metrics/functions/${f.id}?window=1h&series=1m`).catch(() => null);
+    if (!m) return;
+    const k = (label, v) => h("div", { class: "kpi" }, h("div", { class: "label" }, label), h("div", { class: "value" }, v));
+    stats.replaceChildren(k("Invocations (1h)", m.invocations), k("Error rate", m.invocations ? pct(m.errorRate) : "–"), k("p50", ms(m.durationMs.p50)),
+      k("p95", ms(m.durationMs.p95)), k("Cold starts", m.coldStarts), k("Instances", m.instances ? `${m.instances.busy || 0} busy / ${m.instances.idle || 0} idle` : "–"));
+    const series = Array.isArray(m.series) ? m.series : (m.series && m.series.buckets) || [];
+    const t = b => new Date(b.start || b.t || b.time).getTime() / 1000;
+    Chart.line(cCount, [{ color: "var(--c1)", points: series.map(b => [t(b), b.invocations ?? b.count ?? 0]) },
+      { color: "var(--c2)", points: series.map(b => [t(b), (b.invocations ?? 0) - ((b.byStatus || {}).success ?? b.invocations ?? 0)]) }], { title: "Invocations" });
+    Chart.line(cLat, [{ color: "var(--c1)", points: series.filter(b => b.durationMs || b.p50 !== undefined).map(b => [t(b), b.durationMs ? b.durationMs.p50 : b.p50]) },
+      { color: "var(--c4)", points: series.filter(b => b.durationMs || b.p95 !== undefined).map(b => [t(b), b.durationMs ? b.durationMs.p95 : b.p95]) }], { title: "Latency" });
+  }
+  const del = h("button", { type: "button", class: "danger", id: "delete" }, "Delete");
+  del.onclick = async () => {
+    if (!confirm(`Delete ${f.name} and all its executions? This cannot be undone.`)) return;
+    try { await api.call("DELETE", "/api/functions/" + encodeURIComponent(f.id)); toast(`${f.name} deleted`); location.hash = "#/functions"; }
+    catch (e) { showError(invokeErr, e); }
+  };
+  main.replaceChildren(
+    h("h1", {}, f.name, h("span", { class: "badge muted" }, `${f.runtime} · ${f.driver} · v${f.version}`),
+      h("a", { class: "button", href: `#/functions/${encodeURIComponent(f.name)}/edit` }, "Edit"), del),
+    h("p", { class: "muted" }, `Handler ${f.handler} · timeout ${f.timeout} ms · memory ${f.memory} MB · up to ${f.maxInstances} instances`),
+    stats,
+    h("div", { class: "grid two", style: "margin-top:1rem" },
+      h("section", { class: "panel" }, h("h2", {}, "Invoke"), h("label", { for: "payload" }, "Event (JSON) — Ctrl+Enter to run"), payload.el, invokeErr,
+        h("div", { class: "row" }, run), result),
+      h("div", {},
+        h("section", { class: "panel" }, h("h2", {}, "Invocations per minute (1h)"), cCount),
+        h("section", { class: "panel" }, h("h2", {}, "Latency per minute (ms)"), cLat))),
+    h("section", { class: "panel" }, h("h2", {}, "History"), h("div", { class: "row", style: "margin:0 0 .6rem" }, filter),
+      h("table", {}, h("thead", {}, h("tr", {}, ["Status", "Execution", "Started", "Duration", "Start", "Version"].map(t => h("th", { scope: "col" }, t)))), histBody),
+      h("div", { class: "row" }, more)));
+  await Promise.all([loadHistory(), loadMetrics()]);
+  cleanup.push(onLive((kind, ev) => { if (kind === "execution" && ev.functionId === f.id) { loadHistory(); } }));
+  every(10000, loadMetrics);
+}
+
+function executionView(ex) {
+  return h("div", { class: "execution" },
+    h("p", {}, badge(ex.status), " ", h("span", { id: "exec-duration" }, ms(ex.durationMs)), " · ", ex.coldStart ? `cold start (init ${ms(ex.initDurationMs)})` : "warm",
+      ex.peakMemoryKiB ? ` · ${(ex.peakMemoryKiB / 1024).toFixed(1)} MB peak` : "", " · ", h("span", { class: "mono muted" }, ex.executionId)),
+    ex.error ? [h("h3", {}, "Error"), h("pre", { id: "exec-error", class: "s-error" }, `${ex.error.type}: ${ex.error.message}` + (ex.error.stack ? "\n\n" + ex.error.stack : ""))] : null,
+    ex.status === "success" ? [h("h3", {}, "Result"), h("pre", { id: "exec-result" }, json(ex.result))] : null,
+    h("h3", {}, "Logs"), h("pre", { id: "exec-logs" }, ex.logs || "(no output)"));
+}
+
+async function executionPage(name, id) {
+  const main = $("#main");
+  const ex = await api.call("GET", `/api/executions/${encodeURIComponent(name)}/${encodeURIComponent(id)}`);
+  main.replaceChildren(h("h1", {}, h("a", { href: "#/functions/" + encodeURIComponent(name) }, name), " › execution"),
+    h("section", { class: "panel" }, h("p", { class: "muted" }, `Started ${new Date(ex.startedAt).toLocaleString()} · version ${ex.version}` + (ex.queueMs ? ` · queued ${ms(ex.queueMs)}` : "")),
+      h("h3", {}, "Event"), h("pre", { id: "exec-event" }, json(ex.event)), executionView(ex)));
+}
+
+// ---------- theme and start ----------
+function applyTheme(t) { document.documentElement.dataset.theme = t; localStorage.setItem("nimbus.theme", t); }
+applyTheme(localStorage.getItem("nimbus.theme") || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
+$("#theme").onclick = () => applyTheme(document.documentElement.dataset.theme === "dark" ? "light" : "dark");
+window.addEventListener("hashchange", route);
+connectEvents();
+route();

@@ -1,0 +1,214 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// browser starts headless Chromium. In CI it must be there (.ci/run
+// installs it); elsewhere the test says why it skips.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium is not installed; .ci/run should have installed it")
+		}
+		t.Skip("chromium not installed (apt-get install chromium)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1366, 900),
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(alloc)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// screenshot saves the page to docs/screenshots when UPDATE_SCREENSHOTS is
+// set, and always to the test's temp dir (so the capture itself is tested).
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Sleep(300*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if len(buf) < 1000 {
+		t.Fatalf("screenshot %s is empty", name)
+	}
+	dir := t.TempDir()
+	if os.Getenv("UPDATE_SCREENSHOTS") != "" {
+		dir = "../../docs/screenshots"
+		os.MkdirAll(dir, 0o755)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".jpg"), buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func textOf(ctx context.Context, sel string) (string, error) {
+	return chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+}
+
+// waitText waits until the element's text contains want.
+func waitText(t *testing.T, ctx context.Context, sel, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		s, err := textOf(tctx, sel)
+		cancel()
+		if err == nil && strings.Contains(s, want) {
+			return s
+		}
+		last = s
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s never contained %q; last text %q", sel, want, last)
+	return ""
+}
+
+func TestUI(t *testing.T) {
+	n := start(t)
+	ctx := browser(t)
+	run := func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Create a Python function from the default template.
+	run(chromedp.Navigate(n.url+"/#/new"), chromedp.WaitVisible(chromedp.CSS("#name")))
+	screenshot(t, ctx, "new-function")
+	run(chromedp.SendKeys(chromedp.CSS("#name"), "ui-hello"), chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+	run(chromedp.WaitVisible(chromedp.CSS("#invoke")))
+
+	// Invoke it with the template's event: result and logs appear.
+	run(chromedp.Click(chromedp.CSS("#invoke")))
+	waitText(t, ctx, "#exec-result", "Hello, Ada!")
+	waitText(t, ctx, "#exec-logs", "saying hello to Ada")
+	// It is in the history.
+	waitText(t, ctx, "#history", "success")
+	screenshot(t, ctx, "function-detail")
+
+	// Bad JSON is caught next to the payload, not sent.
+	run(chromedp.SetValue(chromedp.CSS("#payload"), `{"name": `), chromedp.Click(chromedp.CSS("#invoke")))
+	waitText(t, ctx, "#invoke-error", "not valid JSON")
+
+	// The execution page shows event, result and logs.
+	run(chromedp.Click(chromedp.CSS("#history a")), chromedp.WaitVisible(chromedp.CSS("#exec-event")))
+	waitText(t, ctx, "#exec-event", `"name": "Ada"`)
+	screenshot(t, ctx, "execution")
+
+	// An API validation error appears next to the field that caused it.
+	run(chromedp.Navigate(n.url+"/#/new"), chromedp.WaitVisible(chromedp.CSS("#name")),
+		chromedp.SendKeys(chromedp.CSS("#name"), "ui-hello"), chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+	waitText(t, ctx, "#form-error", "already exists")
+	invalid, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS("#name"), "aria-invalid"))
+	if err != nil || invalid.Value != "true" {
+		t.Errorf("name field aria-invalid=%q (%v) after a name conflict", invalid.Value, err)
+	}
+	// A syntax error marks the code.
+	run(chromedp.Navigate(n.url+"/#/new"), chromedp.WaitVisible(chromedp.CSS("#name")),
+		chromedp.SendKeys(chromedp.CSS("#name"), "ui-broken"),
+		chromedp.SetValue(chromedp.CSS("#code"), "def handler(event, context):\n    return (\n"),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+	waitText(t, ctx, "#form-error", "main.py")
+
+	// The functions list shows it.
+	run(chromedp.Navigate(n.url+"/#/functions"), chromedp.WaitVisible(chromedp.CSS("table")))
+	waitText(t, ctx, "table", "ui-hello")
+	screenshot(t, ctx, "functions")
+
+	// The dashboard moves live when calls are made through the API.
+	run(chromedp.Navigate(n.url+"/#/"), chromedp.WaitVisible(chromedp.CSS("#k-invocations")))
+	before := waitNumber(t, ctx, "#k-invocations")
+	for i := range 3 {
+		n.invoke("ui-hello", map[string]string{"name": fmt.Sprintf("api-%d", i)})
+	}
+	deadline := time.Now().Add(4 * time.Second) // the 5 s poll must not be what moves it
+	for {
+		if got := waitNumber(t, ctx, "#k-invocations"); got >= before+3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dashboard invocations stayed below %d for 4s", before+3)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitText(t, ctx, "#live-text", "live")
+	feed, _ := textOf(ctx, "#feed")
+	if strings.Count(feed, "ui-hello") < 4 {
+		t.Errorf("live feed shows %d ui-hello executions, want 4:\n%s", strings.Count(feed, "ui-hello"), feed)
+	}
+	screenshot(t, ctx, "dashboard")
+	run(chromedp.Click(chromedp.CSS("#theme")))
+	screenshot(t, ctx, "dashboard-dark")
+}
+
+func waitNumber(t *testing.T, ctx context.Context, sel string) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, err := textOf(ctx, sel)
+		if n, perr := strconv.Atoi(strings.TrimSpace(s)); err == nil && perr == nil {
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not a number: %q %v", sel, s, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestUIAsksForAPIKey(t *testing.T) {
+	n := start(t, "NIMBUS_API_KEY=ui-key")
+	n.create(function{Name: "keyed", Runtime: "python", Code: "def handler(e, c):\n    return 1\n"})
+	ctx := browser(t)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(n.url+"/#/functions"),
+		chromedp.WaitVisible(chromedp.CSS("#apikey")),
+		chromedp.SendKeys(chromedp.CSS("#apikey"), "wrong"),
+		chromedp.Click(chromedp.CSS(`#keyform button[type="submit"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#keyerror", "not accepted")
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#apikey"), "ui-key"),
+		chromedp.Click(chromedp.CSS(`#keyform button[type="submit"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "table", "keyed")
+	// Kept for the session: a reload does not ask again.
+	if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("table"))); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "table", "keyed")
+}
