@@ -39,6 +39,11 @@ type Init struct {
 	MemoryMB        int    `json:"memoryLimitInMB"`
 	LogLimit        int    `json:"logLimit"`    // bytes; 0 means DefaultLogLimit
 	ResultLimit     int    `json:"resultLimit"` // bytes; 0 means DefaultResultLimit
+	// Env is set in the worker's environment before the handler is loaded,
+	// on top of what the worker was started with. A driver that starts
+	// workers before it knows their function (a pool of generic containers)
+	// passes the function's environment here.
+	Env map[string]string `json:"env,omitempty"`
 }
 
 // Request asks a worker to run the handler once.

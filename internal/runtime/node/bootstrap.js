@@ -573,6 +573,9 @@ async function start() {
   logLimit = Number(init.logLimit) > 0 ? Number(init.logLimit) : DEFAULT_LOG_LIMIT;
   resultLimit = Number(init.resultLimit) > 0 ? Number(init.resultLimit) : DEFAULT_RESULT_LIMIT;
   arn = 'arn:nimbus:function:' + (init.functionName || '');
+  if (init.env && typeof init.env === 'object') {
+    for (const [k, v] of Object.entries(init.env)) process.env[k] = String(v);
+  }
   const logs = new Logs(logLimit);
   capture = logs;
   let err = null;

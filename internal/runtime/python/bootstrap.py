@@ -640,6 +640,10 @@ def main():
     sys.stdout = _LogStream(sys.__stdout__ or _devnull(), "<stdout>")
     sys.stderr = _LogStream(sys.__stderr__ or _devnull(), "<stderr>")
 
+    env = init.get("env")
+    if env:
+        os.environ.update({str(k): str(v) for k, v in env.items()})
+
     logs = _Logs(log_limit)
     _capture = logs
     try:
