@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/bench"
+	"github.com/nimbusfaas/nimbus/internal/config"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
+	"github.com/nimbusfaas/nimbus/internal/server"
+)
+
+// benchCmd runs the benchmark against a URL, or against a Nimbus it starts
+// in this process with a fresh data directory.
+func benchCmd(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	url := fs.String("url", "", "measure the Nimbus at this URL instead of starting one")
+	pid := fs.Int("pid", 0, "with --url: the server's pid, to measure its workers' memory")
+	dur := fs.Duration("duration", 3*time.Second, "length of each latency and throughput measurement")
+	colds := fs.Int("colds", 10, "cold starts measured per runtime")
+	conc := fs.String("concurrency", "1,16,64", "throughput concurrencies")
+	out := fs.String("json", "", "also write the results as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	cfg := bench.Config{URL: *url, ServerPID: *pid, Duration: *dur, Colds: *colds, Log: os.Stderr, APIKey: os.Getenv("NIMBUS_API_KEY")}
+	for _, c := range strings.Split(*conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 {
+			return fmt.Errorf("--concurrency: %q is not a positive number", c)
+		}
+		cfg.Concurrency = append(cfg.Concurrency, n)
+	}
+	in, _ := runtime.FindInterpreters(ctx, os.LookupEnv)
+	cfg.Python, cfg.Node = in.Python, in.Node
+	if cfg.URL == "" {
+		stop, url, err := startLocal(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		cfg.URL, cfg.ServerPID, cfg.APIKey = url, os.Getpid(), ""
+	}
+	fmt.Fprintf(os.Stderr, "nimbus bench: %s, %d CPUs, %s per measurement\n", cfg.URL, bench.NumCPU(), cfg.Duration)
+	rep, err := bench.Run(ctx, cfg)
+	if rep != nil {
+		rep.WriteTable(os.Stdout)
+		if *out != "" {
+			b, _ := json.MarshalIndent(rep, "", "  ")
+			if werr := os.WriteFile(*out, append(b, '\n'), 0o644); werr != nil {
+				return werr
+			}
+		}
+	}
+	return err
+}
+
+// startLocal serves a Nimbus on a free loopback port with a temporary data
+// directory, quietly.
+func startLocal(ctx context.Context) (stop func(), url string, err error) {
+	dir, err := os.MkdirTemp("", "nimbus-bench")
+	if err != nil {
+		return nil, "", err
+	}
+	cfg, err := config.Load(func(string) (string, bool) { return "", false }, "", []string{"--port", "0", "--data-dir", dir})
+	if err != nil {
+		return nil, "", err
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(ctx, cfg, os.LookupEnv, log)
+	if err != nil {
+		return nil, "", err
+	}
+	addr, err := srv.Listen()
+	if err != nil {
+		return nil, "", err
+	}
+	go srv.Serve(ctx)
+	return func() {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		os.RemoveAll(dir)
+	}, "http://" + addr.String(), nil
+}

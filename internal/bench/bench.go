@@ -1,0 +1,435 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config says what to run.
+type Config struct {
+	URL         string        // Nimbus to measure
+	APIKey      string        // its API key, if any
+	ServerPID   int           // its process, to find workers' memory (0: skip)
+	Duration    time.Duration // per latency or throughput measurement
+	Colds       int           // cold starts measured per runtime
+	Python      string        // interpreters for the cold-start baseline
+	Node        string
+	Concurrency []int
+	Log         io.Writer // progress; nil for none
+}
+
+// Result is one figure beside its baseline.
+type Result struct {
+	Scenario string  `json:"scenario"`
+	Metric   string  `json:"metric"`
+	Unit     string  `json:"unit"`
+	Nimbus   float64 `json:"nimbus"`
+	Baseline float64 `json:"baseline,omitempty"`
+	// BaselineName says what the baseline is.
+	BaselineName string `json:"baselineName,omitempty"`
+	// Ratio is Nimbus / Baseline.
+	Ratio float64 `json:"ratio,omitempty"`
+	Note  string  `json:"note,omitempty"`
+}
+
+// Report is every result of a run.
+type Report struct {
+	When    time.Time `json:"when"`
+	Host    string    `json:"host"`
+	CPUs    int       `json:"cpus"`
+	Results []Result  `json:"results"`
+}
+
+type runner struct {
+	cfg    Config
+	client *http.Client
+	echo   string
+	rep    *Report
+}
+
+// Run runs every scenario.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Duration == 0 {
+		cfg.Duration = 3 * time.Second
+	}
+	if cfg.Colds == 0 {
+		cfg.Colds = 10
+	}
+	if len(cfg.Concurrency) == 0 {
+		cfg.Concurrency = []int{1, 16, 64}
+	}
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	host, _ := os.Hostname()
+	r := &runner{
+		cfg:    cfg,
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}, Timeout: time.Minute},
+		rep:    &Report{When: time.Now().UTC(), Host: host, CPUs: NumCPU()},
+	}
+	echo, stop, err := startEcho()
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	r.echo = echo
+	steps := []func(context.Context) error{r.warmLatency, r.throughput, r.coldStarts, r.idleMemory}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return r.rep, err
+		}
+	}
+	return r.rep, nil
+}
+
+func (r *runner) logf(format string, args ...any) { fmt.Fprintf(r.cfg.Log, format+"\n", args...) }
+
+func (r *runner) add(res Result) {
+	if res.Baseline > 0 {
+		res.Ratio = res.Nimbus / res.Baseline
+	}
+	r.rep.Results = append(r.rep.Results, res)
+	r.logf("  %-28s %-12s nimbus %10.3f %s   baseline %10.3f   ratio %.2f", res.Scenario, res.Metric, res.Nimbus, res.Unit, res.Baseline, res.Ratio)
+}
+
+// startEcho serves a bare Go HTTP server that answers each POST with its
+// body: the floor any HTTP platform stands on.
+func startEcho() (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(b)
+	})}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String() + "/echo", func() { srv.Close() }, nil
+}
+
+// call POSTs body to url and returns the elapsed time.
+func (r *runner) call(ctx context.Context, url string, body []byte) (time.Duration, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	if r.cfg.APIKey != "" && strings.HasPrefix(url, r.cfg.URL) {
+		req.Header.Set("Authorization", "Bearer "+r.cfg.APIKey)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	t0 := time.Now()
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	out, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	d := time.Since(t0)
+	if err == nil && resp.StatusCode >= 300 {
+		err = fmt.Errorf("%s: %d %s", url, resp.StatusCode, out)
+	}
+	return d, out, err
+}
+
+// api sends a JSON request to Nimbus.
+func (r *runner) api(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, r.cfg.URL+path, body)
+	if err != nil {
+		return err
+	}
+	if r.cfg.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+r.cfg.APIKey)
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+// function creates (or replaces) a benchmark function and returns its id.
+func (r *runner) function(ctx context.Context, name, runtime, code string, maxInstances int) (string, error) {
+	_ = r.api(ctx, "DELETE", "/api/functions/"+name, nil, nil)
+	var f struct{ ID string }
+	err := r.api(ctx, "POST", "/api/functions", map[string]any{
+		"name": name, "runtime": runtime, "code": code, "maxInstances": maxInstances, "timeout": 10000,
+	}, &f)
+	return f.ID, err
+}
+
+const (
+	pyNoop   = "def handler(event, context):\n    return event\n"
+	nodeNoop = "exports.handler = async (event) => event;\n"
+)
+
+var event = []byte(`{"hello":"world","n":1}`)
+
+// sequential measures back-to-back calls for the configured duration.
+func (r *runner) sequential(ctx context.Context, url string) ([]time.Duration, error) {
+	var lat []time.Duration
+	end := time.Now().Add(r.cfg.Duration)
+	for time.Now().Before(end) {
+		d, _, err := r.call(ctx, url, event)
+		if err != nil {
+			return nil, err
+		}
+		lat = append(lat, d)
+	}
+	return lat, nil
+}
+
+func (r *runner) warmLatency(ctx context.Context) error {
+	r.logf("warm call latency (no-op Python handler, sequential)")
+	id, err := r.function(ctx, "bench-warm", "python", pyNoop, 8)
+	if err != nil {
+		return err
+	}
+	url := r.cfg.URL + "/api/executions/" + id
+	for range 200 { // warm up connections, the instance, the caches
+		if _, _, err := r.call(ctx, url, event); err != nil {
+			return err
+		}
+		r.call(ctx, r.echo, event)
+	}
+	// Interleave to share the machine's noise fairly.
+	var nim, echo []time.Duration
+	for range 3 {
+		a, err := r.sequential(ctx, url)
+		if err != nil {
+			return err
+		}
+		b, err := r.sequential(ctx, r.echo)
+		if err != nil {
+			return err
+		}
+		nim, echo = append(nim, a...), append(echo, b...)
+	}
+	p50n, p50e := percentile(nim, .5), percentile(echo, .5)
+	r.add(Result{Scenario: "warm call", Metric: "p50", Unit: "ms", Nimbus: ms(p50n), Baseline: ms(p50e), BaselineName: "Go HTTP echo",
+		Note: fmt.Sprintf("Nimbus adds %.3f ms", ms(p50n-p50e))})
+	r.add(Result{Scenario: "warm call", Metric: "p99", Unit: "ms", Nimbus: ms(percentile(nim, .99)), Baseline: ms(percentile(echo, .99)), BaselineName: "Go HTTP echo"})
+	return nil
+}
+
+// load runs conc workers calling url for the duration; it returns calls/s.
+func (r *runner) load(ctx context.Context, url string, conc int) (float64, error) {
+	var n atomic.Int64
+	var firstErr atomic.Value
+	end := time.Now().Add(r.cfg.Duration)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) {
+				if _, _, err := r.call(ctx, url, event); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return 0, err
+	}
+	return float64(n.Load()) / time.Since(t0).Seconds(), nil
+}
+
+func (r *runner) throughput(ctx context.Context) error {
+	r.logf("throughput (no-op Python handler, keep-alive connections, every execution recorded)")
+	id, err := r.function(ctx, "bench-throughput", "python", pyNoop, 2*NumCPU())
+	if err != nil {
+		return err
+	}
+	url := r.cfg.URL + "/api/executions/" + id
+	if _, err := r.load(ctx, url, 2*NumCPU()); err != nil { // start the instances
+		return err
+	}
+	for _, c := range r.cfg.Concurrency {
+		nim, err := r.load(ctx, url, c)
+		if err != nil {
+			return err
+		}
+		echo, err := r.load(ctx, r.echo, c)
+		if err != nil {
+			return err
+		}
+		r.add(Result{Scenario: fmt.Sprintf("throughput c=%d", c), Metric: "calls/s", Unit: "1/s", Nimbus: nim, Baseline: echo, BaselineName: "Go HTTP echo"})
+	}
+	return nil
+}
+
+func (r *runner) coldStarts(ctx context.Context) error {
+	for _, rt := range []struct{ name, runtime, code, comment, interp string }{
+		{"python", "python", pyNoop, "#", r.cfg.Python},
+		{"nodejs", "nodejs", nodeNoop, "//", r.cfg.Node},
+	} {
+		r.logf("cold start, %s (first call after create)", rt.name)
+		var nim []time.Duration
+		for i := range r.cfg.Colds {
+			id, err := r.function(ctx, "bench-cold-"+rt.name, rt.runtime, fmt.Sprintf("%s\n%s %d\n", rt.code, rt.comment, i), 1)
+			if err != nil {
+				return err
+			}
+			d, _, err := r.call(ctx, r.cfg.URL+"/api/executions/"+id, event)
+			if err != nil {
+				return err
+			}
+			nim = append(nim, d)
+		}
+		base, err := freshInterpreter(ctx, rt.name, rt.interp, r.cfg.Colds)
+		if err != nil {
+			return err
+		}
+		r.add(Result{Scenario: "cold start " + rt.name, Metric: "p50", Unit: "ms", Nimbus: ms(percentile(nim, .5)), Baseline: ms(percentile(base, .5)),
+			BaselineName: "fresh interpreter per call"})
+	}
+	return nil
+}
+
+// freshInterpreter times starting an interpreter that reads an event on
+// stdin and prints it: the cost of a platform with no warm instances.
+func freshInterpreter(ctx context.Context, runtime, interp string, n int) ([]time.Duration, error) {
+	var args []string
+	switch runtime {
+	case "python":
+		args = []string{"-c", "import sys, json; print(json.dumps(json.load(sys.stdin)))"}
+	default:
+		args = []string{"-e", "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.stringify(JSON.parse(s))))"}
+	}
+	var out []time.Duration
+	for range n {
+		cmd := exec.CommandContext(ctx, interp, args...)
+		cmd.Stdin = bytes.NewReader(event)
+		t0 := time.Now()
+		if b, err := cmd.Output(); err != nil || !bytes.Contains(b, []byte("hello")) {
+			return nil, fmt.Errorf("baseline %s: %v %s", interp, err, b)
+		}
+		out = append(out, time.Since(t0))
+	}
+	return out, nil
+}
+
+func (r *runner) idleMemory(ctx context.Context) error {
+	if r.cfg.ServerPID == 0 {
+		r.logf("idle memory: skipped (server process unknown)")
+		return nil
+	}
+	r.logf("idle memory per warm instance (PSS)")
+	for _, rt := range []struct{ name, code string }{{"python", pyNoop}, {"nodejs", nodeNoop}} {
+		before := children(r.cfg.ServerPID)
+		id, err := r.function(ctx, "bench-idle-"+rt.name, rt.name, rt.code, 4)
+		if err != nil {
+			return err
+		}
+		var wg sync.WaitGroup
+		for range 4 { // four concurrent calls: four instances
+			wg.Add(1)
+			go func() { defer wg.Done(); r.call(ctx, r.cfg.URL+"/api/executions/"+id, []byte(`{"sleep":0}`)) }()
+		}
+		wg.Wait()
+		time.Sleep(300 * time.Millisecond)
+		var pss []float64
+		for _, pid := range children(r.cfg.ServerPID) {
+			if !slices.Contains(before, pid) {
+				if kb := treePSS(pid); kb > 0 {
+					pss = append(pss, kb/1024)
+				}
+			}
+		}
+		if len(pss) == 0 {
+			return fmt.Errorf("idle memory: found no %s workers under pid %d", rt.name, r.cfg.ServerPID)
+		}
+		slices.Sort(pss)
+		r.add(Result{Scenario: "idle instance " + rt.name, Metric: "PSS median", Unit: "MB", Nimbus: pss[len(pss)/2],
+			Note: fmt.Sprintf("%d instances", len(pss))})
+		_ = r.api(ctx, "DELETE", "/api/functions/bench-idle-"+rt.name, nil, nil)
+	}
+	return nil
+}
+
+// children lists the direct children of pid.
+func children(pid int) []int {
+	var out []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, d := range dirs {
+		b, err := os.ReadFile(d)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		i := bytes.LastIndexByte(b, ')')
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 2 && f[1] == strconv.Itoa(pid) {
+			p, _ := strconv.Atoi(filepath.Base(filepath.Dir(d)))
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// treePSS is the proportional set size of pid and its descendants, in KiB.
+func treePSS(pid int) float64 {
+	total := pssKiB(pid)
+	for _, c := range children(pid) {
+		total += treePSS(c)
+	}
+	return total
+}
+
+func pssKiB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Pss:"); ok {
+			n, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func percentile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(float64(len(s))*q+0.5) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
