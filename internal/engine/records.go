@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,9 +20,14 @@ type RecordStore interface {
 }
 
 // recorder writes execution records to the store in batches from one
-// goroutine, off the invoke path. Records wait in a bounded buffer; when the
-// store falls so far behind that it fills, new records are dropped and
-// counted rather than slowing calls down.
+// goroutine, off the invoke path. Records wait in a bounded buffer. When the
+// store falls so far behind that the buffer fills, the oldest record waiting
+// is dropped and counted to make room, rather than slowing calls down.
+//
+// When the store is unavailable (a write fails with fn.ErrUnavailable or
+// times out) the records are kept and the write is tried again with a
+// growing backoff; past limit records kept, the oldest are dropped and
+// counted. Everything kept is written once the store is back.
 type recorder struct {
 	store    RecordStore
 	metrics  *metrics.Recorder
@@ -28,6 +35,7 @@ type recorder struct {
 	interval time.Duration
 	batch    int
 	keep     int
+	limit    int // records kept for an unavailable store
 	in       chan *fn.Execution
 	flushes  chan chan error
 	done     chan struct{}
@@ -35,7 +43,18 @@ type recorder struct {
 	dropped  atomic.Int64
 	deleted  sync.Map // function id → struct{}: skip their records
 	unpruned map[string]int
+
+	// Owned by run: the wait before the next try while the store is
+	// unavailable (0 while it is available), and since when it is.
+	backoff time.Duration
+	outage  time.Time
 }
+
+// Waits between tries while the store is unavailable.
+const (
+	minRetry = 250 * time.Millisecond
+	maxRetry = 5 * time.Second
+)
 
 func newRecorder(cfg Config, log *slog.Logger) *recorder {
 	r := &recorder{
@@ -53,21 +72,38 @@ func newRecorder(cfg Config, log *slog.Logger) *recorder {
 	if r.batch == 0 {
 		r.batch = 512
 	}
-	buf := cfg.RecordBuffer
-	if buf == 0 {
-		buf = 1 << 16
+	r.limit = cfg.RecordBuffer
+	if r.limit == 0 {
+		r.limit = 1 << 16
 	}
-	r.in = make(chan *fn.Execution, buf)
+	r.in = make(chan *fn.Execution, r.limit)
 	return r
 }
 
 func (r *recorder) add(ex *fn.Execution) {
-	select {
-	case r.in <- ex:
-	default:
-		if n := r.dropped.Add(1); n&(n-1) == 0 { // log at powers of two
-			r.log.Warn("execution records dropped: the store is not keeping up", "dropped", n)
+	for {
+		select {
+		case r.in <- ex:
+			return
+		default:
 		}
+		// Full: make room by dropping the oldest record waiting.
+		select {
+		case <-r.in:
+			r.drop(1, "the store is not keeping up")
+		default:
+		}
+	}
+}
+
+// drop counts n records lost, logging when the total passes a power of two.
+func (r *recorder) drop(n int, why string) {
+	if n <= 0 {
+		return
+	}
+	total := r.dropped.Add(int64(n))
+	if bits.Len64(uint64(total)) > bits.Len64(uint64(total-int64(n))) {
+		r.log.Warn("execution records dropped: "+why, "dropped", total)
 	}
 }
 
@@ -81,35 +117,51 @@ func (r *recorder) run() {
 		defer t.Stop()
 		tick = t.C
 	}
+	var retry <-chan time.Time // set while a try is due
 	pending := make([]*fn.Execution, 0, r.batch)
 	for {
 		select {
 		case ex := <-r.in:
-			pending = append(pending, ex)
-			if len(pending) >= r.batch {
-				pending = r.write(pending)
+			pending = r.hold(append(pending, ex))
+			if len(pending) >= r.batch && r.backoff == 0 {
+				pending, _ = r.write(pending)
 			}
 		case <-tick:
-			pending = r.write(pending)
+			if r.backoff == 0 {
+				pending, _ = r.write(pending)
+			}
+		case <-retry:
+			retry = nil
+			pending, _ = r.write(r.drain(pending))
 		case reply := <-r.flushes:
-			pending = r.drain(pending)
-			reply <- r.writeErr(pending)
-			pending = pending[:0]
+			// A flush tries now, even while waiting to retry: the store
+			// may be back, and whoever asked wants the records.
+			var err error
+			pending, err = r.write(r.drain(pending))
+			reply <- err
 		case <-r.done:
-			r.writeErr(r.drain(pending))
+			pending, _ = r.write(r.drain(pending))
+			if len(pending) > 0 {
+				r.log.Error("execution records lost: the store is unavailable at shutdown", "records", len(pending))
+				r.drop(len(pending), "the store is unavailable at shutdown")
+			}
 			return
+		}
+		if r.backoff > 0 && retry == nil {
+			retry = time.After(r.backoff)
 		}
 	}
 }
 
-// drain moves every buffered record into pending, writing full batches.
+// drain moves every buffered record into pending, writing full batches
+// while the store is available.
 func (r *recorder) drain(pending []*fn.Execution) []*fn.Execution {
 	for {
 		select {
 		case ex := <-r.in:
-			pending = append(pending, ex)
-			if len(pending) >= r.batch {
-				pending = r.write(pending)
+			pending = r.hold(append(pending, ex))
+			if len(pending) >= r.batch && r.backoff == 0 {
+				pending, _ = r.write(pending)
 			}
 		default:
 			return pending
@@ -117,15 +169,66 @@ func (r *recorder) drain(pending []*fn.Execution) []*fn.Execution {
 	}
 }
 
-func (r *recorder) write(pending []*fn.Execution) []*fn.Execution {
-	_ = r.writeErr(pending)
-	return pending[:0]
+// hold keeps at most limit records for an unavailable store, dropping the
+// oldest.
+func (r *recorder) hold(pending []*fn.Execution) []*fn.Execution {
+	if r.backoff == 0 || len(pending) <= r.limit {
+		return pending
+	}
+	n := len(pending) - r.limit
+	clear(pending[:n])
+	r.drop(n, "the store is unavailable and the buffer is full")
+	return pending[n:]
 }
 
-func (r *recorder) writeErr(pending []*fn.Execution) error {
-	if len(pending) == 0 {
-		return nil
+// write writes pending, oldest first, in batches. It returns what is left:
+// nothing, unless the store is unavailable, in which case the records not
+// yet written are kept for a later try and the error is returned. A batch
+// that fails otherwise is dropped and counted; the first such error is
+// returned.
+func (r *recorder) write(pending []*fn.Execution) ([]*fn.Execution, error) {
+	all := pending
+	var firstErr error
+	for len(pending) > 0 {
+		n := min(len(pending), r.batch)
+		err := r.writeBatch(pending[:n])
+		if transient(err) {
+			r.unavailable(err, len(pending))
+			return pending, err
+		}
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		clear(pending[:n])
+		pending = pending[n:]
 	}
+	if r.backoff > 0 {
+		r.log.Info("store available again: execution records written", "outage", time.Since(r.outage).Round(time.Millisecond))
+		r.backoff = 0
+	}
+	return all[:0], firstErr
+}
+
+// transient reports whether a failed write is worth trying again.
+func transient(err error) bool {
+	return errors.Is(err, fn.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// unavailable notes a failed try and sets the wait before the next.
+func (r *recorder) unavailable(err error, kept int) {
+	if r.backoff == 0 {
+		r.outage = time.Now()
+		r.backoff = minRetry
+		r.log.Warn("store unavailable: keeping execution records and retrying", "records", kept, "limit", r.limit, "error", err)
+		return
+	}
+	r.backoff = min(2*r.backoff, maxRetry)
+	r.log.Debug("store still unavailable", "records", kept, "retry", r.backoff, "error", err)
+}
+
+// writeBatch writes one batch, skipping records of deleted functions. A
+// batch that fails for a reason other than unavailability is dropped.
+func (r *recorder) writeBatch(pending []*fn.Execution) error {
 	batch := pending[:0:0]
 	for _, ex := range pending {
 		if _, gone := r.deleted.Load(ex.FunctionID); !gone {
@@ -141,8 +244,10 @@ func (r *recorder) writeErr(pending []*fn.Execution) error {
 	err := r.store.InsertExecutions(ctx, batch)
 	r.metrics.StoreWrite(len(batch), time.Since(start), err)
 	if err != nil {
-		r.dropped.Add(int64(len(batch)))
-		r.log.Error("write execution records", "records", len(batch), "error", err)
+		if !transient(err) {
+			r.log.Error("write execution records", "records", len(batch), "error", err)
+			r.drop(len(batch), "the store refused them")
+		}
 		return err
 	}
 	r.prune(ctx, batch)
