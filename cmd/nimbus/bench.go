@@ -5,17 +5,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/bench"
-	"github.com/nimbusfaas/nimbus/internal/config"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
-	"github.com/nimbusfaas/nimbus/internal/server"
 )
 
 // benchCmd runs the benchmark against a URL, or against a Nimbus it starts
@@ -43,7 +39,7 @@ func benchCmd(args []string) error {
 	in, _ := runtime.FindInterpreters(ctx, os.LookupEnv)
 	cfg.Python, cfg.Node = in.Python, in.Node
 	if cfg.URL == "" {
-		stop, url, err := startLocal(ctx)
+		stop, url, err := bench.StartLocal(ctx)
 		if err != nil {
 			return err
 		}
@@ -62,33 +58,4 @@ func benchCmd(args []string) error {
 		}
 	}
 	return err
-}
-
-// startLocal serves a Nimbus on a free loopback port with a temporary data
-// directory, quietly.
-func startLocal(ctx context.Context) (stop func(), url string, err error) {
-	dir, err := os.MkdirTemp("", "nimbus-bench")
-	if err != nil {
-		return nil, "", err
-	}
-	cfg, err := config.Load(func(string) (string, bool) { return "", false }, "", []string{"--port", "0", "--data-dir", dir})
-	if err != nil {
-		return nil, "", err
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(ctx, cfg, os.LookupEnv, log)
-	if err != nil {
-		return nil, "", err
-	}
-	addr, err := srv.Listen()
-	if err != nil {
-		return nil, "", err
-	}
-	go srv.Serve(ctx)
-	return func() {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-		os.RemoveAll(dir)
-	}, "http://" + addr.String(), nil
 }
