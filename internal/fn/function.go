@@ -44,10 +44,14 @@ type Function struct {
 	Driver  string            `json:"driver"`
 	// MaxInstances bounds how many instances serve the function at once;
 	// calls beyond it queue, then fail with ErrCapacity.
-	MaxInstances int       `json:"maxInstances"`
-	Version      int       `json:"version"`
-	CreatedAt    time.Time `json:"createdAt"`
-	UpdatedAt    time.Time `json:"updatedAt"`
+	MaxInstances int `json:"maxInstances"`
+	// Network lets the function's instances reach the network. Off, an
+	// instance has only its own loopback; see docs/isolation.md for what on
+	// allows.
+	Network   bool      `json:"network"`
+	Version   int       `json:"version"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // Defaults are the values Normalize fills in; they come from configuration.
@@ -237,7 +241,7 @@ func reservedEnv(k string) bool {
 // changes nothing keeps the version.
 func SameConfig(a, b *Function) bool {
 	if a.Name != b.Name || a.Runtime != b.Runtime || a.Handler != b.Handler || a.Timeout != b.Timeout ||
-		a.Memory != b.Memory || a.Driver != b.Driver || a.MaxInstances != b.MaxInstances ||
+		a.Memory != b.Memory || a.Driver != b.Driver || a.MaxInstances != b.MaxInstances || a.Network != b.Network ||
 		len(a.Files) != len(b.Files) || len(a.Env) != len(b.Env) {
 		return false
 	}

@@ -84,3 +84,33 @@ func TestNewIDIsOrdered(t *testing.T) {
 		prev = id
 	}
 }
+
+func TestSameConfigSeesEveryRunningField(t *testing.T) {
+	base := func() *fn.Function {
+		f := &fn.Function{Name: "f", Runtime: fn.Python, Code: "def handler(e, c):\n    return 1\n"}
+		if err := f.Normalize(fn.Defaults{TimeoutMs: 1000, MemoryMB: 128}); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	cases := []struct {
+		name   string
+		change func(*fn.Function)
+	}{
+		{"network", func(f *fn.Function) { f.Network = true }},
+		{"memory", func(f *fn.Function) { f.Memory = 256 }},
+		{"env", func(f *fn.Function) { f.Env = map[string]string{"A": "b"} }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := base(), base()
+			if !fn.SameConfig(a, b) {
+				t.Fatal("identical functions differ")
+			}
+			tc.change(b)
+			if fn.SameConfig(a, b) {
+				t.Errorf("a change of %s is not seen", tc.name)
+			}
+		})
+	}
+}

@@ -11,7 +11,7 @@ import (
 )
 
 const functionCols = `id, name, runtime, handler, files, env, timeout_ms, memory_mb,
-	driver, max_instances, version, created_at, updated_at`
+	driver, max_instances, version, created_at, updated_at, network`
 
 // CreateFunction inserts f; a taken name (or id) is fn.ErrConflict.
 func (s *Store) CreateFunction(ctx context.Context, f *fn.Function) error {
@@ -23,9 +23,9 @@ func (s *Store) CreateFunction(ctx context.Context, f *fn.Function) error {
 		return fmt.Errorf("sqlite: create function: %w", err)
 	}
 	_, err = s.w.ExecContext(ctx, `INSERT INTO functions (`+functionCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.ID, f.Name, f.Runtime, f.Handler, files, env, f.Timeout, f.Memory,
-		f.Driver, f.MaxInstances, f.Version, nanos(f.CreatedAt), nanos(f.UpdatedAt))
+		f.Driver, f.MaxInstances, f.Version, nanos(f.CreatedAt), nanos(f.UpdatedAt), boolInt(f.Network))
 	return wrapErr("create function", err)
 }
 
@@ -82,10 +82,10 @@ func (s *Store) UpdateFunction(ctx context.Context, f *fn.Function, prevVersion 
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, `UPDATE functions SET name = ?, runtime = ?, handler = ?,
 		files = ?, env = ?, timeout_ms = ?, memory_mb = ?, driver = ?, max_instances = ?,
-		version = ?, created_at = ?, updated_at = ?
+		version = ?, created_at = ?, updated_at = ?, network = ?
 		WHERE id = ? AND version = ?`,
 		f.Name, f.Runtime, f.Handler, files, env, f.Timeout, f.Memory, f.Driver,
-		f.MaxInstances, f.Version, nanos(f.CreatedAt), nanos(f.UpdatedAt), f.ID, prevVersion)
+		f.MaxInstances, f.Version, nanos(f.CreatedAt), nanos(f.UpdatedAt), boolInt(f.Network), f.ID, prevVersion)
 	if err != nil {
 		return wrapErr("update function", err)
 	}
@@ -151,9 +151,10 @@ func scanFunction(sc scanner) (*fn.Function, error) {
 		f                fn.Function
 		files, env       []byte
 		created, updated int64
+		network          int64
 	)
 	if err := sc.Scan(&f.ID, &f.Name, &f.Runtime, &f.Handler, &files, &env, &f.Timeout, &f.Memory,
-		&f.Driver, &f.MaxInstances, &f.Version, &created, &updated); err != nil {
+		&f.Driver, &f.MaxInstances, &f.Version, &created, &updated, &network); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(files, &f.Files); err != nil {
@@ -163,5 +164,6 @@ func scanFunction(sc scanner) (*fn.Function, error) {
 		return nil, fmt.Errorf("decode env of %s: %w", f.ID, err)
 	}
 	f.CreatedAt, f.UpdatedAt = fromNanos(created), fromNanos(updated)
+	f.Network = network != 0
 	return &f, nil
 }

@@ -63,6 +63,9 @@ var migrations = []string{
 		PRIMARY KEY (function_id, start)
 	) STRICT, WITHOUT ROWID;
 	CREATE INDEX metric_minutes_by_start ON metric_minutes (start);`,
+
+	// 4: a function's network access (fn.Function.Network), 0 or 1.
+	`ALTER TABLE functions ADD COLUMN network INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // migrate applies the steps db has not yet had, all in one transaction.

@@ -14,6 +14,7 @@ func testFunctionRoundTrip(t *testing.T, h *harness) {
 	b := h.createFunction(t, newFunction("bravo"))
 	a := newFunction("alpha")
 	a.Runtime, a.Handler, a.Driver = fn.NodeJS, "lib/index.handler", "process"
+	a.Network = true
 	a.Files = map[string]string{"lib/index.js": "exports.handler = async (e) => e;\n"}
 	a.Env = map[string]string{}
 	h.createFunction(t, a)
@@ -156,6 +157,7 @@ func changed(f *fn.Function) *fn.Function {
 	g.Files = map[string]string{"index.js": "exports.run = async () => 42;\n", "data/x.json": "{}"}
 	g.Env = map[string]string{"MODE": "prod"}
 	g.Timeout, g.Memory, g.Driver, g.MaxInstances = 60_000, 512, "process", 3
+	g.Network = !f.Network
 	g.Version = f.Version + 1
 	g.UpdatedAt = f.UpdatedAt.Add(time.Hour)
 	return &g

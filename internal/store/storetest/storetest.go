@@ -224,7 +224,8 @@ func assertFunction(t *testing.T, got, want *fn.Function) {
 	}
 	if got.ID != want.ID || got.Name != want.Name || got.Runtime != want.Runtime ||
 		got.Handler != want.Handler || got.Timeout != want.Timeout || got.Memory != want.Memory ||
-		got.Driver != want.Driver || got.MaxInstances != want.MaxInstances || got.Version != want.Version {
+		got.Driver != want.Driver || got.MaxInstances != want.MaxInstances || got.Version != want.Version ||
+		got.Network != want.Network {
 		t.Errorf("function scalars:\n got %+v\nwant %+v", got, want)
 	}
 	if got.Code != "" {
