@@ -1,0 +1,179 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/nimbusfaas/nimbus/internal/fn"
+)
+
+// functionDoc is a function as stored. Maps become arrays: their keys
+// (file paths) may contain dots.
+type functionDoc struct {
+	ID           string    `bson:"_id"`
+	Name         string    `bson:"name"`
+	Runtime      string    `bson:"runtime"`
+	Handler      string    `bson:"handler"`
+	Files        []fileDoc `bson:"files"`
+	Env          []envDoc  `bson:"env"`
+	TimeoutMs    int       `bson:"timeoutMs"`
+	MemoryMB     int       `bson:"memoryMb"`
+	Driver       string    `bson:"driver"`
+	MaxInstances int       `bson:"maxInstances"`
+	Version      int       `bson:"version"`
+	CreatedAt    time.Time `bson:"createdAt"`
+	UpdatedAt    time.Time `bson:"updatedAt"`
+}
+
+type fileDoc struct {
+	Path    string `bson:"path"`
+	Content string `bson:"content"`
+}
+
+type envDoc struct {
+	Name  string `bson:"name"`
+	Value string `bson:"value"`
+}
+
+func toFunctionDoc(f *fn.Function) *functionDoc {
+	d := &functionDoc{
+		ID: f.ID, Name: f.Name, Runtime: f.Runtime, Handler: f.Handler,
+		Files: make([]fileDoc, 0, len(f.Files)), Env: make([]envDoc, 0, len(f.Env)),
+		TimeoutMs: f.Timeout, MemoryMB: f.Memory, Driver: f.Driver, MaxInstances: f.MaxInstances,
+		Version: f.Version, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt,
+	}
+	for _, p := range sortedKeys(f.Files) {
+		d.Files = append(d.Files, fileDoc{Path: p, Content: f.Files[p]})
+	}
+	for _, k := range sortedKeys(f.Env) {
+		d.Env = append(d.Env, envDoc{Name: k, Value: f.Env[k]})
+	}
+	return d
+}
+
+func (d *functionDoc) function() *fn.Function {
+	f := &fn.Function{
+		ID: d.ID, Name: d.Name, Runtime: d.Runtime, Handler: d.Handler,
+		Files: make(map[string]string, len(d.Files)), Env: make(map[string]string, len(d.Env)),
+		Timeout: d.TimeoutMs, Memory: d.MemoryMB, Driver: d.Driver, MaxInstances: d.MaxInstances,
+		Version: d.Version, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
+	}
+	for _, fd := range d.Files {
+		f.Files[fd.Path] = fd.Content
+	}
+	for _, e := range d.Env {
+		f.Env[e.Name] = e.Value
+	}
+	return f
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// CreateFunction inserts f; a taken name (or id) is fn.ErrConflict.
+func (s *Store) CreateFunction(ctx context.Context, f *fn.Function) error {
+	if f == nil || f.ID == "" {
+		return fmt.Errorf("mongo: create function: %w", fn.Invalid("id", "is required"))
+	}
+	_, err := s.functions.InsertOne(ctx, toFunctionDoc(f))
+	return s.wrapErr("create function", err)
+}
+
+// GetFunction finds a function by id, or else by name: one query for both,
+// and a name that looks like another function's id loses to the id.
+func (s *Store) GetFunction(ctx context.Context, idOrName string) (*fn.Function, error) {
+	filter := bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: "_id", Value: idOrName}},
+		bson.D{{Key: "name", Value: idOrName}},
+	}}}
+	cur, err := s.functions.Find(ctx, filter, options.Find().SetLimit(2))
+	if err != nil {
+		return nil, s.wrapErr("get function", err)
+	}
+	var docs []functionDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, s.wrapErr("get function", err)
+	}
+	if len(docs) == 0 {
+		return nil, fmt.Errorf("mongo: get function %q: %w", idOrName, fn.ErrNotFound)
+	}
+	for i := range docs {
+		if docs[i].ID == idOrName {
+			return docs[i].function(), nil
+		}
+	}
+	return docs[0].function(), nil
+}
+
+// ListFunctions returns every function, ordered by name.
+func (s *Store) ListFunctions(ctx context.Context) ([]*fn.Function, error) {
+	cur, err := s.functions.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "name", Value: 1}}))
+	if err != nil {
+		return nil, s.wrapErr("list functions", err)
+	}
+	var docs []functionDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, s.wrapErr("list functions", err)
+	}
+	fs := make([]*fn.Function, len(docs))
+	for i := range docs {
+		fs[i] = docs[i].function()
+	}
+	return fs, nil
+}
+
+// UpdateFunction replaces the function with f.ID if its stored version is
+// still prevVersion: the filter carries the version, so of two concurrent
+// updates of one version only one matches.
+func (s *Store) UpdateFunction(ctx context.Context, f *fn.Function, prevVersion int) error {
+	if f == nil || f.ID == "" {
+		return fmt.Errorf("mongo: update function: %w", fn.Invalid("id", "is required"))
+	}
+	res, err := s.functions.ReplaceOne(ctx, bson.D{{Key: "_id", Value: f.ID}, {Key: "version", Value: prevVersion}}, toFunctionDoc(f))
+	if err != nil {
+		return s.wrapErr("update function", err)
+	}
+	if res.MatchedCount > 0 {
+		return nil
+	}
+	err = s.functions.FindOne(ctx, bson.D{{Key: "_id", Value: f.ID}},
+		options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return fmt.Errorf("mongo: update function %q: %w", f.ID, fn.ErrNotFound)
+	case err != nil:
+		return s.wrapErr("update function", err)
+	}
+	return fmt.Errorf("mongo: update function %q: version is no longer %d: %w", f.ID, prevVersion, fn.ErrConflict)
+}
+
+// DeleteFunction removes a function, then its executions. Should the
+// second step fail, what is left behind belongs to an
+// id no function has any more: nothing shows it, and deleting again is
+// fn.ErrNotFound.
+func (s *Store) DeleteFunction(ctx context.Context, id string) error {
+	res, err := s.functions.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+	if err != nil {
+		return s.wrapErr("delete function", err)
+	}
+	if res.DeletedCount == 0 {
+		return fmt.Errorf("mongo: delete function %q: %w", id, fn.ErrNotFound)
+	}
+	if _, err := s.executions.DeleteMany(ctx, bson.D{{Key: "functionId", Value: id}}); err != nil {
+		return s.wrapErr("delete function executions", err)
+	}
+	return nil
+}

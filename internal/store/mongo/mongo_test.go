@@ -1,0 +1,338 @@
+package mongo_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/store"
+	"github.com/nimbusfaas/nimbus/internal/store/mongo"
+	"github.com/nimbusfaas/nimbus/internal/store/mongo/mongotest"
+	"github.com/nimbusfaas/nimbus/internal/store/storetest"
+)
+
+func TestMain(m *testing.M) { mongotest.Main(m) }
+
+func TestConformance(t *testing.T) {
+	srv := mongotest.Shared(t)
+	storetest.Run(t, func(t *testing.T) (store.Store, func(t *testing.T) store.Store) {
+		uri := srv.NewDatabase(t)
+		return open(t, uri), func(t *testing.T) store.Store { return open(t, uri) }
+	})
+}
+
+// open opens the database at uri; the caller closes it.
+func open(t testing.TB, uri string) *mongo.Store {
+	t.Helper()
+	s, err := mongo.Open(t.Context(), uri)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", uri, err)
+	}
+	return s
+}
+
+// openClosing opens the database at uri and closes it when t ends.
+func openClosing(t testing.TB, uri string) *mongo.Store {
+	t.Helper()
+	s := open(t, uri)
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func testFunction(name string) *fn.Function {
+	now := time.Now().Truncate(time.Millisecond)
+	return &fn.Function{
+		ID: fn.NewID(), Name: name, Runtime: fn.Python, Handler: "main.handler",
+		Files: map[string]string{"main.py": "def handler(e, c):\n    return e\n"}, Env: map[string]string{},
+		Timeout: 1000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 1, Version: 1,
+		CreatedAt: now, UpdatedAt: now,
+	}
+}
+
+func TestDatabaseName(t *testing.T) {
+	srv := mongotest.Shared(t)
+	tests := []struct {
+		name string
+		uri  string
+		want string
+	}{
+		{"from the path", srv.NewDatabase(t), ""},
+		{"default", mongotest.WithDatabase(srv.URI(), ""), mongo.DefaultDatabase},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.want == mongo.DefaultDatabase && srv.External() {
+				t.Skip("would write to the external deployment's nimbus database")
+			}
+			s := openClosing(t, tc.uri)
+			want := tc.want
+			if want == "" {
+				_, want, _ = strings.Cut(strings.TrimPrefix(tc.uri, "mongodb://"), "/")
+				want, _, _ = strings.Cut(want, "?")
+			}
+			if got := s.Database(); got != want {
+				t.Errorf("Database() = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestEveryFieldRoundTrips fills every field of a function and of an
+// execution with something other than its zero value, so that a field
+// added to package fn but not to the documents fails here by name.
+func TestEveryFieldRoundTrips(t *testing.T) {
+	ctx := t.Context()
+	s := openClosing(t, mongotest.Shared(t).NewDatabase(t))
+
+	f := new(fn.Function)
+	fill(t, reflect.ValueOf(f).Elem(), "Code") // Code is folded into Files, never stored
+	f.ID = fn.NewID()
+	f.Files = map[string]string{"main.py": "x = 1\n", "pkg/v1.2/data.json": `{"a.b": 1}`, "$odd": "dollar"}
+	f.Env = map[string]string{"A": "1", "EMPTY": ""}
+	if err := s.CreateFunction(ctx, f); err != nil {
+		t.Fatalf("CreateFunction: %v", err)
+	}
+	got, err := s.GetFunction(ctx, f.ID)
+	if err != nil {
+		t.Fatalf("GetFunction: %v", err)
+	}
+	if !reflect.DeepEqual(got, f) {
+		t.Errorf("function round trip:\n got %+v\nwant %+v", got, f)
+	}
+
+	e := new(fn.Execution)
+	fill(t, reflect.ValueOf(e).Elem())
+	e.ID, e.FunctionID = fn.NewID(), f.ID
+	e.Event = json.RawMessage(`{"$oid": "not an id", "big": 123456789012345678901234567890, "k.e.y": [1, 2.50]}`)
+	e.Result = json.RawMessage(`"text"`)
+	if err := s.InsertExecutions(ctx, []*fn.Execution{e}); err != nil {
+		t.Fatalf("InsertExecutions: %v", err)
+	}
+	gotE, err := s.GetExecution(ctx, f.ID, e.ID)
+	if err != nil {
+		t.Fatalf("GetExecution: %v", err)
+	}
+	if !reflect.DeepEqual(gotE, e) {
+		t.Errorf("execution round trip:\n got %+v\nwant %+v", gotE, e)
+	}
+}
+
+// fill sets every exported field of v, except those named in skip, to a
+// value other than its zero value.
+func fill(t *testing.T, v reflect.Value, skip ...string) {
+	t.Helper()
+	for i := range v.NumField() {
+		sf := v.Type().Field(i)
+		if !sf.IsExported() || contains(skip, sf.Name) {
+			continue
+		}
+		fv := v.Field(i)
+		switch fv.Kind() {
+		case reflect.String:
+			fv.SetString("s-" + sf.Name)
+		case reflect.Int, reflect.Int64:
+			fv.SetInt(int64(1000 + i))
+		case reflect.Float64:
+			fv.SetFloat(float64(i) + 0.25)
+		case reflect.Bool:
+			fv.SetBool(true)
+		case reflect.Map:
+			fv.Set(reflect.ValueOf(map[string]string{"k": "v-" + sf.Name}))
+		case reflect.Slice: // json.RawMessage
+			fv.SetBytes([]byte(`{"f":"` + sf.Name + `"}`))
+		case reflect.Pointer:
+			p := reflect.New(fv.Type().Elem())
+			fill(t, p.Elem())
+			fv.Set(p)
+		case reflect.Struct:
+			if fv.Type() != reflect.TypeOf(time.Time{}) {
+				t.Fatalf("fill: field %s of type %s: teach fill about it", sf.Name, fv.Type())
+			}
+			fv.Set(reflect.ValueOf(time.Date(2024, 2, 29, 23, 59, 58, int(i)*int(time.Millisecond), time.UTC)))
+		default:
+			t.Fatalf("fill: field %s of kind %s: teach fill about it", sf.Name, fv.Kind())
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestIndexes(t *testing.T) {
+	uri := mongotest.Shared(t).NewDatabase(t)
+	openClosing(t, uri).Close()
+	// Opening again (as a second server would) finds them in place.
+	s := openClosing(t, uri)
+	if err := s.CreateFunction(t.Context(), testFunction("alpha")); err != nil {
+		t.Fatalf("CreateFunction: %v", err)
+	}
+	names, err := mongo.IndexNames(t.Context(), s)
+	if err != nil {
+		t.Fatalf("IndexNames: %v", err)
+	}
+	for coll, want := range map[string][]string{
+		"functions":     {"name_unique"},
+		"executions":    {"function_history", "function_status_history"},
+		"metricMinutes": {"start", "function"},
+	} {
+		for _, n := range want {
+			if !contains(names[coll], n) {
+				t.Errorf("collection %s has indexes %v, want %s among them", coll, names[coll], n)
+			}
+		}
+	}
+}
+
+func TestInsertIsIdempotent(t *testing.T) {
+	ctx := t.Context()
+	s := openClosing(t, mongotest.Shared(t).NewDatabase(t))
+	f := testFunction("alpha")
+	if err := s.CreateFunction(ctx, f); err != nil {
+		t.Fatalf("CreateFunction: %v", err)
+	}
+	var batch []*fn.Execution
+	for range 10 {
+		batch = append(batch, &fn.Execution{ID: fn.NewID(), FunctionID: f.ID, Status: fn.StatusSuccess, StartedAt: time.Now()})
+	}
+	// A retried batch, part of which was written before the failure.
+	if err := s.InsertExecutions(ctx, batch[:4]); err != nil {
+		t.Fatalf("InsertExecutions(first part): %v", err)
+	}
+	if err := s.InsertExecutions(ctx, batch); err != nil {
+		t.Fatalf("InsertExecutions(whole batch again) = %v, want nil", err)
+	}
+	got, err := s.ListExecutions(ctx, f.ID, store.ExecQuery{Limit: 100})
+	if err != nil {
+		t.Fatalf("ListExecutions: %v", err)
+	}
+	if len(got) != len(batch) {
+		t.Errorf("%d executions stored, want %d", len(got), len(batch))
+	}
+}
+
+func TestInvalidInput(t *testing.T) {
+	ctx := t.Context()
+	s := openClosing(t, mongotest.Shared(t).NewDatabase(t))
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"function without id", func() error { return s.CreateFunction(ctx, &fn.Function{Name: "x"}) }},
+		{"update without id", func() error { return s.UpdateFunction(ctx, &fn.Function{Name: "x"}, 1) }},
+		{"execution without id", func() error {
+			return s.InsertExecutions(ctx, []*fn.Execution{{FunctionID: fn.NewID()}})
+		}},
+		{"negative keep", func() error { _, err := s.PruneExecutions(ctx, fn.NewID(), -1); return err }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(); !errors.Is(err, fn.ErrInvalid) {
+				t.Errorf("got %v, want fn.ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func TestOpenBadURI(t *testing.T) {
+	_, err := mongo.Open(t.Context(), "mongodb://user:secret@127.0.0.1:1/x?notAnOption=%zz")
+	if err == nil {
+		t.Fatal("Open of a malformed URI succeeded")
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("error shows the password: %v", err)
+	}
+}
+
+// TestUnreachable: with nothing listening, Open and every call fail within
+// a few seconds with fn.ErrUnavailable and a message that says so.
+func TestUnreachable(t *testing.T) {
+	srv := mongotest.Start(t)
+	uri := srv.NewDatabase(t)
+	s := openClosing(t, uri)
+	f := testFunction("alpha")
+	if err := s.CreateFunction(t.Context(), f); err != nil {
+		t.Fatalf("CreateFunction: %v", err)
+	}
+	srv.Stop(t)
+
+	calls := []struct {
+		name string
+		call func(ctx context.Context) error
+	}{
+		{"get function", func(ctx context.Context) error { _, err := s.GetFunction(ctx, "alpha"); return err }},
+		{"list functions", func(ctx context.Context) error { _, err := s.ListFunctions(ctx); return err }},
+		{"create function", func(ctx context.Context) error { return s.CreateFunction(ctx, testFunction("bravo")) }},
+		{"insert executions", func(ctx context.Context) error {
+			return s.InsertExecutions(ctx, []*fn.Execution{{ID: fn.NewID(), FunctionID: f.ID, Status: fn.StatusSuccess}})
+		}},
+		{"list executions", func(ctx context.Context) error {
+			_, err := s.ListExecutions(ctx, f.ID, store.ExecQuery{})
+			return err
+		}},
+		{"open", func(ctx context.Context) error {
+			s, err := mongo.Open(ctx, uri)
+			if err == nil {
+				s.Close()
+			}
+			return err
+		}},
+	}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			err := c.call(t.Context())
+			took := time.Since(start)
+			if !errors.Is(err, fn.ErrUnavailable) {
+				t.Fatalf("got %v, want fn.ErrUnavailable", err)
+			}
+			if !strings.Contains(err.Error(), "MongoDB at 127.0.0.1:") {
+				t.Errorf("error %q does not say which MongoDB is unavailable", err)
+			}
+			// Server selection gives up after 2s; allow for a loaded machine.
+			if took > 10*time.Second {
+				t.Errorf("took %v to fail, want about %v", took, mongo.DefaultServerSelectionTimeout)
+			}
+		})
+	}
+
+	srv.Restart(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for {
+		_, err := s.GetFunction(ctx, "alpha")
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("GetFunction still failing 30s after the restart: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestRegisteredSchemes(t *testing.T) {
+	uri := mongotest.Shared(t).NewDatabase(t)
+	s, err := store.Open(t.Context(), uri)
+	if err != nil {
+		t.Fatalf("store.Open(%s): %v", uri, err)
+	}
+	defer s.Close()
+	if _, ok := s.(*mongo.Store); !ok {
+		t.Errorf("store.Open(%s) = %T, want *mongo.Store", uri, s)
+	}
+}
