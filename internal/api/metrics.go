@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
@@ -22,21 +24,155 @@ func window(r *http.Request) (time.Duration, error) {
 	return d, nil
 }
 
+// seriesStep reads ?series= and ?step=: no series (0) unless series is
+// true, 1 or a step such as 10s or 1m; a true series takes ?step=, or
+// picks about 60 points.
+func seriesStep(r *http.Request, win time.Duration) (time.Duration, error) {
+	q := r.URL.Query()
+	v := q.Get("series")
+	var step time.Duration
+	switch on, err := strconv.ParseBool(v); {
+	case v == "" || (err == nil && !on):
+		return 0, nil
+	case err == nil: // series=true: the step is ?step= or picked
+		if sv := q.Get("step"); sv != "" {
+			if step, err = time.ParseDuration(sv); err != nil {
+				return 0, fn.Invalid("step", "must be a duration such as 10s or 1m")
+			}
+		}
+	default:
+		if step, err = time.ParseDuration(v); err != nil {
+			return 0, fn.Invalid("series", "must be true, or a step such as 10s or 1m")
+		}
+	}
+	step, err := metrics.SeriesStep(win, step)
+	if err != nil {
+		return 0, fn.Invalid("step", err.Error())
+	}
+	return step, nil
+}
+
+// instanceTotals counts instances by state.
+type instanceTotals struct {
+	Idle     int `json:"idle"`
+	Busy     int `json:"busy"`
+	Starting int `json:"starting"`
+	Queued   int `json:"queued"` // calls waiting for an instance
+	Active   int `json:"active"` // idle, busy and starting
+}
+
+func (t *instanceTotals) add(c metrics.InstanceCount) {
+	t.Idle += c.Idle
+	t.Busy += c.Busy
+	t.Starting += c.Starting
+	t.Queued += c.Queued
+	t.Active += c.Idle + c.Busy + c.Starting
+}
+
+// driverState is whether a driver can run functions now.
+type driverState struct {
+	Available bool   `json:"available"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+func (s *Server) driverState(ctx context.Context, name string) driverState {
+	d, err := s.cfg.Engine.Driver(name)
+	if err == nil {
+		err = d.Available(ctx)
+	}
+	if err != nil {
+		return driverState{Reason: err.Error()}
+	}
+	return driverState{Available: true}
+}
+
+// systemView is GET /api/metrics/system: the window's summary at the top
+// level, then the rest of the picture.
+type systemView struct {
+	metrics.Summary
+	Rates     metrics.Rates `json:"rates"` // invocations per second
+	InFlight  int           `json:"inFlight"`
+	Instances struct {
+		instanceTotals
+		ByDriver map[string]*instanceTotals `json:"byDriver"`
+	} `json:"instances"`
+	Drivers        map[string]driverState `json:"drivers"`
+	Host           hostView               `json:"host"`
+	Process        metrics.ProcessUse     `json:"process"`
+	UptimeSeconds  int                    `json:"uptimeSeconds"`
+	RecordsDropped int64                  `json:"recordsDropped"`
+	EventsDropped  uint64                 `json:"eventsDropped"`
+	Series         []metrics.Point        `json:"series,omitempty"`
+}
+
+type hostView struct {
+	CPU    metrics.CPUUse      `json:"cpu"`
+	Memory metrics.MemoryStats `json:"memory"`
+	Load   metrics.LoadAverage `json:"load"`
+}
+
 func (s *Server) systemMetrics(w http.ResponseWriter, r *http.Request) {
 	win, err := window(r)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		metrics.Summary
-		UptimeSeconds  int   `json:"uptimeSeconds"`
-		RecordsDropped int64 `json:"recordsDropped"`
-	}{s.cfg.Metrics.System(win), int(time.Since(s.started).Seconds()), s.cfg.Engine.Dropped()})
+	step, err := seriesStep(r, win)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	v := systemView{
+		Summary:        s.cfg.Metrics.System(win),
+		Rates:          s.cfg.Metrics.Rates(""),
+		InFlight:       s.cfg.Engine.InFlight(),
+		Drivers:        map[string]driverState{},
+		UptimeSeconds:  int(time.Since(s.started).Seconds()),
+		RecordsDropped: s.cfg.Engine.Dropped(),
+		EventsDropped:  s.cfg.Metrics.Events().Dropped(),
+	}
+	v.Instances.ByDriver = map[string]*instanceTotals{}
+	for _, name := range s.cfg.Engine.Drivers() {
+		v.Drivers[name] = s.driverState(r.Context(), name)
+		v.Instances.ByDriver[name] = new(instanceTotals)
+	}
+	for _, c := range s.cfg.Engine.AllInstances(false) {
+		v.Instances.add(c)
+		if t := v.Instances.ByDriver[c.Driver]; t != nil {
+			t.add(c)
+		}
+	}
+	host, err := s.host.Sample()
+	if err != nil {
+		s.log.Debug("host figures incomplete", "error", err)
+	}
+	v.Host = hostView{CPU: host.CPU, Memory: host.Memory, Load: host.Load}
+	v.Process = host.Process
+	if step > 0 {
+		v.Series = s.cfg.Metrics.Series("", win, step)
+	}
+	writeJSON(w, http.StatusOK, &v)
+}
+
+// functionMetricsView is GET /api/metrics/functions/{functionId}.
+type functionMetricsView struct {
+	FunctionID string `json:"functionId"`
+	Name       string `json:"name"`
+	metrics.Summary
+	Rates       metrics.Rates   `json:"rates"` // invocations per second
+	Instances   instanceTotals  `json:"instances"`
+	Driver      string          `json:"driver"`
+	DriverState driverState     `json:"driverState"`
+	Series      []metrics.Point `json:"series,omitempty"`
 }
 
 func (s *Server) functionMetrics(w http.ResponseWriter, r *http.Request) {
 	win, err := window(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	step, err := seriesStep(r, win)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -46,12 +182,17 @@ func (s *Server) functionMetrics(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	in := s.cfg.Engine.Instances(f.ID)
-	idle, busy := in.Idle, in.Busy
-	writeJSON(w, http.StatusOK, struct {
-		FunctionID string `json:"functionId"`
-		Name       string `json:"name"`
-		metrics.Summary
-		Instances map[string]int `json:"instances"`
-	}{f.ID, f.Name, s.cfg.Metrics.Function(f.ID, win), map[string]int{"idle": idle, "busy": busy}})
+	v := functionMetricsView{
+		FunctionID:  f.ID,
+		Name:        f.Name,
+		Summary:     s.cfg.Metrics.Function(f.ID, win),
+		Rates:       s.cfg.Metrics.Rates(f.ID),
+		Driver:      f.Driver,
+		DriverState: s.driverState(r.Context(), f.Driver),
+	}
+	v.Instances.add(s.cfg.Engine.Instances(f.ID))
+	if step > 0 {
+		v.Series = s.cfg.Metrics.Series(f.ID, win, step)
+	}
+	writeJSON(w, http.StatusOK, &v)
 }

@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/nimbusfaas/nimbus/internal/engine"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/metrics"
@@ -33,6 +36,20 @@ type Config struct {
 	Logger       *slog.Logger
 	// System adds host facts (drivers, interpreters) to GET /api/system.
 	System func(ctx context.Context) any
+	// Gatherer, when set, is served at GET /metrics in Prometheus's text
+	// format (with the API key when one is set).
+	Gatherer prometheus.Gatherer
+
+	// The live event stream, GET /api/events. Zero values take the
+	// defaults: 256 events buffered per client, a snapshot every second, a
+	// heartbeat every 15 s, and a client that takes 30 s over one write is
+	// disconnected.
+	EventBuffer        int
+	SnapshotInterval   time.Duration
+	HeartbeatInterval  time.Duration
+	StreamWriteTimeout time.Duration
+	// ProcRoot is where host figures are read ("" for /proc).
+	ProcRoot string
 	// UI, when set, serves the web interface at / (outside /api, no key).
 	UI http.Handler
 }
@@ -43,6 +60,10 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	started time.Time
+	host    *metrics.Host
+
+	closing   chan struct{} // closed by CloseStreams
+	closeOnce sync.Once
 
 	cache   sync.Map     // id and name → *fn.Function, for the invoke path
 	cacheMu sync.Mutex   // serialises cache fills with invalidations (not reads)
@@ -57,7 +78,26 @@ func New(cfg Config) *Server {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 6 << 20
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "api"), mux: http.NewServeMux(), started: time.Now()}
+	if cfg.EventBuffer <= 0 {
+		cfg.EventBuffer = defaultEventBuffer
+	}
+	if cfg.SnapshotInterval <= 0 {
+		cfg.SnapshotInterval = defaultSnapshotInterval
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = defaultHeartbeatInterval
+	}
+	if cfg.StreamWriteTimeout <= 0 {
+		cfg.StreamWriteTimeout = defaultStreamWriteTimeout
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "api"),
+		mux:     http.NewServeMux(),
+		started: time.Now(),
+		host:    metrics.NewHost(cfg.ProcRoot),
+		closing: make(chan struct{}),
+	}
 	s.mux.HandleFunc("GET /healthz", s.health)
 	s.mux.HandleFunc("GET /api/functions", s.listFunctions)
 	s.mux.HandleFunc("POST /api/functions", s.createFunction)
@@ -69,6 +109,13 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /api/executions/{functionId}/{executionId}", s.getExecution)
 	s.mux.HandleFunc("GET /api/metrics/system", s.systemMetrics)
 	s.mux.HandleFunc("GET /api/metrics/functions/{functionId}", s.functionMetrics)
+	s.mux.HandleFunc("GET /api/events", s.events)
+	if cfg.Gatherer != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
+			ErrorLog:      slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+			ErrorHandling: promhttp.ContinueOnError,
+		}))
+	}
 	s.mux.HandleFunc("GET /api/system", s.system)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errNoRoute)
@@ -81,9 +128,14 @@ func New(cfg Config) *Server {
 
 var errNoRoute = errors.New("no such route")
 
-// ServeHTTP authenticates /api calls and routes them.
+// CloseStreams ends every live event stream, so that a graceful shutdown
+// does not wait for clients that never hang up.
+func (s *Server) CloseStreams() { s.closeOnce.Do(func() { close(s.closing) }) }
+
+// ServeHTTP authenticates /api calls and /metrics, and routes them.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.APIKey != "" && strings.HasPrefix(r.URL.Path, "/api/") && !s.authorized(r) {
+	needsKey := strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics"
+	if s.cfg.APIKey != "" && needsKey && !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="nimbus"`)
 		writeJSON(w, http.StatusUnauthorized, errorBody("unauthorized", "missing or wrong API key: send Authorization: Bearer <NIMBUS_API_KEY>"))
 		return
@@ -91,8 +143,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
+// eventsKeyCookie may carry the API key for /api/events, as may ?key=:
+// browsers' EventSource cannot send an Authorization header.
+const eventsKeyCookie = "nimbus_key"
+
 func (s *Server) authorized(r *http.Request) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok && r.URL.Path == "/api/events" {
+		if got = r.URL.Query().Get("key"); got == "" {
+			if c, err := r.Cookie(eventsKeyCookie); err == nil {
+				got = c.Value
+			}
+		}
+		ok = got != ""
+	}
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.APIKey)) == 1
 }
 

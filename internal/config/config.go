@@ -33,6 +33,10 @@ type Config struct {
 	LogLimit        int           // NIMBUS_LOG_LIMIT: bytes of logs per execution (65536)
 	ShutdownTimeout time.Duration // NIMBUS_SHUTDOWN_TIMEOUT: drain time on SIGTERM (30s)
 	LogLevel        string        // NIMBUS_LOG_LEVEL: debug, info, warn, error (info)
+	// MetricsRetention is how long per-minute metrics are kept in the store
+	// (NIMBUS_METRICS_RETENTION, 168h); the last 24 hours are loaded back
+	// at start-up.
+	MetricsRetention time.Duration
 }
 
 // Default returns the documented defaults.
@@ -50,6 +54,7 @@ func Default() Config {
 		LogLimit:         64 << 10,
 		ShutdownTimeout:  30 * time.Second,
 		LogLevel:         "info",
+		MetricsRetention: 7 * 24 * time.Hour,
 	}
 }
 
@@ -122,6 +127,10 @@ func Load(lookup func(string) (string, bool), envFile string, args []string) (Co
 	num("NIMBUS_LOG_LIMIT", &c.LogLimit, 1024, 16<<20)
 	dur("NIMBUS_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
 	str("NIMBUS_LOG_LEVEL", &c.LogLevel)
+	dur("NIMBUS_METRICS_RETENTION", &c.MetricsRetention)
+	if c.MetricsRetention <= 0 {
+		errs = append(errs, fmt.Errorf("NIMBUS_METRICS_RETENTION: want a positive duration such as 168h"))
+	}
 
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {

@@ -38,7 +38,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Port != 3000 || c.Host != "127.0.0.1" || c.DefaultTimeoutMs != 30000 || c.DefaultMemoryMB != 128 ||
-		c.DataDir != "./data" || c.QueueTimeout != 5*time.Second || c.KeepAlive != 10*time.Minute || c.Retention != 10000 {
+		c.DataDir != "./data" || c.QueueTimeout != 5*time.Second || c.KeepAlive != 10*time.Minute || c.Retention != 10000 ||
+		c.MetricsRetention != 7*24*time.Hour {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -65,5 +66,18 @@ func TestBadValuesNamed(t *testing.T) {
 	_, err := config.Load(env(map[string]string{"MAX_MEMORY": "lots", "NIMBUS_QUEUE_TIMEOUT": "soon"}), "", nil)
 	if err == nil || !strings.Contains(err.Error(), "MAX_MEMORY") || !strings.Contains(err.Error(), "NIMBUS_QUEUE_TIMEOUT") {
 		t.Fatalf("err = %v, want both bad settings named", err)
+	}
+}
+
+func TestMetricsRetention(t *testing.T) {
+	c, err := config.Load(env(map[string]string{"NIMBUS_METRICS_RETENTION": "48h"}), "", nil)
+	if err != nil || c.MetricsRetention != 48*time.Hour {
+		t.Fatalf("NIMBUS_METRICS_RETENTION=48h: %v, %v", c.MetricsRetention, err)
+	}
+	for _, bad := range []string{"0", "-1h", "a week"} {
+		if _, err := config.Load(env(map[string]string{"NIMBUS_METRICS_RETENTION": bad}), "", nil); err == nil ||
+			!strings.Contains(err.Error(), "NIMBUS_METRICS_RETENTION") {
+			t.Errorf("NIMBUS_METRICS_RETENTION=%s: err %v, want it named", bad, err)
+		}
 	}
 }

@@ -31,6 +31,7 @@ type Server struct {
 	log     *slog.Logger
 	store   store.Store
 	engine  *engine.Engine
+	metrics *metrics.Recorder
 	http    *http.Server
 	ln      net.Listener
 	drivers map[string]driver.Driver
@@ -76,7 +77,19 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		}
 		drivers[name] = d
 	}
-	rec := metrics.NewRecorder(nil)
+	reg := metrics.NewRegistry()
+	mcfg := metrics.Config{
+		Registry:     reg,
+		SaveInterval: metricsSaveInterval,
+		Retention:    cfg.MetricsRetention,
+		Logger:       log,
+	}
+	if ms, ok := store.Store(st).(store.MetricsStore); ok {
+		mcfg.Store = minuteStore{ms}
+	} else {
+		log.Warn("the store keeps no metrics: charts start empty after a restart", "store", fmt.Sprintf("%T", st))
+	}
+	rec := metrics.New(mcfg)
 	eng := engine.New(engine.Config{
 		Drivers:       drivers,
 		Records:       st,
@@ -89,7 +102,11 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		Retention:     cfg.Retention,
 		FlushInterval: 50 * time.Millisecond,
 	})
-	s := &Server{cfg: cfg, log: log, store: st, engine: eng, drivers: drivers, interp: interp}
+	if err := metrics.RegisterEngine(reg, eng); err != nil {
+		st.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, store: st, engine: eng, metrics: rec, drivers: drivers, interp: interp}
 	handler := api.New(api.Config{
 		Store:   st,
 		Engine:  eng,
@@ -112,9 +129,11 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       log,
 		System:       s.facts,
+		Gatherer:     reg,
 		UI:           web.Handler(),
 	})
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	s.http.RegisterOnShutdown(handler.CloseStreams) // event streams never go idle by themselves
 	return s, nil
 }
 
@@ -158,6 +177,9 @@ func (s *Server) Serve(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := s.metrics.Start(ctx); err != nil {
+		s.log.Error("metrics from before this start are not available", "error", err)
+	}
 	s.engine.Start(ctx)
 	s.log.Info("nimbus listening", "addr", "http://"+s.ln.Addr().String(), "data", s.cfg.DataDir)
 	if err := s.http.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
@@ -172,6 +194,10 @@ func (s *Server) Serve(ctx context.Context) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	herr := s.http.Shutdown(ctx)
 	eerr := s.engine.Close(ctx)
+	// The last minutes are saved even when the drain was cut short.
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	merr := s.metrics.Close(mctx)
+	cancel()
 	serr := s.store.Close()
-	return errors.Join(herr, eerr, serr)
+	return errors.Join(herr, eerr, merr, serr)
 }
