@@ -1,0 +1,25 @@
+// Package docker is the driver that runs each function instance in its own
+// container through the Docker Engine API.
+//
+// A container runs the same runtime shim as the sandbox driver and serves
+// many calls. The shim speaks the runtime protocol on fds 3 and 4; the
+// container's shell opens them on two named pipes (FIFOs) in a per-instance
+// directory bind-mounted read-only at /var/nimbus, so no adapter runs in the
+// container and what user code prints never touches the protocol. The
+// function's code is bind-mounted read-only at /var/task and the shims at
+// /var/runtime.
+//
+// Starting a container costs a few hundred milliseconds, so the driver keeps
+// a small pool of started, generic containers per runtime, memory size and
+// network setting: the function's files are written into the already
+// mounted /var/task and its environment travels in the Init frame.
+//
+// Containers carry io.nimbus.* labels; the driver removes those a crashed
+// earlier run of the same server left behind, and every container it starts
+// when the instance stops or the driver closes. Runtime images are the
+// configured ones (python:3.12-slim, node:20-slim by default), pulled when
+// absent, or else images built locally from the host's interpreters by
+// Build (`nimbus images build`), which needs no registry.
+//
+// The package knows nothing of HTTP, the store or the engine's pools.
+package docker

@@ -1,0 +1,150 @@
+package docker_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/nimbusfaas/nimbus/internal/driver"
+	"github.com/nimbusfaas/nimbus/internal/driver/docker"
+	"github.com/nimbusfaas/nimbus/internal/driver/drivertest"
+	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
+)
+
+var (
+	setupOnce sync.Once
+	setupErr  error
+	interp    runtime.Interpreters
+	shims     runtime.Paths
+	cli       *client.Client
+)
+
+// requireDocker skips a test when no Docker daemon answers, except in CI
+// (CI set), where the daemon must be there and the test fails. It builds
+// the local runtime images once per test binary: no registry is needed.
+func requireDocker(t testing.TB) {
+	t.Helper()
+	setupOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cli, setupErr = client.New(client.FromEnv)
+		if setupErr != nil {
+			return
+		}
+		if _, setupErr = cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); setupErr != nil {
+			return
+		}
+		interp, _ = runtime.FindInterpreters(ctx, os.LookupEnv)
+		dir, err := os.MkdirTemp("", "nimbus-docker-shims")
+		if err != nil {
+			setupErr = err
+			return
+		}
+		if shims, setupErr = runtime.InstallShims(dir); setupErr != nil {
+			return
+		}
+		_, setupErr = docker.Build(ctx, docker.BuildConfig{Host: os.Getenv("DOCKER_HOST"), Interpreters: interp})
+	})
+	if setupErr != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("docker tests must run in CI, but: %v", setupErr)
+		}
+		t.Skipf("no usable Docker daemon (start dockerd to run these tests): %v", setupErr)
+	}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// newDriver opens a docker driver in a fresh data dir with env as its
+// environment, closed at the end of the test.
+func newDriver(t testing.TB, env map[string]string) *docker.Driver {
+	t.Helper()
+	requireDocker(t)
+	return openDriver(t, t.TempDir(), env)
+}
+
+func openDriver(t testing.TB, dataDir string, env map[string]string) *docker.Driver {
+	t.Helper()
+	lookup := func(k string) (string, bool) {
+		if v, ok := env[k]; ok {
+			return v, true
+		}
+		if k == docker.EnvHost {
+			return os.LookupEnv(k)
+		}
+		return "", false
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	d, err := docker.New(driver.Config{
+		DataDir:      dataDir,
+		Lookup:       lookup,
+		Logger:       log,
+		Interpreters: interp,
+		Shims:        shims,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := d.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return d
+}
+
+// containerGone reports whether the container named in s is gone.
+func containerGone(t *testing.T, s driver.Stats) bool {
+	_, err := cli.ContainerInspect(context.Background(), s.ID, client.ContainerInspectOptions{})
+	return err != nil
+}
+
+func TestConformance(t *testing.T) {
+	requireDocker(t)
+	drivertest.Run(t, func(t *testing.T) driver.Driver { return newDriver(t, nil) },
+		drivertest.Options{MemoryLimit: true, Gone: containerGone})
+}
+
+func TestIsolation(t *testing.T) {
+	requireDocker(t)
+	drivertest.RunIsolation(t, func(t *testing.T) driver.Driver { return newDriver(t, nil) },
+		drivertest.IsolationOptions{MaxProcesses: 64, MemoryLimit: true})
+}
+
+func TestUnavailable(t *testing.T) {
+	d, err := docker.New(driver.Config{
+		DataDir: t.TempDir(),
+		Lookup: func(k string) (string, bool) {
+			if k == docker.EnvHost {
+				return "unix:///nonexistent/docker.sock", true
+			}
+			return "", false
+		},
+		Shims: runtime.Paths{Python: "/nonexistent/bootstrap.py"},
+	})
+	if err != nil {
+		t.Fatalf("a driver without a daemon must open: %v", err)
+	}
+	defer d.Close(context.Background())
+	if err := d.Available(context.Background()); !errors.Is(err, fn.ErrUnavailable) {
+		t.Errorf("Available: %v, want fn.ErrUnavailable", err)
+	}
+	f := drivertest.Function(t, fn.Python, drivertest.Source(fn.Python, "def handler(e, c):\n    return 1\n"))
+	if _, err := d.Start(context.Background(), driver.InstanceSpec{Function: f}); !errors.Is(err, fn.ErrUnavailable) {
+		t.Errorf("Start: %v, want fn.ErrUnavailable", err)
+	}
+}

@@ -1,0 +1,336 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/nimbusfaas/nimbus/internal/driver"
+	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
+)
+
+// Name is the name functions select this driver by.
+const Name = "docker"
+
+func init() {
+	driver.Register(Name, func(cfg driver.Config) (driver.Driver, error) { return New(cfg) })
+}
+
+// Driver runs instances in containers of a Docker daemon on this host.
+type Driver struct {
+	cfg     driver.Config
+	opts    options
+	log     driver.Logger
+	cli     *client.Client
+	dir     string // the driver's directory below the data dir
+	instDir string // one directory per container, bind-mounted into it
+	shimDir string // the installed shims, bind-mounted at /var/runtime
+	server  string // this server's id, kept in dir: labels its containers
+	owner   string // this process: labels its containers
+
+	images *imageResolver
+	pool   *pool
+
+	mu     sync.Mutex
+	live   map[*container]struct{} // started and not yet removed
+	closed bool
+
+	up      atomic.Bool // the daemon answered once: leftovers are gone
+	upMu    sync.Mutex
+	warming atomic.Bool
+
+	ctx    context.Context // the driver's lifetime: background work
+	cancel context.CancelFunc
+	bg     sync.WaitGroup
+}
+
+var _ driver.Driver = (*Driver)(nil)
+
+// New builds the driver. When the daemon answers, it removes the containers
+// an earlier run of this server left behind and, if this data dir has run
+// docker functions before, starts filling the pool. A daemon that does not
+// answer is not an error: docker functions are unavailable until it does.
+func New(cfg driver.Config) (*Driver, error) {
+	opts, err := readOptions(cfg.Lookup)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = nopLogger{}
+	}
+	cli, err := newClient(opts.host)
+	if err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	dir := filepath.Join(cfg.DataDir, "docker")
+	d := &Driver{
+		cfg:     cfg,
+		opts:    opts,
+		log:     cfg.Logger,
+		cli:     cli,
+		dir:     dir,
+		instDir: filepath.Join(dir, "instances"),
+		live:    map[*container]struct{}{},
+	}
+	if cfg.Shims.Python != "" {
+		d.shimDir = filepath.Dir(cfg.Shims.Python)
+	} else if cfg.Shims.Node != "" {
+		d.shimDir = filepath.Dir(cfg.Shims.Node)
+	}
+	if d.server, err = serverID(dir); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	d.owner = ownerID()
+	d.images = newImageResolver(d)
+	d.pool = newPool(d, opts.poolSize)
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+
+	ctx, cancel := context.WithTimeout(d.ctx, 2*time.Second)
+	defer cancel()
+	if err := d.Available(ctx); err != nil {
+		d.log.Info("docker functions are unavailable until a daemon answers", "error", err)
+	} else if _, err := os.Stat(filepath.Join(dir, usedMarker)); err == nil {
+		d.warm()
+	}
+	return d, nil
+}
+
+func newClient(host string) (*client.Client, error) {
+	opts := []client.Opt{client.WithAPIVersionNegotiation()}
+	if host != "" {
+		opts = append(opts, client.WithHost(host))
+	}
+	return client.New(opts...)
+}
+
+// Name implements driver.Driver.
+func (d *Driver) Name() string { return Name }
+
+// Available implements driver.Driver: nil when the daemon answers a ping.
+// The first success removes what an earlier run left behind; a call also
+// starts filling the pool, since it is made when a docker function is
+// created.
+func (d *Driver) Available(ctx context.Context) error {
+	if err := d.ping(ctx); err != nil {
+		return err
+	}
+	if !d.up.Load() {
+		d.upMu.Lock()
+		if !d.up.Load() {
+			d.removeLeftovers(ctx)
+			d.resetDir()
+			d.up.Store(true)
+		}
+		d.upMu.Unlock()
+	}
+	return nil
+}
+
+func (d *Driver) ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := d.cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		return fmt.Errorf("docker: no daemon answers at %s: %v: %w", d.hostName(), err, fn.ErrUnavailable)
+	}
+	return nil
+}
+
+func (d *Driver) hostName() string {
+	if d.opts.host != "" {
+		return d.opts.host
+	}
+	return client.DefaultDockerHost
+}
+
+// resetDir empties the instances directory: what is there belongs to
+// containers that are gone.
+func (d *Driver) resetDir() {
+	if err := os.RemoveAll(d.instDir); err != nil {
+		d.log.Warn("clean instance directories", "error", err)
+	}
+	if err := os.MkdirAll(d.instDir, 0o755); err != nil {
+		d.log.Warn("create instance directory", "error", err)
+	}
+}
+
+// usedMarker, in the driver's directory, says this data dir has run docker
+// functions: the next start warms the pool at once.
+const usedMarker = "used"
+
+// Start implements driver.Driver: it takes a started generic container from
+// the pool (or starts one), hands it the function's files and environment,
+// and loads the handler.
+func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.Instance, error) {
+	f := spec.Function
+	if f.Runtime != fn.Python && f.Runtime != fn.NodeJS {
+		return nil, fmt.Errorf("docker: runtime %q: %w", f.Runtime, fn.ErrInvalid)
+	}
+	if d.shimDir == "" {
+		return nil, fmt.Errorf("docker: no runtime shims installed: %w", fn.ErrUnavailable)
+	}
+	if !d.up.Load() {
+		if err := d.Available(ctx); err != nil {
+			return nil, err
+		}
+	}
+	d.warm()
+	key := keyOf(f)
+	c := d.pool.take(key)
+	if c == nil {
+		var err error
+		if c, err = d.create(ctx, key, f); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, err
+		}
+	}
+	c.function = f.ID
+	if err := writeFiles(filepath.Join(c.dir, "task"), f.Files); err != nil {
+		c.Kill("could not write the function's files")
+		return nil, fmt.Errorf("docker: write code: %w: %w", err, fn.ErrUnavailable)
+	}
+	logs, err := c.conn.Init(ctx, runtime.Init{
+		Handler:         f.Handler,
+		TaskDir:         taskDir,
+		FunctionName:    f.Name,
+		FunctionVersion: strconv.Itoa(f.Version),
+		MemoryMB:        f.Memory,
+		LogLimit:        spec.LogLimit,
+		Env:             Env(f),
+	})
+	if err != nil {
+		return nil, c.failStart(ctx, err, logs)
+	}
+	c.initLogs = logs
+	return c, nil
+}
+
+// Env is the environment a function's handler sees on top of the
+// container's own (PATH, HOME, LANG, TZ, LAMBDA_TASK_ROOT): the documented
+// runtime variables and the function's own.
+func Env(f *fn.Function) map[string]string {
+	env := map[string]string{
+		"AWS_LAMBDA_FUNCTION_NAME":        f.Name,
+		"AWS_LAMBDA_FUNCTION_VERSION":     strconv.Itoa(f.Version),
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(f.Memory),
+		"NIMBUS_FUNCTION_ID":              f.ID,
+	}
+	for k, v := range f.Env {
+		env[k] = v
+	}
+	return env
+}
+
+// warm marks this data dir as running docker functions and starts the
+// background job that keeps the pool filled.
+func (d *Driver) warm() {
+	if d.warming.Swap(true) {
+		return
+	}
+	if err := os.WriteFile(filepath.Join(d.dir, usedMarker), nil, 0o644); err != nil {
+		d.log.Debug("write marker", "error", err)
+	}
+	if d.opts.poolSize == 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		d.pool.run(d.ctx, d.opts.memoryMB)
+	}()
+}
+
+// track and untrack keep the set of containers Close must remove.
+func (d *Driver) track(c *container) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
+	d.live[c] = struct{}{}
+	return true
+}
+
+func (d *Driver) untrack(c *container) {
+	d.mu.Lock()
+	delete(d.live, c)
+	d.mu.Unlock()
+}
+
+// Close stops the pool and removes every container the driver started,
+// waiting for them until ctx ends.
+func (d *Driver) Close(ctx context.Context) error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	live := make([]*container, 0, len(d.live))
+	for c := range d.live {
+		live = append(live, c)
+	}
+	d.mu.Unlock()
+	d.cancel()
+	d.bg.Wait()
+	for _, c := range live {
+		go c.Kill("driver closed")
+	}
+	var err error
+	for _, c := range live {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			err = fmt.Errorf("docker: close: %d containers not yet removed: %w", len(live), ctx.Err())
+		}
+		if err != nil {
+			break
+		}
+	}
+	d.cli.Close()
+	return err
+}
+
+func writeFiles(dir string, files map[string]string) error {
+	for p, content := range files {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unavailable wraps an error of the daemon as fn.ErrUnavailable: whatever
+// went wrong, the driver cannot start instances now.
+func unavailable(what string, err error) error {
+	if errors.Is(err, fn.ErrUnavailable) {
+		return fmt.Errorf("docker: %s: %w", what, err)
+	}
+	return fmt.Errorf("docker: %s: %v: %w", what, err, fn.ErrUnavailable)
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Info(string, ...any)  {}
+func (nopLogger) Warn(string, ...any)  {}
+func (nopLogger) Debug(string, ...any) {}

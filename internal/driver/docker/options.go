@@ -1,0 +1,90 @@
+package docker
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/fn"
+)
+
+// Settings read through driver.Config.Lookup.
+const (
+	EnvHost        = "DOCKER_HOST"                // the daemon, as the docker CLI reads it
+	EnvImagePython = "NIMBUS_DOCKER_IMAGE_PYTHON" // image for Python functions
+	EnvImageNode   = "NIMBUS_DOCKER_IMAGE_NODEJS" // image for Node.js functions
+	EnvPool        = "NIMBUS_DOCKER_POOL"         // started generic containers kept per pool key
+	EnvMemory      = "MAX_MEMORY"                 // the default function memory, MB: pooled first
+	EnvKeepAlive   = "NIMBUS_KEEP_ALIVE"          // pool keys unused this long are emptied
+)
+
+// Default images: the official ones. When absent and a pull fails, the
+// driver uses the images Build made from the host's interpreters.
+const (
+	DefaultImagePython = "python:3.12-slim"
+	DefaultImageNode   = "node:20-slim"
+)
+
+// Container limits that do not depend on the function.
+const (
+	pidsLimit = 64       // processes and threads per container
+	tmpSize   = 64 << 20 // bytes of /tmp (a tmpfs, counted in the memory limit)
+	// mbPerCPU ties the CPU limit to the memory limit: a 512 MB function
+	// gets one CPU, a 128 MB one a quarter, as Lambda scales CPU with
+	// memory (more generously: Lambda gives one vCPU per 1,769 MB).
+	mbPerCPU = 512
+	minCPU   = 0.1
+	user     = "65534:65534" // nobody
+)
+
+// options are the driver's settings.
+type options struct {
+	host      string            // DOCKER_HOST; empty means the default socket
+	images    map[string]string // runtime → image
+	explicit  map[string]bool   // runtime → the image was configured, not a default
+	poolSize  int               // per key; 0 turns the pool off
+	memoryMB  int               // the memory size pooled before any call
+	keepAlive time.Duration
+}
+
+func readOptions(lookup func(string) (string, bool)) (options, error) {
+	if lookup == nil {
+		lookup = func(string) (string, bool) { return "", false }
+	}
+	o := options{
+		images:    map[string]string{fn.Python: DefaultImagePython, fn.NodeJS: DefaultImageNode},
+		explicit:  map[string]bool{},
+		poolSize:  2,
+		memoryMB:  128,
+		keepAlive: 10 * time.Minute,
+	}
+	o.host, _ = lookup(EnvHost)
+	for rt, k := range map[string]string{fn.Python: EnvImagePython, fn.NodeJS: EnvImageNode} {
+		if v, ok := lookup(k); ok && v != "" {
+			o.images[rt] = v
+			o.explicit[rt] = true
+		}
+	}
+	if v, ok := lookup(EnvPool); ok && v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 32 {
+			return o, fmt.Errorf("docker: %s=%q: want a number from 0 to 32", EnvPool, v)
+		}
+		o.poolSize = n
+	}
+	if v, ok := lookup(EnvMemory); ok && v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			o.memoryMB = n
+		}
+	}
+	if v, ok := lookup(EnvKeepAlive); ok && v != "" {
+		d, err := time.ParseDuration(v)
+		if n, nerr := strconv.Atoi(v); nerr == nil {
+			d, err = time.Duration(n)*time.Millisecond, nil
+		}
+		if err == nil && d > 0 {
+			o.keepAlive = d
+		}
+	}
+	return o, nil
+}
