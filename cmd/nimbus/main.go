@@ -18,6 +18,7 @@ const usage = `nimbus: a self-hosted serverless function platform
 
 usage:
   nimbus serve [--port N] [--host ADDR] [--data-dir DIR] [--env-file FILE] [--insecure]
+  nimbus images build [--runtime python|nodejs] [--force]
   nimbus bench [--url URL] [--duration 3s] [--colds 10] [--concurrency 1,16,64] [--json FILE]
   nimbus version
 
@@ -37,6 +38,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "bench":
 		err = benchCmd(os.Args[2:])
+	case "images":
+		err = images(os.Args[2:])
 	case "version":
 		fmt.Println("nimbus", version)
 	case "help", "-h", "--help":

@@ -22,7 +22,9 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/store/sqlite"
 	"github.com/nimbusfaas/nimbus/internal/web"
 
-	_ "github.com/nimbusfaas/nimbus/internal/driver/sandbox" // built-in drivers
+	// The built-in drivers.
+	_ "github.com/nimbusfaas/nimbus/internal/driver/docker"
+	_ "github.com/nimbusfaas/nimbus/internal/driver/sandbox"
 )
 
 // Server is a configured Nimbus.

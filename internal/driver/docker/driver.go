@@ -273,9 +273,14 @@ func (d *Driver) untrack(c *container) {
 	d.mu.Unlock()
 }
 
+// closeTimeout bounds how long Close waits for containers to go.
+const closeTimeout = time.Minute
+
 // Close stops the pool and removes every container the driver started,
-// waiting for them until ctx ends.
-func (d *Driver) Close(ctx context.Context) error {
+// waiting for them up to a minute. The server calls it at shutdown.
+func (d *Driver) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
