@@ -18,7 +18,6 @@ const usage = `nimbus: a self-hosted serverless function platform
 
 usage:
   nimbus serve [--port N] [--host ADDR] [--data-dir DIR] [--env-file FILE] [--insecure]
-  nimbus images build [--runtime python|nodejs] [--force]
   nimbus bench [--url URL] [--duration 3s] [--colds 10] [--concurrency 1,16,64] [--json FILE]
   nimbus version
 
@@ -38,8 +37,6 @@ func main() {
 		err = serve(os.Args[2:])
 	case "bench":
 		err = benchCmd(os.Args[2:])
-	case "images":
-		err = images(os.Args[2:])
 	case "version":
 		fmt.Println("nimbus", version)
 	case "help", "-h", "--help":

@@ -22,9 +22,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/store/sqlite"
 	"github.com/nimbusfaas/nimbus/internal/web"
 
-	// The built-in drivers.
-	_ "github.com/nimbusfaas/nimbus/internal/driver/docker"
-	_ "github.com/nimbusfaas/nimbus/internal/driver/sandbox"
+	_ "github.com/nimbusfaas/nimbus/internal/driver/sandbox" // built-in drivers
 )
 
 // Server is a configured Nimbus.

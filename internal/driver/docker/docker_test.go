@@ -98,7 +98,9 @@ func openDriver(t testing.TB, dataDir string, env map[string]string) *docker.Dri
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := d.Close(); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := d.Close(ctx); err != nil {
 			t.Errorf("close: %v", err)
 		}
 	})
@@ -137,7 +139,7 @@ func TestUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a driver without a daemon must open: %v", err)
 	}
-	defer d.Close()
+	defer d.Close(context.Background())
 	if err := d.Available(context.Background()); !errors.Is(err, fn.ErrUnavailable) {
 		t.Errorf("Available: %v, want fn.ErrUnavailable", err)
 	}

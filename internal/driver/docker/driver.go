@@ -273,14 +273,9 @@ func (d *Driver) untrack(c *container) {
 	d.mu.Unlock()
 }
 
-// closeTimeout bounds how long Close waits for containers to go.
-const closeTimeout = time.Minute
-
 // Close stops the pool and removes every container the driver started,
-// waiting for them up to a minute. The server calls it at shutdown.
-func (d *Driver) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-	defer cancel()
+// waiting for them until ctx ends.
+func (d *Driver) Close(ctx context.Context) error {
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
