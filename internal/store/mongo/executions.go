@@ -144,9 +144,11 @@ func (s *Store) ListExecutions(ctx context.Context, functionID string, q store.E
 
 // GetExecution returns one execution of a function in full.
 func (s *Store) GetExecution(ctx context.Context, functionID, executionID string) (*fn.Execution, error) {
+	// By _id alone, the function checked here: FerretDB finds a document by
+	// its _id quickly but scans the collection for the pair.
 	var d execDoc
-	err := s.executions.FindOne(ctx, bson.D{{Key: "_id", Value: executionID}, {Key: "functionId", Value: functionID}}).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	err := s.executions.FindOne(ctx, bson.D{{Key: "_id", Value: executionID}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && d.FunctionID != functionID) {
 		return nil, fmt.Errorf("mongo: get execution %q of %q: %w", executionID, functionID, fn.ErrNotFound)
 	}
 	if err != nil {

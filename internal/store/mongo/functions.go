@@ -27,6 +27,7 @@ type functionDoc struct {
 	MemoryMB     int       `bson:"memoryMb"`
 	Driver       string    `bson:"driver"`
 	MaxInstances int       `bson:"maxInstances"`
+	Network      bool      `bson:"network"`
 	Version      int       `bson:"version"`
 	CreatedAt    time.Time `bson:"createdAt"`
 	UpdatedAt    time.Time `bson:"updatedAt"`
@@ -47,7 +48,7 @@ func toFunctionDoc(f *fn.Function) *functionDoc {
 		ID: f.ID, Name: f.Name, Runtime: f.Runtime, Handler: f.Handler,
 		Files: make([]fileDoc, 0, len(f.Files)), Env: make([]envDoc, 0, len(f.Env)),
 		TimeoutMs: f.Timeout, MemoryMB: f.Memory, Driver: f.Driver, MaxInstances: f.MaxInstances,
-		Version: f.Version, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt,
+		Network: f.Network, Version: f.Version, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt,
 	}
 	for _, p := range sortedKeys(f.Files) {
 		d.Files = append(d.Files, fileDoc{Path: p, Content: f.Files[p]})
@@ -63,7 +64,7 @@ func (d *functionDoc) function() *fn.Function {
 		ID: d.ID, Name: d.Name, Runtime: d.Runtime, Handler: d.Handler,
 		Files: make(map[string]string, len(d.Files)), Env: make(map[string]string, len(d.Env)),
 		Timeout: d.TimeoutMs, Memory: d.MemoryMB, Driver: d.Driver, MaxInstances: d.MaxInstances,
-		Version: d.Version, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
+		Network: d.Network, Version: d.Version, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
 	}
 	for _, fd := range d.Files {
 		f.Files[fd.Path] = fd.Content
