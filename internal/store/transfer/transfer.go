@@ -1,0 +1,252 @@
+// Package transfer moves a deployment's functions, and optionally their
+// execution records, out of one store and into another: as a stream of
+// JSON lines (`nimbus export`, `nimbus import`) or directly from store to
+// store (`nimbus migrate`). It works on any store.Store and knows nothing
+// of HTTP or engines.
+//
+// The stream starts with a header line, {"format": "nimbus-export",
+// "version": 1}, then has one line per function, {"function": {...}},
+// each followed, when executions are exported, by one line per execution
+// record of that function, {"execution": {...}}, with its event. Functions
+// and records keep their ids, versions and times, so history stays with its
+// function. Raw JSON (events, results) is kept by meaning, not byte for byte.
+package transfer
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/store"
+)
+
+// Format and Version are what the header line says.
+const (
+	Format  = "nimbus-export"
+	Version = 1
+)
+
+// Record is one line of the stream: exactly one field is set.
+type Record struct {
+	Format    string        `json:"format,omitempty"`
+	Version   int           `json:"version,omitempty"`
+	Function  *fn.Function  `json:"function,omitempty"`
+	Execution *fn.Execution `json:"execution,omitempty"`
+}
+
+// Options say what to move and how.
+type Options struct {
+	// Executions exports each function's execution records too (import
+	// takes whatever the stream holds).
+	Executions bool
+	// SkipExisting makes import leave alone a function whose id or name the
+	// destination already has, and its records, instead of failing.
+	SkipExisting bool
+	// BatchSize is how many records one insert writes (500).
+	BatchSize int
+	// PageSize is how many records export reads per history page
+	// (store.MaxExecLimit).
+	PageSize int
+}
+
+// Stats count what was moved.
+type Stats struct {
+	Functions  int `json:"functions"`
+	Executions int `json:"executions"`
+	Skipped    int `json:"skipped"` // functions left alone (SkipExisting)
+}
+
+func (s Stats) String() string {
+	out := fmt.Sprintf("%d functions, %d executions", s.Functions, s.Executions)
+	if s.Skipped > 0 {
+		out += fmt.Sprintf(" (%d functions skipped: they already exist)", s.Skipped)
+	}
+	return out
+}
+
+// Export writes every function of src, ordered by name, and, with
+// opt.Executions, all of its execution records, newest first.
+func Export(ctx context.Context, src store.Store, w io.Writer, opt Options) (Stats, error) {
+	var st Stats
+	bw := bufio.NewWriterSize(w, 256<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(Record{Format: Format, Version: Version}); err != nil {
+		return st, fmt.Errorf("export: %w", err)
+	}
+	fns, err := src.ListFunctions(ctx)
+	if err != nil {
+		return st, fmt.Errorf("export: %w", err)
+	}
+	for _, f := range fns {
+		if err := enc.Encode(Record{Function: f}); err != nil {
+			return st, fmt.Errorf("export: %w", err)
+		}
+		st.Functions++
+		if !opt.Executions {
+			continue
+		}
+		q := store.ExecQuery{Limit: opt.PageSize}
+		if q.Limit <= 0 {
+			q.Limit = store.MaxExecLimit
+		}
+		for {
+			page, err := src.ListExecutions(ctx, f.ID, q)
+			if err != nil {
+				return st, fmt.Errorf("export: executions of %s: %w", f.Name, err)
+			}
+			for _, e := range page {
+				// History pages leave events out: read each record whole.
+				full, err := src.GetExecution(ctx, f.ID, e.ID)
+				if errors.Is(err, fn.ErrNotFound) {
+					continue // pruned meanwhile
+				}
+				if err != nil {
+					return st, fmt.Errorf("export: execution %s of %s: %w", e.ID, f.Name, err)
+				}
+				if err := enc.Encode(Record{Execution: full}); err != nil {
+					return st, fmt.Errorf("export: %w", err)
+				}
+				st.Executions++
+			}
+			if len(page) < q.PageSize() {
+				break
+			}
+			q.Before = page[len(page)-1].ID
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return st, fmt.Errorf("export: %w", err)
+	}
+	return st, nil
+}
+
+// Import reads a stream that Export wrote and creates its functions and
+// records in dst. A function whose id or name dst already has fails the
+// import with fn.ErrConflict, unless opt.SkipExisting. What was imported
+// before a failure stays.
+func Import(ctx context.Context, dst store.Store, r io.Reader, opt Options) (Stats, error) {
+	var st Stats
+	batchSize := opt.BatchSize
+	if batchSize <= 0 {
+		batchSize = 500
+	}
+	var (
+		batch   []*fn.Execution
+		current string              // the function whose records may follow
+		skipped = map[string]bool{} // function id → left alone
+		known   = map[string]bool{} // function ids seen in the stream
+	)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := dst.InsertExecutions(ctx, batch); err != nil {
+			return fmt.Errorf("import: executions of function %s: %w", batch[0].FunctionID, err)
+		}
+		st.Executions += len(batch)
+		batch = batch[:0]
+		return nil
+	}
+
+	dec := json.NewDecoder(bufio.NewReaderSize(r, 256<<10))
+	for line := 1; ; line++ {
+		var rec Record
+		err := dec.Decode(&rec)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var (
+			syntaxErr *json.SyntaxError
+			typeErr   *json.UnmarshalTypeError
+		)
+		switch {
+		case errors.As(err, &syntaxErr) || errors.As(err, &typeErr) || errors.Is(err, io.ErrUnexpectedEOF):
+			return st, fmt.Errorf("import: record %d: %w", line, fn.Invalid("input", "not a line of a nimbus export: "+err.Error()))
+		case err != nil:
+			return st, fmt.Errorf("import: read: %w", err)
+		}
+		switch {
+		case rec.Format != "":
+			if line != 1 || rec.Format != Format {
+				return st, fmt.Errorf("import: record %d: %w", line, fn.Invalid("input", fmt.Sprintf("unexpected header %q", rec.Format)))
+			}
+			if rec.Version > Version {
+				return st, fmt.Errorf("import: %w", fn.Invalid("input", fmt.Sprintf("export format version %d is newer than this build's %d", rec.Version, Version)))
+			}
+		case rec.Function != nil:
+			if err := flush(); err != nil {
+				return st, err
+			}
+			f := rec.Function
+			if f.ID == "" || f.Name == "" {
+				return st, fmt.Errorf("import: record %d: %w", line, fn.Invalid("function", "without id or name"))
+			}
+			known[f.ID], current = true, f.ID
+			err := dst.CreateFunction(ctx, f)
+			switch {
+			case err == nil:
+				st.Functions++
+			case errors.Is(err, fn.ErrConflict) && opt.SkipExisting:
+				skipped[f.ID] = true
+				st.Skipped++
+			case errors.Is(err, fn.ErrConflict):
+				return st, fmt.Errorf("import: function %q (%s) already exists in the destination (skip such functions with --skip-existing): %w", f.Name, f.ID, err)
+			default:
+				return st, fmt.Errorf("import: function %q: %w", f.Name, err)
+			}
+		case rec.Execution != nil:
+			e := rec.Execution
+			if !known[e.FunctionID] {
+				return st, fmt.Errorf("import: record %d: %w", line, fn.Invalid("execution",
+					fmt.Sprintf("%s belongs to function %s, which the stream has not had", e.ID, e.FunctionID)))
+			}
+			if skipped[e.FunctionID] {
+				continue
+			}
+			if e.FunctionID != current {
+				if err := flush(); err != nil {
+					return st, err
+				}
+				current = e.FunctionID
+			}
+			batch = append(batch, e)
+			if len(batch) >= batchSize {
+				if err := flush(); err != nil {
+					return st, err
+				}
+			}
+		default:
+			return st, fmt.Errorf("import: record %d: %w", line, fn.Invalid("input", "neither a function nor an execution"))
+		}
+	}
+	return st, flush()
+}
+
+// Copy moves src's functions (and, with opt.Executions, their records)
+// into dst, as Export and Import would through a pipe.
+func Copy(ctx context.Context, src, dst store.Store, opt Options) (Stats, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	exported := make(chan error, 1)
+	go func() {
+		_, err := Export(ctx, src, pw, opt)
+		pw.CloseWithError(err)
+		exported <- err
+	}()
+	st, err := Import(ctx, dst, pr, opt)
+	pr.CloseWithError(errImportStopped)
+	cancel()
+	// An export that failed by itself explains an import that failed.
+	if xerr := <-exported; xerr != nil && !errors.Is(xerr, errImportStopped) && !errors.Is(xerr, context.Canceled) {
+		return st, xerr
+	}
+	return st, err
+}
+
+var errImportStopped = errors.New("import stopped")

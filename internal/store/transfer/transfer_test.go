@@ -1,0 +1,280 @@
+package transfer_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/store"
+	"github.com/nimbusfaas/nimbus/internal/store/mongo"
+	"github.com/nimbusfaas/nimbus/internal/store/mongo/mongotest"
+	"github.com/nimbusfaas/nimbus/internal/store/sqlite"
+	"github.com/nimbusfaas/nimbus/internal/store/transfer"
+)
+
+func TestMain(m *testing.M) { mongotest.Main(m) }
+
+func openSQLite(t *testing.T) store.Store {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "nimbus.db"))
+	if err != nil {
+		t.Fatalf("sqlite.Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func openMongo(t *testing.T) store.Store {
+	t.Helper()
+	s, err := mongo.Open(t.Context(), mongotest.Shared(t).NewDatabase(t))
+	if err != nil {
+		t.Fatalf("mongo.Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+var epoch = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+
+// page is the history page size of exports in these tests: seed writes
+// more records than that for one function.
+const page = 16
+
+// seed fills s with three functions, one with several pages of records,
+// and returns how many records it wrote.
+func seed(t *testing.T, s store.Store) int {
+	t.Helper()
+	ctx := t.Context()
+	counts := map[string]int{"alpha": 3*page + 5, "bravo": page, "charlie": 0}
+	total := 0
+	for i, name := range []string{"charlie", "alpha", "bravo"} {
+		f := &fn.Function{
+			ID: fn.NewID(), Name: name, Runtime: fn.Python, Handler: "pkg.main.handler",
+			Files: map[string]string{"pkg/main.py": "def handler(e, c):\n    return e\n", "pkg/v1.2/data.json": `{"a": 1}`},
+			Env:   map[string]string{"GREETING": "héllo <&>"}, Timeout: 3000 + i, Memory: 128, Driver: fn.DefaultDriver,
+			MaxInstances: 2, Version: 3 + i, CreatedAt: epoch, UpdatedAt: epoch.Add(time.Duration(i) * time.Hour),
+		}
+		if err := s.CreateFunction(ctx, f); err != nil {
+			t.Fatalf("CreateFunction(%s): %v", name, err)
+		}
+		var execs []*fn.Execution
+		for j := range counts[name] {
+			e := &fn.Execution{
+				ID: fn.NewID(), FunctionID: f.ID, Version: f.Version, Status: fn.StatusSuccess,
+				Event:     json.RawMessage(fmt.Sprintf(`{"n": %d, "s": "<tag> & \u00e9"}`, j)),
+				Result:    json.RawMessage(fmt.Sprintf(`[%d, {"ok": true}]`, j)),
+				Logs:      fmt.Sprintf("call %d\n", j),
+				StartedAt: epoch.Add(time.Duration(j) * time.Millisecond), DurationMs: 1.5, QueueMs: 0.25,
+				ColdStart: j == 0, PeakMemoryKiB: 2048,
+			}
+			if j%5 == 1 {
+				e.Status, e.Result = fn.StatusError, nil
+				e.Error = &fn.ErrorInfo{Type: "ValueError", Message: "bad", Stack: "line 1"}
+			}
+			if j == 0 {
+				e.InitMs = 80
+			}
+			execs = append(execs, e)
+		}
+		for k := 0; k < len(execs); k += 20 {
+			if err := s.InsertExecutions(ctx, execs[k:min(k+20, len(execs))]); err != nil {
+				t.Fatalf("InsertExecutions: %v", err)
+			}
+		}
+		total += len(execs)
+	}
+	return total
+}
+
+// assertSame checks that dst holds what src holds: the same functions and,
+// when withExecutions, the same records, events included.
+func assertSame(t *testing.T, src, dst store.Store, withExecutions bool) {
+	t.Helper()
+	ctx := t.Context()
+	want, err := src.ListFunctions(ctx)
+	if err != nil {
+		t.Fatalf("ListFunctions(src): %v", err)
+	}
+	got, err := dst.ListFunctions(ctx)
+	if err != nil {
+		t.Fatalf("ListFunctions(dst): %v", err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("destination has %d functions, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("function %s:\n got %+v\nwant %+v", want[i].Name, got[i], want[i])
+		}
+		wantExecs, gotExecs := all(t, src, want[i].ID), all(t, dst, want[i].ID)
+		if !withExecutions {
+			if len(gotExecs) != 0 {
+				t.Errorf("function %s: %d executions copied, want none", want[i].Name, len(gotExecs))
+			}
+			continue
+		}
+		if len(gotExecs) != len(wantExecs) {
+			t.Fatalf("function %s: %d executions, want %d", want[i].Name, len(gotExecs), len(wantExecs))
+		}
+		for j := range wantExecs {
+			if !sameExecution(gotExecs[j], wantExecs[j]) {
+				t.Fatalf("function %s execution %d:\n got %+v\nwant %+v", want[i].Name, j, gotExecs[j], wantExecs[j])
+			}
+		}
+		if len(wantExecs) > 0 {
+			e := wantExecs[len(wantExecs)/2]
+			a, err := src.GetExecution(ctx, e.FunctionID, e.ID)
+			if err != nil {
+				t.Fatalf("GetExecution(src): %v", err)
+			}
+			b, err := dst.GetExecution(ctx, e.FunctionID, e.ID)
+			if err != nil {
+				t.Fatalf("GetExecution(dst): %v", err)
+			}
+			if !sameExecution(a, b) {
+				t.Errorf("execution %s:\n got %+v\nwant %+v", e.ID, b, a)
+			}
+		}
+	}
+}
+
+func all(t *testing.T, s store.Store, fid string) []*fn.Execution {
+	t.Helper()
+	var out []*fn.Execution
+	q := store.ExecQuery{Limit: store.MaxExecLimit}
+	for {
+		page, err := s.ListExecutions(t.Context(), fid, q)
+		if err != nil {
+			t.Fatalf("ListExecutions: %v", err)
+		}
+		out = append(out, page...)
+		if len(page) < q.PageSize() {
+			return out
+		}
+		q.Before = page[len(page)-1].ID
+	}
+}
+
+// sameExecution compares records, raw JSON by meaning.
+func sameExecution(a, b *fn.Execution) bool {
+	x, y := *a, *b
+	if !jsonEqual(x.Event, y.Event) || !jsonEqual(x.Result, y.Result) {
+		return false
+	}
+	x.Event, y.Event, x.Result, y.Result = nil, nil, nil, nil
+	return reflect.DeepEqual(x, y)
+}
+
+func jsonEqual(a, b json.RawMessage) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) == len(b)
+	}
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+func TestCopyBothWays(t *testing.T) {
+	tests := []struct {
+		name     string
+		src, dst func(t *testing.T) store.Store
+	}{
+		{"sqlite to mongodb", openSQLite, openMongo},
+		{"mongodb to sqlite", openMongo, openSQLite},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src, dst := tc.src(t), tc.dst(t)
+			n := seed(t, src)
+			st, err := transfer.Copy(t.Context(), src, dst, transfer.Options{Executions: true, PageSize: page, BatchSize: 10})
+			if err != nil {
+				t.Fatalf("Copy: %v", err)
+			}
+			if st.Functions != 3 || st.Executions != n || st.Skipped != 0 {
+				t.Errorf("Copy = %+v, want 3 functions and %d executions", st, n)
+			}
+			assertSame(t, src, dst, true)
+		})
+	}
+}
+
+func TestExportImportThroughAStream(t *testing.T) {
+	src, dst := openMongo(t), openSQLite(t)
+	seed(t, src)
+	var buf bytes.Buffer
+	st, err := transfer.Export(t.Context(), src, &buf, transfer.Options{})
+	if err != nil {
+		t.Fatalf("Export: %v", err)
+	}
+	if st.Functions != 3 || st.Executions != 0 {
+		t.Errorf("Export = %+v, want 3 functions and no executions", st)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 4 || !strings.Contains(lines[0], `"format":"nimbus-export"`) || !strings.Contains(lines[1], `"name":"alpha"`) {
+		t.Fatalf("export without executions:\n%s", buf.String())
+	}
+	if !strings.Contains(buf.String(), "<&>") {
+		t.Errorf("export escapes HTML characters: %s", lines[1])
+	}
+	if _, err := transfer.Import(t.Context(), dst, &buf, transfer.Options{}); err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	assertSame(t, src, dst, false)
+}
+
+func TestImportIntoANonEmptyStore(t *testing.T) {
+	src, dst := openSQLite(t), openMongo(t)
+	n := seed(t, src)
+	var buf bytes.Buffer
+	if _, err := transfer.Export(t.Context(), src, &buf, transfer.Options{Executions: true, PageSize: page, BatchSize: 10}); err != nil {
+		t.Fatalf("Export: %v", err)
+	}
+	stream := buf.Bytes()
+	if st, err := transfer.Import(t.Context(), dst, bytes.NewReader(stream), transfer.Options{}); err != nil || st.Executions != n {
+		t.Fatalf("first Import = %+v, %v", st, err)
+	}
+
+	_, err := transfer.Import(t.Context(), dst, bytes.NewReader(stream), transfer.Options{})
+	if !errors.Is(err, fn.ErrConflict) || !strings.Contains(err.Error(), "--skip-existing") {
+		t.Errorf("second Import = %v, want fn.ErrConflict suggesting --skip-existing", err)
+	}
+	st, err := transfer.Import(t.Context(), dst, bytes.NewReader(stream), transfer.Options{SkipExisting: true})
+	if err != nil || st.Skipped != 3 || st.Functions != 0 || st.Executions != 0 {
+		t.Errorf("Import with SkipExisting = %+v, %v; want 3 skipped", st, err)
+	}
+	assertSame(t, src, dst, true)
+}
+
+func TestImportRejectsBadInput(t *testing.T) {
+	fid := fn.NewID()
+	function := fmt.Sprintf(`{"function": {"id": %q, "name": "alpha", "runtime": "python", "handler": "main.handler", "files": {"main.py": "x = 1"}, "env": {}}}`, fid)
+	tests := []struct {
+		name, input, want string
+	}{
+		{"not json", "hello\n", "not a line of a nimbus export"},
+		{"truncated", `{"function": {"id": "x"`, "not a line of a nimbus export"},
+		{"another format", `{"format": "something-else", "version": 1}`, "unexpected header"},
+		{"newer version", `{"format": "nimbus-export", "version": 99}`, "newer"},
+		{"empty object", `{}`, "neither a function nor an execution"},
+		{"function without id", `{"function": {"name": "x"}}`, "without id or name"},
+		{"execution before its function", `{"execution": {"executionId": "e1", "functionId": "f1", "status": "success"}}`, "has not had"},
+		{"execution without id", function + "\n" + fmt.Sprintf(`{"execution": {"functionId": %q}}`, fid), "without id"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := transfer.Import(t.Context(), openSQLite(t), strings.NewReader(tc.input), transfer.Options{})
+			if !errors.Is(err, fn.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Import = %v, want fn.ErrInvalid mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
