@@ -140,16 +140,23 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 // facts is what GET /api/system reports about this host.
 func (s *Server) facts(ctx context.Context) any {
 	type driverFact struct {
-		Available bool   `json:"available"`
-		Reason    string `json:"reason,omitempty"`
+		Available   bool              `json:"available"`
+		Reason      string            `json:"reason,omitempty"`
+		Protections map[string]string `json:"protections,omitempty"`
 	}
 	drivers := map[string]driverFact{}
 	for name, d := range s.drivers {
+		var f driverFact
 		if err := d.Available(ctx); err != nil {
-			drivers[name] = driverFact{Reason: err.Error()}
+			f.Reason = err.Error()
 		} else {
-			drivers[name] = driverFact{Available: true}
+			f.Available = true
 		}
+		// Drivers that isolate instances say how.
+		if p, ok := d.(interface{ Protections() map[string]string }); ok {
+			f.Protections = p.Protections()
+		}
+		drivers[name] = f
 	}
 	return map[string]any{
 		"drivers": drivers,
@@ -194,6 +201,12 @@ func (s *Server) Serve(ctx context.Context) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	herr := s.http.Shutdown(ctx)
 	eerr := s.engine.Close(ctx)
+	for _, d := range s.drivers {
+		// Drivers that keep processes of their own (warm sandboxes) stop them.
+		if c, ok := d.(interface{ Close() error }); ok {
+			eerr = errors.Join(eerr, c.Close())
+		}
+	}
 	// The last minutes are saved even when the drain was cut short.
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	merr := s.metrics.Close(mctx)

@@ -148,8 +148,10 @@ func TestErrorsTimeoutsAndCrashes(t *testing.T) {
 	n.create(function{Name: "sleeper", Runtime: "python", Timeout: 500, Code: fmt.Sprintf(
 		"import subprocess, time\ndef handler(e, c):\n    subprocess.Popen(['sleep', '%s'])\n    time.sleep(e.get('s', 10))\n    return 'woke'\n", marker)})
 	n.create(function{Name: "node-spin", Runtime: "nodejs", Timeout: 300, Code: "exports.handler = async () => { for(;;){} };\n"})
-	n.create(function{Name: "crasher", Runtime: "python", Code: "import os\ndef handler(e, c):\n    if e.get('die'):\n        os._exit(3)\n    return os.getpid()\n"})
-	n.create(function{Name: "node-crasher", Runtime: "nodejs", Code: "exports.handler = async (e) => { if (e.die) process.kill(process.pid, 'SIGKILL'); return process.pid; };\n"})
+	// Workers are told apart by a token of their own, not their pid: each
+	// has its own PID namespace, where pids repeat.
+	n.create(function{Name: "crasher", Runtime: "python", Code: "import os, uuid\nTOKEN = uuid.uuid4().hex\ndef handler(e, c):\n    if e.get('die'):\n        os._exit(3)\n    return TOKEN\n"})
+	n.create(function{Name: "node-crasher", Runtime: "nodejs", Code: "const TOKEN = require('crypto').randomUUID();\nexports.handler = async (e) => { if (e.die) process.kill(process.pid, 'SIGKILL'); return TOKEN; };\n"})
 
 	t.Run("handler error", func(t *testing.T) {
 		ex := n.invoke("raiser", map[string]int{"x": 7})

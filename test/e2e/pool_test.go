@@ -9,7 +9,7 @@ import (
 
 func TestConcurrentCallsGetTheirOwnWorkers(t *testing.T) {
 	n := start(t)
-	n.create(function{Name: "par", Runtime: "python", MaxInstances: 3, Code: "import os, time\ndef handler(e, c):\n    time.sleep(0.7)\n    return os.getpid()\n"})
+	n.create(function{Name: "par", Runtime: "python", MaxInstances: 3, Code: "import time, uuid\nTOKEN = uuid.uuid4().hex\ndef handler(e, c):\n    time.sleep(0.7)\n    return TOKEN\n"}) // pids repeat across PID namespaces
 	var wg sync.WaitGroup
 	pids := make(chan string, 3)
 	t0 := time.Now()

@@ -1,6 +1,29 @@
 // Package sandbox is the default driver: each instance is a long-lived
-// worker process on the host, in its own process group and working
-// directory, with an environment holding only its function's variables,
-// speaking the runtime protocol over dedicated pipes (fds 3 and 4) so that
-// what user code prints never corrupts it. It needs no daemon.
+// interpreter process isolated by the kernel, with no daemon.
+//
+// The server re-executes its own binary as the instance's init helper
+// (helper_linux.go, entered from an init function) in new mount, PID, IPC,
+// UTS and network namespaces (and a user namespace when the server is not
+// root). The server moves the helper into the instance's cgroup, then
+// sends it a spec (spec.go, planned by rootplan.go): the helper builds a
+// read-only root holding only what the interpreter needs, the function's
+// code at /var/task and a private /tmp (rootfs_linux.go), brings loopback
+// up, sets rlimits, empties its capability bounding set, sets no_new_privs,
+// loads the seccomp filter (seccomp_linux.go) and forks the interpreter as
+// an unprivileged user. It stays as the namespace's init: it reaps orphans,
+// reports how the interpreter ended, and when it exits the kernel kills
+// everything left in the namespace. The interpreter speaks the runtime
+// protocol over dedicated pipes (fds 3 and 4), so what user code prints
+// never corrupts it.
+//
+// Starting a helper costs a few milliseconds (namespaces, exec, and on
+// cgroup v1 a move into the cgroup that waits for an RCU grace period), so
+// the driver keeps one started ahead (warm.go). cgroup_linux.go sets
+// memory, pids and CPU limits in cgroup v2 or v1 and reads out-of-memory
+// kills. isolation.go finds at start-up which protections the host allows,
+// logs them, and reports them to GET /api/system; without namespaces the
+// driver falls back to plain processes, loudly, or refuses in strict mode.
+// docs/isolation.md describes the model and its limits.
+//
+// The driver knows nothing of HTTP, the store or pools of instances.
 package sandbox

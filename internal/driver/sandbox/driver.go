@@ -1,9 +1,11 @@
 package sandbox
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,77 +25,139 @@ func init() {
 	driver.Register(Name, func(cfg driver.Config) (driver.Driver, error) { return New(cfg) })
 }
 
-// Driver starts worker processes on the host.
+// Driver starts each instance as a worker process isolated by the kernel:
+// namespaces, a root of its own, cgroups, no privileges and a seccomp
+// filter (see docs/isolation.md). Where the host does not allow that, it
+// runs plain processes, says so, and in strict mode refuses.
 type Driver struct {
 	cfg     driver.Config
-	instDir string
+	opts    options
+	log     driver.Logger
+	instDir string // the instances' code, on the host
+	rootDir string // where helpers mount their new roots (in their own namespace)
+
+	iso  isolation
+	cg   *cgroups  // nil without cgroups
+	plan *rootPlan // nil without isolation
+	warm warmPool
 }
 
 var _ driver.Driver = (*Driver)(nil)
 
-// New prepares the driver's directory below cfg.DataDir, removing what an
-// earlier run left there.
+// New prepares the driver's directories below cfg.DataDir, removing what an
+// earlier run left there, and finds out which protections this host allows:
+// it starts one sandbox with every protection as a probe.
 func New(cfg driver.Config) (*Driver, error) {
-	dir := filepath.Join(cfg.DataDir, "sandbox", "instances")
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, fmt.Errorf("sandbox: clean instances: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	opts, err := readOptions(cfg)
+	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	return &Driver{cfg: cfg, instDir: dir}, nil
+	if cfg.Logger == nil {
+		cfg.Logger = nopLogger{}
+	}
+	base := filepath.Join(cfg.DataDir, "sandbox")
+	d := &Driver{
+		cfg:     cfg,
+		opts:    opts,
+		log:     cfg.Logger,
+		instDir: filepath.Join(base, "instances"),
+		rootDir: filepath.Join(base, "root"),
+	}
+	if err := os.RemoveAll(d.instDir); err != nil {
+		return nil, fmt.Errorf("sandbox: clean instances: %w", err)
+	}
+	for _, dir := range []string{d.instDir, d.rootDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	d.iso = d.detect()
+	d.logProtections()
+	if d.iso.on {
+		go d.refill()
+	}
+	return d, nil
 }
 
 // Name implements driver.Driver.
 func (d *Driver) Name() string { return Name }
 
-// Available reports whether at least one runtime's interpreter was found.
+// Available reports whether functions can run: at least one interpreter,
+// and in strict mode every protection.
 func (d *Driver) Available(context.Context) error {
+	if d.opts.strict {
+		if missing := d.iso.missing(); len(missing) > 0 {
+			return fmt.Errorf("sandbox: %s=1 and this host does not allow full isolation (%s): %w",
+				EnvStrict, joinMissing(missing), fn.ErrUnavailable)
+		}
+	}
 	if d.cfg.Interpreters.Python == "" && d.cfg.Interpreters.Node == "" {
 		return fmt.Errorf("sandbox: no python3 or node interpreter found: %w", fn.ErrUnavailable)
 	}
 	return nil
 }
 
-// command returns the interpreter and arguments that run f's runtime shim.
-func (d *Driver) command(f *fn.Function) (string, []string, error) {
+// command returns the interpreter and arguments that run f's runtime shim,
+// whose directory is shimDir.
+func (d *Driver) command(f *fn.Function, shimDir string) (string, []string, error) {
 	in := d.cfg.Interpreters
 	switch f.Runtime {
 	case fn.Python:
 		if in.Python == "" {
 			return "", nil, fmt.Errorf("sandbox: python3 is not installed on this host: %w", fn.ErrUnavailable)
 		}
-		return in.Python, []string{in.Python, "-I", "-B", d.cfg.Shims.Python}, nil
+		return in.Python, []string{in.Python, "-I", "-B", filepath.Join(shimDir, runtime.PythonShimName)}, nil
 	case fn.NodeJS:
 		if in.Node == "" {
 			return "", nil, fmt.Errorf("sandbox: node is not installed on this host: %w", fn.ErrUnavailable)
 		}
-		return in.Node, []string{in.Node, "--max-old-space-size=" + strconv.Itoa(f.Memory), d.cfg.Shims.Node}, nil
+		return in.Node, []string{in.Node, "--max-old-space-size=" + strconv.Itoa(f.Memory), filepath.Join(shimDir, runtime.NodeShimName)}, nil
 	}
 	return "", nil, fmt.Errorf("sandbox: runtime %q: %w", f.Runtime, fn.ErrInvalid)
 }
 
+// shimDir is the host directory holding the installed shims.
+func (d *Driver) shimDir() string {
+	switch {
+	case d.cfg.Shims.Python != "":
+		return filepath.Dir(d.cfg.Shims.Python)
+	case d.cfg.Shims.Node != "":
+		return filepath.Dir(d.cfg.Shims.Node)
+	}
+	return ""
+}
+
 // Start starts a worker for spec.Function and loads its handler.
 func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.Instance, error) {
+	if err := d.Available(ctx); err != nil {
+		return nil, err
+	}
 	f := spec.Function
-	path, args, err := d.command(f)
+	var (
+		inst    *instance
+		err     error
+		taskDir string
+	)
+	if d.iso.on {
+		taskDir = TaskDir
+		inst, err = d.spawnIsolated(f)
+	} else {
+		inst, err = d.spawnPlain(f)
+		if inst != nil {
+			taskDir = inst.dir
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	id := fn.NewID()
-	dir := filepath.Join(d.instDir, id)
-	if err := writeFiles(dir, f.Files); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("sandbox: write code: %w", err)
-	}
-	inst, err := d.spawn(id, dir, path, args, Env(f, dir))
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+	if d.iso.on && !f.Network {
+		// Replace the warm helper taken, once this one's start no longer
+		// competes for the CPU.
+		defer func() { go d.refill() }()
 	}
 	logs, err := inst.conn.Init(ctx, runtime.Init{
 		Handler:         f.Handler,
-		TaskDir:         dir,
+		TaskDir:         taskDir,
 		FunctionName:    f.Name,
 		FunctionVersion: strconv.Itoa(f.Version),
 		MemoryMB:        f.Memory,
@@ -106,63 +170,267 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 	return inst, nil
 }
 
-// spawn starts the worker process with its protocol pipes on fds 3 and 4.
-func (d *Driver) spawn(id, dir, path string, args, env []string) (*instance, error) {
-	reqR, reqW, err := os.Pipe()
+// spawnPlain starts the interpreter as a plain process on the host: no
+// isolation beyond its own process group, directory and environment.
+func (d *Driver) spawnPlain(f *fn.Function) (*instance, error) {
+	path, args, err := d.command(f, d.shimDir())
 	if err != nil {
-		return nil, fmt.Errorf("sandbox: %w", err)
+		return nil, err
 	}
-	respR, respW, err := os.Pipe()
-	if err != nil {
-		reqR.Close()
-		reqW.Close()
-		return nil, fmt.Errorf("sandbox: %w", err)
+	id := fn.NewID()
+	dir := filepath.Join(d.instDir, id)
+	if err := writeFiles(dir, f.Files); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("sandbox: write code: %w", err)
 	}
-	outR, outW, err := os.Pipe()
+	p, err := newPipes()
 	if err != nil {
-		reqR.Close()
-		reqW.Close()
-		respR.Close()
-		respW.Close()
-		return nil, fmt.Errorf("sandbox: %w", err)
+		os.RemoveAll(dir)
+		return nil, err
 	}
 	cmd := &exec.Cmd{
 		Path:       path,
 		Args:       args,
 		Dir:        dir,
-		Env:        env,
-		Stdout:     outW,
-		Stderr:     outW,
-		ExtraFiles: []*os.File{reqR, respW},
+		Env:        Env(f, dir),
+		Stdout:     p.outW,
+		Stderr:     p.outW,
+		ExtraFiles: []*os.File{p.reqR, p.respW},
 		SysProcAttr: &syscall.SysProcAttr{
 			Setpgid:   true,
 			Pdeathsig: syscall.SIGKILL,
 		},
 	}
 	err = cmd.Start()
-	// The child holds its own copies now.
-	reqR.Close()
-	respW.Close()
-	outW.Close()
+	p.closeChildEnds()
 	if err != nil {
-		reqW.Close()
-		respR.Close()
-		outR.Close()
+		p.closeAll()
+		os.RemoveAll(dir)
 		return nil, fmt.Errorf("sandbox: start worker: %w", err)
 	}
-	inst := &instance{
-		id:    id,
-		dir:   dir,
-		cmd:   cmd,
-		reqW:  reqW,
-		done:  make(chan struct{}),
-		start: time.Now(),
-		log:   d.cfg.Logger,
+	return d.newInstance(id, dir, cmd, p, nil, nil), nil
+}
+
+// spawnIsolated starts the init helper in new namespaces, moves it into the
+// instance's cgroup, and only then hands it the spec that lets it go on.
+func (d *Driver) spawnIsolated(f *fn.Function) (*instance, error) {
+	path, args, err := d.command(f, RuntimeDir)
+	if err != nil {
+		return nil, err
 	}
-	inst.conn = driver.NewConn(respR, reqW, inst.broken)
-	go inst.wait(respR)
-	go inst.drain(outR)
-	return inst, nil
+	l, err := d.take(f.Network)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(d.instDir, l.id)
+	if err := writeFiles(dir, f.Files); err != nil {
+		l.abort()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("sandbox: write code: %w", err)
+	}
+	if l.cg != nil {
+		if err := l.cg.limit(f.Memory); err != nil {
+			l.abort()
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("sandbox: %w: %w", err, fn.ErrUnavailable)
+		}
+	}
+	sp := d.instanceSpec(dir, f.Network)
+	sp.Path, sp.Args, sp.Env, sp.Dir = path, args, Env(f, TaskDir), TaskDir
+	if err := l.send(sp); err != nil {
+		l.abort()
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return d.newInstance(l.id, dir, l.h.cmd, l.p, l.h, l.cg), nil
+}
+
+// instanceSpec is the helper's spec for an instance with code in dir.
+func (d *Driver) instanceSpec(dir string, network bool) spec {
+	sp := d.plan.spec(d.rootDir, dir, d.shimDir(), network)
+	sp.TmpBytes = int64(d.opts.tmpMB) << 20
+	sp.UID, sp.GID = d.opts.uid, d.opts.gid
+	sp.SetGroups = !d.iso.userns
+	sp.Seccomp = d.iso.seccomp
+	sp.Rlimits = []rlimit{
+		{Resource: syscall.RLIMIT_CORE},
+		{Resource: syscall.RLIMIT_NOFILE, Cur: 1024, Max: 1024},
+		// Above the size of /tmp, the only writable file system, so that a
+		// full /tmp gives ENOSPC rather than SIGXFSZ.
+		{Resource: syscall.RLIMIT_FSIZE, Cur: uint64(sp.TmpBytes) + 1<<20, Max: uint64(sp.TmpBytes) + 1<<20},
+	}
+	return sp
+}
+
+// helper is a started init helper.
+type helper struct {
+	cmd      *exec.Cmd
+	reported chan struct{} // closed once it has reported something, or exited
+	exited   chan struct{} // closed once its status pipe is closed: it has exited
+	status   []byte        // what it reported; read after exited
+}
+
+// startHelper starts this binary as the init helper of new namespaces,
+// with req and resp as its fds 3 and 4 and out as its stdout and stderr.
+// It waits for its spec on specW.
+func (d *Driver) startHelper(network bool, req, resp, out *os.File) (h *helper, specW *os.File, err error) {
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("sandbox: %w", err)
+	}
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		specR.Close()
+		specW.Close()
+		return nil, nil, fmt.Errorf("sandbox: %w", err)
+	}
+	cmd := &exec.Cmd{
+		Path:        "/proc/self/exe",
+		Args:        []string{helperName},
+		Env:         []string{},
+		Dir:         "/",
+		Stdout:      out,
+		Stderr:      out,
+		ExtraFiles:  []*os.File{req, resp, specR, statusW},
+		SysProcAttr: d.cloneAttr(network),
+	}
+	err = cmd.Start()
+	specR.Close()
+	statusW.Close()
+	if err != nil {
+		specW.Close()
+		statusR.Close()
+		return nil, nil, fmt.Errorf("sandbox: start init helper: %w: %w", err, fn.ErrUnavailable)
+	}
+	h = &helper{cmd: cmd, reported: make(chan struct{}), exited: make(chan struct{})}
+	go func() {
+		defer close(h.exited)
+		defer statusR.Close()
+		br := bufio.NewReader(io.LimitReader(statusR, 64<<10))
+		var all []byte
+		for {
+			line, err := br.ReadBytes('\n')
+			all = append(all, line...)
+			if len(line) > 0 && !isDone(h.reported) {
+				close(h.reported)
+			}
+			if err != nil {
+				break
+			}
+		}
+		if !isDone(h.reported) {
+			close(h.reported)
+		}
+		h.status = all
+	}()
+	return h, specW, nil
+}
+
+// sendSpec writes sp to a helper and lets it go on.
+func sendSpec(specW *os.File, sp spec) error {
+	b, err := jsonMarshal(sp)
+	if err == nil {
+		_, err = specW.Write(b)
+	}
+	if cerr := specW.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sandbox: send spec to init helper: %w: %w", err, fn.ErrUnavailable)
+	}
+	return nil
+}
+
+// cloneAttr is how the helper is started: in new mount, PID, IPC and UTS
+// namespaces, a new network namespace unless the function has network
+// access, and a new user namespace when the server is not root.
+func (d *Driver) cloneAttr(network bool) *syscall.SysProcAttr {
+	flags := uintptr(syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS)
+	if !network {
+		flags |= syscall.CLONE_NEWNET
+	}
+	attr := &syscall.SysProcAttr{
+		Cloneflags: flags,
+		Setpgid:    true,
+		Pdeathsig:  syscall.SIGKILL,
+	}
+	if d.iso.userns {
+		attr.Cloneflags |= syscall.CLONE_NEWUSER
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: d.opts.uid, HostID: os.Getuid(), Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: d.opts.gid, HostID: os.Getgid(), Size: 1}}
+		attr.GidMappingsEnableSetgroups = false
+		// The helper runs as the mapped (unprivileged) user: these let it
+		// build the sandbox; it drops them all before the interpreter runs.
+		attr.AmbientCaps = []uintptr{capSysAdmin, capNetAdmin, capSetUID, capSetGID, capSetPCap}
+	}
+	return attr
+}
+
+// Capability numbers (linux/capability.h).
+const (
+	capSetGID   = 6
+	capSetUID   = 7
+	capSetPCap  = 8
+	capNetAdmin = 12
+	capSysAdmin = 21
+)
+
+// pipes are a worker's protocol pipes and its output pipe.
+type pipes struct {
+	reqR, reqW, respR, respW, outR, outW *os.File
+}
+
+func newPipes() (*pipes, error) {
+	var p pipes
+	var err error
+	if p.reqR, p.reqW, err = os.Pipe(); err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	if p.respR, p.respW, err = os.Pipe(); err != nil {
+		p.closeAll()
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	if p.outR, p.outW, err = os.Pipe(); err != nil {
+		p.closeAll()
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	return &p, nil
+}
+
+// closeChildEnds closes the ends the worker holds its own copies of.
+func (p *pipes) closeChildEnds() {
+	for _, f := range []*os.File{p.reqR, p.respW, p.outW} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+func (p *pipes) closeAll() {
+	for _, f := range []*os.File{p.reqR, p.reqW, p.respR, p.respW, p.outR, p.outW} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+func (d *Driver) newInstance(id, dir string, cmd *exec.Cmd, p *pipes, h *helper, cg *cgroup) *instance {
+	inst := &instance{
+		id:      id,
+		dir:     dir,
+		cmd:     cmd,
+		reqW:    p.reqW,
+		helper:  h,
+		cg:      cg,
+		done:    make(chan struct{}),
+		drained: make(chan struct{}),
+		start:   time.Now(),
+		log:     d.log,
+	}
+	inst.conn = driver.NewConn(p.respR, p.reqW, inst.broken)
+	go inst.drain(p.outR)
+	go inst.wait(p.respR)
+	return inst
 }
 
 // failStart turns a failed init into the error Start returns, and makes
@@ -177,7 +445,11 @@ func (i *instance) failStart(ctx context.Context, err error, logs string) error 
 		i.Kill(killReason(ctx))
 		return ctx.Err()
 	}
-	return i.died(err)
+	err = i.died(err)
+	if setup := i.setupError(); setup != "" {
+		return fmt.Errorf("sandbox: set up instance: %s: %w", setup, fn.ErrUnavailable)
+	}
+	return err
 }
 
 func writeFiles(dir string, files map[string]string) error {
@@ -194,7 +466,8 @@ func writeFiles(dir string, files map[string]string) error {
 }
 
 // Env is the whole environment of f's worker: the documented runtime
-// variables and the function's own, never the server's.
+// variables and the function's own, never the server's. taskDir is where
+// the worker sees the function's code.
 func Env(f *fn.Function, taskDir string) []string {
 	env := []string{
 		"PATH=/usr/local/bin:/usr/bin:/bin",
@@ -214,3 +487,9 @@ func Env(f *fn.Function, taskDir string) []string {
 	}
 	return env
 }
+
+type nopLogger struct{}
+
+func (nopLogger) Info(string, ...any)  {}
+func (nopLogger) Warn(string, ...any)  {}
+func (nopLogger) Debug(string, ...any) {}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -18,20 +19,28 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// instance is one worker process.
+// instance is one worker: an interpreter, under its init helper when
+// isolated.
 type instance struct {
-	id    string
-	dir   string
-	cmd   *exec.Cmd
-	reqW  *os.File
-	conn  *driver.Conn
-	start time.Time
-	log   driver.Logger
+	id     string
+	dir    string
+	cmd    *exec.Cmd // the helper, or the interpreter itself without isolation
+	reqW   *os.File
+	conn   *driver.Conn
+	helper *helper // nil without isolation
+	cg     *cgroup // nil without cgroups
+	start  time.Time
+	log    driver.Logger
 
 	initLogs string // what loading printed; prepended to the first response
 
+	drained chan struct{} // closed when drain has seen the end of the output
+	tailMu  sync.Mutex
+	tail    []byte // the last bytes of the raw output
+
 	mu     sync.Mutex
 	reason string // why Nimbus killed it; first reason wins
+	setup  string // why the helper could not build the sandbox
 	exit   driver.ExitInfo
 	done   chan struct{}
 }
@@ -84,14 +93,18 @@ func (i *instance) broken(err error) {
 	}()
 }
 
-// Kill implements driver.Instance: it kills the worker's whole process group.
+// Kill implements driver.Instance. Isolated, killing the helper (PID 1 of
+// the instance's PID namespace) kills everything in it; the process group
+// is killed too, for the unisolated worker.
 func (i *instance) Kill(reason string) error {
 	i.mu.Lock()
 	if i.reason == "" && !isDone(i.done) {
 		i.reason = reason
 	}
 	i.mu.Unlock()
-	err := syscall.Kill(-i.cmd.Process.Pid, syscall.SIGKILL)
+	pid := i.cmd.Process.Pid
+	err := syscall.Kill(pid, syscall.SIGKILL)
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	if errors.Is(err, syscall.ESRCH) {
 		return nil
 	}
@@ -108,12 +121,47 @@ func (i *instance) wait(respR *os.File) {
 		info.Signal = unix.SignalName(ws.Signal())
 		info.Code = -1
 	}
+	var setup string
+	if i.helper != nil {
+		// The helper reports how the interpreter ended; without a report
+		// it was killed (by Nimbus, or before the interpreter started).
+		var st parsedStatus
+		select {
+		case <-i.helper.exited:
+			st = parseStatus(i.helper.status)
+		case <-time.After(time.Second):
+		}
+		setup = st.err
+		if st.exit != nil {
+			info.Code, info.Signal = st.exit.Code, st.exit.Signal
+		}
+	}
+	select {
+	case <-i.drained:
+	case <-time.After(500 * time.Millisecond):
+	}
+	if i.cg != nil {
+		info.OOM = i.cg.oomKills() > 0
+		i.cg.remove()
+	}
+	i.tailMu.Lock()
+	heapOOM := bytes.Contains(i.tail, []byte("JavaScript heap out of memory"))
+	i.tailMu.Unlock()
+	if !info.OOM && info.Signal == "SIGABRT" && heapOOM {
+		// Node stops itself at its heap limit (--max-old-space-size, set
+		// to the function's memory) before the kernel has to.
+		info.OOM = true
+	}
 	i.mu.Lock()
 	info.Reason = i.reason
 	i.exit = info
+	i.setup = setup
 	i.mu.Unlock()
 	if err != nil && !errors.As(err, new(*exec.ExitError)) {
 		i.log.Warn("wait for worker", "instance", i.id, "error", err)
+	}
+	if setup != "" {
+		i.log.Warn("sandbox set-up failed", "instance", i.id, "error", setup)
 	}
 	i.reqW.Close()
 	respR.Close()
@@ -121,16 +169,43 @@ func (i *instance) wait(respR *os.File) {
 	close(i.done)
 }
 
+func (i *instance) setupError() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.setup
+}
+
 // drain reads what the worker writes to stdout and stderr outside the
-// shim's capture (subprocesses, C extensions) so it never blocks; the first
-// lines go to the server's debug log.
+// shim's capture (subprocesses, C extensions, the runtime's own fatal
+// errors) so it never blocks; the first lines go to the server's debug log
+// and the last bytes are kept for wait.
 func (i *instance) drain(r *os.File) {
+	defer close(i.drained)
 	defer r.Close()
 	sc := bufio.NewScanner(io.LimitReader(r, 4<<10))
 	for sc.Scan() {
 		i.log.Debug("worker output", "instance", i.id, "line", sc.Text())
+		i.addTail(append(sc.Bytes(), '\n'))
 	}
-	_, _ = io.Copy(io.Discard, r)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		i.addTail(buf[:n])
+		if err != nil {
+			return
+		}
+	}
+}
+
+// addTail keeps the last 2 KiB of what the worker printed.
+func (i *instance) addTail(b []byte) {
+	const keep = 2 << 10
+	i.tailMu.Lock()
+	defer i.tailMu.Unlock()
+	i.tail = append(i.tail, b...)
+	if len(i.tail) > keep {
+		i.tail = append(i.tail[:0], i.tail[len(i.tail)-keep:]...)
+	}
 }
 
 // Done implements driver.Instance.
@@ -143,10 +218,37 @@ func (i *instance) Exit() driver.ExitInfo {
 	return i.exit
 }
 
-// Stats implements driver.Instance.
+// Stats implements driver.Instance: the helper's pid (the worker's without
+// isolation) and the memory of the whole instance.
 func (i *instance) Stats() driver.Stats {
 	pid := i.cmd.Process.Pid
-	return driver.Stats{ID: i.id, PID: pid, RSSKiB: rssKiB(pid)}
+	st := driver.Stats{ID: i.id, PID: pid}
+	if i.cg != nil {
+		st.RSSKiB = i.cg.memoryKiB()
+		return st
+	}
+	st.RSSKiB = rssKiB(pid)
+	if i.helper != nil {
+		for _, c := range children(pid) {
+			st.RSSKiB += rssKiB(c)
+		}
+	}
+	return st
+}
+
+func children(pid int) []int {
+	p := strconv.Itoa(pid)
+	b, err := os.ReadFile("/proc/" + p + "/task/" + p + "/children")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func rssKiB(pid int) int64 {

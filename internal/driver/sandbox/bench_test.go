@@ -1,0 +1,79 @@
+package sandbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/driver"
+	"github.com/nimbusfaas/nimbus/internal/driver/sandbox"
+)
+
+// BenchmarkStart measures a cold start (Start and a first Invoke) with and
+// without isolation:
+//
+//	go test -run '^$' -bench Start -benchtime 40x ./internal/driver/sandbox/
+//
+// The difference between the isolated and plain runs of a runtime is what
+// the sandbox adds to a worker's start.
+func BenchmarkStart(b *testing.B) {
+	h := newHarness(b)
+	for _, mode := range []string{"plain", "isolated"} {
+		lookup := map[string]string{}
+		if mode == "plain" {
+			lookup[sandbox.EnvIsolation] = "off"
+		}
+		d := h.driver(b, lookup)
+		for _, rt := range []string{"python", "nodejs"} {
+			f := h.function(rt, "noop", okCode[rt])
+			// A full CPU's weight, as the server's own: under contention a
+			// smaller function would start slower by design, not by set-up.
+			f.Memory = 1769
+			b.Run(rt+"/"+mode, func(b *testing.B) {
+				for range b.N {
+					inst, err := d.Start(context.Background(), driver.InstanceSpec{Function: f})
+					if err != nil {
+						b.Fatal(err)
+					}
+					_, err = inst.Invoke(context.Background(), driver.NewRequest("r", json.RawMessage(`{}`), time.Now().Add(5*time.Second).UnixMilli()))
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					inst.Kill("done")
+					<-inst.Done()
+					b.StartTimer()
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkSetup measures the sandbox set-up on a cold start's critical
+// path, with a warm helper: cgroup limits, the spec, the root (mounts,
+// pivot_root), loopback, rlimits, capabilities, no_new_privs and seccomp,
+// up to where the interpreter would be started.
+//
+//	go test -run '^$' -bench Setup -benchtime 200x ./internal/driver/sandbox/
+func BenchmarkSetup(b *testing.B) {
+	h := newHarness(b)
+	d := h.driver(b, nil)
+	b.Cleanup(func() { d.Close() })
+	times := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	b.StopTimer()
+	for range b.N {
+		took, err := d.SetupOnce(128)
+		if err != nil {
+			b.Fatal(err)
+		}
+		times = append(times, took)
+	}
+	// The median and 90th percentile say more than the mean on a machine
+	// shared with other work.
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "ms-median")
+	b.ReportMetric(float64(times[len(times)*9/10].Microseconds())/1000, "ms-p90")
+}

@@ -1,0 +1,378 @@
+package sandbox
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// cgroupParent is the cgroup, below the server's own in each hierarchy,
+// that holds one child per instance.
+const cgroupParent = "nimbus"
+
+// cpuShareMB is the memory that buys one full CPU's weight, as on Lambda.
+const cpuShareMB = 1769
+
+// cgroups creates, limits and removes the instances' cgroups, in the
+// unified (v2) hierarchy when it has the memory, pids and cpu controllers,
+// or else in the v1 hierarchies of those controllers.
+type cgroups struct {
+	version int               // 1 or 2
+	v2      string            // v2: the parent directory
+	v1      map[string]string // v1: controller → parent directory
+	memsw   bool              // v1: memory.memsw.* exists (swap accounting)
+	pidsMax int
+}
+
+// cgroup is one instance's cgroup: a directory per hierarchy.
+type cgroup struct {
+	c    *cgroups
+	dirs []string
+	mem  string // the memory controller's directory, or ""
+}
+
+// controllers lists what the cgroups control, for the log and the API.
+func (c *cgroups) controllers() []string {
+	if c.version == 2 {
+		return []string{"memory", "pids", "cpu"}
+	}
+	var out []string
+	for _, k := range []string{"memory", "pids", "cpu"} {
+		if _, ok := c.v1[k]; ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// openCgroups finds the hierarchies, creates the parent cgroup and removes
+// what a crashed earlier run left in it. It returns nil and why when no
+// memory controller can be used.
+func openCgroups(pidsMax int) (*cgroups, error) {
+	mounts, err := cgroupMounts()
+	if err != nil {
+		return nil, err
+	}
+	own, err := ownCgroups()
+	if err != nil {
+		return nil, err
+	}
+	var v2err error
+	if m, ok := mounts["cgroup2"]; ok {
+		c, err := openV2(m, own[""], pidsMax)
+		if err == nil {
+			return c, nil
+		}
+		v2err = err
+	}
+	c := &cgroups{version: 1, v1: map[string]string{}, pidsMax: pidsMax}
+	for _, ctl := range []string{"memory", "pids", "cpu"} {
+		m, ok := mounts[ctl]
+		if !ok {
+			continue
+		}
+		dir := filepath.Join(m.point, strings.TrimPrefix(own[ctl], m.root), cgroupParent)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			continue
+		}
+		c.v1[ctl] = dir
+		cleanCgroups(dir)
+	}
+	if c.v1["memory"] == "" {
+		if v2err != nil {
+			return nil, fmt.Errorf("no memory controller: not in cgroup v1, and v2: %w", v2err)
+		}
+		return nil, errors.New("no memory controller in cgroup v1 or v2")
+	}
+	_, err = os.Stat(filepath.Join(c.v1["memory"], "memory.memsw.limit_in_bytes"))
+	c.memsw = err == nil
+	return c, nil
+}
+
+// openV2 sets the parent up in the unified hierarchy mounted at m, where
+// the server is in cgroup own.
+func openV2(m mount, own string, pidsMax int) (*cgroups, error) {
+	base := filepath.Join(m.point, strings.TrimPrefix(own, m.root))
+	avail, err := os.ReadFile(filepath.Join(base, "cgroup.controllers"))
+	if err != nil {
+		return nil, err
+	}
+	have := strings.Fields(string(avail))
+	for _, ctl := range []string{"memory", "pids", "cpu"} {
+		if !slices.Contains(have, ctl) {
+			return nil, fmt.Errorf("controller %s is not available in %s (it has %q)", ctl, base, have)
+		}
+	}
+	enable := func(dir string) error {
+		return os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+memory +pids +cpu"), 0)
+	}
+	if err := enable(base); err != nil {
+		// A cgroup with processes cannot delegate controllers (the "no
+		// internal processes" rule): move the server to a leaf beside the
+		// instances and try again.
+		leaf := filepath.Join(base, "nimbus-server")
+		if err2 := os.MkdirAll(leaf, 0o755); err2 != nil {
+			return nil, fmt.Errorf("enable controllers in %s: %w", base, err)
+		}
+		if err2 := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err2 != nil {
+			return nil, fmt.Errorf("enable controllers in %s: %w (and moving the server to %s: %v)", base, err, leaf, err2)
+		}
+		if err := enable(base); err != nil {
+			return nil, fmt.Errorf("enable controllers in %s: %w", base, err)
+		}
+	}
+	dir := filepath.Join(base, cgroupParent)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := enable(dir); err != nil {
+		return nil, fmt.Errorf("enable controllers in %s: %w", dir, err)
+	}
+	cleanCgroups(dir)
+	return &cgroups{version: 2, v2: dir, pidsMax: pidsMax}, nil
+}
+
+// cleanCgroups removes the instance cgroups under parent that a crashed
+// run left behind. Other servers on the host may share the parent: only
+// empty cgroups older than a minute go (one with processes cannot be
+// removed anyway; a young one may be another server's, being set up).
+func cleanCgroups(parent string) {
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Minute {
+			_ = syscall.Rmdir(filepath.Join(parent, e.Name()))
+		}
+	}
+}
+
+// create makes the cgroup of instance id, without limits yet: a warm
+// helper waits in it before it knows its function.
+func (c *cgroups) create(id string) (*cgroup, error) {
+	g := &cgroup{c: c}
+	if c.version == 2 {
+		g.dirs = []string{filepath.Join(c.v2, id)}
+		g.mem = g.dirs[0]
+	} else {
+		for _, ctl := range []string{"memory", "pids", "cpu"} {
+			if parent, ok := c.v1[ctl]; ok {
+				g.dirs = append(g.dirs, filepath.Join(parent, id))
+			}
+		}
+		if parent, ok := c.v1["memory"]; ok {
+			g.mem = filepath.Join(parent, id)
+		}
+	}
+	for _, d := range g.dirs {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			g.remove()
+			return nil, fmt.Errorf("create cgroup: %w", err)
+		}
+	}
+	return g, nil
+}
+
+// limit sets the cgroup's limits for a function of memMB megabytes: that
+// much memory and no swap, the pids limit, and a CPU weight proportional to
+// the memory. Writing limits is cheap; moving a process into a cgroup is
+// not (on v1 it waits for an RCU grace period), which is why warm helpers
+// are moved in ahead of time.
+func (g *cgroup) limit(memMB int) error {
+	c := g.c
+	mem := strconv.FormatInt(int64(memMB)<<20, 10)
+	var writes [][2]string
+	if c.version == 2 {
+		d := g.dirs[0]
+		weight := min(max(memMB*100/cpuShareMB, 1), 10000)
+		writes = [][2]string{
+			{filepath.Join(d, "memory.max"), mem},
+			{filepath.Join(d, "memory.swap.max"), "0"},
+			{filepath.Join(d, "memory.oom.group"), "1"},
+			{filepath.Join(d, "pids.max"), strconv.Itoa(c.pidsMax)},
+			{filepath.Join(d, "cpu.weight"), strconv.Itoa(weight)},
+		}
+	} else {
+		if d, ok := g.dir("memory"); ok {
+			writes = append(writes, [2]string{filepath.Join(d, "memory.limit_in_bytes"), mem})
+			if c.memsw {
+				writes = append(writes, [2]string{filepath.Join(d, "memory.memsw.limit_in_bytes"), mem})
+			}
+		}
+		if d, ok := g.dir("pids"); ok {
+			writes = append(writes, [2]string{filepath.Join(d, "pids.max"), strconv.Itoa(c.pidsMax)})
+		}
+		if d, ok := g.dir("cpu"); ok {
+			writes = append(writes, [2]string{filepath.Join(d, "cpu.shares"), strconv.Itoa(max(memMB*1024/cpuShareMB, 2))})
+		}
+	}
+	for _, w := range writes {
+		if err := os.WriteFile(w[0], []byte(w[1]), 0); err != nil {
+			if c.version == 2 && errors.Is(err, fs.ErrNotExist) && strings.HasSuffix(w[0], "memory.swap.max") {
+				continue // no swap accounting in this kernel
+			}
+			return fmt.Errorf("set %s to %s: %w", w[0], w[1], err)
+		}
+	}
+	return nil
+}
+
+// dir is the cgroup's directory in controller ctl's v1 hierarchy.
+func (g *cgroup) dir(ctl string) (string, bool) {
+	parent, ok := g.c.v1[ctl]
+	if !ok {
+		return "", false
+	}
+	for _, d := range g.dirs {
+		if filepath.Dir(d) == parent {
+			return d, true
+		}
+	}
+	return "", false
+}
+
+// attach moves process pid (with its threads) into the cgroup.
+func (g *cgroup) attach(pid int) error {
+	p := []byte(strconv.Itoa(pid))
+	for _, d := range g.dirs {
+		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), p, 0); err != nil {
+			return fmt.Errorf("move worker into cgroup %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// oomKills is how many processes the kernel killed in the cgroup for
+// exceeding its memory limit.
+func (g *cgroup) oomKills() int64 {
+	if g.mem == "" {
+		return 0
+	}
+	name := "memory.oom_control"
+	if g.c.version == 2 {
+		name = "memory.events"
+	}
+	return readKey(filepath.Join(g.mem, name), "oom_kill")
+}
+
+// memoryKiB is the memory the cgroup uses now.
+func (g *cgroup) memoryKiB() int64 {
+	if g.mem == "" {
+		return 0
+	}
+	name := "memory.usage_in_bytes"
+	if g.c.version == 2 {
+		name = "memory.current"
+	}
+	b, err := os.ReadFile(filepath.Join(g.mem, name))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n >> 10
+}
+
+// remove deletes the cgroup once its processes are gone; the kernel may
+// take a moment to release a dead one.
+func (g *cgroup) remove() {
+	for _, d := range g.dirs {
+		for try := 0; ; try++ {
+			err := syscall.Rmdir(d)
+			if err == nil || errors.Is(err, fs.ErrNotExist) || try == 50 {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// readKey reads the value of key in a flat-keyed cgroup file ("key value"
+// lines).
+func readKey(path, key string) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), " ")
+		if ok && k == key {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+type mount struct{ point, root string }
+
+// cgroupMounts finds the cgroup file systems: "cgroup2" for the unified
+// hierarchy, and each v1 controller by name.
+func cgroupMounts() (map[string]mount, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]mount{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// id parent major:minor root point options [optional...] - type source superoptions
+		fields := strings.Fields(sc.Text())
+		sep := slices.Index(fields, "-")
+		if sep < 6 || len(fields) < sep+4 {
+			continue
+		}
+		m := mount{root: fields[3], point: fields[4]}
+		switch fields[sep+1] {
+		case "cgroup2":
+			if _, dup := out["cgroup2"]; !dup {
+				out["cgroup2"] = m
+			}
+		case "cgroup":
+			for _, opt := range strings.Split(fields[sep+3], ",") {
+				if _, dup := out[opt]; !dup {
+					out[opt] = m
+				}
+			}
+		}
+	}
+	return out, sc.Err()
+}
+
+// ownCgroups reads this process's cgroup in each hierarchy: "" is the
+// unified one, others by controller name.
+func ownCgroups() (map[string]string, error) {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if parts[1] == "" {
+			out[""] = parts[2]
+			continue
+		}
+		for _, ctl := range strings.Split(parts[1], ",") {
+			out[ctl] = parts[2]
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,177 @@
+package sandbox_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/driver"
+	"github.com/nimbusfaas/nimbus/internal/driver/sandbox"
+	"github.com/nimbusfaas/nimbus/internal/fn"
+)
+
+func TestIsolatedWorkersRunBothRuntimes(t *testing.T) {
+	h := newHarness(t)
+	d := h.driver(t, nil)
+	t.Cleanup(func() { d.Close() })
+	if p := d.Protections(); p["isolation"] != "on" || p["missing"] != "" {
+		t.Fatalf("protections on this root host: %v", p)
+	}
+	code := map[string]string{
+		fn.Python: "import os\ndef handler(e, c):\n    return {'uid': os.getuid(), 'root': os.environ['LAMBDA_TASK_ROOT'], 'cwd': os.getcwd()}\n",
+		fn.NodeJS: "exports.handler = async () => ({ uid: process.getuid(), root: process.env.LAMBDA_TASK_ROOT, cwd: process.cwd() });\n",
+	}
+	for _, rt := range []string{fn.Python, fn.NodeJS} {
+		t.Run(rt, func(t *testing.T) {
+			inst, err := d.Start(context.Background(), driver.InstanceSpec{Function: h.function(rt, "iso", code[rt])})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := invoke(inst, map[string]int{}, 5*time.Second)
+			if err != nil || resp.Error != nil {
+				t.Fatalf("invoke: %v %+v", err, resp)
+			}
+			if got := string(resp.Result); got != `{"uid":65534,"root":"/var/task","cwd":"/var/task"}` &&
+				got != `{"uid": 65534, "root": "/var/task", "cwd": "/var/task"}` {
+				t.Errorf("result %s", got)
+			}
+			if st := inst.Stats(); st.PID == 0 || st.RSSKiB == 0 {
+				t.Errorf("stats %+v", st)
+			}
+			inst.Kill("test over")
+			<-inst.Done()
+			if ex := inst.Exit(); ex.Reason != "test over" || ex.OOM {
+				t.Errorf("exit %+v", ex)
+			}
+		})
+	}
+}
+
+func TestOutOfMemoryIsReadFromTheCgroup(t *testing.T) {
+	h := newHarness(t)
+	d := h.driver(t, nil)
+	t.Cleanup(func() { d.Close() })
+	f := h.function(fn.Python, "hog", "def handler(e, c):\n    return len([b'x' * (8 << 20) for i in range(40)])\n")
+	f.Memory = 64
+	inst, err := d.Start(context.Background(), driver.InstanceSpec{Function: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = invoke(inst, map[string]int{}, 10*time.Second)
+	var exit *driver.ExitError
+	if !errors.As(err, &exit) || !exit.Exit.OOM || exit.Exit.Signal != "SIGKILL" {
+		t.Fatalf("invoke: %v, want an ExitError with OOM", err)
+	}
+	// A small function is not an OOM.
+	inst, err = d.Start(context.Background(), driver.InstanceSpec{Function: h.function(fn.Python, "ok", okCode[fn.Python])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := invoke(inst, map[string]int{"n": 1}, 5*time.Second); err != nil || string(resp.Result) != `{"ok": 2}` && string(resp.Result) != `{"ok":2}` {
+		t.Fatalf("after an OOM: %v %+v", err, resp)
+	}
+	inst.Kill("done")
+	<-inst.Done()
+	if inst.Exit().OOM {
+		t.Errorf("a kill is reported as OOM: %+v", inst.Exit())
+	}
+}
+
+func TestInstanceCgroupIsRemoved(t *testing.T) {
+	h := newHarness(t)
+	d := h.driver(t, map[string]string{sandbox.EnvWarm: "0"})
+	inst, err := d.Start(context.Background(), driver.InstanceSpec{Function: h.function(fn.Python, "cg", okCode[fn.Python])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := inst.Stats().ID
+	dirs := cgroupDirs(t, id)
+	if len(dirs) == 0 {
+		t.Fatalf("no cgroup named %s", id)
+	}
+	inst.Kill("done")
+	<-inst.Done()
+	for _, dir := range dirs {
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("cgroup %s remains: %v", dir, err)
+		}
+	}
+}
+
+// cgroupDirs finds the cgroup directories named id below /sys/fs/cgroup.
+func cgroupDirs(t *testing.T, id string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir("/sys/fs/cgroup", func(p string, e os.DirEntry, err error) error {
+		if err != nil || !e.IsDir() {
+			return nil
+		}
+		if e.Name() == id {
+			out = append(out, p)
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	return out
+}
+
+func TestIsolationOffRunsPlainProcesses(t *testing.T) {
+	h := newHarness(t)
+	d := h.driver(t, map[string]string{sandbox.EnvIsolation: "off"})
+	p := d.Protections()
+	if p["isolation"] != "off" || !strings.Contains(p["missing"], sandbox.EnvIsolation) {
+		t.Fatalf("protections %v", p)
+	}
+	inst, err := d.Start(context.Background(), driver.InstanceSpec{Function: h.function(fn.Python, "plain",
+		"import os\ndef handler(e, c):\n    return os.getuid()\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := invoke(inst, nil, 5*time.Second)
+	if err != nil || string(resp.Result) != "0" {
+		t.Fatalf("unisolated worker as root: %v %+v", err, resp)
+	}
+	inst.Kill("done")
+	<-inst.Done()
+}
+
+func TestStrictModeRefusesLessIsolation(t *testing.T) {
+	h := newHarness(t)
+	d := h.driver(t, map[string]string{sandbox.EnvIsolation: "off", sandbox.EnvStrict: "1"})
+	if err := d.Available(context.Background()); !errors.Is(err, fn.ErrUnavailable) {
+		t.Fatalf("Available: %v, want fn.ErrUnavailable", err)
+	}
+	if _, err := d.Start(context.Background(), driver.InstanceSpec{Function: h.function(fn.Python, "x", okCode[fn.Python])}); !errors.Is(err, fn.ErrUnavailable) {
+		t.Fatalf("Start: %v, want fn.ErrUnavailable", err)
+	}
+	// With every protection, strict mode runs functions.
+	d = h.driver(t, map[string]string{sandbox.EnvStrict: "1"})
+	t.Cleanup(func() { d.Close() })
+	if err := d.Available(context.Background()); err != nil {
+		t.Fatalf("strict with full isolation: %v", err)
+	}
+}
+
+func TestBadSettingsAreRefused(t *testing.T) {
+	h := newHarness(t)
+	for k, v := range map[string]string{
+		sandbox.EnvStrict:    "maybe",
+		sandbox.EnvIsolation: "partly",
+		sandbox.EnvUID:       "0",
+		sandbox.EnvTmpMB:     "lots",
+		sandbox.EnvPids:      "2",
+		sandbox.EnvWarm:      "-1",
+	} {
+		t.Run(k, func(t *testing.T) {
+			_, err := sandbox.New(driver.Config{DataDir: t.TempDir(), Interpreters: h.interp, Shims: h.shims,
+				Lookup: func(key string) (string, bool) { return v, key == k }})
+			if err == nil || !strings.Contains(err.Error(), k) {
+				t.Errorf("%s=%s: %v, want an error naming it", k, v, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,107 @@
+package sandbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/driver"
+	"github.com/nimbusfaas/nimbus/internal/driver/sandbox"
+	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
+)
+
+// requireRoot skips a test that needs root (namespaces without a user
+// namespace, cgroups), except in CI, where it must run.
+func requireRoot(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		tb.Fatal("the sandbox security suite must run as root in CI")
+	}
+	tb.Skip("needs root: the sandbox security suite creates namespaces and cgroups")
+}
+
+// harness holds what every driver of a test shares: the host's real
+// interpreters and the installed shims.
+type harness struct {
+	interp runtime.Interpreters
+	shims  runtime.Paths
+	dir    string
+}
+
+var (
+	interpOnce sync.Once
+	interp     runtime.Interpreters
+)
+
+func newHarness(tb testing.TB) *harness {
+	tb.Helper()
+	requireRoot(tb)
+	interpOnce.Do(func() { interp, _ = runtime.FindInterpreters(context.Background(), os.LookupEnv) })
+	if interp.Python == "" || interp.Node == "" {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("python3 and node are needed: found %+v", interp)
+		}
+		tb.Skipf("python3 and node are needed: found %+v", interp)
+	}
+	dir := tb.TempDir()
+	shims, err := runtime.InstallShims(dir + "/runtime")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &harness{interp: interp, shims: shims, dir: dir}
+}
+
+// driver opens a sandbox driver with the settings in env.
+func (h *harness) driver(tb testing.TB, env map[string]string) *sandbox.Driver {
+	tb.Helper()
+	log := slog.New(slog.NewTextHandler(&testWriter{tb: tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	d, err := sandbox.New(driver.Config{
+		DataDir:      tb.TempDir(),
+		Lookup:       func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		Logger:       log,
+		Interpreters: h.interp,
+		Shims:        h.shims,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+// function is a function of runtime rt with one source file.
+func (h *harness) function(rt, name, code string) *fn.Function {
+	f := &fn.Function{ID: fn.NewID(), Name: name, Runtime: rt, Version: 1, Memory: 128, Timeout: 5000, MaxInstances: 1}
+	f.Handler = fn.DefaultHandler(rt)
+	f.Files = map[string]string{f.ModuleFile(): code}
+	return f
+}
+
+var okCode = map[string]string{
+	fn.Python: "def handler(e, c):\n    return {'ok': e.get('n', 0) + 1}\n",
+	fn.NodeJS: "exports.handler = async (e) => ({ ok: (e.n || 0) + 1 });\n",
+}
+
+// invoke calls inst once with event and a deadline of timeout.
+func invoke(inst driver.Instance, event any, timeout time.Duration) (*runtime.Response, error) {
+	b, _ := json.Marshal(event)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	dl, _ := ctx.Deadline()
+	return inst.Invoke(ctx, driver.NewRequest(fn.NewID(), b, dl.UnixMilli()))
+}
+
+type testWriter struct{ tb testing.TB }
+
+func (w *testWriter) Write(b []byte) (int, error) {
+	w.tb.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}

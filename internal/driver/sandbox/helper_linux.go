@@ -1,0 +1,211 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	goruntime "runtime"
+	"runtime/debug"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// helperName is the argv[0] the server gives its own binary when it starts
+// it as an instance's init helper (the "reexec" pattern): the init below
+// sees it and never returns to main. It also works in test binaries.
+const helperName = "nimbus-sandbox-init"
+
+// The helper's file descriptors, as the server passes them.
+const (
+	helperReqFD    = 3 // the protocol pipes, kept at 3 and 4 for the interpreter
+	helperRespFD   = 4
+	helperSpecFD   = 5 // spec JSON, read to EOF
+	helperStatusFD = 6 // helperStatus lines to the server
+)
+
+// Exit codes of the helper itself (the interpreter's are reported on the
+// status pipe).
+const helperFailed = 125
+
+func init() {
+	if len(os.Args) == 0 || os.Args[0] != helperName {
+		return
+	}
+	// Capabilities, no_new_privs and seccomp are per thread: every step
+	// runs on this one, and the interpreter is forked from it.
+	goruntime.LockOSThread()
+	// A raw exit: nothing to flush, and a race-detector build would
+	// otherwise sleep a second before exiting.
+	unix.Exit(helperMain())
+}
+
+// helperMain runs as PID 1 of the instance's new namespaces, as root (or
+// as the mapped user with ambient capabilities in a user namespace). It
+// builds the root, brings lo up, sets limits, drops every privilege, loads
+// the seccomp filter, forks the interpreter with the sandbox uid and gid,
+// and then stays as its init: it reaps orphans and reports how the
+// interpreter ended. When it exits, the kernel kills everything left in the
+// PID namespace.
+func helperMain() int {
+	status := os.NewFile(helperStatusFD, "status")
+	report := func(s helperStatus) {
+		b, _ := json.Marshal(s)
+		_, _ = status.Write(append(b, '\n'))
+	}
+	fail := func(step string, err error) int {
+		report(helperStatus{Error: step + ": " + err.Error()})
+		return helperFailed
+	}
+	debug.SetGCPercent(-1) // a few allocations; no collector needed
+	unix.CloseOnExec(helperStatusFD)
+
+	var sp spec
+	sf := os.NewFile(helperSpecFD, "spec")
+	err := json.NewDecoder(sf).Decode(&sp)
+	sf.Close()
+	if err != nil {
+		return fail("read spec", err)
+	}
+	if err := buildRoot(&sp); err != nil {
+		return fail("root", err)
+	}
+	if sp.Loopback {
+		if err := loopbackUp(); err != nil {
+			return fail("loopback", err)
+		}
+	}
+	if sp.Hostname != "" {
+		if err := unix.Sethostname([]byte(sp.Hostname)); err != nil {
+			return fail("hostname", err)
+		}
+	}
+	for _, r := range sp.Rlimits {
+		if err := unix.Setrlimit(r.Resource, &unix.Rlimit{Cur: r.Cur, Max: r.Max}); err != nil {
+			return fail(fmt.Sprintf("rlimit %d", r.Resource), err)
+		}
+	}
+	if err := dropBoundingSet(); err != nil {
+		return fail("capabilities", err)
+	}
+	if err := prctl(unix.PR_SET_NO_NEW_PRIVS, 1); err != nil {
+		return fail("no_new_privs", err)
+	}
+	if sp.Seccomp {
+		if err := loadSeccomp(); err != nil {
+			return fail("seccomp", err)
+		}
+	}
+	if sp.Path == "" {
+		report(helperStatus{Probe: true})
+		return 0
+	}
+	pid, err := syscall.ForkExec(sp.Path, sp.Args, &syscall.ProcAttr{
+		Dir:   sp.Dir,
+		Env:   sp.Env,
+		Files: []uintptr{0, 1, 2, helperReqFD, helperRespFD},
+		Sys: &syscall.SysProcAttr{
+			Credential: &syscall.Credential{
+				Uid:         uint32(sp.UID),
+				Gid:         uint32(sp.GID),
+				Groups:      []uint32{},
+				NoSetGroups: !sp.SetGroups,
+			},
+		},
+	})
+	if err != nil {
+		return fail("start "+sp.Path, err)
+	}
+	// The interpreter holds the protocol pipes now; this process keeps none
+	// of its privileges either.
+	unix.Close(helperReqFD)
+	unix.Close(helperRespFD)
+	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
+		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE)
+	if sp.SetGroups {
+		_ = syscall.Setgroups(nil)
+	}
+	_ = syscall.Setresgid(sp.GID, sp.GID, sp.GID)
+	_ = syscall.Setresuid(sp.UID, sp.UID, sp.UID)
+	// A change of credentials clears the parent-death signal.
+	_ = prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL))
+
+	for {
+		var ws syscall.WaitStatus
+		wpid, err := syscall.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fail("wait", err)
+		}
+		if wpid != pid {
+			continue // an orphan reparented to us
+		}
+		ex := &helperExit{Code: ws.ExitStatus()}
+		if ws.Signaled() {
+			ex.Code = -1
+			ex.Signal = unix.SignalName(ws.Signal())
+		}
+		report(helperStatus{Exit: ex})
+		return 0
+	}
+}
+
+// loopbackUp brings the network namespace's lo interface up.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+// dropBoundingSet empties this thread's capability bounding set and its
+// ambient and inheritable sets, so that nothing it starts can ever gain a
+// capability back. The effective set stays: the fork that starts the
+// interpreter needs CAP_SETUID and CAP_SETGID, and the change to a non-root
+// uid there clears it.
+func dropBoundingSet() error {
+	for c := 0; c <= unix.CAP_LAST_CAP+8; c++ {
+		if err := prctl(unix.PR_CAPBSET_DROP, uintptr(c)); err != nil {
+			if errors.Is(err, unix.EINVAL) {
+				break // past the kernel's last capability
+			}
+			return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
+		}
+	}
+	if err := prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("clear inheritable capabilities: %w", err)
+	}
+	return nil
+}
+
+// prctl is a raw per-thread prctl with one argument.
+func prctl(option int, arg uintptr) error {
+	_, _, e := unix.RawSyscall6(unix.SYS_PRCTL, uintptr(option), arg, 0, 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
