@@ -40,7 +40,7 @@ type Recorder struct {
 	// Saving minutes (persist.go).
 	saveMu    sync.Mutex // one Save at a time
 	mu        sync.Mutex
-	deleted   []string // forgotten functions whose saved minutes must go
+	deleted   []string // forgotten functions whose saved minutes must go (with a Store)
 	lastPrune time.Time
 	stop      chan struct{}
 	stopped   chan struct{}
@@ -127,9 +127,9 @@ func (r *Recorder) Forget(functionID string) {
 			r.prom.forget(p)
 		}
 	}
-	r.mu.Lock()
-	r.deleted = append(r.deleted, functionID)
-	r.mu.Unlock()
+	if r.cfg.Store != nil {
+		r.requeue([]string{functionID})
+	}
 }
 
 // forgotten reports whether Forget was called for functionID.

@@ -225,13 +225,11 @@ func newSeries() *series {
 
 func (s *series) add(at time.Time, o *observation) {
 	ns := at.UnixNano()
-	sec, min := ns/int64(time.Second), ns/int64(time.Minute)
+	secSlot, minSlot := ns/int64(time.Second), ns/int64(time.Minute)
 	s.mu.Lock()
-	s.sec.at(sec, true).add(o)
-	s.min.at(min, true).add(o)
-	if min < s.dirty {
-		s.dirty = min
-	}
+	s.sec.at(secSlot, true).add(o)
+	s.min.at(minSlot, true).add(o)
+	s.dirty = min(s.dirty, minSlot)
 	s.mu.Unlock()
 }
 
