@@ -242,7 +242,7 @@ func (e *Engine) logs(s string, truncated bool) string {
 func (e *Engine) pool(f *fn.Function) *pool {
 	if v, ok := e.pools.Load(f.ID); ok {
 		p := v.(*pool)
-		if p.version != f.Version {
+		if !p.isVersion(f.Version) {
 			p.update(f)
 		}
 		return p

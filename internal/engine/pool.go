@@ -156,6 +156,13 @@ func (p *pool) handOnLocked() {
 	}
 }
 
+// isVersion reports whether the pool serves version v of its function.
+func (p *pool) isVersion(v int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.version == v
+}
+
 // update adopts a function's new version and limits, retiring idle
 // instances of older versions.
 func (p *pool) update(f *fn.Function) {
