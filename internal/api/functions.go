@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
@@ -195,10 +196,29 @@ func conflictName(err error, name string) error {
 	return err
 }
 
-// function finds a function for the invoke path, from the cache when it can.
+// functionTTL is how long the invoke path trusts a cached function before
+// it reads it again, in the background: other servers sharing the database
+// may have changed or deleted it.
+const functionTTL = 2 * time.Second
+
+// cachedFunction is a function as the invoke path last read it.
+type cachedFunction struct {
+	f          *fn.Function
+	checked    atomic.Int64 // UnixNano of the last read (or attempt)
+	refreshing atomic.Bool
+}
+
+// function finds a function for the invoke path, from the cache when it
+// can. A cached function older than functionTTL is served as it is while a
+// background read refreshes it, so a call never waits for the store once
+// its function is known, even while the store is unavailable.
 func (s *Server) function(ctx context.Context, idOrName string) (*fn.Function, error) {
 	if v, ok := s.cache.Load(idOrName); ok {
-		return v.(*fn.Function), nil
+		c := v.(*cachedFunction)
+		if time.Since(time.Unix(0, c.checked.Load())) > functionTTL && c.refreshing.CompareAndSwap(false, true) {
+			go s.refresh(c)
+		}
+		return c.f, nil
 	}
 	gen := s.gen.Load()
 	f, err := s.cfg.Store.GetFunction(ctx, idOrName)
@@ -207,11 +227,53 @@ func (s *Server) function(ctx context.Context, idOrName string) (*fn.Function, e
 	}
 	s.cacheMu.Lock()
 	if s.gen.Load() == gen {
-		s.cache.Store(f.ID, f)
-		s.cache.Store(f.Name, f)
+		s.remember(f)
 	}
 	s.cacheMu.Unlock()
 	return f, nil
+}
+
+// remember caches f by id and name. s.cacheMu is held.
+func (s *Server) remember(f *fn.Function) {
+	c := &cachedFunction{f: f}
+	c.checked.Store(time.Now().UnixNano())
+	s.cache.Store(f.ID, c)
+	s.cache.Store(f.Name, c)
+}
+
+// refresh reads a cached function again: a new version replaces it, a
+// deletion (by another server) removes it and stops its instances, and a
+// failed read keeps it until the next try.
+func (s *Server) refresh(c *cachedFunction) {
+	defer c.refreshing.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	gen := s.gen.Load()
+	f, err := s.cfg.Store.GetFunction(ctx, c.f.ID)
+	c.checked.Store(time.Now().UnixNano())
+	switch {
+	case errors.Is(err, fn.ErrNotFound):
+		s.log.Info("function deleted elsewhere", "function", c.f.Name, "id", c.f.ID)
+		s.forget(c.f)
+		s.cfg.Engine.Remove(c.f.ID)
+		return
+	case err != nil:
+		s.log.Debug("refresh cached function", "function", c.f.Name, "error", err)
+		return
+	case f.Version == c.f.Version && f.Name == c.f.Name:
+		return
+	}
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if s.gen.Load() != gen {
+		return // changed here meanwhile: the cache was cleared
+	}
+	s.log.Info("function changed elsewhere", "function", f.Name, "id", f.ID, "version", f.Version)
+	if f.Name != c.f.Name {
+		s.cache.Delete(c.f.Name)
+	}
+	s.remember(f)
+	s.cfg.Engine.Update(f)
 }
 
 // forget drops f from the cache.

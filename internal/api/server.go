@@ -65,7 +65,7 @@ type Server struct {
 	closing   chan struct{} // closed by CloseStreams
 	closeOnce sync.Once
 
-	cache   sync.Map     // id and name → *fn.Function, for the invoke path
+	cache   sync.Map     // id and name → *cachedFunction, for the invoke path
 	cacheMu sync.Mutex   // serialises cache fills with invalidations (not reads)
 	gen     atomic.Int64 // bumped on every change, so a racing read is not cached
 }
