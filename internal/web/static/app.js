@@ -93,7 +93,7 @@ function connectEvents() {
   es.onopen = () => mark(true, "live");
   es.onerror = () => mark(false, "reconnecting");
   es.addEventListener("execution", e => { const ev = JSON.parse(e.data); live.listeners.forEach(f => f("execution", ev)); });
-  es.addEventListener("snapshot", e => { live.snapshot = JSON.parse(e.data); live.listeners.forEach(f => f("snapshot", live.snapshot)); });
+  es.addEventListener("metrics", e => { live.snapshot = JSON.parse(e.data); live.listeners.forEach(f => f("metrics", live.snapshot)); });
 }
 function onLive(f) { live.listeners.add(f); return () => live.listeners.delete(f); }
 
@@ -154,24 +154,33 @@ async function dashboard() {
   const secs = new Map(); // second → {n, err, cold, durs: []}
   const hist = []; // [t, snapshot]
   const bucket = t => { if (!secs.has(t)) secs.set(t, { n: 0, err: 0, cold: 0, durs: [] }); return secs.get(t); };
+  const shown = new Set();
   const addFeed = ev => {
+    if (shown.has(ev.executionId)) return; // both live and in the seeded history
+    shown.add(ev.executionId);
     const li = h("li", {}, badge(ev.status),
       h("a", { class: "name", href: `#/functions/${encodeURIComponent(ev.function || ev.functionId)}/executions/${ev.executionId}` }, ev.function || ev.functionId),
       h("span", { class: "muted" }, ms(ev.durationMs)), ev.coldStart ? h("span", { class: "muted", title: "cold start" }, "❄") : null);
-    feed.prepend(li);
+    li.dataset.id = ev.executionId; // ids sort by start time: keep newest first
+    const after = [...feed.children].find(x => x.dataset.id < ev.executionId);
+    feed.insertBefore(li, after || null);
     while (feed.children.length > 50) feed.lastChild.remove();
   };
-  const setKPIs = s => {
+  // s is GET /api/metrics/system (15 minutes) or a live "metrics"
+  // snapshot (the last minute): only the figures that mean the same in both
+  // are taken from snapshots.
+  const setKPIs = (s, snapshot) => {
     if (!s) return;
-    $("#k-invocations").textContent = s.invocations ?? "–";
-    const rate = s.rates ? (s.rates["1m"] ?? s.rates.m1) : s.invocationsPerSecond;
-    $("#k-rate").textContent = rate === undefined ? "–" : Chart.fmt(rate);
-    $("#k-errors").textContent = s.errorRate === undefined ? "–" : pct(s.errorRate);
-    $("#k-p50").textContent = ms(s.durationMs && s.durationMs.p50);
-    $("#k-p95").textContent = ms(s.durationMs && s.durationMs.p95);
-    $("#k-cold").textContent = s.coldStarts ?? "–";
-    const inst = s.instances || s.activeInstances;
-    $("#k-instances").textContent = inst === undefined ? "–" : typeof inst === "number" ? inst : Object.values(inst).reduce((a, b) => a + (typeof b === "number" ? b : (b.idle || 0) + (b.busy || 0)), 0);
+    if (!snapshot) {
+      $("#k-invocations").textContent = s.invocations ?? "–";
+      $("#k-errors").textContent = s.invocations ? pct(s.errorRate) : "–";
+      $("#k-p50").textContent = s.invocations ? ms(s.durationMs.p50) : "–";
+      $("#k-p95").textContent = s.invocations ? ms(s.durationMs.p95) : "–";
+      $("#k-cold").textContent = s.coldStarts ?? "–";
+    }
+    const rate = snapshot ? s.invocationsPerSecond : s.rates && s.rates["1m"];
+    if (rate !== undefined) $("#k-rate").textContent = Chart.fmt(rate);
+    if (s.instances && s.instances.active !== undefined) $("#k-instances").textContent = s.instances.active;
   };
   const draw = () => {
     const now = Math.floor(Date.now() / 1000), from = now - 300;
@@ -187,14 +196,13 @@ async function dashboard() {
     for (const t of secs.keys()) if (t < from) secs.delete(t);
     Chart.line(cRate, [{ color: "var(--c1)", points: rate }, { color: "var(--c2)", points: errs }], { title: "Invocations and errors per second" });
     Chart.line(cLat, [{ color: "var(--c1)", points: p50 }, { color: "var(--c4)", points: p95 }], { title: "Latency" });
-    const inst = hist.map(([t, s]) => [t, Number($("#k-instances").textContent) || 0]);
+    const inst = hist.filter(([, s]) => s.instances).map(([t, s]) => [t, s.instances.active || 0]);
     Chart.line(cCold, [{ color: "var(--c2)", points: cold }, { color: "var(--c3)", points: inst }], { title: "Cold starts" });
     const cpu = [], mem = [];
     for (const [t, s] of hist) {
       const host = s.host || {};
-      if (host.cpuPercent !== undefined) cpu.push([t, host.cpuPercent]);
-      if (host.memoryUsedPercent !== undefined) mem.push([t, host.memoryUsedPercent]);
-      else if (host.memoryTotalBytes) mem.push([t, 100 * (1 - (host.memoryAvailableBytes || 0) / host.memoryTotalBytes)]);
+      if (host.cpu) cpu.push([t, host.cpu.usedPercent]);
+      if (host.memory) mem.push([t, host.memory.usedPercent]);
     }
     Chart.line(cHost, [{ color: "var(--c1)", points: cpu }, { color: "var(--c3)", points: mem }], { title: "Host", unit: "%" });
   };
@@ -205,6 +213,16 @@ async function dashboard() {
       while (hist.length > 300) hist.shift();
     } catch (e) { /* shown by the live indicator; keep the last figures */ }
   };
+  cleanup.push(onLive((kind, ev) => {
+    if (kind === "execution") {
+      const b = bucket(Math.floor(Date.now() / 1000));
+      b.n++; if (ev.status !== "success") b.err++; if (ev.coldStart) b.cold++; b.durs.push(ev.durationMs);
+      addFeed(ev);
+      const k = $("#k-invocations"); if (k && /^\d+$/.test(k.textContent)) k.textContent = Number(k.textContent) + 1;
+    } else if (kind === "metrics") {
+      setKPIs(ev, true);
+    }
+  }));
   await refresh();
   // The latest executions, from history of each function, seed the feed.
   try {
@@ -214,18 +232,8 @@ async function dashboard() {
     lists.flat().sort((a, b) => a.executionId < b.executionId ? -1 : 1).slice(-30).forEach(addFeed);
   } catch { /* empty feed */ }
   draw();
-  cleanup.push(onLive((kind, ev) => {
-    if (kind === "execution") {
-      const b = bucket(Math.floor(Date.now() / 1000));
-      b.n++; if (ev.status !== "success") b.err++; if (ev.coldStart) b.cold++; b.durs.push(ev.durationMs);
-      addFeed(ev);
-      const k = $("#k-invocations"); if (k && /^\d+$/.test(k.textContent)) k.textContent = Number(k.textContent) + 1;
-    } else if (kind === "snapshot") {
-      setKPIs(ev.system || ev); hist.push([Math.floor(Date.now() / 1000), ev.system || ev]);
-    }
-  }));
   every(1000, draw);
-  every(5000, refresh);
+  every(2000, refresh);
 }
 function colorLegends(root) { root.querySelectorAll("[data-c]").forEach(i => i.style.background = `var(--${i.dataset.c})`); }
 
@@ -365,7 +373,7 @@ async function detailPage(name) {
     try {
       const ex = await api.call("POST", "/api/executions/" + encodeURIComponent(f.id), JSON.stringify(event));
       result.replaceChildren(executionView(ex));
-      loadHistory();
+      loadHistory(); loadMetrics();
     } catch (e) { showError(invokeErr, e); } finally { run.disabled = false; }
   };
   payload.textarea.addEventListener("keydown", e => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); run.click(); } });
@@ -399,14 +407,17 @@ async function detailPage(name) {
     const m = await api.call("GET", `/api/metrics/functions/${f.id}?window=1h&series=1m`).catch(() => null);
     if (!m) return;
     const k = (label, v) => h("div", { class: "kpi" }, h("div", { class: "label" }, label), h("div", { class: "value" }, v));
-    stats.replaceChildren(k("Invocations (1h)", m.invocations), k("Error rate", m.invocations ? pct(m.errorRate) : "–"), k("p50", ms(m.durationMs.p50)),
-      k("p95", ms(m.durationMs.p95)), k("Cold starts", m.coldStarts), k("Instances", m.instances ? `${m.instances.busy || 0} busy / ${m.instances.idle || 0} idle` : "–"));
-    const series = Array.isArray(m.series) ? m.series : (m.series && m.series.buckets) || [];
-    const t = b => new Date(b.start || b.t || b.time).getTime() / 1000;
-    Chart.line(cCount, [{ color: "var(--c1)", points: series.map(b => [t(b), b.invocations ?? b.count ?? 0]) },
-      { color: "var(--c2)", points: series.map(b => [t(b), (b.invocations ?? 0) - ((b.byStatus || {}).success ?? b.invocations ?? 0)]) }], { title: "Invocations" });
-    Chart.line(cLat, [{ color: "var(--c1)", points: series.filter(b => b.durationMs || b.p50 !== undefined).map(b => [t(b), b.durationMs ? b.durationMs.p50 : b.p50]) },
-      { color: "var(--c4)", points: series.filter(b => b.durationMs || b.p95 !== undefined).map(b => [t(b), b.durationMs ? b.durationMs.p95 : b.p95]) }], { title: "Latency" });
+    const ran = m.invocations > 0;
+    stats.replaceChildren(k("Invocations (1h)", m.invocations), k("Error rate", ran ? pct(m.errorRate) : "–"), k("p50", ran ? ms(m.durationMs.p50) : "–"),
+      k("p95", ran ? ms(m.durationMs.p95) : "–"), k("Cold starts", m.coldStarts), k("Instances", m.instances ? `${m.instances.busy || 0} busy / ${m.instances.idle || 0} idle` : "–"),
+      k("Peak memory", m.peakMemoryKiB && m.peakMemoryKiB.samples ? (m.peakMemoryKiB.peak / 1024).toFixed(1) + " MB" : "–"));
+    const series = m.series || [];
+    const t = b => new Date(b.start).getTime() / 1000;
+    Chart.line(cCount, [{ color: "var(--c1)", points: series.map(b => [t(b), b.invocations]) },
+      { color: "var(--c2)", points: series.map(b => [t(b), b.invocations - ((b.byStatus || {}).success || 0)]) }], { title: "Invocations and errors per minute" });
+    const busy = series.filter(b => b.invocations > 0);
+    Chart.line(cLat, [{ color: "var(--c1)", points: busy.map(b => [t(b), b.p50Ms]) },
+      { color: "var(--c4)", points: busy.map(b => [t(b), b.p95Ms]) }], { title: "Latency per minute" });
   }
   const del = h("button", { type: "button", class: "danger", id: "delete" }, "Delete");
   del.onclick = async () => {

@@ -38,6 +38,9 @@ const Chart = (() => {
       if (!s.points.length) continue;
       const d = s.points.map(([t, v], i) => `${i ? "L" : "M"}${x(t).toFixed(1)},${y(v).toFixed(1)}`).join("");
       svg.append(el("path", { d, fill: "none", stroke: s.color, "stroke-width": 2, "vector-effect": "non-scaling-stroke" }));
+      if (s.points.length < 40) { // sparse data: mark each point so a lone one shows
+        for (const [t, v] of s.points) svg.append(el("ellipse", { cx: x(t), cy: y(v), rx: 3, ry: 3 * h / 180, fill: s.color }));
+      }
     }
     const title = el("title", {});
     title.textContent = opts.title || "";
