@@ -30,6 +30,7 @@ type Config struct {
 	QueueTimeout    time.Duration // NIMBUS_QUEUE_TIMEOUT: wait for a busy function before 429 (5s)
 	KeepAlive       time.Duration // NIMBUS_KEEP_ALIVE: idle instances stop after (10m)
 	Retention       int           // NIMBUS_RETENTION: executions kept per function (10000)
+	RecordBuffer    int           // NIMBUS_RECORD_BUFFER: records held for an unavailable store, oldest dropped past it (65536)
 	LogLimit        int           // NIMBUS_LOG_LIMIT: bytes of logs per execution (65536)
 	ShutdownTimeout time.Duration // NIMBUS_SHUTDOWN_TIMEOUT: drain time on SIGTERM (30s)
 	LogLevel        string        // NIMBUS_LOG_LEVEL: debug, info, warn, error (info)
@@ -51,6 +52,7 @@ func Default() Config {
 		QueueTimeout:     5 * time.Second,
 		KeepAlive:        10 * time.Minute,
 		Retention:        10000,
+		RecordBuffer:     1 << 16,
 		LogLimit:         64 << 10,
 		ShutdownTimeout:  30 * time.Second,
 		LogLevel:         "info",
@@ -124,6 +126,7 @@ func Load(lookup func(string) (string, bool), envFile string, args []string) (Co
 	dur("NIMBUS_QUEUE_TIMEOUT", &c.QueueTimeout)
 	dur("NIMBUS_KEEP_ALIVE", &c.KeepAlive)
 	num("NIMBUS_RETENTION", &c.Retention, 1, 100_000_000)
+	num("NIMBUS_RECORD_BUFFER", &c.RecordBuffer, 1, 1<<24)
 	num("NIMBUS_LOG_LIMIT", &c.LogLimit, 1024, 16<<20)
 	dur("NIMBUS_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
 	str("NIMBUS_LOG_LEVEL", &c.LogLevel)

@@ -81,3 +81,17 @@ func TestMetricsRetention(t *testing.T) {
 		}
 	}
 }
+
+func TestStoreSettings(t *testing.T) {
+	c, err := config.Load(env(map[string]string{"MONGODB_URI": "mongodb://db:27017/prod", "NIMBUS_RECORD_BUFFER": "500"}), "", nil)
+	if err != nil || c.MongoURI != "mongodb://db:27017/prod" || c.RecordBuffer != 500 {
+		t.Fatalf("MONGODB_URI and NIMBUS_RECORD_BUFFER: %+v, %v", c, err)
+	}
+	if c, _ := config.Load(env(nil), "", nil); c.RecordBuffer != 1<<16 || c.MongoURI != "" {
+		t.Errorf("defaults: record buffer %d, MongoDB URI %q", c.RecordBuffer, c.MongoURI)
+	}
+	if _, err := config.Load(env(map[string]string{"NIMBUS_RECORD_BUFFER": "0"}), "", nil); err == nil ||
+		!strings.Contains(err.Error(), "NIMBUS_RECORD_BUFFER") {
+		t.Errorf("NIMBUS_RECORD_BUFFER=0: err %v, want it named", err)
+	}
+}

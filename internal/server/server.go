@@ -19,7 +19,6 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/metrics"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/store"
-	"github.com/nimbusfaas/nimbus/internal/store/sqlite"
 	"github.com/nimbusfaas/nimbus/internal/web"
 
 	_ "github.com/nimbusfaas/nimbus/internal/driver/sandbox" // built-in drivers
@@ -41,9 +40,6 @@ type Server struct {
 // New opens the store, finds the interpreters, opens the drivers and wires
 // the API. lookup is the environment.
 func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bool), log *slog.Logger) (*Server, error) {
-	if cfg.MongoURI != "" {
-		return nil, fmt.Errorf("MONGODB_URI is set, but this build has no MongoDB store yet: unset it to use the embedded SQLite store")
-	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -51,7 +47,7 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(dataDir, "nimbus.db"))
+	st, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +97,7 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		LogLimit:      cfg.LogLimit,
 		Retention:     cfg.Retention,
 		FlushInterval: 50 * time.Millisecond,
+		RecordBuffer:  cfg.RecordBuffer,
 	})
 	if err := metrics.RegisterEngine(reg, eng); err != nil {
 		st.Close()
@@ -188,7 +185,8 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.log.Error("metrics from before this start are not available", "error", err)
 	}
 	s.engine.Start(ctx)
-	s.log.Info("nimbus listening", "addr", "http://"+s.ln.Addr().String(), "data", s.cfg.DataDir)
+	loc, _ := StoreLocation(s.cfg)
+	s.log.Info("nimbus listening", "addr", "http://"+s.ln.Addr().String(), "data", s.cfg.DataDir, "store", store.Redact(loc))
 	if err := s.http.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
