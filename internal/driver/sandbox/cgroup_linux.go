@@ -74,6 +74,7 @@ func openCgroups(pidsMax int) (*cgroups, error) {
 		v2err = err
 	}
 	c := &cgroups{version: 1, v1: map[string]string{}, pidsMax: pidsMax}
+	var v1errs []error
 	for _, ctl := range []string{"memory", "pids", "cpu"} {
 		m, ok := mounts[ctl]
 		if !ok {
@@ -81,16 +82,25 @@ func openCgroups(pidsMax int) (*cgroups, error) {
 		}
 		dir := filepath.Join(m.point, strings.TrimPrefix(own[ctl], m.root), cgroupParent)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
+			v1errs = append(v1errs, err)
+			continue
+		}
+		if err := canCreate(dir); err != nil {
+			v1errs = append(v1errs, err)
 			continue
 		}
 		c.v1[ctl] = dir
 		cleanCgroups(dir)
 	}
 	if c.v1["memory"] == "" {
-		if v2err != nil {
-			return nil, fmt.Errorf("no memory controller: not in cgroup v1, and v2: %w", v2err)
+		why := make([]string, 0, len(v1errs))
+		for _, err := range v1errs {
+			why = append(why, err.Error())
 		}
-		return nil, errors.New("no memory controller in cgroup v1 or v2")
+		if len(why) == 0 {
+			why = append(why, "no memory hierarchy")
+		}
+		return nil, fmt.Errorf("no usable memory controller: v1: %s; v2: %v", strings.Join(why, "; "), v2err)
 	}
 	_, err = os.Stat(filepath.Join(c.v1["memory"], "memory.memsw.limit_in_bytes"))
 	c.memsw = err == nil
@@ -136,8 +146,21 @@ func openV2(m mount, own string, pidsMax int) (*cgroups, error) {
 	if err := enable(dir); err != nil {
 		return nil, fmt.Errorf("enable controllers in %s: %w", dir, err)
 	}
+	if err := canCreate(dir); err != nil {
+		return nil, err
+	}
 	cleanCgroups(dir)
 	return &cgroups{version: 2, v2: dir, pidsMax: pidsMax}, nil
+}
+
+// canCreate checks that this process may create cgroups below parent:
+// a parent an earlier run made as root may be there and not writable.
+func canCreate(parent string) error {
+	probe := filepath.Join(parent, "probe-"+strconv.Itoa(os.Getpid()))
+	if err := os.Mkdir(probe, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("cannot create cgroups in %s: %w", parent, err)
+	}
+	return syscall.Rmdir(probe)
 }
 
 // cleanCgroups removes the instance cgroups under parent that a crashed

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/driver/sandbox"
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 func TestIsolatedWorkersRunBothRuntimes(t *testing.T) {
@@ -173,5 +176,82 @@ func TestBadSettingsAreRefused(t *testing.T) {
 				t.Errorf("%s=%s: %v, want an error naming it", k, v, err)
 			}
 		})
+	}
+}
+
+// TestUnprivilegedServerUsesAUserNamespace runs this test binary again as
+// uid 65534, which cannot create namespaces without a user namespace nor
+// write cgroups, and checks that the sandbox still isolates (Node only:
+// this host's Python may live under /root, out of reach of that user).
+func TestUnprivilegedServerUsesAUserNamespace(t *testing.T) {
+	if os.Getenv("NIMBUS_TEST_UNPRIVILEGED") != "" {
+		unprivilegedChild(t)
+		return
+	}
+	h := newHarness(t)
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "sandbox.test")
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(tmp, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestUnprivilegedServerUsesAUserNamespace$", "-test.v")
+	cmd.Env = []string{"NIMBUS_TEST_UNPRIVILEGED=1", "NIMBUS_NODE=" + h.interp.Node, "PATH=/usr/bin:/bin", "TMPDIR=" + tmp}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS") {
+		t.Fatalf("as uid 65534: %v\n%s", err, out)
+	}
+}
+
+func unprivilegedChild(t *testing.T) {
+	node, _ := os.LookupEnv("NIMBUS_NODE")
+	shims, err := runtime.InstallShims(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := sandbox.New(driver.Config{DataDir: t.TempDir(), Interpreters: runtime.Interpreters{Node: node}, Shims: shims})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	p := d.Protections()
+	if p["isolation"] != "on" || !strings.Contains(p["namespaces"], "user") || !strings.HasPrefix(p["seccomp"], "on") {
+		t.Fatalf("protections as an unprivileged user: %v", p)
+	}
+	f := &fn.Function{ID: fn.NewID(), Name: "u", Runtime: fn.NodeJS, Handler: "index.handler", Version: 1, Memory: 128, Timeout: 5000,
+		Files: map[string]string{"index.js": `const fs = require('fs');
+exports.handler = async () => {
+  const st = {};
+  for (const l of fs.readFileSync('/proc/self/status', 'utf8').split('\n')) { const [k, v] = l.split(':\t'); st[k] = v; }
+  return [process.getuid(), st.CapEff, st.CapBnd, st.NoNewPrivs, st.Seccomp, fs.readdirSync('/').includes('root')];
+};
+`}}
+	inst, err := d.Start(context.Background(), driver.InstanceSpec{Function: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { inst.Kill("done"); <-inst.Done() }()
+	resp, err := invoke(inst, nil, 5*time.Second)
+	if err != nil || resp.Error != nil {
+		t.Fatalf("invoke: %v %+v", err, resp)
+	}
+	if got := string(resp.Result); got != `[65534,"0000000000000000","0000000000000000","1","2",false]` {
+		t.Errorf("inside: %s", got)
 	}
 }
