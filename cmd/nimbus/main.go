@@ -19,9 +19,15 @@ const usage = `nimbus: a self-hosted serverless function platform
 usage:
   nimbus serve [--port N] [--host ADDR] [--data-dir DIR] [--env-file FILE] [--insecure]
   nimbus bench [--url URL] [--duration 3s] [--colds 10] [--concurrency 1,16,64] [--json FILE]
+  nimbus export [--executions] [--output FILE] [--store LOCATION]
+  nimbus import [--skip-existing] [--store LOCATION] [FILE]
+  nimbus migrate --from LOCATION --to LOCATION [--executions] [--skip-existing]
   nimbus version
 
 Settings come from flags, then the environment, then .env; see .env.example.
+A store LOCATION is sqlite:PATH or a MongoDB URI (mongodb://HOST/DB); export
+and import default to the store nimbus serve uses (MONGODB_URI, else the SQLite
+file in --data-dir).
 `
 
 var version = "dev"
@@ -37,6 +43,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "bench":
 		err = benchCmd(os.Args[2:])
+	case "export", "import", "migrate":
+		err = storeCmd(os.Args[1], os.Args[2:])
 	case "version":
 		fmt.Println("nimbus", version)
 	case "help", "-h", "--help":
