@@ -35,11 +35,14 @@ func serverID(dir string) (string, error) {
 	return id, nil
 }
 
-// ownerID names this process: host, boot, pid and the pid's start time, so
-// that another server on this host can tell whether it still runs.
+// ownerID names this driver: host, boot, pid and the pid's start time, so
+// that another server on this host can tell whether it still runs, and a
+// random part that tells two drivers of one process apart.
 func ownerID() string {
 	host, _ := os.Hostname()
-	return host + "/" + bootID() + "/" + strconv.Itoa(os.Getpid()) + "/" + procStart(os.Getpid())
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return host + "/" + bootID() + "/" + strconv.Itoa(os.Getpid()) + "/" + procStart(os.Getpid()) + "/" + hex.EncodeToString(b[:])
 }
 
 func bootID() string {
@@ -69,7 +72,7 @@ func procStart(pid int) string {
 // no longer runs.
 func ownerGone(owner string) bool {
 	parts := strings.Split(owner, "/")
-	if len(parts) != 4 {
+	if len(parts) != 5 {
 		return false
 	}
 	host, _ := os.Hostname()
@@ -84,8 +87,8 @@ func ownerGone(owner string) bool {
 }
 
 // removeLeftovers removes the containers an earlier run left: those of
-// this server (its id is in the data dir), and those of any server on this
-// host whose process is gone.
+// this server (its id is in the data dir) but not of this driver, and those
+// of any server on this host whose process is gone.
 func (d *Driver) removeLeftovers(ctx context.Context) {
 	res, err := d.cli.ContainerList(ctx, client.ContainerListOptions{
 		All:     true,

@@ -151,7 +151,8 @@ func (d *Driver) containerConfig(image string, key poolKey, labels map[string]st
 
 func (d *Driver) hostConfig(key poolKey, dir string) *ctr.HostConfig {
 	mem := int64(key.memoryMB) << 20
-	cpus := min(max(float64(key.memoryMB)/mbPerCPU, minCPU), float64(runtime.NumCPU()))
+	cpus := min(max(float64(key.memoryMB)/mbPerCPU, 1), float64(runtime.NumCPU()))
+	shares := max(int64(key.memoryMB)*1024/mbPerCPU, 2)
 	pids := int64(pidsLimit)
 	network := ctr.NetworkMode("none")
 	if key.network {
@@ -165,6 +166,7 @@ func (d *Driver) hostConfig(key poolKey, dir string) *ctr.HostConfig {
 			Memory:     mem,
 			MemorySwap: mem, // no swap
 			NanoCPUs:   int64(cpus * 1e9),
+			CPUShares:  shares,
 			PidsLimit:  &pids,
 		},
 		ReadonlyRootfs: true,

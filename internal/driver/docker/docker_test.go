@@ -98,9 +98,7 @@ func openDriver(t testing.TB, dataDir string, env map[string]string) *docker.Dri
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := d.Close(ctx); err != nil {
+		if err := d.Close(); err != nil {
 			t.Errorf("close: %v", err)
 		}
 	})
@@ -139,7 +137,7 @@ func TestUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a driver without a daemon must open: %v", err)
 	}
-	defer d.Close(context.Background())
+	defer d.Close()
 	if err := d.Available(context.Background()); !errors.Is(err, fn.ErrUnavailable) {
 		t.Errorf("Available: %v, want fn.ErrUnavailable", err)
 	}

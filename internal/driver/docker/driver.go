@@ -185,7 +185,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 	}
 	d.warm()
 	key := keyOf(f)
-	c := d.pool.take(key)
+	c := d.pool.take(ctx, key)
 	if c == nil {
 		var err error
 		if c, err = d.create(ctx, key, f); err != nil {
@@ -232,6 +232,9 @@ func Env(f *fn.Function) map[string]string {
 	return env
 }
 
+// Warm starts filling the pool now, rather than at the first Start.
+func (d *Driver) Warm() { d.warm() }
+
 // warm marks this data dir as running docker functions and starts the
 // background job that keeps the pool filled.
 func (d *Driver) warm() {
@@ -273,9 +276,14 @@ func (d *Driver) untrack(c *container) {
 	d.mu.Unlock()
 }
 
+// closeTimeout bounds how long Close waits for containers to go.
+const closeTimeout = time.Minute
+
 // Close stops the pool and removes every container the driver started,
-// waiting for them until ctx ends.
-func (d *Driver) Close(ctx context.Context) error {
+// waiting for them up to a minute. The server calls it at shutdown.
+func (d *Driver) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()

@@ -25,6 +25,7 @@ type pool struct {
 
 type poolEntry struct {
 	ready    []*container
+	starting chan struct{} // closed when the container being started is ready (or failed)
 	lastUsed time.Time
 	pinned   bool      // the defaults: never dropped
 	failedAt time.Time // the last failed start: retried after a pause
@@ -37,31 +38,41 @@ func newPool(d *Driver, size int) *pool {
 	return &pool{d: d, size: size, kick: make(chan struct{}, 1), keys: map[poolKey]*poolEntry{}}
 }
 
-// take returns a started generic container for key, or nil. The key is
-// kept filled from now on.
-func (p *pool) take(key poolKey) *container {
+// take returns a started generic container for key, or nil. A container
+// being started for key is waited for (until ctx ends): it is ready sooner
+// than a new one. The key is kept filled from now on.
+func (p *pool) take(ctx context.Context, key poolKey) *container {
 	if p.size == 0 {
 		return nil
 	}
-	p.mu.Lock()
-	e := p.keys[key]
-	if e == nil {
-		e = &poolEntry{}
-		p.keys[key] = e
-	}
-	e.lastUsed = time.Now()
-	var c *container
-	for len(e.ready) > 0 {
-		c = e.ready[0]
-		e.ready = e.ready[1:]
-		if !isDone(c.done) {
-			break
+	defer p.signal()
+	for waited := false; ; waited = true {
+		p.mu.Lock()
+		e := p.keys[key]
+		if e == nil {
+			e = &poolEntry{}
+			p.keys[key] = e
 		}
-		c = nil
+		e.lastUsed = time.Now()
+		for len(e.ready) > 0 {
+			c := e.ready[0]
+			e.ready = e.ready[1:]
+			if !isDone(c.done) {
+				p.mu.Unlock()
+				return c
+			}
+		}
+		starting := e.starting
+		p.mu.Unlock()
+		if starting == nil || waited {
+			return nil
+		}
+		select {
+		case <-starting:
+		case <-ctx.Done():
+			return nil
+		}
 	}
-	p.mu.Unlock()
-	p.signal()
-	return c
 }
 
 func (p *pool) signal() {
@@ -103,6 +114,9 @@ func (p *pool) fill(ctx context.Context) {
 		c, err := p.d.create(ctx, key, nil)
 		p.mu.Lock()
 		e := p.keys[key]
+		if e != nil {
+			e.wake()
+		}
 		if err != nil {
 			if e != nil {
 				e.failedAt = time.Now()
@@ -149,6 +163,7 @@ func (p *pool) next() (poolKey, bool) {
 		e.ready = live
 		if !e.pinned && now.Sub(e.lastUsed) > p.d.opts.keepAlive {
 			stale = append(stale, e.ready...)
+			e.wake()
 			delete(p.keys, k)
 			continue
 		}
@@ -156,6 +171,7 @@ func (p *pool) next() (poolKey, bool) {
 			continue
 		}
 		best, found = k, true
+		e.starting = make(chan struct{})
 	}
 	for _, c := range stale {
 		go c.Kill("pool key unused")
@@ -171,6 +187,16 @@ func (p *pool) drain() {
 		for _, c := range e.ready {
 			go c.Kill("driver closed")
 		}
+		e.wake()
 		delete(p.keys, k)
+	}
+}
+
+// wake tells those waiting for the container being started that it is
+// ready or will not be.
+func (e *poolEntry) wake() {
+	if e.starting != nil {
+		close(e.starting)
+		e.starting = nil
 	}
 }
