@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 
-.PHONY: run build test deps vet fmt
+.PHONY: run build test deps docker vet fmt
 
 run: build deps
 	./bin/nimbus serve
@@ -14,6 +14,11 @@ build:
 # deps installs what the runtimes and tests need when it is missing.
 deps:
 	@./scripts/deps.sh
+
+# docker installs and starts dockerd when missing and builds the runtime
+# images the docker driver uses when no registry is reachable.
+docker:
+	@./scripts/docker.sh
 
 test: deps
 	$(GO) test -race -count=1 -timeout 15m ./...

@@ -22,6 +22,7 @@ usage:
   nimbus export [--executions] [--output FILE] [--store LOCATION]
   nimbus import [--skip-existing] [--store LOCATION] [FILE]
   nimbus migrate --from LOCATION --to LOCATION [--executions] [--skip-existing]
+  nimbus microvm build [--dir DIR]
   nimbus version
 
 Settings come from flags, then the environment, then .env; see .env.example.
@@ -43,6 +44,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "bench":
 		err = benchCmd(os.Args[2:])
+	case "microvm":
+		err = microvmCmd(os.Args[2:])
 	case "export", "import", "migrate":
 		err = storeCmd(os.Args[1], os.Args[2:])
 	case "version":

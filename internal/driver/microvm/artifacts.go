@@ -1,0 +1,142 @@
+package microvm
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	_ "embed"
+)
+
+// The guest's init and language agents, embedded in the binary and put in
+// the initramfs by Build.
+var (
+	//go:embed guest/init.sh
+	guestInit []byte
+	//go:embed guest/agent.py
+	guestAgentPython []byte
+	//go:embed guest/agent.js
+	guestAgentNode []byte
+)
+
+// AgentVersion is a short hash of the guest files: artifacts built by a
+// nimbus with other guest files are refused, since the driver and the
+// agent speak a protocol of their own.
+func AgentVersion() string {
+	h := sha256.New()
+	for _, b := range [][]byte{guestInit, guestAgentPython, guestAgentNode} {
+		fmt.Fprintf(h, "%d\n", len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// manifestFormat is the version of the manifest's layout.
+const manifestFormat = 1
+
+// ManifestName is the file in the artifacts directory that names the
+// current artifacts; Build writes it last.
+const ManifestName = "manifest.json"
+
+// Manifest describes a set of built artifacts. Paths are relative to the
+// directory holding the manifest.
+type Manifest struct {
+	Format        int                     `json:"format"`
+	Agent         string                  `json:"agent"` // AgentVersion of the nimbus that built them
+	Kernel        string                  `json:"kernel"`
+	KernelVersion string                  `json:"kernelVersion"`
+	Initramfs     string                  `json:"initramfs"`
+	Runtimes      map[string]RuntimeImage `json:"runtimes"`
+	BuiltAt       time.Time               `json:"builtAt"`
+}
+
+// RuntimeImage is one runtime's read-only root file system.
+type RuntimeImage struct {
+	Image       string `json:"image"`       // the squashfs file
+	Interpreter string `json:"interpreter"` // its path inside the image
+	Version     string `json:"version"`
+	SizeBytes   int64  `json:"sizeBytes"`
+}
+
+// artifacts is a manifest read from dir, with absolute paths.
+type artifacts struct {
+	dir      string
+	m        Manifest
+	modTime  time.Time
+	kernel   string
+	initrd   string
+	runtimes map[string]string // runtime → absolute image path
+}
+
+// errNoArtifacts says the artifacts have not been built.
+var errNoArtifacts = errors.New("microVM artifacts are not built")
+
+// artifactCache reads the manifest again only when it changes.
+type artifactCache struct {
+	dir string
+	mu  sync.Mutex
+	a   *artifacts
+	err error
+	at  time.Time // modification time the cached result is for
+}
+
+// get returns the current artifacts, or why there are none usable.
+func (c *artifactCache) get() (*artifacts, error) {
+	path := filepath.Join(c.dir, ManifestName)
+	st, err := os.Stat(path)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w in %s: run `nimbus microvm build`", errNoArtifacts, c.dir)
+		}
+		return nil, fmt.Errorf("microVM artifacts: %w", err)
+	}
+	if (c.a != nil || c.err != nil) && st.ModTime().Equal(c.at) {
+		return c.a, c.err
+	}
+	c.a, c.err = readArtifacts(c.dir)
+	c.at = st.ModTime()
+	return c.a, c.err
+}
+
+func readArtifacts(dir string) (*artifacts, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if err != nil {
+		return nil, fmt.Errorf("microVM artifacts: %w", err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("microVM artifacts: %s: %w", ManifestName, err)
+	}
+	if m.Format != manifestFormat || m.Agent != AgentVersion() {
+		return nil, fmt.Errorf("%w for this version of nimbus (the ones in %s have guest agent %s, this nimbus has %s): run `nimbus microvm build`",
+			errNoArtifacts, dir, m.Agent, AgentVersion())
+	}
+	a := &artifacts{
+		dir:      dir,
+		m:        m,
+		kernel:   filepath.Join(dir, m.Kernel),
+		initrd:   filepath.Join(dir, m.Initramfs),
+		runtimes: map[string]string{},
+	}
+	for _, f := range []string{a.kernel, a.initrd} {
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("%w: %v: run `nimbus microvm build`", errNoArtifacts, err)
+		}
+	}
+	for rt, img := range m.Runtimes {
+		p := filepath.Join(dir, img.Image)
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("%w: %v: run `nimbus microvm build`", errNoArtifacts, err)
+		}
+		a.runtimes[rt] = p
+	}
+	return a, nil
+}

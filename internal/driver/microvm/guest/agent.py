@@ -1,0 +1,117 @@
+"""Nimbus microVM guest agent for Python.
+
+Started by the guest's init with fds 3 and 4 on the virtio-serial port that
+carries the runtime protocol. Before handing the port to the runtime shim it
+speaks a short exchange of its own, in the same frames (4-byte big-endian
+length, then JSON):
+
+  agent -> host  {"type": "agent", "stage": "boot"}
+  host -> agent  {"type": "prepare", "shim": "<bootstrap.py source>"}
+  agent -> host  {"type": "agent", "stage": "prepared"}
+      (a template VM is snapshotted here; every clone resumes below)
+  host -> agent  {"type": "setup", "timeNs", "seed", "files", "env",
+                  "taskDir", "uid", "gid"}
+
+Setup sets the clock and reseeds the kernel's random number generator (a
+clone starts with its template's), writes the function's files, replaces
+the environment, drops root and runs the shim as __main__, which then reads
+its Init frame from fd 3 as it does under every other driver.
+"""
+
+import fcntl
+import json
+import os
+import struct
+import sys
+import time
+import types
+
+# What the shim imports, loaded before the snapshot so clones do not.
+import importlib  # noqa: F401
+import io  # noqa: F401
+import resource  # noqa: F401
+import traceback  # noqa: F401
+
+REQ_FD = 3
+RESP_FD = 4
+SHIM_PATH = "/nimbus/bootstrap.py"
+RNDADDENTROPY = 0x40085203  # _IOW('R', 0x03, int[2])
+RNDRESEEDCRNG = 0x5207  # _IO('R', 0x07)
+
+
+def _read_exact(n):
+    buf = bytearray()
+    while len(buf) < n:
+        b = os.read(REQ_FD, n - len(buf))
+        if not b:
+            raise EOFError("port closed")
+        buf += b
+    return bytes(buf)
+
+
+def _read_frame():
+    n = int.from_bytes(_read_exact(4), "big")
+    return json.loads(_read_exact(n))
+
+
+def _write_frame(obj):
+    b = json.dumps(obj).encode()
+    b = len(b).to_bytes(4, "big") + b
+    while b:
+        b = b[os.write(RESP_FD, b):]
+
+
+def _reseed(seed):
+    with open("/dev/urandom", "wb", buffering=0) as f:
+        fcntl.ioctl(f, RNDADDENTROPY, struct.pack("ii", 8 * len(seed), len(seed)) + seed)
+        fcntl.ioctl(f, RNDRESEEDCRNG)
+    rnd = sys.modules.get("random")
+    if rnd is not None:
+        rnd.seed()
+
+
+def _write_files(task_dir, files):
+    root = os.path.realpath(task_dir)
+    for rel, content in files.items():
+        path = os.path.realpath(os.path.join(root, rel))
+        if not path.startswith(root + os.sep):
+            raise ValueError("file outside the task directory: %r" % rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(content)
+
+
+def main():
+    _write_frame({"type": "agent", "stage": "boot"})
+    prep = _read_frame()
+    code = compile(prep["shim"], SHIM_PATH, "exec")
+    del prep
+    _write_frame({"type": "agent", "stage": "prepared"})
+
+    setup = _read_frame()
+    time.clock_settime_ns(time.CLOCK_REALTIME, setup["timeNs"])
+    _reseed(bytes.fromhex(setup["seed"]))
+    task_dir = setup["taskDir"]
+    _write_files(task_dir, setup["files"])
+    os.environ.clear()
+    os.environ.update(setup["env"])
+    os.chdir(task_dir)
+    os.setgroups([])
+    os.setgid(setup["gid"])
+    os.setuid(setup["uid"])
+    del setup
+
+    mod = types.ModuleType("__main__")
+    mod.__file__ = SHIM_PATH
+    mod.__builtins__ = __builtins__
+    sys.modules["__main__"] = mod
+    sys.argv = [SHIM_PATH]
+    exec(code, mod.__dict__)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BaseException as e:  # the shim exits with os._exit: this is ours
+        print("nimbus agent: %s: %s" % (type(e).__name__, e), file=sys.stderr, flush=True)
+        os._exit(1)
