@@ -211,8 +211,10 @@ func (d *Driver) spawnPlain(f *fn.Function) (*instance, error) {
 	return d.newInstance(id, dir, cmd, p, nil, nil), nil
 }
 
-// spawnIsolated starts the init helper in new namespaces, moves it into the
-// instance's cgroup, and only then hands it the spec that lets it go on.
+// spawnIsolated takes a helper that has built its sandbox around an empty
+// code directory (a warm one, or one started now), writes the function's
+// code into that directory, sets the cgroup's limits, and tells the helper
+// what to run.
 func (d *Driver) spawnIsolated(f *fn.Function) (*instance, error) {
 	path, args, err := d.command(f, RuntimeDir)
 	if err != nil {
@@ -222,27 +224,21 @@ func (d *Driver) spawnIsolated(f *fn.Function) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(d.instDir, l.id)
-	if err := writeFiles(dir, f.Files); err != nil {
+	if err := writeFiles(l.dir, f.Files); err != nil {
 		l.abort()
-		os.RemoveAll(dir)
 		return nil, fmt.Errorf("sandbox: write code: %w", err)
 	}
 	if l.cg != nil {
 		if err := l.cg.limit(f.Memory); err != nil {
 			l.abort()
-			os.RemoveAll(dir)
 			return nil, fmt.Errorf("sandbox: %w: %w", err, fn.ErrUnavailable)
 		}
 	}
-	sp := d.instanceSpec(dir, f.Network)
-	sp.Path, sp.Args, sp.Env, sp.Dir = path, args, Env(f, TaskDir), TaskDir
-	if err := l.send(sp); err != nil {
+	if err := l.run(runSpec{Path: path, Args: args, Env: Env(f, TaskDir), Dir: TaskDir}); err != nil {
 		l.abort()
-		os.RemoveAll(dir)
 		return nil, err
 	}
-	return d.newInstance(l.id, dir, l.h.cmd, l.p, l.h, l.cg), nil
+	return d.newInstance(l.id, l.dir, l.h.cmd, l.p, l.h, l.cg), nil
 }
 
 // instanceSpec is the helper's spec for an instance with code in dir.
@@ -265,7 +261,8 @@ func (d *Driver) instanceSpec(dir string, network bool) spec {
 // helper is a started init helper.
 type helper struct {
 	cmd      *exec.Cmd
-	reported chan struct{} // closed once it has reported something, or exited
+	ready    chan struct{} // closed once its sandbox is built, or it has exited
+	reported chan struct{} // closed once it has reported an outcome, or exited
 	exited   chan struct{} // closed once its status pipe is closed: it has exited
 	status   []byte        // what it reported; read after exited
 }
@@ -302,7 +299,7 @@ func (d *Driver) startHelper(network bool, req, resp, out *os.File) (h *helper, 
 		statusR.Close()
 		return nil, nil, fmt.Errorf("sandbox: start init helper: %w: %w", err, fn.ErrUnavailable)
 	}
-	h = &helper{cmd: cmd, reported: make(chan struct{}), exited: make(chan struct{})}
+	h = &helper{cmd: cmd, ready: make(chan struct{}), reported: make(chan struct{}), exited: make(chan struct{})}
 	go func() {
 		defer close(h.exited)
 		defer statusR.Close()
@@ -311,32 +308,36 @@ func (d *Driver) startHelper(network bool, req, resp, out *os.File) (h *helper, 
 		for {
 			line, err := br.ReadBytes('\n')
 			all = append(all, line...)
-			if len(line) > 0 && !isDone(h.reported) {
-				close(h.reported)
+			if st := parseStatus(line); len(line) > 0 {
+				if !st.ready && !isDone(h.reported) {
+					close(h.reported)
+				}
+				if !isDone(h.ready) {
+					close(h.ready)
+				}
 			}
 			if err != nil {
 				break
 			}
 		}
-		if !isDone(h.reported) {
-			close(h.reported)
+		for _, ch := range []chan struct{}{h.ready, h.reported} {
+			if !isDone(ch) {
+				close(ch)
+			}
 		}
 		h.status = all
 	}()
 	return h, specW, nil
 }
 
-// sendSpec writes sp to a helper and lets it go on.
-func sendSpec(specW *os.File, sp spec) error {
-	b, err := jsonMarshal(sp)
+// writeJSON writes one message to a helper's spec pipe.
+func writeJSON(specW *os.File, v any) error {
+	b, err := jsonMarshal(v)
 	if err == nil {
 		_, err = specW.Write(b)
 	}
-	if cerr := specW.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
-		return fmt.Errorf("sandbox: send spec to init helper: %w: %w", err, fn.ErrUnavailable)
+		return fmt.Errorf("sandbox: write to init helper: %w: %w", err, fn.ErrUnavailable)
 	}
 	return nil
 }

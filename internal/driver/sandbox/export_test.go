@@ -7,22 +7,20 @@ import (
 
 // SetupOnce does what Start does on its critical path before the
 // interpreter's exec, with a warm helper: take it, set its cgroup's limits,
-// send it the spec and wait until it has built the sandbox and locked
-// itself down (it reports then, instead of starting an interpreter). It
-// returns how long that took, not counting the wait for a warm helper.
+// tell it what to run and wait until it is about to (a probe reports
+// then, instead of starting an interpreter). It returns how long that
+// took, not counting the wait for a warm helper.
 func (d *Driver) SetupOnce(memMB int) (time.Duration, error) {
-	for {
+	var l *launched
+	for l == nil {
 		d.warm.mu.Lock()
-		n := len(d.warm.idle)
-		d.warm.mu.Unlock()
-		if n > 0 {
-			break
+		if n := len(d.warm.idle); n > 0 {
+			l = d.warm.idle[n-1]
 		}
+		d.warm.mu.Unlock()
 		time.Sleep(time.Millisecond)
 	}
-	// A warm helper is started well before it is needed, except here:
-	// let it finish starting.
-	time.Sleep(20 * time.Millisecond)
+	<-l.h.ready
 	t0 := time.Now()
 	l, err := d.take(false)
 	if err != nil {
@@ -34,8 +32,7 @@ func (d *Driver) SetupOnce(memMB int) (time.Duration, error) {
 			return 0, err
 		}
 	}
-	sp := d.instanceSpec(d.instDir, false)
-	if err := l.send(sp); err != nil {
+	if err := l.run(runSpec{}); err != nil {
 		return 0, err
 	}
 	<-l.h.reported

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	goruntime "runtime"
@@ -45,7 +46,8 @@ func init() {
 // helperMain runs as PID 1 of the instance's new namespaces, as root (or
 // as the mapped user with ambient capabilities in a user namespace). It
 // builds the root, brings lo up, sets limits, drops every privilege, loads
-// the seccomp filter, forks the interpreter with the sandbox uid and gid,
+// the seccomp filter, waits to be told what to run, forks the interpreter
+// with the sandbox uid and gid,
 // and then stays as its init: it reaps orphans and reports how the
 // interpreter ended. When it exits, the kernel kills everything left in the
 // PID namespace.
@@ -64,9 +66,8 @@ func helperMain() int {
 
 	var sp spec
 	sf := os.NewFile(helperSpecFD, "spec")
-	err := json.NewDecoder(sf).Decode(&sp)
-	sf.Close()
-	if err != nil {
+	dec := json.NewDecoder(sf)
+	if err := dec.Decode(&sp); err != nil {
 		return fail("read spec", err)
 	}
 	if err := buildRoot(&sp); err != nil {
@@ -98,13 +99,23 @@ func helperMain() int {
 			return fail("seccomp", err)
 		}
 	}
-	if sp.Path == "" {
+	report(helperStatus{Ready: true})
+	var run runSpec
+	err := dec.Decode(&run)
+	sf.Close()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0 // a warm helper no longer needed
+		}
+		return fail("read run spec", err)
+	}
+	if run.Path == "" {
 		report(helperStatus{Probe: true})
 		return 0
 	}
-	pid, err := syscall.ForkExec(sp.Path, sp.Args, &syscall.ProcAttr{
-		Dir:   sp.Dir,
-		Env:   sp.Env,
+	pid, err := syscall.ForkExec(run.Path, run.Args, &syscall.ProcAttr{
+		Dir:   run.Dir,
+		Env:   run.Env,
 		Files: []uintptr{0, 1, 2, helperReqFD, helperRespFD},
 		Sys: &syscall.SysProcAttr{
 			Credential: &syscall.Credential{
@@ -116,7 +127,7 @@ func helperMain() int {
 		},
 	})
 	if err != nil {
-		return fail("start "+sp.Path, err)
+		return fail("start "+run.Path, err)
 	}
 	// The interpreter holds the protocol pipes now; this process keeps none
 	// of its privileges either.

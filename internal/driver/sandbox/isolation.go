@@ -88,13 +88,15 @@ func (d *Driver) probe() error {
 		return err
 	}
 	defer null.Close()
-	sp := d.instanceSpec("", false)
-	sp.Path = ""
 	h, specW, err := d.startHelper(false, null, null, null)
 	if err != nil {
 		return err
 	}
-	err = sendSpec(specW, sp)
+	err = writeJSON(specW, d.instanceSpec("", false))
+	if err == nil {
+		err = writeJSON(specW, runSpec{})
+	}
+	specW.Close()
 	werr := h.cmd.Wait()
 	<-h.exited
 	if err != nil {
@@ -111,6 +113,7 @@ func (d *Driver) probe() error {
 }
 
 type parsedStatus struct {
+	ready bool
 	err   string
 	probe bool
 	exit  *helperExit
@@ -127,6 +130,7 @@ func parseStatus(b []byte) parsedStatus {
 			out.err = s.Error
 		}
 		out.probe = out.probe || s.Probe
+		out.ready = out.ready || s.Ready
 		if s.Exit != nil {
 			out.exit = s.Exit
 		}

@@ -1,9 +1,12 @@
 package sandbox
 
-// spec is everything the init helper needs to build one instance's sandbox
-// and start its interpreter. The server computes it; the helper only
-// carries it out, so that the helper stays small and the plan testable. It
-// travels as JSON on the helper's fd 5.
+// spec is everything the init helper needs to build one instance's
+// sandbox. The server computes it; the helper only carries it out, so that
+// the helper stays small and the plan testable. It travels as JSON on the
+// helper's fd 5, followed, when the function is known, by a runSpec: none
+// of the sandbox depends on the function (its code directory is bound
+// empty and filled from the host later), so a warm helper builds it all
+// before it is needed.
 type spec struct {
 	// Root is an empty directory the helper mounts the new root on. Any
 	// directory will do: the helper has its own mount namespace.
@@ -22,9 +25,12 @@ type spec struct {
 	GID       int      `json:"gid"`
 	SetGroups bool     `json:"setGroups"` // clear supplementary groups (not allowed in a user namespace)
 	Rlimits   []rlimit `json:"rlimits,omitempty"`
+}
 
-	// What to run, inside the new root; an empty Path only checks that
-	// every step works (the probe at start-up).
+// runSpec is what to run, inside the sandbox: the second message on fd 5.
+// An empty Path only reports that every step worked (the probe at
+// start-up).
+type runSpec struct {
 	Path string   `json:"path,omitempty"`
 	Args []string `json:"args,omitempty"`
 	Env  []string `json:"env,omitempty"`
@@ -58,9 +64,10 @@ type rlimit struct {
 }
 
 // helperStatus is what the helper reports on its status pipe (fd 6), one
-// JSON object per line: an error that stopped the set-up, that the probe
-// passed, or how the interpreter ended.
+// JSON object per line: that its sandbox is ready, then an error that
+// stopped it, that the probe passed, or how the interpreter ended.
 type helperStatus struct {
+	Ready bool        `json:"ready,omitempty"` // the sandbox is built: it waits for what to run
 	Error string      `json:"error,omitempty"`
 	Probe bool        `json:"probe,omitempty"`
 	Exit  *helperExit `json:"exit,omitempty"`

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
@@ -17,15 +18,22 @@ import (
 // the spec.
 type launched struct {
 	id    string
+	dir   string // its code directory on the host, bound at /var/task, empty until Start
 	h     *helper
 	p     *pipes
 	cg    *cgroup
 	specW *os.File
 }
 
-// launch starts a helper, in new network namespace unless network.
+// launch starts a helper, in a new network namespace unless network, moves
+// it into a new cgroup, and has it build its sandbox around an empty code
+// directory; it then waits to be told what to run.
 func (d *Driver) launch(network bool) (*launched, error) {
 	l := &launched{id: fn.NewID()}
+	l.dir = filepath.Join(d.instDir, l.id)
+	if err := os.Mkdir(l.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
 	var err error
 	if d.cg != nil {
 		if l.cg, err = d.cg.create(l.id); err != nil {
@@ -48,6 +56,10 @@ func (d *Driver) launch(network bool) (*launched, error) {
 			return nil, fmt.Errorf("sandbox: %w: %w", err, fn.ErrUnavailable)
 		}
 	}
+	if err := writeJSON(l.specW, d.instanceSpec(l.dir, network)); err != nil {
+		l.abort()
+		return nil, err
+	}
 	return l, nil
 }
 
@@ -61,10 +73,12 @@ func (l *launched) alive() bool {
 	}
 }
 
-// send hands the helper its spec: it builds the sandbox and starts the
-// interpreter.
-func (l *launched) send(sp spec) error {
-	err := sendSpec(l.specW, sp)
+// run tells the helper what to run: it starts the interpreter.
+func (l *launched) run(r runSpec) error {
+	err := writeJSON(l.specW, r)
+	if cerr := l.specW.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("sandbox: write to init helper: %w: %w", cerr, fn.ErrUnavailable)
+	}
 	l.specW = nil
 	return err
 }
@@ -84,6 +98,7 @@ func (l *launched) abort() {
 	if l.cg != nil {
 		l.cg.remove()
 	}
+	os.RemoveAll(l.dir)
 }
 
 // warmPool holds the warm helpers.
