@@ -20,7 +20,6 @@ import (
 func TestIsolatedWorkersRunBothRuntimes(t *testing.T) {
 	h := newHarness(t)
 	d := h.driver(t, nil)
-	t.Cleanup(func() { d.Close() })
 	if p := d.Protections(); p["isolation"] != "on" || p["missing"] != "" {
 		t.Fatalf("protections on this root host: %v", p)
 	}
@@ -57,7 +56,6 @@ func TestIsolatedWorkersRunBothRuntimes(t *testing.T) {
 func TestOutOfMemoryIsReadFromTheCgroup(t *testing.T) {
 	h := newHarness(t)
 	d := h.driver(t, nil)
-	t.Cleanup(func() { d.Close() })
 	f := h.function(fn.Python, "hog", "def handler(e, c):\n    return len([b'x' * (8 << 20) for i in range(40)])\n")
 	f.Memory = 64
 	inst, err := d.Start(context.Background(), driver.InstanceSpec{Function: f})
@@ -153,7 +151,6 @@ func TestStrictModeRefusesLessIsolation(t *testing.T) {
 	}
 	// With every protection, strict mode runs functions.
 	d = h.driver(t, map[string]string{sandbox.EnvStrict: "1"})
-	t.Cleanup(func() { d.Close() })
 	if err := d.Available(context.Background()); err != nil {
 		t.Fatalf("strict with full isolation: %v", err)
 	}

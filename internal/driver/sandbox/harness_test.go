@@ -60,7 +60,8 @@ func newHarness(tb testing.TB) *harness {
 	return &harness{interp: interp, shims: shims, dir: dir}
 }
 
-// driver opens a sandbox driver with the settings in env.
+// driver opens a sandbox driver with the settings in env, closed when the
+// test ends.
 func (h *harness) driver(tb testing.TB, env map[string]string) *sandbox.Driver {
 	tb.Helper()
 	log := slog.New(slog.NewTextHandler(&testWriter{tb: tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -74,6 +75,7 @@ func (h *harness) driver(tb testing.TB, env map[string]string) *sandbox.Driver {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { d.Close() }) // its warm helpers
 	return d
 }
 
