@@ -37,6 +37,7 @@ func (d *Driver) launch(network bool) (*launched, error) {
 	var err error
 	if d.cg != nil {
 		if l.cg, err = d.cg.create(l.id); err != nil {
+			os.Remove(l.dir)
 			return nil, fmt.Errorf("sandbox: %w: %w", err, fn.ErrUnavailable)
 		}
 	}
