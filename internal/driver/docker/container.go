@@ -342,11 +342,7 @@ func exitInfo(st *ctr.State) driver.ExitInfo {
 // Kill implements driver.Instance: it kills the container, which is then
 // removed.
 func (c *container) Kill(reason string) error {
-	c.mu.Lock()
-	if c.reason == "" && !isDone(c.done) {
-		c.reason = reason
-	}
-	c.mu.Unlock()
+	c.setReason(reason)
 	if isDone(c.done) || c.id == "" {
 		return nil
 	}
@@ -357,6 +353,15 @@ func (c *container) Kill(reason string) error {
 		return nil // gone, or not running
 	}
 	return fmt.Errorf("docker: kill %s: %w", c.name, err)
+}
+
+// setReason records why Nimbus kills the container; the first reason wins.
+func (c *container) setReason(reason string) {
+	c.mu.Lock()
+	if c.reason == "" && !isDone(c.done) {
+		c.reason = reason
+	}
+	c.mu.Unlock()
 }
 
 // broken is called when the response stream fails. The server holds both

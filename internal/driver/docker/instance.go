@@ -27,6 +27,10 @@ func (c *container) Invoke(ctx context.Context, req *runtime.Request) (*runtime.
 		return resp, nil
 	}
 	if ctx.Err() != nil {
+		// The AfterFunc above may not have run: when ctx ends, a waiter on
+		// ctx.Done can return and stop it before it starts.
+		c.setReason(killReason(ctx))
+		go c.Kill(killReason(ctx))
 		return nil, ctx.Err()
 	}
 	if errors.Is(err, runtime.ErrFrameTooLarge) {
