@@ -16,10 +16,14 @@
 //     as their JSON text, so any JSON round-trips unchanged.
 //   - metricMinutes: one document per function and minute, _id
 //     "functionId/unixMillis", indexed by start.
+//   - updateLocks: short-lived, one per function update under way, _id
+//     "functionId/newVersion".
 //
-// Indexes are created at Open, idempotently. No write needs a transaction
+// Indexes are created at Open when missing. No write needs a transaction
 // (a standalone mongod has none): a function update is conditional on the
-// stored version, and a batch of execution records is written unordered and
+// stored version, and takes an update lock first because not every
+// MongoDB-compatible server makes a conditional replace atomic (FerretDB v1
+// does not); a batch of execution records is written unordered and
 // idempotently, so a batch retried after a lost reply completes without
 // duplicates.
 //

@@ -2,6 +2,8 @@ package mongo
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -26,4 +28,10 @@ func IndexNames(ctx context.Context, s *Store) (map[string][]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// PutLock leaves an update lock as an update that died would.
+func PutLock(ctx context.Context, s *Store, functionID string, version int, created time.Time) error {
+	_, err := s.locks.InsertOne(ctx, lockDoc{ID: fmt.Sprintf("%s/%d", functionID, version), Base: version - 1, Created: created.UTC().Truncate(time.Millisecond)})
+	return err
 }

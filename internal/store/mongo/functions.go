@@ -137,11 +137,20 @@ func (s *Store) ListFunctions(ctx context.Context) ([]*fn.Function, error) {
 }
 
 // UpdateFunction replaces the function with f.ID if its stored version is
-// still prevVersion: the filter carries the version, so of two concurrent
-// updates of one version only one matches.
+// still prevVersion. The replace is conditional on the version, which on
+// MongoDB alone makes one of two concurrent updates of a version win; an
+// update lock (see lock.go) first makes sure of it on servers whose
+// conditional replace is not atomic, such as FerretDB v1.
 func (s *Store) UpdateFunction(ctx context.Context, f *fn.Function, prevVersion int) error {
 	if f == nil || f.ID == "" {
 		return fmt.Errorf("mongo: update function: %w", fn.Invalid("id", "is required"))
+	}
+	if f.Version != prevVersion {
+		unlock, err := s.lockVersion(ctx, f.ID, f.Version, prevVersion)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
 	res, err := s.functions.ReplaceOne(ctx, bson.D{{Key: "_id", Value: f.ID}, {Key: "version", Value: prevVersion}}, toFunctionDoc(f))
 	if err != nil {
@@ -150,15 +159,21 @@ func (s *Store) UpdateFunction(ctx context.Context, f *fn.Function, prevVersion 
 	if res.MatchedCount > 0 {
 		return nil
 	}
-	err = s.functions.FindOne(ctx, bson.D{{Key: "_id", Value: f.ID}},
+	return s.staleUpdate(ctx, f.ID, prevVersion)
+}
+
+// staleUpdate is the error of an update from prevVersion that found no
+// such version: fn.ErrNotFound, or fn.ErrConflict when the function exists.
+func (s *Store) staleUpdate(ctx context.Context, id string, prevVersion int) error {
+	err := s.functions.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
 		options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
-		return fmt.Errorf("mongo: update function %q: %w", f.ID, fn.ErrNotFound)
+		return fmt.Errorf("mongo: update function %q: %w", id, fn.ErrNotFound)
 	case err != nil:
 		return s.wrapErr("update function", err)
 	}
-	return fmt.Errorf("mongo: update function %q: version is no longer %d: %w", f.ID, prevVersion, fn.ErrConflict)
+	return fmt.Errorf("mongo: update function %q: version is no longer %d: %w", id, prevVersion, fn.ErrConflict)
 }
 
 // DeleteFunction removes a function, then its executions. Should the

@@ -225,6 +225,43 @@ func TestInsertIsIdempotent(t *testing.T) {
 	}
 }
 
+// TestUpdateLocks: an update lock left by an update that died blocks
+// updates of that version only until it is stale.
+func TestUpdateLocks(t *testing.T) {
+	ctx := t.Context()
+	s := openClosing(t, mongotest.Shared(t).NewDatabase(t))
+	f := testFunction("alpha")
+	if err := s.CreateFunction(ctx, f); err != nil {
+		t.Fatalf("CreateFunction: %v", err)
+	}
+	next := func(v int) *fn.Function { g := *f; g.Version, g.Memory = v, 100+v; return &g }
+
+	if err := mongo.PutLock(ctx, s, f.ID, 2, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateFunction(ctx, next(2), 1); !errors.Is(err, fn.ErrConflict) {
+		t.Errorf("update under a fresh lock = %v, want fn.ErrConflict", err)
+	}
+	if err := mongo.PutLock(ctx, s, f.ID, 3, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateFunction(ctx, next(3), 1); err != nil {
+		t.Errorf("update under a stale lock = %v, want it taken over", err)
+	}
+	// Released: the next update of that version is only stale, and one
+	// that is not stale goes through.
+	if err := s.UpdateFunction(ctx, next(3), 1); !errors.Is(err, fn.ErrConflict) || !strings.Contains(err.Error(), "no longer 1") {
+		t.Errorf("stale update = %v, want fn.ErrConflict for the version", err)
+	}
+	if err := s.UpdateFunction(ctx, next(4), 3); err != nil {
+		t.Errorf("update from version 3: %v", err)
+	}
+	got, err := s.GetFunction(ctx, f.ID)
+	if err != nil || got.Version != 4 || got.Memory != 104 {
+		t.Errorf("stored %+v, %v; want version 4", got, err)
+	}
+}
+
 func TestInvalidInput(t *testing.T) {
 	ctx := t.Context()
 	s := openClosing(t, mongotest.Shared(t).NewDatabase(t))

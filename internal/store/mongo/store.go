@@ -34,6 +34,7 @@ const (
 	functionsColl  = "functions"
 	executionsColl = "executions"
 	minutesColl    = "metricMinutes"
+	locksColl      = "updateLocks"
 )
 
 func init() {
@@ -56,6 +57,7 @@ type Store struct {
 	functions  *mongo.Collection
 	executions *mongo.Collection
 	minutes    *mongo.Collection
+	locks      *mongo.Collection
 	where      string // hosts and database, for messages (never the password)
 
 	closeOnce sync.Once
@@ -102,6 +104,7 @@ func Open(ctx context.Context, uri string) (*Store, error) {
 		functions:  db.Collection(functionsColl),
 		executions: db.Collection(executionsColl),
 		minutes:    db.Collection(minutesColl),
+		locks:      db.Collection(locksColl),
 		where:      where,
 	}
 	if err := client.Ping(ctx, readpref.Primary()); err != nil {
