@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -91,6 +92,54 @@ func testConcurrentReadWrite(t *testing.T, h *harness) {
 	if want := 1 + writers*batches*batch; total != want {
 		t.Errorf("%d executions stored, want %d", total, want)
 	}
+}
+
+// testConcurrentUpdates has writers that all read version 1 update it at
+// once, half of them to one new name: exactly one wins, the others get
+// fn.ErrConflict, and the winner's function is what is stored.
+func testConcurrentUpdates(t *testing.T, h *harness) {
+	const n = 12
+	f := h.createFunction(t, newFunction("alpha"))
+	updates := make([]*fn.Function, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		g := changed(f)
+		g.Memory = 128 + i
+		if i%2 == 0 {
+			g.Name = "contested"
+		} else {
+			g.Name = fmt.Sprintf("alpha-%d", i)
+		}
+		updates[i] = g
+		wg.Go(func() {
+			<-start
+			errs[i] = h.s.UpdateFunction(h.ctx, g, f.Version)
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	var winner *fn.Function
+	for i, err := range errs {
+		switch {
+		case err == nil && winner == nil:
+			winner = updates[i]
+		case err == nil:
+			t.Errorf("updates %d and of memory %d both succeeded on version %d", i, winner.Memory, f.Version)
+		case !errors.Is(err, fn.ErrConflict):
+			t.Errorf("update %d: %v, want nil or fn.ErrConflict", i, err)
+		}
+	}
+	if winner == nil {
+		t.Fatal("no update succeeded")
+	}
+	got, err := h.s.GetFunction(h.ctx, f.ID)
+	if err != nil {
+		t.Fatalf("GetFunction: %v", err)
+	}
+	assertFunction(t, got, winner)
 }
 
 func testRestart(t *testing.T, h *harness) {

@@ -165,3 +165,16 @@ func testPrune(t *testing.T, h *harness) {
 	}
 	assertExecutions(t, h.listAll(t, other.ID, "", 1000), newestFirst(otherExecs))
 }
+
+// testRecordsOfUnknownFunction: a batch may hold records of a function
+// deleted meanwhile (or by another server); they do not fail the rest of
+// the batch.
+func testRecordsOfUnknownFunction(t *testing.T, h *harness) {
+	f := h.createFunction(t, newFunction("alpha"))
+	ghost := newFunction("ghost")
+	execs := newExecutions(f.ID, 6)
+	mixed := append(append([]*fn.Execution{}, execs[:3]...), newExecutions(ghost.ID, 2)...)
+	mixed = append(mixed, execs[3:]...)
+	h.insert(t, mixed, len(mixed))
+	assertExecutions(t, h.listAll(t, f.ID, "", 100), newestFirst(execs))
+}
