@@ -1,6 +1,7 @@
 package docker_test
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -44,6 +45,29 @@ func report(b *testing.B, took []time.Duration) {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	b.ReportMetric(ms(took[len(took)/2]), "p50-ms")
 	b.ReportMetric(ms(took[len(took)*9/10]), "p90-ms")
+}
+
+// BenchmarkCreateStart is the Engine API's part of a cold start: create
+// and start a container (the shim in it then still has to start).
+func BenchmarkCreateStart(b *testing.B) {
+	for _, rt := range drivertest.Runtimes {
+		b.Run(rt, func(b *testing.B) {
+			d := newDriver(b, noPool)
+			var took []time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				stop, err := d.CreateStart(context.Background(), rt)
+				if err != nil {
+					b.Fatal(err)
+				}
+				took = append(took, time.Since(t0))
+				b.StopTimer()
+				stop()
+				b.StartTimer()
+			}
+			report(b, took)
+		})
+	}
 }
 
 // BenchmarkColdStart: no pool, so each first reply includes container

@@ -1,5 +1,7 @@
 package docker
 
+import "context"
+
 // PooledReady counts the started generic containers ready for rt at the
 // default memory size.
 func (d *Driver) PooledReady(rt string) int {
@@ -10,4 +12,14 @@ func (d *Driver) PooledReady(rt string) int {
 		return len(e.ready)
 	}
 	return 0
+}
+
+// CreateStart creates and starts a generic container for rt, as the pool
+// does, and returns what stops it.
+func (d *Driver) CreateStart(ctx context.Context, rt string) (stop func(), err error) {
+	c, err := d.create(ctx, poolKey{runtime: rt, memoryMB: d.opts.memoryMB}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return func() { c.Kill("benchmark"); <-c.done }, nil
 }
