@@ -107,7 +107,8 @@ func serverContainers(t *testing.T, dir string) []string {
 // recovery.
 func TestDockerFunctions(t *testing.T) {
 	requireDocker(t)
-	n := start(t, dockerEnv()...)
+	dir := t.TempDir()
+	n := start(t, append(dockerEnv(), "NIMBUS_DATA_DIR="+dir)...)
 
 	var sys struct {
 		Drivers map[string]struct {
@@ -173,9 +174,16 @@ exports.handler = async (event, context) => ({ sum: event.a + event.b, fn: conte
 		}
 	}
 
-	// Deleting the function removes its containers.
 	if st := n.do("DELETE", "/api/functions/"+py, nil, nil); st != http.StatusNoContent {
 		t.Fatalf("delete: %d", st)
+	}
+	// A shutdown removes every container: instances and the warm pool.
+	if len(serverContainers(t, dir)) == 0 {
+		t.Fatal("no containers before the shutdown")
+	}
+	n.stop()
+	if left := serverContainers(t, dir); len(left) > 0 {
+		t.Errorf("%d containers left after SIGTERM", len(left))
 	}
 }
 
