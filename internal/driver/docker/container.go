@@ -99,6 +99,7 @@ func (d *Driver) create(ctx context.Context, key poolKey, f *fn.Function) (*cont
 		HostConfig: d.hostConfig(key, c.dir),
 	})
 	if err != nil {
+		c.removeByName() // the daemon may have created it after ctx ended
 		c.discard()
 		return nil, unavailable("create container", err)
 	}
@@ -194,6 +195,7 @@ type container struct {
 
 	req, resp *os.File // the FIFOs, held open read-write by the server
 	conn      *driver.Conn
+	init      atomic.Int64 // docker-init's pid on the host, once known
 	pid       atomic.Int64 // the shim's pid on the host, once known
 
 	function string // set when handed its function
@@ -271,6 +273,14 @@ func (c *container) remove() {
 	}
 }
 
+// removeByName removes the container if the daemon created it although
+// the create call failed.
+func (c *container) removeByName() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, _ = c.d.cli.ContainerRemove(ctx, c.name, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+}
+
 func isRemovalInProgress(err error) bool {
 	return cerrdefs.IsConflict(err)
 }
@@ -280,7 +290,7 @@ func isRemovalInProgress(err error) bool {
 func (c *container) wait() {
 	ctx := context.Background()
 	if r, err := c.d.cli.ContainerInspect(ctx, c.id, client.ContainerInspectOptions{}); err == nil && r.Container.State != nil {
-		c.pid.Store(int64(r.Container.State.Pid))
+		c.init.Store(int64(r.Container.State.Pid))
 	}
 	info, ok := c.waitExit(ctx)
 	if !ok {
@@ -387,10 +397,30 @@ func (c *container) Exit() driver.ExitInfo {
 	return c.exit
 }
 
-// Stats implements driver.Instance.
+// Stats implements driver.Instance: the container's name, and the pid and
+// resident memory of the shim in it (docker-init's child).
 func (c *container) Stats() driver.Stats {
 	pid := int(c.pid.Load())
+	if pid == 0 && c.init.Load() > 0 {
+		if pid = shimPID(int(c.init.Load())); pid > 0 {
+			c.pid.Store(int64(pid))
+		}
+	}
 	return driver.Stats{ID: c.name, PID: pid, RSSKiB: rssKiB(pid)}
+}
+
+// shimPID is the first child of docker-init (pid init on the host), or 0.
+func shimPID(init int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(init) + "/task/" + strconv.Itoa(init) + "/children")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	pid, _ := strconv.Atoi(f[0])
+	return pid
 }
 
 func rssKiB(pid int) int64 {

@@ -2,6 +2,7 @@ package docker_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,6 +91,12 @@ func TestContainerSettings(t *testing.T) {
 	}
 	if !strings.HasSuffix(c.Name, c.Config.Labels["io.nimbus.instance"]) {
 		t.Errorf("name %q does not end with the instance id %q", c.Name, c.Config.Labels["io.nimbus.instance"])
+	}
+	s := in.Stats()
+	if s.PID <= 0 || s.RSSKiB <= 0 {
+		t.Errorf("stats %+v: want the shim's pid and memory", s)
+	} else if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", s.PID)); err != nil || !strings.Contains(string(b), "bootstrap.py") {
+		t.Errorf("pid %d is not the shim: %q", s.PID, b)
 	}
 	h := c.HostConfig
 	if h.Memory != 200<<20 || h.MemorySwap != 200<<20 {
