@@ -60,6 +60,9 @@ func (i *instance) Invoke(ctx context.Context, req *runtime.Request) (*runtime.R
 		return resp, nil
 	}
 	if ctx.Err() != nil {
+		// The deferred stop can beat the AfterFunc: ctx's done channel
+		// closes before its after-functions are started. Kill here too.
+		i.Kill(killReason(ctx))
 		return nil, ctx.Err()
 	}
 	if errors.Is(err, runtime.ErrFrameTooLarge) {
