@@ -1,0 +1,95 @@
+package docker
+
+import (
+	"archive/tar"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
+)
+
+// TestCollect checks what goes into a runtime image, without a daemon: the
+// interpreter and the dynamic loader by their host paths (symlinks kept),
+// /bin/sh, the stdlib without tests or site-packages, and a tag that does
+// not change while the host's files do not.
+func TestCollect(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	in, _ := runtime.FindInterpreters(ctx, os.LookupEnv)
+	if in.Python == "" || in.Node == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("python3 and node are needed: found %+v", in)
+		}
+		t.Skipf("python3 and node are needed: found %+v", in)
+	}
+	for _, c := range []struct {
+		rt, exe, link string
+	}{
+		{fn.Python, in.Python, "/usr/local/bin/python3"},
+		{fn.NodeJS, in.Node, "/usr/local/bin/node"},
+	} {
+		t.Run(c.rt, func(t *testing.T) {
+			tr, err := collect(ctx, c.rt, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			must := []string{c.exe, "/etc/passwd", "/tmp", "/var/task", "/var/runtime", "/var/nimbus"}
+			for _, p := range must {
+				if _, ok := tr.entries[p]; !ok {
+					t.Errorf("%s is missing", p)
+				}
+			}
+			// The files behind symlinks are there, the symlinks too.
+			for _, p := range []string{c.exe, "/bin/sh"} {
+				real, err := filepath.EvalSymlinks(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e := tr.entries[real]; e == nil || e.typ != tar.TypeReg || e.mode&0o111 == 0 {
+					t.Errorf("%s (%s): entry %+v, want an executable file", p, real, e)
+				}
+			}
+			if c.link != c.exe {
+				if e := tr.entries[c.link]; e == nil || e.typ != tar.TypeSymlink || e.link != c.exe {
+					t.Errorf("%s: %+v, want a symlink to %s", c.link, e, c.exe)
+				}
+			}
+			loader := false
+			for p, e := range tr.entries {
+				if strings.Contains(filepath.Base(p), "ld-linux") && e.typ == tar.TypeReg {
+					loader = true
+				}
+				if c.rt == fn.Python && (strings.Contains(p, "/site-packages/") || strings.HasSuffix(p, "/test/__init__.py")) {
+					t.Errorf("%s should be left out", p)
+				}
+				if e.typ == tar.TypeDir && e.mode != 0o755 && p != "/tmp" {
+					t.Errorf("directory %s mode %o", p, e.mode)
+				}
+			}
+			if !loader {
+				t.Error("no dynamic loader")
+			}
+			if c.rt == fn.Python {
+				found := false
+				for p := range tr.entries {
+					found = found || strings.HasSuffix(p, "/json/__init__.py")
+				}
+				if !found {
+					t.Error("the stdlib's json package is missing")
+				}
+			}
+			again, err := collect(ctx, c.rt, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a, b := tr.tag(c.rt), again.tag(c.rt); a != b {
+				t.Errorf("tags %s and %s for the same files", a, b)
+			}
+		})
+	}
+}
