@@ -17,15 +17,17 @@ func withInitEnv(env map[string]string) workerOption {
 func TestInitEnv(t *testing.T) {
 	files := map[string]map[string]string{
 		runtime.RuntimePython: {"main.py": `
-import os
+import os, time
 AT_IMPORT = os.environ.get("GREETING")
 
 def handler(event, context):
-    return [AT_IMPORT, os.environ.get("GREETING"), os.environ.get("TZ"), os.environ.get("EMPTY")]
+    return [AT_IMPORT, os.environ.get("GREETING"), os.environ.get("TZ"), os.environ.get("EMPTY"),
+            str(-time.timezone // 60)]
 `},
 		runtime.RuntimeNodeJS: {"index.js": `
 const atImport = process.env.GREETING;
-exports.handler = async () => [atImport, process.env.GREETING, process.env.TZ, process.env.EMPTY];
+exports.handler = async () => [atImport, process.env.GREETING, process.env.TZ, process.env.EMPTY,
+  String(-new Date(Date.UTC(2024, 0, 15)).getTimezoneOffset())];
 `},
 	}
 	handlers := map[string]string{runtime.RuntimePython: "main.handler", runtime.RuntimeNodeJS: "index.handler"}
@@ -34,7 +36,8 @@ exports.handler = async () => [atImport, process.env.GREETING, process.env.TZ, p
 		t.Run(rt, func(t *testing.T) {
 			w := startWorker(t, rt, files[rt], handlers[rt], withInitEnv(env)).mustLoad()
 			got := decode[[]*string](t, w.result(nil))
-			want := []string{"from init", "from init", "Europe/Paris", ""}
+			// Europe/Paris is UTC+1 in January: the time zone applies too.
+			want := []string{"from init", "from init", "Europe/Paris", "", "60"}
 			if len(got) != len(want) {
 				t.Fatalf("got %d values, want %d", len(got), len(want))
 			}

@@ -643,6 +643,8 @@ def main():
     env = init.get("env")
     if env:
         os.environ.update({str(k): str(v) for k, v in env.items()})
+        if "TZ" in env:
+            time.tzset()
 
     logs = _Logs(log_limit)
     _capture = logs
