@@ -32,7 +32,7 @@ import (
 func LocalRepo(rt string) string { return "nimbus/runtime-" + rt }
 
 // buildVersion changes when Build lays images out differently.
-const buildVersion = "1"
+const buildVersion = "2"
 
 // BuildConfig says which runtime images to build, from which interpreters.
 type BuildConfig struct {
@@ -150,7 +150,7 @@ func newTree() *tree { return &tree{entries: map[string]*entry{}} }
 var epoch = time.Unix(0, 0)
 
 // base adds what every image has: directories, /bin/sh, users, CA
-// certificates.
+// certificates, time zones.
 func (t *tree) base() {
 	for _, d := range []string{"/etc", "/tmp", "/usr/local/bin", "/var/task", "/var/runtime", "/var/nimbus", "/proc", "/sys", "/dev"} {
 		t.mkdirAll(d)
@@ -166,6 +166,12 @@ func (t *tree) base() {
 	}
 	if _, err := os.Stat("/etc/ssl/certs/ca-certificates.crt"); err == nil {
 		_ = t.add("/etc/ssl/certs/ca-certificates.crt", 0)
+	}
+	// Time zones, for functions that set TZ (4 MB).
+	if _, err := os.Stat("/usr/share/zoneinfo"); err == nil {
+		if _, err := t.addTree("/usr/share/zoneinfo", nil); err != nil {
+			t.errs = append(t.errs, err)
+		}
 	}
 }
 

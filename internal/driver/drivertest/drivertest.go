@@ -225,22 +225,25 @@ func testEnv(t *testing.T, d driver.Driver, rt string, _ Options) {
 	t.Setenv(secretEnv, "leaked")
 	code := map[string]string{
 		fn.Python: `
-import os
+import os, time
 AT_IMPORT = os.environ.get("GREETING")
 def handler(event, context):
-    return {"env": dict(os.environ), "atImport": AT_IMPORT}
+    jan = time.localtime(1705320000)  # 2024-01-15 12:00 UTC
+    return {"env": dict(os.environ), "atImport": AT_IMPORT, "utcOffset": jan.tm_gmtoff // 60}
 `,
 		fn.NodeJS: `
 const atImport = process.env.GREETING;
-exports.handler = async () => ({ env: { ...process.env }, atImport });
+exports.handler = async () => ({ env: { ...process.env }, atImport,
+  utcOffset: -new Date(Date.UTC(2024, 0, 15, 12)).getTimezoneOffset() });
 `,
 	}[rt]
 	f := Function(t, rt, Source(rt, code))
-	f.Env = map[string]string{"GREETING": "bonjour", "WITH_SPACE": "a b=c"}
+	f.Env = map[string]string{"GREETING": "bonjour", "WITH_SPACE": "a b=c", "TZ": "Europe/Paris"}
 	in := Start(t, d, f)
 	got := MustInvoke[struct {
-		Env      map[string]string `json:"env"`
-		AtImport string            `json:"atImport"`
+		Env       map[string]string `json:"env"`
+		AtImport  string            `json:"atImport"`
+		UTCOffset int               `json:"utcOffset"`
 	}](t, in, nil)
 	want := map[string]string{
 		"GREETING":                        "bonjour",
@@ -249,7 +252,7 @@ exports.handler = async () => ({ env: { ...process.env }, atImport });
 		"AWS_LAMBDA_FUNCTION_VERSION":     "1",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(f.Memory),
 		"NIMBUS_FUNCTION_ID":              f.ID,
-		"TZ":                              "UTC",
+		"TZ":                              "Europe/Paris", // the function's own wins
 		"LANG":                            "C.UTF-8",
 	}
 	for k, v := range want {
@@ -261,6 +264,9 @@ exports.handler = async () => ({ env: { ...process.env }, atImport });
 		if got.Env[k] == "" {
 			t.Errorf("%s is not set", k)
 		}
+	}
+	if got.UTCOffset != 60 {
+		t.Errorf("UTC offset in January with TZ=Europe/Paris: %d minutes, want 60", got.UTCOffset)
 	}
 	if got.AtImport != "bonjour" {
 		t.Errorf("at import GREETING=%q: the environment must be set before the handler loads", got.AtImport)
