@@ -2,6 +2,7 @@ package docker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -207,5 +208,16 @@ func TestClose(t *testing.T) {
 	drivertest.WaitDone(t, in, time.Second)
 	if _, err := d.Start(context.Background(), driver.InstanceSpec{Function: drivertest.Function(t, fn.Python, drivertest.Source(fn.Python, echoPy))}); err == nil {
 		t.Errorf("a closed driver started an instance")
+	}
+}
+
+// TestMissingImage: an image that is neither present nor pullable makes
+// Start fail as unavailable, naming the image.
+func TestMissingImage(t *testing.T) {
+	d := newDriver(t, map[string]string{docker.EnvPool: "0", docker.EnvImagePython: "nimbus/no-such-image:1"})
+	f := drivertest.Function(t, fn.Python, drivertest.Source(fn.Python, echoPy))
+	_, err := d.Start(context.Background(), driver.InstanceSpec{Function: f})
+	if !errors.Is(err, fn.ErrUnavailable) || !strings.Contains(err.Error(), "nimbus/no-such-image:1") {
+		t.Errorf("Start: %v, want fn.ErrUnavailable naming the image", err)
 	}
 }
