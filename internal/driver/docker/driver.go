@@ -44,7 +44,8 @@ type Driver struct {
 	live   map[*container]struct{} // started and not yet removed
 	closed bool
 
-	up      atomic.Bool // the daemon answered once: leftovers are gone
+	up      atomic.Bool  // the daemon answered once: leftovers are gone
+	pinged  atomic.Int64 // when the daemon last answered, UnixNano
 	upMu    sync.Mutex
 	warming atomic.Bool
 
@@ -116,14 +117,17 @@ func newClient(host string) (*client.Client, error) {
 // Name implements driver.Driver.
 func (d *Driver) Name() string { return Name }
 
-// Available implements driver.Driver: nil when the daemon answers a ping.
-// The first success removes what an earlier run left behind; a call also
-// starts filling the pool, since it is made when a docker function is
-// created.
+// Available implements driver.Driver: nil when the daemon answers a ping
+// (a success is trusted for a second: metrics ask often). The first
+// success removes what an earlier run left behind.
 func (d *Driver) Available(ctx context.Context) error {
+	if t := d.pinged.Load(); t != 0 && time.Since(time.Unix(0, t)) < time.Second {
+		return nil
+	}
 	if err := d.ping(ctx); err != nil {
 		return err
 	}
+	d.pinged.Store(time.Now().UnixNano())
 	if !d.up.Load() {
 		d.upMu.Lock()
 		if !d.up.Load() {
