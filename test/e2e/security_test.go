@@ -70,8 +70,9 @@ var hostiles = []hostile{
 			"python": `import os
 def handler(e, c):
     out = {}
+    # (/proc/1 is the instance's own init, with the function's own environment.)
     for p in ["/etc/shadow", e["dataDir"] + "/nimbus.db", "/root/.bash_history", "/root/.pyenv/version",
-              e["dataDir"] + "/sandbox/instances", "/proc/1/environ", "/proc/" + str(e["serverPid"]) + "/environ"]:
+              e["dataDir"] + "/sandbox/instances", "/proc/" + str(e["serverPid"]) + "/environ"]:
         try:
             if os.path.isdir(p):
                 os.listdir(p)
@@ -91,7 +92,7 @@ def handler(e, c):
 exports.handler = async (e) => {
   const out = {};
   for (const p of ['/etc/shadow', e.dataDir + '/nimbus.db', '/root/.bash_history', e.dataDir + '/sandbox/instances',
-                   '/proc/1/environ', '/proc/' + e.serverPid + '/environ']) {
+                   '/proc/' + e.serverPid + '/environ']) {
     try {
       if (fs.existsSync(p) && fs.statSync(p).isDirectory()) fs.readdirSync(p); else fs.readFileSync(p);
       out[p] = 'ok';

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,7 +16,10 @@ import (
 )
 
 // cgroupParent is the cgroup, below the server's own in each hierarchy,
-// that holds one child per instance.
+// that holds one child per instance. Its CPU weight is one full CPU's per
+// CPU of the host: against other processes, the instances together weigh
+// as much as that many busy processes, and among themselves in proportion
+// to their memory.
 const cgroupParent = "nimbus"
 
 // cpuShareMB is the memory that buys one full CPU's weight, as on Lambda.
@@ -89,6 +93,9 @@ func openCgroups(pidsMax int) (*cgroups, error) {
 			v1errs = append(v1errs, err)
 			continue
 		}
+		if ctl == "cpu" {
+			_ = os.WriteFile(filepath.Join(dir, "cpu.shares"), []byte(strconv.Itoa(1024*goruntime.NumCPU())), 0)
+		}
 		c.v1[ctl] = dir
 		cleanCgroups(dir)
 	}
@@ -149,6 +156,7 @@ func openV2(m mount, own string, pidsMax int) (*cgroups, error) {
 	if err := canCreate(dir); err != nil {
 		return nil, err
 	}
+	_ = os.WriteFile(filepath.Join(dir, "cpu.weight"), []byte(strconv.Itoa(min(100*goruntime.NumCPU(), 10000))), 0)
 	cleanCgroups(dir)
 	return &cgroups{version: 2, v2: dir, pidsMax: pidsMax}, nil
 }

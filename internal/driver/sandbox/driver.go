@@ -284,7 +284,7 @@ func (d *Driver) startHelper(network bool, req, resp, out *os.File) (h *helper, 
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
 		Args:        []string{helperName},
-		Env:         []string{},
+		Env:         []string{"GOMAXPROCS=1"}, // one thread's work: fewer threads in its pids count
 		Dir:         "/",
 		Stdout:      out,
 		Stderr:      out,

@@ -46,11 +46,11 @@ func init() {
 // helperMain runs as PID 1 of the instance's new namespaces, as root (or
 // as the mapped user with ambient capabilities in a user namespace). It
 // builds the root, brings lo up, sets limits, drops every privilege, loads
-// the seccomp filter, waits to be told what to run, forks the interpreter
-// with the sandbox uid and gid,
-// and then stays as its init: it reaps orphans and reports how the
-// interpreter ended. When it exits, the kernel kills everything left in the
-// PID namespace.
+// the seccomp filter, waits to be told what to run, becomes the sandbox
+// user and execs /bin/sh as the namespace's init: the shell runs the
+// interpreter, reaps orphans and reports how the interpreter ended (without
+// a shell, the helper does that itself). When the init exits, the kernel
+// kills everything left in the PID namespace.
 func helperMain() int {
 	status := os.NewFile(helperStatusFD, "status")
 	report := func(s helperStatus) {
@@ -113,36 +113,71 @@ func helperMain() int {
 		report(helperStatus{Probe: true})
 		return 0
 	}
+	// From here on, the sandbox user for good: the interpreter and its init
+	// both run as it. Going from root to another uid clears the
+	// capabilities; in a user namespace the exec below does.
+	if sp.SetGroups {
+		if err := syscall.Setgroups([]int{}); err != nil {
+			return fail("setgroups", err)
+		}
+	}
+	if err := syscall.Setresgid(sp.GID, sp.GID, sp.GID); err != nil {
+		return fail("setresgid", err)
+	}
+	if err := syscall.Setresuid(sp.UID, sp.UID, sp.UID); err != nil {
+		return fail("setresuid", err)
+	}
+	// A change of credentials clears the parent-death signal.
+	if err := prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL)); err != nil {
+		return fail("pdeathsig", err)
+	}
+	if err := unix.Chdir(run.Dir); err != nil {
+		return fail("chdir "+run.Dir, err)
+	}
+	if _, err := os.Stat(initShell); err == nil {
+		return execShellInit(run, fail)
+	}
+	return goInit(run, fail, report)
+}
+
+// initShell runs as the instance's init when the root has it: after its
+// exec this process holds no Go runtime (megabytes, and threads that count
+// against the pids limit) for the instance's whole life.
+const initShell = "/bin/sh"
+
+// initScript runs the interpreter in the foreground, reaping orphans while
+// it waits (a POSIX shell's wait reaps any child), then reports its exit
+// status: the code, or 128 plus the signal that killed it. dash adds PWD
+// to its children's environment unless it is unset.
+const initScript = `unset PWD; "$@" 6>&-; printf '{"shellExit":%d}\n' "$?" >&6`
+
+// execShellInit replaces the helper with the init shell.
+func execShellInit(run runSpec, fail func(string, error) int) int {
+	if _, err := unix.FcntlInt(helperStatusFD, unix.F_SETFD, 0); err != nil {
+		return fail("status fd", err)
+	}
+	unix.Close(helperSpecFD)
+	argv := append([]string{"sh", "-c", initScript, helperName, run.Path}, run.Args[1:]...)
+	err := syscall.Exec(initShell, argv, run.Env)
+	return fail("exec "+initShell, err)
+}
+
+// goInit starts the interpreter and stays as its init, for a root without
+// a shell.
+func goInit(run runSpec, fail func(string, error) int, report func(helperStatus)) int {
 	pid, err := syscall.ForkExec(run.Path, run.Args, &syscall.ProcAttr{
 		Dir:   run.Dir,
 		Env:   run.Env,
 		Files: []uintptr{0, 1, 2, helperReqFD, helperRespFD},
-		Sys: &syscall.SysProcAttr{
-			Credential: &syscall.Credential{
-				Uid:         uint32(sp.UID),
-				Gid:         uint32(sp.GID),
-				Groups:      []uint32{},
-				NoSetGroups: !sp.SetGroups,
-			},
-		},
 	})
 	if err != nil {
 		return fail("start "+run.Path, err)
 	}
-	// The interpreter holds the protocol pipes now; this process keeps none
-	// of its privileges either.
+	// The interpreter holds the protocol pipes now.
 	unix.Close(helperReqFD)
 	unix.Close(helperRespFD)
 	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE)
-	if sp.SetGroups {
-		_ = syscall.Setgroups(nil)
-	}
-	_ = syscall.Setresgid(sp.GID, sp.GID, sp.GID)
-	_ = syscall.Setresuid(sp.UID, sp.UID, sp.UID)
-	// A change of credentials clears the parent-death signal.
-	_ = prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL))
-
 	for {
 		var ws syscall.WaitStatus
 		wpid, err := syscall.Wait4(-1, &ws, 0, nil)

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // isolation is what this host lets the driver do, found at start-up.
@@ -133,6 +136,14 @@ func parseStatus(b []byte) parsedStatus {
 		out.ready = out.ready || s.Ready
 		if s.Exit != nil {
 			out.exit = s.Exit
+		}
+		if n := s.ShellExit; n != nil {
+			// A shell cannot tell exit(137) from SIGKILL: above 128 is
+			// taken to be a signal, which is what it almost always is.
+			out.exit = &helperExit{Code: *n}
+			if *n > 128 && *n < 128+65 {
+				out.exit = &helperExit{Code: -1, Signal: unix.SignalName(syscall.Signal(*n - 128))}
+			}
 		}
 	}
 	return out

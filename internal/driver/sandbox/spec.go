@@ -71,6 +71,9 @@ type helperStatus struct {
 	Error string      `json:"error,omitempty"`
 	Probe bool        `json:"probe,omitempty"`
 	Exit  *helperExit `json:"exit,omitempty"`
+	// ShellExit is the init shell's report: an exit code, or 128 plus the
+	// number of the signal that killed the interpreter.
+	ShellExit *int `json:"shellExit,omitempty"`
 }
 
 type helperExit struct {
