@@ -11,9 +11,10 @@ import (
 
 // pool keeps started, generic containers per key, so that a function's
 // first call skips container creation (a few hundred milliseconds): Start
-// takes one and hands it the function. One background job refills it, one
-// container at a time, for the default memory size of each runtime and for
-// every key used in the last keep-alive period.
+// takes one and hands it the function. One background job refills it, at
+// most one container per key and two at a time, for the default memory
+// size of each runtime and for every key used in the last keep-alive
+// period.
 type pool struct {
 	d    *Driver
 	size int
@@ -103,9 +104,25 @@ func (p *pool) run(ctx context.Context, memoryMB int) {
 	}
 }
 
+// fillers is how many containers the pool starts at once: two keys (the
+// two runtimes at start-up) fill side by side.
+const fillers = 2
+
 // fill starts containers for the keys short of size, most recently used
 // first, and drops keys unused for the keep-alive period.
 func (p *pool) fill(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range fillers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.fillOne(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+func (p *pool) fillOne(ctx context.Context) {
 	for ctx.Err() == nil {
 		key, ok := p.next()
 		if !ok {
@@ -167,7 +184,7 @@ func (p *pool) next() (poolKey, bool) {
 			delete(p.keys, k)
 			continue
 		}
-		if found || len(e.ready) >= p.size || now.Sub(e.failedAt) < retryAfter {
+		if found || e.starting != nil || len(e.ready) >= p.size || now.Sub(e.failedAt) < retryAfter {
 			continue
 		}
 		best, found = k, true
