@@ -63,13 +63,11 @@ func (d *Driver) create(ctx context.Context, key poolKey, f *fn.Function) (*cont
 	}
 	id := fn.NewID()
 	c := &container{
-		d:     d,
-		inst:  id,
-		name:  "nimbus-" + id,
-		key:   key,
-		dir:   filepath.Join(d.instDir, id),
-		done:  make(chan struct{}),
-		start: time.Now(),
+		d:    d,
+		name: "nimbus-" + id,
+		key:  key,
+		dir:  filepath.Join(d.instDir, id),
+		done: make(chan struct{}),
 	}
 	if err := c.makeDir(); err != nil {
 		os.RemoveAll(c.dir)
@@ -99,6 +97,9 @@ func (d *Driver) create(ctx context.Context, key poolKey, f *fn.Function) (*cont
 		HostConfig: d.hostConfig(key, c.dir),
 	})
 	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			d.images.forget(key.runtime) // removed since it was found
+		}
 		c.removeByName() // the daemon may have created it after ctx ended
 		c.discard()
 		return nil, unavailable("create container", err)
@@ -140,13 +141,9 @@ func (d *Driver) containerConfig(image string, key poolKey, labels map[string]st
 			"PYTHONDONTWRITEBYTECODE=1",
 			"LAMBDA_TASK_ROOT=" + taskDir,
 		},
-		WorkingDir:      taskDir,
-		User:            user,
-		Labels:          labels,
-		NetworkDisabled: false,
-		AttachStdin:     false,
-		AttachStdout:    false,
-		AttachStderr:    false,
+		WorkingDir: taskDir,
+		User:       user,
+		Labels:     labels,
 	}
 }
 
@@ -185,20 +182,18 @@ func (d *Driver) hostConfig(key poolKey, dir string) *ctr.HostConfig {
 
 // container is one container and, once handed its function, an instance.
 type container struct {
-	d     *Driver
-	id    string // the daemon's id
-	inst  string // ours
-	name  string
-	key   poolKey
-	dir   string // on the host: io/ (FIFOs) and task/ (code)
-	start time.Time
+	d    *Driver
+	id   string // the daemon's id
+	name string // nimbus-<instance id>
+	key  poolKey
+	dir  string // on the host: io/ (FIFOs) and task/ (code)
 
 	req, resp *os.File // the FIFOs, held open read-write by the server
 	conn      *driver.Conn
 	init      atomic.Int64 // docker-init's pid on the host, once known
 	pid       atomic.Int64 // the shim's pid on the host, once known
 
-	function string // set when handed its function
+	function string // the function's id, once handed it
 	initLogs string // what loading printed; prepended to the first response
 
 	mu     sync.Mutex
@@ -268,7 +263,8 @@ func (c *container) remove() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err := c.d.cli.ContainerRemove(ctx, c.id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !cerrdefs.IsNotFound(err) && !isRemovalInProgress(err) {
+	// Not found: gone already; conflict: its removal is in progress.
+	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
 		c.d.log.Warn("remove container", "container", c.name, "error", err)
 	}
 }
@@ -279,10 +275,6 @@ func (c *container) removeByName() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, _ = c.d.cli.ContainerRemove(ctx, c.name, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-}
-
-func isRemovalInProgress(err error) bool {
-	return cerrdefs.IsConflict(err)
 }
 
 // wait learns the container's pid, waits for it to stop, records why, and

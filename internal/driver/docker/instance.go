@@ -14,7 +14,7 @@ import (
 func (c *container) Invoke(ctx context.Context, req *runtime.Request) (*runtime.Response, error) {
 	stop := context.AfterFunc(ctx, func() {
 		if err := c.Kill(killReason(ctx)); err != nil {
-			c.d.log.Warn("kill container", "container", c.name, "error", err)
+			c.d.log.Warn("kill container", "container", c.name, "function", c.function, "error", err)
 		}
 	})
 	defer stop()
