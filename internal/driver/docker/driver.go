@@ -131,7 +131,10 @@ func (d *Driver) Available(ctx context.Context) error {
 	if !d.up.Load() {
 		d.upMu.Lock()
 		if !d.up.Load() {
-			d.removeLeftovers(ctx)
+			// However short the caller's deadline, the clean-up gets its time.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			d.removeLeftovers(rctx)
+			cancel()
 			d.resetDir()
 			d.up.Store(true)
 		}
