@@ -5,11 +5,11 @@ import (
 	"time"
 )
 
-// SetupOnce does what Start does on its critical path before the
-// interpreter's exec, with a warm helper: take it, set its cgroup's limits,
-// tell it what to run and wait until it is about to (a probe reports
-// then, instead of starting an interpreter). It returns how long that
-// took, not counting the wait for a warm helper.
+// SetupOnce does what Start does on its critical path with a warm helper,
+// with /bin/true for an interpreter: take the helper, set its cgroup's
+// limits, tell it what to run, and wait until its init reports that
+// /bin/true has exited. It returns how long that took, not counting the
+// wait for a warm helper to be ready.
 func (d *Driver) SetupOnce(memMB int) (time.Duration, error) {
 	var l *launched
 	for l == nil {
@@ -32,14 +32,14 @@ func (d *Driver) SetupOnce(memMB int) (time.Duration, error) {
 			return 0, err
 		}
 	}
-	if err := l.run(runSpec{}); err != nil {
+	if err := l.run(runSpec{Path: "/bin/true", Args: []string{"/bin/true"}, Dir: "/"}); err != nil {
 		return 0, err
 	}
 	<-l.h.reported
 	took := time.Since(t0)
 	<-l.h.exited
 	go d.refill()
-	if st := parseStatus(l.h.status); !st.probe {
+	if st := parseStatus(l.h.status); st.exit == nil || st.exit.Code != 0 {
 		return 0, errors.New("helper did not finish: " + st.err)
 	}
 	return took, nil

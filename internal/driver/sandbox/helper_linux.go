@@ -116,16 +116,18 @@ func helperMain() int {
 	// From here on, the sandbox user for good: the interpreter and its init
 	// both run as it. Going from root to another uid clears the
 	// capabilities; in a user namespace the exec below does.
+	// Raw calls change this thread only, the one that execs or forks next
+	// (Go's own would stop every thread of the runtime to change them all).
 	if sp.SetGroups {
-		if err := syscall.Setgroups([]int{}); err != nil {
-			return fail("setgroups", err)
+		if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
+			return fail("setgroups", e)
 		}
 	}
-	if err := syscall.Setresgid(sp.GID, sp.GID, sp.GID); err != nil {
-		return fail("setresgid", err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(sp.GID), uintptr(sp.GID), uintptr(sp.GID)); e != 0 {
+		return fail("setresgid", e)
 	}
-	if err := syscall.Setresuid(sp.UID, sp.UID, sp.UID); err != nil {
-		return fail("setresuid", err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(sp.UID), uintptr(sp.UID), uintptr(sp.UID)); e != 0 {
+		return fail("setresuid", e)
 	}
 	// A change of credentials clears the parent-death signal.
 	if err := prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL)); err != nil {
@@ -137,7 +139,7 @@ func helperMain() int {
 	if _, err := os.Stat(initShell); err == nil {
 		return execShellInit(run, fail)
 	}
-	return goInit(run, fail, report)
+	return goInit(sp, run, fail, report)
 }
 
 // initShell runs as the instance's init when the root has it: after its
@@ -164,7 +166,7 @@ func execShellInit(run runSpec, fail func(string, error) int) int {
 
 // goInit starts the interpreter and stays as its init, for a root without
 // a shell.
-func goInit(run runSpec, fail func(string, error) int, report func(helperStatus)) int {
+func goInit(sp spec, run runSpec, fail func(string, error) int, report func(helperStatus)) int {
 	pid, err := syscall.ForkExec(run.Path, run.Args, &syscall.ProcAttr{
 		Dir:   run.Dir,
 		Env:   run.Env,
@@ -173,9 +175,16 @@ func goInit(run runSpec, fail func(string, error) int, report func(helperStatus)
 	if err != nil {
 		return fail("start "+run.Path, err)
 	}
-	// The interpreter holds the protocol pipes now.
+	// The interpreter holds the protocol pipes now. This process lives on:
+	// its other threads drop their privileges too.
 	unix.Close(helperReqFD)
 	unix.Close(helperRespFD)
+	if sp.SetGroups {
+		_ = syscall.Setgroups([]int{})
+	}
+	_ = syscall.Setresgid(sp.GID, sp.GID, sp.GID)
+	_ = syscall.Setresuid(sp.UID, sp.UID, sp.UID)
+	_ = prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL))
 	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE)
 	for {
