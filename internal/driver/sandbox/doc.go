@@ -9,16 +9,18 @@
 // read-only root holding only what the interpreter needs, the function's
 // code at /var/task and a private /tmp (rootfs_linux.go), brings loopback
 // up, sets rlimits, empties its capability bounding set, sets no_new_privs,
-// loads the seccomp filter (seccomp_linux.go) and forks the interpreter as
-// an unprivileged user. It stays as the namespace's init: it reaps orphans,
-// reports how the interpreter ended, and when it exits the kernel kills
-// everything left in the namespace. The interpreter speaks the runtime
-// protocol over dedicated pipes (fds 3 and 4), so what user code prints
-// never corrupts it.
+// loads the seccomp filter (seccomp_linux.go) and, told what to run,
+// becomes an unprivileged user and execs /bin/sh as the namespace's init:
+// the shell runs the interpreter, reaps orphans and reports how it ended;
+// when it exits the kernel kills everything left in the namespace. The
+// interpreter speaks the runtime protocol over dedicated pipes (fds 3 and
+// 4), so what user code prints never corrupts it.
 //
-// Starting a helper costs a few milliseconds (namespaces, exec, and on
-// cgroup v1 a move into the cgroup that waits for an RCU grace period), so
-// the driver keeps one started ahead (warm.go). cgroup_linux.go sets
+// None of the sandbox depends on the function (its code directory is bound
+// empty and filled from the host later), and starting a helper costs
+// several milliseconds (namespaces, exec, and on cgroup v1 a move into the
+// cgroup that waits for an RCU grace period), so the driver keeps one
+// started ahead with its sandbox built (warm.go). cgroup_linux.go sets
 // memory, pids and CPU limits in cgroup v2 or v1 and reads out-of-memory
 // kills. isolation.go finds at start-up which protections the host allows,
 // logs them, and reports them to GET /api/system; without namespaces the
