@@ -91,7 +91,11 @@ func (d *Driver) create(ctx context.Context, key poolKey, f *fn.Function) (*cont
 	} else {
 		labels[labelPool] = "true"
 	}
-	res, err := d.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+	// Create and start run to the end even when ctx ends, so that the
+	// driver always knows what exists and can remove it.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	res, err := d.cli.ContainerCreate(actx, client.ContainerCreateOptions{
 		Name:       c.name,
 		Config:     d.containerConfig(image, key, labels),
 		HostConfig: d.hostConfig(key, c.dir),
@@ -100,7 +104,7 @@ func (d *Driver) create(ctx context.Context, key poolKey, f *fn.Function) (*cont
 		if cerrdefs.IsNotFound(err) {
 			d.images.forget(key.runtime) // removed since it was found
 		}
-		c.removeByName() // the daemon may have created it after ctx ended
+		c.removeByName() // in case the daemon created it all the same
 		c.discard()
 		return nil, unavailable("create container", err)
 	}
@@ -109,12 +113,16 @@ func (d *Driver) create(ctx context.Context, key poolKey, f *fn.Function) (*cont
 		d.log.Debug("container created with a warning", "container", c.name, "warning", w)
 	}
 	c.conn = driver.NewConn(c.resp, c.req, c.broken)
-	if _, err := d.cli.ContainerStart(ctx, c.id, client.ContainerStartOptions{}); err != nil {
+	if _, err := d.cli.ContainerStart(actx, c.id, client.ContainerStartOptions{}); err != nil {
 		c.remove()
 		c.discard()
 		return nil, unavailable("start container", err)
 	}
 	go c.wait()
+	if ctx.Err() != nil {
+		c.Kill("start abandoned")
+		return nil, ctx.Err()
+	}
 	return c, nil
 }
 

@@ -318,8 +318,24 @@ func (d *Driver) Close() error {
 			break
 		}
 	}
+	d.sweep(ctx)
 	d.cli.Close()
 	return err
+}
+
+// sweep removes whatever container of this driver is still there.
+func (d *Driver) sweep(ctx context.Context) {
+	res, err := d.cli.ContainerList(ctx, client.ContainerListOptions{
+		All:     true,
+		Filters: make(client.Filters).Add("label", labelOwner+"="+d.owner),
+	})
+	if err != nil {
+		return
+	}
+	for _, c := range res.Items {
+		d.log.Warn("removing a container the driver lost track of", "container", firstName(c.Names))
+		_, _ = d.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	}
 }
 
 func writeFiles(dir string, files map[string]string) error {
