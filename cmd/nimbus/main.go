@@ -74,7 +74,7 @@ func serve(args []string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
 	ctx := context.Background()
-	srv, err := server.New(ctx, cfg, os.LookupEnv, log)
+	srv, err := server.New(ctx, cfg, cfg.Lookup, log)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,10 @@ type Config struct {
 	// (NIMBUS_METRICS_RETENTION, 168h); the last 24 hours are loaded back
 	// at start-up.
 	MetricsRetention time.Duration
+
+	// Lookup reads a setting as Load did: the environment, then the .env
+	// file. Drivers and runtimes read their own settings through it.
+	Lookup func(string) (string, bool) `json:"-"`
 }
 
 // Default returns the documented defaults.
@@ -85,6 +89,7 @@ func Load(lookup func(string) (string, bool), envFile string, args []string) (Co
 		return v, ok
 	}
 	c := Default()
+	c.Lookup = get
 	var errs []error
 	str := func(k string, dst *string) {
 		if v, ok := get(k); ok && v != "" {

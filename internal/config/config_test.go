@@ -95,3 +95,18 @@ func TestStoreSettings(t *testing.T) {
 		t.Errorf("NIMBUS_RECORD_BUFFER=0: err %v, want it named", err)
 	}
 }
+
+func TestLookupSeesDotEnv(t *testing.T) {
+	dotenv := filepath.Join(t.TempDir(), ".env")
+	os.WriteFile(dotenv, []byte("NIMBUS_SANDBOX_STRICT=1\nNIMBUS_PYTHON=/from/dotenv\n"), 0o644)
+	c, err := config.Load(env(map[string]string{"NIMBUS_PYTHON": "/from/env"}), dotenv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := c.Lookup("NIMBUS_SANDBOX_STRICT"); v != "1" {
+		t.Errorf("a driver setting in .env reads %q, want 1", v)
+	}
+	if v, _ := c.Lookup("NIMBUS_PYTHON"); v != "/from/env" {
+		t.Errorf("the environment should beat .env: %q", v)
+	}
+}
