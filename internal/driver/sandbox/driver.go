@@ -40,6 +40,7 @@ type Driver struct {
 	cg   *cgroups  // nil without cgroups
 	plan *rootPlan // nil without isolation
 	warm warmPool
+	pre  map[string]*warmPool // prestarted workers by runtime
 }
 
 var _ driver.Driver = (*Driver)(nil)
@@ -76,6 +77,7 @@ func New(cfg driver.Config) (*Driver, error) {
 	if d.iso.on {
 		go d.refill()
 	}
+	d.prestartRuntimes()
 	return d, nil
 }
 
@@ -137,8 +139,17 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 		inst    *instance
 		err     error
 		taskDir string
+		env     map[string]string
 	)
-	if d.iso.on {
+	var pre *launched
+	if !f.Network {
+		pre = d.takePrestarted(f.Runtime)
+	}
+	if pre != nil {
+		taskDir, env = TaskDir, initEnv(f)
+		inst, err = d.specialise(pre, f)
+		defer func() { go d.refillPrestarted(f.Runtime) }()
+	} else if d.iso.on {
 		taskDir = TaskDir
 		inst, err = d.spawnIsolated(f)
 	} else {
@@ -162,6 +173,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 		FunctionVersion: strconv.Itoa(f.Version),
 		MemoryMB:        f.Memory,
 		LogLimit:        spec.LogLimit,
+		Env:             env,
 	})
 	if err != nil {
 		return nil, inst.failStart(ctx, err, logs)

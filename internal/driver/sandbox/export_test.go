@@ -44,3 +44,18 @@ func (d *Driver) SetupOnce(memMB int) (time.Duration, error) {
 	}
 	return took, nil
 }
+
+// PrestartedPIDs lists the host pids of the workers prestarted for rt.
+func (d *Driver) PrestartedPIDs(rt string) []int {
+	p := d.pre[rt]
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var pids []int
+	for _, l := range p.idle {
+		pids = append(pids, l.h.cmd.Process.Pid)
+	}
+	return pids
+}

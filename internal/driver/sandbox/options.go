@@ -25,6 +25,10 @@ const (
 	// EnvWarm is how many sandboxes are kept started ahead, waiting for a
 	// function (1; 0 starts each one on demand).
 	EnvWarm = "NIMBUS_SANDBOX_WARM"
+	// EnvPrestart is how many workers per runtime are kept with their
+	// interpreter started and the shim loaded, waiting for a function (2; 0
+	// starts interpreters on demand).
+	EnvPrestart = "NIMBUS_SANDBOX_PRESTART"
 )
 
 // options are the driver's settings.
@@ -35,10 +39,11 @@ type options struct {
 	tmpMB    int
 	pids     int
 	warm     int
+	prestart int
 }
 
 func readOptions(cfg driver.Config) (options, error) {
-	o := options{isolate: true, uid: 65534, gid: 65534, tmpMB: 64, pids: 64, warm: 1}
+	o := options{isolate: true, uid: 65534, gid: 65534, tmpMB: 64, pids: 64, warm: 1, prestart: 2}
 	get := func(k string) string {
 		if cfg.Lookup == nil {
 			return ""
@@ -73,6 +78,7 @@ func readOptions(cfg driver.Config) (options, error) {
 		{EnvTmpMB, &o.tmpMB, 1, 1 << 20},
 		{EnvPids, &o.pids, 8, 1 << 22},
 		{EnvWarm, &o.warm, 0, 64},
+		{EnvPrestart, &o.prestart, 0, 64},
 	} {
 		v := get(s.key)
 		if v == "" {

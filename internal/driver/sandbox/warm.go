@@ -23,6 +23,7 @@ type launched struct {
 	p     *pipes
 	cg    *cgroup
 	specW *os.File
+	inst  *instance // set once a prestarted worker's interpreter runs
 }
 
 // launch starts a helper, in a new network namespace unless network, moves
@@ -174,5 +175,6 @@ func (d *Driver) Close() error {
 	for _, l := range idle {
 		l.abort()
 	}
+	d.closePrestarted()
 	return nil
 }
