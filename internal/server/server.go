@@ -21,7 +21,8 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/store"
 	"github.com/nimbusfaas/nimbus/internal/web"
 
-	_ "github.com/nimbusfaas/nimbus/internal/driver/sandbox" // built-in drivers
+	_ "github.com/nimbusfaas/nimbus/internal/driver/microvm" // built-in drivers
+	_ "github.com/nimbusfaas/nimbus/internal/driver/sandbox"
 )
 
 // Server is a configured Nimbus.
@@ -140,6 +141,7 @@ func (s *Server) facts(ctx context.Context) any {
 		Available   bool              `json:"available"`
 		Reason      string            `json:"reason,omitempty"`
 		Protections map[string]string `json:"protections,omitempty"`
+		Details     map[string]any    `json:"details,omitempty"`
 	}
 	drivers := map[string]driverFact{}
 	for name, d := range s.drivers {
@@ -152,6 +154,10 @@ func (s *Server) facts(ctx context.Context) any {
 		// Drivers that isolate instances say how.
 		if p, ok := d.(interface{ Protections() map[string]string }); ok {
 			f.Protections = p.Protections()
+		}
+		// Drivers say more where it helps (the microVM accelerator and why).
+		if dd, ok := d.(interface{ Details() map[string]any }); ok {
+			f.Details = dd.Details()
 		}
 		drivers[name] = f
 	}

@@ -89,7 +89,7 @@ func kernelCmdline(a accel, rt string, memoryMB int) string {
 	args := []string{
 		"console=ttyS0", "quiet", "panic=-1", "8250.nr_uarts=1",
 		"nokaslr", "mitigations=off", "cryptomgr.notests", "pci=off", "audit=0", "apparmor=0",
-		"random.trust_cpu=on", "init_on_free=0",
+		"random.trust_cpu=on", "init_on_free=0", "transparent_hugepage=always",
 	}
 	if a.name == "tcg" {
 		if khz := hostTSCkHz(); khz > 0 {

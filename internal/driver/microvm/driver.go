@@ -170,7 +170,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 	if f.Runtime == fn.Python && d.opts.snapshots {
 		t, err := d.template(ctx, a, f.Runtime, f.Memory)
 		if err == nil {
-			v, conn, err = d.restore(ctx, a, t)
+			v, conn, err = d.restore(ctx, t)
 			cloned = err == nil
 		}
 		if err != nil {
@@ -196,7 +196,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 	}
 	ready := time.Since(t0)
 	inst := d.newInstance(v, conn, cloned)
-	if err := inst.setup(f); err != nil {
+	if err := inst.setup(ctx, f); err != nil {
 		return nil, inst.failStart(ctx, err, "")
 	}
 	logs, err := inst.conn.Init(ctx, runtime.Init{
@@ -362,7 +362,9 @@ func (d *Driver) RunDir() string {
 
 // Close stops every VM the driver started, templates included, and removes
 // their RAM files, snapshots and sockets. Instances still in use die.
-func (d *Driver) Close(ctx context.Context) error {
+func (d *Driver) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	d.mu.Lock()
 	d.closed = true
 	vms := make([]*vm, 0, len(d.vms))
@@ -378,7 +380,7 @@ func (d *Driver) Close(ctx context.Context) error {
 		select {
 		case <-v.exited:
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("microvm: close: VMs still running: %w", ctx.Err())
 		}
 	}
 	if run != "" {

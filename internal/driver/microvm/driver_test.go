@@ -1,29 +1,177 @@
 package microvm_test
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nimbusfaas/nimbus/internal/driver"
+	"github.com/nimbusfaas/nimbus/internal/driver/microvm"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 )
 
-func TestSmoke(t *testing.T) {
+// TestRestore checks that Python instances are clones of a template, that
+// a clone is ready (its handler loaded) quickly, and that each clone got
+// its own randomness and the right time although they share one snapshot.
+func TestRestore(t *testing.T) {
 	d := sharedDriver(t)
-	f := function("smoke", fn.Python, "import os, sys\ndef handler(event, context):\n    print('hi', event)\n    return {'echo': event, 'env': os.environ.get('GREETING'), 'uid': os.getuid(), 'py': sys.version}\n")
-	f.Env = map[string]string{"GREETING": "hello"}
-	t0 := time.Now()
-	inst := start(t, d, f)
-	t.Logf("started in %s", time.Since(t0))
-	for i := 0; i < 3; i++ {
-		t1 := time.Now()
-		resp, err := invoke(t, inst, `{"n": 1}`, time.Minute)
-		if err != nil {
+	f := function("restore", fn.Python, `import os, random, time
+import uuid
+def handler(event, context):
+    return {"urandom": os.urandom(16).hex(), "random": random.random(), "uuid": str(uuid.uuid4()), "time": time.time()}
+`)
+	start(t, d, f) // makes the template if no other test has
+	type result struct {
+		URandom string  `json:"urandom"`
+		Random  float64 `json:"random"`
+		UUID    string  `json:"uuid"`
+		Time    float64 `json:"time"`
+	}
+	var seen []result
+	for i := 0; i < 2; i++ {
+		t0 := time.Now()
+		inst := start(t, d, f)
+		took := time.Since(t0)
+		t.Logf("clone %d ready (restored, set up, handler loaded) in %s", i, took.Round(time.Millisecond))
+		if c, ok := inst.(interface{ Cloned() bool }); !ok || !c.Cloned() {
+			t.Fatalf("instance %d was not restored from a snapshot", i)
+		}
+		if took > 5*time.Second {
+			t.Errorf("a clone took %s to start", took)
+		}
+		before := time.Now()
+		resp, err := invoke(t, inst, `{}`, time.Minute)
+		after := time.Now()
+		if err != nil || resp.Error != nil {
+			t.Fatalf("invoke: %v %+v", err, resp)
+		}
+		var r result
+		if err := json.Unmarshal(resp.Result, &r); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("call %d in %s: %s logs %q", i, time.Since(t1), resp.Result, resp.Logs)
-		if !strings.Contains(string(resp.Result), `"hello"`) {
-			t.Fatalf("result %s", resp.Result)
+		// The guest's clock is set never to lag the host's, and ahead by
+		// at most the round trip of the exchange that set it.
+		guest := time.Unix(0, int64(r.Time*1e9))
+		if guest.Before(before.Add(-2*time.Millisecond)) || guest.After(after.Add(time.Second)) {
+			t.Errorf("guest time %s, host called between %s and %s", guest, before, after)
 		}
+		seen = append(seen, r)
+	}
+	if seen[0].URandom == seen[1].URandom || seen[0].UUID == seen[1].UUID || seen[0].Random == seen[1].Random {
+		t.Errorf("two clones of one snapshot produced the same random values: %+v", seen)
+	}
+}
+
+// TestCloseLeavesNothing checks that closing the driver stops every VM it
+// started, templates included, and removes their RAM files and sockets.
+func TestCloseLeavesNothing(t *testing.T) {
+	d := newDriver(t, nil)
+	f := function("close", fn.Python, "def handler(event, context):\n    return 1\n")
+	inst := start(t, d, f)
+	if resp, err := invoke(t, inst, `{}`, time.Minute); err != nil || string(resp.Result) != "1" {
+		t.Fatalf("invoke: %v %+v", err, resp)
+	}
+	run := d.RunDir()
+	if run == "" {
+		t.Fatal("no run directory")
+	}
+	rams, _ := filepath.Glob(filepath.Join(run, "templates", "*.ram"))
+	if len(rams) == 0 {
+		t.Errorf("no template RAM file in %s", run)
+	}
+	if n := qemuProcesses(t, run); n == 0 {
+		t.Fatalf("no QEMU process runs from %s", run)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	select {
+	case <-inst.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the instance did not stop when the driver closed")
+	}
+	if n := qemuProcesses(t, run); n != 0 {
+		t.Errorf("%d QEMU processes still run from %s", n, run)
+	}
+	if _, err := os.Stat(run); !os.IsNotExist(err) {
+		t.Errorf("run directory %s left behind (%v)", run, err)
+	}
+	if _, err := d.Start(ctx, driver.InstanceSpec{Function: f}); !errors.Is(err, fn.ErrUnavailable) {
+		t.Errorf("start after close: %v, want fn.ErrUnavailable", err)
+	}
+}
+
+func TestNodeBootsAfresh(t *testing.T) {
+	d := sharedDriver(t)
+	f := function("node", fn.NodeJS, "exports.handler = async (event) => ({ sum: event.a + event.b, time: Date.now() });\n")
+	t0 := time.Now()
+	inst := start(t, d, f)
+	t.Logf("node guest booted and ready in %s", time.Since(t0).Round(time.Millisecond))
+	if c, ok := inst.(interface{ Cloned() bool }); ok && c.Cloned() {
+		t.Error("a Node instance was cloned: clones would share Node's random state")
+	}
+	before := time.Now()
+	resp, err := invoke(t, inst, `{"a": 2, "b": 3}`, time.Minute)
+	if err != nil || resp.Error != nil {
+		t.Fatalf("invoke: %v %+v", err, resp)
+	}
+	var r struct {
+		Sum  int   `json:"sum"`
+		Time int64 `json:"time"`
+	}
+	if err := json.Unmarshal(resp.Result, &r); err != nil || r.Sum != 5 {
+		t.Fatalf("result %s", resp.Result)
+	}
+	if g := time.UnixMilli(r.Time); g.Before(before.Add(-5*time.Millisecond)) || g.After(time.Now().Add(time.Second)) {
+		t.Errorf("guest time %s, host called at %s", g, before)
+	}
+}
+
+// TestUnavailable needs neither QEMU nor artifacts: it checks the reasons
+// the driver gives when they are missing.
+func TestUnavailable(t *testing.T) {
+	in, sh := hostEnv(t)
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"no artifacts", map[string]string{microvm.EnvDir: t.TempDir()}, "nimbus microvm build"},
+		{"no qemu", map[string]string{microvm.EnvQEMU: "/nonexistent/qemu-system-x86_64"}, "qemu"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d, err := microvm.New(driver.Config{
+				DataDir:      t.TempDir(),
+				Lookup:       func(k string) (string, bool) { v, ok := c.env[k]; return v, ok },
+				Interpreters: in,
+				Shims:        sh,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = d.Available(context.Background())
+			if !errors.Is(err, fn.ErrUnavailable) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Available: %v, want fn.ErrUnavailable mentioning %q", err, c.want)
+			}
+			_, err = d.Start(context.Background(), driver.InstanceSpec{Function: function("x", fn.Python, "def handler(e, c):\n    return 1\n")})
+			if !errors.Is(err, fn.ErrUnavailable) {
+				t.Fatalf("Start: %v, want fn.ErrUnavailable", err)
+			}
+		})
+	}
+}
+
+func TestDetails(t *testing.T) {
+	d := newDriver(t, map[string]string{microvm.EnvAccel: "tcg"})
+	det := d.Details()
+	if det["accelerator"] != "tcg" || !strings.Contains(det["acceleratorReason"].(string), "TCG") {
+		t.Errorf("details %v", det)
 	}
 }

@@ -84,9 +84,7 @@ func newDriver(tb testing.TB, env map[string]string) *microvm.Driver {
 	}
 	requireMicroVM(tb, d)
 	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := d.Close(ctx); err != nil {
+		if err := d.Close(); err != nil {
 			tb.Error(err)
 		}
 	})
@@ -117,10 +115,7 @@ func sharedDriver(tb testing.TB) *microvm.Driver {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if sharedDrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := sharedDrv.Close(ctx)
-		cancel()
-		if err != nil {
+		if err := sharedDrv.Close(); err != nil {
 			os.Stderr.WriteString("close driver: " + err.Error() + "\n")
 			code = 1
 		}

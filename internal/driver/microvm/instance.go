@@ -44,7 +44,6 @@ func (d *Driver) newInstance(v *vm, serial net.Conn, cloned bool) *instance {
 	// The worker's end does not close the port on the host's side: the
 	// init's report on the console does, by stopping the VM.
 	v.setOnAgent(func() { v.kill() })
-	i.conn = driver.NewConn(serial, serial, nil)
 	go i.wait()
 	return i
 }
@@ -52,7 +51,6 @@ func (d *Driver) newInstance(v *vm, serial net.Conn, cloned bool) *instance {
 // setupFrame is the agent's last frame before the runtime protocol starts.
 type setupFrame struct {
 	Type    string            `json:"type"` // "setup"
-	TimeNs  int64             `json:"timeNs"`
 	Seed    string            `json:"seed"` // hex; reseeds the guest kernel's RNG
 	Files   map[string]string `json:"files"`
 	Env     map[string]string `json:"env"`
@@ -61,9 +59,10 @@ type setupFrame struct {
 	GID     int               `json:"gid"`
 }
 
-// setup hands the agent the function: its code, its environment, the time
-// and fresh randomness (a clone has its template's).
-func (i *instance) setup(f *fn.Function) error {
+// setup hands the agent the function: its code, its environment and fresh
+// randomness (a clone has its template's); then it answers the agent's
+// clock exchange.
+func (i *instance) setup(ctx context.Context, f *fn.Function) error {
 	var seed [64]byte
 	if _, err := rand.Read(seed[:]); err != nil {
 		return err
@@ -77,10 +76,17 @@ func (i *instance) setup(f *fn.Function) error {
 		UID:     guestUID,
 		GID:     guestGID,
 	}
-	fr.TimeNs = time.Now().UnixNano()
 	if err := runtime.WriteFrame(i.serial, fr); err != nil {
 		return fmt.Errorf("send the function to the guest: %w", err)
 	}
+	if err := agentHello(ctx, i.serial, "clock"); err != nil {
+		return err
+	}
+	if err := runtime.WriteFrame(i.serial, map[string]any{"type": "clock", "timeNs": time.Now().UnixNano()}); err != nil {
+		return fmt.Errorf("set the guest's clock: %w", err)
+	}
+	// From here on the port carries the runtime protocol.
+	i.conn = driver.NewConn(i.serial, i.serial, nil)
 	return nil
 }
 
@@ -132,7 +138,9 @@ func (i *instance) failStart(ctx context.Context, err error, logs string) error 
 		<-i.done
 		return ctx.Err()
 	}
-	return i.died(err)
+	err = i.died(err)
+	i.d.log.Warn("microVM worker died while starting", "vm", i.vm.id, "error", err, "console", i.vm.consoleTail(12))
+	return err
 }
 
 // Kill implements driver.Instance: it kills the VM.

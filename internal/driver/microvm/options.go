@@ -12,7 +12,7 @@ const (
 	EnvDir         = "NIMBUS_MICROVM_DIR"          // the artifacts (default: the user's cache dir, nimbus/microvm)
 	EnvQEMU        = "NIMBUS_MICROVM_QEMU"         // the QEMU binary (qemu-system-x86_64 in PATH)
 	EnvAccel       = "NIMBUS_MICROVM_ACCEL"        // auto (default), kvm or tcg
-	EnvOverheadMB  = "NIMBUS_MICROVM_OVERHEAD_MB"  // guest RAM on top of the function's memory (96)
+	EnvOverheadMB  = "NIMBUS_MICROVM_OVERHEAD_MB"  // guest RAM on top of the function's memory (160)
 	EnvBootTimeout = "NIMBUS_MICROVM_BOOT_TIMEOUT" // how long a boot may take (90s)
 	EnvSnapshots   = "NIMBUS_MICROVM_SNAPSHOTS"    // 0 boots every instance afresh (1)
 )
@@ -35,7 +35,7 @@ func readOptions(lookup func(string) (string, bool), dataDir string) (options, e
 		dir:         DefaultDir(lookup, dataDir),
 		qemu:        "qemu-system-x86_64",
 		accel:       "auto",
-		overheadMB:  96,
+		overheadMB:  160,
 		bootTimeout: 90 * time.Second,
 		snapshots:   true,
 	}

@@ -21,7 +21,7 @@ import (
 
 // rootfsLayout changes whenever what goes into a runtime image changes in a
 // way its inputs do not show, so that images are rebuilt.
-const rootfsLayout = "1"
+const rootfsLayout = "4"
 
 // Guest user the worker runs as once the agent has set it up.
 const (
@@ -114,6 +114,9 @@ func pythonRootfs(ctx context.Context, interp, version string) (*rootfsSpec, err
 	for _, l := range libs {
 		files[l] = true
 	}
+	if err := addZoneinfo(files); err != nil {
+		return nil, err
+	}
 	return &rootfsSpec{runtime: fn.Python, interpreter: p.Exe, version: version, files: sortedKeys(files)}, nil
 }
 
@@ -132,7 +135,37 @@ func nodeRootfs(ctx context.Context, interp, version string) (*rootfsSpec, error
 	for _, l := range libs {
 		files[l] = true
 	}
+	if err := addZoneinfo(files); err != nil {
+		return nil, err
+	}
 	return &rootfsSpec{runtime: fn.NodeJS, interpreter: exe, version: version, files: sortedKeys(files)}, nil
+}
+
+// zoneinfo is the host's time zone database, which the C library reads for
+// a function's TZ.
+const zoneinfo = "/usr/share/zoneinfo"
+
+// addZoneinfo adds the time zone database, without its "right" (leap
+// second) and "posix" copies, if the host has one.
+func addZoneinfo(files map[string]bool) error {
+	if _, err := os.Stat(zoneinfo); err != nil {
+		return nil
+	}
+	return filepath.WalkDir(zoneinfo, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != zoneinfo && filepath.Dir(path) == zoneinfo && (d.Name() == "right" || d.Name() == "posix") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
+			files[path] = true
+		}
+		return nil
+	})
 }
 
 // sharedLibs lists the shared libraries the given ELF files load, the
@@ -196,7 +229,7 @@ func (s *rootfsSpec) build(ctx context.Context, out string) error {
 			return err
 		}
 	}
-	for _, d := range []string{"tmp", "var/task", "proc", "dev", "nimbus", "etc/nimbus"} {
+	for _, d := range []string{"tmp", "var/task", "proc", "dev", "sys/fs/cgroup", "nimbus", "etc/nimbus"} {
 		if err := os.MkdirAll(filepath.Join(stage, d), 0o755); err != nil {
 			return err
 		}

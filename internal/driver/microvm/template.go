@@ -15,6 +15,7 @@ import (
 // another. Clones map the RAM file privately (copy-on-write) and load the
 // device state: they resume where the template stopped.
 type template struct {
+	art     *artifacts // what it booted: its clones must boot the same
 	runtime string
 	fnMemMB int
 	memMB   int
@@ -43,18 +44,27 @@ func (d *Driver) template(ctx context.Context, a *artifacts, rt string, fnMemMB 
 		return nil, errClosed
 	}
 	t := d.templates[key]
-	if t != nil && isClosed(t.ready) && t.err != nil && time.Since(t.at) > templateRetry {
+	switch {
+	case t == nil:
+	case isClosed(t.ready) && t.err != nil && time.Since(t.at) > templateRetry:
+		t = nil
+	case isClosed(t.ready) && t.art != a:
+		// The artifacts were rebuilt: clones of the old template would
+		// boot files that may be gone.
+		os.Remove(t.ram)
+		os.Remove(t.state)
 		t = nil
 	}
 	if t == nil {
 		t = &template{
+			art:     a,
 			runtime: rt,
 			fnMemMB: fnMemMB,
 			memMB:   fnMemMB + d.opts.overheadMB,
 			ready:   make(chan struct{}),
 		}
 		d.templates[key] = t
-		go d.makeTemplate(t, a, key)
+		go d.makeTemplate(t, key)
 	}
 	d.mu.Unlock()
 	select {
@@ -67,7 +77,7 @@ func (d *Driver) template(ctx context.Context, a *artifacts, rt string, fnMemMB 
 
 // makeTemplate boots the template VM, lets its agent prepare, saves its
 // device state and stops it.
-func (d *Driver) makeTemplate(t *template, a *artifacts, key string) {
+func (d *Driver) makeTemplate(t *template, key string) {
 	defer close(t.ready)
 	defer func() { t.at = time.Now() }()
 	run, err := d.runDir()
@@ -85,7 +95,7 @@ func (d *Driver) makeTemplate(t *template, a *artifacts, key string) {
 	ctx, cancel := context.WithTimeout(context.Background(), d.opts.bootTimeout)
 	defer cancel()
 	t0 := time.Now()
-	v, conn, err := d.bootPrepared(ctx, a, vmSpec{
+	v, conn, err := d.bootPrepared(ctx, t.art, vmSpec{
 		runtime:  t.runtime,
 		memMB:    t.memMB,
 		fnMemMB:  t.fnMemMB,
@@ -152,8 +162,8 @@ func (d *Driver) snapshot(ctx context.Context, v *vm, path string) error {
 }
 
 // restore starts a clone of t and waits until it runs.
-func (d *Driver) restore(ctx context.Context, a *artifacts, t *template) (*vm, net.Conn, error) {
-	v, err := d.startVM(a, vmSpec{
+func (d *Driver) restore(ctx context.Context, t *template) (*vm, net.Conn, error) {
+	v, err := d.startVM(t.art, vmSpec{
 		runtime:  t.runtime,
 		memMB:    t.memMB,
 		fnMemMB:  t.fnMemMB,

@@ -3,8 +3,8 @@
 // there for the exchange it speaks before the runtime shim takes over fds 3
 // and 4). Node cannot set the clock or reseed the kernel's random number
 // generator itself, so Node guests always boot afresh (never from a
-// snapshot) and the clock is set with busybox `date`, to the second at once
-// and to the millisecond at the next second.
+// snapshot) and the clock is set with busybox `date`, which takes whole
+// seconds: see setClock.
 
 const fs = require('fs');
 const path = require('path');
@@ -14,6 +14,7 @@ const REQ_FD = 3;
 const RESP_FD = 4;
 const SHIM_PATH = '/tmp/.nimbus/bootstrap.js';
 const BUSYBOX = '/nimbus/busybox';
+const WORKER_CGROUP = '/sys/fs/cgroup/worker/cgroup.procs';
 const nap = new Int32Array(new SharedArrayBuffer(4));
 
 function readExact(n) {
@@ -49,18 +50,34 @@ function writeFrame(obj) {
   while (off < buf.length) off += fs.writeSync(RESP_FD, buf, off, buf.length - off);
 }
 
-function setClock(ns) {
-  const ms = Math.floor(ns / 1e6);
-  const sec = Math.floor(ms / 1000);
+// setClock sets the guest's clock from the host's time (the clock exchange
+// of agent.py), never behind it: to the next whole second at once (ahead by
+// less than a second), then to that second again a quarter of a second
+// before it comes, less the time a shell and date take to start (tens of
+// milliseconds under emulation): ahead by less than 250 ms from then on.
+function setClock() {
+  const sent = process.hrtime.bigint(); // before the host can answer
+  writeFrame({ type: 'agent', stage: 'clock' });
+  const host = readFrame().timeNs / 1e6;
+  const now = () => host + Number(process.hrtime.bigint() - sent) / 1e6; // ms
+  const sec = Math.ceil(now() / 1000);
   spawnSync(BUSYBOX, ['date', '-u', '-s', '@' + sec], { stdio: 'ignore' });
-  // At the next second boundary, set it again: then it is right to the
-  // millisecond, give or take the time this took.
-  const wait = 1000 - (ms % 1000);
-  const child = spawn(BUSYBOX, ['sh', '-c', `usleep ${wait * 1000}; date -u -s @${sec + 1}`], {
+  const early = 250; // ms
+  const wait = Math.max(0, Math.floor(sec * 1000 - now() - early));
+  const child = spawn(BUSYBOX, ['sh', '-c', `usleep ${wait * 1000}; date -u -s @${sec}`], {
     stdio: 'ignore',
     detached: true,
   });
   child.unref();
+}
+
+// joinCgroup moves this process into the worker's memory cgroup (see init).
+function joinCgroup() {
+  try {
+    fs.writeFileSync(WORKER_CGROUP, String(process.pid));
+  } catch (e) {
+    if (e.code !== 'ENOENT') throw e; // no memory cgroup: the VM's RAM is the limit
+  }
 }
 
 function writeFiles(taskDir, files) {
@@ -81,11 +98,12 @@ function main() {
   writeFrame({ type: 'agent', stage: 'prepared' });
 
   const setup = readFrame();
-  setClock(setup.timeNs);
+  joinCgroup();
   fs.writeFileSync('/dev/urandom', Buffer.from(setup.seed, 'hex'));
   writeFiles(setup.taskDir, setup.files);
   for (const k of Object.keys(process.env)) delete process.env[k];
   Object.assign(process.env, setup.env);
+  setClock();
   process.chdir(setup.taskDir);
   process.setgroups([]);
   process.setgid(setup.gid);

@@ -9,13 +9,19 @@ length, then JSON):
   host -> agent  {"type": "prepare", "shim": "<bootstrap.py source>"}
   agent -> host  {"type": "agent", "stage": "prepared"}
       (a template VM is snapshotted here; every clone resumes below)
-  host -> agent  {"type": "setup", "timeNs", "seed", "files", "env",
-                  "taskDir", "uid", "gid"}
+  host -> agent  {"type": "setup", "seed", "files", "env", "taskDir",
+                  "uid", "gid"}
+  agent -> host  {"type": "agent", "stage": "clock"}
+  host -> agent  {"type": "clock", "timeNs": <the host's time>}
 
-Setup sets the clock and reseeds the kernel's random number generator (a
-clone starts with its template's), writes the function's files, replaces
-the environment, drops root and runs the shim as __main__, which then reads
-its Init frame from fd 3 as it does under every other driver.
+Setup moves the agent into the worker's memory cgroup, reseeds the kernel's
+random number generator (a clone starts with its
+template's), writes the function's files and replaces the environment. The
+clock exchange sets the guest's clock (a clone's stopped when its template
+was saved) to the host's time plus the exchange's round trip: never behind
+the host's, ahead by at most that round trip. Then the agent drops root and
+runs the shim as __main__, which reads its Init frame from fd 3 as it does
+under every other driver.
 """
 
 import fcntl
@@ -35,6 +41,7 @@ import traceback  # noqa: F401
 REQ_FD = 3
 RESP_FD = 4
 SHIM_PATH = "/nimbus/bootstrap.py"
+WORKER_CGROUP = "/sys/fs/cgroup/worker/cgroup.procs"
 RNDADDENTROPY = 0x40085203  # _IOW('R', 0x03, int[2])
 RNDRESEEDCRNG = 0x5207  # _IO('R', 0x07)
 
@@ -70,6 +77,15 @@ def _reseed(seed):
         rnd.seed()
 
 
+def _join_cgroup():
+    """Moves this process into the worker's memory cgroup (see init)."""
+    try:
+        with open(WORKER_CGROUP, "w") as f:
+            f.write(str(os.getpid()))
+    except FileNotFoundError:
+        pass  # the guest has no memory cgroup: the VM's RAM is the limit
+
+
 def _write_files(task_dir, files):
     root = os.path.realpath(task_dir)
     for rel, content in files.items():
@@ -89,12 +105,17 @@ def main():
     _write_frame({"type": "agent", "stage": "prepared"})
 
     setup = _read_frame()
-    time.clock_settime_ns(time.CLOCK_REALTIME, setup["timeNs"])
+    _join_cgroup()
     _reseed(bytes.fromhex(setup["seed"]))
     task_dir = setup["taskDir"]
     _write_files(task_dir, setup["files"])
     os.environ.clear()
     os.environ.update(setup["env"])
+    time.tzset()  # the C library read TZ when the interpreter started
+    sent = time.monotonic_ns()  # before the host can answer
+    _write_frame({"type": "agent", "stage": "clock"})
+    host = _read_frame()["timeNs"]
+    time.clock_settime_ns(time.CLOCK_REALTIME, host + time.monotonic_ns() - sent)
     os.chdir(task_dir)
     os.setgroups([])
     os.setgid(setup["gid"])

@@ -59,9 +59,28 @@ nodejs) set -- "$interp" --max-old-space-size="${nimbus_memory:-128}" /nimbus/ag
 *) die "unknown runtime '$nimbus_runtime'" ;;
 esac
 
+# The worker gets the function's memory in a cgroup of its own, which its
+# agent joins once the interpreter has started and before the function's
+# code loads: what the interpreter itself faulted in (its binary's pages
+# above all) stays charged outside, so that past the limit the guest's OOM
+# killer ends the worker at once instead of the cgroup thrashing on the
+# interpreter's code. The cgroup file system is mounted in the worker's root
+# too; only root (the agent, before it drops root) can write to it.
+cg=/sys/fs/cgroup
+if mount -t cgroup2 cgroup2 $cg && echo +memory > $cg/cgroup.subtree_control && mkdir $cg/worker; then
+	echo $((${nimbus_memory:-128} * 1024 * 1024)) > $cg/worker/memory.max
+	echo 1 > $cg/worker/memory.oom.group
+	mount -t cgroup2 cgroup2 $rt$cg
+else
+	say "no memory cgroup: the VM's RAM is the only limit"
+fi
+
 # The worker's stdout and stderr are the console: what it prints outside the
-# shim's capture (a fatal error, a C extension) reaches the host there.
-chroot $rt "$@" 3<>"$port" 4>&3 </dev/null &
+# shim's capture (a fatal error, a C extension) reaches the host there. It
+# can gain no privileges (the agent drops root before the handler loads)
+# and its user may run at most 64 processes.
+ulimit -u 64
+setpriv --nnp chroot $rt "$@" 3<>"$port" 4>&3 </dev/null &
 wait $!
 status=$?
 oom=0
