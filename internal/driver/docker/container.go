@@ -91,6 +91,7 @@ func (d *Driver) create(ctx context.Context, key poolKey, f *fn.Function) (*cont
 	} else {
 		labels[labelPool] = "true"
 	}
+	d.oom.start()
 	// Create and start run to the end even when ctx ends, so that the
 	// driver always knows what exists and can remove it.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
@@ -296,6 +297,17 @@ func (c *container) wait() {
 	if !ok {
 		info = driver.ExitInfo{Code: -1}
 	}
+	c.mu.Lock()
+	reason := c.reason
+	c.mu.Unlock()
+	// Killed, not by Nimbus, and the state does not say OOM: the daemon's
+	// "oom" event may (it can follow the exit).
+	if !info.OOM && info.Signal == "SIGKILL" && reason == "" {
+		if info.OOM = c.d.oom.saw(c.id, time.Second); info.OOM {
+			c.d.log.Debug("out of memory: the daemon's oom event followed the exit", "container", c.name)
+		}
+	}
+	c.d.oom.forget(c.id)
 	c.mu.Lock()
 	info.Reason = c.reason
 	c.exit = info

@@ -39,6 +39,7 @@ type Driver struct {
 
 	images *imageResolver
 	pool   *pool
+	oom    *oomWatch
 
 	mu     sync.Mutex
 	live   map[*container]struct{} // started and not yet removed
@@ -94,6 +95,7 @@ func New(cfg driver.Config) (*Driver, error) {
 	d.owner = ownerID()
 	d.images = newImageResolver(d)
 	d.pool = newPool(d, opts.poolSize)
+	d.oom = newOOMWatch(d)
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 
 	ctx, cancel := context.WithTimeout(d.ctx, 2*time.Second)

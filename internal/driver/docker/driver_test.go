@@ -221,3 +221,23 @@ func TestMissingImage(t *testing.T) {
 		t.Errorf("Start: %v, want fn.ErrUnavailable naming the image", err)
 	}
 }
+
+// TestOOMEvents checks that the driver hears the daemon's "oom" events for
+// its containers: the state's OOMKilled alone can miss an OOM kill.
+func TestOOMEvents(t *testing.T) {
+	d := newDriver(t, noPool)
+	f := drivertest.Function(t, fn.Python, drivertest.Source(fn.Python, `
+def handler(event, context):
+    chunks = []
+    while True:
+        chunks.append(b"x" * (4 << 20))
+`))
+	f.Memory = 64
+	in := drivertest.Start(t, d, f)
+	_, err := drivertest.Invoke(in, nil, 30*time.Second)
+	var ee *driver.ExitError
+	if !errors.As(err, &ee) || !ee.Exit.OOM {
+		t.Fatalf("invoke: %v, want an OOM exit", err)
+	}
+	eventually(t, 10*time.Second, "an oom event", func() bool { return d.OOMEvents() > 0 })
+}

@@ -23,3 +23,6 @@ func (d *Driver) CreateStart(ctx context.Context, rt string) (stop func(), err e
 	}
 	return func() { c.Kill("benchmark"); <-c.done }, nil
 }
+
+// OOMEvents counts the "oom" events the driver has seen.
+func (d *Driver) OOMEvents() int64 { return d.oom.events.Load() }
