@@ -18,6 +18,7 @@ const usage = `nimbus: a self-hosted serverless function platform
 
 usage:
   nimbus serve [--port N] [--host ADDR] [--data-dir DIR] [--env-file FILE] [--insecure]
+  nimbus images build [--runtime python|nodejs] [--force]
   nimbus bench [--url URL] [--duration 3s] [--colds 10] [--concurrency 1,16,64] [--json FILE]
   nimbus export [--executions] [--output FILE] [--store LOCATION]
   nimbus import [--skip-existing] [--store LOCATION] [FILE]
@@ -48,6 +49,8 @@ func main() {
 		err = microvmCmd(os.Args[2:])
 	case "export", "import", "migrate":
 		err = storeCmd(os.Args[1], os.Args[2:])
+	case "images":
+		err = images(os.Args[2:])
 	case "version":
 		fmt.Println("nimbus", version)
 	case "help", "-h", "--help":

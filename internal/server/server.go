@@ -21,7 +21,9 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/store"
 	"github.com/nimbusfaas/nimbus/internal/web"
 
-	_ "github.com/nimbusfaas/nimbus/internal/driver/microvm" // built-in drivers
+	// The built-in drivers.
+	_ "github.com/nimbusfaas/nimbus/internal/driver/docker"
+	_ "github.com/nimbusfaas/nimbus/internal/driver/microvm"
 	_ "github.com/nimbusfaas/nimbus/internal/driver/sandbox"
 )
 
