@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/nimbusfaas/nimbus/internal/config"
 	"github.com/nimbusfaas/nimbus/internal/driver/docker"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
@@ -48,7 +49,12 @@ func images(args []string) error {
 		}
 		rts = []string{r}
 	}
-	in, errs := runtime.FindInterpreters(ctx, os.LookupEnv)
+	// The same settings as serve: the environment over .env.
+	cfg, err := config.Load(os.LookupEnv, ".env", nil)
+	if err != nil {
+		return err
+	}
+	in, errs := runtime.FindInterpreters(ctx, cfg.Lookup)
 	for _, err := range errs {
 		fmt.Fprintln(os.Stderr, "nimbus: warning:", err)
 	}
@@ -60,7 +66,7 @@ func images(args []string) error {
 			rts = append(rts, fn.NodeJS)
 		}
 	}
-	host, _ := os.LookupEnv(docker.EnvHost)
+	host, _ := cfg.Lookup(docker.EnvHost)
 	res, err := docker.Build(ctx, docker.BuildConfig{Host: host, Interpreters: in, Runtimes: rts, Force: *force})
 	for _, r := range res {
 		what := "exists"
