@@ -81,7 +81,15 @@ func readKernelDeb(ctx context.Context, deb string) (*kernelFiles, error) {
 			}
 		}
 		if !missing {
-			order, err := loadOrder(kf.modules)
+			deps := map[string][]string{}
+			for mod, b := range kf.modules {
+				d, err := moduleDeps(b)
+				if err != nil {
+					return nil, fmt.Errorf("module %s: %w", mod, err)
+				}
+				deps[mod] = d
+			}
+			order, err := loadOrder(deps)
 			if err != nil {
 				return nil, err
 			}
@@ -168,10 +176,11 @@ func moduleDeps(ko []byte) ([]string, error) {
 	return nil, nil
 }
 
-// loadOrder sorts modules so that each comes after what it depends on.
-func loadOrder(mods map[string][]byte) ([]string, error) {
-	names := make([]string, 0, len(mods))
-	for n := range mods {
+// loadOrder sorts modules (name → the modules it depends on) so that each
+// comes after what it depends on.
+func loadOrder(deps map[string][]string) ([]string, error) {
+	names := make([]string, 0, len(deps))
+	for n := range deps {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -187,12 +196,11 @@ func loadOrder(mods map[string][]byte) ([]string, error) {
 		case 2:
 			return nil
 		}
-		state[n] = 1
-		deps, err := moduleDeps(mods[n])
-		if err != nil {
-			return err
+		if _, ok := deps[n]; !ok {
+			return fmt.Errorf("module %s is needed but missing", n)
 		}
-		for _, d := range deps {
+		state[n] = 1
+		for _, d := range deps[n] {
 			if err := visit(d); err != nil {
 				return err
 			}
