@@ -2,8 +2,10 @@
 SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
+# Where the microVM driver's kernel, initramfs and images are built and kept.
+export NIMBUS_MICROVM_DIR ?= /var/cache/nimbus/microvm
 
-.PHONY: run build test deps docker vet fmt
+.PHONY: run build test deps docker microvm vet fmt
 
 run: build deps
 	./bin/nimbus serve
@@ -20,8 +22,16 @@ deps:
 docker:
 	@./scripts/docker.sh
 
-test: deps
-	$(GO) test -race -count=1 -timeout 15m ./...
+# microvm installs QEMU and builds the microVM driver's artifacts from
+# Debian's packages (kept in NIMBUS_MICROVM_DIR for the next run).
+microvm:
+	@./scripts/microvm.sh
+
+# test installs and starts everything the tests use (python3, node, chromium,
+# dockerd and its runtime images, QEMU and the microVM artifacts), then runs
+# every test. Images are never pulled: tests send nothing to a registry.
+test: deps docker microvm
+	NIMBUS_DOCKER_PULL=never $(GO) test -race -count=1 -timeout 15m ./...
 
 vet:
 	$(GO) vet ./...

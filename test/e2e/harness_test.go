@@ -68,6 +68,7 @@ func start(t *testing.T, env ...string) *nimbus {
 		fmt.Sprintf("PORT=%d", port),
 		"NIMBUS_DATA_DIR=" + t.TempDir(),
 		"NIMBUS_LOG_LEVEL=debug",
+		"NIMBUS_DOCKER_PULL=never", // tests send nothing to a registry
 	}
 	for _, kv := range append(base, env...) {
 		if k, v, _ := strings.Cut(kv, "="); k == "NIMBUS_DATA_DIR" {

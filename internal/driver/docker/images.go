@@ -82,9 +82,11 @@ func (r *imageResolver) run(rt string) (string, error) {
 	if !cerrdefs.IsNotFound(err) {
 		return "", unavailable("inspect image "+want, err)
 	}
-	pullErr := r.pull(ctx, want)
-	if pullErr == nil {
-		return want, nil
+	pullErr := fmt.Errorf("%s=never", EnvPull)
+	if !d.opts.noPull {
+		if pullErr = r.pull(ctx, want); pullErr == nil {
+			return want, nil
+		}
 	}
 	if !d.opts.explicit[rt] {
 		if local, err := r.local(ctx, rt); err == nil && local != "" {

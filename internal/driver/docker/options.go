@@ -16,6 +16,10 @@ const (
 	EnvPool        = "NIMBUS_DOCKER_POOL"         // started generic containers kept per pool key
 	EnvMemory      = "MAX_MEMORY"                 // the default function memory, MB: pooled first
 	EnvKeepAlive   = "NIMBUS_KEEP_ALIVE"          // pool keys unused this long are emptied
+	// EnvPull is when an absent image is pulled: "missing" (the default)
+	// or "never", which uses the images `nimbus images build` made and
+	// sends nothing to a registry (the tests and CI run this way).
+	EnvPull = "NIMBUS_DOCKER_PULL"
 )
 
 // Default images: the official ones. When absent and a pull fails, the
@@ -48,6 +52,7 @@ type options struct {
 	poolSize  int               // per key; 0 turns the pool off
 	memoryMB  int               // the memory size pooled before any call
 	keepAlive time.Duration
+	noPull    bool // never pull: use the locally built images
 }
 
 func readOptions(lookup func(string) (string, bool)) (options, error) {
@@ -74,6 +79,13 @@ func readOptions(lookup func(string) (string, bool)) (options, error) {
 			return o, fmt.Errorf("docker: %s=%q: want a number from 0 to 32", EnvPool, v)
 		}
 		o.poolSize = n
+	}
+	switch v, _ := lookup(EnvPull); v {
+	case "", "missing":
+	case "never":
+		o.noPull = true
+	default:
+		return o, fmt.Errorf("docker: %s=%q: want missing or never", EnvPull, v)
 	}
 	if v, ok := lookup(EnvMemory); ok && v != "" {
 		if n, err := strconv.Atoi(v); err == nil && n > 0 {
