@@ -39,10 +39,10 @@ func startAndCall(b *testing.B, d driver.Driver, rt string) {
 	b.ReportMetric(float64(rss)/float64(b.N)/1024, "idle-MiB")
 }
 
-// BenchmarkFullBoot boots a guest afresh for each instance: kernel, init,
-// interpreter, handler.
+// BenchmarkFullBoot boots a guest afresh for each instance (no snapshot,
+// no spare): kernel, init, interpreter, handler.
 func BenchmarkFullBoot(b *testing.B) {
-	d := newDriver(b, map[string]string{microvm.EnvSnapshots: "0"})
+	d := newDriver(b, map[string]string{microvm.EnvSnapshots: "0", microvm.EnvSpares: "0"})
 	for _, rt := range drivertest.Runtimes {
 		b.Run(rt, func(b *testing.B) { startAndCall(b, d, rt) })
 	}

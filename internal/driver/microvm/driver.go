@@ -50,6 +50,7 @@ type Driver struct {
 	closed    bool
 	run       string // the run directory: RAM files, snapshots, sockets
 	templates map[string]*template
+	spares    map[string]*spare
 	vms       map[*vm]struct{}
 }
 
@@ -75,6 +76,7 @@ func New(cfg driver.Config) (*Driver, error) {
 		accel:     detectAccel(opts.accel, "/sys/module", "/dev/kvm"),
 		shims:     map[string]string{},
 		templates: map[string]*template{},
+		spares:    map[string]*spare{},
 		vms:       map[*vm]struct{}{},
 	}
 	d.qemu, d.qemuErr = exec.LookPath(opts.qemu)
@@ -110,6 +112,7 @@ func (d *Driver) Details() map[string]any {
 		"qemu":              d.qemu,
 		"artifacts":         d.opts.dir,
 		"snapshots":         d.opts.snapshots,
+		"spares":            d.opts.spares,
 		"guestOverheadMB":   d.opts.overheadMB,
 	}
 	if a, err := d.art.get(); err == nil {
@@ -183,9 +186,14 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 			d.log.Warn("microVM restore failed: booting afresh", "function", f.Name, "error", err)
 		}
 	}
+	vs := vmSpec{runtime: f.Runtime, memMB: f.Memory + d.opts.overheadMB, fnMemMB: f.Memory}
+	spares := f.Runtime != fn.Python && d.opts.spares
+	if v == nil && spares {
+		v, conn = d.takeSpare(ctx, vs)
+	}
 	if v == nil {
 		bctx, cancel := context.WithTimeout(ctx, d.opts.bootTimeout)
-		v, conn, err = d.bootPrepared(bctx, a, vmSpec{runtime: f.Runtime, memMB: f.Memory + d.opts.overheadMB, fnMemMB: f.Memory})
+		v, conn, err = d.bootPrepared(bctx, a, vs)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -195,6 +203,9 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 		}
 	}
 	ready := time.Since(t0)
+	if spares {
+		d.refillSpare(a, vs)
+	}
 	inst := d.newInstance(v, conn, cloned)
 	if err := inst.setup(ctx, f); err != nil {
 		return nil, inst.failStart(ctx, err, "")

@@ -15,6 +15,7 @@ const (
 	EnvOverheadMB  = "NIMBUS_MICROVM_OVERHEAD_MB"  // guest RAM on top of the function's memory (160)
 	EnvBootTimeout = "NIMBUS_MICROVM_BOOT_TIMEOUT" // how long a boot may take (90s)
 	EnvSnapshots   = "NIMBUS_MICROVM_SNAPSHOTS"    // 0 boots every instance afresh (1)
+	EnvSpares      = "NIMBUS_MICROVM_SPARES"       // 0 keeps no Node guest booted ahead (1)
 )
 
 // options are the driver's settings.
@@ -25,6 +26,7 @@ type options struct {
 	overheadMB  int
 	bootTimeout time.Duration
 	snapshots   bool
+	spares      bool
 }
 
 func readOptions(lookup func(string) (string, bool), dataDir string) (options, error) {
@@ -38,6 +40,7 @@ func readOptions(lookup func(string) (string, bool), dataDir string) (options, e
 		overheadMB:  160,
 		bootTimeout: 90 * time.Second,
 		snapshots:   true,
+		spares:      true,
 	}
 	if v, ok := lookup(EnvQEMU); ok && v != "" {
 		o.qemu = v
@@ -64,12 +67,17 @@ func readOptions(lookup func(string) (string, bool), dataDir string) (options, e
 		}
 		o.bootTimeout = d
 	}
-	if v, ok := lookup(EnvSnapshots); ok && v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return o, fmt.Errorf("%s=%q: want 0 or 1", EnvSnapshots, v)
+	for _, b := range []struct {
+		env string
+		to  *bool
+	}{{EnvSnapshots, &o.snapshots}, {EnvSpares, &o.spares}} {
+		if v, ok := lookup(b.env); ok && v != "" {
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return o, fmt.Errorf("%s=%q: want 0 or 1", b.env, v)
+			}
+			*b.to = on
 		}
-		o.snapshots = b
 	}
 	return o, nil
 }

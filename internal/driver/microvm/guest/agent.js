@@ -8,7 +8,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const { spawn, spawnSync } = require('child_process');
+const { spawnSync } = require('child_process');
 
 const REQ_FD = 3;
 const RESP_FD = 4;
@@ -51,24 +51,21 @@ function writeFrame(obj) {
 }
 
 // setClock sets the guest's clock from the host's time (the clock exchange
-// of agent.py), never behind it: to the next whole second at once (ahead by
-// less than a second), then to that second again a quarter of a second
-// before it comes, less the time a shell and date take to start (tens of
-// milliseconds under emulation): ahead by less than 250 ms from then on.
+// of agent.py), never behind it. busybox date takes whole seconds, so the
+// clock is set to a second still ahead when date runs: ahead of the host's
+// by less than a second and the time date takes to start. Node's monotonic
+// clock tells whether it landed behind (date started later than allowed
+// for); then it is set again, allowing more.
 function setClock() {
   const sent = process.hrtime.bigint(); // before the host can answer
   writeFrame({ type: 'agent', stage: 'clock' });
   const host = readFrame().timeNs / 1e6;
-  const now = () => host + Number(process.hrtime.bigint() - sent) / 1e6; // ms
-  const sec = Math.ceil(now() / 1000);
-  spawnSync(BUSYBOX, ['date', '-u', '-s', '@' + sec], { stdio: 'ignore' });
-  const early = 250; // ms
-  const wait = Math.max(0, Math.floor(sec * 1000 - now() - early));
-  const child = spawn(BUSYBOX, ['sh', '-c', `usleep ${wait * 1000}; date -u -s @${sec}`], {
-    stdio: 'ignore',
-    detached: true,
-  });
-  child.unref();
+  const now = () => host + Number(process.hrtime.bigint() - sent) / 1e6; // ms, never early
+  for (let allow = 100; allow <= 6400; allow *= 2) {
+    const sec = Math.ceil((now() + allow) / 1000);
+    spawnSync(BUSYBOX, ['date', '-u', '-s', '@' + sec], { stdio: 'ignore' });
+    if (Date.now() >= now()) return;
+  }
 }
 
 // joinCgroup moves this process into the worker's memory cgroup (see init).
