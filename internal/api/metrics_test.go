@@ -24,7 +24,8 @@ func workload(t *testing.T, h *harness, name string) {
 	t.Helper()
 	var wg sync.WaitGroup
 	for i := range 3 {
-		wg.Go(func() { h.invoke(name, fakeEvent{SleepMs: 20, MemKiB: int64(30_000 + i)}) })
+		// Long enough to overlap even on a loaded machine: three instances.
+		wg.Go(func() { h.invoke(name, fakeEvent{SleepMs: 300, MemKiB: int64(30_000 + i)}) })
 	}
 	wg.Wait()
 	for i := range 40 {
