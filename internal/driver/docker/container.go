@@ -301,9 +301,10 @@ func (c *container) wait() {
 	reason := c.reason
 	c.mu.Unlock()
 	// Killed, not by Nimbus, and the state does not say OOM: the daemon's
-	// "oom" event may (it can follow the exit).
+	// "oom" event may (it can follow the exit, by over a second on a loaded
+	// host: a SIGKILL crash pays that wait, an OOM must not be missed).
 	if !info.OOM && info.Signal == "SIGKILL" && reason == "" {
-		if info.OOM = c.d.oom.saw(c.id, time.Second); info.OOM {
+		if info.OOM = c.d.oom.saw(c.id, 4*time.Second); info.OOM {
 			c.d.log.Debug("out of memory: the daemon's oom event followed the exit", "container", c.name)
 		}
 	}
