@@ -272,16 +272,20 @@ func (d *Driver) startVM(a *artifacts, s vmSpec) (*vm, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil, errClosed
-	}
 	v, err := startVM(a, d.accel, d.qemu, filepath.Join(run, "vm-"+fn.NewID()), s, d.log)
 	if err != nil {
 		return nil, fmt.Errorf("microvm: %w: %w", err, fn.ErrUnavailable)
 	}
-	d.vms[v] = struct{}{}
+	d.mu.Lock()
+	closed := d.closed
+	if !closed {
+		d.vms[v] = struct{}{}
+	}
+	d.mu.Unlock()
+	if closed {
+		v.stop()
+		return nil, errClosed
+	}
 	return v, nil
 }
 

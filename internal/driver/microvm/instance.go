@@ -103,6 +103,9 @@ func (i *instance) Invoke(ctx context.Context, req *runtime.Request) (*runtime.R
 		return resp, nil
 	}
 	if ctx.Err() != nil {
+		// The AfterFunc may not have run yet: stop, deferred, can still
+		// prevent it once ctx is done.
+		i.Kill(killReason(ctx))
 		return nil, ctx.Err()
 	}
 	if errors.Is(err, runtime.ErrFrameTooLarge) {
