@@ -32,6 +32,9 @@ microvm:
 # every test. Images are never pulled: tests send nothing to a registry.
 test: deps docker microvm
 	NIMBUS_DOCKER_PULL=never $(GO) test -race -count=1 -timeout 15m ./...
+	@# The benchmark's ratios, without the race detector and with the machine
+	@# to itself: fails when one is more than 2x worse than the reference.
+	NIMBUS_DOCKER_PULL=never $(GO) test -count=1 -run TestRatiosHaveNotRegressed ./internal/bench/
 
 vet:
 	$(GO) vet ./...

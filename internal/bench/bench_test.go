@@ -20,6 +20,9 @@ func TestRatiosHaveNotRegressed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("benchmark")
 	}
+	if raceEnabled {
+		t.Skip("ratios under the race detector mean nothing; make test runs this without it, alone")
+	}
 	ctx := context.Background()
 	stop, url, err := bench.StartLocal(ctx)
 	if err != nil {
