@@ -35,6 +35,7 @@ var (
 	envOnce sync.Once
 	interp  runtime.Interpreters
 	shims   runtime.Paths
+	shimDir string // removed by TestMain
 	envErr  error
 )
 
@@ -49,12 +50,11 @@ func hostEnv(tb testing.TB) (runtime.Interpreters, runtime.Paths) {
 	tb.Helper()
 	envOnce.Do(func() {
 		interp, _ = runtime.FindInterpreters(context.Background(), os.LookupEnv)
-		dir, err := os.MkdirTemp("", "nimbus-microvm-test-")
-		if err != nil {
-			envErr = err
+		shimDir, envErr = os.MkdirTemp("", "nimbus-microvm-test-")
+		if envErr != nil {
 			return
 		}
-		shims, envErr = runtime.InstallShims(dir)
+		shims, envErr = runtime.InstallShims(shimDir)
 	})
 	if envErr != nil {
 		tb.Fatal(envErr)
@@ -119,6 +119,9 @@ func TestMain(m *testing.M) {
 			os.Stderr.WriteString("close driver: " + err.Error() + "\n")
 			code = 1
 		}
+	}
+	if shimDir != "" {
+		os.RemoveAll(shimDir)
 	}
 	os.Exit(code)
 }
