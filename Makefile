@@ -29,9 +29,11 @@ microvm:
 
 # test installs and starts everything the tests use (python3, node, chromium,
 # dockerd and its runtime images, QEMU and the microVM artifacts), then runs
-# every test. Images are never pulled: tests send nothing to a registry.
+# every test, one package at a time (the microVM suite emulates CPUs and
+# would starve timing-sensitive tests beside it). Images are never pulled:
+# tests send nothing to a registry.
 test: deps docker microvm
-	NIMBUS_DOCKER_PULL=never $(GO) test -race -count=1 -timeout 15m ./...
+	NIMBUS_DOCKER_PULL=never $(GO) test -race -p 1 -count=1 -timeout 15m ./...
 	@# The benchmark's ratios, without the race detector and with the machine
 	@# to itself: fails when one is more than 2x worse than the reference.
 	NIMBUS_DOCKER_PULL=never $(GO) test -count=1 -run TestRatiosHaveNotRegressed ./internal/bench/
