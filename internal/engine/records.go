@@ -194,7 +194,9 @@ func (r *recorder) write(pending []*fn.Execution) ([]*fn.Execution, error) {
 		err := r.writeBatch(pending[:n])
 		if transient(err) {
 			r.unavailable(err, len(pending))
-			return pending, err
+			// What arrived before the store was known to be down may
+			// exceed the bound too.
+			return r.hold(pending), err
 		}
 		if err != nil && firstErr == nil {
 			firstErr = err
