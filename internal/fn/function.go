@@ -19,6 +19,8 @@ const (
 const (
 	DefaultDriver       = "sandbox"
 	DefaultMaxInstances = 10
+	MaxConcurrency      = 1000
+	MaxKeepAliveMs      = 24 * 60 * 60 * 1000
 	MaxNameLen          = 63
 	MaxCodeBytes        = 5 << 20 // all source files together
 	MaxFiles            = 1000
@@ -45,6 +47,16 @@ type Function struct {
 	// MaxInstances bounds how many instances serve the function at once;
 	// calls beyond it queue, then fail with ErrCapacity.
 	MaxInstances int `json:"maxInstances"`
+	// MinInstances are kept warm even when no call comes (0: the function
+	// scales to zero when idle).
+	MinInstances int `json:"minInstances"`
+	// Concurrency is how many calls one instance serves at once (1). The
+	// calls sharing an instance share its memory limit and its fate: a
+	// timeout or crash of one ends them all.
+	Concurrency int `json:"concurrency"`
+	// KeepAlive is how long, in ms, an idle instance stays warm; 0 leaves it
+	// to the server, whose default adapts to the function's idle times.
+	KeepAlive int `json:"keepAlive"`
 	// Network lets the function's instances reach the network. Off, an
 	// instance has only its own loopback; see docs/isolation.md for what on
 	// allows.
@@ -166,6 +178,18 @@ func (f *Function) Normalize(d Defaults) error {
 	if f.MaxInstances < 1 || f.MaxInstances > 1000 {
 		return Invalid("maxInstances", "must be between 1 and 1000")
 	}
+	if f.MinInstances < 0 || f.MinInstances > f.MaxInstances {
+		return Invalid("minInstances", fmt.Sprintf("must be between 0 and maxInstances (%d)", f.MaxInstances))
+	}
+	if f.Concurrency == 0 {
+		f.Concurrency = 1
+	}
+	if f.Concurrency < 1 || f.Concurrency > MaxConcurrency {
+		return Invalid("concurrency", fmt.Sprintf("must be between 1 and %d", MaxConcurrency))
+	}
+	if f.KeepAlive < 0 || f.KeepAlive > MaxKeepAliveMs {
+		return Invalid("keepAlive", fmt.Sprintf("must be between 0 (adaptive) and %d ms", MaxKeepAliveMs))
+	}
 	return nil
 }
 
@@ -242,6 +266,7 @@ func reservedEnv(k string) bool {
 func SameConfig(a, b *Function) bool {
 	if a.Name != b.Name || a.Runtime != b.Runtime || a.Handler != b.Handler || a.Timeout != b.Timeout ||
 		a.Memory != b.Memory || a.Driver != b.Driver || a.MaxInstances != b.MaxInstances || a.Network != b.Network ||
+		a.MinInstances != b.MinInstances || a.Concurrency != b.Concurrency || a.KeepAlive != b.KeepAlive ||
 		len(a.Files) != len(b.Files) || len(a.Env) != len(b.Env) {
 		return false
 	}

@@ -16,7 +16,8 @@ func TestNormalizeFillsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if f.Runtime != fn.Python || f.Handler != "main.handler" || f.Timeout != 30000 || f.Memory != 128 ||
-		f.Driver != "sandbox" || f.MaxInstances != fn.DefaultMaxInstances || f.Files["main.py"] == "" || f.Code != "" {
+		f.Driver != "sandbox" || f.MaxInstances != fn.DefaultMaxInstances || f.Files["main.py"] == "" || f.Code != "" ||
+		f.MinInstances != 0 || f.Concurrency != 1 || f.KeepAlive != 0 {
 		t.Fatalf("normalized: %+v", f)
 	}
 	g := &fn.Function{Name: "web", Runtime: "nodejs20.x", Files: map[string]string{"lib/app.js": "x"}, Handler: "lib/app.handler"}
@@ -57,6 +58,11 @@ func TestNormalizeNamesTheBadField(t *testing.T) {
 		{"negative timeout", func(f *fn.Function) { f.Timeout = -1 }, "timeout"},
 		{"memory too small", func(f *fn.Function) { f.Memory = 8 }, "memory"},
 		{"max instances", func(f *fn.Function) { f.MaxInstances = -1 }, "maxInstances"},
+		{"min over max", func(f *fn.Function) { f.MaxInstances, f.MinInstances = 2, 3 }, "minInstances"},
+		{"negative min", func(f *fn.Function) { f.MinInstances = -1 }, "minInstances"},
+		{"concurrency", func(f *fn.Function) { f.Concurrency = 1001 }, "concurrency"},
+		{"negative keep-alive", func(f *fn.Function) { f.KeepAlive = -5 }, "keepAlive"},
+		{"keep-alive over a day", func(f *fn.Function) { f.KeepAlive = fn.MaxKeepAliveMs + 1 }, "keepAlive"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,6 +106,9 @@ func TestSameConfigSeesEveryRunningField(t *testing.T) {
 		{"network", func(f *fn.Function) { f.Network = true }},
 		{"memory", func(f *fn.Function) { f.Memory = 256 }},
 		{"env", func(f *fn.Function) { f.Env = map[string]string{"A": "b"} }},
+		{"min instances", func(f *fn.Function) { f.MinInstances = 1 }},
+		{"concurrency", func(f *fn.Function) { f.Concurrency = 4 }},
+		{"keep-alive", func(f *fn.Function) { f.KeepAlive = 1000 }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,6 +28,9 @@ type functionDoc struct {
 	Driver       string    `bson:"driver"`
 	MaxInstances int       `bson:"maxInstances"`
 	Network      bool      `bson:"network"`
+	MinInstances int       `bson:"minInstances,omitempty"`
+	Concurrency  int       `bson:"concurrency,omitempty"` // absent in documents older than the field: 1
+	KeepAliveMs  int       `bson:"keepAliveMs,omitempty"`
 	Version      int       `bson:"version"`
 	CreatedAt    time.Time `bson:"createdAt"`
 	UpdatedAt    time.Time `bson:"updatedAt"`
@@ -49,6 +52,7 @@ func toFunctionDoc(f *fn.Function) *functionDoc {
 		Files: make([]fileDoc, 0, len(f.Files)), Env: make([]envDoc, 0, len(f.Env)),
 		TimeoutMs: f.Timeout, MemoryMB: f.Memory, Driver: f.Driver, MaxInstances: f.MaxInstances,
 		Network: f.Network, Version: f.Version, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt,
+		MinInstances: f.MinInstances, Concurrency: f.Concurrency, KeepAliveMs: f.KeepAlive,
 	}
 	for _, p := range sortedKeys(f.Files) {
 		d.Files = append(d.Files, fileDoc{Path: p, Content: f.Files[p]})
@@ -65,6 +69,7 @@ func (d *functionDoc) function() *fn.Function {
 		Files: make(map[string]string, len(d.Files)), Env: make(map[string]string, len(d.Env)),
 		Timeout: d.TimeoutMs, Memory: d.MemoryMB, Driver: d.Driver, MaxInstances: d.MaxInstances,
 		Network: d.Network, Version: d.Version, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
+		MinInstances: d.MinInstances, Concurrency: max(d.Concurrency, 1), KeepAlive: d.KeepAliveMs,
 	}
 	for _, fd := range d.Files {
 		f.Files[fd.Path] = fd.Content

@@ -11,7 +11,8 @@ import (
 )
 
 const functionCols = `id, name, runtime, handler, files, env, timeout_ms, memory_mb,
-	driver, max_instances, version, created_at, updated_at, network`
+	driver, max_instances, version, created_at, updated_at, network,
+	min_instances, concurrency, keep_alive_ms`
 
 // CreateFunction inserts f; a taken name (or id) is fn.ErrConflict.
 func (s *Store) CreateFunction(ctx context.Context, f *fn.Function) error {
@@ -23,9 +24,10 @@ func (s *Store) CreateFunction(ctx context.Context, f *fn.Function) error {
 		return fmt.Errorf("sqlite: create function: %w", err)
 	}
 	_, err = s.w.ExecContext(ctx, `INSERT INTO functions (`+functionCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.ID, f.Name, f.Runtime, f.Handler, files, env, f.Timeout, f.Memory,
-		f.Driver, f.MaxInstances, f.Version, nanos(f.CreatedAt), nanos(f.UpdatedAt), boolInt(f.Network))
+		f.Driver, f.MaxInstances, f.Version, nanos(f.CreatedAt), nanos(f.UpdatedAt), boolInt(f.Network),
+		f.MinInstances, f.Concurrency, f.KeepAlive)
 	return wrapErr("create function", err)
 }
 
@@ -82,10 +84,12 @@ func (s *Store) UpdateFunction(ctx context.Context, f *fn.Function, prevVersion 
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, `UPDATE functions SET name = ?, runtime = ?, handler = ?,
 		files = ?, env = ?, timeout_ms = ?, memory_mb = ?, driver = ?, max_instances = ?,
-		version = ?, created_at = ?, updated_at = ?, network = ?
+		version = ?, created_at = ?, updated_at = ?, network = ?,
+		min_instances = ?, concurrency = ?, keep_alive_ms = ?
 		WHERE id = ? AND version = ?`,
 		f.Name, f.Runtime, f.Handler, files, env, f.Timeout, f.Memory, f.Driver,
-		f.MaxInstances, f.Version, nanos(f.CreatedAt), nanos(f.UpdatedAt), boolInt(f.Network), f.ID, prevVersion)
+		f.MaxInstances, f.Version, nanos(f.CreatedAt), nanos(f.UpdatedAt), boolInt(f.Network),
+		f.MinInstances, f.Concurrency, f.KeepAlive, f.ID, prevVersion)
 	if err != nil {
 		return wrapErr("update function", err)
 	}
@@ -154,7 +158,8 @@ func scanFunction(sc scanner) (*fn.Function, error) {
 		network          int64
 	)
 	if err := sc.Scan(&f.ID, &f.Name, &f.Runtime, &f.Handler, &files, &env, &f.Timeout, &f.Memory,
-		&f.Driver, &f.MaxInstances, &f.Version, &created, &updated, &network); err != nil {
+		&f.Driver, &f.MaxInstances, &f.Version, &created, &updated, &network,
+		&f.MinInstances, &f.Concurrency, &f.KeepAlive); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(files, &f.Files); err != nil {

@@ -66,6 +66,11 @@ var migrations = []string{
 
 	// 4: a function's network access (fn.Function.Network), 0 or 1.
 	`ALTER TABLE functions ADD COLUMN network INTEGER NOT NULL DEFAULT 0;`,
+
+	// 5: scaling (fn.Function.MinInstances, Concurrency, KeepAlive in ms).
+	`ALTER TABLE functions ADD COLUMN min_instances INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE functions ADD COLUMN concurrency INTEGER NOT NULL DEFAULT 1;
+	ALTER TABLE functions ADD COLUMN keep_alive_ms INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // migrate applies the steps db has not yet had, all in one transaction.

@@ -158,6 +158,7 @@ func changed(f *fn.Function) *fn.Function {
 	g.Env = map[string]string{"MODE": "prod"}
 	g.Timeout, g.Memory, g.Driver, g.MaxInstances = 60_000, 512, "process", 3
 	g.Network = !f.Network
+	g.MinInstances, g.Concurrency, g.KeepAlive = 2, 8, 90_000
 	g.Version = f.Version + 1
 	g.UpdatedAt = f.UpdatedAt.Add(time.Hour)
 	return &g

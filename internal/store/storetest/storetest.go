@@ -122,6 +122,7 @@ func newFunction(name string) *fn.Function {
 		Memory:       128,
 		Driver:       "sandbox",
 		MaxInstances: 7,
+		Concurrency:  1,
 		Version:      1,
 		CreatedAt:    epoch,
 		UpdatedAt:    epoch.Add(1500 * time.Millisecond),
@@ -227,7 +228,8 @@ func assertFunction(t *testing.T, got, want *fn.Function) {
 	if got.ID != want.ID || got.Name != want.Name || got.Runtime != want.Runtime ||
 		got.Handler != want.Handler || got.Timeout != want.Timeout || got.Memory != want.Memory ||
 		got.Driver != want.Driver || got.MaxInstances != want.MaxInstances || got.Version != want.Version ||
-		got.Network != want.Network {
+		got.Network != want.Network || got.MinInstances != want.MinInstances ||
+		got.Concurrency != want.Concurrency || got.KeepAlive != want.KeepAlive {
 		t.Errorf("function scalars:\n got %+v\nwant %+v", got, want)
 	}
 	if got.Code != "" {

@@ -59,7 +59,7 @@ func seed(t *testing.T, s store.Store) int {
 			ID: fn.NewID(), Name: name, Runtime: fn.Python, Handler: "pkg.main.handler",
 			Files: map[string]string{"pkg/main.py": "def handler(e, c):\n    return e\n", "pkg/v1.2/data.json": `{"a": 1}`},
 			Env:   map[string]string{"GREETING": "héllo <&>"}, Timeout: 3000 + i, Memory: 128, Driver: fn.DefaultDriver,
-			MaxInstances: 2, Version: 3 + i, CreatedAt: epoch, UpdatedAt: epoch.Add(time.Duration(i) * time.Hour),
+			MaxInstances: 2, Concurrency: 1, Version: 3 + i, CreatedAt: epoch, UpdatedAt: epoch.Add(time.Duration(i) * time.Hour),
 		}
 		if err := s.CreateFunction(ctx, f); err != nil {
 			t.Fatalf("CreateFunction(%s): %v", name, err)
