@@ -18,6 +18,17 @@ import (
 type functionView struct {
 	*fn.Function
 	Warnings []string `json:"warnings,omitempty"`
+	// KeepAliveNow is the keep-alive in force (GET of one function).
+	KeepAliveNow *keepAliveView `json:"keepAliveNow,omitempty"`
+}
+
+// keepAliveView shows engine.KeepAlive: after the function goes idle its
+// instances are released at once when prewarmMs > 0, one is warm again
+// from prewarmMs, and none from prewarmMs+keepAliveMs.
+type keepAliveView struct {
+	Source      string `json:"source"` // function, server or adaptive
+	PrewarmMs   int64  `json:"prewarmMs"`
+	KeepAliveMs int64  `json:"keepAliveMs"`
 }
 
 func (s *Server) listFunctions(w http.ResponseWriter, r *http.Request) {
@@ -41,7 +52,10 @@ func (s *Server) getFunction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, view(f))
+	v := view(f)
+	win, src := s.cfg.Engine.KeepAlive(f)
+	v.KeepAliveNow = &keepAliveView{Source: src, PrewarmMs: win.Prewarm.Milliseconds(), KeepAliveMs: win.KeepAlive.Milliseconds()}
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) {
@@ -63,6 +77,7 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, conflictName(err, f.Name))
 		return
 	}
+	s.cfg.Engine.Update(f) // starts its minInstances
 	s.log.Info("function created", "function", f.Name, "id", f.ID, "runtime", f.Runtime, "driver", f.Driver)
 	v := view(f)
 	v.Warnings = s.warnings(r.Context(), f)

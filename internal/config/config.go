@@ -26,9 +26,13 @@ type Config struct {
 	APIKey   string // NIMBUS_API_KEY: when set, /api calls need "Authorization: Bearer <key>"
 	Insecure bool   // --insecure: allow a non-loopback bind without an API key
 
-	MaxBodyBytes    int64         // NIMBUS_MAX_BODY_BYTES: request body limit (6 MiB)
-	QueueTimeout    time.Duration // NIMBUS_QUEUE_TIMEOUT: wait for a busy function before 429 (5s)
-	KeepAlive       time.Duration // NIMBUS_KEEP_ALIVE: idle instances stop after (10m)
+	MaxBodyBytes int64         // NIMBUS_MAX_BODY_BYTES: request body limit (6 MiB)
+	QueueTimeout time.Duration // NIMBUS_QUEUE_TIMEOUT: wait for a busy function before 429 (5s)
+	// NIMBUS_KEEP_ALIVE: "adaptive" (the default: each function's keep-alive
+	// follows its history of idle times, 10m while it has too little), or a
+	// fixed duration. A function's own keepAlive overrides either.
+	KeepAlive       time.Duration
+	Adaptive        bool
 	Retention       int           // NIMBUS_RETENTION: executions kept per function (10000)
 	RecordBuffer    int           // NIMBUS_RECORD_BUFFER: records held for an unavailable store, oldest dropped past it (65536)
 	LogLimit        int           // NIMBUS_LOG_LIMIT: bytes of logs per execution (65536)
@@ -55,6 +59,7 @@ func Default() Config {
 		MaxBodyBytes:     6 << 20,
 		QueueTimeout:     5 * time.Second,
 		KeepAlive:        10 * time.Minute,
+		Adaptive:         true,
 		Retention:        10000,
 		RecordBuffer:     1 << 16,
 		LogLimit:         64 << 10,
@@ -129,7 +134,12 @@ func Load(lookup func(string) (string, bool), envFile string, args []string) (Co
 		c.MaxBodyBytes = int64(body)
 	}
 	dur("NIMBUS_QUEUE_TIMEOUT", &c.QueueTimeout)
-	dur("NIMBUS_KEEP_ALIVE", &c.KeepAlive)
+	if v, _ := get("NIMBUS_KEEP_ALIVE"); strings.EqualFold(strings.TrimSpace(v), "adaptive") {
+		c.Adaptive = true
+	} else if v != "" {
+		c.Adaptive = false
+		dur("NIMBUS_KEEP_ALIVE", &c.KeepAlive)
+	}
 	num("NIMBUS_RETENTION", &c.Retention, 1, 100_000_000)
 	num("NIMBUS_RECORD_BUFFER", &c.RecordBuffer, 1, 1<<24)
 	num("NIMBUS_LOG_LIMIT", &c.LogLimit, 1024, 16<<20)

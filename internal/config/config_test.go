@@ -39,8 +39,31 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.Port != 3000 || c.Host != "127.0.0.1" || c.DefaultTimeoutMs != 30000 || c.DefaultMemoryMB != 128 ||
 		c.DataDir != "./data" || c.QueueTimeout != 5*time.Second || c.KeepAlive != 10*time.Minute || c.Retention != 10000 ||
-		c.MetricsRetention != 7*24*time.Hour {
+		c.MetricsRetention != 7*24*time.Hour || !c.Adaptive {
 		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestKeepAliveIsAdaptiveOrFixed(t *testing.T) {
+	for v, want := range map[string]struct {
+		adaptive bool
+		d        time.Duration
+	}{
+		"adaptive": {true, 10 * time.Minute},
+		"Adaptive": {true, 10 * time.Minute},
+		"90s":      {false, 90 * time.Second},
+		"1500":     {false, 1500 * time.Millisecond},
+	} {
+		c, err := config.Load(env(map[string]string{"NIMBUS_KEEP_ALIVE": v}), "", nil)
+		if err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		if c.Adaptive != want.adaptive || c.KeepAlive != want.d {
+			t.Errorf("NIMBUS_KEEP_ALIVE=%s: adaptive %v keep-alive %v, want %v %v", v, c.Adaptive, c.KeepAlive, want.adaptive, want.d)
+		}
+	}
+	if _, err := config.Load(env(map[string]string{"NIMBUS_KEEP_ALIVE": "sometimes"}), "", nil); err == nil {
+		t.Error("NIMBUS_KEEP_ALIVE=sometimes accepted")
 	}
 }
 

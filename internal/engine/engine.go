@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nimbusfaas/nimbus/internal/autoscale"
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/metrics"
@@ -26,8 +27,13 @@ type Config struct {
 	Metrics      *metrics.Recorder
 	Logger       *slog.Logger
 	QueueTimeout time.Duration // how long a call waits for a busy function (5s)
-	KeepAlive    time.Duration // idle instances are stopped after this (10m)
-	ReapInterval time.Duration // how often idle instances are checked
+	// KeepAlive is how long idle instances are kept (10m) for functions
+	// that set none: fixed, or with Adaptive the fallback of each
+	// function's adaptive policy (package autoscale) while its history of
+	// idle times says too little.
+	KeepAlive    time.Duration
+	Adaptive     bool
+	ReapInterval time.Duration // how often pools are scaled
 	LogLimit     int           // bytes of logs per execution (64 KiB)
 	Retention    int           // executions kept per function (10,000)
 
@@ -46,6 +52,11 @@ type Engine struct {
 	calls   atomic.Int64 // calls in flight
 	stop    chan struct{}
 	stopped chan struct{}
+	// Background starts (minInstances, prewarming) run under bg and are
+	// waited for on Close.
+	bg       sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
 }
 
 // New builds an engine; Start begins its background work.
@@ -69,16 +80,18 @@ func New(cfg Config) *Engine {
 		cfg.Metrics = metrics.NewRecorder(nil)
 	}
 	log := cfg.Logger.With("component", "engine")
-	return &Engine{
+	e := &Engine{
 		cfg:     cfg,
 		log:     log,
 		rec:     newRecorder(cfg, log),
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
+	e.bgCtx, e.bgCancel = context.WithCancel(context.Background())
+	return e
 }
 
-// Start begins writing records and reaping idle instances.
+// Start begins writing records and scaling pools.
 func (e *Engine) Start(ctx context.Context) {
 	go e.rec.run()
 	go e.reapLoop()
@@ -247,22 +260,27 @@ func (e *Engine) pool(f *fn.Function) *pool {
 		}
 		return p
 	}
-	v, _ := e.pools.LoadOrStore(f.ID, newPool(f))
+	v, _ := e.pools.LoadOrStore(f.ID, newPool(f, autoscale.NewTracker(autoscale.Config{Fixed: e.cfg.KeepAlive})))
 	return v.(*pool)
 }
 
-// Update tells the engine a function changed: idle instances of the old
-// version stop, busy ones stop when their call ends.
+// Update tells the engine a function was created or changed: idle
+// instances of an old version stop, busy ones stop when their call ends,
+// and its minInstances start.
 func (e *Engine) Update(f *fn.Function) {
 	if v, ok := e.pools.Load(f.ID); ok {
 		v.(*pool).update(f)
+	}
+	if f.MinInstances > 0 && !e.closing.Load() {
+		p := e.pool(f)
+		e.scalePool(p, time.Now(), false)
 	}
 }
 
 // Remove stops a deleted function's instances and forgets it.
 func (e *Engine) Remove(functionID string) {
 	if v, ok := e.pools.LoadAndDelete(functionID); ok {
-		v.(*pool).reap(time.Time{}, true)
+		v.(*pool).scale(time.Now(), autoscale.Windows{}, true)
 	}
 	e.rec.forget(functionID)
 	e.cfg.Metrics.Forget(functionID)
@@ -318,19 +336,83 @@ func (e *Engine) reapLoop() {
 	for {
 		select {
 		case <-t.C:
-			e.Reap(time.Now().Add(-e.cfg.KeepAlive))
+			e.Scale(time.Now())
 		case <-e.stop:
 			return
 		}
 	}
 }
 
-// Reap stops instances idle since before cutoff.
-func (e *Engine) Reap(cutoff time.Time) {
+// Scale applies every function's keep-alive at now: it stops the idle
+// instances a function should not keep, starts its minInstances, and
+// prewarms an instance shortly before a call its history predicts.
+func (e *Engine) Scale(now time.Time) {
 	e.pools.Range(func(_, v any) bool {
-		v.(*pool).reap(cutoff, false)
+		e.scalePool(v.(*pool), now, false)
 		return true
 	})
+}
+
+func (e *Engine) scalePool(p *pool, now time.Time, gone bool) {
+	n, f := p.scale(now, e.windows(p), gone)
+	for range n {
+		e.bg.Add(1)
+		go e.startIdle(p, f)
+	}
+}
+
+// KeepAlive is the keep-alive in force for f now, and where it comes
+// from: "function" (its own keepAlive), "server" (a fixed
+// NIMBUS_KEEP_ALIVE) or "adaptive" (its history of idle times).
+func (e *Engine) KeepAlive(f *fn.Function) (autoscale.Windows, string) {
+	var t tracker
+	if v, ok := e.pools.Load(f.ID); ok {
+		t = v.(*pool).tracker
+	}
+	return e.policy(f.KeepAlive, t)
+}
+
+// windows is the keep-alive of p's function.
+func (e *Engine) windows(p *pool) autoscale.Windows {
+	p.mu.Lock()
+	ms := p.f.KeepAlive
+	p.mu.Unlock()
+	w, _ := e.policy(ms, p.tracker)
+	return w
+}
+
+func (e *Engine) policy(ms int, t tracker) (autoscale.Windows, string) {
+	switch {
+	case ms > 0:
+		return autoscale.Windows{KeepAlive: time.Duration(ms) * time.Millisecond}, "function"
+	case !e.cfg.Adaptive:
+		return autoscale.Windows{KeepAlive: e.cfg.KeepAlive}, "server"
+	case t == nil:
+		return autoscale.Windows{KeepAlive: e.cfg.KeepAlive}, "adaptive"
+	}
+	return t.Windows(), "adaptive"
+}
+
+// startIdle starts an instance of f that no call is waiting for.
+func (e *Engine) startIdle(p *pool, f *fn.Function) {
+	defer e.bg.Done()
+	fail := func(err error) {
+		p.startFailed()
+		e.log.Warn("could not start an instance ahead of calls", "function", f.Name, "id", f.ID, "error", err)
+	}
+	d, err := e.Driver(f.Driver)
+	if err != nil {
+		fail(err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(e.bgCtx, max(time.Duration(f.Timeout)*time.Millisecond, 30*time.Second))
+	defer cancel()
+	di, err := d.Start(ctx, driver.InstanceSpec{Function: f, LogLimit: e.cfg.LogLimit})
+	if err != nil {
+		fail(err)
+		return
+	}
+	p.added(&instance{Instance: di, version: f.Version})
 }
 
 // Close stops taking calls, waits for calls in flight until ctx ends, stops
@@ -349,14 +431,16 @@ wait:
 		}
 	}
 	t.Stop()
+	close(e.stop)
+	<-e.stopped
+	e.bgCancel()
+	e.bg.Wait()
 	e.pools.Range(func(_, v any) bool {
 		p := v.(*pool)
-		p.reap(time.Time{}, true)
+		p.scale(time.Now(), autoscale.Windows{}, true)
 		p.killBusy("server shutting down")
 		return true
 	})
-	close(e.stop)
-	<-e.stopped
 	// Calls killed above finish promptly; wait for their records.
 	for e.calls.Load() > 0 {
 		time.Sleep(time.Millisecond)

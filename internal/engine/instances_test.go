@@ -18,7 +18,7 @@ type rssFake struct {
 func (r rssFake) Stats() driver.Stats { return driver.Stats{RSSKiB: r.kib} }
 
 func TestPoolCountsByState(t *testing.T) {
-	p := newPool(&fn.Function{Name: "one", Driver: "sandbox", Version: 1, MaxInstances: 3})
+	p := newPool(&fn.Function{Name: "one", Driver: "sandbox", Version: 1, MaxInstances: 3}, nil)
 	ctx := context.Background()
 	start := func(kib int64) *instance {
 		t.Helper()

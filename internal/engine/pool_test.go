@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nimbusfaas/nimbus/internal/autoscale"
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
@@ -32,7 +33,7 @@ func (f *fakeInstance) Kill(reason string) error {
 func (f *fakeInstance) Done() <-chan struct{} { return f.done }
 func (f *fakeInstance) Exit() driver.ExitInfo { return driver.ExitInfo{Reason: f.reason} }
 
-func testPool(max int) *pool { return newPool(&fn.Function{Version: 1, MaxInstances: max}) }
+func testPool(max int) *pool { return newPool(&fn.Function{Version: 1, MaxInstances: max}, nil) }
 
 func TestPoolReusesWarmInstance(t *testing.T) {
 	p := testPool(2)
@@ -122,8 +123,8 @@ func TestPoolRetiresOldVersionsAndDeadInstances(t *testing.T) {
 	if in != nil || err != nil {
 		t.Fatalf("acquire after update = %v, %v; want a fresh start", in, err)
 	}
-	if p.total != 1 {
-		t.Fatalf("total = %d, want 1", p.total)
+	if p.total() != 1 {
+		t.Fatalf("total = %d, want 1", p.total())
 	}
 }
 
@@ -160,11 +161,12 @@ func TestPoolReapKillsIdle(t *testing.T) {
 	}
 	p.started(in)
 	p.release(in, true)
-	if left := p.reap(time.Now().Add(-time.Hour), false); left != 1 {
-		t.Fatalf("reap of a fresh instance left %d, want 1", left)
+	w := autoscale.Windows{KeepAlive: time.Minute}
+	if p.scale(time.Now(), w, false); p.total() != 1 {
+		t.Fatalf("scaling a fresh instance left %d, want 1", p.total())
 	}
-	if left := p.reap(time.Now().Add(time.Second), false); left != 0 || !isDone(in.Done()) {
-		t.Fatalf("reap after keep-alive left %d, killed=%v", left, isDone(in.Done()))
+	if p.scale(time.Now().Add(time.Minute+time.Second), w, false); p.total() != 0 || !isDone(in.Done()) {
+		t.Fatalf("scaling after keep-alive left %d, killed=%v", p.total(), isDone(in.Done()))
 	}
 }
 

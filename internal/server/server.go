@@ -96,7 +96,8 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		Logger:        log,
 		QueueTimeout:  cfg.QueueTimeout,
 		KeepAlive:     cfg.KeepAlive,
-		ReapInterval:  min(cfg.KeepAlive/4, 10*time.Second),
+		Adaptive:      cfg.Adaptive,
+		ReapInterval:  max(min(cfg.KeepAlive/4, time.Second), 10*time.Millisecond),
 		LogLimit:      cfg.LogLimit,
 		Retention:     cfg.Retention,
 		FlushInterval: 50 * time.Millisecond,
@@ -193,12 +194,27 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.log.Error("metrics from before this start are not available", "error", err)
 	}
 	s.engine.Start(ctx)
+	s.warmUp(ctx)
 	loc, _ := StoreLocation(s.cfg)
 	s.log.Info("nimbus listening", "addr", "http://"+s.ln.Addr().String(), "data", s.cfg.DataDir, "store", store.Redact(loc))
 	if err := s.http.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// warmUp starts the minInstances of every function, in the background.
+func (s *Server) warmUp(ctx context.Context) {
+	fs, err := s.store.ListFunctions(ctx)
+	if err != nil {
+		s.log.Warn("functions' minInstances not started: cannot list functions", "error", err)
+		return
+	}
+	for _, f := range fs {
+		if f.MinInstances > 0 {
+			s.engine.Update(f)
+		}
+	}
 }
 
 // Shutdown stops accepting connections, lets calls in flight finish until

@@ -164,6 +164,9 @@ type function struct {
 	Timeout      int               `json:"timeout,omitempty"`
 	Memory       int               `json:"memory,omitempty"`
 	MaxInstances int               `json:"maxInstances,omitempty"`
+	MinInstances int               `json:"minInstances,omitempty"`
+	Concurrency  int               `json:"concurrency,omitempty"`
+	KeepAlive    int               `json:"keepAlive,omitempty"`
 	Version      int               `json:"version,omitempty"`
 }
 

@@ -88,3 +88,69 @@ func TestRetentionKeepsNewest(t *testing.T) {
 		t.Fatalf("history after retention 3: %v, want 7,6,5", got)
 	}
 }
+
+// instances reads a function's instance counts.
+func (n *nimbus) instances(name string) map[string]int {
+	var m struct{ Instances map[string]int }
+	n.do("GET", "/api/metrics/functions/"+name, nil, &m)
+	return m.Instances
+}
+
+// waitInstances waits until cond holds for name's instance counts.
+func (n *nimbus) waitInstances(name string, what string, cond func(map[string]int) bool) {
+	n.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		m := n.instances(name)
+		if cond(m) {
+			return
+		}
+		if time.Now().After(deadline) {
+			n.t.Fatalf("%s: instances %v after 15s, want %s", name, m, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestMinInstancesAreWarmBeforeTheFirstCall(t *testing.T) {
+	data := "NIMBUS_DATA_DIR=" + t.TempDir()
+	n := start(t, data, "NIMBUS_KEEP_ALIVE=1s")
+	var bad apiError
+	if st := n.do("POST", "/api/functions", function{Name: "over", Runtime: "python", Code: "def handler(e, c):\n    return 1\n", MaxInstances: 2, MinInstances: 3}, &bad); st != 400 || bad.Error.Field != "minInstances" {
+		t.Fatalf("minInstances over maxInstances: %d %+v", st, bad)
+	}
+	n.create(function{Name: "ready", Runtime: "python", MinInstances: 1, KeepAlive: 60_000, Code: "import os\ndef handler(e, c):\n    return os.getpid()\n"})
+	one := func(m map[string]int) bool { return m["idle"] == 1 && m["busy"] == 0 }
+	n.waitInstances("ready", "one idle before any call", one)
+	if ex := n.invoke("ready", nil); ex.ColdStart || ex.Status != "success" {
+		t.Fatalf("first call with minInstances 1: cold=%v status %s", ex.ColdStart, ex.Status)
+	}
+	// Past the server's 1s keep-alive the instance stays: it is the minimum.
+	time.Sleep(2 * time.Second)
+	if m := n.instances("ready"); !one(m) {
+		t.Fatalf("instances %v 2s after a call with a 1s server keep-alive, want the minimum of 1", m)
+	}
+	var got struct {
+		KeepAliveNow struct {
+			Source      string
+			KeepAliveMs int64
+		}
+	}
+	n.do("GET", "/api/functions/ready", nil, &got)
+	if got.KeepAliveNow.Source != "function" || got.KeepAliveNow.KeepAliveMs != 60_000 {
+		t.Errorf("keepAliveNow %+v, want the function's own 60000 ms", got.KeepAliveNow)
+	}
+
+	// A restart starts them again, before any call.
+	n.stop()
+	n = start(t, data, "NIMBUS_KEEP_ALIVE=1s")
+	n.waitInstances("ready", "one idle after a restart", one)
+	if ex := n.invoke("ready", nil); ex.ColdStart {
+		t.Fatal("first call after a restart was cold despite minInstances 1")
+	}
+	// Back to zero: the instance goes after the keep-alive.
+	if st := n.do("PUT", "/api/functions/ready", map[string]any{"minInstances": 0, "keepAlive": 500}, nil); st != 200 {
+		t.Fatalf("PUT minInstances 0: %d", st)
+	}
+	n.waitInstances("ready", "none once minInstances is 0", func(m map[string]int) bool { return m["idle"]+m["busy"]+m["starting"] == 0 })
+}
