@@ -45,6 +45,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "bench":
 		err = benchCmd(os.Args[2:])
+	case "simulate":
+		err = simulateCmd(os.Args[2:])
 	case "microvm":
 		err = microvmCmd(os.Args[2:])
 	case "export", "import", "migrate":
