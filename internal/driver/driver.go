@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
@@ -28,6 +29,22 @@ type Driver interface {
 type InstanceSpec struct {
 	Function *fn.Function
 	LogLimit int // bytes of logs kept per invocation; 0 means the default
+}
+
+// Init is the init frame that loads spec's function from taskDir, with env
+// set on top of the worker's environment.
+func (s InstanceSpec) Init(taskDir string, env map[string]string) runtime.Init {
+	f := s.Function
+	return runtime.Init{
+		Handler:         f.Handler,
+		TaskDir:         taskDir,
+		FunctionName:    f.Name,
+		FunctionVersion: strconv.Itoa(f.Version),
+		MemoryMB:        f.Memory,
+		LogLimit:        s.LogLimit,
+		Env:             env,
+		Concurrency:     f.Concurrency,
+	}
 }
 
 // Instance is one started worker serving one function version.

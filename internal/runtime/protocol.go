@@ -44,6 +44,9 @@ type Init struct {
 	// workers before it knows their function (a pool of generic containers)
 	// passes the function's environment here.
 	Env map[string]string `json:"env,omitempty"`
+	// Concurrency is how many invocations the worker runs at once (1 when
+	// 0); over it, requests wait in the worker in order of arrival.
+	Concurrency int `json:"concurrency,omitempty"`
 }
 
 // Request asks a worker to run the handler once.

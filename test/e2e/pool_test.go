@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -153,4 +154,36 @@ func TestMinInstancesAreWarmBeforeTheFirstCall(t *testing.T) {
 		t.Fatalf("PUT minInstances 0: %d", st)
 	}
 	n.waitInstances("ready", "none once minInstances is 0", func(m map[string]int) bool { return m["idle"]+m["busy"]+m["starting"] == 0 })
+}
+
+func TestConcurrencyServesCallsOnOneInstance(t *testing.T) {
+	n := start(t)
+	n.create(function{Name: "shared-node", Runtime: "nodejs", MaxInstances: 1, Concurrency: 4,
+		Code: "exports.handler = async (e) => { console.log('call ' + e.n); await new Promise((r) => setTimeout(r, 600)); return process.pid; };\n"})
+	n.create(function{Name: "shared-py", Runtime: "python", MaxInstances: 1, Concurrency: 4,
+		Code: "import os, time\ndef handler(e, c):\n    print('call', e['n'])\n    time.sleep(0.6)\n    return os.getpid()\n"})
+	for _, name := range []string{"shared-node", "shared-py"} {
+		t.Run(name, func(t *testing.T) {
+			n.invoke(name, map[string]int{"n": 0}) // started: the four below find it warm
+			var wg sync.WaitGroup
+			exs := make([]execution, 4)
+			t0 := time.Now()
+			for i := range exs {
+				wg.Add(1)
+				go func() { defer wg.Done(); exs[i] = n.invoke(name, map[string]int{"n": i + 1}) }()
+			}
+			wg.Wait()
+			if took := time.Since(t0); took > 1800*time.Millisecond { // one at a time: 2.4 s
+				t.Errorf("4 calls of 0.6 s on one instance of concurrency 4 took %v", took)
+			}
+			for i, ex := range exs {
+				if ex.Status != "success" || string(ex.Result) != string(exs[0].Result) || ex.ColdStart {
+					t.Errorf("call %d: %s result %s cold %v; want success on the one warm instance (pid %s)", i+1, ex.Status, ex.Result, ex.ColdStart, exs[0].Result)
+				}
+				if want := "call " + strconv.Itoa(i+1) + "\n"; ex.Logs != want {
+					t.Errorf("call %d logs %q, want %q", i+1, ex.Logs, want)
+				}
+			}
+		})
+	}
 }

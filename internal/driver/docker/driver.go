@@ -15,7 +15,6 @@ import (
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/fn"
-	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 // Name is the name functions select this driver by.
@@ -209,15 +208,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 		c.Kill("could not write the function's files")
 		return nil, fmt.Errorf("docker: write code: %w: %w", err, fn.ErrUnavailable)
 	}
-	logs, err := c.conn.Init(ctx, runtime.Init{
-		Handler:         f.Handler,
-		TaskDir:         taskDir,
-		FunctionName:    f.Name,
-		FunctionVersion: strconv.Itoa(f.Version),
-		MemoryMB:        f.Memory,
-		LogLimit:        spec.LogLimit,
-		Env:             Env(f),
-	})
+	logs, err := c.conn.Init(ctx, spec.Init(taskDir, Env(f)))
 	if err != nil {
 		return nil, c.failStart(ctx, err, logs)
 	}

@@ -210,14 +210,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 	if err := inst.setup(ctx, f); err != nil {
 		return nil, inst.failStart(ctx, err, "")
 	}
-	logs, err := inst.conn.Init(ctx, runtime.Init{
-		Handler:         f.Handler,
-		TaskDir:         guestTaskDir,
-		FunctionName:    f.Name,
-		FunctionVersion: strconv.Itoa(f.Version),
-		MemoryMB:        f.Memory,
-		LogLimit:        spec.LogLimit,
-	})
+	logs, err := inst.conn.Init(ctx, spec.Init(guestTaskDir, nil))
 	if err != nil {
 		return nil, inst.failStart(ctx, err, logs)
 	}

@@ -166,15 +166,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 		// competes for the CPU.
 		defer func() { go d.refill() }()
 	}
-	logs, err := inst.conn.Init(ctx, runtime.Init{
-		Handler:         f.Handler,
-		TaskDir:         taskDir,
-		FunctionName:    f.Name,
-		FunctionVersion: strconv.Itoa(f.Version),
-		MemoryMB:        f.Memory,
-		LogLimit:        spec.LogLimit,
-		Env:             env,
-	})
+	logs, err := inst.conn.Init(ctx, spec.Init(taskDir, env))
 	if err != nil {
 		return nil, inst.failStart(ctx, err, logs)
 	}

@@ -114,7 +114,15 @@ class Logs {
   }
 }
 
-let capture = null; // the Logs being filled, or null to pass output through
+// The Logs being filled, or null to pass output through. With one
+// invocation at a time it is a variable; with several (init.concurrency > 1)
+// each runs in its own async context, which names its Logs.
+let capture = null;
+let als = null; // AsyncLocalStorage when invocations overlap
+
+function captureOf() {
+  return als === null ? capture : als.getStore() || null;
+}
 
 function chunkString(chunk, encoding) {
   if (typeof chunk === 'string') {
@@ -130,15 +138,16 @@ function chunkString(chunk, encoding) {
 function hookStream(stream, consoleErrorHandler) {
   const realWrite = stream.write;
   stream.write = function write(chunk, encoding, cb) {
-    if (capture === null) return realWrite.apply(this, arguments);
+    const logs = captureOf();
+    if (logs === null) return realWrite.apply(this, arguments);
     if (typeof encoding === 'function') {
       cb = encoding;
       encoding = undefined;
     }
-    if (capture.left > 0) {
-      capture.add(chunkString(chunk, encoding));
+    if (logs.left > 0) {
+      logs.add(chunkString(chunk, encoding));
     } else if (chunk && chunk.length) {
-      capture.truncated = true;
+      logs.truncated = true;
     }
     // The console passes its own error handler on every call: it only
     // matters on errors, which a captured write never has. Calling it would
@@ -437,7 +446,8 @@ function logsTail(logs) {
 let init = null;
 let handler = null;
 let ready = false;
-let current = null; // the invocation in flight
+let concurrency = 1;
+const inflight = new Set(); // the invocations running
 const queue = [];
 let source = null; // the request pipe's socket
 let logLimit = DEFAULT_LOG_LIMIT;
@@ -481,8 +491,8 @@ class Invocation {
   finish(res, err) {
     this.done = true;
     capture = null;
-    current = null;
-    if (this.waitingForEmptyLoop && source.ref) source.ref();
+    inflight.delete(this);
+    if (this.waitingForEmptyLoop && source.ref && ![...inflight].some((i) => i.waitingForEmptyLoop)) source.ref();
     if (err) {
       const env = { type: 'result', id: this.id, error: err };
       const text = this.logs.text();
@@ -514,8 +524,16 @@ function makeContext(inv) {
 
 function invoke(req) {
   const inv = new Invocation(req);
-  current = inv;
-  capture = inv.logs;
+  inflight.add(inv);
+  if (als === null) {
+    capture = inv.logs;
+    run(inv, req);
+  } else {
+    als.run(inv.logs, run, inv, req);
+  }
+}
+
+function run(inv, req) {
   const callback = (err, result) => (err !== null && err !== undefined ? inv.fail(err) : inv.succeed(result));
   let ret;
   try {
@@ -541,11 +559,11 @@ function invoke(req) {
 }
 
 process.on('beforeExit', () => {
-  if (current && current.waitingForEmptyLoop) current.succeed(null);
+  for (const inv of inflight) if (inv.waitingForEmptyLoop) inv.succeed(null);
 });
 
 function next() {
-  while (current === null && queue.length) {
+  while (inflight.size < concurrency && queue.length) {
     const req = queue.shift();
     if (!req || req.type !== 'invoke') continue;
     invoke(req);
@@ -566,13 +584,15 @@ function onFrame(body) {
     return;
   }
   queue.push(msg);
-  if (ready && current === null) next();
+  if (ready && inflight.size < concurrency) next();
 }
 
 async function start() {
   logLimit = Number(init.logLimit) > 0 ? Number(init.logLimit) : DEFAULT_LOG_LIMIT;
   resultLimit = Number(init.resultLimit) > 0 ? Number(init.resultLimit) : DEFAULT_RESULT_LIMIT;
   arn = 'arn:nimbus:function:' + (init.functionName || '');
+  concurrency = Math.max(1, Math.floor(Number(init.concurrency)) || 1);
+  if (concurrency > 1) als = new (require('node:async_hooks').AsyncLocalStorage)();
   if (init.env && typeof init.env === 'object') {
     for (const [k, v] of Object.entries(init.env)) process.env[k] = String(v);
   }
@@ -599,19 +619,21 @@ async function start() {
 }
 
 // fatal handles an uncaught exception or unhandled rejection: it fails the
-// invocation in flight (or the load) with it, or else reports it on the real
-// stderr, and exits.
+// invocations in flight (or the load) with it, or else reports it on the
+// real stderr, and exits. Invocations sharing the worker share its fate.
 function fatal(e, rejection) {
-  if (current !== null && !current.done) {
-    if (rejection) {
-      const err = errorOf(e);
-      current.finish('', {
-        type: 'Runtime.UnhandledPromiseRejection',
-        message: isError(e) ? `${err.type}: ${err.message}` : err.message,
-        stack: err.stack,
-      });
-    } else {
-      current.fail(e);
+  if (inflight.size > 0) {
+    for (const inv of [...inflight]) {
+      if (rejection) {
+        const err = errorOf(e);
+        inv.finish('', {
+          type: 'Runtime.UnhandledPromiseRejection',
+          message: isError(e) ? `${err.type}: ${err.message}` : err.message,
+          stack: err.stack,
+        });
+      } else {
+        inv.fail(e);
+      }
     }
   } else if (init !== null && !ready) {
     capture = null;

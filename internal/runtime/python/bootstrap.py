@@ -162,6 +162,23 @@ class _Logs:
 
 
 _capture = None  # the _Logs being filled, or None to pass output through
+# With several invocations at once (init "concurrency" > 1) each runs on a
+# thread of its own and _local.logs is its _Logs; _capture is then unused.
+_local = None
+
+
+def _current():
+    if _local is None:
+        return _capture
+    return getattr(_local, "logs", None)
+
+
+def _set_current(logs):
+    global _capture
+    if _local is None:
+        _capture = logs
+    else:
+        _local.logs = logs
 
 
 class _BinaryStream(io.RawIOBase):
@@ -175,15 +192,16 @@ class _BinaryStream(io.RawIOBase):
 
     def write(self, b):
         b = bytes(b)
-        if _capture is None:
+        cap = _current()
+        if cap is None:
             real = self._text._real
             real.flush()
             return real.buffer.write(b)
-        _capture.add(b.decode("utf-8", "replace"))
+        cap.add(b.decode("utf-8", "replace"))
         return len(b)
 
     def flush(self):
-        if _capture is None:
+        if _current() is None:
             self._text._real.buffer.flush()
 
     def fileno(self):
@@ -229,7 +247,7 @@ class _LogStream(io.TextIOBase):
         return False
 
     def write(self, s):
-        cap = _capture
+        cap = _capture if _local is None else getattr(_local, "logs", None)
         if cap is None:
             n = self._real.write(s)
             self._real.flush()
@@ -240,7 +258,7 @@ class _LogStream(io.TextIOBase):
         return len(s)
 
     def flush(self):
-        if _capture is None:
+        if _current() is None:
             self._real.flush()
 
     def fileno(self):
@@ -450,16 +468,21 @@ def _run_awaitable(aw):
     global _loop
     import asyncio
 
-    if _loop is None or _loop.is_closed():
-        _loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(_loop)
+    loop = _loop if _local is None else getattr(_local, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = asyncio.new_event_loop()
+        if _local is None:
+            _loop = loop
+        else:
+            _local.loop = loop  # an event loop per thread
+    asyncio.set_event_loop(loop)
     if type(aw) is not _CoroutineType:
 
         async def wrap(x):
             return await x
 
         aw = wrap(aw)
-    return _loop.run_until_complete(aw)
+    return loop.run_until_complete(aw)
 
 
 def _encode_result(result):
@@ -548,12 +571,11 @@ def _logs_tail(logs):
 
 
 def _invoke(fn, init_info, req, log_limit, result_limit):
-    global _capture
     rid = req.get("id") or ""
     name, version, memory, arn = init_info
     ctx = LambdaContext(name, version, memory, arn, rid, req.get("deadlineMs") or 0)
     logs = _Logs(log_limit)
-    _capture = logs
+    _set_current(logs)
     try:
         try:
             result = fn(req.get("event"), ctx)
@@ -563,7 +585,7 @@ def _invoke(fn, init_info, req, log_limit, result_limit):
                 result = _run_awaitable(result)
         except BaseException as e:
             err = _exception_error(e)
-            _capture = None
+            _set_current(None)
             _respond_error(rid, err, logs)
             return
         try:
@@ -574,7 +596,7 @@ def _invoke(fn, init_info, req, log_limit, result_limit):
                 "Unable to marshal response: the result is not JSON serializable: %s"
                 % _safe_str(e),
             )
-            _capture = None
+            _set_current(None)
             _respond_error(rid, err, logs)
             return
         if len(body) > result_limit:
@@ -583,11 +605,11 @@ def _invoke(fn, init_info, req, log_limit, result_limit):
                 "result is %d bytes of JSON, over the limit of %d bytes"
                 % (len(body), result_limit),
             )
-            _capture = None
+            _set_current(None)
             _respond_error(rid, err, logs)
             return
     finally:
-        _capture = None
+        _set_current(None)
     head = b'{"type":"result","id":' + _encode_ascii(rid).encode("ascii") + b',"result":'
     _send([head, body] + _logs_tail(logs))
 
@@ -656,14 +678,61 @@ def main():
         return 1
     _capture = None
     _send([b'{"type":"ready"'] + _logs_tail(logs))
+    init_concurrency = init.get("concurrency")
     del logs, frame, init
 
+    concurrency = int(init_concurrency or 1)
+    if concurrency > 1:
+        return _serve_threads(reader, concurrency, fn, info, log_limit, result_limit)
     while True:
         frame = reader.read()
         if frame is None:
             return 0
         req = _decode(frame)
         _invoke(fn, info, req, log_limit, result_limit)
+
+
+def _serve_threads(reader, n, fn, info, log_limit, result_limit):
+    """Runs up to n invocations at once, each on a thread of its own; the
+    requests over that wait in order of arrival."""
+    global _local, _send
+    import queue
+    import threading
+
+    _local = threading.local()
+    send, lock = _send, threading.Lock()
+
+    def locked_send(parts):
+        with lock:  # a frame may be larger than the pipe writes atomically
+            send(parts)
+
+    _send = locked_send
+    requests = queue.SimpleQueue()
+    waiting = [0]  # threads waiting for a request (a benign race: one more thread at worst)
+    threads = 0
+
+    def serve():
+        while True:
+            waiting[0] += 1
+            req = requests.get()
+            waiting[0] -= 1
+            _invoke(fn, info, req, log_limit, result_limit)
+
+    while True:
+        frame = reader.read()
+        if frame is None:
+            return 0
+        requests.put(_decode(frame))
+        if threads < n and waiting[0] == 0:
+            # Threads start as calls overlap, up to n; one that cannot
+            # start (the sandbox's pids limit) leaves the calls queued.
+            try:
+                threading.Thread(target=serve, name="nimbus-invoke-%d" % threads, daemon=True).start()
+                threads += 1
+            except RuntimeError:
+                n = threads
+                if threads == 0:  # not even one: serve here, one at a time
+                    _invoke(fn, info, requests.get(), log_limit, result_limit)
 
 
 if __name__ == "__main__":

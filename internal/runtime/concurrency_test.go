@@ -1,0 +1,108 @@
+package runtime_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/runtime"
+)
+
+// withConcurrency sets Init's concurrency.
+func withConcurrency(n int) workerOption {
+	return func(c *workerConfig) { c.init.Concurrency = n }
+}
+
+// invokeAll sends every event at once and returns the responses by id.
+func (w *worker) invokeAll(events []any) map[string]runtime.Response {
+	w.t.Helper()
+	for _, ev := range events {
+		b, _ := json.Marshal(ev)
+		w.seq++
+		req := runtime.Request{Type: runtime.TypeInvoke, ID: fmt.Sprintf("req-%d", w.seq), Event: b, DeadlineMs: time.Now().Add(30 * time.Second).UnixMilli()}
+		if err := runtime.WriteFrame(w.reqW, req); err != nil {
+			w.t.Fatalf("write request: %v", err)
+		}
+	}
+	out := map[string]runtime.Response{}
+	for range events {
+		r := w.read()
+		out[r.ID] = r
+	}
+	return out
+}
+
+var overlapping = map[string]struct {
+	files   map[string]string
+	handler string
+}{
+	runtime.RuntimeNodeJS: {map[string]string{"index.js": `
+exports.handler = async (e) => {
+  console.log('start ' + e.n);
+  if (e.n === 2) throw new Error('two fails alone');
+  await new Promise((r) => setTimeout(r, 400));
+  setTimeout(() => console.log('late ' + e.n), 0); // still its own context
+  await new Promise((r) => setTimeout(r, 20));
+  console.log('end ' + e.n);
+  return e.n;
+};
+`}, "index.handler"},
+	runtime.RuntimePython: {map[string]string{"main.py": `
+import time
+def handler(e, c):
+    print("start", e["n"])
+    if e["n"] == 2:
+        raise ValueError("two fails alone")
+    time.sleep(0.4)
+    print("late", e["n"])
+    print("end", e["n"])
+    return e["n"]
+`}, "main.handler"},
+}
+
+func TestConcurrentInvocationsKeepTheirOwnLogs(t *testing.T) {
+	for _, rt := range []string{runtime.RuntimeNodeJS, runtime.RuntimePython} {
+		t.Run(rt, func(t *testing.T) {
+			h := overlapping[rt]
+			w := startWorker(t, rt, h.files, h.handler, withConcurrency(4)).mustLoad()
+			t0 := time.Now()
+			got := w.invokeAll([]any{map[string]int{"n": 1}, map[string]int{"n": 2}, map[string]int{"n": 3}, map[string]int{"n": 4}})
+			took := time.Since(t0)
+			if took > 1200*time.Millisecond { // one at a time: 3 x 0.4 s and more
+				t.Errorf("4 overlapping calls of 0.4 s took %v: not run at once", took)
+			}
+			for i := 1; i <= 4; i++ {
+				r := got[fmt.Sprintf("req-%d", i)]
+				if i == 2 {
+					if r.Error == nil || !strings.Contains(r.Error.Message, "two fails alone") || r.Logs != "start 2\n" {
+						t.Errorf("call 2: error %+v logs %q, want its own error and log", r.Error, r.Logs)
+					}
+					continue
+				}
+				want := fmt.Sprintf("start %d\nlate %d\nend %d\n", i, i, i)
+				if r.Error != nil || string(r.Result) != fmt.Sprint(i) || r.Logs != want {
+					t.Errorf("call %d: result %s error %+v logs %q, want %d and logs %q", i, r.Result, r.Error, r.Logs, i, want)
+				}
+			}
+		})
+	}
+}
+
+func TestOneInvocationAtATimeByDefault(t *testing.T) {
+	for _, rt := range []string{runtime.RuntimeNodeJS, runtime.RuntimePython} {
+		t.Run(rt, func(t *testing.T) {
+			h := overlapping[rt]
+			w := startWorker(t, rt, h.files, h.handler).mustLoad()
+			t0 := time.Now()
+			got := w.invokeAll([]any{map[string]int{"n": 1}, map[string]int{"n": 3}})
+			if took := time.Since(t0); took < 800*time.Millisecond {
+				t.Errorf("2 calls of 0.4 s took %v with concurrency 1: they overlapped", took)
+			}
+			if r := got["req-2"]; r.Logs != "start 3\nlate 3\nend 3\n" {
+				t.Errorf("second call's logs %q", r.Logs)
+			}
+		})
+	}
+}
