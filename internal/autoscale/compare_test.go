@@ -13,7 +13,7 @@ import (
 // policy with its defaults, logs the table docs/autoscaling.md shows, and
 // holds the policy to what it is for. The bounds leave headroom over the
 // measured figures (given beside each), which varied by less than 0.01 in
-// the idle ratio over seeds 1 to 12.
+// the idle ratio over seeds 1 to 12 (0.710 to 0.719).
 func TestHybridAgainstFixedKeepAlive(t *testing.T) {
 	rep := autoscale.Compare(autoscale.Traces(7, 1), autoscale.Config{}, 10*time.Minute, 128)
 	var b strings.Builder
