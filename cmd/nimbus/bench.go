@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -24,8 +25,20 @@ func benchCmd(args []string) error {
 	colds := fs.Int("colds", 10, "cold starts measured per runtime")
 	conc := fs.String("concurrency", "1,16,64", "throughput concurrencies")
 	out := fs.String("json", "", "also write the results as JSON to this file")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of this process (the server it starts, and the load) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx := context.Background()
 	cfg := bench.Config{URL: *url, ServerPID: *pid, Duration: *dur, Colds: *colds, Log: os.Stderr, APIKey: os.Getenv("NIMBUS_API_KEY")}
