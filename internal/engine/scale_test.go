@@ -234,3 +234,43 @@ func (nopRecords) InsertExecutions(context.Context, []*fn.Execution) error { ret
 func (nopRecords) PruneExecutions(context.Context, string, int) (int64, error) {
 	return 0, nil
 }
+
+func TestAdaptiveKeepAliveReleasesAndPrewarms(t *testing.T) {
+	d := &countingDriver{}
+	e := testEngine(t, d, true)
+	f := scaleFunction(0)
+	ctx := context.Background()
+	// A function called every 30 minutes, as a scheduled job is: replay its
+	// idle times by moving the start of each idle period back.
+	for range 30 {
+		if _, err := e.Invoke(ctx, f, json.RawMessage(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		v, _ := e.pools.Load(f.ID)
+		p := v.(*pool)
+		p.mu.Lock()
+		p.idleSince = p.idleSince.Add(-30 * time.Minute)
+		p.mu.Unlock()
+	}
+	w, src := e.KeepAlive(f)
+	if src != "adaptive" || w.Prewarm < 20*time.Minute || w.Prewarm > 30*time.Minute || w.Prewarm+w.KeepAlive < 30*time.Minute {
+		t.Fatalf("keep-alive for a 30-minute schedule: %v (%s); want a prewarm a little before 30m, a window past it", w, src)
+	}
+	v, _ := e.pools.Load(f.ID)
+	idle := v.(*pool).idleSince
+	e.Scale(idle.Add(time.Minute))
+	if c := e.Instances(f.ID); c.Idle+c.Starting != 0 {
+		t.Fatalf("a minute into a 30-minute gap: %+v; want the memory released", c)
+	}
+	started := d.started.Load()
+	e.Scale(idle.Add(w.Prewarm + time.Second))
+	waitFor(t, func() bool { return e.Instances(f.ID).Idle == 1 })
+	if d.started.Load() != started+1 {
+		t.Fatalf("prewarm started %d instances, want 1", d.started.Load()-started)
+	}
+	// The scheduled call finds it warm.
+	ex, err := e.Invoke(ctx, f, json.RawMessage(`{}`))
+	if err != nil || ex.ColdStart {
+		t.Fatalf("the call after the prewarm: cold=%v err=%v", ex.ColdStart, err)
+	}
+}
