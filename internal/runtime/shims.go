@@ -17,12 +17,17 @@ var (
 	pythonShim []byte
 	//go:embed node/bootstrap.js
 	nodeShim []byte
+	//go:embed python/zygote.py
+	pythonZygote []byte
 )
 
 // Shim file names inside an installed shim directory.
 const (
 	PythonShimName = "bootstrap.py"
 	NodeShimName   = "bootstrap.js"
+	// PythonZygoteName, beside the Python shim, is the sandbox driver's
+	// forking zygote: it imports the shim and forks workers from it.
+	PythonZygoteName = "zygote.py"
 )
 
 // Paths are the absolute paths of installed shims, one per runtime.
@@ -31,11 +36,11 @@ type Paths struct {
 	Node   string // …/bootstrap.js: run as `node <Node>`
 }
 
-// ShimVersion is a short hash of both shims' content: InstallShims writes
+// ShimVersion is a short hash of the shims' content: InstallShims writes
 // them under a directory of that name.
 func ShimVersion() string {
 	h := sha256.New()
-	for _, b := range [][]byte{pythonShim, nodeShim} {
+	for _, b := range [][]byte{pythonShim, nodeShim, pythonZygote} {
 		fmt.Fprintf(h, "%d\n", len(b))
 		h.Write(b)
 	}
@@ -62,7 +67,7 @@ func InstallShims(dir string) (Paths, error) {
 	for _, f := range []struct {
 		path string
 		data []byte
-	}{{p.Python, pythonShim}, {p.Node, nodeShim}} {
+	}{{p.Python, pythonShim}, {p.Node, nodeShim}, {filepath.Join(d, PythonZygoteName), pythonZygote}} {
 		if err := writeFileOnce(f.path, f.data); err != nil {
 			return Paths{}, fmt.Errorf("install shims: %w", err)
 		}
