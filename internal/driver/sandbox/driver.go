@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,6 +42,10 @@ type Driver struct {
 	plan *rootPlan // nil without isolation
 	warm warmPool
 	pre  map[string]*warmPool // prestarted workers by runtime
+	zy   *zygote              // nil when Python workers are not forked
+	zyNo error                // why not, when zy is nil
+
+	closing atomic.Bool // Close has been called
 }
 
 var _ driver.Driver = (*Driver)(nil)
@@ -73,6 +78,7 @@ func New(cfg driver.Config) (*Driver, error) {
 		}
 	}
 	d.iso = d.detect()
+	d.zy, d.zyNo = d.startZygote()
 	d.logProtections()
 	if d.iso.on {
 		go d.refill()
@@ -149,6 +155,14 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 		taskDir, env = TaskDir, initEnv(f)
 		inst, err = d.specialise(pre, f)
 		defer func() { go d.refillPrestarted(f.Runtime) }()
+	} else if d.iso.on && f.Runtime == fn.Python && d.zygoteUp() {
+		taskDir, env = TaskDir, initEnv(f)
+		inst, err = d.spawnZygote(f)
+		if err != nil && ctx.Err() == nil {
+			d.log.Warn("fork a python worker from the zygote; starting a fresh interpreter instead", "function", f.ID, "error", err)
+			env = nil
+			inst, err = d.spawnIsolated(f)
+		}
 	} else if d.iso.on {
 		taskDir = TaskDir
 		inst, err = d.spawnIsolated(f)
@@ -212,7 +226,7 @@ func (d *Driver) spawnPlain(f *fn.Function) (*instance, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("sandbox: start worker: %w", err)
 	}
-	return d.newInstance(id, dir, cmd, p, nil, nil), nil
+	return d.newInstance(id, dir, cmd, p, nil, nil, nil), nil
 }
 
 // spawnIsolated takes a helper that has built its sandbox around an empty
@@ -242,7 +256,7 @@ func (d *Driver) spawnIsolated(f *fn.Function) (*instance, error) {
 		l.abort()
 		return nil, err
 	}
-	return d.newInstance(l.id, l.dir, l.h.cmd, l.p, l.h, l.cg), nil
+	return d.newInstance(l.id, l.dir, l.h.cmd, l.p, l.h, l.cg, nil), nil
 }
 
 // instanceSpec is the helper's spec for an instance with code in dir.
@@ -419,7 +433,9 @@ func (p *pipes) closeAll() {
 	}
 }
 
-func (d *Driver) newInstance(id, dir string, cmd *exec.Cmd, p *pipes, h *helper, cg *cgroup) *instance {
+// newInstance makes the instance of a started worker: zc is the zygote's
+// child for a worker forked by it, else nil.
+func (d *Driver) newInstance(id, dir string, cmd *exec.Cmd, p *pipes, h *helper, cg *cgroup, zc *zygoteChild) *instance {
 	inst := &instance{
 		id:      id,
 		dir:     dir,
@@ -427,6 +443,7 @@ func (d *Driver) newInstance(id, dir string, cmd *exec.Cmd, p *pipes, h *helper,
 		reqW:    p.reqW,
 		helper:  h,
 		cg:      cg,
+		zc:      zc,
 		done:    make(chan struct{}),
 		drained: make(chan struct{}),
 		start:   time.Now(),
@@ -435,6 +452,9 @@ func (d *Driver) newInstance(id, dir string, cmd *exec.Cmd, p *pipes, h *helper,
 	inst.conn = driver.NewConn(p.respR, p.reqW, inst.broken)
 	go inst.drain(p.outR)
 	go inst.wait(p.respR)
+	if zc != nil {
+		go inst.watchZygoteChild()
+	}
 	return inst
 }
 

@@ -165,6 +165,7 @@ func TestBadSettingsAreRefused(t *testing.T) {
 		sandbox.EnvTmpMB:     "lots",
 		sandbox.EnvPids:      "2",
 		sandbox.EnvWarm:      "-1",
+		sandbox.EnvZygote:    "maybe",
 	} {
 		t.Run(k, func(t *testing.T) {
 			_, err := sandbox.New(driver.Config{DataDir: t.TempDir(), Interpreters: h.interp, Shims: h.shims,

@@ -3,6 +3,8 @@ package sandbox
 import (
 	"errors"
 	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/driver"
 )
 
 // SetupOnce does what Start does on its critical path with a warm helper,
@@ -56,6 +58,41 @@ func (d *Driver) PrestartedPIDs(rt string) []int {
 	var pids []int
 	for _, l := range p.idle {
 		pids = append(pids, l.h.cmd.Process.Pid)
+	}
+	return pids
+}
+
+// ZygotePID is the pid of the Python zygote, or 0 when it does not run.
+func (d *Driver) ZygotePID() int {
+	if !d.zy.alive() {
+		return 0
+	}
+	return d.zy.pid
+}
+
+// WorkerPID is the host pid of the worker the zygote forked for in, or 0
+// if it did not fork it.
+func WorkerPID(in driver.Instance) int {
+	if i, ok := in.(*instance); ok && i.zc != nil {
+		return i.zc.pid
+	}
+	return 0
+}
+
+// PrestartedWorkerPIDs lists the host pids of the prestarted workers of rt
+// that the zygote forked.
+func (d *Driver) PrestartedWorkerPIDs(rt string) []int {
+	p := d.pre[rt]
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var pids []int
+	for _, l := range p.idle {
+		if l.inst != nil && l.inst.zc != nil {
+			pids = append(pids, l.inst.zc.pid)
+		}
 	}
 	return pids
 }

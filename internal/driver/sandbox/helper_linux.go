@@ -9,7 +9,9 @@ import (
 	"os/signal"
 	goruntime "runtime"
 	"runtime/debug"
+	"strconv"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -109,7 +111,7 @@ func helperMain() int {
 		}
 		return fail("read run spec", err)
 	}
-	if run.Path == "" {
+	if run.Path == "" && !run.Hold {
 		report(helperStatus{Probe: true})
 		return 0
 	}
@@ -136,10 +138,47 @@ func helperMain() int {
 	if err := unix.Chdir(run.Dir); err != nil {
 		return fail("chdir "+run.Dir, err)
 	}
+	if run.Hold {
+		return holdInit(fail)
+	}
 	if _, err := os.Stat(initShell); err == nil {
 		return execShellInit(run, fail)
 	}
 	return goInit(sp, run, fail, report)
+}
+
+// holdScript holds a sandbox for a worker that joins it from outside (the
+// Python zygote's): as the namespace's init, the shell waits for ever on a
+// subshell blocked on a pipe only they hold ($1), reaping orphans while it
+// waits, and starts another if a function kills it. It closes the protocol
+// pipes it was started with: the worker has its own.
+const holdScript = `exec 3<&- 4>&-; while :; do (read x <&"$1") & wait; done`
+
+// holdInit replaces the helper with the init shell holding the sandbox;
+// without a shell, the helper holds it itself, reaping.
+func holdInit(fail func(string, error) int) int {
+	if _, err := os.Stat(initShell); err != nil {
+		unix.Close(helperReqFD)
+		unix.Close(helperRespFD)
+		for {
+			var ws syscall.WaitStatus
+			if _, err := syscall.Wait4(-1, &ws, 0, nil); err != nil && !errors.Is(err, syscall.EINTR) {
+				// No child: wait for one to be reparented here.
+				time.Sleep(time.Second)
+			}
+		}
+	}
+	var p [2]int
+	if err := unix.Pipe(p[:]); err != nil { // inherited by the shell: no close-on-exec
+		return fail("pipe", err)
+	}
+	if _, err := unix.FcntlInt(helperStatusFD, unix.F_SETFD, 0); err != nil {
+		return fail("status fd", err)
+	}
+	unix.Close(helperSpecFD)
+	argv := []string{"sh", "-c", holdScript, helperName, strconv.Itoa(p[0])}
+	err := syscall.Exec(initShell, argv, []string{"PATH=/usr/bin:/bin"})
+	return fail("exec "+initShell, err)
 }
 
 // initShell runs as the instance's init when the root has it: after its

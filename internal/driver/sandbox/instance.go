@@ -27,8 +27,9 @@ type instance struct {
 	cmd    *exec.Cmd // the helper, or the interpreter itself without isolation
 	reqW   *os.File
 	conn   *driver.Conn
-	helper *helper // nil without isolation
-	cg     *cgroup // nil without cgroups
+	helper *helper      // nil without isolation
+	cg     *cgroup      // nil without cgroups
+	zc     *zygoteChild // the worker, when the Python zygote forked it
 	start  time.Time
 	log    driver.Logger
 
@@ -138,6 +139,10 @@ func (i *instance) wait(respR *os.File) {
 		if st.exit != nil {
 			info.Code, info.Signal = st.exit.Code, st.exit.Signal
 		}
+	}
+	if i.zc != nil {
+		// The zygote, not the init shell, is the worker's parent.
+		i.zygoteExit(&info)
 	}
 	select {
 	case <-i.drained:

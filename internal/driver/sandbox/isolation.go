@@ -207,7 +207,23 @@ func (d *Driver) Protections() map[string]string {
 	p["noNewPrivs"] = "on"
 	p["capabilities"] = "none (effective, permitted, inheritable, ambient and bounding sets empty)"
 	p["rlimits"] = fmt.Sprintf("core 0, nofile 1024, fsize %d MB", d.opts.tmpMB+1)
+	p["zygote"] = d.zygoteReport()
 	return p
+}
+
+// zygoteReport says whether Python workers are forked from the zygote, and
+// why not.
+func (d *Driver) zygoteReport() string {
+	switch {
+	case d.zy.alive():
+		return fmt.Sprintf("on: python workers are forked from a preloaded interpreter (pid %d) outside every sandbox; "+
+			"each joins its own sandbox's namespaces and cgroup and drops every privilege above before any function code exists in it", d.zy.pid)
+	case d.zy != nil:
+		return fmt.Sprintf("off: the python zygote exited (%v): python workers start as fresh interpreters", d.zy.err)
+	case d.zyNo != nil:
+		return "off: " + d.zyNo.Error() + ": python workers start as fresh interpreters"
+	}
+	return "off"
 }
 
 // logProtections says at start-up which protections are active, loudly
@@ -215,7 +231,7 @@ func (d *Driver) Protections() map[string]string {
 func (d *Driver) logProtections() {
 	p := d.Protections()
 	args := make([]any, 0, 2*len(p))
-	for _, k := range []string{"isolation", "namespaces", "root", "cgroup", "seccomp", "uid", "noNewPrivs", "capabilities", "rlimits", "strict"} {
+	for _, k := range []string{"isolation", "namespaces", "root", "cgroup", "seccomp", "uid", "noNewPrivs", "capabilities", "rlimits", "zygote", "strict"} {
 		if v, ok := p[k]; ok {
 			args = append(args, k, v)
 		}
@@ -225,6 +241,9 @@ func (d *Driver) logProtections() {
 		d.log.Warn("SANDBOX ISOLATION IS OFF: functions run as plain processes with the server's privileges; do not run untrusted code", "why", p["missing"])
 	} else if m := d.iso.missing(); len(m) > 0 {
 		d.log.Warn("sandbox runs with less isolation than it should", "missing", joinMissing(m))
+	}
+	if d.iso.on && d.zy == nil && d.opts.zygote && d.zyNo != nil {
+		d.log.Warn("python workers start as fresh interpreters", "why", d.zyNo.Error())
 	}
 	if d.opts.strict && len(d.iso.missing()) > 0 {
 		d.log.Warn("strict mode: the sandbox driver refuses to run functions", "setting", EnvStrict)

@@ -29,6 +29,9 @@ const (
 	// interpreter started and the shim loaded, waiting for a function (2; 0
 	// starts interpreters on demand).
 	EnvPrestart = "NIMBUS_SANDBOX_PRESTART"
+	// EnvZygote=off starts every Python worker as a fresh interpreter
+	// instead of forking it from the Python zygote (on).
+	EnvZygote = "NIMBUS_SANDBOX_ZYGOTE"
 )
 
 // options are the driver's settings.
@@ -40,10 +43,11 @@ type options struct {
 	pids     int
 	warm     int
 	prestart int
+	zygote   bool
 }
 
 func readOptions(cfg driver.Config) (options, error) {
-	o := options{isolate: true, uid: 65534, gid: 65534, tmpMB: 64, pids: 64, warm: 1, prestart: 2}
+	o := options{isolate: true, uid: 65534, gid: 65534, tmpMB: 64, pids: 64, warm: 1, prestart: 2, zygote: true}
 	get := func(k string) string {
 		if cfg.Lookup == nil {
 			return ""
@@ -67,6 +71,13 @@ func readOptions(cfg driver.Config) (options, error) {
 		o.isolate = false
 	default:
 		return o, fmt.Errorf("%s=%q: want on or off", EnvIsolation, v)
+	}
+	switch v := strings.ToLower(get(EnvZygote)); v {
+	case "", "on", "1", "true":
+	case "off", "0", "false":
+		o.zygote = false
+	default:
+		return o, fmt.Errorf("%s=%q: want on or off", EnvZygote, v)
 	}
 	for _, s := range []struct {
 		key      string

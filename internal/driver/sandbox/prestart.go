@@ -51,8 +51,22 @@ func initEnv(f *fn.Function) map[string]string {
 	return env
 }
 
-// prestart starts a worker of runtime rt in a fresh sandbox.
+// prestart starts a worker of runtime rt in a fresh sandbox: forked from
+// the zygote for Python while it runs, a fresh interpreter otherwise.
 func (d *Driver) prestart(rt string) (*launched, error) {
+	if rt == fn.Python && d.zygoteUp() {
+		l, err := d.launch(false)
+		if err != nil {
+			return nil, err
+		}
+		if l.inst, err = d.forkWorker(l); err == nil {
+			return l, nil
+		}
+		if d.zygoteUp() {
+			return nil, err
+		}
+		// It died meanwhile: a fresh interpreter, then.
+	}
 	path, args, err := d.genericCommand(rt)
 	if err != nil {
 		return nil, err
@@ -65,7 +79,7 @@ func (d *Driver) prestart(rt string) (*launched, error) {
 		l.abort()
 		return nil, err
 	}
-	l.inst = d.newInstance(l.id, l.dir, l.h.cmd, l.p, l.h, l.cg)
+	l.inst = d.newInstance(l.id, l.dir, l.h.cmd, l.p, l.h, l.cg, nil)
 	return l, nil
 }
 

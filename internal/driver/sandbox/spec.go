@@ -31,6 +31,9 @@ type spec struct {
 // An empty Path only reports that every step worked (the probe at
 // start-up).
 type runSpec struct {
+	// Hold: run nothing, but hold the sandbox as its init for a worker
+	// that joins it from outside (the Python zygote's).
+	Hold bool     `json:"hold,omitempty"`
 	Path string   `json:"path,omitempty"`
 	Args []string `json:"args,omitempty"`
 	Env  []string `json:"env,omitempty"`

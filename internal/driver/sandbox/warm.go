@@ -167,6 +167,7 @@ func (d *Driver) refill() {
 
 // Close stops the warm helpers. Instances are the engine's to stop.
 func (d *Driver) Close() error {
+	d.closing.Store(true)
 	d.warm.mu.Lock()
 	d.warm.closed = true
 	idle := d.warm.idle
@@ -176,5 +177,8 @@ func (d *Driver) Close() error {
 		l.abort()
 	}
 	d.closePrestarted()
+	if d.zy != nil {
+		d.zy.stop()
+	}
 	return nil
 }
