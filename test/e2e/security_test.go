@@ -438,9 +438,12 @@ exports.handler = async () => {
 			"nodejs": "exports.handler = async () => { process.kill(process.ppid, 'SIGKILL'); return process.ppid; };\n",
 		},
 		check: func(t *testing.T, ex execution) {
-			// Its parent is its own init, which ignores the signal; were it
-			// to die, the worker would die with it: success or crashed, and
-			// the server unharmed (checked for every case).
+			// A fresh interpreter's parent is its own init, which ignores
+			// the signal; were it to die, the worker would die with it. A
+			// worker forked by the zygote has no parent in its PID
+			// namespace (getppid() is 0), so it signals its own process
+			// group: itself. Success or crashed, and the server unharmed
+			// (checked for every case).
 			if ex.Status != "success" && ex.Status != "crashed" {
 				t.Fatalf("status %s %+v", ex.Status, ex.Error)
 			}
@@ -448,9 +451,41 @@ exports.handler = async () => {
 	},
 }
 
+// TestSandboxSecurity runs the table against the server as it starts by
+// default: Python workers forked from the zygote.
 func TestSandboxSecurity(t *testing.T) {
 	requireRootE2E(t)
 	n := start(t, "NIMBUS_SANDBOX_STRICT=1")
+	requireZygote(t, n, true)
+	runHostiles(t, n, []string{"python", "nodejs"})
+}
+
+// TestSandboxSecurityWithoutZygote runs the Python half of the table with
+// the zygote off: workers started as fresh interpreters (prestarted or on
+// demand), the path taken when the zygote is off or has died.
+func TestSandboxSecurityWithoutZygote(t *testing.T) {
+	requireRootE2E(t)
+	n := start(t, "NIMBUS_SANDBOX_STRICT=1", "NIMBUS_SANDBOX_ZYGOTE=off")
+	requireZygote(t, n, false)
+	runHostiles(t, n, []string{"python"})
+}
+
+// requireZygote fails the test unless GET /api/system says the sandbox's
+// Python zygote is on (or off, if !on).
+func requireZygote(t *testing.T, n *nimbus, on bool) {
+	t.Helper()
+	var sys struct {
+		Drivers map[string]struct{ Protections map[string]string }
+	}
+	n.do("GET", "/api/system", nil, &sys)
+	z := sys.Drivers["sandbox"].Protections["zygote"]
+	if strings.HasPrefix(z, "on:") != on {
+		t.Fatalf("sandbox zygote %q, want it %s", z, map[bool]string{true: "on", false: "off"}[on])
+	}
+}
+
+// runHostiles runs every hostile function of runtimes rts on n.
+func runHostiles(t *testing.T, n *nimbus, rts []string) {
 	port, _ := strconv.Atoi(n.url[strings.LastIndex(n.url, ":")+1:])
 	n.create(function{Name: "ordinary", Runtime: "python", Code: "def handler(e, c):\n    return e['n'] * 2\n"})
 	n.create(function{Name: "victim", Runtime: "python", Code: "victim_secret = 42\ndef handler(e, c):\n    return victim_secret\n"})
@@ -464,7 +499,7 @@ func TestSandboxSecurity(t *testing.T) {
 	event := hostileEvent{DataDir: n.dataDir, ServerPID: n.cmd.Process.Pid, Port: port, Victim: victims[0]}
 
 	for _, h := range hostiles {
-		for _, rt := range []string{"python", "nodejs"} {
+		for _, rt := range rts {
 			t.Run(h.name+"/"+rt, func(t *testing.T) {
 				n.t = t
 				defer func() { n.t = t }()
@@ -654,7 +689,8 @@ exports.handler = async () => {
 	}
 	n.do("GET", "/api/system", nil, &sys)
 	p := sys.Drivers["sandbox"].Protections
-	if !sys.Drivers["sandbox"].Available || p["isolation"] != "on" || !strings.HasPrefix(p["seccomp"], "on") || p["missing"] != "" {
+	if !sys.Drivers["sandbox"].Available || p["isolation"] != "on" || !strings.HasPrefix(p["seccomp"], "on") || p["missing"] != "" ||
+		!strings.HasPrefix(p["zygote"], "on:") {
 		t.Errorf("GET /api/system sandbox: %+v", sys.Drivers["sandbox"])
 	}
 }
