@@ -27,5 +27,13 @@
 // driver falls back to plain processes, loudly, or refuses in strict mode.
 // docs/isolation.md describes the model and its limits.
 //
+// Python workers are forked from a zygote (zygote_linux.go, running
+// runtime/python/zygote.py) rather than started as interpreters: the helper
+// holds its finished sandbox as an init shell, and the zygote's child joins
+// its namespaces and cgroup (passed as file descriptors) and drops every
+// privilege before it runs the shim. The zygote reaps its workers and
+// reports how they end. prestart.go keeps workers of each runtime started
+// ahead, forked or exec'd.
+//
 // The driver knows nothing of HTTP, the store or pools of instances.
 package sandbox
