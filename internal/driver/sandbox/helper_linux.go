@@ -168,6 +168,9 @@ func holdInit(fail func(string, error) int) int {
 			}
 		}
 	}
+	// Closed first: the pipe may take its number, as it would be closed
+	// after (the shell's reader then failed at once, and the shell spun).
+	unix.Close(helperSpecFD)
 	var p [2]int
 	if err := unix.Pipe(p[:]); err != nil { // inherited by the shell: no close-on-exec
 		return fail("pipe", err)
@@ -175,7 +178,6 @@ func holdInit(fail func(string, error) int) int {
 	if _, err := unix.FcntlInt(helperStatusFD, unix.F_SETFD, 0); err != nil {
 		return fail("status fd", err)
 	}
-	unix.Close(helperSpecFD)
 	argv := []string{"sh", "-c", holdScript, helperName, strconv.Itoa(p[0])}
 	err := syscall.Exec(initShell, argv, []string{"PATH=/usr/bin:/bin"})
 	return fail("exec "+initShell, err)

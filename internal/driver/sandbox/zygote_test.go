@@ -1,8 +1,10 @@
 package sandbox_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -193,6 +195,13 @@ func TestColdStartIsForkedFromTheZygote(t *testing.T) {
 				t.Errorf("COLOR=%q: the function's environment did not arrive with Init", got.Color)
 			}
 			w := forkedFromZygote(t, d, in, got.PID)
+			// The init shell holding the sandbox waits; it does not spin.
+			init := in.Stats().PID
+			before := cpuTicks(t, init)
+			time.Sleep(500 * time.Millisecond)
+			if used := cpuTicks(t, init) - before; used > 5 {
+				t.Errorf("the idle instance's init used %d clock ticks of CPU in 0.5 s", used)
+			}
 			// Its own cgroup, the instance's, limited to its memory.
 			cg := hostCgroup(t, w)
 			if cg == "" || cg != hostCgroup(t, in.Stats().PID) || !strings.HasSuffix(cg, "/"+in.Stats().ID) {
@@ -212,6 +221,23 @@ func TestColdStartIsForkedFromTheZygote(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cpuTicks is the CPU time of pid and of its children it reaped, in clock
+// ticks.
+func cpuTicks(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	var n int64
+	for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime, after pid and comm
+		v, _ := strconv.ParseInt(f[i], 10, 64)
+		n += v
+	}
+	return n
 }
 
 func waitPrestarted(t *testing.T, d *sandbox.Driver) {
