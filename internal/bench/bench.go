@@ -188,6 +188,10 @@ func (r *runner) function(ctx context.Context, name, runtime, code string, maxIn
 const (
 	pyNoop   = "def handler(event, context):\n    return event\n"
 	nodeNoop = "exports.handler = async (event) => event;\n"
+	// What the idle-memory instances run: calls that overlap, so that each
+	// gets its own instance, and import nothing more than a no-op.
+	pySleep   = "import time\ndef handler(event, context):\n    time.sleep(event.get(\"sleep\", 0))\n    return 1\n"
+	nodeSleep = "exports.handler = (event) => new Promise((ok) => setTimeout(() => ok(1), (event.sleep || 0) * 1000));\n"
 )
 
 var event = []byte(`{"hello":"world","n":1}`)
@@ -298,6 +302,10 @@ func (r *runner) coldStarts(ctx context.Context) error {
 		r.logf("cold start, %s (first call after create)", rt.name)
 		var nim []time.Duration
 		for i := range r.cfg.Colds {
+			// At rest between cold starts, as after a scale to zero: what
+			// runs ahead of calls (warm sandboxes, prestarted workers) has
+			// been refilled. Back to back, a burst would measure the refill.
+			time.Sleep(250 * time.Millisecond)
 			id, err := r.function(ctx, "bench-cold-"+rt.name, rt.runtime, fmt.Sprintf("%s\n%s %d\n", rt.code, rt.comment, i), 1)
 			if err != nil {
 				return err
@@ -347,36 +355,71 @@ func (r *runner) idleMemory(ctx context.Context) error {
 		return nil
 	}
 	r.logf("idle memory per warm instance (PSS)")
-	for _, rt := range []struct{ name, code string }{{"python", pyNoop}, {"nodejs", nodeNoop}} {
-		before := children(r.cfg.ServerPID)
-		id, err := r.function(ctx, "bench-idle-"+rt.name, rt.name, rt.code, 4)
+	// What one more instance costs the machine: the PSS of every process
+	// below the server with four idle instances, less that without them,
+	// over four. PSS sums to the memory in use, so pages an instance shares
+	// (with a zygote, say) count once across them all.
+	const n = 4
+	base := r.settledPSS()
+	r.add(Result{Scenario: "server children, no instance", Metric: "PSS", Unit: "MB", Nimbus: base / 1024,
+		Note: "warm sandboxes, prestarted workers, zygote"})
+	for _, rt := range []struct{ name, code string }{{"python", pySleep}, {"nodejs", nodeSleep}} {
+		id, err := r.function(ctx, "bench-idle-"+rt.name, rt.name, rt.code, n)
 		if err != nil {
 			return err
 		}
 		var wg sync.WaitGroup
-		for range 4 { // four concurrent calls: four instances
+		for range n { // n concurrent calls: n instances
 			wg.Add(1)
-			go func() { defer wg.Done(); r.call(ctx, r.cfg.URL+"/api/executions/"+id, []byte(`{"sleep":0}`)) }()
+			go func() { defer wg.Done(); r.call(ctx, r.cfg.URL+"/api/executions/"+id, []byte(`{"sleep":0.5}`)) }()
 		}
 		wg.Wait()
-		time.Sleep(300 * time.Millisecond)
-		var pss []float64
-		for _, pid := range children(r.cfg.ServerPID) {
-			if !slices.Contains(before, pid) {
-				if kb := treePSS(pid); kb > 0 {
-					pss = append(pss, kb/1024)
-				}
-			}
+		var m struct{ Instances struct{ Idle int } }
+		if err := r.api(ctx, "GET", "/api/metrics/functions/"+id, nil, &m); err != nil || m.Instances.Idle != n {
+			return fmt.Errorf("idle memory: %d idle %s instances after %d overlapping calls, want %d (%v)", m.Instances.Idle, rt.name, n, n, err)
 		}
-		if len(pss) == 0 {
-			return fmt.Errorf("idle memory: found no %s workers under pid %d", rt.name, r.cfg.ServerPID)
-		}
-		slices.Sort(pss)
-		r.add(Result{Scenario: "idle instance " + rt.name, Metric: "PSS median", Unit: "MB", Nimbus: pss[len(pss)/2],
-			Note: fmt.Sprintf("%d instances", len(pss))})
+		with := r.settledPSS()
+		r.add(Result{Scenario: "idle instance " + rt.name, Metric: "PSS each", Unit: "MB", Nimbus: (with - base) / n / 1024,
+			Note: fmt.Sprintf("(children with %d idle instances − without) / %d", n, n)})
 		_ = r.api(ctx, "DELETE", "/api/functions/bench-idle-"+rt.name, nil, nil)
+		base = r.settledPSS()
 	}
 	return nil
+}
+
+// settledPSS is the PSS of the server's descendants, in KiB, once their
+// number has stopped changing (prestarted workers refill in the
+// background): the median of three readings.
+func (r *runner) settledPSS() float64 {
+	count := func() int { return len(descendants(r.cfg.ServerPID)) }
+	last, since := count(), time.Now()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && time.Since(since) < time.Second; {
+		time.Sleep(100 * time.Millisecond)
+		if c := count(); c != last {
+			last, since = c, time.Now()
+		}
+	}
+	var v []float64
+	for range 3 {
+		total := 0.0
+		for _, p := range descendants(r.cfg.ServerPID) {
+			total += pssKiB(p)
+		}
+		v = append(v, total)
+		time.Sleep(100 * time.Millisecond)
+	}
+	slices.Sort(v)
+	return v[1]
+}
+
+// descendants lists every process below pid.
+func descendants(pid int) []int {
+	var out []int
+	for _, c := range children(pid) {
+		out = append(out, c)
+		out = append(out, descendants(c)...)
+	}
+	return out
 }
 
 // children lists the direct children of pid.
@@ -397,15 +440,6 @@ func children(pid int) []int {
 		}
 	}
 	return out
-}
-
-// treePSS is the proportional set size of pid and its descendants, in KiB.
-func treePSS(pid int) float64 {
-	total := pssKiB(pid)
-	for _, c := range children(pid) {
-		total += treePSS(c)
-	}
-	return total
 }
 
 func pssKiB(pid int) float64 {
