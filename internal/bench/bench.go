@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/fn"
 )
 
 // Config says what to run.
@@ -272,12 +274,13 @@ func (r *runner) load(ctx context.Context, url string, conc int) (float64, error
 
 func (r *runner) throughput(ctx context.Context) error {
 	r.logf("throughput (no-op Python handler, keep-alive connections, every execution recorded)")
-	id, err := r.function(ctx, "bench-throughput", "python", pyNoop, 2*NumCPU())
+	// The default maxInstances (0: 10), as a function gets when it sets none.
+	id, err := r.function(ctx, "bench-throughput", "python", pyNoop, 0)
 	if err != nil {
 		return err
 	}
 	url := r.cfg.URL + "/api/executions/" + id
-	if _, err := r.load(ctx, url, 2*NumCPU()); err != nil { // start the instances
+	if _, err := r.load(ctx, url, fn.DefaultMaxInstances); err != nil { // start the instances
 		return err
 	}
 	for _, c := range r.cfg.Concurrency {
