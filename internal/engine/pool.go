@@ -332,7 +332,12 @@ func (p *pool) scale(now time.Time, w autoscale.Windows, gone bool) (start int, 
 		// Busy: instances idle longer than the whole window go.
 		keep = max(keep, p.busyOrRecentLocked(now.Add(-(w.Prewarm + w.KeepAlive))))
 	case w.Warm(now.Sub(p.idleSince)):
-		keep = max(keep, len(p.insts), 1)
+		keep = max(keep, len(p.insts))
+		if w.Prewarm > 0 {
+			// The policy predicted a call: one instance waits for it.
+			// (Without a prewarm, instances that died are not replaced.)
+			keep = max(keep, 1)
+		}
 	}
 	if excess := len(p.insts) - keep; excess > 0 {
 		// The least recently used idle ones go first.

@@ -274,3 +274,15 @@ func TestAdaptiveKeepAliveReleasesAndPrewarms(t *testing.T) {
 		t.Fatalf("the call after the prewarm: cold=%v err=%v", ex.ColdStart, err)
 	}
 }
+
+func TestKeepAliveDoesNotReplaceInstancesThatDied(t *testing.T) {
+	p := newPool(&fn.Function{Version: 1, MaxInstances: 3, Concurrency: 1}, nil)
+	p.acquire(context.Background(), time.Second)
+	in := &instance{Instance: newFake(), version: 1}
+	p.started(in)
+	p.release(in, false) // it crashed
+	w := autoscale.Windows{KeepAlive: 10 * time.Minute}
+	if n, _ := p.scale(p.idleSince.Add(time.Minute), w, false); n != 0 {
+		t.Fatalf("a minute into the keep-alive, %d started to replace a crashed instance; want none", n)
+	}
+}
