@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -45,7 +46,8 @@ type Driver struct {
 	zy   *zygote              // nil when Python workers are not forked
 	zyNo error                // why not, when zy is nil
 
-	closing atomic.Bool // Close has been called
+	closing atomic.Bool    // Close has been called
+	bg      sync.WaitGroup // refills of the warm and prestarted pools, waited for by Close
 }
 
 var _ driver.Driver = (*Driver)(nil)
@@ -81,7 +83,7 @@ func New(cfg driver.Config) (*Driver, error) {
 	d.zy, d.zyNo = d.startZygote()
 	d.logProtections()
 	if d.iso.on {
-		go d.refill()
+		d.background(d.refill)
 	}
 	d.prestartRuntimes()
 	return d, nil
@@ -154,7 +156,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 	if pre != nil {
 		taskDir, env = TaskDir, initEnv(f)
 		inst, err = d.specialise(pre, f)
-		defer func() { go d.refillPrestarted(f.Runtime) }()
+		defer d.background(func() { d.refillPrestarted(f.Runtime) })
 	} else if d.iso.on && f.Runtime == fn.Python && d.zygoteUp() {
 		taskDir, env = TaskDir, initEnv(f)
 		inst, err = d.spawnZygote(f)
@@ -178,7 +180,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 	if d.iso.on && !f.Network {
 		// Replace the warm helper taken, once this one's start no longer
 		// competes for the CPU.
-		defer func() { go d.refill() }()
+		defer d.background(d.refill)
 	}
 	logs, err := inst.conn.Init(ctx, spec.Init(taskDir, env))
 	if err != nil {
@@ -238,19 +240,9 @@ func (d *Driver) spawnIsolated(f *fn.Function) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := d.take(f.Network)
+	l, err := d.takeFor(f)
 	if err != nil {
 		return nil, err
-	}
-	if err := writeFiles(l.dir, f.Files); err != nil {
-		l.abort()
-		return nil, fmt.Errorf("sandbox: write code: %w", err)
-	}
-	if l.cg != nil {
-		if err := l.cg.limit(f.Memory); err != nil {
-			l.abort()
-			return nil, fmt.Errorf("sandbox: %w: %w", err, fn.ErrUnavailable)
-		}
 	}
 	if err := l.run(runSpec{Path: path, Args: args, Env: Env(f, TaskDir), Dir: TaskDir}); err != nil {
 		l.abort()

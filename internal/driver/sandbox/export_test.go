@@ -40,7 +40,7 @@ func (d *Driver) SetupOnce(memMB int) (time.Duration, error) {
 	<-l.h.reported
 	took := time.Since(t0)
 	<-l.h.exited
-	go d.refill()
+	d.background(d.refill)
 	if st := parseStatus(l.h.status); st.exit == nil || st.exit.Code != 0 {
 		return 0, errors.New("helper did not finish: " + st.err)
 	}

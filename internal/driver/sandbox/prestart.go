@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
@@ -110,15 +109,9 @@ func (d *Driver) takePrestarted(rt string) *launched {
 // specialise turns a prestarted worker into an instance of f: its code in
 // /var/task and its limits on the cgroup. Init follows in Start.
 func (d *Driver) specialise(l *launched, f *fn.Function) (*instance, error) {
-	if err := writeFiles(l.dir, f.Files); err != nil {
-		_ = l.inst.Kill("could not write code")
-		return nil, fmt.Errorf("sandbox: write code: %w", err)
-	}
-	if l.cg != nil {
-		if err := l.cg.limit(f.Memory); err != nil {
-			_ = l.inst.Kill("could not set limits")
-			return nil, fmt.Errorf("sandbox: %w: %w", err, fn.ErrUnavailable)
-		}
+	if err := l.give(f); err != nil {
+		_ = l.inst.Kill("could not give it the function")
+		return nil, err
 	}
 	return l.inst, nil
 }
@@ -151,6 +144,7 @@ func (d *Driver) refillPrestarted(rt string) {
 			return
 		case closed:
 			_ = l.inst.Kill("driver closed")
+			<-l.inst.Done()
 			return
 		}
 	}
@@ -169,7 +163,7 @@ func (d *Driver) prestartRuntimes() {
 		}
 	}
 	for rt := range d.pre { // the map is complete before anyone reads it
-		go d.refillPrestarted(rt)
+		d.background(func() { d.refillPrestarted(rt) })
 	}
 }
 
@@ -183,6 +177,9 @@ func (d *Driver) closePrestarted() {
 		p.mu.Unlock()
 		for _, l := range idle {
 			_ = l.inst.Kill("driver closed")
+		}
+		for _, l := range idle {
+			<-l.inst.Done() // its directory and cgroup are gone
 		}
 	}
 }

@@ -177,8 +177,49 @@ func (d *Driver) Close() error {
 		l.abort()
 	}
 	d.closePrestarted()
+	d.bg.Wait() // refills in flight see closed and undo their work
 	if d.zy != nil {
 		d.zy.stop()
 	}
 	return nil
+}
+
+// takeFor takes a helper (a warm one, or one started now) and gives it f.
+func (d *Driver) takeFor(f *fn.Function) (*launched, error) {
+	l, err := d.take(f.Network)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.give(f); err != nil {
+		l.abort()
+		return nil, err
+	}
+	return l, nil
+}
+
+// give writes f's code into l's code directory and sets its cgroup's
+// limits for f.
+func (l *launched) give(f *fn.Function) error {
+	if err := writeFiles(l.dir, f.Files); err != nil {
+		return fmt.Errorf("sandbox: write code: %w", err)
+	}
+	if l.cg != nil {
+		if err := l.cg.limit(f.Memory); err != nil {
+			return fmt.Errorf("sandbox: %w: %w", err, fn.ErrUnavailable)
+		}
+	}
+	return nil
+}
+
+// background runs f on its own goroutine; Close waits for it. Once Close
+// has begun there is nothing to refill.
+func (d *Driver) background(f func()) {
+	if d.closing.Load() {
+		return
+	}
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		f()
+	}()
 }

@@ -402,19 +402,9 @@ func (d *Driver) forkWorker(l *launched) (*instance, error) {
 // helper (or one started now) with f's code and limits, and a worker
 // forked into it. Init, with f's environment, follows in Start.
 func (d *Driver) spawnZygote(f *fn.Function) (*instance, error) {
-	l, err := d.take(f.Network)
+	l, err := d.takeFor(f)
 	if err != nil {
 		return nil, err
-	}
-	if err := writeFiles(l.dir, f.Files); err != nil {
-		l.abort()
-		return nil, fmt.Errorf("sandbox: write code: %w", err)
-	}
-	if l.cg != nil {
-		if err := l.cg.limit(f.Memory); err != nil {
-			l.abort()
-			return nil, fmt.Errorf("sandbox: %w: %w", err, fn.ErrUnavailable)
-		}
 	}
 	return d.forkWorker(l)
 }
