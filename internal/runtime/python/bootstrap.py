@@ -735,7 +735,8 @@ def _serve_threads(reader, n, fn, info, log_limit, result_limit):
                     _invoke(fn, info, requests.get(), log_limit, result_limit)
 
 
-if __name__ == "__main__":
+def run():
+    """Serves until the server goes away, then exits the process."""
     try:
         code = main()
     except BrokenPipeError:
@@ -753,3 +754,7 @@ if __name__ == "__main__":
             pass
     # Exit now: threads the handler left running must not keep the worker.
     os._exit(code)
+
+
+if __name__ == "__main__":
+    run()

@@ -209,22 +209,7 @@ def _worker():
             os.write(5, ("E%s\n" % e).encode("utf-8", "replace"))
         finally:
             os._exit(125)
-    try:
-        code = bootstrap.main()
-    except BrokenPipeError:
-        code = 1
-    except BaseException:
-        try:
-            traceback.print_exc(file=sys.__stderr__)
-        except Exception:
-            pass
-        code = 1
-    for stream in (sys.__stdout__, sys.__stderr__):
-        try:
-            stream.flush()
-        except Exception:
-            pass
-    os._exit(code)
+    bootstrap.run()
 
 
 # ---------------------------------------------------------------------------
