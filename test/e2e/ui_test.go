@@ -105,8 +105,15 @@ func TestUI(t *testing.T) {
 	// Create a Python function from the default template.
 	run(chromedp.Navigate(n.url+"/#/new"), chromedp.WaitVisible(chromedp.CSS("#name")))
 	screenshot(t, ctx, "new-function")
-	run(chromedp.SendKeys(chromedp.CSS("#name"), "ui-hello"), chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+	run(chromedp.SendKeys(chromedp.CSS("#name"), "ui-hello"), chromedp.SendKeys(chromedp.CSS("#minInstances"), "1"),
+		chromedp.SendKeys(chromedp.CSS("#concurrency"), "2"), chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
 	run(chromedp.WaitVisible(chromedp.CSS("#invoke")))
+	waitText(t, ctx, "#scaling", "At least 1 warm · 2 calls per instance")
+	var made struct{ MinInstances, Concurrency int }
+	n.do("GET", "/api/functions/ui-hello", nil, &made)
+	if made.MinInstances != 1 || made.Concurrency != 2 {
+		t.Errorf("created from the form: minInstances %d concurrency %d, want 1 and 2", made.MinInstances, made.Concurrency)
+	}
 
 	// Invoke it with the template's event: result and logs appear.
 	run(chromedp.Click(chromedp.CSS("#invoke")))

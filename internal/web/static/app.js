@@ -299,6 +299,9 @@ async function editPage(name) {
   const timeoutIn = h("input", { id: "timeout", type: "number", min: 1, value: f.timeout || "", placeholder: "server default" });
   const memoryIn = h("input", { id: "memory", type: "number", min: 16, value: f.memory || "", placeholder: "server default" });
   const maxIn = h("input", { id: "maxInstances", type: "number", min: 1, value: f.maxInstances || "", placeholder: "10" });
+  const minIn = h("input", { id: "minInstances", type: "number", min: 0, value: f.minInstances || "", placeholder: "0" });
+  const concIn = h("input", { id: "concurrency", type: "number", min: 1, value: f.concurrency || "", placeholder: "1" });
+  const keepIn = h("input", { id: "keepAlive", type: "number", min: 0, value: f.keepAlive || "", placeholder: "adaptive" });
   const envRows = h("div", { class: "kv", id: "env" });
   const addEnv = (k = "", v = "") => {
     const kIn = h("input", { "aria-label": "Variable name", value: k, placeholder: "NAME", class: "mono" });
@@ -320,13 +323,15 @@ async function editPage(name) {
         field("driver", "Isolation driver", driverIn)),
       h("label", { for: "code" }, "Code", h("span", { class: "muted" }, " — Tab indents; Esc then Tab leaves the editor")), editor.el,
       h("div", { class: "fields" }, field("timeout", "Timeout (ms)", timeoutIn), field("memory", "Memory (MB)", memoryIn), field("maxInstances", "Max instances", maxIn)),
+      h("div", { class: "fields" }, field("minInstances", "Min instances (kept warm)", minIn), field("concurrency", "Calls per instance", concIn),
+        field("keepAlive", "Keep-alive (ms)", keepIn, "empty: the server's, adaptive by default")),
       h("label", {}, "Environment variables"), envRows,
       h("div", { class: "row" }, h("button", { type: "button", onclick: () => addEnv() }, "Add variable")),
       err,
       h("div", { class: "row" }, save, h("a", { class: "button", href: existing ? "#/functions/" + encodeURIComponent(name) : "#/functions" }, "Cancel"))));
   form.onsubmit = async e => {
     e.preventDefault();
-    [nameIn, rtIn, handlerIn, timeoutIn, memoryIn, maxIn].forEach(i => i.removeAttribute("aria-invalid"));
+    [nameIn, rtIn, handlerIn, timeoutIn, memoryIn, maxIn, minIn, concIn, keepIn].forEach(i => i.removeAttribute("aria-invalid"));
     editor.mark(0); showError(err, null);
     const env = {};
     const cells = [...envRows.querySelectorAll("input")];
@@ -334,7 +339,7 @@ async function editPage(name) {
     const body = { name: nameIn.value.trim(), runtime: rtIn.value, code: editor.value, env, driver: driverIn.value };
     if (handlerIn.value.trim()) body.handler = handlerIn.value.trim();
     else if (existing) body.handler = rtIn.value === "python" ? "main.handler" : "index.handler";
-    for (const [k, i] of [["timeout", timeoutIn], ["memory", memoryIn], ["maxInstances", maxIn]]) if (i.value) body[k] = Number(i.value);
+    for (const [k, i] of [["timeout", timeoutIn], ["memory", memoryIn], ["maxInstances", maxIn], ["minInstances", minIn], ["concurrency", concIn], ["keepAlive", keepIn]]) if (i.value) body[k] = Number(i.value);
     save.disabled = true;
     try {
       const saved = existing ? await api.call("PUT", "/api/functions/" + encodeURIComponent(existing.id), body) : await api.call("POST", "/api/functions", body);
@@ -342,7 +347,7 @@ async function editPage(name) {
       location.hash = "#/functions/" + encodeURIComponent(saved.name);
     } catch (ex) {
       showError(err, ex);
-      const target = { name: nameIn, runtime: rtIn, handler: handlerIn, timeout: timeoutIn, memory: memoryIn, maxInstances: maxIn }[ex.field];
+      const target = { name: nameIn, runtime: rtIn, handler: handlerIn, timeout: timeoutIn, memory: memoryIn, maxInstances: maxIn, minInstances: minIn, concurrency: concIn, keepAlive: keepIn }[ex.field];
       if (ex.field === "code" || ex.field === "files") {
         const m = ex.message.match(/line (\d+)/); editor.mark(m ? Number(m[1]) : 0); editor.textarea.focus();
       } else if (target) { target.setAttribute("aria-invalid", "true"); target.focus(); }
@@ -429,6 +434,7 @@ async function detailPage(name) {
     h("h1", {}, f.name, h("span", { class: "badge muted" }, `${f.runtime} · ${f.driver} · v${f.version}`),
       h("a", { class: "button", href: `#/functions/${encodeURIComponent(f.name)}/edit` }, "Edit"), del),
     h("p", { class: "muted" }, `Handler ${f.handler} · timeout ${f.timeout} ms · memory ${f.memory} MB · up to ${f.maxInstances} instances`),
+    h("p", { class: "muted", id: "scaling" }, scaling(f)),
     stats,
     h("div", { class: "grid two", style: "margin-top:1rem" },
       h("section", { class: "panel" }, h("h2", {}, "Invoke"), h("label", { for: "payload" }, "Event (JSON) — Ctrl+Enter to run"), payload.el, invokeErr,
@@ -442,6 +448,17 @@ async function detailPage(name) {
   await Promise.all([loadHistory(), loadMetrics()]);
   cleanup.push(onLive((kind, ev) => { if (kind === "execution" && ev.functionId === f.id) { loadHistory(); } }));
   every(10000, loadMetrics);
+}
+
+// scaling describes a function's scaling settings and the keep-alive in force.
+function scaling(f) {
+  const dur = ms => ms >= 60000 ? (ms / 60000).toFixed(ms % 60000 ? 1 : 0) + " min" : (ms / 1000).toFixed(ms % 1000 ? 1 : 0) + " s";
+  const k = f.keepAliveNow;
+  let keep = "";
+  if (k) keep = k.prewarmMs > 0
+    ? ` · idle: released at once, one prewarmed after ${dur(k.prewarmMs)} for ${dur(k.keepAliveMs)} (${k.source})`
+    : ` · idle instances kept ${dur(k.keepAliveMs)} (${k.source})`;
+  return `At least ${f.minInstances || 0} warm · ${f.concurrency || 1} call${(f.concurrency || 1) > 1 ? "s" : ""} per instance` + keep;
 }
 
 function executionView(ex) {
