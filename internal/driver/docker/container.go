@@ -203,7 +203,7 @@ type container struct {
 	pid       atomic.Int64 // the shim's pid on the host, once known
 
 	function string // the function's id, once handed it
-	initLogs string // what loading printed; prepended to the first response
+	initLogs driver.InitLogs
 
 	mu     sync.Mutex
 	reason string // why Nimbus killed it; first reason wins

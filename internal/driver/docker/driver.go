@@ -212,7 +212,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 	if err != nil {
 		return nil, c.failStart(ctx, err, logs)
 	}
-	c.initLogs = logs
+	c.initLogs.Set(logs)
 	return c, nil
 }
 

@@ -12,32 +12,19 @@ import (
 // Invoke implements driver.Instance. When ctx ends first the container is
 // killed.
 func (c *container) Invoke(ctx context.Context, req *runtime.Request) (*runtime.Response, error) {
-	stop := context.AfterFunc(ctx, func() {
-		if err := c.Kill(killReason(ctx)); err != nil {
+	return driver.Invoke(ctx, c.conn, req, &c.initLogs, c.killFor, c.died)
+}
+
+// killFor records why the container is stopped and stops it in the
+// background: the Engine API call may take a while, and the call that
+// timed out need not wait for it.
+func (c *container) killFor(reason string) {
+	c.setReason(reason)
+	go func() {
+		if err := c.Kill(reason); err != nil {
 			c.d.log.Warn("kill container", "container", c.name, "function", c.function, "error", err)
 		}
-	})
-	defer stop()
-	resp, err := c.conn.Invoke(ctx, req)
-	if err == nil {
-		if c.initLogs != "" {
-			resp.Logs = c.initLogs + resp.Logs
-			c.initLogs = ""
-		}
-		return resp, nil
-	}
-	if ctx.Err() != nil {
-		// The AfterFunc above may not have run: when ctx ends, a waiter on
-		// ctx.Done can return and stop it before it starts.
-		c.setReason(killReason(ctx))
-		go c.Kill(killReason(ctx))
-		return nil, ctx.Err()
-	}
-	if errors.Is(err, runtime.ErrFrameTooLarge) {
-		c.Kill("response too large")
-		return nil, err
-	}
-	return nil, c.died(err)
+	}()
 }
 
 // died waits for a container whose stream broke to be reported stopped,
@@ -65,15 +52,8 @@ func (c *container) failStart(ctx context.Context, err error, logs string) error
 		c.Kill("handler failed to load")
 		return &driver.InitError{Err: rtErr, Logs: logs}
 	case ctx.Err() != nil:
-		c.Kill(killReason(ctx))
+		c.Kill(driver.KillReason(ctx))
 		return ctx.Err()
 	}
 	return c.died(err)
-}
-
-func killReason(ctx context.Context) string {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return "timeout"
-	}
-	return "cancelled"
 }

@@ -214,7 +214,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 	if err != nil {
 		return nil, inst.failStart(ctx, err, logs)
 	}
-	inst.initLogs = logs
+	inst.initLogs.Set(logs)
 	d.log.Debug("microVM instance started", "vm", v.id, "function", f.Name, "cloned", cloned,
 		"vm_ready", ready.Round(time.Millisecond), "handler_loaded", time.Since(t0).Round(time.Millisecond))
 	return inst, nil

@@ -29,7 +29,7 @@ type instance struct {
 	cloned bool
 	start  time.Time
 
-	initLogs string // what loading printed; prepended to the first response
+	initLogs driver.InitLogs
 
 	mu     sync.Mutex
 	reason string // why Nimbus killed it; first reason wins
@@ -92,27 +92,7 @@ func (i *instance) setup(ctx context.Context, f *fn.Function) error {
 
 // Invoke implements driver.Instance.
 func (i *instance) Invoke(ctx context.Context, req *runtime.Request) (*runtime.Response, error) {
-	stop := context.AfterFunc(ctx, func() { i.Kill(killReason(ctx)) })
-	defer stop()
-	resp, err := i.conn.Invoke(ctx, req)
-	if err == nil {
-		if i.initLogs != "" {
-			resp.Logs = i.initLogs + resp.Logs
-			i.initLogs = ""
-		}
-		return resp, nil
-	}
-	if ctx.Err() != nil {
-		// The AfterFunc may not have run yet: stop, deferred, can still
-		// prevent it once ctx is done.
-		i.Kill(killReason(ctx))
-		return nil, ctx.Err()
-	}
-	if errors.Is(err, runtime.ErrFrameTooLarge) {
-		i.Kill("response too large")
-		return nil, err
-	}
-	return nil, i.died(err)
+	return driver.Invoke(ctx, i.conn, req, &i.initLogs, func(r string) { i.Kill(r) }, i.died)
 }
 
 // died waits for a VM whose stream broke to stop, stops it if it does not,
@@ -137,7 +117,7 @@ func (i *instance) failStart(ctx context.Context, err error, logs string) error 
 		<-i.done
 		return &driver.InitError{Err: rtErr, Logs: logs}
 	case ctx.Err() != nil:
-		i.Kill(killReason(ctx))
+		i.Kill(driver.KillReason(ctx))
 		<-i.done
 		return ctx.Err()
 	}
@@ -231,11 +211,4 @@ func rssKiB(pid int) int64 {
 		}
 	}
 	return 0
-}
-
-func killReason(ctx context.Context) string {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return "timeout"
-	}
-	return "cancelled"
 }

@@ -186,7 +186,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 	if err != nil {
 		return nil, inst.failStart(ctx, err, logs)
 	}
-	inst.initLogs = logs
+	inst.initLogs.Set(logs)
 	return inst, nil
 }
 
@@ -459,7 +459,7 @@ func (i *instance) failStart(ctx context.Context, err error, logs string) error 
 		i.Kill("handler failed to load")
 		return &driver.InitError{Err: rtErr, Logs: logs}
 	case ctx.Err() != nil:
-		i.Kill(killReason(ctx))
+		i.Kill(driver.KillReason(ctx))
 		return ctx.Err()
 	}
 	err = i.died(err)

@@ -33,7 +33,7 @@ type instance struct {
 	start  time.Time
 	log    driver.Logger
 
-	initLogs string // what loading printed; prepended to the first response
+	initLogs driver.InitLogs
 
 	drained chan struct{} // closed when drain has seen the end of the output
 	tailMu  sync.Mutex
@@ -50,27 +50,7 @@ var _ driver.Instance = (*instance)(nil)
 
 // Invoke implements driver.Instance.
 func (i *instance) Invoke(ctx context.Context, req *runtime.Request) (*runtime.Response, error) {
-	stop := context.AfterFunc(ctx, func() { i.Kill(killReason(ctx)) })
-	defer stop()
-	resp, err := i.conn.Invoke(ctx, req)
-	if err == nil {
-		if i.initLogs != "" {
-			resp.Logs = i.initLogs + resp.Logs
-			i.initLogs = ""
-		}
-		return resp, nil
-	}
-	if ctx.Err() != nil {
-		// The deferred stop can beat the AfterFunc: ctx's done channel
-		// closes before its after-functions are started. Kill here too.
-		i.Kill(killReason(ctx))
-		return nil, ctx.Err()
-	}
-	if errors.Is(err, runtime.ErrFrameTooLarge) {
-		i.Kill("response too large")
-		return nil, err
-	}
-	return nil, i.died(err)
+	return driver.Invoke(ctx, i.conn, req, &i.initLogs, func(r string) { i.Kill(r) }, i.died)
 }
 
 // died waits briefly for a worker whose stream broke to exit, kills it if
@@ -271,13 +251,6 @@ func rssKiB(pid int) int64 {
 		}
 	}
 	return 0
-}
-
-func killReason(ctx context.Context) string {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return "timeout"
-	}
-	return "cancelled"
 }
 
 func isDone(ch <-chan struct{}) bool {
