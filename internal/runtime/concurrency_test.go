@@ -39,6 +39,7 @@ var overlapping = map[string]struct {
 	handler string
 }{
 	runtime.RuntimeNodeJS: {map[string]string{"index.js": `
+console.log('loading');
 exports.handler = async (e) => {
   console.log('start ' + e.n);
   if (e.n === 2) throw new Error('two fails alone');
@@ -51,6 +52,7 @@ exports.handler = async (e) => {
 `}, "index.handler"},
 	runtime.RuntimePython: {map[string]string{"main.py": `
 import time
+print("loading")
 def handler(e, c):
     print("start", e["n"])
     if e["n"] == 2:
@@ -67,6 +69,9 @@ func TestConcurrentInvocationsKeepTheirOwnLogs(t *testing.T) {
 		t.Run(rt, func(t *testing.T) {
 			h := overlapping[rt]
 			w := startWorker(t, rt, h.files, h.handler, withConcurrency(4)).mustLoad()
+			if w.Ready.Logs != "loading\n" {
+				t.Errorf("what loading printed: %q, want it in the ready frame", w.Ready.Logs)
+			}
 			t0 := time.Now()
 			got := w.invokeAll([]any{map[string]int{"n": 1}, map[string]int{"n": 2}, map[string]int{"n": 3}, map[string]int{"n": 4}})
 			took := time.Since(t0)

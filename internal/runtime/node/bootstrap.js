@@ -121,7 +121,9 @@ let capture = null;
 let als = null; // AsyncLocalStorage when invocations overlap
 
 function captureOf() {
-  return als === null ? capture : als.getStore() || null;
+  // Outside every invocation's context (loading the handler) the variable
+  // holds what is being filled.
+  return (als !== null && als.getStore()) || capture;
 }
 
 function chunkString(chunk, encoding) {
