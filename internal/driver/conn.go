@@ -99,17 +99,24 @@ func (c *Conn) Init(ctx context.Context, in runtime.Init) (logs string, err erro
 	if err := c.write(in); err != nil {
 		return "", err
 	}
+	var resp *runtime.Response
 	select {
-	case resp := <-c.ready:
-		if resp.Error != nil {
-			return resp.Logs, resp.Error
-		}
-		return resp.Logs, nil
+	case resp = <-c.ready:
 	case <-c.dead:
-		return "", c.deadErr()
+		// A worker that answered and then exited (a handler that failed to
+		// load does) closes both: the answer came first.
+		select {
+		case resp = <-c.ready:
+		default:
+			return "", c.deadErr()
+		}
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
+	if resp.Error != nil {
+		return resp.Logs, resp.Error
+	}
+	return resp.Logs, nil
 }
 
 // Invoke sends req and waits for its response, for the stream to break, or
@@ -131,7 +138,12 @@ func (c *Conn) Invoke(ctx context.Context, req *runtime.Request) (*runtime.Respo
 	case resp := <-ch:
 		return resp, nil
 	case <-c.dead:
-		return nil, c.deadErr()
+		select { // answered, then the stream broke: the answer stands
+		case resp := <-ch:
+			return resp, nil
+		default:
+			return nil, c.deadErr()
+		}
 	case <-ctx.Done():
 		c.forget(req.ID)
 		return nil, ctx.Err()

@@ -91,3 +91,24 @@ func TestInitLogsGoToOneResponse(t *testing.T) {
 		t.Fatalf("%d responses carry the load's logs, want exactly 1", with)
 	}
 }
+
+// A worker that answers and exits at once (a handler that failed to load
+// does) is reported by its answer, not by its exit.
+func TestAnswerBeforeExitWins(t *testing.T) {
+	for range 200 {
+		reqR, reqW := io.Pipe()
+		respR, respW := io.Pipe()
+		go io.Copy(io.Discard, reqR)
+		go func() {
+			runtime.WriteFrame(respW, runtime.Response{Type: runtime.TypeReady, Error: &runtime.Error{Type: "Runtime.HandlerNotFound", Message: "no"}})
+			respW.Close()
+		}()
+		conn := driver.NewConn(respR, reqW, nil)
+		<-conn.Dead() // both the answer and the end are there
+		_, err := conn.Init(context.Background(), runtime.Init{})
+		var rt *runtime.Error
+		if !errors.As(err, &rt) {
+			t.Fatalf("Init after answer and exit: %v, want the answer's error", err)
+		}
+	}
+}

@@ -88,6 +88,11 @@ func start(t *testing.T, env ...string) *nimbus {
 	t.Cleanup(func() {
 		n.cmd.Process.Kill()
 		<-n.exited
+		// The binary is built with the race detector: a race it saw fails
+		// the test that drove it.
+		if strings.Contains(n.out.String(), "WARNING: DATA RACE") {
+			t.Error("the server reported a data race")
+		}
 		if t.Failed() {
 			t.Logf("nimbus output:\n%s", n.out.String())
 		}
