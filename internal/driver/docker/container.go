@@ -21,6 +21,7 @@ import (
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	nimbusruntime "github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 // Paths inside a container.
@@ -141,15 +142,7 @@ func (d *Driver) containerConfig(image string, key poolKey, labels map[string]st
 		// the interpreter: no adapter process runs in the container.
 		Entrypoint: []string{"/bin/sh", "-c", "exec 3<" + ioDir + "/req 4>" + ioDir + "/resp && " + cmd},
 		Cmd:        []string{},
-		Env: []string{
-			"PATH=/usr/local/bin:/usr/bin:/bin",
-			"HOME=/tmp",
-			"LANG=C.UTF-8",
-			"TZ=UTC",
-			"PYTHONUNBUFFERED=1",
-			"PYTHONDONTWRITEBYTECODE=1",
-			"LAMBDA_TASK_ROOT=" + taskDir,
-		},
+		Env:        nimbusruntime.BaseEnv(taskDir),
 		WorkingDir: taskDir,
 		User:       user,
 		Labels:     labels,

@@ -486,19 +486,12 @@ func writeFiles(dir string, files map[string]string) error {
 // variables and the function's own, never the server's. taskDir is where
 // the worker sees the function's code.
 func Env(f *fn.Function, taskDir string) []string {
-	env := []string{
-		"PATH=/usr/local/bin:/usr/bin:/bin",
-		"HOME=/tmp",
-		"LANG=C.UTF-8",
-		"TZ=UTC",
-		"PYTHONUNBUFFERED=1",
-		"PYTHONDONTWRITEBYTECODE=1",
-		"LAMBDA_TASK_ROOT=" + taskDir,
-		"AWS_LAMBDA_FUNCTION_NAME=" + f.Name,
-		"AWS_LAMBDA_FUNCTION_VERSION=" + strconv.Itoa(f.Version),
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(f.Memory),
-		"NIMBUS_FUNCTION_ID=" + f.ID,
-	}
+	env := append(runtime.BaseEnv(taskDir),
+		"AWS_LAMBDA_FUNCTION_NAME="+f.Name,
+		"AWS_LAMBDA_FUNCTION_VERSION="+strconv.Itoa(f.Version),
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(f.Memory),
+		"NIMBUS_FUNCTION_ID="+f.ID,
+	)
 	for k, v := range f.Env {
 		env = append(env, k+"="+v)
 	}

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 // Prestarted workers. A warm helper still pays the interpreter's start and
@@ -28,17 +29,7 @@ func (d *Driver) genericCommand(rt string) (string, []string, error) {
 
 // genericEnv is a prestarted worker's environment; the function's own
 // variables arrive with Init.
-func genericEnv() []string {
-	return []string{
-		"PATH=/usr/local/bin:/usr/bin:/bin",
-		"HOME=/tmp",
-		"LANG=C.UTF-8",
-		"TZ=UTC",
-		"PYTHONUNBUFFERED=1",
-		"PYTHONDONTWRITEBYTECODE=1",
-		"LAMBDA_TASK_ROOT=" + TaskDir,
-	}
-}
+func genericEnv() []string { return runtime.BaseEnv(TaskDir) }
 
 // initEnv is what Init sets for f in a prestarted worker.
 func initEnv(f *fn.Function) map[string]string {
