@@ -247,7 +247,7 @@ class _LogStream(io.TextIOBase):
         return False
 
     def write(self, s):
-        cap = _capture if _local is None else getattr(_local, "logs", None)
+        cap = _current()
         if cap is None:
             n = self._real.write(s)
             self._real.flush()
@@ -708,31 +708,37 @@ def _serve_threads(reader, n, fn, info, log_limit, result_limit):
 
     _send = locked_send
     requests = queue.SimpleQueue()
-    waiting = [0]  # threads waiting for a request (a benign race: one more thread at worst)
-    threads = 0
+    # Each request claims a thread that finished its call, or starts one
+    # while fewer than n run; over that it waits in the queue.
+    idle, threads, counting = 0, 0, threading.Lock()
 
     def serve():
+        nonlocal idle
         while True:
-            waiting[0] += 1
-            req = requests.get()
-            waiting[0] -= 1
-            _invoke(fn, info, req, log_limit, result_limit)
+            _invoke(fn, info, requests.get(), log_limit, result_limit)
+            with counting:
+                idle += 1
 
     while True:
         frame = reader.read()
         if frame is None:
             return 0
         requests.put(_decode(frame))
-        if threads < n and waiting[0] == 0:
-            # Threads start as calls overlap, up to n; one that cannot
-            # start (the sandbox's pids limit) leaves the calls queued.
+        with counting:
+            if idle > 0:
+                idle -= 1
+                continue
+        if threads < n:
+            # A thread that cannot start (the sandbox's pids limit) leaves
+            # the calls queued for those that run.
             try:
                 threading.Thread(target=serve, name="nimbus-invoke-%d" % threads, daemon=True).start()
                 threads += 1
+                continue
             except RuntimeError:
                 n = threads
-                if threads == 0:  # not even one: serve here, one at a time
-                    _invoke(fn, info, requests.get(), log_limit, result_limit)
+        if threads == 0:  # not even one thread: serve here, one at a time
+            _invoke(fn, info, requests.get(), log_limit, result_limit)
 
 
 def run():
