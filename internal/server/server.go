@@ -211,9 +211,7 @@ func (s *Server) warmUp(ctx context.Context) {
 		return
 	}
 	for _, f := range fs {
-		if f.MinInstances > 0 {
-			s.engine.Update(f)
-		}
+		s.engine.Update(f) // only those with minInstances start anything
 	}
 }
 

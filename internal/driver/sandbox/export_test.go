@@ -49,6 +49,11 @@ func (d *Driver) SetupOnce(memMB int) (time.Duration, error) {
 
 // PrestartedPIDs lists the host pids of the workers prestarted for rt.
 func (d *Driver) PrestartedPIDs(rt string) []int {
+	return d.prestarted(rt, func(l *launched) int { return l.h.cmd.Process.Pid })
+}
+
+// prestarted lists pid(l) of rt's prestarted workers, where it is not 0.
+func (d *Driver) prestarted(rt string, pid func(*launched) int) []int {
 	p := d.pre[rt]
 	if p == nil {
 		return nil
@@ -57,7 +62,9 @@ func (d *Driver) PrestartedPIDs(rt string) []int {
 	defer p.mu.Unlock()
 	var pids []int
 	for _, l := range p.idle {
-		pids = append(pids, l.h.cmd.Process.Pid)
+		if n := pid(l); n != 0 {
+			pids = append(pids, n)
+		}
 	}
 	return pids
 }
@@ -82,17 +89,10 @@ func WorkerPID(in driver.Instance) int {
 // PrestartedWorkerPIDs lists the host pids of the prestarted workers of rt
 // that the zygote forked.
 func (d *Driver) PrestartedWorkerPIDs(rt string) []int {
-	p := d.pre[rt]
-	if p == nil {
-		return nil
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var pids []int
-	for _, l := range p.idle {
+	return d.prestarted(rt, func(l *launched) int {
 		if l.inst != nil && l.inst.zc != nil {
-			pids = append(pids, l.inst.zc.pid)
+			return l.inst.zc.pid
 		}
-	}
-	return pids
+		return 0
+	})
 }

@@ -65,19 +65,17 @@ func readOptions(cfg driver.Config) (options, error) {
 	default:
 		return o, fmt.Errorf("%s=%q: want 1 or 0", EnvStrict, v)
 	}
-	switch v := strings.ToLower(get(EnvIsolation)); v {
-	case "", "on", "1", "true":
-	case "off", "0", "false":
-		o.isolate = false
-	default:
-		return o, fmt.Errorf("%s=%q: want on or off", EnvIsolation, v)
-	}
-	switch v := strings.ToLower(get(EnvZygote)); v {
-	case "", "on", "1", "true":
-	case "off", "0", "false":
-		o.zygote = false
-	default:
-		return o, fmt.Errorf("%s=%q: want on or off", EnvZygote, v)
+	for _, s := range []struct {
+		key string
+		dst *bool
+	}{{EnvIsolation, &o.isolate}, {EnvZygote, &o.zygote}} { // on by default
+		switch v := strings.ToLower(get(s.key)); v {
+		case "", "on", "1", "true":
+		case "off", "0", "false":
+			*s.dst = false
+		default:
+			return o, fmt.Errorf("%s=%q: want on or off", s.key, v)
+		}
 	}
 	for _, s := range []struct {
 		key      string
