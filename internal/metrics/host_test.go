@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/metrics"
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 func writeProc(t *testing.T, dir string, files map[string]string) {
@@ -84,9 +85,8 @@ func TestHostMissingFiles(t *testing.T) {
 }
 
 func TestHostRealProc(t *testing.T) {
-	if _, err := os.Stat("/proc/self/status"); err != nil {
-		t.Skip("no /proc here")
-	}
+	_, err := os.Stat("/proc/self/status")
+	testenv.Require(t, "/proc", err)
 	st, err := metrics.NewHost("").Sample()
 	if err != nil {
 		t.Fatalf("Sample: %v", err)

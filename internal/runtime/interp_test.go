@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/runtime"
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 // realExecutable fails unless path is a binary, not a script.
@@ -39,8 +41,8 @@ func TestFindInterpreters(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	in, errs := runtime.FindInterpreters(ctx, os.LookupEnv)
-	if in.Python == "" && in.Node == "" {
-		t.Skipf("neither python3 nor node on this host: %v", errs)
+	if in.Python == "" || in.Node == "" {
+		testenv.Require(t, "python3 and node", fmt.Errorf("found %+v: %v", in, errs))
 	}
 	version := regexp.MustCompile(`^\d+\.\d+\.\d+`)
 	if in.Python != "" {
@@ -74,9 +76,9 @@ func fakeEnv(env map[string]string, inherit bool) func(string) (string, bool) {
 
 func TestFindInterpretersOverridesAndMissing(t *testing.T) {
 	ctx := context.Background()
-	real, _ := runtime.FindInterpreters(ctx, os.LookupEnv)
+	real, errs := runtime.FindInterpreters(ctx, os.LookupEnv)
 	if real.Python == "" || real.Node == "" {
-		t.Skip("needs both python3 and node")
+		testenv.Require(t, "python3 and node", fmt.Errorf("found %+v: %v", real, errs))
 	}
 	empty := t.TempDir()
 	tests := []struct {

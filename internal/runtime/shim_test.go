@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/runtime"
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 // This file holds the test helper that runs a real worker exactly as the
@@ -50,7 +51,7 @@ func interpreter(t testing.TB, rt string) string {
 		bin = in.Node
 	}
 	if bin == "" {
-		t.Skipf("no %s interpreter: %v", rt, found.errs)
+		testenv.Require(t, "a "+rt+" interpreter", fmt.Errorf("none found: %v", found.errs))
 	}
 	return bin
 }
@@ -296,7 +297,7 @@ func (w *worker) status(field string) int {
 	w.t.Helper()
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", w.cmd.Process.Pid))
 	if err != nil {
-		w.t.Skipf("no /proc: %v", err)
+		testenv.Require(w.t, "/proc", err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -320,7 +321,7 @@ func (w *worker) cpuTime() time.Duration {
 	w.t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", w.cmd.Process.Pid))
 	if err != nil {
-		w.t.Skipf("no /proc: %v", err)
+		testenv.Require(w.t, "/proc", err)
 	}
 	// Fields after the command name, which is in parentheses: state is the
 	// first, utime the 12th and stime the 13th.
@@ -1034,9 +1035,8 @@ def handler(event, context):
 }
 
 func TestSubprocessDoesNotInheritProtocolFds(t *testing.T) {
-	if _, err := os.Stat("/proc/self/fd"); err != nil {
-		t.Skip("no /proc")
-	}
+	_, err := os.Stat("/proc/self/fd")
+	testenv.Require(t, "/proc", err)
 	// The child lists where its open descriptors lead. Python is asked not
 	// to close them (close_fds=False): only FD_CLOEXEC keeps them out.
 	script := `for f in /proc/$$/fd/*; do readlink "$f"; done; true`

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 var (
@@ -39,12 +41,7 @@ func requireDocker(t *testing.T) {
 			dockerErr = &buildError{err, string(out)}
 		}
 	})
-	if dockerErr != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("docker tests must run in CI, but: %v", dockerErr)
-		}
-		t.Skipf("no usable Docker daemon (start dockerd to run these tests): %v", dockerErr)
-	}
+	testenv.Require(t, "a usable Docker daemon (make docker starts one)", dockerErr)
 }
 
 type buildError struct {

@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nimbusfaas/nimbus/internal/driver/microvm"
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 // startMicroVM starts nimbus serve with the microVM artifacts this machine
@@ -31,10 +33,7 @@ func startMicroVM(t *testing.T) *nimbus {
 		t.Fatalf("no microvm driver in /api/system: %+v", sys)
 	}
 	if !m.Available {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("the microvm driver must run in CI (.ci/run installs QEMU and builds the artifacts): %s", m.Reason)
-		}
-		t.Skipf("microvm driver unavailable: %s", m.Reason)
+		testenv.Require(t, "the microVM driver (make microvm builds it)", errors.New(m.Reason))
 	}
 	acc, _ := m.Details["accelerator"].(string)
 	why, _ := m.Details["acceleratorReason"].(string)

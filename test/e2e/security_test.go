@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 // The sandbox security suite: hostile functions, in Python and in Node,
@@ -454,7 +456,7 @@ exports.handler = async () => {
 // TestSandboxSecurity runs the table against the server as it starts by
 // default: Python workers forked from the zygote.
 func TestSandboxSecurity(t *testing.T) {
-	requireRootE2E(t)
+	testenv.RequireRoot(t)
 	n := start(t, "NIMBUS_SANDBOX_STRICT=1")
 	requireZygote(t, n, true)
 	runHostiles(t, n, []string{"python", "nodejs"})
@@ -464,7 +466,7 @@ func TestSandboxSecurity(t *testing.T) {
 // the zygote off: workers started as fresh interpreters (prestarted or on
 // demand), the path taken when the zygote is off or has died.
 func TestSandboxSecurityWithoutZygote(t *testing.T) {
-	requireRootE2E(t)
+	testenv.RequireRoot(t)
 	n := start(t, "NIMBUS_SANDBOX_STRICT=1", "NIMBUS_SANDBOX_ZYGOTE=off")
 	requireZygote(t, n, false)
 	runHostiles(t, n, []string{"python"})
@@ -554,7 +556,7 @@ func runHostiles(t *testing.T, n *nimbus, rts []string) {
 // TestSandboxProtectionsAreOn shows, from inside, that each protection is
 // really there: with one removed, its check fails.
 func TestSandboxProtectionsAreOn(t *testing.T) {
-	requireRootE2E(t)
+	testenv.RequireRoot(t)
 	n := start(t, "NIMBUS_SANDBOX_STRICT=1")
 	hostName, _ := os.Hostname()
 	code := map[string]string{
@@ -698,7 +700,7 @@ exports.handler = async () => {
 // TestSandboxNetworkOptIn shows what network: true allows: the host's
 // network namespace, host loopback services included.
 func TestSandboxNetworkOptIn(t *testing.T) {
-	requireRootE2E(t)
+	testenv.RequireRoot(t)
 	n := start(t)
 	port, _ := strconv.Atoi(n.url[strings.LastIndex(n.url, ":")+1:])
 	code := "import socket\ndef handler(e, c):\n    s = socket.create_connection(('127.0.0.1', e['port']), timeout=2)\n    s.close()\n    return 'connected'\n"
@@ -755,17 +757,4 @@ func cgroupMemoryLimit(t *testing.T, path string) int64 {
 	}
 	t.Fatalf("no memory limit file for cgroup %q", path)
 	return 0
-}
-
-// requireRootE2E skips the sandbox security tests without root, except in
-// CI, where they must run.
-func requireRootE2E(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("the sandbox security suite must run as root in CI")
-	}
-	t.Skip("needs root: the sandbox creates namespaces and cgroups")
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 // browser starts headless Chromium. In CI it must be there (.ci/run
@@ -19,12 +21,7 @@ import (
 func browser(t *testing.T) context.Context {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is not installed; .ci/run should have installed it")
-		}
-		t.Skip("chromium not installed (apt-get install chromium)")
-	}
+	testenv.Require(t, "chromium (make deps installs it)", err)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox,

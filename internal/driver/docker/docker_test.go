@@ -16,6 +16,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/driver/drivertest"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 var (
@@ -52,12 +53,7 @@ func requireDocker(t testing.TB) {
 		}
 		_, setupErr = docker.Build(ctx, docker.BuildConfig{Host: os.Getenv("DOCKER_HOST"), Interpreters: interp})
 	})
-	if setupErr != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("docker tests must run in CI, but: %v", setupErr)
-		}
-		t.Skipf("no usable Docker daemon (start dockerd to run these tests): %v", setupErr)
-	}
+	testenv.Require(t, "a usable Docker daemon (make docker starts one)", setupErr)
 }
 
 type testWriter struct{ t testing.TB }

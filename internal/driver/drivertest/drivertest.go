@@ -15,6 +15,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 // Options says what the driver under test supports beyond the basics, and
@@ -403,7 +404,7 @@ def handler(event, context):
 
 func testOOM(t *testing.T, d driver.Driver, rt string, opts Options) {
 	if !opts.MemoryLimit {
-		t.Skip("the driver does not enforce memory limits")
+		testenv.Require(t, "a memory limit", errors.New("the driver does not enforce one here"))
 	}
 	code := map[string]string{
 		fn.Python: `

@@ -14,6 +14,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/driver/microvm"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 // requireMicroVM skips a test when QEMU or the artifacts are missing,
@@ -21,14 +22,7 @@ import (
 // run.
 func requireMicroVM(tb testing.TB, d *microvm.Driver) {
 	tb.Helper()
-	err := d.Available(context.Background())
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		tb.Fatalf("microVM tests must run in CI: %v", err)
-	}
-	tb.Skipf("microVM driver unavailable: %v", err)
+	testenv.Require(tb, "the microVM driver (make microvm builds it)", d.Available(context.Background()))
 }
 
 var (

@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/driver/drivertest"
 	"github.com/nimbusfaas/nimbus/internal/driver/sandbox"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 var conformance struct {
@@ -42,10 +44,7 @@ func conformanceDriver(t *testing.T) driver.Driver {
 		t.Fatal(c.err)
 	}
 	if c.interp.Python == "" || c.interp.Node == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("python3 and node are needed: found %+v", c.interp)
-		}
-		t.Skipf("python3 and node are needed: found %+v", c.interp)
+		testenv.Require(t, "python3 and node", fmt.Errorf("found %+v", c.interp))
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	d, err := sandbox.New(driver.Config{

@@ -3,6 +3,7 @@ package sandbox_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -14,20 +15,8 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/driver/sandbox"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
-
-// requireRoot skips a test that needs root (namespaces without a user
-// namespace, cgroups), except in CI, where it must run.
-func requireRoot(tb testing.TB) {
-	tb.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		tb.Fatal("the sandbox security suite must run as root in CI")
-	}
-	tb.Skip("needs root: the sandbox security suite creates namespaces and cgroups")
-}
 
 // harness holds what every driver of a test shares: the host's real
 // interpreters and the installed shims.
@@ -44,13 +33,10 @@ var (
 
 func newHarness(tb testing.TB) *harness {
 	tb.Helper()
-	requireRoot(tb)
+	testenv.RequireRoot(tb)
 	interpOnce.Do(func() { interp, _ = runtime.FindInterpreters(context.Background(), os.LookupEnv) })
 	if interp.Python == "" || interp.Node == "" {
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("python3 and node are needed: found %+v", interp)
-		}
-		tb.Skipf("python3 and node are needed: found %+v", interp)
+		testenv.Require(tb, "python3 and node", fmt.Errorf("found %+v", interp))
 	}
 	dir := tb.TempDir()
 	shims, err := runtime.InstallShims(dir + "/runtime")

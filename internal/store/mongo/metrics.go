@@ -12,6 +12,8 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/store"
 )
 
+var _ store.MetricsStore = (*Store)(nil)
+
 // minuteDoc is one minute of one function's metric aggregates.
 type minuteDoc struct {
 	ID         string    `bson:"_id"` // functionId/unixMillis

@@ -19,6 +19,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 // EnvURI names a MongoDB deployment to test against instead of FerretDB.
@@ -92,10 +94,7 @@ func Main(m *testing.M) {
 // unavailable skips t, or fails it in CI, where the MongoDB tests must run.
 func unavailable(t testing.TB, err error) {
 	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("mongotest: no MongoDB server for this test (CI is set, so this is a failure): %v", err)
-	}
-	t.Skipf("mongotest: no MongoDB server for this test (set %s, or make FerretDB buildable): %v", EnvURI, err)
+	testenv.Require(t, "a MongoDB server (set "+EnvURI+", or make FerretDB buildable)", err)
 }
 
 // URI is the server's base connection string, without a database.
