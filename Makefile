@@ -5,7 +5,7 @@ GO ?= go
 # Where the microVM driver's kernel, initramfs and images are built and kept.
 export NIMBUS_MICROVM_DIR ?= /var/cache/nimbus/microvm
 
-.PHONY: run build test deps docker microvm vet fmt
+.PHONY: run build test fuzz deps docker microvm vet fmt
 
 run: build deps
 	./bin/nimbus serve
@@ -41,6 +41,14 @@ test: deps docker microvm
 	@# tolerances a loaded machine does not cross) and the cost of recording
 	@# a call against its budget.
 	set -o pipefail; NIMBUS_DOCKER_PULL=never $(GO) test -count=1 -json -run 'TestBenchWithinTolerance|TestRecordCostWithinBudget' ./internal/bench/ ./internal/metrics/ | ./bin/testgate -allow .ci/skips
+	$(MAKE) fuzz
+
+# fuzz runs each fuzz target for a short, fixed time (FUZZTIME) from its seed
+# corpus: no panic, no 5xx, nothing accepted that is unsafe to write.
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./internal/fn/
+	$(GO) test -run '^$$' -fuzz '^FuzzConn$$' -fuzztime $(FUZZTIME) ./internal/driver/
 
 vet:
 	$(GO) vet ./...

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Runtimes Nimbus runs.
@@ -24,6 +25,9 @@ const (
 	MaxNameLen          = 63
 	MaxCodeBytes        = 5 << 20 // all source files together
 	MaxFiles            = 1000
+	MaxHandlerLen       = 128     // Lambda's limit
+	MaxPathLen          = 1024    // bytes in a file's whole path
+	MaxPathElemLen      = 255     // bytes in one element of it (NAME_MAX)
 	MaxEnvBytes         = 4 << 10 // Lambda's limit on all variables together
 	MinTimeoutMs        = 1
 	MaxTimeoutMs        = 15 * 60 * 1000
@@ -131,6 +135,9 @@ func (f *Function) Normalize(d Defaults) error {
 	if f.Handler == "" {
 		f.Handler = DefaultHandler(rt)
 	}
+	if len(f.Handler) > MaxHandlerLen {
+		return Invalid("handler", fmt.Sprintf("must be at most %d characters", MaxHandlerLen))
+	}
 	if !handlerRE.MatchString(f.Handler) || strings.Contains(f.Handler, "..") || strings.HasPrefix(f.Handler, "/") {
 		return Invalid("handler", `must look like "module.function", e.g. "`+DefaultHandler(rt)+`"`)
 	}
@@ -211,17 +218,44 @@ func (f *Function) normalizeFiles() error {
 	}
 	total := 0
 	for p, c := range f.Files {
-		clean := path.Clean(p)
-		if p == "" || clean != p || strings.HasPrefix(p, "/") || clean == "." || strings.HasPrefix(clean, "../") || clean == ".." || strings.ContainsAny(p, "\\\x00") {
-			return Invalid("files", fmt.Sprintf("%q is not a clean relative path", p))
+		if err := checkPath(p); err != nil {
+			return err
 		}
 		total += len(c)
+	}
+	// A file whose path is another's directory can never be written.
+	for _, p := range f.FileNames() {
+		for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
+			if f.hasFile(dir) {
+				return Invalid("files", fmt.Sprintf("%q is a file and the directory of %q", dir, p))
+			}
+		}
 	}
 	if total > MaxCodeBytes {
 		return Invalid("code", fmt.Sprintf("source totals %d bytes, more than %d", total, MaxCodeBytes))
 	}
 	if _, ok := f.Files[f.ModuleFile()]; !ok && !(f.Runtime == NodeJS && f.hasFile(strings.TrimSuffix(f.ModuleFile(), ".js")+".mjs")) {
 		return Invalid("handler", fmt.Sprintf("module file %q is not among the files", f.ModuleFile()))
+	}
+	return nil
+}
+
+// checkPath accepts a clean, relative, valid UTF-8 path that stays in the
+// code directory and that every file system takes.
+func checkPath(p string) error {
+	clean := path.Clean(p)
+	switch {
+	case p == "" || clean != p || strings.HasPrefix(p, "/") || clean == "." || strings.HasPrefix(clean, "../") || clean == ".." || strings.ContainsAny(p, "\\\x00"):
+		return Invalid("files", fmt.Sprintf("%q is not a clean relative path", p))
+	case !utf8.ValidString(p):
+		return Invalid("files", fmt.Sprintf("%q is not valid UTF-8", p))
+	case len(p) > MaxPathLen:
+		return Invalid("files", fmt.Sprintf("a path of %d bytes (%.40q…) is longer than %d", len(p), p, MaxPathLen))
+	}
+	for _, elem := range strings.Split(p, "/") {
+		if len(elem) > MaxPathElemLen {
+			return Invalid("files", fmt.Sprintf("%.40q…: a name of %d bytes is longer than %d", elem, len(elem), MaxPathElemLen))
+		}
 	}
 	return nil
 }

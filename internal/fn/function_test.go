@@ -51,6 +51,20 @@ func TestNormalizeNamesTheBadField(t *testing.T) {
 		{"absolute path", func(f *fn.Function) { f.Code = ""; f.Files = map[string]string{"/main.py": "x"} }, "files"},
 		{"handler file missing", func(f *fn.Function) { f.Code = ""; f.Files = map[string]string{"other.py": "x"} }, "handler"},
 		{"bad handler", func(f *fn.Function) { f.Handler = "nodot" }, "handler"},
+		{"long handler", func(f *fn.Function) { f.Handler = strings.Repeat("a", 130) + ".handler" }, "handler"},
+		{"long file name", func(f *fn.Function) {
+			f.Files = map[string]string{"main.py": "x", strings.Repeat("n", 256) + ".py": "x"}
+			f.Code = ""
+		}, "files"},
+		{"long path", func(f *fn.Function) {
+			f.Files = map[string]string{"main.py": "x", strings.Repeat("d/", 512) + "x.py": "x"}
+			f.Code = ""
+		}, "files"},
+		{"non-UTF-8 path", func(f *fn.Function) { f.Code = ""; f.Files = map[string]string{"main.py": "x", "\xff.py": "x"} }, "files"},
+		{"file over a directory", func(f *fn.Function) {
+			f.Code = ""
+			f.Files = map[string]string{"main.py": "x", "lib": "x", "lib/a.py": "x"}
+		}, "files"},
 		{"bad env key", func(f *fn.Function) { f.Env = map[string]string{"1X": "y"} }, "env"},
 		{"reserved env", func(f *fn.Function) { f.Env = map[string]string{"LD_PRELOAD": "/x.so"} }, "env"},
 		{"huge env", func(f *fn.Function) { f.Env = map[string]string{"X": strings.Repeat("v", 5000)} }, "env"},
