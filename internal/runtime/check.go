@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path"
 	"strings"
+	"syscall"
 	"time"
 
 	_ "embed"
@@ -53,6 +55,43 @@ func (e *SyntaxError) Error() string {
 // contents. It returns nil, the first *SyntaxError in path order, or a plain
 // error when the check could not run.
 func CheckSyntax(ctx context.Context, in Interpreters, runtime string, files map[string]string) error {
+	return checkSyntax(ctx, in, runtime, files, nil)
+}
+
+// A Checker runs CheckSyntax for a server, where anyone who can create a
+// function chooses the input: a few megabytes of source can make an
+// interpreter's compiler hold gigabytes. At most Slots checks run at once
+// (the rest wait for a slot or for their context), and each process is
+// confined by Confine, if set, before it reads the sources.
+type Checker struct {
+	Interpreters Interpreters
+	// Confine puts process pid under a memory limit; release undoes it
+	// once the process has exited.
+	Confine func(pid int) (release func(), err error)
+	slots   chan struct{}
+}
+
+// NewChecker returns a Checker that runs at most slots checks at once.
+func NewChecker(in Interpreters, slots int, confine func(pid int) (func(), error)) *Checker {
+	return &Checker{Interpreters: in, Confine: confine, slots: make(chan struct{}, max(slots, 1))}
+}
+
+// ErrCheckKilled is returned when a confined checker was killed before it
+// finished: it needed more memory than its limit allows.
+var ErrCheckKilled = errors.New("the syntax checker ran out of memory")
+
+// Check is CheckSyntax, confined and limited in number.
+func (c *Checker) Check(ctx context.Context, runtime string, files map[string]string) error {
+	select {
+	case c.slots <- struct{}{}:
+		defer func() { <-c.slots }()
+	case <-ctx.Done():
+		return fmt.Errorf("check syntax: waiting for a free checker: %w", ctx.Err())
+	}
+	return checkSyntax(ctx, c.Interpreters, runtime, files, c.Confine)
+}
+
+func checkSyntax(ctx context.Context, in Interpreters, runtime string, files map[string]string, confine func(int) (func(), error)) error {
 	var (
 		bin    string
 		args   []string
@@ -96,15 +135,42 @@ func CheckSyntax(ctx context.Context, in Interpreters, runtime string, files map
 	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdin = bytes.NewReader(input)
 	cmd.Env = []string{"LANG=C.UTF-8", "PATH=/usr/local/bin:/usr/bin:/bin"}
 	cmd.Dir = os.TempDir()
 	cmd.WaitDelay = time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return fmt.Errorf("check syntax: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("check syntax: %s: %w", runtime, err)
+	}
+	// The checker reads all its input before it parses anything, so it is
+	// confined before it can use much memory.
+	confined := false
+	if confine != nil {
+		release, err := confine(cmd.Process.Pid)
+		if err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return fmt.Errorf("check syntax: confine the checker: %w", err)
+		}
+		defer release()
+		confined = true
+	}
+	go func() {
+		stdin.Write(input)
+		stdin.Close()
+	}()
+	if err := cmd.Wait(); err != nil {
+		var ee *exec.ExitError
+		switch {
+		case ctx.Err() != nil:
 			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+		case confined && errors.As(err, &ee) && killed(ee):
+			return fmt.Errorf("check syntax: %s: %w", runtime, ErrCheckKilled)
 		}
 		return fmt.Errorf("check syntax: %s: %w%s", runtime, err, tail(stderr.Bytes()))
 	}
@@ -126,6 +192,13 @@ func CheckSyntax(ctx context.Context, in Interpreters, runtime string, files map
 		return nil
 	}
 	return &SyntaxError{File: out.File, Line: out.Line, Message: out.Message}
+}
+
+// killed reports whether the process was ended by SIGKILL, as the OOM
+// killer ends it.
+func killed(ee *exec.ExitError) bool {
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
 
 // tail formats the end of a process's stderr for an error message.
