@@ -181,7 +181,7 @@ func (e *Engine) invoke(ctx context.Context, f *fn.Function, ex *fn.Execution) e
 	ex.Logs = e.logs(resp.Logs, resp.LogsTruncated)
 	if resp.Error != nil {
 		ex.Status = fn.StatusError
-		ex.Error = &fn.ErrorInfo{Type: resp.Error.Type, Message: resp.Error.Message, Stack: resp.Error.Stack}
+		ex.Error = fn.UserError(resp.Error.Type, resp.Error.Message, resp.Error.Stack)
 		return nil
 	}
 	ex.Status = fn.StatusSuccess
@@ -225,7 +225,7 @@ func (e *Engine) fail(ex *fn.Execution, run context.Context, err error, timeoutM
 	case errors.As(err, &initErr):
 		ex.Status = fn.StatusError
 		ex.Logs = e.logs(initErr.Logs, false)
-		ex.Error = &fn.ErrorInfo{Type: initErr.Err.Type, Message: initErr.Err.Message, Stack: initErr.Err.Stack}
+		ex.Error = fn.UserError(initErr.Err.Type, initErr.Err.Message, initErr.Err.Stack)
 	case errors.As(err, &exitErr) && exitErr.Exit.OOM:
 		ex.Status = fn.StatusOOM
 		ex.Error = &fn.ErrorInfo{Type: "Runtime.OutOfMemory", Message: "worker " + exitErr.Exit.String()}

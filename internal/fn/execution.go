@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Status is how an execution ended. A status is always recorded.
@@ -39,6 +40,34 @@ type ErrorInfo struct {
 	Type    string `json:"type"`
 	Message string `json:"message"`
 	Stack   string `json:"stack,omitempty"`
+}
+
+// What an error from user code may hold: its type is kept in every metrics
+// bucket it falls in, and all three in its record.
+const (
+	MaxErrorType    = 256
+	MaxErrorMessage = 4 << 10
+	MaxErrorStack   = 16 << 10
+)
+
+// UserError is the ErrorInfo of an error that user code raised, each part
+// cut to its limit.
+func UserError(typ, message, stack string) *ErrorInfo {
+	return &ErrorInfo{Type: Truncate(typ, MaxErrorType), Message: Truncate(message, MaxErrorMessage), Stack: Truncate(stack, MaxErrorStack)}
+}
+
+// Truncate cuts s to at most max bytes, at a character boundary, marking
+// the cut with "…".
+func Truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	const mark = "…"
+	cut := max - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
 }
 
 // Execution is the record of one invocation.
