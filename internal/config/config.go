@@ -31,13 +31,17 @@ type Config struct {
 	// NIMBUS_KEEP_ALIVE: "adaptive" (the default: each function's keep-alive
 	// follows its history of idle times, 10m while it has too little), or a
 	// fixed duration. A function's own keepAlive overrides either.
-	KeepAlive       time.Duration
-	Adaptive        bool
-	Retention       int           // NIMBUS_RETENTION: executions kept per function (10000)
-	RecordBuffer    int           // NIMBUS_RECORD_BUFFER: records held for an unavailable store, oldest dropped past it (65536)
-	LogLimit        int           // NIMBUS_LOG_LIMIT: bytes of logs per execution (65536)
-	ShutdownTimeout time.Duration // NIMBUS_SHUTDOWN_TIMEOUT: drain time on SIGTERM (30s)
-	LogLevel        string        // NIMBUS_LOG_LEVEL: debug, info, warn, error (info)
+	KeepAlive    time.Duration
+	Adaptive     bool
+	Retention    int // NIMBUS_RETENTION: executions kept per function (10000)
+	RecordBuffer int // NIMBUS_RECORD_BUFFER: records held for an unavailable store, oldest dropped past it (65536)
+	// RecordBufferBytes (NIMBUS_RECORD_BUFFER_BYTES, 256 MiB) bounds the
+	// bytes those records hold: past it, records arriving keep no event or
+	// result, then the oldest are dropped.
+	RecordBufferBytes int
+	LogLimit          int           // NIMBUS_LOG_LIMIT: bytes of logs per execution (65536)
+	ShutdownTimeout   time.Duration // NIMBUS_SHUTDOWN_TIMEOUT: drain time on SIGTERM (30s)
+	LogLevel          string        // NIMBUS_LOG_LEVEL: debug, info, warn, error (info)
 	// MetricsRetention is how long per-minute metrics are kept in the store
 	// (NIMBUS_METRICS_RETENTION, 168h); the last 24 hours are loaded back
 	// at start-up.
@@ -51,21 +55,22 @@ type Config struct {
 // Default returns the documented defaults.
 func Default() Config {
 	return Config{
-		Port:             3000,
-		Host:             "127.0.0.1",
-		DataDir:          "./data",
-		DefaultTimeoutMs: 30000,
-		DefaultMemoryMB:  128,
-		MaxBodyBytes:     6 << 20,
-		QueueTimeout:     5 * time.Second,
-		KeepAlive:        10 * time.Minute,
-		Adaptive:         true,
-		Retention:        10000,
-		RecordBuffer:     1 << 16,
-		LogLimit:         64 << 10,
-		ShutdownTimeout:  30 * time.Second,
-		LogLevel:         "info",
-		MetricsRetention: 7 * 24 * time.Hour,
+		Port:              3000,
+		Host:              "127.0.0.1",
+		DataDir:           "./data",
+		DefaultTimeoutMs:  30000,
+		DefaultMemoryMB:   128,
+		MaxBodyBytes:      6 << 20,
+		QueueTimeout:      5 * time.Second,
+		KeepAlive:         10 * time.Minute,
+		Adaptive:          true,
+		Retention:         10000,
+		RecordBuffer:      1 << 16,
+		RecordBufferBytes: 256 << 20,
+		LogLimit:          64 << 10,
+		ShutdownTimeout:   30 * time.Second,
+		LogLevel:          "info",
+		MetricsRetention:  7 * 24 * time.Hour,
 	}
 }
 
@@ -142,6 +147,7 @@ func Load(lookup func(string) (string, bool), envFile string, args []string) (Co
 	}
 	num("NIMBUS_RETENTION", &c.Retention, 1, 100_000_000)
 	num("NIMBUS_RECORD_BUFFER", &c.RecordBuffer, 1, 1<<24)
+	num("NIMBUS_RECORD_BUFFER_BYTES", &c.RecordBufferBytes, 1<<20, 1<<40)
 	num("NIMBUS_LOG_LIMIT", &c.LogLimit, 1024, 16<<20)
 	dur("NIMBUS_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
 	str("NIMBUS_LOG_LEVEL", &c.LogLevel)

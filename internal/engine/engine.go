@@ -40,6 +40,10 @@ type Config struct {
 	FlushInterval time.Duration // how often records are written
 	BatchSize     int           // records per write (512)
 	RecordBuffer  int           // records waiting to be written (65,536)
+	// RecordBufferBytes bounds what the records kept for an unavailable
+	// store hold (256 MiB): past it, records arriving lose their event and
+	// result, then the oldest are dropped.
+	RecordBufferBytes int
 }
 
 // Engine runs functions.

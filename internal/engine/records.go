@@ -36,6 +36,7 @@ type recorder struct {
 	batch    int
 	keep     int
 	limit    int // records kept for an unavailable store
+	bytes    int // what they may hold
 	in       chan *fn.Execution
 	flushes  chan chan error
 	done     chan struct{}
@@ -45,9 +46,11 @@ type recorder struct {
 	unpruned map[string]int
 
 	// Owned by run: the wait before the next try while the store is
-	// unavailable (0 while it is available), and since when it is.
+	// unavailable (0 while it is available), and since when it is; what
+	// the records pending hold.
 	backoff time.Duration
 	outage  time.Time
+	held    int
 }
 
 // Waits between tries while the store is unavailable.
@@ -76,8 +79,40 @@ func newRecorder(cfg Config, log *slog.Logger) *recorder {
 	if r.limit == 0 {
 		r.limit = 1 << 16
 	}
+	r.bytes = cfg.RecordBufferBytes
+	if r.bytes == 0 {
+		r.bytes = 256 << 20
+	}
 	r.in = make(chan *fn.Execution, r.limit)
 	return r
+}
+
+// recordSize is about what ex holds in memory.
+func recordSize(ex *fn.Execution) int {
+	n := 256 + len(ex.Event) + len(ex.Result) + len(ex.Logs)
+	if ex.Error != nil {
+		n += len(ex.Error.Type) + len(ex.Error.Message) + len(ex.Error.Stack)
+	}
+	return n
+}
+
+// shedNote ends the logs of a record kept without its event and result.
+const shedNote = "\n[nimbus: this record's event and result were dropped: the store was unavailable and the record buffer full]\n"
+
+// push appends ex to pending. While the store is unavailable and what is
+// held is past its bound, ex keeps no event or result: losing those is
+// better than losing whole records.
+func (r *recorder) push(pending []*fn.Execution, ex *fn.Execution) []*fn.Execution {
+	size := recordSize(ex)
+	if r.backoff > 0 && r.held+size > r.bytes && (ex.Event != nil || ex.Result != nil) {
+		shed := *ex
+		shed.Event, shed.Result = nil, nil
+		shed.Logs += shedNote
+		ex = &shed
+		size = recordSize(ex)
+	}
+	r.held += size
+	return append(pending, ex)
 }
 
 func (r *recorder) add(ex *fn.Execution) {
@@ -122,7 +157,7 @@ func (r *recorder) run() {
 	for {
 		select {
 		case ex := <-r.in:
-			pending = r.hold(append(pending, ex))
+			pending = r.hold(r.push(pending, ex))
 			if len(pending) >= r.batch && r.backoff == 0 {
 				pending, _ = r.write(pending)
 			}
@@ -159,7 +194,7 @@ func (r *recorder) drain(pending []*fn.Execution) []*fn.Execution {
 	for {
 		select {
 		case ex := <-r.in:
-			pending = r.hold(append(pending, ex))
+			pending = r.hold(r.push(pending, ex))
 			if len(pending) >= r.batch && r.backoff == 0 {
 				pending, _ = r.write(pending)
 			}
@@ -169,13 +204,23 @@ func (r *recorder) drain(pending []*fn.Execution) []*fn.Execution {
 	}
 }
 
-// hold keeps at most limit records for an unavailable store, dropping the
-// oldest.
+// hold keeps at most limit records, holding at most r.bytes, for an
+// unavailable store, dropping the oldest.
 func (r *recorder) hold(pending []*fn.Execution) []*fn.Execution {
-	if r.backoff == 0 || len(pending) <= r.limit {
+	if r.backoff == 0 {
 		return pending
 	}
-	n := len(pending) - r.limit
+	n := max(len(pending)-r.limit, 0)
+	for _, ex := range pending[:n] {
+		r.held -= recordSize(ex)
+	}
+	for n < len(pending)-1 && r.held > r.bytes {
+		r.held -= recordSize(pending[n])
+		n++
+	}
+	if n == 0 {
+		return pending
+	}
 	clear(pending[:n])
 	r.drop(n, "the store is unavailable and the buffer is full")
 	return pending[n:]
@@ -200,6 +245,9 @@ func (r *recorder) write(pending []*fn.Execution) ([]*fn.Execution, error) {
 		}
 		if err != nil && firstErr == nil {
 			firstErr = err
+		}
+		for _, ex := range pending[:n] {
+			r.held -= recordSize(ex)
 		}
 		clear(pending[:n])
 		pending = pending[n:]

@@ -90,18 +90,19 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 	}
 	rec := metrics.New(mcfg)
 	eng := engine.New(engine.Config{
-		Drivers:       drivers,
-		Records:       st,
-		Metrics:       rec,
-		Logger:        log,
-		QueueTimeout:  cfg.QueueTimeout,
-		KeepAlive:     cfg.KeepAlive,
-		Adaptive:      cfg.Adaptive,
-		ReapInterval:  max(min(cfg.KeepAlive/4, time.Second), 10*time.Millisecond),
-		LogLimit:      cfg.LogLimit,
-		Retention:     cfg.Retention,
-		FlushInterval: 50 * time.Millisecond,
-		RecordBuffer:  cfg.RecordBuffer,
+		Drivers:           drivers,
+		Records:           st,
+		Metrics:           rec,
+		Logger:            log,
+		QueueTimeout:      cfg.QueueTimeout,
+		KeepAlive:         cfg.KeepAlive,
+		Adaptive:          cfg.Adaptive,
+		ReapInterval:      max(min(cfg.KeepAlive/4, time.Second), 10*time.Millisecond),
+		LogLimit:          cfg.LogLimit,
+		Retention:         cfg.Retention,
+		FlushInterval:     50 * time.Millisecond,
+		RecordBuffer:      cfg.RecordBuffer,
+		RecordBufferBytes: cfg.RecordBufferBytes,
 	})
 	if err := metrics.RegisterEngine(reg, eng); err != nil {
 		st.Close()
