@@ -9,9 +9,10 @@ import (
 	"time"
 )
 
-const pyEcho = `import os, sys
+const pyEcho = `import os, sys, uuid
 
 calls = 0
+TOKEN = uuid.uuid4().hex  # pids repeat across PID namespaces
 
 def handler(event, context):
     global calls
@@ -20,7 +21,7 @@ def handler(event, context):
     print("to stderr", file=sys.stderr)
     return {
         "greeting": "hello " + event.get("name", "world"),
-        "pid": os.getpid(),
+        "token": TOKEN,
         "calls": calls,
         "color": os.environ.get("COLOR"),
         "env": dict(os.environ),
@@ -32,11 +33,12 @@ def handler(event, context):
 `
 
 const nodeAsync = `let calls = 0;
+const TOKEN = require('crypto').randomUUID(); // pids repeat across PID namespaces
 exports.handler = async (event, context) => {
   calls++;
   console.log("hello from node", event.name);
   await new Promise(r => setTimeout(r, 5));
-  return { greeting: "hello " + (event.name || "world"), pid: process.pid, calls,
+  return { greeting: "hello " + (event.name || "world"), token: TOKEN, calls,
            color: process.env.COLOR, functionName: context.functionName,
            requestId: context.awsRequestId, remaining: context.getRemainingTimeInMillis() };
 };
@@ -49,7 +51,7 @@ const nodeCallback = `exports.handler = (event, context, callback) => {
 
 type greeting struct {
 	Greeting     string            `json:"greeting"`
-	PID          int               `json:"pid"`
+	Token        string            `json:"token"` // the worker's own
 	Calls        int               `json:"calls"`
 	Color        string            `json:"color"`
 	Env          map[string]string `json:"env"`
@@ -91,8 +93,8 @@ func TestInvokePythonAndNode(t *testing.T) {
 			second := n.invoke(tc.name, map[string]string{"name": "bob"})
 			var g2 greeting
 			second.decode(t, &g2)
-			if second.ColdStart || g2.PID != g.PID || g2.Calls != 2 {
-				t.Fatalf("second call cold=%v pid %d→%d calls %d: not served warm", second.ColdStart, g.PID, g2.PID, g2.Calls)
+			if second.ColdStart || g2.Token != g.Token || g.Token == "" || g2.Calls != 2 {
+				t.Fatalf("second call cold=%v worker %q→%q calls %d: not served warm", second.ColdStart, g.Token, g2.Token, g2.Calls)
 			}
 			if second.DurationMs <= 0 || second.StartedAt == "" || second.Version != 1 {
 				t.Errorf("execution fields: %+v", second)

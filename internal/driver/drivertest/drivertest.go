@@ -499,25 +499,27 @@ exports.handler = async (event) => {
 func testConcurrency(t *testing.T, d driver.Driver, rt string, _ Options) {
 	code := map[string]string{
 		fn.Python: `
-import os, time
+import time, uuid
+TOKEN = uuid.uuid4().hex
 def handler(event, context):
     time.sleep(0.05)
-    return {"n": event, "pid": os.getpid(), "host": os.uname().nodename}
+    return {"n": event, "token": TOKEN}
 `,
 		fn.NodeJS: `
-const os = require('os');
+const TOKEN = require('crypto').randomUUID();
 exports.handler = async (event) => {
   await new Promise((ok) => setTimeout(ok, 50));
-  return { n: event, pid: process.pid, host: os.hostname() };
+  return { n: event, token: TOKEN };
 };
 `,
 	}[rt]
 	f := Function(t, rt, Source(rt, code))
 	const instances, calls = 4, 5
+	// Workers are told apart by a token each draws when it loads the
+	// function: pids repeat across PID namespaces.
 	type result struct {
-		N    int    `json:"n"`
-		PID  int    `json:"pid"`
-		Host string `json:"host"`
+		N     int    `json:"n"`
+		Token string `json:"token"`
 	}
 	ins := make([]driver.Instance, instances)
 	errs := make(chan error, instances*calls)
@@ -582,13 +584,33 @@ exports.handler = async (event) => {
 			}()
 		}
 	}
+	tokens := make([]map[string]bool, instances) // per instance, the workers that answered
 	for range instances * calls {
 		select {
 		case err := <-errs:
 			t.Fatal(err)
-		case <-results:
+		case r := <-results:
+			i := r.N / calls
+			if tokens[i] == nil {
+				tokens[i] = map[string]bool{}
+			}
+			tokens[i][r.Token] = true
 		case <-time.After(60 * time.Second):
 			t.Fatal("calls did not finish")
+		}
+	}
+	// Each instance's calls ran in its own one worker, and no two
+	// instances share one.
+	seen := map[string]int{}
+	for i, ts := range tokens {
+		if len(ts) != 1 {
+			t.Errorf("instance %d: its calls were answered by %d workers, want 1", i, len(ts))
+		}
+		for tok := range ts {
+			if j, dup := seen[tok]; dup || tok == "" {
+				t.Errorf("instances %d and %d answered from the same worker %q", j, i, tok)
+			}
+			seen[tok] = i
 		}
 	}
 }

@@ -157,19 +157,36 @@ func procStatus(t *testing.T, pid int) map[string]string {
 	return out
 }
 
-// hostCgroup is the v1 memory cgroup (or v2 cgroup) of pid, as a path.
+// hostCgroup is the v1 memory cgroup of pid or, on a host without one, its
+// v2 cgroup, as a path.
 func hostCgroup(t *testing.T, pid int) string {
 	t.Helper()
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
 	if err != nil {
 		t.Fatal(err)
 	}
+	unified := ""
 	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		if p := strings.SplitN(l, ":", 3); len(p) == 3 && (p[1] == "memory" || p[1] == "") {
+		p := strings.SplitN(l, ":", 3)
+		switch {
+		case len(p) != 3:
+		case p[1] == "memory":
 			return p[2]
+		case p[1] == "":
+			unified = p[2]
 		}
 	}
-	return ""
+	return unified
+}
+
+// memoryLimit is the memory limit of cgroup cg (a path from hostCgroup), in
+// the v1 memory hierarchy where there is one, else in the v2 hierarchy.
+func memoryLimit(t *testing.T, cg string) int64 {
+	t.Helper()
+	if _, err := os.Stat("/sys/fs/cgroup/memory"); err == nil {
+		return readInt(t, filepath.Join("/sys/fs/cgroup/memory", cg, "memory.limit_in_bytes"))
+	}
+	return readInt(t, filepath.Join("/sys/fs/cgroup", cg, "memory.max"))
 }
 
 // A cold Python start, from a prestarted worker or on demand, runs in a
@@ -207,7 +224,7 @@ func TestColdStartIsForkedFromTheZygote(t *testing.T) {
 			if cg == "" || cg != hostCgroup(t, in.Stats().PID) || !strings.HasSuffix(cg, "/"+in.Stats().ID) {
 				t.Errorf("worker cgroup %q, its init's %q, instance %s", cg, hostCgroup(t, in.Stats().PID), in.Stats().ID)
 			}
-			if lim := readInt(t, filepath.Join("/sys/fs/cgroup/memory", cg, "memory.limit_in_bytes")); lim != 96<<20 {
+			if lim := memoryLimit(t, cg); lim != 96<<20 {
 				t.Errorf("memory limit %d, want %d", lim, 96<<20)
 			}
 			// When its init ends, nothing of it survives.
