@@ -12,6 +12,7 @@ import (
 
 	"github.com/nimbusfaas/nimbus/internal/config"
 	"github.com/nimbusfaas/nimbus/internal/driver/docker"
+	dockerbuild "github.com/nimbusfaas/nimbus/internal/driver/docker/build"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
@@ -67,7 +68,7 @@ func images(args []string) error {
 		}
 	}
 	host, _ := cfg.Lookup(docker.EnvHost)
-	res, err := docker.Build(ctx, docker.BuildConfig{Host: host, Interpreters: in, Runtimes: rts, Force: *force})
+	res, err := dockerbuild.Build(ctx, dockerbuild.Config{Host: host, Interpreters: in, Runtimes: rts, Force: *force})
 	for _, r := range res {
 		what := "exists"
 		if r.Built {

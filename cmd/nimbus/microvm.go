@@ -8,6 +8,7 @@ import (
 
 	"github.com/nimbusfaas/nimbus/internal/config"
 	"github.com/nimbusfaas/nimbus/internal/driver/microvm"
+	microvmbuild "github.com/nimbusfaas/nimbus/internal/driver/microvm/build"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
@@ -49,7 +50,7 @@ func microvmCmd(args []string) error {
 		fmt.Fprintln(os.Stderr, "nimbus microvm build:", err)
 	}
 	fmt.Fprintf(os.Stderr, "nimbus microvm build: artifacts in %s\n", *dir)
-	_, err = microvm.Build(ctx, microvm.BuildOptions{
+	_, err = microvmbuild.Build(ctx, microvmbuild.Options{
 		Dir:          *dir,
 		Interpreters: in,
 		Progress: func(format string, args ...any) {

@@ -19,7 +19,8 @@
 // when the instance stops or the driver closes. Runtime images are the
 // configured ones (python:3.12-slim, node:20-slim by default), pulled when
 // absent, or else images built locally from the host's interpreters by
-// Build (`nimbus images build`), which needs no registry.
+// the build sub-package (`nimbus images build`), which needs no registry;
+// the driver only finds those images, it never builds one.
 //
 // The package knows nothing of HTTP, the store or the engine's pools.
 package docker

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/driver/docker"
+	dockerbuild "github.com/nimbusfaas/nimbus/internal/driver/docker/build"
 	"github.com/nimbusfaas/nimbus/internal/driver/drivertest"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
@@ -51,7 +52,7 @@ func requireDocker(t testing.TB) {
 		if shims, setupErr = runtime.InstallShims(dir); setupErr != nil {
 			return
 		}
-		_, setupErr = docker.Build(ctx, docker.BuildConfig{Host: os.Getenv("DOCKER_HOST"), Interpreters: interp})
+		_, setupErr = dockerbuild.Build(ctx, dockerbuild.Config{Host: os.Getenv("DOCKER_HOST"), Interpreters: interp})
 	})
 	testenv.Require(t, "a usable Docker daemon (make docker starts one)", setupErr)
 }

@@ -12,10 +12,19 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/fn"
 )
 
+// LocalRepo is the repository of the runtime images built from this
+// host's interpreters (package build, `nimbus images build`) for rt:
+// nimbus/runtime-python, nimbus/runtime-nodejs.
+func LocalRepo(rt string) string { return "nimbus/runtime-" + rt }
+
+// WorkDir is where containers see the function's files: the working
+// directory of the images built for the driver.
+const WorkDir = taskDir
+
 // imageResolver finds the image each runtime's containers run: the
 // configured one if present, else pulled, else (for the defaults) the
-// newest image Build made locally. One resolution per runtime runs at a
-// time; a failure is remembered for a while.
+// newest image built locally (LocalRepo). One resolution per runtime runs
+// at a time; a failure is remembered for a while.
 type imageResolver struct {
 	d   *Driver
 	mu  sync.Mutex
@@ -135,7 +144,7 @@ func (r *imageResolver) pull(ctx context.Context, image string) error {
 	return nil
 }
 
-// local returns the newest image Build made for rt, or "".
+// local returns the newest image built locally for rt, or "".
 func (r *imageResolver) local(ctx context.Context, rt string) (string, error) {
 	res, err := r.d.cli.ImageList(ctx, client.ImageListOptions{
 		Filters: make(client.Filters).Add("reference", LocalRepo(rt)),

@@ -23,7 +23,8 @@ const (
 )
 
 // Default images: the official ones. When absent and a pull fails, the
-// driver uses the images Build made from the host's interpreters.
+// driver uses the images `nimbus images build` made from the host's
+// interpreters.
 const (
 	DefaultImagePython = "python:3.12-slim"
 	DefaultImageNode   = "node:20-slim"

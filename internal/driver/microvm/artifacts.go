@@ -15,7 +15,7 @@ import (
 )
 
 // The guest's init and language agents, embedded in the binary and put in
-// the initramfs by Build.
+// the initramfs by the build sub-package.
 var (
 	//go:embed guest/init.sh
 	guestInit []byte
@@ -23,6 +23,30 @@ var (
 	guestAgentPython []byte
 	//go:embed guest/agent.js
 	guestAgentNode []byte
+)
+
+// GuestFiles are the files the initramfs holds besides busybox and the
+// kernel modules.
+type GuestFiles struct {
+	Init        []byte // the guest's /init, a busybox shell script
+	AgentPython []byte // the language agents
+	AgentNode   []byte
+}
+
+// Guest returns the guest files of this nimbus, which AgentVersion hashes.
+func Guest() GuestFiles {
+	return GuestFiles{Init: guestInit, AgentPython: guestAgentPython, AgentNode: guestAgentNode}
+}
+
+// The guest user the worker runs as once the agent has set it up; runtime
+// images name it in their /etc/passwd.
+const (
+	GuestUID = 1000
+	GuestGID = 1000
+
+	// Unexported names of the same, for the instance code.
+	guestUID = GuestUID
+	guestGID = GuestGID
 )
 
 // AgentVersion is a short hash of the guest files: artifacts built by a
@@ -37,11 +61,11 @@ func AgentVersion() string {
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-// manifestFormat is the version of the manifest's layout.
-const manifestFormat = 1
+// ManifestFormat is the version of the manifest's layout.
+const ManifestFormat = 1
 
 // ManifestName is the file in the artifacts directory that names the
-// current artifacts; Build writes it last.
+// current artifacts; the build writes it last.
 const ManifestName = "manifest.json"
 
 // Manifest describes a set of built artifacts. Paths are relative to the
@@ -115,7 +139,7 @@ func readArtifacts(dir string) (*artifacts, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("microVM artifacts: %s: %w", ManifestName, err)
 	}
-	if m.Format != manifestFormat || m.Agent != AgentVersion() {
+	if m.Format != ManifestFormat || m.Agent != AgentVersion() {
 		return nil, fmt.Errorf("%w for this version of nimbus (the ones in %s have guest agent %s, this nimbus has %s): run `nimbus microvm build`",
 			errNoArtifacts, dir, m.Agent, AgentVersion())
 	}

@@ -9,8 +9,10 @@
 // virtio-serial port. The agent sets the guest up for one function (clock,
 // randomness, files, environment, an unprivileged user) and hands the port
 // to the same runtime shim the other drivers run, as fds 3 and 4: the
-// runtime protocol is unchanged. Build makes these artifacts from Debian
-// packages and the host's interpreters (`nimbus microvm build`).
+// runtime protocol is unchanged. The build sub-package makes these
+// artifacts from Debian packages and the host's interpreters (`nimbus
+// microvm build`) and writes the manifest; the driver only reads the
+// manifest and the artifacts it names.
 //
 // Booting takes seconds under emulation, so for Python the driver boots one
 // template VM per memory size, whose RAM lives in a shared file, and saves

@@ -1,4 +1,4 @@
-package microvm
+package build
 
 import (
 	"archive/tar"

@@ -1,4 +1,4 @@
-package docker
+package build_test
 
 import (
 	"archive/tar"
@@ -9,15 +9,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nimbusfaas/nimbus/internal/driver/docker/build"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
-// TestCollect checks what goes into a runtime image, without a daemon: the
+// TestTree checks what goes into a runtime image, without a daemon: the
 // interpreter and the dynamic loader by their host paths (symlinks kept),
-// /bin/sh, the stdlib without tests or site-packages, and a tag that does
-// not change while the host's files do not.
-func TestCollect(t *testing.T) {
+// /bin/sh, the stdlib without tests or site-packages, and a content hash
+// that does not change while the host's files do not.
+func TestTree(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	in, _ := runtime.FindInterpreters(ctx, os.LookupEnv)
@@ -34,15 +35,18 @@ func TestCollect(t *testing.T) {
 		{fn.NodeJS, in.Node, "/usr/local/bin/node"},
 	} {
 		t.Run(c.rt, func(t *testing.T) {
-			tr, err := collect(ctx, c.rt, in)
+			tr, err := build.Tree(ctx, c.rt, in)
 			if err != nil {
 				t.Fatal(err)
 			}
 			must := []string{c.exe, "/etc/passwd", "/tmp", "/var/task", "/var/runtime", "/var/nimbus"}
 			for _, p := range must {
-				if _, ok := tr.entries[p]; !ok {
+				if tr.Entry(p) == nil {
 					t.Errorf("%s is missing", p)
 				}
+			}
+			if e := tr.Entry("/tmp"); e == nil || e.Mode != 0o1777 {
+				t.Errorf("/tmp: %+v, want mode 1777", e)
 			}
 			// The files behind symlinks are there, the symlinks too.
 			for _, p := range []string{c.exe, "/bin/sh"} {
@@ -50,25 +54,26 @@ func TestCollect(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if e := tr.entries[real]; e == nil || e.typ != tar.TypeReg || e.mode&0o111 == 0 {
+				if e := tr.Entry(real); e == nil || e.Type != tar.TypeReg || e.Mode&0o111 == 0 {
 					t.Errorf("%s (%s): entry %+v, want an executable file", p, real, e)
 				}
 			}
 			if c.link != c.exe {
-				if e := tr.entries[c.link]; e == nil || e.typ != tar.TypeSymlink || e.link != c.exe {
+				if e := tr.Entry(c.link); e == nil || e.Type != tar.TypeSymlink || e.Link != c.exe {
 					t.Errorf("%s: %+v, want a symlink to %s", c.link, e, c.exe)
 				}
 			}
 			loader := false
-			for p, e := range tr.entries {
-				if strings.Contains(filepath.Base(p), "ld-linux") && e.typ == tar.TypeReg {
+			for _, p := range tr.Paths() {
+				e := tr.Entry(p)
+				if strings.Contains(filepath.Base(p), "ld-linux") && e.Type == tar.TypeReg {
 					loader = true
 				}
 				if c.rt == fn.Python && (strings.Contains(p, "/site-packages/") || strings.HasSuffix(p, "/test/__init__.py")) {
 					t.Errorf("%s should be left out", p)
 				}
-				if e.typ == tar.TypeDir && e.mode != 0o755 && p != "/tmp" {
-					t.Errorf("directory %s mode %o", p, e.mode)
+				if e.Type == tar.TypeDir && e.Mode != 0o755 && p != "/tmp" {
+					t.Errorf("directory %s mode %o", p, e.Mode)
 				}
 			}
 			if !loader {
@@ -76,19 +81,19 @@ func TestCollect(t *testing.T) {
 			}
 			if c.rt == fn.Python {
 				found := false
-				for p := range tr.entries {
+				for _, p := range tr.Paths() {
 					found = found || strings.HasSuffix(p, "/json/__init__.py")
 				}
 				if !found {
 					t.Error("the stdlib's json package is missing")
 				}
 			}
-			again, err := collect(ctx, c.rt, in)
+			again, err := build.Tree(ctx, c.rt, in)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if a, b := tr.tag(c.rt), again.tag(c.rt); a != b {
-				t.Errorf("tags %s and %s for the same files", a, b)
+			if a, b := tr.Hash(c.rt), again.Hash(c.rt); a != b {
+				t.Errorf("hashes %s and %s for the same files", a, b)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package microvm
+package build
 
 import (
 	"bufio"
@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nimbusfaas/nimbus/internal/driver/microvm"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
@@ -27,9 +28,9 @@ const (
 	busyboxPackage    = "busybox-static"
 )
 
-// BuildOptions says what Build makes and where.
-type BuildOptions struct {
-	Dir          string               // the artifacts directory (see DefaultDir)
+// Options says what Build makes and where.
+type Options struct {
+	Dir          string               // the artifacts directory (see microvm.DefaultDir)
 	Interpreters runtime.Interpreters // the runtimes to make images of; an empty path is skipped
 	// Progress, when set, is told what each step did.
 	Progress func(format string, args ...any)
@@ -42,7 +43,7 @@ type BuildOptions struct {
 // Dir/debs) unless the same versions are there, and builds each artifact
 // only when its inputs changed: files are named by a hash of their inputs.
 // The manifest is written last, and artifacts it no longer names removed.
-func Build(ctx context.Context, o BuildOptions) (*Manifest, error) {
+func Build(ctx context.Context, o Options) (*microvm.Manifest, error) {
 	if o.Dir == "" {
 		return nil, errors.New("microvm build: no directory")
 	}
@@ -92,20 +93,20 @@ func Build(ctx context.Context, o BuildOptions) (*Manifest, error) {
 
 	// Initramfs.
 	h := sha256.New()
-	fmt.Fprintf(h, "kernel %s\nbusybox %s\nagent %s\nmodules %q\n", kernelDeb.sum, busyboxDeb.sum, AgentVersion(), order)
+	fmt.Fprintf(h, "kernel %s\nbusybox %s\nagent %s\nmodules %q\n", kernelDeb.sum, busyboxDeb.sum, microvm.AgentVersion(), order)
 	initrd := "initramfs-" + hex.EncodeToString(h.Sum(nil))[:16] + ".cpio"
 	if err := buildInitramfs(ctx, busyboxDeb.path, kdir, order, filepath.Join(o.Dir, initrd), say); err != nil {
 		return nil, fmt.Errorf("microvm build: initramfs: %w", err)
 	}
 
 	// Runtime images.
-	m := &Manifest{
-		Format:        manifestFormat,
-		Agent:         AgentVersion(),
+	m := &microvm.Manifest{
+		Format:        microvm.ManifestFormat,
+		Agent:         microvm.AgentVersion(),
 		Kernel:        filepath.Join(filepath.Base(kdir), "vmlinux"),
 		KernelVersion: kver,
 		Initramfs:     initrd,
-		Runtimes:      map[string]RuntimeImage{},
+		Runtimes:      map[string]microvm.RuntimeImage{},
 	}
 	in := o.Interpreters
 	for _, r := range []struct{ runtime, interp, version string }{
@@ -116,7 +117,7 @@ func Build(ctx context.Context, o BuildOptions) (*Manifest, error) {
 			say("rootfs %s: skipped, no interpreter found", r.runtime)
 			continue
 		}
-		img, err := buildRootfs(ctx, o.Dir, r.runtime, r.interp, r.version, say)
+		img, err := buildRootfs(ctx, o.Dir, r.runtime, in, r.version, say)
 		if err != nil {
 			return nil, fmt.Errorf("microvm build: %s image: %w", r.runtime, err)
 		}
@@ -128,11 +129,11 @@ func Build(ctx context.Context, o BuildOptions) (*Manifest, error) {
 
 	m.BuiltAt = time.Now().UTC()
 	b, _ := json.MarshalIndent(m, "", "  ")
-	if err := writeFileAtomic(filepath.Join(o.Dir, ManifestName), append(b, '\n'), 0o644); err != nil {
+	if err := writeFileAtomic(filepath.Join(o.Dir, microvm.ManifestName), append(b, '\n'), 0o644); err != nil {
 		return nil, fmt.Errorf("microvm build: %w", err)
 	}
 	prune(o.Dir, m, kernelDeb.path, busyboxDeb.path)
-	say("done in %.1fs: %s", time.Since(start).Seconds(), filepath.Join(o.Dir, ManifestName))
+	say("done in %.1fs: %s", time.Since(start).Seconds(), filepath.Join(o.Dir, microvm.ManifestName))
 	return m, nil
 }
 
@@ -270,11 +271,12 @@ func buildInitramfs(ctx context.Context, busyboxDeb, kdir string, order []string
 	if busybox == nil {
 		return fmt.Errorf("%s holds no /bin/busybox", filepath.Base(busyboxDeb))
 	}
+	guest := microvm.Guest()
 	entries := []cpioEntry{
-		{name: "init", mode: modeReg | 0o755, data: guestInit},
+		{name: "init", mode: modeReg | 0o755, data: guest.Init},
 		{name: "nimbus/busybox", mode: modeReg | 0o755, data: busybox},
-		{name: "nimbus/agent.py", mode: modeReg | 0o644, data: guestAgentPython},
-		{name: "nimbus/agent.js", mode: modeReg | 0o644, data: guestAgentNode},
+		{name: "nimbus/agent.py", mode: modeReg | 0o644, data: guest.AgentPython},
+		{name: "nimbus/agent.js", mode: modeReg | 0o644, data: guest.AgentNode},
 		{name: "modules/order", mode: modeReg | 0o644, data: []byte(strings.Join(order, "\n") + "\n")},
 		{name: "dev/console", mode: modeChar | 0o600, major: 5, minor: 1},
 		{name: "proc", mode: modeDir | 0o755},
@@ -300,49 +302,10 @@ func buildInitramfs(ctx context.Context, busyboxDeb, kdir string, order []string
 	return nil
 }
 
-// buildRootfs makes the runtime's squashfs image unless it is there.
-func buildRootfs(ctx context.Context, dir, rt, interp, version string, say func(string, ...any)) (RuntimeImage, error) {
-	var (
-		spec *rootfsSpec
-		err  error
-	)
-	if rt == fn.Python {
-		spec, err = pythonRootfs(ctx, interp, version)
-	} else {
-		spec, err = nodeRootfs(ctx, interp, version)
-	}
-	if err != nil {
-		return RuntimeImage{}, err
-	}
-	key, err := spec.key()
-	if err != nil {
-		return RuntimeImage{}, err
-	}
-	name := "rootfs-" + rt + "-" + key + ".sqfs"
-	out := filepath.Join(dir, name)
-	img := RuntimeImage{Image: name, Interpreter: spec.interpreter, Version: version}
-	if st, err := os.Stat(out); err == nil {
-		img.SizeBytes = st.Size()
-		say("rootfs %s %s: cached (%d MiB)", rt, version, st.Size()>>20)
-		return img, nil
-	}
-	t0 := time.Now()
-	if err := spec.build(ctx, out); err != nil {
-		return RuntimeImage{}, err
-	}
-	st, err := os.Stat(out)
-	if err != nil {
-		return RuntimeImage{}, err
-	}
-	img.SizeBytes = st.Size()
-	say("rootfs %s %s: %d files, %d MiB, built in %.1fs", rt, version, len(spec.files), st.Size()>>20, time.Since(t0).Seconds())
-	return img, nil
-}
-
 // prune removes artifacts and packages the manifest no longer uses.
-func prune(dir string, m *Manifest, debsInUse ...string) {
+func prune(dir string, m *microvm.Manifest, debsInUse ...string) {
 	keep := map[string]bool{
-		ManifestName:           true,
+		microvm.ManifestName:   true,
 		"debs":                 true,
 		filepath.Dir(m.Kernel): true,
 		m.Initramfs:            true,

@@ -1,0 +1,59 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
+)
+
+// Collect gathers what runtime rt needs from this host's interpreters:
+// the interpreter with the symlinks on the way to it and the libraries it
+// loads, for Python the standard library (filtered by SkipStdlib) and the
+// libraries of its extension modules, and the time zone database for
+// functions that set TZ. Both drivers' images start from this tree.
+func Collect(ctx context.Context, rt string, in runtime.Interpreters) (*Tree, error) {
+	t := NewTree()
+	switch rt {
+	case fn.Python:
+		if in.Python == "" {
+			return nil, errors.New("no python3 interpreter found on this host")
+		}
+		if err := t.AddPython(ctx, in.Python); err != nil {
+			return nil, err
+		}
+	case fn.NodeJS:
+		if in.Node == "" {
+			return nil, errors.New("no node interpreter found on this host")
+		}
+		if err := t.AddBinary(ctx, in.Node); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("runtime %q: %w", rt, fn.ErrInvalid)
+	}
+	if err := t.AddZoneinfo(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Zoneinfo is the host's time zone database, which the C library reads
+// for a function's TZ (about 4 MB).
+const Zoneinfo = "/usr/share/zoneinfo"
+
+// AddZoneinfo adds the time zone database, if the host has one, all of it:
+// the Docker images always held the right/ (leap-second) and posix/ copies
+// that the microVM images left out, and a TZ that works under one driver
+// should work under the other (right/ is about 2 MB; posix/ is symlinks on
+// Debian).
+func (t *Tree) AddZoneinfo() error {
+	if _, err := os.Stat(Zoneinfo); err != nil {
+		return nil
+	}
+	_, err := t.AddDir(Zoneinfo, nil)
+	return err
+}
