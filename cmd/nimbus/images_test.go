@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/image"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 // TestImagesHoldTheSameStdlib checks that the Docker image and the microVM
@@ -24,10 +26,7 @@ func TestImagesHoldTheSameStdlib(t *testing.T) {
 	defer cancel()
 	in, _ := runtime.FindInterpreters(ctx, os.LookupEnv)
 	if in.Python == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("python3 is needed: found %+v", in)
-		}
-		t.Skipf("python3 is needed: found %+v", in)
+		testenv.Require(t, "python3", fmt.Errorf("found %+v", in))
 	}
 	layout, err := image.ProbePython(ctx, in.Python)
 	if err != nil {

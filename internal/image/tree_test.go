@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/image"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 // hostTree is a small tree of host files: a directory with a file and a
@@ -120,10 +122,7 @@ func TestCollect(t *testing.T) {
 	defer cancel()
 	in, _ := runtime.FindInterpreters(ctx, os.LookupEnv)
 	if in.Python == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("python3 is needed: found %+v", in)
-		}
-		t.Skipf("python3 is needed: found %+v", in)
+		testenv.Require(t, "python3", fmt.Errorf("found %+v", in))
 	}
 	tr, err := image.Collect(ctx, fn.Python, in)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 func TestDetectAccel(t *testing.T) {
@@ -99,7 +101,7 @@ func TestGuestFiles(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if _, err := exec.LookPath(c.cmd[0]); err != nil {
-				t.Skipf("%s is not installed", c.cmd[0])
+				testenv.Require(t, c.cmd[0], err)
 			}
 			p := filepath.Join(dir, c.name)
 			if err := os.WriteFile(p, c.data, 0o644); err != nil {

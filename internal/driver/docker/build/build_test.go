@@ -3,6 +3,7 @@ package build_test
 import (
 	"archive/tar"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/driver/docker/build"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 // TestTree checks what goes into a runtime image, without a daemon: the
@@ -23,10 +25,7 @@ func TestTree(t *testing.T) {
 	defer cancel()
 	in, _ := runtime.FindInterpreters(ctx, os.LookupEnv)
 	if in.Python == "" || in.Node == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("python3 and node are needed: found %+v", in)
-		}
-		t.Skipf("python3 and node are needed: found %+v", in)
+		testenv.Require(t, "python3 and node", fmt.Errorf("found %+v", in))
 	}
 	for _, c := range []struct {
 		rt, exe, link string

@@ -3,6 +3,7 @@ package build
 import (
 	"archive/tar"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 // TestRootfs checks what a runtime's root file system holds: the
@@ -23,10 +25,7 @@ func TestRootfs(t *testing.T) {
 	defer cancel()
 	in, _ := runtime.FindInterpreters(ctx, os.LookupEnv)
 	if in.Python == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("python3 is needed: found %+v", in)
-		}
-		t.Skipf("python3 is needed: found %+v", in)
+		testenv.Require(t, "python3", fmt.Errorf("found %+v", in))
 	}
 	tr, interp, err := Rootfs(ctx, fn.Python, in)
 	if err != nil {
@@ -56,7 +55,7 @@ func TestRootfs(t *testing.T) {
 	}
 
 	if _, err := exec.LookPath("mksquashfs"); err != nil {
-		t.Skip("mksquashfs is not installed (apt-get install squashfs-tools)")
+		testenv.Require(t, "mksquashfs (make microvm installs squashfs-tools)", err)
 	}
 	out := filepath.Join(t.TempDir(), "rootfs.sqfs")
 	if err := squashfs(ctx, tr, fn.Python, out); err != nil {
