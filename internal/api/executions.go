@@ -13,7 +13,7 @@ import (
 )
 
 func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
-	f, err := s.function(r.Context(), r.PathValue("functionId"))
+	f, err := s.cfg.Functions.Resolve(r.Context(), r.PathValue("functionId"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -40,7 +40,7 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) history(w http.ResponseWriter, r *http.Request) {
-	f, err := s.cfg.Store.GetFunction(r.Context(), r.PathValue("functionId"))
+	f, err := s.cfg.Functions.Get(r.Context(), r.PathValue("functionId"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -74,7 +74,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getExecution(w http.ResponseWriter, r *http.Request) {
-	f, err := s.cfg.Store.GetFunction(r.Context(), r.PathValue("functionId"))
+	f, err := s.cfg.Functions.Get(r.Context(), r.PathValue("functionId"))
 	if err != nil {
 		writeError(w, err)
 		return
