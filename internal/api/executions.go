@@ -29,7 +29,17 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fn.Invalid("body", "the event must be valid JSON"))
 		return
 	}
+	// Again, now that the body is in: the function may have been deleted
+	// or changed while it was read.
+	if f, err = s.cfg.Functions.Resolve(r.Context(), f.ID); err != nil {
+		writeError(w, err)
+		return
+	}
 	ex, err := s.cfg.Engine.Invoke(r.Context(), f, event)
+	if errors.Is(err, fn.ErrNotFound) {
+		writeError(w, err) // deleted since: no execution was recorded
+		return
+	}
 	if err != nil {
 		writeError(w, fmt.Errorf("execution %s rejected: %w", ex.ID, err))
 		return
