@@ -43,7 +43,7 @@ type snapshot struct {
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	var functionID string
 	if v := r.URL.Query().Get("function"); v != "" {
-		f, err := s.cfg.Store.GetFunction(r.Context(), v)
+		f, err := s.cfg.Functions.Get(r.Context(), v)
 		if err != nil {
 			writeError(w, err)
 			return

@@ -13,7 +13,7 @@ import (
 )
 
 func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
-	f, err := s.function(r.Context(), r.PathValue("functionId"))
+	f, err := s.cfg.Functions.Resolve(r.Context(), r.PathValue("functionId"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -29,7 +29,17 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fn.Invalid("body", "the event must be valid JSON"))
 		return
 	}
+	// Again, now that the body is in: the function may have been deleted
+	// or changed while it was read.
+	if f, err = s.cfg.Functions.Resolve(r.Context(), f.ID); err != nil {
+		writeError(w, err)
+		return
+	}
 	ex, err := s.cfg.Engine.Invoke(r.Context(), f, event)
+	if errors.Is(err, fn.ErrNotFound) {
+		writeError(w, err) // deleted since: no execution was recorded
+		return
+	}
 	if err != nil {
 		writeError(w, fmt.Errorf("execution %s rejected: %w", ex.ID, err))
 		return
@@ -40,7 +50,7 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) history(w http.ResponseWriter, r *http.Request) {
-	f, err := s.cfg.Store.GetFunction(r.Context(), r.PathValue("functionId"))
+	f, err := s.cfg.Functions.Get(r.Context(), r.PathValue("functionId"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -74,7 +84,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getExecution(w http.ResponseWriter, r *http.Request) {
-	f, err := s.cfg.Store.GetFunction(r.Context(), r.PathValue("functionId"))
+	f, err := s.cfg.Functions.Get(r.Context(), r.PathValue("functionId"))
 	if err != nil {
 		writeError(w, err)
 		return

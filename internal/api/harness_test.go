@@ -18,6 +18,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/engine"
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/functions"
 	"github.com/nimbusfaas/nimbus/internal/metrics"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/store/sqlite"
@@ -79,6 +80,7 @@ type harness struct {
 	api     *api.Server
 	metrics *metrics.Recorder
 	engine  *engine.Engine
+	store   *sqlite.Store
 	key     string
 }
 
@@ -112,8 +114,8 @@ func newHarness(t *testing.T, o options) *harness {
 		t.Fatal(err)
 	}
 	eng.Start(ctx)
-	cfg := api.Config{Store: st, Engine: eng, Metrics: rec, APIKey: o.key, Logger: log, Gatherer: reg,
-		Defaults: fn.Defaults{TimeoutMs: 5000, MemoryMB: 128}}
+	fns := functions.New(functions.Config{Store: st, Engine: eng, Logger: log, Defaults: fn.Defaults{TimeoutMs: 5000, MemoryMB: 128}})
+	cfg := api.Config{Store: st, Engine: eng, Functions: fns, Metrics: rec, APIKey: o.key, Logger: log, Gatherer: reg}
 	if o.api != nil {
 		o.api(&cfg)
 	}
@@ -124,7 +126,7 @@ func newHarness(t *testing.T, o options) *harness {
 	}
 	srv.Config.RegisterOnShutdown(a.CloseStreams)
 	srv.Start()
-	h := &harness{t: t, srv: srv, api: a, metrics: rec, engine: eng, key: o.key}
+	h := &harness{t: t, srv: srv, api: a, metrics: rec, engine: eng, store: st, key: o.key}
 	t.Cleanup(func() {
 		a.CloseStreams()
 		srv.Close()

@@ -177,7 +177,7 @@ func (s *Server) functionMetrics(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	f, err := s.function(r.Context(), r.PathValue("functionId"))
+	f, err := s.cfg.Functions.Resolve(r.Context(), r.PathValue("functionId"))
 	if err != nil {
 		writeError(w, err)
 		return

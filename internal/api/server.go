@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,20 +16,17 @@ import (
 
 	"github.com/nimbusfaas/nimbus/internal/engine"
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/functions"
 	"github.com/nimbusfaas/nimbus/internal/metrics"
 	"github.com/nimbusfaas/nimbus/internal/store"
 )
-
-// SyntaxChecker reports a syntax error in a function's sources, or nil.
-type SyntaxChecker func(ctx context.Context, runtime string, files map[string]string) error
 
 // Config wires a Server.
 type Config struct {
 	Store        store.Store
 	Engine       *engine.Engine
+	Functions    *functions.Service
 	Metrics      *metrics.Recorder
-	CheckSyntax  SyntaxChecker
-	Defaults     fn.Defaults
 	APIKey       string
 	MaxBodyBytes int64
 	Logger       *slog.Logger
@@ -64,10 +60,6 @@ type Server struct {
 
 	closing   chan struct{} // closed by CloseStreams
 	closeOnce sync.Once
-
-	cache   sync.Map     // id and name → *cachedFunction, for the invoke path
-	cacheMu sync.Mutex   // serialises cache fills with invalidations (not reads)
-	gen     atomic.Int64 // bumped on every change, so a racing read is not cached
 }
 
 // New builds the server and its routes.

@@ -48,9 +48,13 @@ type Config struct {
 
 // Engine runs functions.
 type Engine struct {
-	cfg     Config
-	log     *slog.Logger
-	pools   sync.Map // function id → *pool
+	cfg   Config
+	log   *slog.Logger
+	pools sync.Map // function id → *pool
+	// poolsMu orders the creation of pools with Remove, so that a pool is
+	// never created for a function after its removal.
+	poolsMu sync.Mutex
+	removed *removedIDs
 	rec     *recorder
 	closing atomic.Bool
 	calls   atomic.Int64 // calls in flight
@@ -88,6 +92,7 @@ func New(cfg Config) *Engine {
 		cfg:     cfg,
 		log:     log,
 		rec:     newRecorder(cfg, log),
+		removed: newRemovedIDs(maxRemovedIDs),
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
@@ -116,8 +121,9 @@ func (e *Engine) Driver(name string) (driver.Driver, error) {
 // Invoke runs f once with event and returns its execution record, which is
 // also written to the store and counted in metrics. The error is non-nil only
 // when the call never ran (status rejected): it wraps fn.ErrCapacity or
-// fn.ErrUnavailable. The record is shared with the record writer: callers
-// must not modify it.
+// fn.ErrUnavailable, or fn.ErrNotFound when f was removed (its record is
+// then neither written nor counted: its function is gone). The record is
+// shared with the record writer: callers must not modify it.
 func (e *Engine) Invoke(ctx context.Context, f *fn.Function, event json.RawMessage) (*fn.Execution, error) {
 	ex := &fn.Execution{
 		ID:         fn.NewID(),
@@ -133,6 +139,9 @@ func (e *Engine) Invoke(ctx context.Context, f *fn.Function, event json.RawMessa
 	if err != nil {
 		ex.Status = fn.StatusRejected
 		ex.Error = &fn.ErrorInfo{Type: "Nimbus.Rejected", Message: err.Error()}
+		if errors.Is(err, fn.ErrNotFound) {
+			return ex, err
+		}
 	}
 	e.cfg.Metrics.Record(f, ex)
 	e.rec.add(ex)
@@ -147,9 +156,15 @@ func (e *Engine) invoke(ctx context.Context, f *fn.Function, ex *fn.Execution) e
 	if err != nil {
 		return fmt.Errorf("%w: %w", fn.ErrUnavailable, err)
 	}
-	p := e.pool(f)
+	p, err := e.pool(f)
+	if err != nil {
+		return err
+	}
 	in, err := p.acquire(ctx, e.cfg.QueueTimeout)
 	ex.QueueMs = msSince(ex.StartedAt)
+	if errors.Is(err, errGone) && e.removed.has(f.ID) {
+		return errRemoved(f) // removed while this call waited
+	}
 	if err != nil {
 		return err
 	}
@@ -256,34 +271,53 @@ func (e *Engine) logs(s string, truncated bool) string {
 	return s
 }
 
-func (e *Engine) pool(f *fn.Function) *pool {
+// pool returns f's pool, creating it unless f was removed (then an error
+// wrapping fn.ErrNotFound).
+func (e *Engine) pool(f *fn.Function) (*pool, error) {
 	if v, ok := e.pools.Load(f.ID); ok {
 		p := v.(*pool)
 		if !p.isVersion(f.Version) {
 			p.update(f)
 		}
-		return p
+		return p, nil
+	}
+	e.poolsMu.Lock()
+	defer e.poolsMu.Unlock()
+	if e.removed.has(f.ID) {
+		return nil, errRemoved(f)
 	}
 	v, _ := e.pools.LoadOrStore(f.ID, newPool(f, autoscale.NewTracker(autoscale.Config{Fixed: e.cfg.KeepAlive})))
-	return v.(*pool)
+	return v.(*pool), nil
+}
+
+func errRemoved(f *fn.Function) error {
+	return fmt.Errorf("function %q was deleted: %w", f.Name, fn.ErrNotFound)
 }
 
 // Update tells the engine a function was created or changed: idle
 // instances of an old version stop, busy ones stop when their call ends,
-// and its minInstances start.
+// and its minInstances start. A removed function stays removed.
 func (e *Engine) Update(f *fn.Function) {
 	if v, ok := e.pools.Load(f.ID); ok {
 		v.(*pool).update(f)
 	}
 	if f.MinInstances > 0 && !e.closing.Load() {
-		p := e.pool(f)
-		e.scalePool(p, time.Now(), false)
+		if p, err := e.pool(f); err == nil {
+			e.scalePool(p, time.Now(), false)
+		}
 	}
 }
 
-// Remove stops a deleted function's instances and forgets it.
+// Remove stops a deleted function's instances and forgets it. From then on
+// the engine refuses to start it again (Invoke fails with fn.ErrNotFound,
+// Update does nothing) for calls and updates that read it before it was
+// deleted; ids are never reused.
 func (e *Engine) Remove(functionID string) {
-	if v, ok := e.pools.LoadAndDelete(functionID); ok {
+	e.poolsMu.Lock()
+	e.removed.add(functionID)
+	v, ok := e.pools.LoadAndDelete(functionID)
+	e.poolsMu.Unlock()
+	if ok {
 		v.(*pool).scale(time.Now(), autoscale.Windows{}, true)
 	}
 	e.rec.forget(functionID)

@@ -94,7 +94,7 @@ type Execution struct {
 
 var lastID atomic.Int64
 
-// NewID returns a 24-hex-digit identifier whose lexical order is its order of
+// NewID returns an IDLen-hex-digit identifier whose lexical order is its order of
 // creation in this process: 8 bytes of strictly increasing Unix nanoseconds
 // and 4 random bytes.
 func NewID() string {
@@ -112,4 +112,22 @@ func NewID() string {
 	binary.BigEndian.PutUint64(b[:8], uint64(now))
 	_, _ = rand.Read(b[8:])
 	return hex.EncodeToString(b[:])
+}
+
+// IDLen is the length of the ids NewID makes.
+const IDLen = 24
+
+// LooksLikeID reports whether s has the shape of an id NewID makes: 24
+// lowercase hexadecimal digits. No name has it, so that a name can never
+// be taken for another function's id.
+func LooksLikeID(s string) bool {
+	if len(s) != IDLen {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -126,6 +126,8 @@ func (f *Function) Normalize(d Defaults) error {
 		return Invalid("name", fmt.Sprintf("must be at most %d characters", MaxNameLen))
 	case !nameRE.MatchString(f.Name):
 		return Invalid("name", "must be lowercase letters, digits and '-', starting and ending with a letter or digit")
+	case LooksLikeID(f.Name):
+		return Invalid("name", fmt.Sprintf("must not look like a function id (%d hexadecimal digits): calls by id would be ambiguous", IDLen))
 	}
 	rt, err := CanonicalRuntime(f.Runtime)
 	if err != nil {

@@ -42,6 +42,8 @@ func TestNormalizeNamesTheBadField(t *testing.T) {
 		{"uppercase name", func(f *fn.Function) { f.Name = "Hello" }, "name"},
 		{"name with slash", func(f *fn.Function) { f.Name = "a/b" }, "name"},
 		{"long name", func(f *fn.Function) { f.Name = strings.Repeat("a", 64) }, "name"},
+		{"id-shaped name", func(f *fn.Function) { f.Name = fn.NewID() }, "name"},
+		{"hex name of an id's length", func(f *fn.Function) { f.Name = "0123456789abcdef01234567" }, "name"},
 		{"unknown runtime", func(f *fn.Function) { f.Runtime = "ruby3.2" }, "runtime"},
 		{"python2", func(f *fn.Function) { f.Runtime = "python2.7" }, "runtime"},
 		{"no runtime", func(f *fn.Function) { f.Runtime = "" }, "runtime"},
@@ -102,6 +104,34 @@ func TestNewIDIsOrdered(t *testing.T) {
 			t.Fatalf("id %q after %q", id, prev)
 		}
 		prev = id
+	}
+}
+
+func TestLooksLikeID(t *testing.T) {
+	cases := []struct {
+		s    string
+		want bool
+	}{
+		{fn.NewID(), true},
+		{"0123456789abcdef01234567", true},
+		{"0123456789ABCDEF01234567", false}, // NewID writes lowercase
+		{"0123456789abcdef0123456", false},
+		{"0123456789abcdef012345678", false},
+		{"0123456789abcdef0123456g", false},
+		{"hello", false},
+		{"", false},
+	}
+	for _, tc := range cases {
+		if got := fn.LooksLikeID(tc.s); got != tc.want {
+			t.Errorf("LooksLikeID(%q) = %v, want %v", tc.s, got, tc.want)
+		}
+	}
+	// Names one character off an id's shape stay valid.
+	for _, name := range []string{"0123456789abcdef0123456", "0123456789abcdef01234567x", "deadbeef"} {
+		f := &fn.Function{Name: name, Runtime: "python", Code: "x = 1"}
+		if err := f.Normalize(defaults); err != nil {
+			t.Errorf("name %q: %v", name, err)
+		}
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/engine"
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/functions"
 	"github.com/nimbusfaas/nimbus/internal/metrics"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/store"
@@ -33,6 +34,7 @@ type Server struct {
 	log     *slog.Logger
 	store   store.Store
 	engine  *engine.Engine
+	fns     *functions.Service
 	metrics *metrics.Recorder
 	http    *http.Server
 	ln      net.Listener
@@ -108,11 +110,9 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		st.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: st, engine: eng, metrics: rec, drivers: drivers, interp: interp}
-	handler := api.New(api.Config{
-		Store:   st,
-		Engine:  eng,
-		Metrics: rec,
+	fns := functions.New(functions.Config{
+		Store:  st,
+		Engine: eng,
 		CheckSyntax: func(ctx context.Context, rt string, files map[string]string) error {
 			err := runtime.CheckSyntax(ctx, interp, rt, files)
 			var se *runtime.SyntaxError
@@ -126,7 +126,15 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 			}
 			return nil
 		},
-		Defaults:     fn.Defaults{TimeoutMs: cfg.DefaultTimeoutMs, MemoryMB: cfg.DefaultMemoryMB},
+		Defaults: fn.Defaults{TimeoutMs: cfg.DefaultTimeoutMs, MemoryMB: cfg.DefaultMemoryMB},
+		Logger:   log,
+	})
+	s := &Server{cfg: cfg, log: log, store: st, engine: eng, fns: fns, metrics: rec, drivers: drivers, interp: interp}
+	handler := api.New(api.Config{
+		Store:        st,
+		Engine:       eng,
+		Functions:    fns,
+		Metrics:      rec,
 		APIKey:       cfg.APIKey,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       log,
@@ -204,15 +212,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	return nil
 }
 
-// warmUp starts the minInstances of every function, in the background.
+// warmUp starts the minInstances of every valid function, in the background.
 func (s *Server) warmUp(ctx context.Context) {
-	fs, err := s.store.ListFunctions(ctx)
-	if err != nil {
+	if err := s.fns.WarmUp(ctx); err != nil {
 		s.log.Warn("functions' minInstances not started: cannot list functions", "error", err)
-		return
-	}
-	for _, f := range fs {
-		s.engine.Update(f) // only those with minInstances start anything
 	}
 }
 

@@ -1,0 +1,43 @@
+package functions
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"github.com/nimbusfaas/nimbus/internal/fn"
+)
+
+// Merge applies the fields present in patch, a JSON object of a
+// function's fields, to f: a change for Update. A "code" replaces the
+// files. Identity and bookkeeping fields (id, version, createdAt,
+// updatedAt) cannot be changed, and unknown fields are refused.
+func Merge(f *fn.Function, patch map[string]json.RawMessage) error {
+	for _, k := range []string{"id", "version", "createdAt", "updatedAt"} {
+		if _, ok := patch[k]; ok {
+			return fn.Invalid(k, "cannot be changed")
+		}
+	}
+	base, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(base, &m); err != nil {
+		return err
+	}
+	if _, ok := patch["code"]; ok {
+		delete(m, "files")
+	}
+	for k, v := range patch {
+		m[k] = v
+	}
+	b, _ := json.Marshal(m)
+	merged := new(fn.Function)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(merged); err != nil {
+		return fn.Invalid("body", "not valid JSON for a function: "+err.Error())
+	}
+	*f = *merged
+	return nil
+}

@@ -1,0 +1,217 @@
+package functions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/driver"
+	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/store"
+)
+
+// SyntaxChecker reports a syntax error in a function's sources (an error
+// wrapping fn.ErrInvalid), or nil.
+type SyntaxChecker func(ctx context.Context, runtime string, files map[string]string) error
+
+// Engine is what the service needs of the engine (*engine.Engine).
+type Engine interface {
+	// Driver returns the named driver, or an error wrapping fn.ErrInvalid.
+	Driver(name string) (driver.Driver, error)
+	// Update says a function was created or changed.
+	Update(f *fn.Function)
+	// Remove says a function was deleted.
+	Remove(functionID string)
+}
+
+// DefaultTTL is how long Resolve trusts a cached function by default.
+const DefaultTTL = 2 * time.Second
+
+// Config wires a Service.
+type Config struct {
+	Store  store.Store
+	Engine Engine
+	// CheckSyntax, when set, checks the sources of every function created
+	// or updated.
+	CheckSyntax SyntaxChecker
+	Defaults    fn.Defaults
+	Logger      *slog.Logger
+	// TTL is how long Resolve serves a cached function before it reads it
+	// again, in the background (DefaultTTL).
+	TTL time.Duration
+}
+
+// Service is the function lifecycle. It is safe for concurrent use.
+type Service struct {
+	cfg   Config
+	log   *slog.Logger
+	cache cache
+}
+
+// New builds a Service.
+func New(cfg Config) *Service {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = DefaultTTL
+	}
+	return &Service{cfg: cfg, log: cfg.Logger.With("component", "functions")}
+}
+
+// Create validates f, fills its defaults, checks its sources compile,
+// gives it a new id and version 1, stores it and tells the engine (which
+// starts its minInstances). It returns f so completed. A taken name is
+// fn.ErrConflict.
+func (s *Service) Create(ctx context.Context, f *fn.Function) (*fn.Function, error) {
+	f.ID, f.Version = "", 0
+	if err := s.prepare(ctx, f); err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	f.ID = fn.NewID()
+	f.Version = 1
+	f.CreatedAt, f.UpdatedAt = now, now
+	if err := s.cfg.Store.CreateFunction(ctx, f); err != nil {
+		return nil, conflictName(err, f.Name)
+	}
+	s.cfg.Engine.Update(f)
+	s.log.Info("function created", "function", f.Name, "id", f.ID, "runtime", f.Runtime, "driver", f.Driver)
+	return f, nil
+}
+
+// Update changes the function idOrName: change edits a copy of it as
+// stored (Merge applies a JSON patch), and the result is validated and
+// checked as Create's is. Its id and creation time cannot change. When
+// nothing that runs changed, Update returns the stored function and
+// changed false, and the version stays. Otherwise the new version (one
+// more) is stored if no other update came first (else fn.ErrConflict), and
+// the engine retires the old version's instances.
+func (s *Service) Update(ctx context.Context, idOrName string, change func(*fn.Function) error) (f *fn.Function, changed bool, err error) {
+	old, err := s.cfg.Store.GetFunction(ctx, idOrName)
+	if err != nil {
+		return nil, false, err
+	}
+	g := *old
+	g.Files, g.Env = maps.Clone(old.Files), maps.Clone(old.Env)
+	if err := change(&g); err != nil {
+		return nil, false, err
+	}
+	f = &g
+	f.ID, f.CreatedAt = old.ID, old.CreatedAt
+	if err := s.prepare(ctx, f); err != nil {
+		return nil, false, err
+	}
+	if fn.SameConfig(old, f) {
+		return old, false, nil
+	}
+	f.Version = old.Version + 1
+	f.UpdatedAt = time.Now().UTC()
+	if err := s.cfg.Store.UpdateFunction(ctx, f, old.Version); err != nil {
+		if errors.Is(err, fn.ErrConflict) && f.Name == old.Name {
+			err = fmt.Errorf("function %q was changed by another request; read it again and retry: %w", old.Name, fn.ErrConflict)
+		}
+		return nil, false, conflictName(err, f.Name)
+	}
+	s.forget(old)
+	s.cfg.Engine.Update(f)
+	s.log.Info("function updated", "function", f.Name, "id", f.ID, "version", f.Version)
+	return f, true, nil
+}
+
+// Delete deletes the function idOrName and its executions, after stopping
+// its instances, and returns what it deleted.
+func (s *Service) Delete(ctx context.Context, idOrName string) (*fn.Function, error) {
+	f, err := s.cfg.Store.GetFunction(ctx, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	s.forget(f)
+	s.cfg.Engine.Remove(f.ID)
+	if err := s.cfg.Store.DeleteFunction(ctx, f.ID); err != nil {
+		return nil, err
+	}
+	s.log.Info("function deleted", "function", f.Name, "id", f.ID)
+	return f, nil
+}
+
+// Get reads the function idOrName from the store, as it is stored: one
+// that could not run can still be shown, fixed or deleted. Resolve is the
+// way to a function to run.
+func (s *Service) Get(ctx context.Context, idOrName string) (*fn.Function, error) {
+	return s.cfg.Store.GetFunction(ctx, idOrName)
+}
+
+// List reads every function from the store, ordered by name.
+func (s *Service) List(ctx context.Context) ([]*fn.Function, error) {
+	return s.cfg.Store.ListFunctions(ctx)
+}
+
+// WarmUp tells the engine of every stored function that is valid, which
+// starts their minInstances; it logs those that are not.
+func (s *Service) WarmUp(ctx context.Context) error {
+	fs, err := s.cfg.Store.ListFunctions(ctx)
+	if err != nil {
+		return fmt.Errorf("list functions: %w", err)
+	}
+	for _, f := range fs {
+		if f, err := s.runnable(f); err == nil {
+			s.cfg.Engine.Update(f) // only those with minInstances start anything
+		}
+	}
+	return nil
+}
+
+// Warnings says what stands in the way of running f now (a driver that is
+// not available), or nil.
+func (s *Service) Warnings(ctx context.Context, f *fn.Function) []string {
+	d, err := s.cfg.Engine.Driver(f.Driver)
+	if err == nil {
+		err = d.Available(ctx)
+	}
+	if err != nil {
+		return []string{fmt.Sprintf("driver %q cannot run functions now: %v", f.Driver, err)}
+	}
+	return nil
+}
+
+// prepare validates f, fills defaults and checks its sources compile.
+func (s *Service) prepare(ctx context.Context, f *fn.Function) error {
+	if err := f.Normalize(s.cfg.Defaults); err != nil {
+		return err
+	}
+	if _, err := s.cfg.Engine.Driver(f.Driver); err != nil {
+		return err
+	}
+	if s.cfg.CheckSyntax != nil {
+		if err := s.cfg.CheckSyntax(ctx, f.Runtime, f.Files); err != nil {
+			if errors.Is(err, fn.ErrInvalid) {
+				return err
+			}
+			return fn.Invalid("code", err.Error())
+		}
+	}
+	return nil
+}
+
+// runnable validates a function read from the store as Create validates
+// one a user sends (all but the syntax check) and returns the normalized
+// copy to run, or an error wrapping fn.ErrInvalid, which it logs.
+func (s *Service) runnable(f *fn.Function) (*fn.Function, error) {
+	g := *f
+	if err := g.Normalize(s.cfg.Defaults); err != nil {
+		s.log.Warn("stored function is invalid: it will not run", "function", f.Name, "id", f.ID, "error", err)
+		return nil, fmt.Errorf("function %q as stored cannot run: %w", f.Name, err)
+	}
+	return &g, nil
+}
+
+func conflictName(err error, name string) error {
+	if errors.Is(err, fn.ErrConflict) {
+		return fmt.Errorf("a function named %q already exists: %w", name, err)
+	}
+	return err
+}
