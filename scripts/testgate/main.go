@@ -97,6 +97,9 @@ func gate(in io.Reader, out io.Writer) (result, error) {
 			}
 		case e.Test == "" && e.Action == "fail":
 			res.broken = true
+		case e.Test == "":
+			// A package's pass, or its skip when it has no tests: the
+			// output line says which.
 		case e.Action == "output":
 			b := outputs[name]
 			if b == nil {

@@ -18,6 +18,8 @@ func TestGate(t *testing.T) {
 		`{"Action":"skip","Package":"p","Test":"TestC"}`,
 		`{"Action":"output","Package":"p","Output":"FAIL\tp\t0.1s\n"}`,
 		`{"Action":"fail","Package":"p"}`,
+		`{"Action":"output","Package":"r","Output":"?   \tr\t[no test files]\n"}`,
+		`{"Action":"skip","Package":"r"}`,
 		`# a build error, not JSON`,
 		`{"ImportPath":"q","Action":"build-output","Output":"q/x.go:1: undefined: y\n"}`,
 		`{"ImportPath":"q","Action":"build-fail"}`,
