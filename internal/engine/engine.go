@@ -176,12 +176,21 @@ func (e *Engine) invoke(ctx context.Context, f *fn.Function, ex *fn.Execution) e
 	if in == nil {
 		ex.ColdStart = true
 		t0 := time.Now()
-		di, err := d.Start(run, driver.InstanceSpec{Function: f, LogLimit: e.cfg.LogLimit})
+		// A start is stopped, like a busy instance, when a shutdown's
+		// drain runs out: a slow one would hold the shutdown to its end.
+		start, stopStart := context.WithCancel(run)
+		unlink := context.AfterFunc(e.bgCtx, stopStart)
+		di, err := d.Start(start, driver.InstanceSpec{Function: f, LogLimit: e.cfg.LogLimit})
+		unlink()
+		stopStart()
 		ex.InitMs = msSince(t0)
 		if err != nil {
 			p.abandon()
 			if errors.Is(err, fn.ErrUnavailable) {
 				return err
+			}
+			if e.bgCtx.Err() != nil && run.Err() == nil {
+				err = fmt.Errorf("server shutting down: %w", err)
 			}
 			e.fail(ex, run, err, f.Timeout)
 			return nil

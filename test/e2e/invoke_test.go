@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -328,12 +329,28 @@ func TestGracefulShutdown(t *testing.T) {
 	result := make(chan execution, 1)
 	go func() {
 		var ex execution
-		n.do("POST", "/api/executions/slow", map[string]float64{"s": 1}, &ex)
+		resp, err := http.Post(n.url+"/api/executions/slow", "application/json", strings.NewReader(`{"s": 1}`))
+		if err == nil {
+			json.NewDecoder(resp.Body).Decode(&ex)
+			resp.Body.Close()
+		}
 		result <- ex
 	}()
-	time.Sleep(300 * time.Millisecond) // the call is in flight
+	// Stop once the call is in flight: its instance is busy.
+	var m struct{ Instances struct{ Busy int } }
+	for deadline := time.Now().Add(20 * time.Second); m.Instances.Busy == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the call never started")
+		}
+		n.do("GET", "/api/metrics/functions/slow", nil, &m)
+	}
 	n.stop()
-	ex := <-result
+	var ex execution
+	select {
+	case ex = <-result:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the in-flight call got no answer")
+	}
 	if ex.Status != "success" || string(ex.Result) != `"done"` {
 		t.Fatalf("in-flight call during shutdown: %s %s %+v", ex.Status, ex.Result, ex.Error)
 	}
