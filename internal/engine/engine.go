@@ -138,7 +138,7 @@ func (e *Engine) Invoke(ctx context.Context, f *fn.Function, event json.RawMessa
 	ex.DurationMs = msSince(ex.StartedAt)
 	if err != nil {
 		ex.Status = fn.StatusRejected
-		ex.Error = &fn.ErrorInfo{Type: "Nimbus.Rejected", Message: err.Error()}
+		ex.Error = &fn.ErrorInfo{Type: "Nimbus.Rejected", Message: fn.ScrubPaths(err.Error())}
 		if errors.Is(err, fn.ErrNotFound) {
 			return ex, err
 		}
@@ -265,7 +265,7 @@ func (e *Engine) fail(ex *fn.Execution, run context.Context, err error, timeoutM
 		ex.Error = &fn.ErrorInfo{Type: "Runtime.ResponseTooLarge", Message: err.Error()}
 	default:
 		ex.Status = fn.StatusCrashed
-		ex.Error = &fn.ErrorInfo{Type: "Runtime.Error", Message: err.Error()}
+		ex.Error = &fn.ErrorInfo{Type: "Runtime.Error", Message: fn.ScrubPaths(err.Error())}
 	}
 }
 
