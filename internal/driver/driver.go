@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 	"sync"
@@ -128,6 +129,9 @@ type Logger interface {
 	Warn(msg string, args ...any)
 	Debug(msg string, args ...any)
 }
+
+// Discard is the Logger of a driver whose Config has none.
+var Discard Logger = slog.New(slog.DiscardHandler)
 
 // Register makes a driver available by name; a duplicate name panics.
 func Register(name string, f Factory) {

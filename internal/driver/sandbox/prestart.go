@@ -1,7 +1,7 @@
 package sandbox
 
 import (
-	"strings"
+	"slices"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
@@ -31,14 +31,14 @@ func (d *Driver) genericCommand(rt string) (string, []string, error) {
 // variables arrive with Init.
 func genericEnv() []string { return runtime.BaseEnv(TaskDir) }
 
-// initEnv is what Init sets for f in a prestarted worker.
-func initEnv(f *fn.Function) map[string]string {
-	env := map[string]string{}
-	for _, kv := range Env(f, TaskDir) {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
+// envList is env as an exec environment, sorted.
+func envList(env map[string]string) []string {
+	list := make([]string, 0, len(env))
+	for k, v := range env {
+		list = append(list, k+"="+v)
 	}
-	return env
+	slices.Sort(list)
+	return list
 }
 
 // prestart starts a worker of runtime rt in a fresh sandbox: forked from
