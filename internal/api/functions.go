@@ -194,12 +194,8 @@ func (s *Server) prepare(ctx context.Context, f *fn.Function) error {
 
 // warnings says what stands in the way of running f now.
 func (s *Server) warnings(ctx context.Context, f *fn.Function) []string {
-	d, err := s.cfg.Engine.Driver(f.Driver)
-	if err == nil {
-		err = d.Available(ctx)
-	}
-	if err != nil {
-		return []string{fmt.Sprintf("driver %q cannot run functions now: %v", f.Driver, err)}
+	if w := s.cfg.Engine.Availability(ctx, f.Driver).Warning(f.Driver); w != "" {
+		return []string{w}
 	}
 	return nil
 }

@@ -109,6 +109,16 @@ func (e *Engine) Driver(name string) (driver.Driver, error) {
 	return d, nil
 }
 
+// Availability is whether the driver called name can run functions now;
+// one the engine does not have cannot, and says so.
+func (e *Engine) Availability(ctx context.Context, name string) driver.Availability {
+	d, err := e.Driver(name)
+	if err != nil {
+		return driver.Availability{Reason: err.Error()}
+	}
+	return driver.CheckAvailability(ctx, d)
+}
+
 // Invoke runs f once with event and returns its execution record, which is
 // also written to the store and counted in metrics. The error is non-nil only
 // when the call never ran (status rejected): it wraps fn.ErrCapacity or

@@ -53,7 +53,10 @@ type Driver struct {
 	bg     sync.WaitGroup
 }
 
-var _ driver.Driver = (*Driver)(nil)
+var (
+	_ driver.Driver = (*Driver)(nil)
+	_ driver.Closer = (*Driver)(nil)
+)
 
 // New builds the driver. When the daemon answers, it removes the containers
 // an earlier run of this server left behind and, if this data dir has run

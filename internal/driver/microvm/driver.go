@@ -54,7 +54,11 @@ type Driver struct {
 	vms       map[*vm]struct{}
 }
 
-var _ driver.Driver = (*Driver)(nil)
+var (
+	_ driver.Driver         = (*Driver)(nil)
+	_ driver.Closer         = (*Driver)(nil)
+	_ driver.DetailReporter = (*Driver)(nil)
+)
 
 var errClosed = fmt.Errorf("microvm: driver closed: %w", fn.ErrUnavailable)
 

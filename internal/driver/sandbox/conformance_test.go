@@ -71,6 +71,6 @@ func TestConformance(t *testing.T) {
 }
 
 func limitsMemory(d driver.Driver) bool {
-	p, ok := d.(interface{ Protections() map[string]string })
+	p, ok := d.(driver.ProtectionReporter)
 	return ok && strings.Contains(p.Protections()["cgroup"], "memory")
 }

@@ -49,7 +49,11 @@ type Driver struct {
 	bg      sync.WaitGroup // refills of the warm and prestarted pools, waited for by Close
 }
 
-var _ driver.Driver = (*Driver)(nil)
+var (
+	_ driver.Driver             = (*Driver)(nil)
+	_ driver.Closer             = (*Driver)(nil)
+	_ driver.ProtectionReporter = (*Driver)(nil)
+)
 
 // New prepares the driver's directories below cfg.DataDir, removing what an
 // earlier run left there, and finds out which protections this host allows:
