@@ -186,7 +186,7 @@ func (e *Engine) invoke(ctx context.Context, f *fn.Function, ex *fn.Execution) e
 		e.fail(ex, run, err, f.Timeout)
 		return nil
 	}
-	ex.PeakMemoryKiB = peakMemoryKiB(in.Instance, resp) // before another call can use in
+	ex.PeakMemoryKiB = resp.MaxRSSKiB
 	p.release(in, true)
 	ex.Logs = e.logs(resp.Logs, resp.LogsTruncated)
 	if resp.Error != nil {
@@ -200,26 +200,6 @@ func (e *Engine) invoke(ctx context.Context, f *fn.Function, ex *fn.Execution) e
 		ex.Result = json.RawMessage("null")
 	}
 	return nil
-}
-
-// peakMemoryReporter is an optional capability of a driver.Instance: the
-// peak memory of everything the instance runs, in KiB, as the driver
-// measures it (a cgroup's memory.peak, say). It is preferred to the figure
-// the shim reports, its own ru_maxrss, which leaves out processes the
-// handler starts.
-type peakMemoryReporter interface {
-	PeakMemoryKiB() int64
-}
-
-// peakMemoryKiB is the peak memory to record for a call that in answered
-// with resp: the driver's figure when it has one, else the shim's.
-func peakMemoryKiB(in driver.Instance, resp *runtime.Response) int64 {
-	if r, ok := in.(peakMemoryReporter); ok {
-		if kib := r.PeakMemoryKiB(); kib > 0 {
-			return kib
-		}
-	}
-	return resp.MaxRSSKiB
 }
 
 // fail records why a started call did not produce a response.
