@@ -98,11 +98,10 @@ func (e *Engine) Start(ctx context.Context) {
 }
 
 // Driver returns the named driver, or an error wrapping fn.ErrInvalid.
+// Normalize stores canonical names; the name is resolved again here for
+// functions stored before it did (an alias such as "firecracker").
 func (e *Engine) Driver(name string) (driver.Driver, error) {
-	if name == "firecracker" {
-		name = "microvm"
-	}
-	d, ok := e.cfg.Drivers[name]
+	d, ok := e.cfg.Drivers[fn.CanonicalDriver(name)]
 	if !ok {
 		return nil, fn.Invalid("driver", fmt.Sprintf("unknown driver %q", name))
 	}

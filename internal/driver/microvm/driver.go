@@ -22,7 +22,7 @@ import (
 )
 
 // Name is the name functions select this driver by ("firecracker" is an
-// alias the engine maps to it).
+// alias: fn.CanonicalDriver maps it to Name).
 const Name = "microvm"
 
 func init() {
