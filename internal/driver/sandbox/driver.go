@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -463,4 +464,14 @@ func writeFiles(dir string, files map[string]string) error {
 		}
 	}
 	return os.MkdirAll(dir, 0o755)
+}
+
+// envList is env as an exec environment, sorted.
+func envList(env map[string]string) []string {
+	list := make([]string, 0, len(env))
+	for k, v := range env {
+		list = append(list, k+"="+v)
+	}
+	slices.Sort(list)
+	return list
 }

@@ -1,8 +1,6 @@
 package sandbox
 
 import (
-	"slices"
-
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
@@ -30,16 +28,6 @@ func (d *Driver) genericCommand(rt string) (string, []string, error) {
 // genericEnv is a prestarted worker's environment; the function's own
 // variables arrive with Init.
 func genericEnv() []string { return runtime.BaseEnv(TaskDir) }
-
-// envList is env as an exec environment, sorted.
-func envList(env map[string]string) []string {
-	list := make([]string, 0, len(env))
-	for k, v := range env {
-		list = append(list, k+"="+v)
-	}
-	slices.Sort(list)
-	return list
-}
 
 // prestart starts a worker of runtime rt in a fresh sandbox: forked from
 // the zygote for Python while it runs, a fresh interpreter otherwise.
