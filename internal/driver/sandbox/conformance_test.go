@@ -58,7 +58,7 @@ func conformanceDriver(t *testing.T) driver.Driver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cl, ok := any(d).(interface{ Close() error }); ok {
+	if cl, ok := any(d).(driver.Closer); ok {
 		t.Cleanup(func() { cl.Close() })
 	}
 	return d
