@@ -90,6 +90,7 @@ type options struct {
 	queueTimeout time.Duration
 	api          func(*api.Config)
 	server       func(*httptest.Server) // before it starts
+	drivers      []string               // more fake drivers, by name, beside the default
 }
 
 func newHarness(t *testing.T, o options) *harness {
@@ -102,8 +103,12 @@ func newHarness(t *testing.T, o options) *harness {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := metrics.NewRegistry()
 	rec := metrics.New(metrics.Config{Registry: reg, Logger: log})
+	drivers := map[string]driver.Driver{fn.DefaultDriver: &fakeDriver{startDelay: o.startDelay}}
+	for _, name := range o.drivers {
+		drivers[name] = &fakeDriver{startDelay: o.startDelay}
+	}
 	eng := engine.New(engine.Config{
-		Drivers:       map[string]driver.Driver{fn.DefaultDriver: &fakeDriver{startDelay: o.startDelay}},
+		Drivers:       drivers,
 		Records:       st,
 		Metrics:       rec,
 		Logger:        log,

@@ -1,12 +1,12 @@
 package api
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/metrics"
 )
@@ -69,23 +69,6 @@ func (t *instanceTotals) add(c metrics.InstanceCount) {
 	t.Active += c.Idle + c.Busy + c.Starting
 }
 
-// driverState is whether a driver can run functions now.
-type driverState struct {
-	Available bool   `json:"available"`
-	Reason    string `json:"reason,omitempty"`
-}
-
-func (s *Server) driverState(ctx context.Context, name string) driverState {
-	d, err := s.cfg.Engine.Driver(name)
-	if err == nil {
-		err = d.Available(ctx)
-	}
-	if err != nil {
-		return driverState{Reason: err.Error()}
-	}
-	return driverState{Available: true}
-}
-
 // systemView is GET /api/metrics/system: the window's summary at the top
 // level, then the rest of the picture.
 type systemView struct {
@@ -96,13 +79,13 @@ type systemView struct {
 		instanceTotals
 		ByDriver map[string]*instanceTotals `json:"byDriver"`
 	} `json:"instances"`
-	Drivers        map[string]driverState `json:"drivers"`
-	Host           hostView               `json:"host"`
-	Process        metrics.ProcessUse     `json:"process"`
-	UptimeSeconds  int                    `json:"uptimeSeconds"`
-	RecordsDropped int64                  `json:"recordsDropped"`
-	EventsDropped  uint64                 `json:"eventsDropped"`
-	Series         []metrics.Point        `json:"series,omitempty"`
+	Drivers        map[string]driver.Availability `json:"drivers"`
+	Host           hostView                       `json:"host"`
+	Process        metrics.ProcessUse             `json:"process"`
+	UptimeSeconds  int                            `json:"uptimeSeconds"`
+	RecordsDropped int64                          `json:"recordsDropped"`
+	EventsDropped  uint64                         `json:"eventsDropped"`
+	Series         []metrics.Point                `json:"series,omitempty"`
 }
 
 type hostView struct {
@@ -126,14 +109,14 @@ func (s *Server) systemMetrics(w http.ResponseWriter, r *http.Request) {
 		Summary:        s.cfg.Metrics.System(win),
 		Rates:          s.cfg.Metrics.Rates(""),
 		InFlight:       s.cfg.Engine.InFlight(),
-		Drivers:        map[string]driverState{},
+		Drivers:        map[string]driver.Availability{},
 		UptimeSeconds:  int(time.Since(s.started).Seconds()),
 		RecordsDropped: s.cfg.Engine.Dropped(),
 		EventsDropped:  s.cfg.Metrics.Events().Dropped(),
 	}
 	v.Instances.ByDriver = map[string]*instanceTotals{}
 	for _, name := range s.cfg.Engine.Drivers() {
-		v.Drivers[name] = s.driverState(r.Context(), name)
+		v.Drivers[name] = s.cfg.Engine.Availability(r.Context(), name)
 		v.Instances.ByDriver[name] = new(instanceTotals)
 	}
 	for _, c := range s.cfg.Engine.AllInstances(false) {
@@ -159,11 +142,11 @@ type functionMetricsView struct {
 	FunctionID string `json:"functionId"`
 	Name       string `json:"name"`
 	metrics.Summary
-	Rates       metrics.Rates   `json:"rates"` // invocations per second
-	Instances   instanceTotals  `json:"instances"`
-	Driver      string          `json:"driver"`
-	DriverState driverState     `json:"driverState"`
-	Series      []metrics.Point `json:"series,omitempty"`
+	Rates       metrics.Rates       `json:"rates"` // invocations per second
+	Instances   instanceTotals      `json:"instances"`
+	Driver      string              `json:"driver"`
+	DriverState driver.Availability `json:"driverState"`
+	Series      []metrics.Point     `json:"series,omitempty"`
 }
 
 func (s *Server) functionMetrics(w http.ResponseWriter, r *http.Request) {
@@ -188,7 +171,7 @@ func (s *Server) functionMetrics(w http.ResponseWriter, r *http.Request) {
 		Summary:     s.cfg.Metrics.Function(f.ID, win),
 		Rates:       s.cfg.Metrics.Rates(f.ID),
 		Driver:      f.Driver,
-		DriverState: s.driverState(r.Context(), f.Driver),
+		DriverState: s.cfg.Engine.Availability(r.Context(), f.Driver),
 	}
 	v.Instances.add(s.cfg.Engine.Instances(f.ID))
 	if step > 0 {

@@ -124,7 +124,7 @@ func (c *Conn) Init(ctx context.Context, in runtime.Init) (logs string, err erro
 func (c *Conn) Invoke(ctx context.Context, req *runtime.Request) (*runtime.Response, error) {
 	ch := make(chan *runtime.Response, 1)
 	c.mu.Lock()
-	if c.err != nil || isClosed(c.dead) {
+	if c.err != nil || IsClosed(c.dead) {
 		c.mu.Unlock()
 		return nil, c.deadErr()
 	}
@@ -178,7 +178,8 @@ func (c *Conn) deadErr() error {
 	return c.err
 }
 
-func isClosed(ch <-chan struct{}) bool {
+// IsClosed reports whether ch is closed, without waiting.
+func IsClosed(ch <-chan struct{}) bool {
 	select {
 	case <-ch:
 		return true

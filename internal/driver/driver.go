@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 	"sync"
@@ -23,6 +24,52 @@ type Driver interface {
 	// handler that cannot be loaded gives a *runtime.Error; a driver that
 	// cannot start anything gives an error wrapping fn.ErrUnavailable.
 	Start(ctx context.Context, spec InstanceSpec) (Instance, error)
+}
+
+// Optional capabilities: a driver that has one implements its interface,
+// with a compile-time guard beside it (var _ driver.Closer = (*Driver)(nil)),
+// and the server finds it by type assertion.
+
+// Closer is a driver that holds something of its own (warm workers, pooled
+// containers, VMs and their files) to release at shutdown.
+type Closer interface {
+	Close() error
+}
+
+// ProtectionReporter is a driver that isolates instances and says how:
+// each protection's name, and "on", or "off: why".
+type ProtectionReporter interface {
+	Protections() map[string]string
+}
+
+// DetailReporter is a driver with more to say in GET /api/system (the
+// microVM accelerator and why it was chosen, say).
+type DetailReporter interface {
+	Details() map[string]any
+}
+
+// Availability is whether a driver can run functions now and, when not,
+// why: what the API, GET /api/system and the start-up log show.
+type Availability struct {
+	Available bool   `json:"available"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// CheckAvailability asks d whether it can run functions now.
+func CheckAvailability(ctx context.Context, d Driver) Availability {
+	if err := d.Available(ctx); err != nil {
+		return Availability{Reason: err.Error()}
+	}
+	return Availability{Available: true}
+}
+
+// Warning is what to tell whoever picks the driver called name that it
+// cannot run functions now, or "" when it can.
+func (a Availability) Warning(name string) string {
+	if a.Available {
+		return ""
+	}
+	return fmt.Sprintf("driver %q cannot run functions now: %s", name, a.Reason)
 }
 
 // InstanceSpec is what an instance is started for.
@@ -128,6 +175,9 @@ type Logger interface {
 	Warn(msg string, args ...any)
 	Debug(msg string, args ...any)
 }
+
+// Discard is the Logger of a driver whose Config has none.
+var Discard Logger = slog.New(slog.DiscardHandler)
 
 // Register makes a driver available by name; a duplicate name panics.
 func Register(name string, f Factory) {

@@ -107,15 +107,24 @@ func (e *Engine) Start(ctx context.Context) {
 }
 
 // Driver returns the named driver, or an error wrapping fn.ErrInvalid.
+// Normalize stores canonical names; the name is resolved again here for
+// functions stored before it did (an alias such as "firecracker").
 func (e *Engine) Driver(name string) (driver.Driver, error) {
-	if name == "firecracker" {
-		name = "microvm"
-	}
-	d, ok := e.cfg.Drivers[name]
+	d, ok := e.cfg.Drivers[fn.CanonicalDriver(name)]
 	if !ok {
 		return nil, fn.Invalid("driver", fmt.Sprintf("unknown driver %q", name))
 	}
 	return d, nil
+}
+
+// Availability is whether the driver called name can run functions now;
+// one the engine does not have cannot, and says so.
+func (e *Engine) Availability(ctx context.Context, name string) driver.Availability {
+	d, err := e.Driver(name)
+	if err != nil {
+		return driver.Availability{Reason: err.Error()}
+	}
+	return driver.CheckAvailability(ctx, d)
 }
 
 // Invoke runs f once with event and returns its execution record, which is
@@ -204,7 +213,7 @@ func (e *Engine) invoke(ctx context.Context, f *fn.Function, ex *fn.Execution) e
 		e.fail(ex, run, err, f.Timeout)
 		return nil
 	}
-	ex.PeakMemoryKiB = peakMemoryKiB(in.Instance, resp) // before another call can use in
+	ex.PeakMemoryKiB = resp.MaxRSSKiB
 	p.release(in, true)
 	ex.Logs = e.logs(resp.Logs, resp.LogsTruncated)
 	if resp.Error != nil {
@@ -218,26 +227,6 @@ func (e *Engine) invoke(ctx context.Context, f *fn.Function, ex *fn.Execution) e
 		ex.Result = json.RawMessage("null")
 	}
 	return nil
-}
-
-// peakMemoryReporter is an optional capability of a driver.Instance: the
-// peak memory of everything the instance runs, in KiB, as the driver
-// measures it (a cgroup's memory.peak, say). It is preferred to the figure
-// the shim reports, its own ru_maxrss, which leaves out processes the
-// handler starts.
-type peakMemoryReporter interface {
-	PeakMemoryKiB() int64
-}
-
-// peakMemoryKiB is the peak memory to record for a call that in answered
-// with resp: the driver's figure when it has one, else the shim's.
-func peakMemoryKiB(in driver.Instance, resp *runtime.Response) int64 {
-	if r, ok := in.(peakMemoryReporter); ok {
-		if kib := r.PeakMemoryKiB(); kib > 0 {
-			return kib
-		}
-	}
-	return resp.MaxRSSKiB
 }
 
 // fail records why a started call did not produce a response.

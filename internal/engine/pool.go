@@ -138,7 +138,7 @@ func (p *pool) acquire(ctx context.Context, queueTimeout time.Duration) (*instan
 func (p *pool) roomLocked() *instance {
 	for i := len(p.insts) - 1; i >= 0; i-- {
 		in := p.insts[i]
-		if isDone(in.Done()) {
+		if driver.IsClosed(in.Done()) {
 			p.insts = slices.Delete(p.insts, i, i+1)
 			continue
 		}
@@ -215,7 +215,7 @@ func (p *pool) release(in *instance, healthy bool) {
 	p.callEndedLocked()
 	var kill string
 	switch {
-	case !healthy || isDone(in.Done()):
+	case !healthy || driver.IsClosed(in.Done()):
 		kill = "retired"
 		p.removeLocked(in)
 	case p.gone || in.retired || in.version != p.f.Version:
@@ -320,7 +320,7 @@ func (p *pool) scale(now time.Time, w autoscale.Windows, gone bool) (start int, 
 	}
 	var dead []*instance
 	for i := len(p.insts) - 1; i >= 0; i-- { // the dead need no keeping
-		if in := p.insts[i]; isDone(in.Done()) {
+		if in := p.insts[i]; driver.IsClosed(in.Done()) {
 			p.insts = slices.Delete(p.insts, i, i+1)
 		}
 	}
@@ -418,13 +418,4 @@ func (p *pool) counts(functionID string, withRSS bool) metrics.InstanceCount {
 		c.RSSKiB += in.Stats().RSSKiB
 	}
 	return c
-}
-
-func isDone(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
 }

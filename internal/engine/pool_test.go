@@ -116,7 +116,7 @@ func TestPoolRetiresOldVersionsAndDeadInstances(t *testing.T) {
 	p.release(dead, true)
 	_ = dead.Kill("crashed while idle")
 	p.update(&fn.Function{Version: 2, MaxInstances: 3})
-	if !isDone(old.Done()) {
+	if !driver.IsClosed(old.Done()) {
 		t.Fatal("idle instance of version 1 still running after update to version 2")
 	}
 	in, err := p.acquire(context.Background(), time.Second)
@@ -148,7 +148,7 @@ func TestPoolUnhealthyReleaseLetsWaiterStart(t *testing.T) {
 	if err := <-got; err != nil {
 		t.Fatal(err)
 	}
-	if !isDone(crashed.Done()) {
+	if !driver.IsClosed(crashed.Done()) {
 		t.Fatal("unhealthy instance not killed")
 	}
 }
@@ -165,8 +165,8 @@ func TestPoolReapKillsIdle(t *testing.T) {
 	if p.scale(time.Now(), w, false); p.total() != 1 {
 		t.Fatalf("scaling a fresh instance left %d, want 1", p.total())
 	}
-	if p.scale(time.Now().Add(time.Minute+time.Second), w, false); p.total() != 0 || !isDone(in.Done()) {
-		t.Fatalf("scaling after keep-alive left %d, killed=%v", p.total(), isDone(in.Done()))
+	if p.scale(time.Now().Add(time.Minute+time.Second), w, false); p.total() != 0 || !driver.IsClosed(in.Done()) {
+		t.Fatalf("scaling after keep-alive left %d, killed=%v", p.total(), driver.IsClosed(in.Done()))
 	}
 }
 

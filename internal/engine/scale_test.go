@@ -147,11 +147,11 @@ func TestRetiredInstanceFinishesItsCallsFirst(t *testing.T) {
 	p.acquire(ctx, time.Second)
 	p.update(&fn.Function{Version: 2, MaxInstances: 2, Concurrency: 2})
 	p.release(in, true)
-	if isDone(in.Done()) {
+	if driver.IsClosed(in.Done()) {
 		t.Fatal("retired instance killed with a call still running")
 	}
 	p.killBusy("shutdown") // it is still known to the pool
-	if !isDone(in.Done()) {
+	if !driver.IsClosed(in.Done()) {
 		t.Fatal("killBusy missed an instance retired while busy")
 	}
 }
@@ -167,8 +167,8 @@ func TestPrewarmWindows(t *testing.T) {
 	w := autoscale.Windows{Prewarm: 10 * time.Minute, KeepAlive: 5 * time.Minute}
 
 	// Inside the prewarm window the instance is released at once...
-	if n, _ := p.scale(idle.Add(time.Minute), w, false); n != 0 || !isDone(in.Done()) || p.total() != 0 {
-		t.Fatalf("before the prewarm: %d to start, killed %v, total %d", n, isDone(in.Done()), p.total())
+	if n, _ := p.scale(idle.Add(time.Minute), w, false); n != 0 || !driver.IsClosed(in.Done()) || p.total() != 0 {
+		t.Fatalf("before the prewarm: %d to start, killed %v, total %d", n, driver.IsClosed(in.Done()), p.total())
 	}
 	// ... one is started when the window opens ...
 	n, _ := p.scale(idle.Add(11*time.Minute), w, false)
@@ -179,12 +179,12 @@ func TestPrewarmWindows(t *testing.T) {
 	if !p.added(warm) {
 		t.Fatal("prewarmed instance refused")
 	}
-	if n, _ := p.scale(idle.Add(12*time.Minute), w, false); n != 0 || isDone(warm.Done()) {
-		t.Fatalf("inside the keep-alive: %d to start, killed %v", n, isDone(warm.Done()))
+	if n, _ := p.scale(idle.Add(12*time.Minute), w, false); n != 0 || driver.IsClosed(warm.Done()) {
+		t.Fatalf("inside the keep-alive: %d to start, killed %v", n, driver.IsClosed(warm.Done()))
 	}
 	// ... and let go when it closes.
-	if n, _ := p.scale(idle.Add(16*time.Minute), w, false); n != 0 || !isDone(warm.Done()) {
-		t.Fatalf("after the keep-alive: %d to start, killed %v", n, isDone(warm.Done()))
+	if n, _ := p.scale(idle.Add(16*time.Minute), w, false); n != 0 || !driver.IsClosed(warm.Done()) {
+		t.Fatalf("after the keep-alive: %d to start, killed %v", n, driver.IsClosed(warm.Done()))
 	}
 }
 

@@ -99,6 +99,27 @@ func CanonicalRuntime(s string) (string, error) {
 	return "", Invalid("runtime", fmt.Sprintf("unknown runtime %q (use \"python\" or \"nodejs\")", s))
 }
 
+// driverAliases maps the other names users give drivers to the names the
+// drivers are registered by.
+var driverAliases = map[string]string{
+	"firecracker": "microvm",
+}
+
+// CanonicalDriver is the name of the driver users call s: lower case,
+// aliases resolved, DefaultDriver when s is empty. Normalize stores it, so
+// pools, metrics and the API all see one name per driver. Whether such a
+// driver exists is the engine's to say.
+func CanonicalDriver(s string) string {
+	s = strings.ToLower(s)
+	if s == "" {
+		return DefaultDriver
+	}
+	if name, ok := driverAliases[s]; ok {
+		return name
+	}
+	return s
+}
+
 // DefaultHandler is the handler used when none is given.
 func DefaultHandler(runtime string) string {
 	if runtime == Python {
@@ -177,10 +198,7 @@ func (f *Function) Normalize(d Defaults) error {
 	if f.Memory < MinMemoryMB || f.Memory > MaxMemoryMB {
 		return Invalid("memory", fmt.Sprintf("must be between %d and %d MB", MinMemoryMB, MaxMemoryMB))
 	}
-	if f.Driver == "" {
-		f.Driver = DefaultDriver
-	}
-	f.Driver = strings.ToLower(f.Driver)
+	f.Driver = CanonicalDriver(f.Driver)
 	if f.MaxInstances == 0 {
 		f.MaxInstances = DefaultMaxInstances
 	}

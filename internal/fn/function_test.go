@@ -29,6 +29,29 @@ func TestNormalizeFillsDefaults(t *testing.T) {
 	}
 }
 
+// A driver is stored by the name it is registered by, whatever the user
+// called it.
+func TestNormalizeResolvesDriverAliases(t *testing.T) {
+	for _, tc := range []struct{ name, given, want string }{
+		{"default", "", fn.DefaultDriver},
+		{"canonical", "microvm", "microvm"},
+		{"alias", "firecracker", "microvm"},
+		{"alias in capitals", "Firecracker", "microvm"},
+		{"upper case", "DOCKER", "docker"},
+		{"unknown stays for the engine to reject", "kvm", "kvm"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fn.Function{Name: "hello", Runtime: "python", Code: "x = 1", Driver: tc.given}
+			if err := f.Normalize(defaults); err != nil {
+				t.Fatal(err)
+			}
+			if f.Driver != tc.want {
+				t.Fatalf("driver %q normalized to %q, want %q", tc.given, f.Driver, tc.want)
+			}
+		})
+	}
+}
+
 func TestNormalizeNamesTheBadField(t *testing.T) {
 	ok := func() *fn.Function {
 		return &fn.Function{Name: "ok", Runtime: "python", Code: "x = 1"}

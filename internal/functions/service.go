@@ -21,6 +21,8 @@ type SyntaxChecker func(ctx context.Context, runtime string, files map[string]st
 type Engine interface {
 	// Driver returns the named driver, or an error wrapping fn.ErrInvalid.
 	Driver(name string) (driver.Driver, error)
+	// Availability says whether the named driver can run functions now.
+	Availability(ctx context.Context, name string) driver.Availability
 	// Update says a function was created or changed.
 	Update(f *fn.Function)
 	// Remove says a function was deleted.
@@ -168,12 +170,8 @@ func (s *Service) WarmUp(ctx context.Context) error {
 // Warnings says what stands in the way of running f now (a driver that is
 // not available), or nil.
 func (s *Service) Warnings(ctx context.Context, f *fn.Function) []string {
-	d, err := s.cfg.Engine.Driver(f.Driver)
-	if err == nil {
-		err = d.Available(ctx)
-	}
-	if err != nil {
-		return []string{fmt.Sprintf("driver %q cannot run functions now: %v", f.Driver, err)}
+	if w := s.cfg.Engine.Availability(ctx, f.Driver).Warning(f.Driver); w != "" {
+		return []string{w}
 	}
 	return nil
 }

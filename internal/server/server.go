@@ -73,8 +73,8 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 			log.Warn("driver not available", "driver", name, "error", err)
 			continue
 		}
-		if err := d.Available(ctx); err != nil {
-			log.Warn("driver cannot run functions now", "driver", name, "error", err)
+		if a := driver.CheckAvailability(ctx, d); !a.Available {
+			log.Warn("driver cannot run functions now", "driver", name, "error", a.Reason)
 		}
 		drivers[name] = d
 	}
@@ -150,25 +150,17 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 // facts is what GET /api/system reports about this host.
 func (s *Server) facts(ctx context.Context) any {
 	type driverFact struct {
-		Available   bool              `json:"available"`
-		Reason      string            `json:"reason,omitempty"`
+		driver.Availability
 		Protections map[string]string `json:"protections,omitempty"`
 		Details     map[string]any    `json:"details,omitempty"`
 	}
 	drivers := map[string]driverFact{}
 	for name, d := range s.drivers {
-		var f driverFact
-		if err := d.Available(ctx); err != nil {
-			f.Reason = err.Error()
-		} else {
-			f.Available = true
-		}
-		// Drivers that isolate instances say how.
-		if p, ok := d.(interface{ Protections() map[string]string }); ok {
+		f := driverFact{Availability: driver.CheckAvailability(ctx, d)}
+		if p, ok := d.(driver.ProtectionReporter); ok {
 			f.Protections = p.Protections()
 		}
-		// Drivers say more where it helps (the microVM accelerator and why).
-		if dd, ok := d.(interface{ Details() map[string]any }); ok {
+		if dd, ok := d.(driver.DetailReporter); ok {
 			f.Details = dd.Details()
 		}
 		drivers[name] = f
@@ -227,7 +219,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	eerr := s.engine.Close(ctx)
 	for _, d := range s.drivers {
 		// Drivers that keep processes of their own (warm sandboxes) stop them.
-		if c, ok := d.(interface{ Close() error }); ok {
+		if c, ok := d.(driver.Closer); ok {
 			eerr = errors.Join(eerr, c.Close())
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,7 +53,10 @@ type Driver struct {
 	bg     sync.WaitGroup
 }
 
-var _ driver.Driver = (*Driver)(nil)
+var (
+	_ driver.Driver = (*Driver)(nil)
+	_ driver.Closer = (*Driver)(nil)
+)
 
 // New builds the driver. When the daemon answers, it removes the containers
 // an earlier run of this server left behind and, if this data dir has run
@@ -66,7 +68,7 @@ func New(cfg driver.Config) (*Driver, error) {
 		return nil, err
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = nopLogger{}
+		cfg.Logger = driver.Discard
 	}
 	cli, err := newClient(opts.host)
 	if err != nil {
@@ -208,28 +210,10 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 		c.Kill("could not write the function's files")
 		return nil, fmt.Errorf("docker: write code: %w: %w", err, fn.ErrUnavailable)
 	}
-	logs, err := c.conn.Init(ctx, spec.Init(taskDir, Env(f)))
-	if err != nil {
-		return nil, c.failStart(ctx, err, logs)
+	if err := c.Load(ctx, spec.Init(taskDir, driver.FunctionEnv(f, taskDir))); err != nil {
+		return nil, err
 	}
-	c.initLogs.Set(logs)
 	return c, nil
-}
-
-// Env is the environment a function's handler sees on top of the
-// container's own (PATH, HOME, LANG, TZ, LAMBDA_TASK_ROOT): the documented
-// runtime variables and the function's own.
-func Env(f *fn.Function) map[string]string {
-	env := map[string]string{
-		"AWS_LAMBDA_FUNCTION_NAME":        f.Name,
-		"AWS_LAMBDA_FUNCTION_VERSION":     strconv.Itoa(f.Version),
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(f.Memory),
-		"NIMBUS_FUNCTION_ID":              f.ID,
-	}
-	for k, v := range f.Env {
-		env[k] = v
-	}
-	return env
 }
 
 // Warm starts filling the pool now, rather than at the first Start.
@@ -303,7 +287,7 @@ func (d *Driver) Close() error {
 	var err error
 	for _, c := range live {
 		select {
-		case <-c.done:
+		case <-c.Done():
 		case <-ctx.Done():
 			err = fmt.Errorf("docker: close: %d containers not yet removed: %w", len(live), ctx.Err())
 		}
@@ -352,9 +336,3 @@ func unavailable(what string, err error) error {
 	}
 	return fmt.Errorf("docker: %s: %v: %w", what, err, fn.ErrUnavailable)
 }
-
-type nopLogger struct{}
-
-func (nopLogger) Info(string, ...any)  {}
-func (nopLogger) Warn(string, ...any)  {}
-func (nopLogger) Debug(string, ...any) {}

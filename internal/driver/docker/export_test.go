@@ -21,7 +21,7 @@ func (d *Driver) CreateStart(ctx context.Context, rt string) (stop func(), err e
 	if err != nil {
 		return nil, err
 	}
-	return func() { c.Kill("benchmark"); <-c.done }, nil
+	return func() { c.Kill("benchmark"); <-c.Done() }, nil
 }
 
 // OOMEvents counts the "oom" events the driver has seen.

@@ -9,6 +9,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
+	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 )
 
@@ -52,7 +53,7 @@ func newImageResolver(d *Driver) *imageResolver {
 func (r *imageResolver) resolve(ctx context.Context, rt string) (string, error) {
 	r.mu.Lock()
 	res := r.cur[rt]
-	if res == nil || (isDone(res.done) && res.err != nil && time.Since(res.at) > resolveRetry) {
+	if res == nil || (driver.IsClosed(res.done) && res.err != nil && time.Since(res.at) > resolveRetry) {
 		res = &resolution{done: make(chan struct{})}
 		r.cur[rt] = res
 		go func() {
@@ -73,7 +74,7 @@ func (r *imageResolver) resolve(ctx context.Context, rt string) (string, error) 
 // forget drops what is known of rt's image: it was removed.
 func (r *imageResolver) forget(rt string) {
 	r.mu.Lock()
-	if res := r.cur[rt]; res != nil && isDone(res.done) {
+	if res := r.cur[rt]; res != nil && driver.IsClosed(res.done) {
 		delete(r.cur, rt)
 	}
 	r.mu.Unlock()

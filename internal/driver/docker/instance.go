@@ -3,57 +3,141 @@ package docker
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+	ctr "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+	"golang.org/x/sys/unix"
+
 	"github.com/nimbusfaas/nimbus/internal/driver"
-	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
-// Invoke implements driver.Instance. When ctx ends first the container is
-// killed.
-func (c *container) Invoke(ctx context.Context, req *runtime.Request) (*runtime.Response, error) {
-	return driver.Invoke(ctx, c.conn, req, &c.initLogs, c.killFor, c.died)
+// container is one container and, once handed its function, an instance.
+// Its lifecycle is the shared driver.Base; it adds how the daemon kills the
+// container and how its end is read.
+type container struct {
+	*driver.Base
+	d    *Driver
+	id   string // the daemon's id
+	name string // nimbus-<instance id>
+	key  poolKey
+	dir  string // on the host: io/ (FIFOs) and task/ (code)
+
+	req, resp *os.File     // the FIFOs, held open read-write by the server
+	init      atomic.Int64 // docker-init's pid on the host, once known
+	pid       atomic.Int64 // the shim's pid on the host, once known
+
+	function string // the function's id, once handed it
 }
 
-// killFor records why the container is stopped and stops it in the
-// background: the Engine API call may take a while, and the call that
-// timed out need not wait for it.
-func (c *container) killFor(reason string) {
-	c.setReason(reason)
-	go func() {
-		if err := c.Kill(reason); err != nil {
-			c.d.log.Warn("kill container", "container", c.name, "function", c.function, "error", err)
+var _ driver.Instance = (*container)(nil)
+
+// kill kills the container, which is then removed. A failure is logged
+// too: the calls that kill in the background have no one to return it to.
+func (c *container) kill() error {
+	if driver.IsClosed(c.Done()) || c.id == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := c.d.cli.ContainerKill(ctx, c.id, client.ContainerKillOptions{Signal: "KILL"})
+	if err == nil || cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) {
+		return nil // gone, or not running
+	}
+	c.d.log.Warn("kill container", "container", c.name, "function", c.function, "error", err)
+	return fmt.Errorf("docker: kill %s: %w", c.name, err)
+}
+
+// discard forgets a container that never started.
+func (c *container) discard() {
+	c.closeFiles()
+	os.RemoveAll(c.dir)
+	c.d.untrack(c)
+	c.Exited(driver.ExitInfo{})
+}
+
+// wait learns the container's pid, waits for it to stop, records why, and
+// removes it.
+func (c *container) wait() {
+	ctx := context.Background()
+	if r, err := c.d.cli.ContainerInspect(ctx, c.id, client.ContainerInspectOptions{}); err == nil && r.Container.State != nil {
+		c.init.Store(int64(r.Container.State.Pid))
+	}
+	info, ok := c.waitExit(ctx)
+	if !ok {
+		info = driver.ExitInfo{Code: -1}
+	}
+	// Killed, not by Nimbus, and the state does not say OOM: the daemon's
+	// "oom" event may (it can follow the exit, by over a second on a loaded
+	// host: a SIGKILL crash pays that wait, an OOM must not be missed).
+	if !info.OOM && info.Signal == "SIGKILL" && c.Reason() == "" {
+		if info.OOM = c.d.oom.saw(c.id, 4*time.Second); info.OOM {
+			c.d.log.Debug("out of memory: the daemon's oom event followed the exit", "container", c.name)
 		}
-	}()
+	}
+	c.d.oom.forget(c.id)
+	// The response stream breaks: a call in flight learns the worker died.
+	c.closeFiles()
+	c.remove()
+	os.RemoveAll(c.dir)
+	c.d.untrack(c)
+	c.Exited(info)
 }
 
-// died waits for a container whose stream broke to be reported stopped,
-// kills it if it is not, and returns the ExitError that explains it.
-func (c *container) died(err error) error {
-	select {
-	case <-c.done:
-	case <-time.After(2 * time.Second):
-		c.Kill("broke the protocol: " + err.Error())
+// waitExit waits until the container is not running and reads its exit
+// status. ok is false when the daemon could not tell (the container is
+// gone, or the daemon stopped answering for a minute).
+func (c *container) waitExit(ctx context.Context) (driver.ExitInfo, bool) {
+	var failing time.Time
+	for {
+		w := c.d.cli.ContainerWait(ctx, c.id, client.ContainerWaitOptions{Condition: ctr.WaitConditionNotRunning})
+		var err error
 		select {
-		case <-c.done:
-		case <-time.After(time.Minute):
-			return &driver.ExitError{Exit: driver.ExitInfo{Code: -1, Reason: "broke the protocol: " + err.Error()}}
+		case <-w.Result:
+		case err = <-w.Error:
 		}
+		r, ierr := c.d.cli.ContainerInspect(ctx, c.id, client.ContainerInspectOptions{})
+		switch {
+		case ierr == nil && r.Container.State != nil && !r.Container.State.Running:
+			return exitInfo(r.Container.State), true
+		case ierr != nil && cerrdefs.IsNotFound(ierr):
+			return driver.ExitInfo{}, false
+		case ierr == nil:
+			failing = time.Time{} // still running: the wait was cut short
+		case failing.IsZero():
+			failing = time.Now()
+		case time.Since(failing) > time.Minute:
+			c.d.log.Warn("docker daemon stopped answering: instance given up", "container", c.name, "error", errors.Join(err, ierr))
+			return driver.ExitInfo{}, false
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	return &driver.ExitError{Exit: c.Exit()}
 }
 
-// failStart turns a failed Init into the error Start returns, and makes
-// sure the container goes.
-func (c *container) failStart(ctx context.Context, err error, logs string) error {
-	var rtErr *runtime.Error
-	switch {
-	case errors.As(err, &rtErr):
-		c.Kill("handler failed to load")
-		return &driver.InitError{Err: rtErr, Logs: logs}
-	case ctx.Err() != nil:
-		c.Kill(driver.KillReason(ctx))
-		return ctx.Err()
+func exitInfo(st *ctr.State) driver.ExitInfo {
+	info := driver.ExitInfo{Code: st.ExitCode, OOM: st.OOMKilled}
+	if st.ExitCode > 128 && st.ExitCode < 128+65 {
+		if name := unix.SignalName(unix.Signal(st.ExitCode - 128)); name != "" {
+			info.Signal = name
+			info.Code = -1
+		}
 	}
-	return c.died(err)
+	return info
+}
+
+// Stats implements driver.Instance: the container's name, and the pid and
+// resident memory of the shim in it (docker-init's child).
+func (c *container) Stats() driver.Stats {
+	pid := int(c.pid.Load())
+	if pid == 0 && c.init.Load() > 0 {
+		if kids := driver.ChildPIDs(int(c.init.Load())); len(kids) > 0 {
+			pid = kids[0]
+			c.pid.Store(int64(pid))
+		}
+	}
+	return driver.Stats{ID: c.name, PID: pid, RSSKiB: driver.ResidentKiB(pid)}
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 )
 
@@ -58,7 +59,7 @@ func (p *pool) take(ctx context.Context, key poolKey) *container {
 		for len(e.ready) > 0 {
 			c := e.ready[0]
 			e.ready = e.ready[1:]
-			if !isDone(c.done) {
+			if !driver.IsClosed(c.Done()) {
 				p.mu.Unlock()
 				return c
 			}
@@ -173,7 +174,7 @@ func (p *pool) next() (poolKey, bool) {
 		e := p.keys[k]
 		live := e.ready[:0]
 		for _, c := range e.ready {
-			if !isDone(c.done) {
+			if !driver.IsClosed(c.Done()) {
 				live = append(live, c)
 			}
 		}

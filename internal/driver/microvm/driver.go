@@ -22,7 +22,7 @@ import (
 )
 
 // Name is the name functions select this driver by ("firecracker" is an
-// alias the engine maps to it).
+// alias: fn.CanonicalDriver maps it to Name).
 const Name = "microvm"
 
 func init() {
@@ -54,7 +54,11 @@ type Driver struct {
 	vms       map[*vm]struct{}
 }
 
-var _ driver.Driver = (*Driver)(nil)
+var (
+	_ driver.Driver         = (*Driver)(nil)
+	_ driver.Closer         = (*Driver)(nil)
+	_ driver.DetailReporter = (*Driver)(nil)
+)
 
 var errClosed = fmt.Errorf("microvm: driver closed: %w", fn.ErrUnavailable)
 
@@ -62,7 +66,7 @@ var errClosed = fmt.Errorf("microvm: driver closed: %w", fn.ErrUnavailable)
 // starts nothing: the first instance does.
 func New(cfg driver.Config) (*Driver, error) {
 	if cfg.Logger == nil {
-		cfg.Logger = nopLogger{}
+		cfg.Logger = driver.Discard
 	}
 	opts, err := readOptions(cfg.Lookup, cfg.DataDir)
 	if err != nil {
@@ -135,7 +139,7 @@ func (d *Driver) Details() map[string]any {
 	d.mu.Lock()
 	for _, t := range d.templates {
 		ti := tmplInfo{Runtime: t.runtime, MemoryMB: t.fnMemMB}
-		if isClosed(t.ready) {
+		if driver.IsClosed(t.ready) {
 			ti.Ready = t.err == nil
 			if t.err != nil {
 				ti.Error = t.err.Error()
@@ -208,13 +212,12 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 	}
 	inst := d.newInstance(v, conn, cloned)
 	if err := inst.setup(ctx, f); err != nil {
-		return nil, inst.failStart(ctx, err, "")
+		err = inst.FailStart(ctx, err, "")
+		return nil, inst.startError(err)
 	}
-	logs, err := inst.conn.Init(ctx, spec.Init(guestTaskDir, nil))
-	if err != nil {
-		return nil, inst.failStart(ctx, err, logs)
+	if err := inst.Load(ctx, spec.Init(guestTaskDir, nil)); err != nil {
+		return nil, inst.startError(err)
 	}
-	inst.initLogs.Set(logs)
 	d.log.Debug("microVM instance started", "vm", v.id, "function", f.Name, "cloned", cloned,
 		"vm_ready", ready.Round(time.Millisecond), "handler_loaded", time.Since(t0).Round(time.Millisecond))
 	return inst, nil
@@ -398,31 +401,3 @@ func (d *Driver) Close() error {
 	}
 	return nil
 }
-
-// Env is the whole environment of f's worker in the guest: the documented
-// runtime variables and the function's own.
-func Env(f *fn.Function) map[string]string {
-	env := map[string]string{
-		"PATH":                            "/usr/local/bin:/usr/bin:/bin",
-		"HOME":                            "/tmp",
-		"LANG":                            "C.UTF-8",
-		"TZ":                              "UTC",
-		"PYTHONUNBUFFERED":                "1",
-		"PYTHONDONTWRITEBYTECODE":         "1",
-		"LAMBDA_TASK_ROOT":                guestTaskDir,
-		"AWS_LAMBDA_FUNCTION_NAME":        f.Name,
-		"AWS_LAMBDA_FUNCTION_VERSION":     strconv.Itoa(f.Version),
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(f.Memory),
-		"NIMBUS_FUNCTION_ID":              f.ID,
-	}
-	for k, v := range f.Env {
-		env[k] = v
-	}
-	return env
-}
-
-type nopLogger struct{}
-
-func (nopLogger) Info(string, ...any)  {}
-func (nopLogger) Warn(string, ...any)  {}
-func (nopLogger) Debug(string, ...any) {}

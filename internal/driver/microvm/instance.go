@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -20,27 +17,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// instance is one VM serving one function version.
+// instance is one VM serving one function version. Its lifecycle is the
+// shared driver.Base; it adds how to kill the VM and how its end is read.
 type instance struct {
+	*driver.Base
 	d      *Driver
 	vm     *vm
 	serial net.Conn
-	conn   *driver.Conn
 	cloned bool
 	start  time.Time
-
-	initLogs driver.InitLogs
-
-	mu     sync.Mutex
-	reason string // why Nimbus killed it; first reason wins
-	exit   driver.ExitInfo
-	done   chan struct{}
 }
 
 var _ driver.Instance = (*instance)(nil)
 
 func (d *Driver) newInstance(v *vm, serial net.Conn, cloned bool) *instance {
-	i := &instance{d: d, vm: v, serial: serial, cloned: cloned, start: time.Now(), done: make(chan struct{})}
+	i := &instance{d: d, vm: v, serial: serial, cloned: cloned, start: time.Now()}
+	// A guest whose stream broke has five seconds to be seen stopping.
+	i.Base = driver.NewBase(func() error { v.kill(); return nil }, 5*time.Second)
 	// The worker's end does not close the port on the host's side: the
 	// init's report on the console does, by stopping the VM.
 	v.setOnAgent(func() { v.kill() })
@@ -71,7 +64,7 @@ func (i *instance) setup(ctx context.Context, f *fn.Function) error {
 		Type:    "setup",
 		Seed:    hex.EncodeToString(seed[:]),
 		Files:   f.Files,
-		Env:     Env(f),
+		Env:     driver.FunctionEnv(f, guestTaskDir),
 		TaskDir: guestTaskDir,
 		UID:     guestUID,
 		GID:     guestGID,
@@ -86,54 +79,7 @@ func (i *instance) setup(ctx context.Context, f *fn.Function) error {
 		return fmt.Errorf("set the guest's clock: %w", err)
 	}
 	// From here on the port carries the runtime protocol.
-	i.conn = driver.NewConn(i.serial, i.serial, nil)
-	return nil
-}
-
-// Invoke implements driver.Instance.
-func (i *instance) Invoke(ctx context.Context, req *runtime.Request) (*runtime.Response, error) {
-	return driver.Invoke(ctx, i.conn, req, &i.initLogs, func(r string) { i.Kill(r) }, i.died)
-}
-
-// died waits for a VM whose stream broke to stop, stops it if it does not,
-// and returns the ExitError that explains it.
-func (i *instance) died(err error) error {
-	select {
-	case <-i.done:
-	case <-time.After(5 * time.Second):
-		i.Kill("broke the protocol: " + err.Error())
-		<-i.done
-	}
-	return &driver.ExitError{Exit: i.Exit()}
-}
-
-// failStart turns a failed setup or init into the error Start returns, and
-// makes sure the VM is gone.
-func (i *instance) failStart(ctx context.Context, err error, logs string) error {
-	var rtErr *runtime.Error
-	switch {
-	case errors.As(err, &rtErr):
-		i.Kill("handler failed to load")
-		<-i.done
-		return &driver.InitError{Err: rtErr, Logs: logs}
-	case ctx.Err() != nil:
-		i.Kill(driver.KillReason(ctx))
-		<-i.done
-		return ctx.Err()
-	}
-	err = i.died(err)
-	i.d.log.Warn("microVM worker died while starting", "vm", i.vm.id, "error", err, "console", i.vm.consoleTail(12))
-	return err
-}
-
-// Kill implements driver.Instance: it kills the VM.
-func (i *instance) Kill(reason string) error {
-	i.mu.Lock()
-	if i.reason == "" && !isClosed(i.done) {
-		i.reason = reason
-	}
-	i.mu.Unlock()
-	i.vm.kill()
+	i.Connect(i.serial, i.serial)
 	return nil
 }
 
@@ -166,49 +112,35 @@ func (i *instance) wait() {
 			info.Code = -1
 		}
 	}
-	i.mu.Lock()
-	info.Reason = i.reason
-	if info.Reason == "" && agent == nil && !info.OOM {
+	if agent == nil && !info.OOM {
+		// Unless Nimbus killed it, whose reason then stands.
 		info.Reason = "virtual machine stopped"
-		i.d.log.Warn("microVM stopped by itself", "vm", v.id, "console", v.consoleTail(6))
+		if i.Reason() == "" {
+			i.d.log.Warn("microVM stopped by itself", "vm", v.id, "console", v.consoleTail(6))
+		}
 	}
-	i.exit = info
-	i.mu.Unlock()
 	os.RemoveAll(v.dir)
 	i.d.forget(v)
-	close(i.done)
-}
-
-// Done implements driver.Instance.
-func (i *instance) Done() <-chan struct{} { return i.done }
-
-// Exit implements driver.Instance.
-func (i *instance) Exit() driver.ExitInfo {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	return i.exit
+	i.Exited(info)
 }
 
 // Stats implements driver.Instance: QEMU's pid and resident memory, which
 // counts the guest's RAM as far as the guest has touched it.
 func (i *instance) Stats() driver.Stats {
 	pid := i.vm.cmd.Process.Pid
-	return driver.Stats{ID: i.vm.id, PID: pid, RSSKiB: rssKiB(pid)}
+	return driver.Stats{ID: i.vm.id, PID: pid, RSSKiB: driver.ResidentKiB(pid)}
 }
 
 // Cloned reports whether the instance was restored from a snapshot.
 func (i *instance) Cloned() bool { return i.cloned }
 
-func rssKiB(pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
+// startError is what Start returns when setting up the guest or loading
+// the handler failed with err (FailStart's verdict): the VM is gone before
+// Start returns, and a guest that died says why on its console.
+func (i *instance) startError(err error) error {
+	<-i.Done()
+	if errors.As(err, new(*driver.ExitError)) {
+		i.d.log.Warn("microVM worker died while starting", "vm", i.vm.id, "error", err, "console", i.vm.consoleTail(12))
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
+	return err
 }

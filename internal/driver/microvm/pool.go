@@ -5,6 +5,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/driver"
 )
 
 // A runtime that cannot be cloned from a snapshot (Node) boots each guest
@@ -75,7 +77,7 @@ func (d *Driver) refillSpare(a *artifacts, s vmSpec) {
 		return
 	}
 	for k, sp := range d.spares {
-		if k != key && time.Since(sp.lastWant) > spareIdle && isClosed(sp.ready) {
+		if k != key && time.Since(sp.lastWant) > spareIdle && driver.IsClosed(sp.ready) {
 			delete(d.spares, k)
 			go d.discard(sp)
 		}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/driver"
 )
 
 // template is a snapshot of a booted guest whose agent waits for its
@@ -46,9 +48,9 @@ func (d *Driver) template(ctx context.Context, a *artifacts, rt string, fnMemMB 
 	t := d.templates[key]
 	switch {
 	case t == nil:
-	case isClosed(t.ready) && t.err != nil && time.Since(t.at) > templateRetry:
+	case driver.IsClosed(t.ready) && t.err != nil && time.Since(t.at) > templateRetry:
 		t = nil
-	case isClosed(t.ready) && t.art != a:
+	case driver.IsClosed(t.ready) && t.art != a:
 		// The artifacts were rebuilt: clones of the old template would
 		// boot files that may be gone.
 		os.Remove(t.ram)
@@ -203,13 +205,4 @@ func (d *Driver) restore(ctx context.Context, t *template) (*vm, net.Conn, error
 		return fail("restore", err)
 	}
 	return v, conn, nil
-}
-
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
 }

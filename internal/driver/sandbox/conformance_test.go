@@ -57,7 +57,7 @@ func conformanceDriver(t *testing.T) driver.Driver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cl, ok := any(d).(interface{ Close() error }); ok {
+	if cl, ok := any(d).(driver.Closer); ok {
 		t.Cleanup(func() { cl.Close() })
 	}
 	return d
@@ -70,6 +70,6 @@ func TestConformance(t *testing.T) {
 }
 
 func limitsMemory(d driver.Driver) bool {
-	p, ok := d.(interface{ Protections() map[string]string })
+	p, ok := d.(driver.ProtectionReporter)
 	return ok && strings.Contains(p.Protections()["cgroup"], "memory")
 }

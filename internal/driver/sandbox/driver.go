@@ -3,12 +3,12 @@ package sandbox
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -50,7 +50,11 @@ type Driver struct {
 	bg      sync.WaitGroup // refills of the warm and prestarted pools, waited for by Close
 }
 
-var _ driver.Driver = (*Driver)(nil)
+var (
+	_ driver.Driver             = (*Driver)(nil)
+	_ driver.Closer             = (*Driver)(nil)
+	_ driver.ProtectionReporter = (*Driver)(nil)
+)
 
 // New prepares the driver's directories below cfg.DataDir, removing what an
 // earlier run left there, and finds out which protections this host allows:
@@ -61,7 +65,7 @@ func New(cfg driver.Config) (*Driver, error) {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = nopLogger{}
+		cfg.Logger = driver.Discard
 	}
 	base := filepath.Join(cfg.DataDir, "sandbox")
 	d := &Driver{
@@ -154,11 +158,11 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 		pre = d.takePrestarted(f.Runtime)
 	}
 	if pre != nil {
-		taskDir, env = TaskDir, initEnv(f)
+		taskDir, env = TaskDir, driver.FunctionEnv(f, TaskDir)
 		inst, err = d.specialise(pre, f)
 		defer d.background(func() { d.refillPrestarted(f.Runtime) })
 	} else if d.iso.on && f.Runtime == fn.Python && d.zygoteUp() {
-		taskDir, env = TaskDir, initEnv(f)
+		taskDir, env = TaskDir, driver.FunctionEnv(f, TaskDir)
 		inst, err = d.spawnZygote(f)
 		if err != nil && ctx.Err() == nil {
 			d.log.Warn("fork a python worker from the zygote; starting a fresh interpreter instead", "function", f.ID, "error", err)
@@ -182,11 +186,9 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 		// competes for the CPU.
 		defer d.background(d.refill)
 	}
-	logs, err := inst.conn.Init(ctx, spec.Init(taskDir, env))
-	if err != nil {
-		return nil, inst.failStart(ctx, err, logs)
+	if err := inst.Load(ctx, spec.Init(taskDir, env)); err != nil {
+		return nil, inst.startError(err)
 	}
-	inst.initLogs.Set(logs)
 	return inst, nil
 }
 
@@ -212,7 +214,7 @@ func (d *Driver) spawnPlain(f *fn.Function) (*instance, error) {
 		Path:       path,
 		Args:       args,
 		Dir:        dir,
-		Env:        Env(f, dir),
+		Env:        envList(driver.FunctionEnv(f, dir)),
 		Stdout:     p.outW,
 		Stderr:     p.outW,
 		ExtraFiles: []*os.File{p.reqR, p.respW},
@@ -244,7 +246,7 @@ func (d *Driver) spawnIsolated(f *fn.Function) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := l.run(runSpec{Path: path, Args: args, Env: Env(f, TaskDir), Dir: TaskDir}); err != nil {
+	if err := l.run(runSpec{Path: path, Args: args, Env: envList(driver.FunctionEnv(f, TaskDir)), Dir: TaskDir}); err != nil {
 		l.abort()
 		return nil, err
 	}
@@ -319,10 +321,10 @@ func (d *Driver) startHelper(network bool, req, resp, out *os.File) (h *helper, 
 			line, err := br.ReadBytes('\n')
 			all = append(all, line...)
 			if st := parseStatus(line); len(line) > 0 {
-				if !st.ready && !isDone(h.reported) {
+				if !st.ready && !driver.IsClosed(h.reported) {
 					close(h.reported)
 				}
-				if !isDone(h.ready) {
+				if !driver.IsClosed(h.ready) {
 					close(h.ready)
 				}
 			}
@@ -331,7 +333,7 @@ func (d *Driver) startHelper(network bool, req, resp, out *os.File) (h *helper, 
 			}
 		}
 		for _, ch := range []chan struct{}{h.ready, h.reported} {
-			if !isDone(ch) {
+			if !driver.IsClosed(ch) {
 				close(ch)
 			}
 		}
@@ -436,37 +438,19 @@ func (d *Driver) newInstance(id, dir string, cmd *exec.Cmd, p *pipes, h *helper,
 		helper:  h,
 		cg:      cg,
 		zc:      zc,
-		done:    make(chan struct{}),
 		drained: make(chan struct{}),
 		start:   time.Now(),
 		log:     d.log,
 	}
-	inst.conn = driver.NewConn(p.respR, p.reqW, inst.broken)
+	// A worker whose stream broke has a second to be seen exiting.
+	inst.Base = driver.NewBase(inst.kill, time.Second)
+	inst.Connect(p.respR, p.reqW)
 	go inst.drain(p.outR)
 	go inst.wait(p.respR)
 	if zc != nil {
 		go inst.watchZygoteChild()
 	}
 	return inst
-}
-
-// failStart turns a failed init into the error Start returns, and makes
-// sure the worker is gone.
-func (i *instance) failStart(ctx context.Context, err error, logs string) error {
-	var rtErr *runtime.Error
-	switch {
-	case errors.As(err, &rtErr):
-		i.Kill("handler failed to load")
-		return &driver.InitError{Err: rtErr, Logs: logs}
-	case ctx.Err() != nil:
-		i.Kill(driver.KillReason(ctx))
-		return ctx.Err()
-	}
-	err = i.died(err)
-	if setup := i.setupError(); setup != "" {
-		return fmt.Errorf("sandbox: set up instance: %s: %w", setup, fn.ErrUnavailable)
-	}
-	return err
 }
 
 func writeFiles(dir string, files map[string]string) error {
@@ -482,24 +466,12 @@ func writeFiles(dir string, files map[string]string) error {
 	return os.MkdirAll(dir, 0o755)
 }
 
-// Env is the whole environment of f's worker: the documented runtime
-// variables and the function's own, never the server's. taskDir is where
-// the worker sees the function's code.
-func Env(f *fn.Function, taskDir string) []string {
-	env := append(runtime.BaseEnv(taskDir),
-		"AWS_LAMBDA_FUNCTION_NAME="+f.Name,
-		"AWS_LAMBDA_FUNCTION_VERSION="+strconv.Itoa(f.Version),
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(f.Memory),
-		"NIMBUS_FUNCTION_ID="+f.ID,
-	)
-	for k, v := range f.Env {
-		env = append(env, k+"="+v)
+// envList is env as an exec environment, sorted.
+func envList(env map[string]string) []string {
+	list := make([]string, 0, len(env))
+	for k, v := range env {
+		list = append(list, k+"="+v)
 	}
-	return env
+	slices.Sort(list)
+	return list
 }
-
-type nopLogger struct{}
-
-func (nopLogger) Info(string, ...any)  {}
-func (nopLogger) Warn(string, ...any)  {}
-func (nopLogger) Debug(string, ...any) {}

@@ -3,94 +3,66 @@ package sandbox
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
-	"github.com/nimbusfaas/nimbus/internal/runtime"
+	"github.com/nimbusfaas/nimbus/internal/fn"
 	"golang.org/x/sys/unix"
 )
 
 // instance is one worker: an interpreter, under its init helper when
-// isolated.
+// isolated. Its lifecycle is the shared driver.Base; it adds how to kill
+// the worker and how its end is read.
 type instance struct {
+	*driver.Base
 	id     string
 	dir    string
 	cmd    *exec.Cmd // the helper, or the interpreter itself without isolation
 	reqW   *os.File
-	conn   *driver.Conn
 	helper *helper      // nil without isolation
 	cg     *cgroup      // nil without cgroups
 	zc     *zygoteChild // the worker, when the Python zygote forked it
 	start  time.Time
 	log    driver.Logger
 
-	initLogs driver.InitLogs
-
 	drained chan struct{} // closed when drain has seen the end of the output
 	tailMu  sync.Mutex
 	tail    []byte // the last bytes of the raw output
 
-	mu     sync.Mutex
-	reason string // why Nimbus killed it; first reason wins
-	setup  string // why the helper could not build the sandbox
-	exit   driver.ExitInfo
-	done   chan struct{}
+	setupMu sync.Mutex
+	setup   string // why the helper could not build the sandbox
 }
 
 var _ driver.Instance = (*instance)(nil)
 
-// Invoke implements driver.Instance.
-func (i *instance) Invoke(ctx context.Context, req *runtime.Request) (*runtime.Response, error) {
-	return driver.Invoke(ctx, i.conn, req, &i.initLogs, func(r string) { i.Kill(r) }, i.died)
-}
-
-// died waits briefly for a worker whose stream broke to exit, kills it if
-// it does not, and returns the ExitError that explains it.
-func (i *instance) died(err error) error {
-	select {
-	case <-i.done:
-	case <-time.After(time.Second):
-		i.Kill("broke the protocol: " + err.Error())
-		<-i.done
-	}
-	return &driver.ExitError{Exit: i.Exit()}
-}
-
-// broken is called when the response stream fails. A worker that closed its
-// stream but lives on is of no use: give it a moment to exit, then kill it.
-func (i *instance) broken(err error) {
-	go func() {
-		select {
-		case <-i.done:
-		case <-time.After(time.Second):
-			i.Kill("broke the protocol")
-		}
-	}()
-}
-
-// Kill implements driver.Instance. Isolated, killing the helper (PID 1 of
-// the instance's PID namespace) kills everything in it; the process group
-// is killed too, for the unisolated worker.
-func (i *instance) Kill(reason string) error {
-	i.mu.Lock()
-	if i.reason == "" && !isDone(i.done) {
-		i.reason = reason
-	}
-	i.mu.Unlock()
+// kill kills the worker. Isolated, killing the helper (PID 1 of the
+// instance's PID namespace) kills everything in it; the process group is
+// killed too, for the unisolated worker.
+func (i *instance) kill() error {
 	pid := i.cmd.Process.Pid
 	err := syscall.Kill(pid, syscall.SIGKILL)
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	if errors.Is(err, syscall.ESRCH) {
 		return nil
+	}
+	return err
+}
+
+// startError is what Start returns when loading the handler failed with
+// err: a worker that died because its sandbox could not be built says so.
+func (i *instance) startError(err error) error {
+	if !errors.As(err, new(*driver.ExitError)) {
+		return err
+	}
+	if setup := i.setupError(); setup != "" {
+		return fmt.Errorf("sandbox: set up instance: %s: %w", setup, fn.ErrUnavailable)
 	}
 	return err
 }
@@ -140,11 +112,9 @@ func (i *instance) wait(respR *os.File) {
 		// to the function's memory) before the kernel has to.
 		info.OOM = true
 	}
-	i.mu.Lock()
-	info.Reason = i.reason
-	i.exit = info
+	i.setupMu.Lock()
 	i.setup = setup
-	i.mu.Unlock()
+	i.setupMu.Unlock()
 	if err != nil && !errors.As(err, new(*exec.ExitError)) {
 		i.log.Warn("wait for worker", "instance", i.id, "error", err)
 	}
@@ -154,12 +124,12 @@ func (i *instance) wait(respR *os.File) {
 	i.reqW.Close()
 	respR.Close()
 	os.RemoveAll(i.dir)
-	close(i.done)
+	i.Exited(info)
 }
 
 func (i *instance) setupError() string {
-	i.mu.Lock()
-	defer i.mu.Unlock()
+	i.setupMu.Lock()
+	defer i.setupMu.Unlock()
 	return i.setup
 }
 
@@ -196,16 +166,6 @@ func (i *instance) addTail(b []byte) {
 	}
 }
 
-// Done implements driver.Instance.
-func (i *instance) Done() <-chan struct{} { return i.done }
-
-// Exit implements driver.Instance.
-func (i *instance) Exit() driver.ExitInfo {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	return i.exit
-}
-
 // Stats implements driver.Instance: the helper's pid (the worker's without
 // isolation) and the memory of the whole instance.
 func (i *instance) Stats() driver.Stats {
@@ -215,49 +175,11 @@ func (i *instance) Stats() driver.Stats {
 		st.RSSKiB = i.cg.memoryKiB()
 		return st
 	}
-	st.RSSKiB = rssKiB(pid)
+	st.RSSKiB = driver.ResidentKiB(pid)
 	if i.helper != nil {
-		for _, c := range children(pid) {
-			st.RSSKiB += rssKiB(c)
+		for _, c := range driver.ChildPIDs(pid) {
+			st.RSSKiB += driver.ResidentKiB(c)
 		}
 	}
 	return st
-}
-
-func children(pid int) []int {
-	p := strconv.Itoa(pid)
-	b, err := os.ReadFile("/proc/" + p + "/task/" + p + "/children")
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, f := range strings.Fields(string(b)) {
-		if n, err := strconv.Atoi(f); err == nil {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-func rssKiB(pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
-
-func isDone(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
 }

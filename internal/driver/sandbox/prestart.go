@@ -1,8 +1,6 @@
 package sandbox
 
 import (
-	"strings"
-
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
@@ -30,16 +28,6 @@ func (d *Driver) genericCommand(rt string) (string, []string, error) {
 // genericEnv is a prestarted worker's environment; the function's own
 // variables arrive with Init.
 func genericEnv() []string { return runtime.BaseEnv(TaskDir) }
-
-// initEnv is what Init sets for f in a prestarted worker.
-func initEnv(f *fn.Function) map[string]string {
-	env := map[string]string{}
-	for _, kv := range Env(f, TaskDir) {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
-	return env
-}
 
 // prestart starts a worker of runtime rt in a fresh sandbox: forked from
 // the zygote for Python while it runs, a fresh interpreter otherwise.

@@ -256,7 +256,7 @@ func (z *zygote) read(ready chan<- error) {
 func (z *zygote) die(err error) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	if isDone(z.dead) {
+	if driver.IsClosed(z.dead) {
 		return
 	}
 	z.err = err
@@ -268,7 +268,7 @@ func (z *zygote) die(err error) {
 }
 
 // alive reports whether the zygote still forks.
-func (z *zygote) alive() bool { return z != nil && !isDone(z.dead) }
+func (z *zygote) alive() bool { return z != nil && !driver.IsClosed(z.dead) }
 
 // stop kills the zygote. Its workers die with their instances: their
 // helpers are killed when the zygote's death is noticed.
@@ -367,7 +367,7 @@ func (d *Driver) zygoteUp() bool { return d.zy.alive() }
 // shell, the worker waits for Init. On an error the helper is gone too.
 func (d *Driver) forkWorker(l *launched) (*instance, error) {
 	<-l.h.ready
-	if isDone(l.h.reported) || isDone(l.h.exited) {
+	if driver.IsClosed(l.h.reported) || driver.IsClosed(l.h.exited) {
 		l.abort()
 		<-l.h.exited
 		if st := parseStatus(l.h.status); st.err != "" {
@@ -416,7 +416,7 @@ func (d *Driver) spawnZygote(f *fn.Function) (*instance, error) {
 func (i *instance) watchZygoteChild() {
 	select {
 	case <-i.zc.exited:
-	case <-i.done:
+	case <-i.Done():
 		return
 	}
 	if !i.zc.known {
