@@ -48,6 +48,14 @@ type DetailReporter interface {
 	Details() map[string]any
 }
 
+// Confiner is a driver that can hold a helper process of the server's own
+// (a syntax checker, a build) to a memory limit, as it holds instances:
+// pid is put under limitMB megabytes until release is called, after the
+// process has exited.
+type Confiner interface {
+	Confine(pid, limitMB int) (release func(), err error)
+}
+
 // Availability is whether a driver can run functions now and, when not,
 // why: what the API, GET /api/system and the start-up log show.
 type Availability struct {

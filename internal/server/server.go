@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
+	"slices"
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/api"
@@ -110,14 +113,18 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		st.Close()
 		return nil, err
 	}
+	checker := newChecker(interp, drivers, log)
 	fns := functions.New(functions.Config{
 		Store:  st,
 		Engine: eng,
 		CheckSyntax: func(ctx context.Context, rt string, files map[string]string) error {
-			err := runtime.CheckSyntax(ctx, interp, rt, files)
+			err := checker.Check(ctx, rt, files)
 			var se *runtime.SyntaxError
-			if errors.As(err, &se) {
+			switch {
+			case errors.As(err, &se):
 				return fn.Invalid("code", se.Error())
+			case errors.Is(err, runtime.ErrCheckKilled):
+				return fn.Invalid("code", fmt.Sprintf("too large to check: the syntax checker needed more than %d MB", checkMemoryMB))
 			}
 			if err != nil {
 				// The checker itself could not run (no interpreter): the
@@ -229,4 +236,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	cancel()
 	serr := s.store.Close()
 	return errors.Join(herr, eerr, merr, serr)
+}
+
+// checkMemoryMB bounds the memory of one syntax check; a few run at once.
+// Compiling 4 MB of ordinary Python takes ~900 MB.
+const checkMemoryMB = 1536
+
+// newChecker runs syntax checks one per CPU at a time, each confined by
+// the first driver that can confine a process (the sandbox's cgroups):
+// anyone who can create a function chooses the checker's input.
+func newChecker(interp runtime.Interpreters, drivers map[string]driver.Driver, log *slog.Logger) *runtime.Checker {
+	var confine func(pid int) (func(), error)
+	for _, name := range slices.Sorted(maps.Keys(drivers)) {
+		if c, ok := drivers[name].(driver.Confiner); ok {
+			confine = func(pid int) (func(), error) { return c.Confine(pid, checkMemoryMB) }
+			break
+		}
+	}
+	if confine == nil {
+		log.Warn("syntax checks run unconfined: no driver can hold them to a memory limit")
+	}
+	return runtime.NewChecker(interp, goruntime.GOMAXPROCS(0), confine)
 }

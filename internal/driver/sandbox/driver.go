@@ -54,6 +54,7 @@ var (
 	_ driver.Driver             = (*Driver)(nil)
 	_ driver.Closer             = (*Driver)(nil)
 	_ driver.ProtectionReporter = (*Driver)(nil)
+	_ driver.Confiner           = (*Driver)(nil)
 )
 
 // New prepares the driver's directories below cfg.DataDir, removing what an
