@@ -206,7 +206,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 		}
 	}
 	c.function = f.ID
-	if err := writeFiles(filepath.Join(c.dir, "task"), f.Files); err != nil {
+	if err := driver.WriteFiles(filepath.Join(c.dir, "task"), f.Files); err != nil {
 		c.Kill("could not write the function's files")
 		return nil, fmt.Errorf("docker: write code: %w: %w", err, fn.ErrUnavailable)
 	}
@@ -313,19 +313,6 @@ func (d *Driver) sweep(ctx context.Context) {
 		d.log.Warn("removing a container the driver lost track of", "container", firstName(c.Names))
 		_, _ = d.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	}
-}
-
-func writeFiles(dir string, files map[string]string) error {
-	for p, content := range files {
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // unavailable wraps an error of the daemon as fn.ErrUnavailable: whatever
