@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -55,6 +56,18 @@ type DetailReporter interface {
 type Confiner interface {
 	Confine(pid, limitMB int) (release func(), err error)
 }
+
+// Freezer is an instance that can be frozen between calls, so that what
+// its handler left running uses no CPU while it is idle, and thawed before
+// the next. Freeze returns an error wrapping ErrNotSupported when this
+// instance cannot be frozen at all. Kill stops a frozen instance too.
+type Freezer interface {
+	Freeze() error
+	Thaw() error
+}
+
+// ErrNotSupported says a driver cannot do what was asked of this instance.
+var ErrNotSupported = errors.New("not supported")
 
 // Availability is whether a driver can run functions now and, when not,
 // why: what the API, GET /api/system and the start-up log show.

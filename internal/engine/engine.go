@@ -34,6 +34,10 @@ type Config struct {
 	KeepAlive    time.Duration
 	Adaptive     bool
 	ReapInterval time.Duration // how often pools are scaled
+	// FreezeAfter is how long an instance stays idle before it is frozen,
+	// if its driver can freeze it (0: never): what a handler left running
+	// between calls then uses no CPU, and the next call thaws it.
+	FreezeAfter time.Duration
 	LogLimit     int           // bytes of logs per execution (64 KiB)
 	Retention    int           // executions kept per function (10,000)
 
@@ -206,6 +210,10 @@ func (e *Engine) invoke(ctx context.Context, f *fn.Function, ex *fn.Execution) e
 		}
 		in = &instance{Instance: di, version: f.Version}
 		p.started(in)
+	} else if err := in.thaw(); err != nil {
+		p.release(in, false)
+		e.fail(ex, run, fmt.Errorf("thaw the instance: %w", err), f.Timeout)
+		return nil
 	}
 	resp, err := in.Invoke(run, driver.NewRequest(ex.ID, ex.Event, deadline.UnixMilli()))
 	if err != nil {
@@ -394,6 +402,13 @@ func (e *Engine) scalePool(p *pool, now time.Time, gone bool) {
 	for range n {
 		e.bg.Add(1)
 		go e.startIdle(p, f)
+	}
+	if e.cfg.FreezeAfter > 0 && !gone {
+		for _, in := range p.freezable(now.Add(-e.cfg.FreezeAfter)) {
+			if err := in.freeze(p); err != nil {
+				e.log.Debug("cannot freeze an idle instance", "instance", in.Stats().ID, "error", err)
+			}
+		}
 	}
 }
 

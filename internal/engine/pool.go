@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/autoscale"
@@ -20,6 +21,12 @@ type instance struct {
 	lastUsed time.Time // when its last call ended, or it started
 	calls    int       // calls it is serving now
 	retired  bool      // out of the pool: killed when its last call ends
+	// Freezing (freeze.go): fz orders freezes and thaws; frozen is read
+	// without it on the invoke path; unfreezable (under the pool's lock)
+	// stops further tries.
+	fz          sync.Mutex
+	frozen      atomic.Bool
+	unfreezable bool
 }
 
 // grant is what a queued caller is handed: an instance with room for its
