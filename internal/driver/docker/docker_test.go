@@ -114,7 +114,7 @@ func containerGone(t *testing.T, s driver.Stats) bool {
 func TestConformance(t *testing.T) {
 	requireDocker(t)
 	drivertest.Run(t, func(t *testing.T) driver.Driver { return newDriver(t, nil) },
-		drivertest.Options{MemoryLimit: true, Gone: containerGone})
+		drivertest.Options{MemoryLimit: true, Freezes: true, Gone: containerGone})
 }
 
 func TestIsolation(t *testing.T) {

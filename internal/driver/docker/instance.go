@@ -32,9 +32,37 @@ type container struct {
 	pid       atomic.Int64 // the shim's pid on the host, once known
 
 	function string // the function's id, once handed it
+
+	paused atomic.Bool // frozen between calls (docker pause)
 }
 
-var _ driver.Instance = (*container)(nil)
+var (
+	_ driver.Instance = (*container)(nil)
+	_ driver.Freezer  = (*container)(nil)
+)
+
+// Freeze pauses the container between calls (the cgroup freezer, through
+// the daemon), so that what the handler left running uses no CPU.
+func (c *container) Freeze() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.d.cli.ContainerPause(ctx, c.id, client.ContainerPauseOptions{}); err != nil {
+		return fmt.Errorf("docker: pause %s: %w", c.name, err)
+	}
+	c.paused.Store(true)
+	return nil
+}
+
+// Thaw unpauses the container.
+func (c *container) Thaw() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.d.cli.ContainerUnpause(ctx, c.id, client.ContainerUnpauseOptions{}); err != nil && !cerrdefs.IsConflict(err) {
+		return fmt.Errorf("docker: unpause %s: %w", c.name, err)
+	}
+	c.paused.Store(false)
+	return nil
+}
 
 // kill kills the container, which is then removed. A failure is logged
 // too: the calls that kill in the background have no one to return it to.
@@ -44,6 +72,9 @@ func (c *container) kill() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if c.paused.Load() { // a frozen process takes no signal until thawed
+		_ = c.Thaw()
+	}
 	_, err := c.d.cli.ContainerKill(ctx, c.id, client.ContainerKillOptions{Signal: "KILL"})
 	if err == nil || cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) {
 		return nil // gone, or not running

@@ -24,6 +24,9 @@ type Options struct {
 	// MemoryLimit: a handler that exceeds its function's memory dies, and
 	// the instance's ExitInfo says OOM.
 	MemoryLimit bool
+	// Freezes: the driver's instances are driver.Freezers, and a frozen
+	// instance uses no CPU. When false, the case checks that they are not.
+	Freezes bool
 	// Gone reports whether what the instance with these stats held (a
 	// container, say) is gone. nil checks only that its process is.
 	Gone func(t *testing.T, s driver.Stats) bool
@@ -138,23 +141,32 @@ func WaitDone(t testing.TB, in driver.Instance, within time.Duration) {
 // Run runs the conformance suite against the drivers newDriver makes.
 func Run(t *testing.T, newDriver Factory, opts Options) {
 	for _, c := range []struct {
-		name string
-		run  func(t *testing.T, d driver.Driver, rt string, opts Options)
+		name     string
+		run      func(t *testing.T, d driver.Driver, rt string, opts Options)
+		runtimes []string // nil: every runtime
 	}{
-		{"Invoke", testInvoke},
-		{"Env", testEnv},
-		{"Logs", testLogs},
-		{"HandlerError", testHandlerError},
-		{"LoadError", testLoadError},
-		{"Timeout", testTimeout},
-		{"OOM", testOOM},
-		{"Crash", testCrash},
-		{"Concurrency", testConcurrency},
-		{"Cleanup", testCleanup},
+		{"Invoke", testInvoke, nil},
+		{"Env", testEnv, nil},
+		{"Logs", testLogs, nil},
+		{"HandlerError", testHandlerError, nil},
+		{"LoadError", testLoadError, nil},
+		{"Timeout", testTimeout, nil},
+		{"OOM", testOOM, nil},
+		{"Crash", testCrash, nil},
+		// Node's shim moves its protocol stream away from fd 4, where a
+		// handler cannot find it.
+		{"HalfFrame", testHalfFrame, []string{fn.Python}},
+		{"Freeze", testFreeze, nil},
+		{"Concurrency", testConcurrency, nil},
+		{"Cleanup", testCleanup, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := newDriver(t)
-			for _, rt := range Runtimes {
+			rts := c.runtimes
+			if rts == nil {
+				rts = Runtimes
+			}
+			for _, rt := range rts {
 				t.Run(rt, func(t *testing.T) { c.run(t, d, rt, opts) })
 			}
 		})
