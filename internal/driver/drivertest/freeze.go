@@ -10,31 +10,39 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/fn"
 )
 
-// testFreeze: a handler leaves a thread spinning after it returns. While
-// its instance is frozen, the thread uses no CPU (the process's CPU time,
-// read by the next call, grows by little over a second frozen); thawed,
-// the instance answers, and a frozen instance can be killed.
+// testFreeze: a handler leaves a thread counting as fast as it can after
+// it returns. While its instance is frozen the count hardly moves (under
+// half of what the same time unfrozen adds: only the moments before the
+// freeze and after the thaw count, up to a few hundred milliseconds for a
+// Node worker under an emulated CPU, against 3 s frozen); the instance's clock has not stopped
+// with it; thawed, it answers; frozen, it can be killed. Progress, not the
+// worker's own CPU time: a VM's guest charges the time it was stopped to
+// whatever ran when it stopped.
 func testFreeze(t *testing.T, d driver.Driver, rt string, opts Options) {
 	code := map[string]string{
 		fn.Python: `
 import threading, time
-spinning = []
+count = [0]
+started = []
 def spin():
     while True:
-        pass
+        count[0] += 1
 def handler(event, context):
-    if not spinning:
-        spinning.append(threading.Thread(target=spin, daemon=True))
-        spinning[0].start()
-    return time.process_time()
+    if not started:
+        started.append(threading.Thread(target=spin, daemon=True))
+        started[0].start()
+    return {"count": count[0], "now": time.time()}
 `,
 		fn.NodeJS: `
 const { Worker } = require('worker_threads');
+const count = new BigInt64Array(new SharedArrayBuffer(8));
 let spinner;
 exports.handler = async () => {
-  if (!spinner) spinner = new Worker('for (;;) {}', { eval: true });
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
+  if (!spinner) {
+    spinner = new Worker('const c = require("worker_threads").workerData; for (;;) Atomics.add(c, 0, 1n);',
+      { eval: true, workerData: count });
+  }
+  return { count: Number(Atomics.load(count, 0)), now: Date.now() / 1000 };
 };
 `,
 	}[rt]
@@ -49,24 +57,39 @@ exports.handler = async () => {
 	if !ok {
 		t.Fatal("the driver's instances are not driver.Freezers")
 	}
-	MustInvoke[float64](t, in, nil) // starts the spinner
-	time.Sleep(300 * time.Millisecond)
-	before := MustInvoke[float64](t, in, nil)
+	type sample struct{ Count, Now float64 }
+	// The first call starts the spinner; a thread takes a while to start
+	// (a Node worker under an emulated CPU, seconds).
+	for deadline := time.Now().Add(60 * time.Second); MustInvoke[sample](t, in, nil).Count == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the spinner never started counting")
+		}
+	}
+	a, ta := MustInvoke[sample](t, in, nil), time.Now()
+	time.Sleep(500 * time.Millisecond)
+	b, tb := MustInvoke[sample](t, in, nil), time.Now()
+	rate := (b.Count - a.Count) / tb.Sub(ta).Seconds()
+	if rate <= 0 {
+		t.Fatalf("the spinner does not count: %v then %v", a.Count, b.Count)
+	}
 	if err := fr.Freeze(); err != nil {
 		t.Fatalf("freeze: %v", err)
 	}
-	const frozen = 1500 * time.Millisecond
+	const frozen = 3 * time.Second
 	time.Sleep(frozen)
 	if err := fr.Thaw(); err != nil {
 		t.Fatalf("thaw: %v", err)
 	}
-	after := MustInvoke[float64](t, in, nil)
-	// Unfrozen, the spinner would use up to a whole CPU; frozen, only the
-	// moments before the freeze and after the thaw count.
-	if used := after - before; used > 0.4 {
-		t.Errorf("the instance used %.2f s of CPU over %v frozen", used, frozen)
+	sent := float64(time.Now().UnixNano()) / 1e9
+	c := MustInvoke[sample](t, in, nil)
+	moved, unfrozen := c.Count-b.Count, rate*frozen.Seconds()
+	if moved > unfrozen/2 {
+		t.Errorf("over %v frozen the spinner counted %.0f, half or more of the %.0f it counts in that time unfrozen", frozen, moved, unfrozen)
 	}
-	t.Logf("CPU over %v frozen: %.3f s", frozen, after-before)
+	if lag := sent - c.Now; lag > 0.5 {
+		t.Errorf("after a thaw the instance's clock lags by %.3f s", lag)
+	}
+	t.Logf("over %v frozen the spinner counted %.0f; unfrozen it counts %.0f", frozen, moved, unfrozen)
 
 	if err := fr.Freeze(); err != nil {
 		t.Fatalf("freeze again: %v", err)

@@ -16,6 +16,7 @@ func TestConformance(t *testing.T) {
 	d := sharedDriver(t)
 	drivertest.Run(t, func(t *testing.T) driver.Driver { return d }, drivertest.Options{
 		MemoryLimit: true,
+		Freezes:     true,
 		Gone: func(t *testing.T, s driver.Stats) bool {
 			_, err := os.Stat(filepath.Join(d.RunDir(), s.ID))
 			return os.IsNotExist(err)
