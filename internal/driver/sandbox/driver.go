@@ -93,6 +93,19 @@ func New(cfg driver.Config) (*Driver, error) {
 	return d, nil
 }
 
+// Close stops the spare sandboxes, the spare workers and the zygote.
+// Instances are the engine's to stop.
+func (d *Driver) Close() error {
+	d.closing.Store(true)
+	d.closeSpareSandboxes()
+	d.closeSpareWorkers()
+	d.refills.Wait() // refills in flight see closed and undo their work
+	if d.zygote != nil {
+		d.zygote.stop()
+	}
+	return nil
+}
+
 // Name implements driver.Driver.
 func (d *Driver) Name() string { return Name }
 

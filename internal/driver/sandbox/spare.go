@@ -99,10 +99,8 @@ func (d *Driver) refillSpareSandboxes() {
 	}
 }
 
-// Close stops the spare sandboxes and spare workers. Instances are the
-// engine's to stop.
-func (d *Driver) Close() error {
-	d.closing.Store(true)
+// closeSpareSandboxes stops the spare sandboxes.
+func (d *Driver) closeSpareSandboxes() {
 	d.spareSandboxes.mu.Lock()
 	d.spareSandboxes.closed = true
 	idle := d.spareSandboxes.idle
@@ -111,12 +109,6 @@ func (d *Driver) Close() error {
 	for _, sb := range idle {
 		sb.abort()
 	}
-	d.closeSpareWorkers()
-	d.refills.Wait() // refills in flight see closed and undo their work
-	if d.zygote != nil {
-		d.zygote.stop()
-	}
-	return nil
 }
 
 // background runs f, a refill, on its own goroutine; Close waits for it.
