@@ -53,8 +53,8 @@ func BenchmarkStart(b *testing.B) {
 }
 
 // BenchmarkSetup measures what the sandbox adds to a cold start's critical
-// path, with a warm helper (which has built and locked down its sandbox
-// ahead): the cgroup's limits, the message saying what to run, the helper
+// path, with a spare sandbox (whose helper has built and locked down its
+// sandbox ahead): the cgroup's limits, the message saying what to run, the helper
 // becoming the sandbox user and exec'ing its init shell, which runs
 // /bin/true and reports its exit. ms-plain is the same /bin/true run as a
 // plain child of the server, as without isolation; the difference is the

@@ -190,8 +190,8 @@ func cleanCgroups(parent string) {
 	}
 }
 
-// create makes the cgroup of instance id, without limits yet: a warm
-// helper waits in it before it knows its function.
+// create makes the cgroup of instance id, without limits yet: a spare
+// sandbox waits in it before it knows its function.
 func (c *cgroups) create(id string) (*cgroup, error) {
 	g := &cgroup{c: c}
 	if c.version == 2 {
@@ -219,7 +219,7 @@ func (c *cgroups) create(id string) (*cgroup, error) {
 // limit sets the cgroup's limits for a function of memMB megabytes: that
 // much memory and no swap, the pids limit, and a CPU weight proportional to
 // the memory. Writing limits is cheap; moving a process into a cgroup is
-// not (on v1 it waits for an RCU grace period), which is why warm helpers
+// not (on v1 it waits for an RCU grace period), which is why spare sandboxes
 // are moved in ahead of time.
 func (g *cgroup) limit(memMB int) error {
 	c := g.c

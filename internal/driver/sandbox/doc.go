@@ -14,26 +14,50 @@
 // the shell runs the interpreter, reaps orphans and reports how it ended;
 // when it exits the kernel kills everything left in the namespace. The
 // interpreter speaks the runtime protocol over dedicated pipes (fds 3 and
-// 4), so what user code prints never corrupts it.
+// 4), so what user code prints never corrupts it. A started helper with
+// its sandbox, cgroup and pipes, not yet told what to run, is a sandbox
+// (sandbox.go).
 //
 // None of the sandbox depends on the function (its code directory is bound
 // empty and filled from the host later), and starting a helper costs
 // several milliseconds (namespaces, exec, and on cgroup v1 a move into the
-// cgroup that waits for an RCU grace period), so the driver keeps one
-// started ahead with its sandbox built (warm.go). cgroup_linux.go sets
-// memory, pids and CPU limits in cgroup v2 or v1 and reads out-of-memory
-// kills. isolation.go finds at start-up which protections the host allows,
-// logs them, and reports them to GET /api/system; without namespaces the
-// driver falls back to plain processes, loudly, or refuses in strict mode.
-// docs/isolation.md describes the model and its limits.
+// cgroup that waits for an RCU grace period), so the driver keeps spares
+// (spare.go). cgroup_linux.go sets memory, pids and CPU limits in cgroup
+// v2 or v1 and reads out-of-memory kills. isolation.go finds at start-up
+// which protections the host allows, logs them, and reports them to GET
+// /api/system; without namespaces the driver falls back to plain
+// processes, loudly, or refuses in strict mode. docs/isolation.md
+// describes the model and its limits.
 //
 // Python workers are forked from a zygote (zygote_linux.go, running
 // runtime/python/zygote.py) rather than started as interpreters: the helper
 // holds its finished sandbox as an init shell, and the zygote's child joins
 // its namespaces and cgroup (passed as file descriptors) and drops every
 // privilege before it runs the shim. The zygote reaps its workers and
-// reports how they end. prestart.go keeps workers of each runtime started
-// ahead, forked or exec'd.
+// reports how they end.
+//
+// # Vocabulary
+//
+// What is started ahead of need, before it knows its function, is a
+// spare: one word for all of it. "Pool" is not used here: it is the
+// engine's per-function set of instances, which this driver knows nothing
+// of.
+//
+//   - A spare sandbox is a sandbox that waits for a function: its helper
+//     has built and locked down the sandbox around an empty code
+//     directory. EnvSpareSandboxes (NIMBUS_SANDBOX_WARM) says how many are
+//     kept.
+//   - A spare worker is a spare sandbox whose interpreter has started too,
+//     with the shim loaded (forked from the zygote for Python), waiting for
+//     Init. EnvSpareWorkers (NIMBUS_SANDBOX_PRESTART) says how many are kept
+//     per runtime.
+//   - A sandbox is assigned to a function when the function's code is
+//     written into it and its cgroup's limits are set. An assigned spare
+//     worker is specialised: it becomes an instance of that function, and
+//     Init, with the function's environment, loads its handler.
+//
+// The settings' names (…_WARM, …_PRESTART) are historical: they are kept
+// because users set them, and only the Go names behind them say "spare".
 //
 // The driver knows nothing of HTTP, the store or pools of instances.
 package sandbox

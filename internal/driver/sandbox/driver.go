@@ -38,16 +38,16 @@ type Driver struct {
 	instDir string // the instances' code, on the host
 	rootDir string // where helpers mount their new roots (in their own namespace)
 
-	iso  isolation
-	cg   *cgroups  // nil without cgroups
-	plan *rootPlan // nil without isolation
-	warm warmPool
-	pre  map[string]*warmPool // prestarted workers by runtime
-	zy   *zygote              // nil when Python workers are not forked
-	zyNo error                // why not, when zy is nil
+	isolation      isolation
+	cg             *cgroups           // nil without cgroups
+	plan           *rootPlan          // nil without isolation
+	spareSandboxes spares             // sandboxes started ahead, waiting for a function (spare.go)
+	spareWorkers   map[string]*spares // workers started ahead in their sandbox, by runtime
+	zygote         *zygote            // nil when Python workers are not forked
+	zygoteOff      error              // why not, when zygote is nil
 
 	closing atomic.Bool    // Close has been called
-	bg      sync.WaitGroup // refills of the warm and prestarted pools, waited for by Close
+	refills sync.WaitGroup // refills of the spare sandboxes and spare workers, waited for by Close
 }
 
 var (
@@ -84,14 +84,27 @@ func New(cfg driver.Config) (*Driver, error) {
 			return nil, fmt.Errorf("sandbox: %w", err)
 		}
 	}
-	d.iso = d.detect()
-	d.zy, d.zyNo = d.startZygote()
+	d.isolation = d.detect()
+	d.zygote, d.zygoteOff = d.startZygote()
 	d.logProtections()
-	if d.iso.on {
-		d.background(d.refill)
+	if d.isolation.on {
+		d.background(d.refillSpareSandboxes)
 	}
-	d.prestartRuntimes()
+	d.startSpareWorkers()
 	return d, nil
+}
+
+// Close stops the spare sandboxes, the spare workers and the zygote.
+// Instances are the engine's to stop.
+func (d *Driver) Close() error {
+	d.closing.Store(true)
+	d.closeSpareSandboxes()
+	d.closeSpareWorkers()
+	d.refills.Wait() // refills in flight see closed and undo their work
+	if d.zygote != nil {
+		d.zygote.stop()
+	}
+	return nil
 }
 
 // Name implements driver.Driver.
@@ -101,7 +114,7 @@ func (d *Driver) Name() string { return Name }
 // and in strict mode every protection.
 func (d *Driver) Available(context.Context) error {
 	if d.opts.strict {
-		if missing := d.iso.missing(); len(missing) > 0 {
+		if missing := d.isolation.missing(); len(missing) > 0 {
 			return fmt.Errorf("sandbox: %s=1 and this host does not allow full isolation (%s): %w",
 				EnvStrict, joinMissing(missing), fn.ErrUnavailable)
 		}
@@ -154,15 +167,15 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 		taskDir string
 		env     map[string]string
 	)
-	var pre *launched
+	var spare *sandbox
 	if !f.Network {
-		pre = d.takePrestarted(f.Runtime)
+		spare = d.takeSpareWorker(f.Runtime)
 	}
-	if pre != nil {
+	if spare != nil {
 		taskDir, env = TaskDir, driver.FunctionEnv(f, TaskDir)
-		inst, err = d.specialise(pre, f)
-		defer d.background(func() { d.refillPrestarted(f.Runtime) })
-	} else if d.iso.on && f.Runtime == fn.Python && d.zygoteUp() {
+		inst, err = d.specialise(spare, f)
+		defer d.background(func() { d.refillSpareWorkers(f.Runtime) })
+	} else if d.isolation.on && f.Runtime == fn.Python && d.zygoteUp() {
 		taskDir, env = TaskDir, driver.FunctionEnv(f, TaskDir)
 		inst, err = d.spawnZygote(f)
 		if err != nil && ctx.Err() == nil {
@@ -170,7 +183,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 			env = nil
 			inst, err = d.spawnIsolated(f)
 		}
-	} else if d.iso.on {
+	} else if d.isolation.on {
 		taskDir = TaskDir
 		inst, err = d.spawnIsolated(f)
 	} else {
@@ -182,10 +195,10 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 	if err != nil {
 		return nil, err
 	}
-	if d.iso.on && !f.Network {
-		// Replace the warm helper taken, once this one's start no longer
+	if d.isolation.on && !f.Network {
+		// Replace the spare sandbox taken, once this one's start no longer
 		// competes for the CPU.
-		defer d.background(d.refill)
+		defer d.background(d.refillSpareSandboxes)
 	}
 	if err := inst.Load(ctx, spec.Init(taskDir, env)); err != nil {
 		return nil, inst.startError(err)
@@ -235,7 +248,7 @@ func (d *Driver) spawnPlain(f *fn.Function) (*instance, error) {
 }
 
 // spawnIsolated takes a helper that has built its sandbox around an empty
-// code directory (a warm one, or one started now), writes the function's
+// code directory (a spare sandbox, or one started now), writes the function's
 // code into that directory, sets the cgroup's limits, and tells the helper
 // what to run.
 func (d *Driver) spawnIsolated(f *fn.Function) (*instance, error) {
@@ -243,15 +256,15 @@ func (d *Driver) spawnIsolated(f *fn.Function) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := d.takeFor(f)
+	sb, err := d.sandboxFor(f)
 	if err != nil {
 		return nil, err
 	}
-	if err := l.run(runSpec{Path: path, Args: args, Env: envList(driver.FunctionEnv(f, TaskDir)), Dir: TaskDir}); err != nil {
-		l.abort()
+	if err := sb.run(runSpec{Path: path, Args: args, Env: envList(driver.FunctionEnv(f, TaskDir)), Dir: TaskDir}); err != nil {
+		sb.abort()
 		return nil, err
 	}
-	return d.newInstance(l.id, l.dir, l.h.cmd, l.p, l.h, l.cg, nil), nil
+	return d.newInstance(sb.id, sb.dir, sb.h.cmd, sb.p, sb.h, sb.cg, nil), nil
 }
 
 // instanceSpec is the helper's spec for an instance with code in dir.
@@ -259,8 +272,8 @@ func (d *Driver) instanceSpec(dir string, network bool) spec {
 	sp := d.plan.spec(d.rootDir, dir, d.shimDir(), network)
 	sp.TmpBytes = int64(d.opts.tmpMB) << 20
 	sp.UID, sp.GID = d.opts.uid, d.opts.gid
-	sp.SetGroups = !d.iso.userns
-	sp.Seccomp = d.iso.seccomp
+	sp.SetGroups = !d.isolation.userns
+	sp.Seccomp = d.isolation.seccomp
 	sp.Rlimits = []rlimit{
 		{Resource: syscall.RLIMIT_CORE},
 		{Resource: syscall.RLIMIT_NOFILE, Cur: 1024, Max: 1024},
@@ -368,7 +381,7 @@ func (d *Driver) cloneAttr(network bool) *syscall.SysProcAttr {
 		Setpgid:    true,
 		Pdeathsig:  syscall.SIGKILL,
 	}
-	if d.iso.userns {
+	if d.isolation.userns {
 		attr.Cloneflags |= syscall.CLONE_NEWUSER
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: d.opts.uid, HostID: os.Getuid(), Size: 1}}
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: d.opts.gid, HostID: os.Getgid(), Size: 1}}
@@ -428,27 +441,27 @@ func (p *pipes) closeAll() {
 	}
 }
 
-// newInstance makes the instance of a started worker: zc is the zygote's
-// child for a worker forked by it, else nil.
-func (d *Driver) newInstance(id, dir string, cmd *exec.Cmd, p *pipes, h *helper, cg *cgroup, zc *zygoteChild) *instance {
+// newInstance makes the instance of a started worker: child is the
+// zygote's child for a worker forked by it, else nil.
+func (d *Driver) newInstance(id, dir string, cmd *exec.Cmd, p *pipes, h *helper, cg *cgroup, child *zygoteChild) *instance {
 	inst := &instance{
-		id:      id,
-		dir:     dir,
-		cmd:     cmd,
-		reqW:    p.reqW,
-		helper:  h,
-		cg:      cg,
-		zc:      zc,
-		drained: make(chan struct{}),
-		start:   time.Now(),
-		log:     d.log,
+		id:          id,
+		dir:         dir,
+		cmd:         cmd,
+		reqW:        p.reqW,
+		helper:      h,
+		cg:          cg,
+		zygoteChild: child,
+		drained:     make(chan struct{}),
+		start:       time.Now(),
+		log:         d.log,
 	}
 	// A worker whose stream broke has a second to be seen exiting.
 	inst.Base = driver.NewBase(inst.kill, time.Second)
 	inst.Connect(p.respR, p.reqW)
 	go inst.drain(p.outR)
 	go inst.wait(p.respR)
-	if zc != nil {
+	if child != nil {
 		go inst.watchZygoteChild()
 	}
 	return inst

@@ -84,7 +84,7 @@ func TestOutOfMemoryIsReadFromTheCgroup(t *testing.T) {
 
 func TestInstanceCgroupIsRemoved(t *testing.T) {
 	h := newHarness(t)
-	d := h.driver(t, map[string]string{sandbox.EnvWarm: "0"})
+	d := h.driver(t, map[string]string{sandbox.EnvSpareSandboxes: "0"})
 	inst, err := d.Start(context.Background(), driver.InstanceSpec{Function: h.function(fn.Python, "cg", okCode[fn.Python])})
 	if err != nil {
 		t.Fatal(err)
@@ -159,13 +159,13 @@ func TestStrictModeRefusesLessIsolation(t *testing.T) {
 func TestBadSettingsAreRefused(t *testing.T) {
 	h := newHarness(t)
 	for k, v := range map[string]string{
-		sandbox.EnvStrict:    "maybe",
-		sandbox.EnvIsolation: "partly",
-		sandbox.EnvUID:       "0",
-		sandbox.EnvTmpMB:     "lots",
-		sandbox.EnvPids:      "2",
-		sandbox.EnvWarm:      "-1",
-		sandbox.EnvZygote:    "maybe",
+		sandbox.EnvStrict:         "maybe",
+		sandbox.EnvIsolation:      "partly",
+		sandbox.EnvUID:            "0",
+		sandbox.EnvTmpMB:          "lots",
+		sandbox.EnvPids:           "2",
+		sandbox.EnvSpareSandboxes: "-1",
+		sandbox.EnvZygote:         "maybe",
 	} {
 		t.Run(k, func(t *testing.T) {
 			_, err := sandbox.New(driver.Config{DataDir: t.TempDir(), Interpreters: h.interp, Shims: h.shims,

@@ -7,62 +7,63 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/driver"
 )
 
-// SetupOnce does what Start does on its critical path with a warm helper,
-// with /bin/true for an interpreter: take the helper, set its cgroup's
-// limits, tell it what to run, and wait until its init reports that
-// /bin/true has exited. It returns how long that took, not counting the
-// wait for a warm helper to be ready.
+// SetupOnce does what Start does on its critical path with a spare
+// sandbox, with /bin/true for an interpreter: take the sandbox, set its
+// cgroup's limits, tell it what to run, and wait until its init reports
+// that /bin/true has exited. It returns how long that took, not counting
+// the wait for a spare sandbox to be ready.
 func (d *Driver) SetupOnce(memMB int) (time.Duration, error) {
-	var l *launched
-	for l == nil {
-		d.warm.mu.Lock()
-		if n := len(d.warm.idle); n > 0 {
-			l = d.warm.idle[n-1]
+	var sb *sandbox
+	for sb == nil {
+		d.spareSandboxes.mu.Lock()
+		if n := len(d.spareSandboxes.idle); n > 0 {
+			sb = d.spareSandboxes.idle[n-1]
 		}
-		d.warm.mu.Unlock()
+		d.spareSandboxes.mu.Unlock()
 		time.Sleep(time.Millisecond)
 	}
-	<-l.h.ready
+	<-sb.h.ready
 	t0 := time.Now()
-	l, err := d.take(false)
+	sb, err := d.takeSandbox(false)
 	if err != nil {
 		return 0, err
 	}
-	defer l.abort()
-	if l.cg != nil {
-		if err := l.cg.limit(memMB); err != nil {
+	defer sb.abort()
+	if sb.cg != nil {
+		if err := sb.cg.limit(memMB); err != nil {
 			return 0, err
 		}
 	}
-	if err := l.run(runSpec{Path: "/bin/true", Args: []string{"/bin/true"}, Dir: "/"}); err != nil {
+	if err := sb.run(runSpec{Path: "/bin/true", Args: []string{"/bin/true"}, Dir: "/"}); err != nil {
 		return 0, err
 	}
-	<-l.h.reported
+	<-sb.h.reported
 	took := time.Since(t0)
-	<-l.h.exited
-	d.background(d.refill)
-	if st := parseStatus(l.h.status); st.exit == nil || st.exit.Code != 0 {
+	<-sb.h.exited
+	d.background(d.refillSpareSandboxes)
+	if st := parseStatus(sb.h.status); st.exit == nil || st.exit.Code != 0 {
 		return 0, errors.New("helper did not finish: " + st.err)
 	}
 	return took, nil
 }
 
-// PrestartedPIDs lists the host pids of the workers prestarted for rt.
-func (d *Driver) PrestartedPIDs(rt string) []int {
-	return d.prestarted(rt, func(l *launched) int { return l.h.cmd.Process.Pid })
+// SpareWorkerPIDs lists the host pids of rt's spare workers, as their
+// instances' Stats will report them (their helpers').
+func (d *Driver) SpareWorkerPIDs(rt string) []int {
+	return d.spareWorkerPIDs(rt, func(sb *sandbox) int { return sb.h.cmd.Process.Pid })
 }
 
-// prestarted lists pid(l) of rt's prestarted workers, where it is not 0.
-func (d *Driver) prestarted(rt string, pid func(*launched) int) []int {
-	p := d.pre[rt]
-	if p == nil {
+// spareWorkerPIDs lists pid(sb) of rt's spare workers, where it is not 0.
+func (d *Driver) spareWorkerPIDs(rt string, pid func(*sandbox) int) []int {
+	s := d.spareWorkers[rt]
+	if s == nil {
 		return nil
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var pids []int
-	for _, l := range p.idle {
-		if n := pid(l); n != 0 {
+	for _, sb := range s.idle {
+		if n := pid(sb); n != 0 {
 			pids = append(pids, n)
 		}
 	}
@@ -71,27 +72,27 @@ func (d *Driver) prestarted(rt string, pid func(*launched) int) []int {
 
 // ZygotePID is the pid of the Python zygote, or 0 when it does not run.
 func (d *Driver) ZygotePID() int {
-	if !d.zy.alive() {
+	if !d.zygote.alive() {
 		return 0
 	}
-	return d.zy.pid
+	return d.zygote.pid
 }
 
 // WorkerPID is the host pid of the worker the zygote forked for in, or 0
 // if it did not fork it.
 func WorkerPID(in driver.Instance) int {
-	if i, ok := in.(*instance); ok && i.zc != nil {
-		return i.zc.pid
+	if i, ok := in.(*instance); ok && i.zygoteChild != nil {
+		return i.zygoteChild.pid
 	}
 	return 0
 }
 
-// PrestartedWorkerPIDs lists the host pids of the prestarted workers of rt
-// that the zygote forked.
-func (d *Driver) PrestartedWorkerPIDs(rt string) []int {
-	return d.prestarted(rt, func(l *launched) int {
-		if l.inst != nil && l.inst.zc != nil {
-			return l.inst.zc.pid
+// SpareZygoteChildPIDs lists the host pids of rt's spare workers that the
+// zygote forked (see WorkerPID).
+func (d *Driver) SpareZygoteChildPIDs(rt string) []int {
+	return d.spareWorkerPIDs(rt, func(sb *sandbox) int {
+		if sb.worker != nil && sb.worker.zygoteChild != nil {
+			return sb.worker.zygoteChild.pid
 		}
 		return 0
 	})

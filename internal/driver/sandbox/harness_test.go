@@ -61,7 +61,7 @@ func (h *harness) driver(tb testing.TB, env map[string]string) *sandbox.Driver {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { d.Close() }) // its warm helpers
+	tb.Cleanup(func() { d.Close() }) // its spare sandboxes and spare workers
 	return d
 }
 

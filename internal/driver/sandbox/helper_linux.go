@@ -107,7 +107,7 @@ func helperMain() int {
 	sf.Close()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return 0 // a warm helper no longer needed
+			return 0 // a spare sandbox no longer needed
 		}
 		return fail("read run spec", err)
 	}

@@ -22,15 +22,15 @@ import (
 // the worker and how its end is read.
 type instance struct {
 	*driver.Base
-	id     string
-	dir    string
-	cmd    *exec.Cmd // the helper, or the interpreter itself without isolation
-	reqW   *os.File
-	helper *helper      // nil without isolation
-	cg     *cgroup      // nil without cgroups
-	zc     *zygoteChild // the worker, when the Python zygote forked it
-	start  time.Time
-	log    driver.Logger
+	id          string
+	dir         string
+	cmd         *exec.Cmd // the helper, or the interpreter itself without isolation
+	reqW        *os.File
+	helper      *helper      // nil without isolation
+	cg          *cgroup      // nil without cgroups
+	zygoteChild *zygoteChild // the worker, when the Python zygote forked it
+	start       time.Time
+	log         driver.Logger
 
 	drained chan struct{} // closed when drain has seen the end of the output
 	tailMu  sync.Mutex
@@ -92,7 +92,7 @@ func (i *instance) wait(respR *os.File) {
 			info.Code, info.Signal = st.exit.Code, st.exit.Signal
 		}
 	}
-	if i.zc != nil {
+	if i.zygoteChild != nil {
 		// The zygote, not the init shell, is the worker's parent.
 		i.zygoteExit(&info)
 	}

@@ -61,12 +61,12 @@ func (d *Driver) detect() isolation {
 	} else {
 		iso.notes = append(iso.notes, "no seccomp filter: "+err.Error())
 	}
-	d.iso = iso
+	d.isolation = iso
 	err = d.probe()
 	if err != nil && iso.seccomp && strings.HasPrefix(err.Error(), "seccomp:") {
 		iso.notes = append(iso.notes, "no seccomp filter: "+err.Error())
 		iso.seccomp = false
-		d.iso = iso
+		d.isolation = iso
 		err = d.probe()
 	}
 	if err != nil {
@@ -158,22 +158,22 @@ func (d *Driver) Protections() map[string]string {
 	} else {
 		p["strict"] = "off"
 	}
-	if m := d.iso.missing(); len(m) > 0 {
+	if m := d.isolation.missing(); len(m) > 0 {
 		p["missing"] = joinMissing(m)
 	}
-	if !d.iso.on {
+	if !d.isolation.on {
 		p["isolation"] = "off"
 		return p
 	}
 	p["isolation"] = "on"
 	ns := "mount, pid, ipc, uts, net (unless the function sets network: true)"
-	if d.iso.userns {
+	if d.isolation.userns {
 		ns += ", user"
 	}
 	p["namespaces"] = ns
 	root := "read-only tmpfs holding /usr"
-	for _, pre := range d.plan.prefixes {
-		root += ", " + pre
+	for _, prefix := range d.plan.prefixes {
+		root += ", " + prefix
 	}
 	p["root"] = root + ", a minimal /etc and /dev, the function's code at " + TaskDir + " and the shims at " + RuntimeDir +
 		" (read-only), a private " + fmt.Sprint(d.opts.tmpMB) + " MB /tmp, /proc of its own PID namespace, no /sys"
@@ -193,13 +193,13 @@ func (d *Driver) Protections() map[string]string {
 	} else {
 		p["cgroup"] = "none"
 	}
-	if d.iso.seccomp {
+	if d.isolation.seccomp {
 		p["seccomp"] = fmt.Sprintf("on: %d calls and clone with namespace flags fail with EPERM, clone3 with ENOSYS, x32 and non-x86_64 calls refused", len(deniedSyscalls))
 	} else {
 		p["seccomp"] = "off"
 	}
 	p["uid"] = fmt.Sprintf("%d:%d", d.opts.uid, d.opts.gid)
-	if d.iso.userns {
+	if d.isolation.userns {
 		p["uid"] += " (in a user namespace, mapped to the server's user; supplementary groups kept)"
 	} else {
 		p["uid"] += " (supplementary groups cleared)"
@@ -215,13 +215,13 @@ func (d *Driver) Protections() map[string]string {
 // why not.
 func (d *Driver) zygoteReport() string {
 	switch {
-	case d.zy.alive():
+	case d.zygote.alive():
 		return fmt.Sprintf("on: python workers are forked from a preloaded interpreter (pid %d) outside every sandbox; "+
-			"each joins its own sandbox's namespaces and cgroup and drops every privilege above before any function code exists in it", d.zy.pid)
-	case d.zy != nil:
-		return fmt.Sprintf("off: the python zygote exited (%v): python workers start as fresh interpreters", d.zy.err)
-	case d.zyNo != nil:
-		return "off: " + d.zyNo.Error() + ": python workers start as fresh interpreters"
+			"each joins its own sandbox's namespaces and cgroup and drops every privilege above before any function code exists in it", d.zygote.pid)
+	case d.zygote != nil:
+		return fmt.Sprintf("off: the python zygote exited (%v): python workers start as fresh interpreters", d.zygote.err)
+	case d.zygoteOff != nil:
+		return "off: " + d.zygoteOff.Error() + ": python workers start as fresh interpreters"
 	}
 	return "off"
 }
@@ -237,15 +237,15 @@ func (d *Driver) logProtections() {
 		}
 	}
 	d.log.Info("sandbox protections", args...)
-	if !d.iso.on {
+	if !d.isolation.on {
 		d.log.Warn("SANDBOX ISOLATION IS OFF: functions run as plain processes with the server's privileges; do not run untrusted code", "why", p["missing"])
-	} else if m := d.iso.missing(); len(m) > 0 {
+	} else if m := d.isolation.missing(); len(m) > 0 {
 		d.log.Warn("sandbox runs with less isolation than it should", "missing", joinMissing(m))
 	}
-	if d.iso.on && d.zy == nil && d.opts.zygote && d.zyNo != nil {
-		d.log.Warn("python workers start as fresh interpreters", "why", d.zyNo.Error())
+	if d.isolation.on && d.zygote == nil && d.opts.zygote && d.zygoteOff != nil {
+		d.log.Warn("python workers start as fresh interpreters", "why", d.zygoteOff.Error())
 	}
-	if d.opts.strict && len(d.iso.missing()) > 0 {
+	if d.opts.strict && len(d.isolation.missing()) > 0 {
 		d.log.Warn("strict mode: the sandbox driver refuses to run functions", "setting", EnvStrict)
 	}
 }

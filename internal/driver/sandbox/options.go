@@ -22,13 +22,15 @@ const (
 	EnvTmpMB = "NIMBUS_SANDBOX_TMP_MB"
 	// EnvPids is the most processes and threads an instance may have (64).
 	EnvPids = "NIMBUS_SANDBOX_PIDS"
-	// EnvWarm is how many sandboxes are kept started ahead, waiting for a
-	// function (1; 0 starts each one on demand).
-	EnvWarm = "NIMBUS_SANDBOX_WARM"
-	// EnvPrestart is how many workers per runtime are kept with their
-	// interpreter started and the shim loaded, waiting for a function (2; 0
-	// starts interpreters on demand).
-	EnvPrestart = "NIMBUS_SANDBOX_PRESTART"
+	// EnvSpareSandboxes is how many spare sandboxes are kept: started
+	// ahead, waiting for a function (1; 0 starts each one on demand). The
+	// setting's name is historical ("warm").
+	EnvSpareSandboxes = "NIMBUS_SANDBOX_WARM"
+	// EnvSpareWorkers is how many spare workers per runtime are kept: with
+	// their interpreter started and the shim loaded, waiting for a function
+	// (2; 0 starts interpreters on demand). The setting's name is historical
+	// ("prestart").
+	EnvSpareWorkers = "NIMBUS_SANDBOX_PRESTART"
 	// EnvZygote=off starts every Python worker as a fresh interpreter
 	// instead of forking it from the Python zygote (on).
 	EnvZygote = "NIMBUS_SANDBOX_ZYGOTE"
@@ -36,18 +38,18 @@ const (
 
 // options are the driver's settings.
 type options struct {
-	strict   bool
-	isolate  bool
-	uid, gid int
-	tmpMB    int
-	pids     int
-	warm     int
-	prestart int
-	zygote   bool
+	strict         bool
+	isolate        bool
+	uid, gid       int
+	tmpMB          int
+	pids           int
+	spareSandboxes int
+	spareWorkers   int
+	zygote         bool
 }
 
 func readOptions(cfg driver.Config) (options, error) {
-	o := options{isolate: true, uid: 65534, gid: 65534, tmpMB: 64, pids: 64, warm: 1, prestart: 2, zygote: true}
+	o := options{isolate: true, uid: 65534, gid: 65534, tmpMB: 64, pids: 64, spareSandboxes: 1, spareWorkers: 2, zygote: true}
 	get := func(k string) string {
 		if cfg.Lookup == nil {
 			return ""
@@ -86,8 +88,8 @@ func readOptions(cfg driver.Config) (options, error) {
 		{EnvGID, &o.gid, 1, 1<<31 - 2},
 		{EnvTmpMB, &o.tmpMB, 1, 1 << 20},
 		{EnvPids, &o.pids, 8, 1 << 22},
-		{EnvWarm, &o.warm, 0, 64},
-		{EnvPrestart, &o.prestart, 0, 64},
+		{EnvSpareSandboxes, &o.spareSandboxes, 0, 64},
+		{EnvSpareWorkers, &o.spareWorkers, 0, 64},
 	} {
 		v := get(s.key)
 		if v == "" {

@@ -5,7 +5,7 @@ package sandbox
 // the helper stays small and the plan testable. It travels as JSON on the
 // helper's fd 5, followed, when the function is known, by a runSpec: none
 // of the sandbox depends on the function (its code directory is bound
-// empty and filled from the host later), so a warm helper builds it all
+// empty and filled from the host later), so a spare sandbox's helper builds it all
 // before it is needed.
 type spec struct {
 	// Root is an empty directory the helper mounts the new root on. Any

@@ -22,7 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The Python zygote. A prestarted Python worker still costs its own
+// The Python zygote. A spare Python worker still costs its own
 // interpreter: some 9 MB of memory per idle instance, most of it the same
 // in every one (the interpreter's heap after start-up, the shim, the stdlib
 // modules), and tens of milliseconds of CPU to start. So the driver runs one
@@ -39,7 +39,7 @@ import (
 // PID namespace, and exits. The worker leaves its session, sets the
 // rlimits, drops its capability sets, becomes the sandbox user, sets
 // no_new_privs and loads this driver's seccomp filter before any function
-// code exists in it, then waits for Init as a prestarted worker does. The
+// code exists in it, then waits for Init as a spare worker does. The
 // zygote, a child subreaper, is its parent: it reaps it and reports its
 // wait status, and the server then ends the helper, which takes anything
 // left in the PID namespace with it. Killing the instance kills the
@@ -99,9 +99,9 @@ func (d *Driver) startZygote() (*zygote, error) {
 	switch {
 	case !d.opts.zygote:
 		return nil, fmt.Errorf("turned off by %s=off", EnvZygote)
-	case !d.iso.on:
+	case !d.isolation.on:
 		return nil, errors.New("no isolation: workers are plain processes")
-	case d.iso.userns:
+	case d.isolation.userns:
 		return nil, errors.New("the server is not root: joining a sandbox's user namespace from outside is not done")
 	case d.cfg.Interpreters.Python == "":
 		return nil, errors.New("no python3")
@@ -116,7 +116,7 @@ func (d *Driver) startZygote() (*zygote, error) {
 	for _, r := range d.instanceSpec("", false).Rlimits {
 		cfg.Rlimits = append(cfg.Rlimits, [3]int64{int64(r.Resource), int64(r.Cur), int64(r.Max)})
 	}
-	if d.iso.seccomp {
+	if d.isolation.seccomp {
 		prog, err := seccompProgram()
 		if err != nil {
 			return nil, err
@@ -282,9 +282,9 @@ func (z *zygote) stop() {
 // set-up.
 const zygoteForkTimeout = 10 * time.Second
 
-// fork has the zygote fork a worker into l's sandbox, with p's child ends
-// as its protocol pipes and output. l's helper must have built its sandbox.
-func (z *zygote) fork(l *launched, p *pipes) (*zygoteChild, error) {
+// fork has the zygote fork a worker into sb's sandbox, with p's child ends
+// as its protocol pipes and output. sb's helper must have built its sandbox.
+func (z *zygote) fork(sb *sandbox, p *pipes) (*zygoteChild, error) {
 	z.forkMu.Lock()
 	defer z.forkMu.Unlock()
 	if !z.alive() {
@@ -296,7 +296,7 @@ func (z *zygote) fork(l *launched, p *pipes) (*zygoteChild, error) {
 			f.Close()
 		}
 	}()
-	hpid := strconv.Itoa(l.h.cmd.Process.Pid)
+	hpid := strconv.Itoa(sb.h.cmd.Process.Pid)
 	for _, ns := range []string{"ipc", "uts", "net", "pid", "mnt"} { // mnt last: see zygote.py
 		f, err := os.Open("/proc/" + hpid + "/ns/" + ns)
 		if err != nil {
@@ -305,8 +305,8 @@ func (z *zygote) fork(l *launched, p *pipes) (*zygoteChild, error) {
 		files = append(files, f)
 	}
 	var cgroups int
-	if l.cg != nil {
-		for _, dir := range l.cg.dirs {
+	if sb.cg != nil {
+		for _, dir := range sb.cg.dirs {
 			f, err := os.OpenFile(filepath.Join(dir, "cgroup.procs"), os.O_WRONLY, 0)
 			if err != nil {
 				return nil, err
@@ -321,12 +321,12 @@ func (z *zygote) fork(l *launched, p *pipes) (*zygoteChild, error) {
 	}
 	c := &zygoteChild{exited: make(chan struct{})}
 	z.mu.Lock()
-	z.children[l.id] = c
+	z.children[sb.id] = c
 	z.mu.Unlock()
-	b, _ := json.Marshal(map[string]any{"fork": l.id, "ns": 5, "cgroups": cgroups})
+	b, _ := json.Marshal(map[string]any{"fork": sb.id, "ns": 5, "cgroups": cgroups})
 	_, _, err := z.conn.WriteMsgUnix(b, unix.UnixRights(fds...), nil)
 	if err != nil {
-		z.forget(l.id)
+		z.forget(sb.id)
 		return nil, fmt.Errorf("ask the zygote to fork: %w", err)
 	}
 	var m zygoteMsg
@@ -336,17 +336,17 @@ func (z *zygote) fork(l *launched, p *pipes) (*zygoteChild, error) {
 		case <-z.dead:
 			return nil, fmt.Errorf("the zygote exited: %v", z.err)
 		case <-time.After(zygoteForkTimeout):
-			z.forget(l.id)
+			z.forget(sb.id)
 			return nil, fmt.Errorf("the zygote did not fork within %v", zygoteForkTimeout)
 		}
-		if m.ID == l.id {
+		if m.ID == sb.id {
 			break
 		}
 	}
 	if m.Error != "" {
 		// A worker that started and failed is reaped and reported; its
 		// instance is never made.
-		z.forget(l.id)
+		z.forget(sb.id)
 		return nil, fmt.Errorf("zygote: %s", m.Error)
 	}
 	c.pid = m.PID
@@ -360,53 +360,53 @@ func (z *zygote) forget(id string) {
 }
 
 // zygoteUp reports whether Python workers are forked from the zygote.
-func (d *Driver) zygoteUp() bool { return d.zy.alive() }
+func (d *Driver) zygoteUp() bool { return d.zygote.alive() }
 
-// forkWorker turns a launched helper into an instance whose worker the
+// forkWorker turns a sandbox into an instance whose worker the
 // zygote forks into its sandbox: the helper holds the sandbox as its init
 // shell, the worker waits for Init. On an error the helper is gone too.
-func (d *Driver) forkWorker(l *launched) (*instance, error) {
-	<-l.h.ready
-	if driver.IsClosed(l.h.reported) || driver.IsClosed(l.h.exited) {
-		l.abort()
-		<-l.h.exited
-		if st := parseStatus(l.h.status); st.err != "" {
+func (d *Driver) forkWorker(sb *sandbox) (*instance, error) {
+	<-sb.h.ready
+	if driver.IsClosed(sb.h.reported) || driver.IsClosed(sb.h.exited) {
+		sb.abort()
+		<-sb.h.exited
+		if st := parseStatus(sb.h.status); st.err != "" {
 			return nil, fmt.Errorf("sandbox: set up instance: %s: %w", st.err, fn.ErrUnavailable)
 		}
 		return nil, fmt.Errorf("sandbox: init helper stopped before its sandbox was ready: %w", fn.ErrUnavailable)
 	}
 	p, err := newPipes()
 	if err != nil {
-		l.abort()
+		sb.abort()
 		return nil, err
 	}
 	// The helper becomes the init shell while the zygote forks.
-	if err := l.run(runSpec{Hold: true, Dir: "/"}); err != nil {
+	if err := sb.run(runSpec{Hold: true, Dir: "/"}); err != nil {
 		p.closeAll()
-		l.abort()
+		sb.abort()
 		return nil, err
 	}
-	zc, err := d.zy.fork(l, p)
+	child, err := d.zygote.fork(sb, p)
 	p.closeChildEnds()
 	if err != nil {
 		p.closeAll()
-		l.abort()
+		sb.abort()
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	l.p.closeAll() // the helper's own pipes: it closed its ends, no worker has them
-	l.p = p
-	return d.newInstance(l.id, l.dir, l.h.cmd, p, l.h, l.cg, zc), nil
+	sb.p.closeAll() // the helper's own pipes: it closed its ends, no worker has them
+	sb.p = p
+	return d.newInstance(sb.id, sb.dir, sb.h.cmd, p, sb.h, sb.cg, child), nil
 }
 
-// spawnZygote starts an instance of f from the zygote on demand: a warm
-// helper (or one started now) with f's code and limits, and a worker
+// spawnZygote starts an instance of f from the zygote on demand: a spare
+// sandbox (or one started now) with f's code and limits, and a worker
 // forked into it. Init, with f's environment, follows in Start.
 func (d *Driver) spawnZygote(f *fn.Function) (*instance, error) {
-	l, err := d.takeFor(f)
+	sb, err := d.sandboxFor(f)
 	if err != nil {
 		return nil, err
 	}
-	return d.forkWorker(l)
+	return d.forkWorker(sb)
 }
 
 // watchZygoteChild ends the instance when its zygote-forked worker ends:
@@ -415,11 +415,11 @@ func (d *Driver) spawnZygote(f *fn.Function) (*instance, error) {
 // worker ends: the instance is killed.
 func (i *instance) watchZygoteChild() {
 	select {
-	case <-i.zc.exited:
+	case <-i.zygoteChild.exited:
 	case <-i.Done():
 		return
 	}
-	if !i.zc.known {
+	if !i.zygoteChild.known {
 		i.Kill("the python zygote exited")
 		return
 	}
@@ -432,14 +432,14 @@ func (i *instance) watchZygoteChild() {
 // ended, waiting a moment for it: the helper may end first.
 func (i *instance) zygoteExit(info *driver.ExitInfo) {
 	select {
-	case <-i.zc.exited:
+	case <-i.zygoteChild.exited:
 	case <-time.After(time.Second):
 		return
 	}
-	if !i.zc.known {
+	if !i.zygoteChild.known {
 		return
 	}
-	ws := i.zc.status
+	ws := i.zygoteChild.status
 	switch {
 	case ws.Signaled():
 		info.Code, info.Signal = -1, unix.SignalName(ws.Signal())

@@ -189,18 +189,18 @@ func memoryLimit(t *testing.T, cg string) int64 {
 	return readInt(t, filepath.Join("/sys/fs/cgroup", cg, "memory.max"))
 }
 
-// A cold Python start, from a prestarted worker or on demand, runs in a
+// A cold Python start, from a spare worker or on demand, runs in a
 // worker forked from the zygote, inside every protection of the sandbox.
 func TestColdStartIsForkedFromTheZygote(t *testing.T) {
 	h := newHarness(t)
-	for _, c := range []struct{ name, prestart string }{{"prestarted", "2"}, {"on demand", "0"}} {
+	for _, c := range []struct{ name, spareWorkers string }{{"spare worker", "2"}, {"on demand", "0"}} {
 		t.Run(c.name, func(t *testing.T) {
-			d := h.driver(t, map[string]string{sandbox.EnvPrestart: c.prestart})
+			d := h.driver(t, map[string]string{sandbox.EnvSpareWorkers: c.spareWorkers})
 			if p := d.Protections(); !strings.HasPrefix(p["zygote"], "on:") || p["missing"] != "" {
 				t.Fatalf("protections %v", p)
 			}
-			if c.prestart != "0" {
-				waitPrestarted(t, d)
+			if c.spareWorkers != "0" {
+				waitForSpareWorker(t, d)
 			}
 			f := drivertest.Function(t, fn.Python, drivertest.Source(fn.Python, insideCode))
 			f.Env = map[string]string{"COLOR": "teal"}
@@ -257,10 +257,10 @@ func cpuTicks(t *testing.T, pid int) int64 {
 	return n
 }
 
-func waitPrestarted(t *testing.T, d *sandbox.Driver) {
+func waitForSpareWorker(t *testing.T, d *sandbox.Driver) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for len(d.PrestartedWorkerPIDs(fn.Python)) == 0 {
+	for len(d.SpareZygoteChildPIDs(fn.Python)) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no python worker forked ahead in 30s")
 		}
@@ -317,7 +317,7 @@ func TestZygoteIsolationSuite(t *testing.T) {
 // zygote and the others healthy.
 func TestZygoteChildrenCannotReachEachOther(t *testing.T) {
 	h := newHarness(t)
-	d := h.driver(t, map[string]string{sandbox.EnvPrestart: "0"})
+	d := h.driver(t, map[string]string{sandbox.EnvSpareWorkers: "0"})
 	z := d.ZygotePID()
 	attacker := `import os, signal
 def handler(e, c):
@@ -403,7 +403,7 @@ func TestWithoutTheZygotePythonStartsFreshInterpreters(t *testing.T) {
 	})
 	t.Run("dead", func(t *testing.T) {
 		d := h.driver(t, nil)
-		waitPrestarted(t, d)
+		waitForSpareWorker(t, d)
 		before := drivertest.Start(t, d, drivertest.Function(t, fn.Python, drivertest.Source(fn.Python, okCode[fn.Python])))
 		z := d.ZygotePID()
 		if err := syscall.Kill(z, syscall.SIGKILL); err != nil {

@@ -12,10 +12,10 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/fn"
 )
 
-// A cold start takes a prestarted worker: its interpreter was running before
+// A cold start takes a spare worker: its interpreter was running before
 // Start, it gets the function's code and environment, and every protection
 // holds in it as in any instance.
-func TestColdStartTakesPrestartedWorker(t *testing.T) {
+func TestColdStartTakesSpareWorker(t *testing.T) {
 	h := newHarness(t)
 	d := h.driver(t, map[string]string{"NIMBUS_SANDBOX_PRESTART": "1"})
 	codes := map[string]string{
@@ -35,9 +35,9 @@ exports.handler = async () => ({ color: process.env.COLOR, name: process.env.AWS
 		t.Run(rt, func(t *testing.T) {
 			var before []int
 			deadline := time.Now().Add(30 * time.Second)
-			for before = d.PrestartedPIDs(rt); len(before) == 0; before = d.PrestartedPIDs(rt) {
+			for before = d.SpareWorkerPIDs(rt); len(before) == 0; before = d.SpareWorkerPIDs(rt) {
 				if time.Now().After(deadline) {
-					t.Fatal("no worker prestarted in 30s")
+					t.Fatal("no spare worker started in 30s")
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
@@ -52,7 +52,7 @@ exports.handler = async () => ({ color: process.env.COLOR, name: process.env.AWS
 			}
 			defer in.Kill("test over")
 			if pid := in.Stats().PID; !slices.Contains(before, pid) {
-				t.Fatalf("instance pid %d was not among the prestarted %v", pid, before)
+				t.Fatalf("instance pid %d was not among the spare workers' %v", pid, before)
 			}
 			got := drivertest.MustInvoke[struct {
 				Color, Name, Status, Cwd string
@@ -64,7 +64,7 @@ exports.handler = async () => ({ color: process.env.COLOR, name: process.env.AWS
 			}
 			if got.UID == 0 || !strings.Contains(got.Status, "NoNewPrivs:\t1") || !strings.Contains(got.Status, "Seccomp:\t2") ||
 				!strings.Contains(got.Status, "CapEff:\t0000000000000000") {
-				t.Errorf("a prestarted worker lacks a protection: uid %d\n%s", got.UID, got.Status)
+				t.Errorf("a spare worker lacks a protection: uid %d\n%s", got.UID, got.Status)
 			}
 			if len(got.Files) != 1 {
 				t.Errorf("/var/task holds %v, want only the function's file", got.Files)
