@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"github.com/moby/moby/client"
+
+	"github.com/nimbusfaas/nimbus/internal/driver"
 )
 
 // serverID returns this server's id, kept in dir so that it outlives a
@@ -42,30 +44,12 @@ func ownerID() string {
 	host, _ := os.Hostname()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return host + "/" + bootID() + "/" + strconv.Itoa(os.Getpid()) + "/" + procStart(os.Getpid()) + "/" + hex.EncodeToString(b[:])
+	return host + "/" + bootID() + "/" + strconv.Itoa(os.Getpid()) + "/" + driver.ProcStart(os.Getpid()) + "/" + hex.EncodeToString(b[:])
 }
 
 func bootID() string {
 	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	return strings.TrimSpace(string(b))
-}
-
-// procStart is field 22 of /proc/pid/stat (start time in clock ticks), or
-// "" when there is no such process.
-func procStart(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return ""
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 {
-		s = s[i+1:]
-	}
-	f := strings.Fields(s)
-	if len(f) < 20 {
-		return ""
-	}
-	return f[19]
 }
 
 // ownerGone reports whether owner is a process of this host and boot that
@@ -83,7 +67,7 @@ func ownerGone(owner string) bool {
 	if err != nil {
 		return false
 	}
-	return procStart(pid) != parts[3]
+	return driver.ProcStart(pid) != parts[3]
 }
 
 // removeLeftovers removes the containers an earlier run left: those of

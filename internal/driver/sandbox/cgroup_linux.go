@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/driver"
 )
 
 // cgroupParent is the cgroup, below the server's own in each hierarchy,
@@ -31,9 +33,12 @@ const cpuShareMB = 1769
 type cgroups struct {
 	version int               // 1 or 2
 	v2      string            // v2: the parent directory
-	v1      map[string]string // v1: controller → parent directory
+	v1      map[string]string // v1: controller → parent directory (freezer too, when mounted)
 	memsw   bool              // v1: memory.memsw.* exists (swap accounting)
 	pidsMax int
+	// owner prefixes the names of this server's cgroups (driver.ProcessTag),
+	// so that a later server can tell the leftovers of one that was killed.
+	owner string
 }
 
 // cgroup is one instance's cgroup: a directory per hierarchy.
@@ -77,9 +82,9 @@ func openCgroups(pidsMax int) (*cgroups, error) {
 		}
 		v2err = err
 	}
-	c := &cgroups{version: 1, v1: map[string]string{}, pidsMax: pidsMax}
+	c := &cgroups{version: 1, v1: map[string]string{}, pidsMax: pidsMax, owner: driver.ProcessTag()}
 	var v1errs []error
-	for _, ctl := range []string{"memory", "pids", "cpu"} {
+	for _, ctl := range []string{"memory", "pids", "cpu", "freezer"} {
 		m, ok := mounts[ctl]
 		if !ok {
 			continue
@@ -97,7 +102,6 @@ func openCgroups(pidsMax int) (*cgroups, error) {
 			_ = os.WriteFile(filepath.Join(dir, "cpu.shares"), []byte(strconv.Itoa(1024*goruntime.NumCPU())), 0)
 		}
 		c.v1[ctl] = dir
-		cleanCgroups(dir)
 	}
 	if c.v1["memory"] == "" {
 		why := make([]string, 0, len(v1errs))
@@ -111,6 +115,7 @@ func openCgroups(pidsMax int) (*cgroups, error) {
 	}
 	_, err = os.Stat(filepath.Join(c.v1["memory"], "memory.memsw.limit_in_bytes"))
 	c.memsw = err == nil
+	c.removeLeftovers()
 	return c, nil
 }
 
@@ -157,8 +162,9 @@ func openV2(m mount, own string, pidsMax int) (*cgroups, error) {
 		return nil, err
 	}
 	_ = os.WriteFile(filepath.Join(dir, "cpu.weight"), []byte(strconv.Itoa(min(100*goruntime.NumCPU(), 10000))), 0)
-	cleanCgroups(dir)
-	return &cgroups{version: 2, v2: dir, pidsMax: pidsMax}, nil
+	c := &cgroups{version: 2, v2: dir, pidsMax: pidsMax, owner: driver.ProcessTag()}
+	c.removeLeftovers()
+	return c, nil
 }
 
 // canCreate checks that this process may create cgroups below parent:
@@ -171,42 +177,92 @@ func canCreate(parent string) error {
 	return syscall.Rmdir(probe)
 }
 
-// cleanCgroups removes the instance cgroups under parent that a crashed
-// run left behind. Other servers on the host may share the parent: only
-// empty cgroups older than a minute go (one with processes cannot be
-// removed anyway; a young one may be another server's, being set up).
-func cleanCgroups(parent string) {
-	entries, err := os.ReadDir(parent)
-	if err != nil {
-		return
+// parents lists the parent directory of every hierarchy.
+func (c *cgroups) parents() []string {
+	if c.version == 2 {
+		return []string{c.v2}
 	}
-	for _, e := range entries {
-		if !e.IsDir() {
+	var out []string
+	for _, d := range c.v1 {
+		out = append(out, d)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// removeLeftovers removes the cgroups a server that was killed left
+// behind, with the processes still in them: those named for a process
+// that no longer runs (driver.TagGone). Other servers on the host may
+// share the parent: their cgroups stay. A cgroup named in no server's
+// way (an older Nimbus's) goes when empty and older than a minute, as
+// before owners were named: a young one may be being set up.
+func (c *cgroups) removeLeftovers() {
+	names := map[string]bool{}
+	for _, parent := range c.parents() {
+		entries, err := os.ReadDir(parent)
+		if err != nil {
 			continue
 		}
-		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Minute {
-			_ = syscall.Rmdir(filepath.Join(parent, e.Name()))
+		for _, e := range entries {
+			if e.IsDir() {
+				names[e.Name()] = true
+			}
 		}
 	}
+	for name := range names {
+		owner, _, tagged := strings.Cut(name, "-")
+		g := c.named(name)
+		switch {
+		case tagged && driver.TagGone(owner):
+			g.killAll()
+			g.remove()
+		case !tagged || !strings.Contains(owner, "."):
+			for _, d := range g.dirs {
+				if fi, err := os.Stat(d); err == nil && time.Since(fi.ModTime()) > time.Minute {
+					_ = syscall.Rmdir(d)
+				}
+			}
+		}
+	}
+}
+
+// killAll thaws the cgroup and kills every process in it, waiting up to
+// a few seconds for them to go.
+func (g *cgroup) killAll() {
+	g.thaw()
+	for try := 0; try < 100; try++ {
+		pids := g.procs()
+		if len(pids) == 0 {
+			return
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// procs lists the processes in the cgroup.
+func (g *cgroup) procs() []int {
+	var out []int
+	for _, d := range g.dirs {
+		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil && !slices.Contains(out, pid) {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
 }
 
 // create makes the cgroup of instance id, without limits yet: a spare
 // sandbox waits in it before it knows its function.
 func (c *cgroups) create(id string) (*cgroup, error) {
-	g := &cgroup{c: c}
-	if c.version == 2 {
-		g.dirs = []string{filepath.Join(c.v2, id)}
-		g.mem = g.dirs[0]
-	} else {
-		for _, ctl := range []string{"memory", "pids", "cpu"} {
-			if parent, ok := c.v1[ctl]; ok {
-				g.dirs = append(g.dirs, filepath.Join(parent, id))
-			}
-		}
-		if parent, ok := c.v1["memory"]; ok {
-			g.mem = filepath.Join(parent, id)
-		}
-	}
+	g := c.named(c.owner + "-" + id)
 	for _, d := range g.dirs {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			g.remove()
@@ -258,6 +314,25 @@ func (g *cgroup) limit(memMB int) error {
 		}
 	}
 	return nil
+}
+
+// named is the cgroup called name, in every hierarchy.
+func (c *cgroups) named(name string) *cgroup {
+	g := &cgroup{c: c}
+	if c.version == 2 {
+		g.dirs = []string{filepath.Join(c.v2, name)}
+		g.mem = g.dirs[0]
+		return g
+	}
+	for _, ctl := range []string{"memory", "pids", "cpu", "freezer"} {
+		if parent, ok := c.v1[ctl]; ok {
+			g.dirs = append(g.dirs, filepath.Join(parent, name))
+		}
+	}
+	if parent, ok := c.v1["memory"]; ok {
+		g.mem = filepath.Join(parent, name)
+	}
+	return g
 }
 
 // dir is the cgroup's directory in controller ctl's v1 hierarchy.

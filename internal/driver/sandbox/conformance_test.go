@@ -66,7 +66,7 @@ func conformanceDriver(t *testing.T) driver.Driver {
 // TestConformance runs the suite every driver passes. The out-of-memory
 // case runs when the driver says it limits memory (its cgroup protection).
 func TestConformance(t *testing.T) {
-	drivertest.Run(t, conformanceDriver, drivertest.Options{MemoryLimit: limitsMemory(conformanceDriver(t))})
+	drivertest.Run(t, conformanceDriver, drivertest.Options{MemoryLimit: limitsMemory(conformanceDriver(t)), Freezes: true})
 }
 
 func limitsMemory(d driver.Driver) bool {

@@ -215,7 +215,7 @@ func (d *Driver) spawnPlain(f *fn.Function) (*instance, error) {
 	}
 	id := fn.NewID()
 	dir := filepath.Join(d.instDir, id)
-	if err := writeFiles(dir, f.Files); err != nil {
+	if err := driver.WriteFiles(dir, f.Files); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("sandbox: write code: %w", err)
 	}
@@ -465,19 +465,6 @@ func (d *Driver) newInstance(id, dir string, cmd *exec.Cmd, p *pipes, h *helper,
 		go inst.watchZygoteChild()
 	}
 	return inst
-}
-
-func writeFiles(dir string, files map[string]string) error {
-	for p, content := range files {
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			return err
-		}
-	}
-	return os.MkdirAll(dir, 0o755)
 }
 
 // envList is env as an exec environment, sorted.

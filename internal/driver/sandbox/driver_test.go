@@ -103,7 +103,8 @@ func TestInstanceCgroupIsRemoved(t *testing.T) {
 	}
 }
 
-// cgroupDirs finds the cgroup directories named id below /sys/fs/cgroup.
+// cgroupDirs finds the cgroup directories of instance id below
+// /sys/fs/cgroup, named <server>-<id>.
 func cgroupDirs(t *testing.T, id string) []string {
 	t.Helper()
 	var out []string
@@ -111,7 +112,7 @@ func cgroupDirs(t *testing.T, id string) []string {
 		if err != nil || !e.IsDir() {
 			return nil
 		}
-		if e.Name() == id {
+		if strings.HasSuffix(e.Name(), "-"+id) {
 			out = append(out, p)
 			return filepath.SkipDir
 		}

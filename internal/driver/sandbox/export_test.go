@@ -97,3 +97,12 @@ func (d *Driver) SpareZygoteChildPIDs(rt string) []int {
 		return 0
 	})
 }
+
+// CgroupParents lists the directories, one per hierarchy, that hold the
+// instances' cgroups.
+func (d *Driver) CgroupParents() []string {
+	if d.cg == nil {
+		return nil
+	}
+	return d.cg.parents()
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -38,14 +39,46 @@ type instance struct {
 
 	setupMu sync.Mutex
 	setup   string // why the helper could not build the sandbox
+
+	frozen atomic.Bool
 }
 
-var _ driver.Instance = (*instance)(nil)
+var (
+	_ driver.Instance = (*instance)(nil)
+	_ driver.Freezer  = (*instance)(nil)
+)
+
+// Freeze freezes every process of the instance through its cgroup.
+func (i *instance) Freeze() error {
+	if i.cg == nil {
+		return fmt.Errorf("sandbox: an instance without a cgroup: %w", driver.ErrNotSupported)
+	}
+	if err := i.cg.freeze(); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	i.frozen.Store(true)
+	return nil
+}
+
+// Thaw lets the instance's processes run again.
+func (i *instance) Thaw() error {
+	if i.cg == nil {
+		return fmt.Errorf("sandbox: an instance without a cgroup: %w", driver.ErrNotSupported)
+	}
+	if err := i.cg.thaw(); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	i.frozen.Store(false)
+	return nil
+}
 
 // kill kills the worker. Isolated, killing the helper (PID 1 of the
 // instance's PID namespace) kills everything in it; the process group is
 // killed too, for the unisolated worker.
 func (i *instance) kill() error {
+	if i.frozen.Load() { // under the v1 freezer, a signal waits for a thaw
+		_ = i.Thaw()
+	}
 	pid := i.cmd.Process.Pid
 	err := syscall.Kill(pid, syscall.SIGKILL)
 	_ = syscall.Kill(-pid, syscall.SIGKILL)

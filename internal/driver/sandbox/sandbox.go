@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 )
 
@@ -119,7 +120,7 @@ func (d *Driver) sandboxFor(f *fn.Function) (*sandbox, error) {
 // assign gives sb to f: it writes f's code into sb's code directory and
 // sets its cgroup's limits for f.
 func (sb *sandbox) assign(f *fn.Function) error {
-	if err := writeFiles(sb.dir, f.Files); err != nil {
+	if err := driver.WriteFiles(sb.dir, f.Files); err != nil {
 		return fmt.Errorf("sandbox: write code: %w", err)
 	}
 	if sb.cg != nil {

@@ -221,7 +221,7 @@ func TestColdStartIsForkedFromTheZygote(t *testing.T) {
 			}
 			// Its own cgroup, the instance's, limited to its memory.
 			cg := hostCgroup(t, w)
-			if cg == "" || cg != hostCgroup(t, in.Stats().PID) || !strings.HasSuffix(cg, "/"+in.Stats().ID) {
+			if cg == "" || cg != hostCgroup(t, in.Stats().PID) || !strings.HasSuffix(cg, "-"+in.Stats().ID) { // named <server>-<instance>
 				t.Errorf("worker cgroup %q, its init's %q, instance %s", cg, hostCgroup(t, in.Stats().PID), in.Stats().ID)
 			}
 			if lim := memoryLimit(t, cg); lim != 96<<20 {
@@ -308,7 +308,7 @@ func TestZygoteIsolationSuite(t *testing.T) {
 		drivertest.RunIsolation(t, factory, drivertest.IsolationOptions{MaxProcesses: 64, MemoryLimit: true})
 	})
 	t.Run("conformance", func(t *testing.T) {
-		drivertest.Run(t, factory, drivertest.Options{MemoryLimit: true})
+		drivertest.Run(t, factory, drivertest.Options{MemoryLimit: true, Freezes: true})
 	})
 }
 
