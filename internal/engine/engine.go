@@ -38,8 +38,8 @@ type Config struct {
 	// if its driver can freeze it (0: never): what a handler left running
 	// between calls then uses no CPU, and the next call thaws it.
 	FreezeAfter time.Duration
-	LogLimit     int           // bytes of logs per execution (64 KiB)
-	Retention    int           // executions kept per function (10,000)
+	LogLimit    int // bytes of logs per execution (64 KiB)
+	Retention   int // executions kept per function (10,000)
 
 	FlushInterval time.Duration // how often records are written
 	BatchSize     int           // records per write (512)
