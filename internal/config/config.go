@@ -69,16 +69,38 @@ func Default() Config {
 	}
 }
 
-// Load builds the configuration: defaults, then the .env file at envFile
-// (if it exists), then lookup (the environment), then flags in args.
-func Load(lookup func(string) (string, bool), envFile string, args []string) (Config, error) {
+// flags are the command-line flags of `nimbus serve`.
+type flags struct {
+	envFile, host, dataDir *string
+	port                   *int
+	insecure               *bool
+}
+
+func newFlagSet(envFile string) (*flag.FlagSet, flags) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	envFileFlag := fs.String("env-file", envFile, "read settings from this .env file")
-	port := fs.Int("port", 0, "HTTP port (PORT)")
-	host := fs.String("host", "", "address to bind (NIMBUS_HOST)")
-	dataDir := fs.String("data-dir", "", "data directory (NIMBUS_DATA_DIR)")
-	insecure := fs.Bool("insecure", false, "allow binding a non-loopback address without NIMBUS_API_KEY")
+	return fs, flags{
+		envFile:  fs.String("env-file", envFile, "read settings from this .env file (a missing file is no error)"),
+		port:     fs.Int("port", 0, "HTTP port (PORT, default 3000)"),
+		host:     fs.String("host", "", "address to bind (NIMBUS_HOST, default 127.0.0.1)"),
+		dataDir:  fs.String("data-dir", "", "data directory: database and instance files (NIMBUS_DATA_DIR, default ./data)"),
+		insecure: fs.Bool("insecure", false, "allow binding a non-loopback address without NIMBUS_API_KEY"),
+	}
+}
+
+// PrintFlags writes the flags Load accepts, with their descriptions, to w.
+func PrintFlags(w io.Writer) {
+	fs, _ := newFlagSet(".env")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+// Load builds the configuration: defaults, then the .env file at envFile
+// (if it exists), then lookup (the environment), then flags in args. With
+// -h or --help in args it returns an error wrapping flag.ErrHelp.
+func Load(lookup func(string) (string, bool), envFile string, args []string) (Config, error) {
+	fs, fl := newFlagSet(envFile)
+	envFileFlag, port, host, dataDir, insecure := fl.envFile, fl.port, fl.host, fl.dataDir, fl.insecure
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("flags: %w", err)
 	}
