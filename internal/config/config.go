@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/joho/godotenv"
 )
 
 // Config is every setting of `nimbus serve`.
@@ -218,38 +219,27 @@ func parseDuration(v string) (time.Duration, error) {
 	return time.ParseDuration(v)
 }
 
-// ReadEnvFile reads KEY=VALUE lines; a missing file is no error. Blank
-// lines and # comments are skipped, "export " prefixes and matching quotes
-// around values are removed.
+// ReadEnvFile reads a .env file; a missing file is no error. It takes the
+// usual dotenv syntax (github.com/joho/godotenv): KEY=VALUE lines, blank
+// lines, # comments on their own line or after a value and a space,
+// "export " prefixes, single quotes (literal) and double quotes (\n escapes,
+// ${VAR} of variables set earlier in the file). It only parses: the
+// process environment is not changed.
 func ReadEnvFile(path string) (map[string]string, error) {
-	env := map[string]string{}
 	if path == "" {
-		return env, nil
+		return map[string]string{}, nil
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return env, nil
+		return map[string]string{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("env file: %w", err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		line = strings.TrimPrefix(line, "export ")
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			return nil, fmt.Errorf("env file %s line %d: want KEY=VALUE", path, n)
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
-			v = v[1 : len(v)-1]
-		}
-		env[k] = v
+	env, err := godotenv.Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("env file %s: %w", path, err)
 	}
-	return env, sc.Err()
+	return env, nil
 }
