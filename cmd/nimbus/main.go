@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/nimbusfaas/nimbus/internal/config"
@@ -36,7 +38,57 @@ and import default to the store nimbus serve uses (MONGODB_URI, else the SQLite
 file in --data-dir).
 `
 
-var version = "dev"
+// version is linked in with -ldflags "-X main.version=..." (make build
+// does); when it is not, versionString reads the build's VCS stamp.
+var version string
+
+// versionString is this binary's version: the one linked in, else the
+// module's version when it was installed as module@version, else the
+// commit it was built from with "-dirty" when the tree had changes, else
+// "dev".
+func versionString() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		bi = nil
+	}
+	return versionOf(version, bi)
+}
+
+// pseudoVersion matches the versions Go gives an untagged commit
+// (v0.0.0-20250102030405-abcdef123456, maybe with +dirty).
+var pseudoVersion = regexp.MustCompile(`-(\d+\.)?\d{14}-[0-9a-f]{12}(\+dirty)?$`)
+
+func versionOf(linked string, bi *debug.BuildInfo) string {
+	if linked != "" {
+		return linked
+	}
+	if bi == nil {
+		return "dev"
+	}
+	var rev string
+	var dirty bool
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" && !pseudoVersion.MatchString(v) {
+		return v // a release: go install module@v1.2.3
+	}
+	if rev == "" {
+		return "dev"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return rev
+}
 
 func main() { os.Exit(runMain(os.Args[1:])) }
 
@@ -143,7 +195,7 @@ func versionCmd(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("version: unexpected argument %q", fs.Arg(0))
 	}
-	fmt.Println("nimbus", version)
+	fmt.Println("nimbus", versionString())
 	return nil
 }
 

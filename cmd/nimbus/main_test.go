@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -79,5 +80,46 @@ func TestBadFlagFails(t *testing.T) {
 		if code == 0 || errOut == "" {
 			t.Errorf("nimbus %v: exit status %d, stderr %q: want a failure explained", args, code, errOut)
 		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	build := func(main string, settings ...string) *debug.BuildInfo {
+		bi := &debug.BuildInfo{Main: debug.Module{Path: "github.com/nimbusfaas/nimbus", Version: main}}
+		for i := 0; i+1 < len(settings); i += 2 {
+			bi.Settings = append(bi.Settings, debug.BuildSetting{Key: settings[i], Value: settings[i+1]})
+		}
+		return bi
+	}
+	const rev = "6c1e5fb971f4766550385d62d16a579ac51cc247"
+	for _, tc := range []struct {
+		name   string
+		linked string
+		bi     *debug.BuildInfo
+		want   string
+	}{
+		{"linked in wins", "v1.4.0", build("(devel)", "vcs.revision", rev), "v1.4.0"},
+		{"commit", "", build("(devel)", "vcs.revision", rev, "vcs.modified", "false"), "6c1e5fb971f4"},
+		{"dirty commit", "", build("(devel)", "vcs.revision", rev, "vcs.modified", "true"), "6c1e5fb971f4-dirty"},
+		{"pseudo-version: the commit", "", build("v0.0.0-20260102030405-6c1e5fb971f4+dirty", "vcs.revision", rev, "vcs.modified", "true"), "6c1e5fb971f4-dirty"},
+		{"release tag", "", build("v1.2.3", "vcs.revision", rev), "v1.2.3"},
+		{"go install module@version", "", build("v1.2.3"), "v1.2.3"},
+		{"no stamp", "", build("(devel)"), "dev"},
+		{"no build info", "", nil, "dev"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := versionOf(tc.linked, tc.bi); got != tc.want {
+				t.Errorf("version %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// The binary says which build it is; this test binary has build info but
+// no VCS stamp, so the version is at least not empty.
+func TestVersionCommand(t *testing.T) {
+	out, errOut, code := nimbus(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "nimbus ") || strings.TrimSpace(strings.TrimPrefix(out, "nimbus ")) == "" {
+		t.Fatalf("nimbus version: %d %q %q", code, out, errOut)
 	}
 }
