@@ -1,11 +1,13 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/api"
 	"github.com/nimbusfaas/nimbus/internal/web"
@@ -21,7 +23,10 @@ func (h *harness) send(method, path string, body string, headers map[string]stri
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, h.srv.URL+path, rd)
+	// A stream that was not refused must not hang the test.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, h.srv.URL+path, rd)
 	if err != nil {
 		h.t.Fatal(err)
 	}

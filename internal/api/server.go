@@ -28,14 +28,20 @@ type SyntaxChecker func(ctx context.Context, runtime string, files map[string]st
 
 // Config wires a Server.
 type Config struct {
-	Store        store.Store
-	Engine       *engine.Engine
-	Metrics      *metrics.Recorder
-	CheckSyntax  SyntaxChecker
-	Defaults     fn.Defaults
-	APIKey       string
-	MaxBodyBytes int64
-	Logger       *slog.Logger
+	Store       store.Store
+	Engine      *engine.Engine
+	Metrics     *metrics.Recorder
+	CheckSyntax SyntaxChecker
+	Defaults    fn.Defaults
+	APIKey      string
+	// BindHost is the address the server listens on. Requests may name it,
+	// or a loopback name, on the server's port; AllowedHosts and
+	// AllowedOrigins widen who may call (see origin.go).
+	BindHost       string
+	AllowedHosts   []string
+	AllowedOrigins []string
+	MaxBodyBytes   int64
+	Logger         *slog.Logger
 	// System adds host facts (drivers, interpreters) to GET /api/system.
 	System func(ctx context.Context) any
 	// Gatherer, when set, is served at GET /metrics in Prometheus's text
@@ -140,12 +146,21 @@ var (
 // does not wait for clients that never hang up.
 func (s *Server) CloseStreams() { s.closeOnce.Do(func() { close(s.closing) }) }
 
-// ServeHTTP authenticates /api calls and /metrics, and routes them.
+// ServeHTTP refuses requests from other sites (see origin.go),
+// authenticates /api calls and /metrics, and routes them.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := s.checkSite(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	needsKey := strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics"
 	if s.cfg.APIKey != "" && needsKey && !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="nimbus"`)
 		writeJSON(w, http.StatusUnauthorized, errorBody("unauthorized", "missing or wrong API key: send Authorization: Bearer <NIMBUS_API_KEY>"))
+		return
+	}
+	if err := s.checkBodyType(r); err != nil {
+		writeError(w, err)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -285,6 +300,10 @@ func writeError(w http.ResponseWriter, err error) {
 		status, code = http.StatusNotFound, "not_found"
 	case errors.Is(err, errNoMethod):
 		status, code = http.StatusMethodNotAllowed, "method_not_allowed"
+	case errors.Is(err, errForbidden):
+		status, code = http.StatusForbidden, "forbidden"
+	case errors.Is(err, errMediaType):
+		status, code = http.StatusUnsupportedMediaType, "unsupported_media_type"
 	case errors.Is(err, fn.ErrConflict):
 		status, code = http.StatusConflict, "conflict"
 	case errors.Is(err, fn.ErrCapacity):

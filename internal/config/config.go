@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -26,6 +27,18 @@ type Config struct {
 
 	APIKey   string // NIMBUS_API_KEY: when set, /api calls need "Authorization: Bearer <key>"
 	Insecure bool   // --insecure: allow a non-loopback bind without an API key
+
+	// AllowedHosts (NIMBUS_ALLOWED_HOSTS, comma-separated) are the names
+	// besides loopback and the bound host that requests may give in Host:
+	// "name" (any port), "name:port", or "*" for any. Other Hosts are
+	// refused, so that a web page cannot reach the server through a DNS
+	// name it controls (DNS rebinding).
+	AllowedHosts []string
+	// AllowedOrigins (NIMBUS_ALLOWED_ORIGINS, comma-separated) are the web
+	// origins ("https://nimbus.example.com", or "*") besides the server's
+	// own whose pages may call it; a request with another Origin is
+	// refused.
+	AllowedOrigins []string
 
 	MaxBodyBytes int64         // NIMBUS_MAX_BODY_BYTES: request body limit (6 MiB)
 	QueueTimeout time.Duration // NIMBUS_QUEUE_TIMEOUT: wait for a busy function before 429 (5s)
@@ -151,6 +164,22 @@ func Load(lookup func(string) (string, bool), envFile string, args []string) (Co
 	num("MAX_EXECUTION_TIME", &c.DefaultTimeoutMs, 1, 15*60*1000)
 	num("MAX_MEMORY", &c.DefaultMemoryMB, 16, 10240)
 	str("NIMBUS_API_KEY", &c.APIKey)
+	list := func(k string, dst *[]string) {
+		if v, ok := get(k); ok {
+			for _, item := range strings.Split(v, ",") {
+				if item = strings.ToLower(strings.TrimSpace(item)); item != "" {
+					*dst = append(*dst, item)
+				}
+			}
+		}
+	}
+	list("NIMBUS_ALLOWED_HOSTS", &c.AllowedHosts)
+	list("NIMBUS_ALLOWED_ORIGINS", &c.AllowedOrigins)
+	for _, o := range c.AllowedOrigins {
+		if u, err := url.Parse(o); o != "*" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.TrimSuffix(u.Path, "/") != "") {
+			errs = append(errs, fmt.Errorf("NIMBUS_ALLOWED_ORIGINS: %q is not an origin such as https://nimbus.example.com", o))
+		}
+	}
 	var body int
 	num("NIMBUS_MAX_BODY_BYTES", &body, 1024, 1<<30)
 	if body > 0 {

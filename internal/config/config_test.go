@@ -196,3 +196,27 @@ func TestDotEnvErrorNamesFile(t *testing.T) {
 		t.Errorf("err = %v, want one naming %s", err, dotenv)
 	}
 }
+
+func TestAllowedHostsAndOrigins(t *testing.T) {
+	c, err := config.Load(env(map[string]string{
+		"NIMBUS_ALLOWED_HOSTS":   " nimbus.example.com, Proxy.Example:8443 ,,",
+		"NIMBUS_ALLOWED_ORIGINS": "https://nimbus.example.com,http://localhost:5173",
+	}), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.AllowedHosts, " "); got != "nimbus.example.com proxy.example:8443" {
+		t.Errorf("AllowedHosts %q", got)
+	}
+	if got := strings.Join(c.AllowedOrigins, " "); got != "https://nimbus.example.com http://localhost:5173" {
+		t.Errorf("AllowedOrigins %q", got)
+	}
+	if c, _ := config.Load(env(nil), "", nil); c.AllowedHosts != nil || c.AllowedOrigins != nil {
+		t.Errorf("defaults: %q %q, want none beyond the server's own", c.AllowedHosts, c.AllowedOrigins)
+	}
+	for _, bad := range []string{"nimbus.example.com", "ftp://x", "https://x/path"} {
+		if _, err := config.Load(env(map[string]string{"NIMBUS_ALLOWED_ORIGINS": bad}), "", nil); err == nil || !strings.Contains(err.Error(), "NIMBUS_ALLOWED_ORIGINS") {
+			t.Errorf("NIMBUS_ALLOWED_ORIGINS=%s: err %v, want it named", bad, err)
+		}
+	}
+}
