@@ -1,11 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -316,16 +318,19 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, status, map[string]apiError{"error": body})
 }
 
-// readJSON decodes a request body of at most the configured size into v,
-// rejecting unknown fields.
+// readJSON decodes a request body of at most the configured size and
+// MaxJSONDepth into v, rejecting unknown fields.
 func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		return err
+	}
+	if err := checkDepth(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return err
-		}
 		return fn.Invalid("body", "not valid JSON for this request: "+strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if dec.More() {
