@@ -125,6 +125,9 @@ func (s *Server) checkBodyType(r *http.Request) error {
 		return nil
 	}
 	ct := r.Header.Get("Content-Type")
+	if ct == jsonType {
+		return nil // the usual case, without parsing
+	}
 	media, _, err := mime.ParseMediaType(ct)
 	if err == nil && media == jsonType {
 		return nil
