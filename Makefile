@@ -10,8 +10,10 @@ export NIMBUS_MICROVM_DIR ?= /var/cache/nimbus/microvm
 run: build deps
 	./bin/nimbus serve
 
+# build links in the version git describes (nimbus version); without git,
+# the binary reads the commit from its build info.
 build:
-	$(GO) build -o bin/nimbus ./cmd/nimbus
+	$(GO) build -ldflags "-X main.version=$$(git describe --tags --always --dirty 2>/dev/null)" -o bin/nimbus ./cmd/nimbus
 
 # deps installs what the runtimes and tests need when it is missing.
 deps:

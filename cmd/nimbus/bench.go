@@ -18,7 +18,12 @@ import (
 // benchCmd runs the benchmark against a URL, or against a Nimbus it starts
 // in this process with a fresh data directory.
 func benchCmd(args []string) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs := withUsage(flag.NewFlagSet("bench", flag.ContinueOnError), `usage: nimbus bench [flags]
+
+Measures warm-call latency, cold starts, throughput and idle memory, against
+--url or against a Nimbus it starts in this process with a fresh data
+directory, and prints a table.
+`)
 	url := fs.String("url", "", "measure the Nimbus at this URL instead of starting one")
 	pid := fs.Int("pid", 0, "with --url: the server's pid, to measure its workers' memory")
 	dur := fs.Duration("duration", 3*time.Second, "length of each latency and throughput measurement")
@@ -26,7 +31,7 @@ func benchCmd(args []string) error {
 	conc := fs.String("concurrency", "1,16,64", "throughput concurrencies")
 	out := fs.String("json", "", "also write the results as JSON to this file")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of this process (the server it starts, and the load) to this file")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, os.Stdout); err != nil {
 		return err
 	}
 	if *cpuprofile != "" {

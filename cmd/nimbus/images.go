@@ -28,15 +28,18 @@ not built again. The daemon is DOCKER_HOST's, or the default socket.
 
 // images runs `nimbus images SUBCOMMAND`.
 func images(args []string) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Print(imagesUsage)
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || args[0] != "build" {
 		fmt.Fprint(os.Stderr, imagesUsage)
 		return errors.New("images: want the subcommand build")
 	}
-	fs := flag.NewFlagSet("images build", flag.ContinueOnError)
+	fs := withUsage(flag.NewFlagSet("images build", flag.ContinueOnError), imagesUsage)
 	rt := fs.String("runtime", "", "build only this runtime's image: python or nodejs")
 	force := fs.Bool("force", false, "build even when an image with the same content tag exists")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), imagesUsage) }
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:], os.Stdout); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -24,14 +24,18 @@ change. DIR defaults to $NIMBUS_MICROVM_DIR, else ~/.cache/nimbus/microvm.
 
 // microvmCmd runs `nimbus microvm SUBCOMMAND`.
 func microvmCmd(args []string) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Print(microvmUsage)
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || args[0] != "build" {
 		fmt.Fprint(os.Stderr, microvmUsage)
 		return fmt.Errorf("microvm: want a subcommand: build")
 	}
-	fs := flag.NewFlagSet("microvm build", flag.ContinueOnError)
-	dir := fs.String("dir", "", "artifacts directory")
+	fs := withUsage(flag.NewFlagSet("microvm build", flag.ContinueOnError), microvmUsage)
+	dir := fs.String("dir", "", "artifacts directory (default $NIMBUS_MICROVM_DIR, else ~/.cache/nimbus/microvm)")
 	dataDir := fs.String("data-dir", "", "data directory, used when there is no cache directory")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:], os.Stdout); err != nil {
 		return err
 	}
 	cfg, err := config.Load(os.LookupEnv, ".env", nil)

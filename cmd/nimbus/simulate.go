@@ -13,17 +13,18 @@ import (
 // simulateCmd replays the synthetic traces under a fixed keep-alive and under
 // the adaptive (hybrid) policy, and prints the comparison.
 func simulateCmd(args []string) error {
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: nimbus simulate [--days 7] [--seed 1] [--memory 128] [--fixed 10m] [--json FILE]")
-		fs.PrintDefaults()
-	}
+	fs := withUsage(flag.NewFlagSet("simulate", flag.ContinueOnError), `usage: nimbus simulate [flags]
+
+Replays synthetic traces under a fixed keep-alive and under the adaptive
+(hybrid) policy, and prints how many cold starts and how much idle memory
+each costs.
+`)
 	days := fs.Int("days", 7, "length of each synthetic trace, in simulated days")
 	seed := fs.Uint64("seed", 1, "seed of the traces' random generators")
 	mem := fs.Float64("memory", 128, "memory of one instance, in MB")
 	fixed := fs.Duration("fixed", 10*time.Minute, "the fixed keep-alive to compare with (also the hybrid policy's fallback)")
 	out := fs.String("json", "", "also write the results as JSON to this file")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, os.Stdout); err != nil {
 		return err
 	}
 	if *days < 1 || *mem <= 0 || *fixed < 0 {

@@ -77,8 +77,8 @@ func (sf *storeFlags) resolve(std stdio) (string, error) {
 }
 
 // parse parses args, which may hold no operands beyond maxArgs.
-func parse(fs *flag.FlagSet, args []string, maxArgs int) error {
-	if err := fs.Parse(args); err != nil {
+func parse(fs *flag.FlagSet, args []string, maxArgs int, std stdio) error {
+	if err := parseFlags(fs, args, std.out); err != nil {
 		return err
 	}
 	if fs.NArg() > maxArgs {
@@ -104,13 +104,16 @@ func openStore(ctx context.Context, location string, create bool) (store.Store, 
 
 // exportCmd: nimbus export [--executions] [--output FILE] [store flags]
 func exportCmd(ctx context.Context, args []string, std stdio) error {
-	fs := flag.NewFlagSet("export", flag.ContinueOnError)
+	fs := withUsage(flag.NewFlagSet("export", flag.ContinueOnError), `usage: nimbus export [flags]
+
+Writes every function (and with --executions their records) as JSON lines.
+`)
 	fs.SetOutput(std.errOut)
 	var sf storeFlags
 	sf.add(fs)
 	executions := fs.Bool("executions", false, "include every function's execution records, events included")
 	output := fs.String("output", "-", "write to this file instead of standard output")
-	if err := parse(fs, args, 0); err != nil {
+	if err := parse(fs, args, 0, std); err != nil {
 		return err
 	}
 	loc, err := sf.resolve(std)
@@ -145,12 +148,15 @@ func exportCmd(ctx context.Context, args []string, std stdio) error {
 
 // importCmd: nimbus import [--skip-existing] [store flags] [FILE]
 func importCmd(ctx context.Context, args []string, std stdio) error {
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs := withUsage(flag.NewFlagSet("import", flag.ContinueOnError), `usage: nimbus import [flags] [FILE]
+
+Reads what nimbus export wrote (FILE, or standard input) into the store.
+`)
 	fs.SetOutput(std.errOut)
 	var sf storeFlags
 	sf.add(fs)
 	skip := fs.Bool("skip-existing", false, "leave alone functions the store already has (by id or name), and their records, instead of failing")
-	if err := parse(fs, args, 1); err != nil {
+	if err := parse(fs, args, 1, std); err != nil {
 		return err
 	}
 	loc, err := sf.resolve(std)
@@ -181,13 +187,17 @@ func importCmd(ctx context.Context, args []string, std stdio) error {
 
 // migrateCmd: nimbus migrate --from LOCATION --to LOCATION [--executions] [--skip-existing]
 func migrateCmd(ctx context.Context, args []string, std stdio) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs := withUsage(flag.NewFlagSet("migrate", flag.ContinueOnError), `usage: nimbus migrate --from LOCATION --to LOCATION [flags]
+
+Copies every function (and with --executions their records) from one store
+to another; a LOCATION is sqlite:PATH or mongodb://HOST/DB.
+`)
 	fs.SetOutput(std.errOut)
 	from := fs.String("from", "", "the store to copy from: sqlite:PATH or mongodb://HOST/DB")
 	to := fs.String("to", "", "the store to copy into: sqlite:PATH or mongodb://HOST/DB")
 	executions := fs.Bool("executions", false, "copy every function's execution records too")
 	skip := fs.Bool("skip-existing", false, "leave alone functions the destination already has, instead of failing")
-	if err := parse(fs, args, 0); err != nil {
+	if err := parse(fs, args, 0, std); err != nil {
 		return err
 	}
 	switch {

@@ -17,7 +17,14 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/store/mongo/mongotest"
 )
 
-func TestMain(m *testing.M) { mongotest.Main(m) }
+func TestMain(m *testing.M) {
+	// Run as the nimbus binary when a test asks for it (see nimbus).
+	if os.Getenv(asNimbus) == "1" {
+		main()
+		os.Exit(0)
+	}
+	mongotest.Main(m)
+}
 
 // run runs a store command in process with env as the whole environment.
 func run(t *testing.T, cmd func(context.Context, []string, stdio) error, env map[string]string, stdin string, args ...string) (stdout, stderr string, err error) {

@@ -237,7 +237,7 @@ func TestStalledClientDoesNotSlowInvocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "GET /api/events HTTP/1.1\r\nHost: nimbus\r\n\r\n")
+	fmt.Fprintf(conn, "GET /api/events HTTP/1.1\r\nHost: %s\r\n\r\n", h.srv.Listener.Addr())
 	// Wait until the stalled stream has subscribed.
 	if err := eventually(func() bool { return h.metrics.Events().Subscribers() == 1 }); err != nil {
 		t.Fatal("the stalled stream never subscribed")

@@ -28,6 +28,9 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 	} else if !json.Valid(event) {
 		writeError(w, fn.Invalid("body", "the event must be valid JSON"))
 		return
+	} else if err := checkDepth(event); err != nil {
+		writeError(w, err)
+		return
 	}
 	// Again, now that the body is in: the function may have been deleted
 	// or changed while it was read.

@@ -161,6 +161,9 @@ func (h *harness) do(method, path string, body any, out any) int {
 	if h.key != "" {
 		req.Header.Set("Authorization", "Bearer "+h.key)
 	}
+	if method != "GET" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := h.srv.Client().Do(req)
 	if err != nil {
 		h.t.Fatalf("%s %s: %v", method, path, err)

@@ -1,12 +1,16 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,13 +27,19 @@ import (
 
 // Config wires a Server.
 type Config struct {
-	Store        store.Store
-	Engine       *engine.Engine
-	Functions    *functions.Service
-	Metrics      *metrics.Recorder
-	APIKey       string
-	MaxBodyBytes int64
-	Logger       *slog.Logger
+	Store     store.Store
+	Engine    *engine.Engine
+	Functions *functions.Service
+	Metrics   *metrics.Recorder
+	APIKey    string
+	// BindHost is the address the server listens on. Requests may name it,
+	// or a loopback name, on the server's port; AllowedHosts and
+	// AllowedOrigins widen who may call (see origin.go).
+	BindHost       string
+	AllowedHosts   []string
+	AllowedOrigins []string
+	MaxBodyBytes   int64
+	Logger         *slog.Logger
 	// System adds host facts (drivers, interpreters) to GET /api/system.
 	System func(ctx context.Context) any
 	// Gatherer, when set, is served at GET /metrics in Prometheus's text
@@ -47,7 +57,14 @@ type Config struct {
 	// ProcRoot is where host figures are read ("" for /proc).
 	ProcRoot string
 	// UI, when set, serves the web interface at / (outside /api, no key).
-	UI http.Handler
+	UI UI
+}
+
+// UI is the web interface: it answers the paths it has; the server answers
+// the others with 404.
+type UI interface {
+	http.Handler
+	Has(path string) bool
 }
 
 // Server serves the HTTP API.
@@ -109,30 +126,106 @@ func New(cfg Config) *Server {
 		}))
 	}
 	s.mux.HandleFunc("GET /api/system", s.system)
-	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, errNoRoute)
-	})
-	if cfg.UI != nil {
-		s.mux.Handle("/", cfg.UI)
-	}
+	s.mux.HandleFunc("/", s.fallback) // what no route above matches
 	return s
 }
 
-var errNoRoute = errors.New("no such route")
+var (
+	errNoRoute   = errors.New("no such route")
+	errNoMethod  = errors.New("method not allowed")
+	routeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+)
 
 // CloseStreams ends every live event stream, so that a graceful shutdown
 // does not wait for clients that never hang up.
 func (s *Server) CloseStreams() { s.closeOnce.Do(func() { close(s.closing) }) }
 
-// ServeHTTP authenticates /api calls and /metrics, and routes them.
+// ServeHTTP refuses requests from other sites (see origin.go),
+// authenticates /api calls and /metrics, and routes them.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := s.checkSite(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	needsKey := strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics"
 	if s.cfg.APIKey != "" && needsKey && !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="nimbus"`)
 		writeJSON(w, http.StatusUnauthorized, errorBody("unauthorized", "missing or wrong API key: send Authorization: Bearer <NIMBUS_API_KEY>"))
 		return
 	}
+	if err := s.checkBodyType(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// fallback answers what no route matches. A path that has routes for
+// other methods gets 405 with Allow; a path outside /api that the UI has
+// goes to the UI; anything else gets 404, as JSON unless a browser asked
+// for a page.
+func (s *Server) fallback(w http.ResponseWriter, r *http.Request) {
+	if allow := s.allowed(r); allow != "" {
+		w.Header().Set("Allow", allow)
+		writeError(w, fmt.Errorf("%s %s: %w (allowed: %s)", r.Method, r.URL.Path, errNoMethod, allow))
+		return
+	}
+	isAPI := strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/api"
+	if !isAPI && s.cfg.UI != nil && s.cfg.UI.Has(r.URL.Path) {
+		s.cfg.UI.ServeHTTP(w, r)
+		return
+	}
+	if !isAPI && prefersHTML(r.Header.Get("Accept")) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, notFoundPage)
+		return
+	}
+	writeError(w, fmt.Errorf("%s: %w", r.URL.Path, errNoRoute))
+}
+
+const notFoundPage = `<!doctype html>
+<html lang="en"><meta charset="utf-8"><title>Not found · Nimbus</title>
+<p>There is nothing at this address. <a href="/">Open Nimbus</a>.</p>
+</html>
+`
+
+// allowed lists the methods that have a route for r's path, or "".
+func (s *Server) allowed(r *http.Request) string {
+	var allow []string
+	for _, m := range routeMethods {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return strings.Join(allow, ", ")
+}
+
+// prefersHTML reports whether an Accept header ranks text/html above JSON,
+// as browsers' page loads do; curl's */* and API clients' JSON do not.
+func prefersHTML(accept string) bool {
+	html, json := -1.0, -1.0
+	for _, part := range strings.Split(accept, ",") {
+		media, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		q := 1.0
+		for _, p := range strings.Split(params, ";") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(p), "q="); ok {
+				if f, err := strconv.ParseFloat(v, 64); err == nil {
+					q = f
+				}
+			}
+		}
+		switch strings.ToLower(strings.TrimSpace(media)) {
+		case "text/html", "application/xhtml+xml":
+			html = max(html, q)
+		case "application/json":
+			json = max(json, q)
+		}
+	}
+	return html > 0 && html >= json
 }
 
 // eventsKeyCookie may carry the API key for /api/events, as may ?key=:
@@ -199,6 +292,12 @@ func writeError(w http.ResponseWriter, err error) {
 		status, code = http.StatusBadRequest, "invalid"
 	case errors.Is(err, fn.ErrNotFound), errors.Is(err, errNoRoute):
 		status, code = http.StatusNotFound, "not_found"
+	case errors.Is(err, errNoMethod):
+		status, code = http.StatusMethodNotAllowed, "method_not_allowed"
+	case errors.Is(err, errForbidden):
+		status, code = http.StatusForbidden, "forbidden"
+	case errors.Is(err, errMediaType):
+		status, code = http.StatusUnsupportedMediaType, "unsupported_media_type"
 	case errors.Is(err, fn.ErrConflict):
 		status, code = http.StatusConflict, "conflict"
 	case errors.Is(err, fn.ErrCapacity):
@@ -211,16 +310,19 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, status, map[string]apiError{"error": body})
 }
 
-// readJSON decodes a request body of at most the configured size into v,
-// rejecting unknown fields.
+// readJSON decodes a request body of at most the configured size and
+// MaxJSONDepth into v, rejecting unknown fields.
 func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		return err
+	}
+	if err := checkDepth(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return err
-		}
 		return fn.Invalid("body", "not valid JSON for this request: "+strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if dec.More() {

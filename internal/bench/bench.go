@@ -162,6 +162,9 @@ func (r *runner) api(ctx context.Context, method, path string, in, out any) erro
 	if r.cfg.APIKey != "" {
 		req.Header.Set("Authorization", "Bearer "+r.cfg.APIKey)
 	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := r.client.Do(req)
 	if err != nil {
 		return err

@@ -1,16 +1,18 @@
 package config
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/joho/godotenv"
 )
 
 // Config is every setting of `nimbus serve`.
@@ -25,6 +27,18 @@ type Config struct {
 
 	APIKey   string // NIMBUS_API_KEY: when set, /api calls need "Authorization: Bearer <key>"
 	Insecure bool   // --insecure: allow a non-loopback bind without an API key
+
+	// AllowedHosts (NIMBUS_ALLOWED_HOSTS, comma-separated) are the names
+	// besides loopback and the bound host that requests may give in Host:
+	// "name" (any port), "name:port", or "*" for any. Other Hosts are
+	// refused, so that a web page cannot reach the server through a DNS
+	// name it controls (DNS rebinding).
+	AllowedHosts []string
+	// AllowedOrigins (NIMBUS_ALLOWED_ORIGINS, comma-separated) are the web
+	// origins ("https://nimbus.example.com", or "*") besides the server's
+	// own whose pages may call it; a request with another Origin is
+	// refused.
+	AllowedOrigins []string
 
 	MaxBodyBytes int64         // NIMBUS_MAX_BODY_BYTES: request body limit (6 MiB)
 	QueueTimeout time.Duration // NIMBUS_QUEUE_TIMEOUT: wait for a busy function before 429 (5s)
@@ -74,16 +88,38 @@ func Default() Config {
 	}
 }
 
-// Load builds the configuration: defaults, then the .env file at envFile
-// (if it exists), then lookup (the environment), then flags in args.
-func Load(lookup func(string) (string, bool), envFile string, args []string) (Config, error) {
+// flags are the command-line flags of `nimbus serve`.
+type flags struct {
+	envFile, host, dataDir *string
+	port                   *int
+	insecure               *bool
+}
+
+func newFlagSet(envFile string) (*flag.FlagSet, flags) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	envFileFlag := fs.String("env-file", envFile, "read settings from this .env file")
-	port := fs.Int("port", 0, "HTTP port (PORT)")
-	host := fs.String("host", "", "address to bind (NIMBUS_HOST)")
-	dataDir := fs.String("data-dir", "", "data directory (NIMBUS_DATA_DIR)")
-	insecure := fs.Bool("insecure", false, "allow binding a non-loopback address without NIMBUS_API_KEY")
+	return fs, flags{
+		envFile:  fs.String("env-file", envFile, "read settings from this .env file (a missing file is no error)"),
+		port:     fs.Int("port", 0, "HTTP port (PORT, default 3000)"),
+		host:     fs.String("host", "", "address to bind (NIMBUS_HOST, default 127.0.0.1)"),
+		dataDir:  fs.String("data-dir", "", "data directory: database and instance files (NIMBUS_DATA_DIR, default ./data)"),
+		insecure: fs.Bool("insecure", false, "allow binding a non-loopback address without NIMBUS_API_KEY"),
+	}
+}
+
+// PrintFlags writes the flags Load accepts, with their descriptions, to w.
+func PrintFlags(w io.Writer) {
+	fs, _ := newFlagSet(".env")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+// Load builds the configuration: defaults, then the .env file at envFile
+// (if it exists), then lookup (the environment), then flags in args. With
+// -h or --help in args it returns an error wrapping flag.ErrHelp.
+func Load(lookup func(string) (string, bool), envFile string, args []string) (Config, error) {
+	fs, fl := newFlagSet(envFile)
+	envFileFlag, port, host, dataDir, insecure := fl.envFile, fl.port, fl.host, fl.dataDir, fl.insecure
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("flags: %w", err)
 	}
@@ -133,6 +169,22 @@ func Load(lookup func(string) (string, bool), envFile string, args []string) (Co
 	num("MAX_EXECUTION_TIME", &c.DefaultTimeoutMs, 1, 15*60*1000)
 	num("MAX_MEMORY", &c.DefaultMemoryMB, 16, 10240)
 	str("NIMBUS_API_KEY", &c.APIKey)
+	list := func(k string, dst *[]string) {
+		if v, ok := get(k); ok {
+			for _, item := range strings.Split(v, ",") {
+				if item = strings.ToLower(strings.TrimSpace(item)); item != "" {
+					*dst = append(*dst, item)
+				}
+			}
+		}
+	}
+	list("NIMBUS_ALLOWED_HOSTS", &c.AllowedHosts)
+	list("NIMBUS_ALLOWED_ORIGINS", &c.AllowedOrigins)
+	for _, o := range c.AllowedOrigins {
+		if u, err := url.Parse(o); o != "*" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.TrimSuffix(u.Path, "/") != "") {
+			errs = append(errs, fmt.Errorf("NIMBUS_ALLOWED_ORIGINS: %q is not an origin such as https://nimbus.example.com", o))
+		}
+	}
 	var body int
 	num("NIMBUS_MAX_BODY_BYTES", &body, 1024, 1<<30)
 	if body > 0 {
@@ -202,38 +254,27 @@ func parseDuration(v string) (time.Duration, error) {
 	return time.ParseDuration(v)
 }
 
-// ReadEnvFile reads KEY=VALUE lines; a missing file is no error. Blank
-// lines and # comments are skipped, "export " prefixes and matching quotes
-// around values are removed.
+// ReadEnvFile reads a .env file; a missing file is no error. It takes the
+// usual dotenv syntax (github.com/joho/godotenv): KEY=VALUE lines, blank
+// lines, # comments on their own line or after a value and a space,
+// "export " prefixes, single quotes (literal) and double quotes (\n escapes,
+// ${VAR} of variables set earlier in the file). It only parses: the
+// process environment is not changed.
 func ReadEnvFile(path string) (map[string]string, error) {
-	env := map[string]string{}
 	if path == "" {
-		return env, nil
+		return map[string]string{}, nil
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return env, nil
+		return map[string]string{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("env file: %w", err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		line = strings.TrimPrefix(line, "export ")
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			return nil, fmt.Errorf("env file %s line %d: want KEY=VALUE", path, n)
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
-			v = v[1 : len(v)-1]
-		}
-		env[k] = v
+	env, err := godotenv.Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("env file %s: %w", path, err)
 	}
-	return env, sc.Err()
+	return env, nil
 }

@@ -133,3 +133,90 @@ func TestLookupSeesDotEnv(t *testing.T) {
 		t.Errorf("the environment should beat .env: %q", v)
 	}
 }
+
+// The usual dotenv syntax: inline comments, quotes, export, blank lines.
+func TestDotEnvSyntax(t *testing.T) {
+	dotenv := filepath.Join(t.TempDir(), ".env")
+	content := `# Nimbus settings
+MAX_MEMORY=256 # MB
+
+export PORT=4000
+MAX_EXECUTION_TIME="1500"   # ms, quoted
+NIMBUS_DATA_DIR='/srv/nimbus data'
+NIMBUS_API_KEY='s3cr3t#not-a-comment $NOT_EXPANDED'
+NIMBUS_LOG_LEVEL = debug
+MONGODB_URI=mongodb://db:27017/nimbus#x
+NIMBUS_PYTHON="/opt/py # 3/bin/python3"
+`
+	if err := os.WriteFile(dotenv, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(env(nil), dotenv, nil)
+	if err != nil {
+		t.Fatalf("a .env in the usual syntax: %v", err)
+	}
+	for _, tc := range []struct {
+		name      string
+		got, want any
+	}{
+		{"inline comment", c.DefaultMemoryMB, 256},
+		{"export prefix", c.Port, 4000},
+		{"double quotes and comment", c.DefaultTimeoutMs, 1500},
+		{"single quotes keep spaces", c.DataDir, "/srv/nimbus data"},
+		{"single quotes are literal", c.APIKey, "s3cr3t#not-a-comment $NOT_EXPANDED"},
+		{"spaces around =", c.LogLevel, "debug"},
+		{"# without a space before it is the value's", c.MongoURI, "mongodb://db:27017/nimbus#x"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+	if v, _ := c.Lookup("NIMBUS_PYTHON"); v != "/opt/py # 3/bin/python3" {
+		t.Errorf("a # inside double quotes: Lookup gives %q", v)
+	}
+}
+
+// The environment and flags still beat a .env written in any syntax.
+func TestDotEnvSyntaxKeepsPrecedence(t *testing.T) {
+	dotenv := filepath.Join(t.TempDir(), ".env")
+	os.WriteFile(dotenv, []byte("export MAX_MEMORY=256 # MB\nPORT='4000' # quoted\n"), 0o644)
+	c, err := config.Load(env(map[string]string{"MAX_MEMORY": "512"}), dotenv, []string{"--port", "6000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DefaultMemoryMB != 512 || c.Port != 6000 {
+		t.Errorf("memory %d port %d: want the environment's 512 and the flag's 6000", c.DefaultMemoryMB, c.Port)
+	}
+}
+
+func TestDotEnvErrorNamesFile(t *testing.T) {
+	dotenv := filepath.Join(t.TempDir(), ".env")
+	os.WriteFile(dotenv, []byte("NIMBUS_API_KEY=\"unterminated\n"), 0o644)
+	if _, err := config.Load(env(nil), dotenv, nil); err == nil || !strings.Contains(err.Error(), dotenv) {
+		t.Errorf("err = %v, want one naming %s", err, dotenv)
+	}
+}
+
+func TestAllowedHostsAndOrigins(t *testing.T) {
+	c, err := config.Load(env(map[string]string{
+		"NIMBUS_ALLOWED_HOSTS":   " nimbus.example.com, Proxy.Example:8443 ,,",
+		"NIMBUS_ALLOWED_ORIGINS": "https://nimbus.example.com,http://localhost:5173",
+	}), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.AllowedHosts, " "); got != "nimbus.example.com proxy.example:8443" {
+		t.Errorf("AllowedHosts %q", got)
+	}
+	if got := strings.Join(c.AllowedOrigins, " "); got != "https://nimbus.example.com http://localhost:5173" {
+		t.Errorf("AllowedOrigins %q", got)
+	}
+	if c, _ := config.Load(env(nil), "", nil); c.AllowedHosts != nil || c.AllowedOrigins != nil {
+		t.Errorf("defaults: %q %q, want none beyond the server's own", c.AllowedHosts, c.AllowedOrigins)
+	}
+	for _, bad := range []string{"nimbus.example.com", "ftp://x", "https://x/path"} {
+		if _, err := config.Load(env(map[string]string{"NIMBUS_ALLOWED_ORIGINS": bad}), "", nil); err == nil || !strings.Contains(err.Error(), "NIMBUS_ALLOWED_ORIGINS") {
+			t.Errorf("NIMBUS_ALLOWED_ORIGINS=%s: err %v, want it named", bad, err)
+		}
+	}
+}

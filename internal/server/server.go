@@ -148,6 +148,10 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		System:       s.facts,
 		Gatherer:     reg,
 		UI:           web.Handler(),
+
+		BindHost:       cfg.Host,
+		AllowedHosts:   cfg.AllowedHosts,
+		AllowedOrigins: cfg.AllowedOrigins,
 	})
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	s.http.RegisterOnShutdown(handler.CloseStreams) // event streams never go idle by themselves

@@ -4,43 +4,59 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"path"
 )
 
 //go:embed static
 var static embed.FS
 
-// Handler serves the UI. Unknown paths get index.html so that links into the
-// app's pages work.
-func Handler() http.Handler {
+// UI serves the embedded assets. Its pages are client-side routes under
+// "/#/…", so the only paths it has are "/" (index.html) and its files.
+type UI struct {
+	files fs.FS
+	serve http.Handler
+}
+
+// Handler returns the UI. It answers only the paths it Has; the server
+// answers the others (404) in the API's way.
+func Handler() *UI {
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
 		panic(err)
 	}
-	files := http.FileServer(http.FS(sub))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'")
-		if _, err := fs.Stat(sub, trim(r.URL.Path)); err != nil || r.URL.Path == "/" {
-			w.Header().Set("Cache-Control", "no-cache")
-			http.ServeFileFS(w, r, sub, "index.html")
-			return
-		}
-		w.Header().Set("Cache-Control", "no-cache")
-		files.ServeHTTP(w, r)
-	})
+	return &UI{files: sub, serve: http.FileServer(http.FS(sub))}
 }
 
-func trim(p string) string {
-	for len(p) > 0 && p[0] == '/' {
-		p = p[1:]
+// Has reports whether p (a URL path) is one of the UI's: "/" or one of
+// its files.
+func (u *UI) Has(p string) bool {
+	if p == "/" {
+		return true
 	}
-	if p == "" {
-		return "."
+	name := path.Clean(p)
+	if len(name) < 2 || name[0] != '/' {
+		return false
 	}
-	return p
+	st, err := fs.Stat(u.files, name[1:])
+	return err == nil && !st.IsDir()
+}
+
+func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if !u.Has(r.URL.Path) {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'")
+	w.Header().Set("Cache-Control", "no-cache")
+	if r.URL.Path == "/" {
+		http.ServeFileFS(w, r, u.files, "index.html")
+		return
+	}
+	u.serve.ServeHTTP(w, r)
 }

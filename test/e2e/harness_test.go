@@ -144,6 +144,9 @@ func (n *nimbus) do(method, path string, body any, out any) int {
 	if n.apiKey != "" {
 		req.Header.Set("Authorization", "Bearer "+n.apiKey)
 	}
+	if method != "GET" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		n.t.Fatalf("%s %s: %v", method, path, err)

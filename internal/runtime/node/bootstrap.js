@@ -577,7 +577,11 @@ function onFrame(body) {
   try {
     msg = JSON.parse(body.toString('utf8'));
   } catch (e) {
-    fatal(new Error(`bad frame from server: ${e.message}`));
+    if (init === null) {
+      fatal(new Error(`bad frame from server: ${e.message}`));
+    } else {
+      unreadable(body, e);
+    }
     return;
   }
   if (init === null) {
@@ -587,6 +591,21 @@ function onFrame(body) {
   }
   queue.push(msg);
   if (ready && inflight.size < concurrency) next();
+}
+
+// unreadable answers a request frame that cannot be decoded as its call's
+// error: it fails that call, not the worker and every call sharing it.
+function unreadable(body, e) {
+  const err = { type: 'Runtime.UnmarshalError', message: `Unable to unmarshal input: ${e.message}` };
+  // The server writes the id before the event: {"type":"invoke","id":"…",
+  const m = /"id":"([^"\\]*)"/.exec(body.subarray(0, 1024).toString('utf8'));
+  if (!m) {
+    try {
+      fs.writeSync(2, `nimbus bootstrap: undecodable request without an id: ${err.message}\n`);
+    } catch {}
+    return;
+  }
+  sendFrame(JSON.stringify({ type: 'result', id: m[1], error: err, maxRssKiB: maxRssKiB() }));
 }
 
 async function start() {

@@ -631,6 +631,29 @@ def _decode(frame):
     return json.loads(s)
 
 
+def _decode_request(frame):
+    """Decodes a request frame. One that cannot be decoded (an event nested
+    deeper than the decoder's recursion limit, not JSON) is answered as its
+    call's error, and None returned: it fails that call, not the worker and
+    every call sharing it."""
+    try:
+        return _decode(frame)
+    except Exception as e:  # RecursionError, ValueError, MemoryError
+        err = _error("Runtime.UnmarshalError", "Unable to unmarshal input: %s" % _safe_str(e))
+    # The server writes the id before the event: {"type":"invoke","id":"…",
+    i = frame.find(b'"id":"', 0, 1024)
+    j = frame.find(b'"', i + 6, i + 1030) if i >= 0 else -1
+    try:
+        rid = json.loads(frame[i + 5 : j + 1]) if j >= 0 else None
+    except ValueError:
+        rid = None
+    if not isinstance(rid, str):
+        sys.__stderr__.write("nimbus bootstrap: undecodable request without an id: %s\n" % err["message"])
+        return None
+    _respond_error(rid, err, None)
+    return None
+
+
 def main():
     global _capture
     try:
@@ -688,8 +711,9 @@ def main():
         frame = reader.read()
         if frame is None:
             return 0
-        req = _decode(frame)
-        _invoke(fn, info, req, log_limit, result_limit)
+        req = _decode_request(frame)
+        if req is not None:
+            _invoke(fn, info, req, log_limit, result_limit)
 
 
 def _serve_threads(reader, n, fn, info, log_limit, result_limit):
@@ -723,7 +747,10 @@ def _serve_threads(reader, n, fn, info, log_limit, result_limit):
         frame = reader.read()
         if frame is None:
             return 0
-        requests.put(_decode(frame))
+        req = _decode_request(frame)
+        if req is None:
+            continue
+        requests.put(req)
         with counting:
             if idle > 0:
                 idle -= 1
