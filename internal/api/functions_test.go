@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
 )
@@ -50,6 +51,7 @@ func TestDeleteDuringASlowUploadWins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Content-Type", "application/json")
 	type reply struct {
 		status int
 		body   string
@@ -68,7 +70,13 @@ func TestDeleteDuringASlowUploadWins(t *testing.T) {
 	if _, err := upload.Write([]byte(`{"sleepMs":`)); err != nil {
 		t.Fatal(err)
 	}
-	<-reading // the handler has found the function and reads the event
+	select { // the handler has found the function and reads the event
+	case <-reading:
+	case got := <-done:
+		t.Fatalf("answered before reading the event: %d %s", got.status, got.body)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the handler never read the event")
+	}
 
 	if st := h.do("DELETE", "/api/functions/doomed", nil, nil); st != http.StatusNoContent {
 		t.Fatalf("delete: %d", st)
