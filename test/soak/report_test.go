@@ -124,12 +124,13 @@ func (r *report) trendRows() [][]string {
 		}
 		rows = append(rows, []string{headers[q], format(q, tr.Median), format(q, tr.Last),
 			fmt.Sprintf("%+.1f", tr.PerHour), fmt.Sprintf("%+.1f", tr.Low), fmt.Sprintf("%.1f", tr.bound),
+			fmt.Sprintf("%+.1f", tr.Rise), format(q, r.tolerances[q].MinRise),
 			fmt.Sprintf("%.0f", r.tolerances[q].Last), verdict})
 	}
 	return rows
 }
 
-var trendHeader = []string{"quantity", "median", "last", "slope/h", "low/h", "bound/h", "last ≤ median +", "verdict"}
+var trendHeader = []string{"quantity", "median", "last", "slope/h", "low/h", "bound/h", "rise", "min rise", "last ≤ median +", "verdict"}
 
 func (r *report) quietLine() string {
 	if r.quietErr != nil {

@@ -44,13 +44,13 @@ const keepAlive = 2000
 // the seconds pass (then one per minute for 24 hours, ~1 MiB an hour here).
 // A long run fits memory only after that.
 var tolerances = map[string]tolerance{
-	"rss_mib":    {Abs: 32, Rel: 0.5, Last: 64, Settle: 16 * time.Minute},
-	"heap_mib":   {Abs: 16, Rel: 0.5, Last: 32, Settle: 16 * time.Minute},
-	"goroutines": {Abs: 200, Rel: 0.5, Last: 150},
-	"fds":        {Abs: 100, Rel: 0.5, Last: 100},
-	"threads":    {Abs: 20, Rel: 0.5, Last: 20},
-	"children":   {Abs: 40, Rel: 0.5, Last: 40},
-	"cgroups":    {Abs: 20, Rel: 0.5, Last: 20},
+	"rss_mib":    {Abs: 32, Rel: 0.5, Last: 64, MinRise: 32, Settle: 16 * time.Minute},
+	"heap_mib":   {Abs: 16, Rel: 0.5, Last: 32, MinRise: 16, Settle: 16 * time.Minute},
+	"goroutines": {Abs: 200, Rel: 0.5, Last: 150, MinRise: 100},
+	"fds":        {Abs: 100, Rel: 0.5, Last: 100, MinRise: 50},
+	"threads":    {Abs: 20, Rel: 0.5, Last: 20, MinRise: 10},
+	"children":   {Abs: 40, Rel: 0.5, Last: 40, MinRise: 20},
+	"cgroups":    {Abs: 20, Rel: 0.5, Last: 20, MinRise: 10},
 }
 
 // longRun is the shortest run checked with tolerances; shorter ones end
@@ -65,8 +65,8 @@ func tolerancesFor(d time.Duration) map[string]tolerance {
 		return tolerances
 	}
 	short := maps.Clone(tolerances)
-	short["rss_mib"] = tolerance{Abs: 800, Rel: 0.5, Last: 64}
-	short["heap_mib"] = tolerance{Abs: 400, Rel: 0.5, Last: 32}
+	short["rss_mib"] = tolerance{Abs: 800, Rel: 0.5, Last: 64, MinRise: 32}
+	short["heap_mib"] = tolerance{Abs: 400, Rel: 0.5, Last: 32, MinRise: 16}
 	return short
 }
 

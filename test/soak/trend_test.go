@@ -17,6 +17,11 @@ type tolerance struct {
 	Abs, Rel float64
 	// Last bounds how far the final sample may be above the median.
 	Last float64
+	// MinRise is the least growth over the fitted samples that can fail
+	// the slope check: a step of a few (one more instance, a few more
+	// runtime threads) in a short run fits a steep, clean slope, but it is
+	// not a leak.
+	MinRise float64
 	// Settle is how long after the start the quantity may still be
 	// filling up by design; samples before it count as warm-up too.
 	Settle time.Duration
@@ -32,6 +37,8 @@ type trend struct {
 	// lower end of its confidence interval (the slope less four standard
 	// errors, projected likewise).
 	PerHour, Low float64
+	// Rise is the fitted growth from the first fitted sample to the last.
+	Rise float64
 	// Samples is how many samples were fitted, after the warm-up.
 	Samples int
 }
@@ -44,7 +51,8 @@ const warmUp = 0.2
 // values) after the warm-up (the first fifth of them, and those before
 // tol.Settle) and reports an error when the quantity grows:
 // when even the low end of the slope's confidence interval, projected over
-// an hour, exceeds tol's bound, or when the last sample is more than
+// an hour, exceeds tol's bound and the fitted line rises by more than
+// tol.MinRise, or when the last sample is more than
 // tol.Last above the median. Using the low end makes a short, noisy run
 // pass unless its growth is both steep and clear; an hour's run fits many
 // more samples over a longer time, so its interval is narrow and a slow
@@ -91,9 +99,10 @@ func checkTrend(at, values []float64, tol tolerance) (trend, error) {
 	hour := time.Hour.Seconds()
 	tr.PerHour = slope * hour
 	tr.Low = (slope - 4*se) * hour
+	tr.Rise = slope * (at[len(at)-1] - at[0])
 
 	bound := tol.bound(tr.Median)
-	if tr.Low > bound {
+	if tr.Low > bound && tr.Rise > tol.MinRise {
 		return tr, fmt.Errorf("grows %.4g an hour (at least %.4g), more than %.4g", tr.PerHour, tr.Low, bound)
 	}
 	if tr.Last > tr.Median+tol.Last {
@@ -124,7 +133,7 @@ func TestCheckTrend(t *testing.T) {
 		}
 		return at, v
 	}
-	tol := tolerance{Abs: 50, Rel: 0.5, Last: 40}
+	tol := tolerance{Abs: 50, Rel: 0.5, Last: 40, MinRise: 20}
 	tests := []struct {
 		name    string
 		count   int
@@ -132,6 +141,7 @@ func TestCheckTrend(t *testing.T) {
 		perHour float64
 		noise   float64
 		spike   float64 // added to the last sample
+		step    float64 // added to the second half
 		fails   bool
 	}{
 		{name: "flat and quiet", count: 24, every: 5},
@@ -141,6 +151,8 @@ func TestCheckTrend(t *testing.T) {
 		{name: "slow leak over an hour", count: 360, every: 10, perHour: 300, noise: 20, fails: true},
 		{name: "fast leak in a short run", count: 24, every: 5, perHour: 20000, noise: 20, fails: true},
 		{name: "jump at the end", count: 24, every: 5, spike: 80, fails: true},
+		{name: "step of a few in a short run", count: 24, every: 5, step: 5},
+		{name: "step of many in a short run", count: 24, every: 5, step: 60, fails: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,6 +161,9 @@ func TestCheckTrend(t *testing.T) {
 			for seed := range uint64(1000) {
 				at, v := series(seed, tc.count, tc.every, 100, tc.perHour, tc.noise)
 				v[len(v)-1] += tc.spike
+				for i := len(v) / 2; i < len(v); i++ {
+					v[i] += tc.step
+				}
 				tr, err := checkTrend(at, v, tol)
 				if (err != nil) != tc.fails {
 					t.Fatalf("seed %d: %+v: error %v, want failure %v", seed, tr, err, tc.fails)
