@@ -5,7 +5,7 @@ GO ?= go
 # Where the microVM driver's kernel, initramfs and images are built and kept.
 export NIMBUS_MICROVM_DIR ?= /var/cache/nimbus/microvm
 
-.PHONY: run build test fuzz deps docker microvm vet fmt
+.PHONY: run build test fuzz deps docker microvm vet fmt soak
 
 run: build deps
 	./bin/nimbus serve
@@ -51,6 +51,15 @@ FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./internal/fn/
 	$(GO) test -run '^$$' -fuzz '^FuzzConn$$' -fuzztime $(FUZZTIME) ./internal/driver/
+
+# soak runs test/soak for an hour (docs/soak.md): warm calls at half the
+# measured capacity with cold starts, errors, timeouts, OOM kills and
+# create/update/delete churn, sampling the server every 10 s and failing on
+# growth of its memory, goroutines, fds, threads, child processes or
+# cgroups. make test runs a 2-minute version; this one writes its figures
+# to docs/soak-figures.md.
+soak: deps
+	NIMBUS_SOAK=1h NIMBUS_SOAK_REPORT=$(CURDIR)/docs/soak-figures.md $(GO) test -count=1 -v -timeout 70m -run '^TestSoak$$' ./test/soak/
 
 vet:
 	$(GO) vet ./...
