@@ -60,11 +60,10 @@ func images(args []string) error {
 		fmt.Fprintln(os.Stderr, "nimbus: warning:", err)
 	}
 	if len(rts) == 0 {
-		if in.Python != "" {
-			rts = append(rts, fn.Python)
-		}
-		if in.Node != "" {
-			rts = append(rts, fn.NodeJS)
+		for _, rt := range runtime.Names() {
+			if in.Path(rt) != "" {
+				rts = append(rts, rt)
+			}
 		}
 	}
 	host, _ := cfg.Lookup(docker.EnvHost)
