@@ -146,6 +146,7 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       log,
 		System:       s.facts,
+		Interpreters: s.interp,
 		Gatherer:     reg,
 		UI:           web.Handler(),
 	})

@@ -102,6 +102,24 @@ func TestUI(t *testing.T) {
 	// Create a Python function from the default template.
 	run(chromedp.Navigate(n.url+"/#/new"), chromedp.WaitVisible(chromedp.CSS("#name")))
 	screenshot(t, ctx, "new-function")
+	// Its runtime list is the server's runtime table (GET /api/runtimes).
+	var served []struct {
+		Name, Label string
+		Available   bool
+	}
+	n.do("GET", "/api/runtimes", nil, &served)
+	var want []string
+	for _, r := range served {
+		if r.Available {
+			want = append(want, r.Name+"="+r.Label)
+		} else {
+			want = append(want, r.Name+"="+r.Label+" (unavailable)")
+		}
+	}
+	shown, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#runtime option")].map(o => o.value + "=" + o.textContent)`))
+	if err != nil || len(want) == 0 || strings.Join(shown, ", ") != strings.Join(want, ", ") {
+		t.Errorf("runtime choices %q (%v), want the server's %q", shown, err, want)
+	}
 	run(chromedp.SendKeys(chromedp.CSS("#name"), "ui-hello"), chromedp.SendKeys(chromedp.CSS("#minInstances"), "1"),
 		chromedp.SendKeys(chromedp.CSS("#concurrency"), "2"), chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
 	run(chromedp.WaitVisible(chromedp.CSS("#invoke")))
