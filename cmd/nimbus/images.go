@@ -33,7 +33,7 @@ func images(args []string) error {
 		return errors.New("images: want the subcommand build")
 	}
 	fs := flag.NewFlagSet("images build", flag.ContinueOnError)
-	rt := fs.String("runtime", "", "build only this runtime's image: python or nodejs")
+	rt := fs.String("runtime", "", "build only this runtime's image: "+strings.Join(runtime.Names(), " or "))
 	force := fs.Bool("force", false, "build even when an image with the same content tag exists")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), imagesUsage) }
 	if err := fs.Parse(args[1:]); err != nil {
