@@ -55,7 +55,7 @@ directory, and prints a table.
 		cfg.Concurrency = append(cfg.Concurrency, n)
 	}
 	in, _ := runtime.FindInterpreters(ctx, os.LookupEnv)
-	cfg.Python, cfg.Node = in.Python, in.Node
+	cfg.Interpreters = in
 	if cfg.URL == "" {
 		stop, url, err := bench.StartLocal(ctx)
 		if err != nil {

@@ -37,7 +37,7 @@ func images(args []string) error {
 		return errors.New("images: want the subcommand build")
 	}
 	fs := withUsage(flag.NewFlagSet("images build", flag.ContinueOnError), imagesUsage)
-	rt := fs.String("runtime", "", "build only this runtime's image: python or nodejs")
+	rt := fs.String("runtime", "", "build only this runtime's image: "+strings.Join(runtime.Names(), " or "))
 	force := fs.Bool("force", false, "build even when an image with the same content tag exists")
 	if err := parseFlags(fs, args[1:], os.Stdout); err != nil {
 		return err
@@ -63,11 +63,10 @@ func images(args []string) error {
 		fmt.Fprintln(os.Stderr, "nimbus: warning:", err)
 	}
 	if len(rts) == 0 {
-		if in.Python != "" {
-			rts = append(rts, fn.Python)
-		}
-		if in.Node != "" {
-			rts = append(rts, fn.NodeJS)
+		for _, rt := range runtime.Names() {
+			if in.Path(rt) != "" {
+				rts = append(rts, rt)
+			}
 		}
 	}
 	host, _ := cfg.Lookup(docker.EnvHost)

@@ -11,7 +11,6 @@ import (
 
 	dockerbuild "github.com/nimbusfaas/nimbus/internal/driver/docker/build"
 	microvmbuild "github.com/nimbusfaas/nimbus/internal/driver/microvm/build"
-	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/image"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/testenv"
@@ -25,10 +24,10 @@ func TestImagesHoldTheSameStdlib(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	in, _ := runtime.FindInterpreters(ctx, os.LookupEnv)
-	if in.Python == "" {
+	if in.Path(runtime.Python) == "" {
 		testenv.Require(t, "python3", fmt.Errorf("found %+v", in))
 	}
-	layout, err := image.ProbePython(ctx, in.Python)
+	layout, err := image.ProbePython(ctx, in.Path(runtime.Python))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,11 +43,11 @@ func TestImagesHoldTheSameStdlib(t *testing.T) {
 		}
 		return out
 	}
-	docker, err := dockerbuild.Tree(ctx, fn.Python, in)
+	docker, err := dockerbuild.Tree(ctx, runtime.Python, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm, _, err := microvmbuild.Rootfs(ctx, fn.Python, in)
+	vm, _, err := microvmbuild.Rootfs(ctx, runtime.Python, in)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/store"
 	"github.com/nimbusfaas/nimbus/internal/store/mongo/mongotest"
 )
@@ -57,7 +58,7 @@ func seed(t *testing.T, s store.Store, n int) []*fn.Function {
 	var fns []*fn.Function
 	for i, name := range []string{"hello", "world"} {
 		f := &fn.Function{
-			ID: fn.NewID(), Name: name, Runtime: fn.NodeJS, Handler: "index.handler",
+			ID: fn.NewID(), Name: name, Runtime: runtime.NodeJS, Handler: "index.handler",
 			Files: map[string]string{"index.js": "exports.handler = async (e) => e;\n", "lib/v1.0.js": "// dots"},
 			Env:   map[string]string{"MODE": "prod"}, Timeout: 1000 * (i + 1), Memory: 256, Driver: fn.DefaultDriver,
 			MaxInstances: 4, Concurrency: 1, Network: i == 1, Version: 2, CreatedAt: now, UpdatedAt: now.Add(time.Minute),

@@ -2,7 +2,8 @@
 // JSON errors mapped from the domain's sentinel errors in one place, API-key
 // authentication and health, the metrics views, the live event stream
 // (Server-Sent Events at /api/events) and the Prometheus exposition at
-// /metrics. Its handlers decode a request, call package functions (the
+// /metrics, and the runtimes a function may use (GET /api/runtimes, read
+// from the runtime table, which the UI's runtime list shows). Its handlers decode a request, call package functions (the
 // function lifecycle and the invoke path's lookup), the engine (to run a
 // function) or the store (execution history), and encode the answer; they
 // hold no lifecycle of their own. It knows nothing of drivers' internals.

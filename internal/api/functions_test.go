@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 // bodyReadSignal wraps a handler: reading the first request body of a
@@ -115,7 +116,7 @@ func TestNamesThatLookLikeIDsAreRefused(t *testing.T) {
 		t.Fatalf("rename to an id: %d %+v; want 400 on name", st, e.Error)
 	}
 
-	impostor := &fn.Function{ID: fn.NewID(), Name: victim.ID, Runtime: fn.Python, Handler: "main.handler",
+	impostor := &fn.Function{ID: fn.NewID(), Name: victim.ID, Runtime: runtime.Python, Handler: "main.handler",
 		Files: map[string]string{"main.py": "x = 1\n"}, Env: map[string]string{},
 		Timeout: 1000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 2, Concurrency: 1, Version: 1}
 	if err := h.store.CreateFunction(t.Context(), impostor); err != nil {
@@ -135,7 +136,7 @@ func TestNamesThatLookLikeIDsAreRefused(t *testing.T) {
 // naming the field, and no instance of it starts.
 func TestStoredFunctionsThatAreInvalidDoNotRun(t *testing.T) {
 	h := newHarness(t, options{})
-	bad := &fn.Function{ID: fn.NewID(), Name: "escape", Runtime: fn.Python, Handler: "main.handler",
+	bad := &fn.Function{ID: fn.NewID(), Name: "escape", Runtime: runtime.Python, Handler: "main.handler",
 		Files: map[string]string{"main.py": "x = 1\n", "../outside.py": "x = 2\n"}, Env: map[string]string{},
 		Timeout: 1000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 2, Concurrency: 1, Version: 1}
 	if err := h.store.CreateFunction(t.Context(), bad); err != nil {

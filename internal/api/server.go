@@ -22,6 +22,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/functions"
 	"github.com/nimbusfaas/nimbus/internal/metrics"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/store"
 )
 
@@ -42,6 +43,8 @@ type Config struct {
 	Logger         *slog.Logger
 	// System adds host facts (drivers, interpreters) to GET /api/system.
 	System func(ctx context.Context) any
+	// Interpreters say which runtimes GET /api/runtimes shows available.
+	Interpreters runtime.Interpreters
 	// Gatherer, when set, is served at GET /metrics in Prometheus's text
 	// format (with the API key when one is set).
 	Gatherer prometheus.Gatherer
@@ -126,6 +129,7 @@ func New(cfg Config) *Server {
 		}))
 	}
 	s.mux.HandleFunc("GET /api/system", s.system)
+	s.mux.HandleFunc("GET /api/runtimes", s.runtimes)
 	s.mux.HandleFunc("/", s.fallback) // what no route above matches
 	return s
 }

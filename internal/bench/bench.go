@@ -19,19 +19,20 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 // Config says what to run.
 type Config struct {
-	URL         string        // Nimbus to measure
-	APIKey      string        // its API key, if any
-	ServerPID   int           // its process, to find workers' memory (0: skip)
-	Duration    time.Duration // per latency or throughput measurement
-	Colds       int           // cold starts measured per runtime
-	Python      string        // interpreters for the cold-start baseline
-	Node        string
-	Concurrency []int
-	Log         io.Writer // progress; nil for none
+	URL       string        // Nimbus to measure
+	APIKey    string        // its API key, if any
+	ServerPID int           // its process, to find workers' memory (0: skip)
+	Duration  time.Duration // per latency or throughput measurement
+	Colds     int           // cold starts measured per runtime
+	// Interpreters run the cold-start baseline.
+	Interpreters runtime.Interpreters
+	Concurrency  []int
+	Log          io.Writer // progress; nil for none
 }
 
 // Result is one figure beside its baseline.
@@ -217,7 +218,7 @@ func (r *runner) sequential(ctx context.Context, url string) ([]time.Duration, e
 
 func (r *runner) warmLatency(ctx context.Context) error {
 	r.logf("warm call latency (no-op Python handler, sequential)")
-	id, err := r.function(ctx, "bench-warm", "python", pyNoop, 8)
+	id, err := r.function(ctx, "bench-warm", runtime.Python, pyNoop, 8)
 	if err != nil {
 		return err
 	}
@@ -278,7 +279,7 @@ func (r *runner) load(ctx context.Context, url string, conc int) (float64, error
 func (r *runner) throughput(ctx context.Context) error {
 	r.logf("throughput (no-op Python handler, keep-alive connections, every execution recorded)")
 	// The default maxInstances (0: 10), as a function gets when it sets none.
-	id, err := r.function(ctx, "bench-throughput", "python", pyNoop, 0)
+	id, err := r.function(ctx, "bench-throughput", runtime.Python, pyNoop, 0)
 	if err != nil {
 		return err
 	}
@@ -301,9 +302,9 @@ func (r *runner) throughput(ctx context.Context) error {
 }
 
 func (r *runner) coldStarts(ctx context.Context) error {
-	for _, rt := range []struct{ name, runtime, code, comment, interp string }{
-		{"python", "python", pyNoop, "#", r.cfg.Python},
-		{"nodejs", "nodejs", nodeNoop, "//", r.cfg.Node},
+	for _, rt := range []struct{ name, code, comment string }{
+		{runtime.Python, pyNoop, "#"},
+		{runtime.NodeJS, nodeNoop, "//"},
 	} {
 		r.logf("cold start, %s (first call after create)", rt.name)
 		var nim []time.Duration
@@ -312,7 +313,7 @@ func (r *runner) coldStarts(ctx context.Context) error {
 			// runs ahead of calls (warm sandboxes, prestarted workers) has
 			// been refilled. Back to back, a burst would measure the refill.
 			time.Sleep(250 * time.Millisecond)
-			id, err := r.function(ctx, "bench-cold-"+rt.name, rt.runtime, fmt.Sprintf("%s\n%s %d\n", rt.code, rt.comment, i), 1)
+			id, err := r.function(ctx, "bench-cold-"+rt.name, rt.name, fmt.Sprintf("%s\n%s %d\n", rt.code, rt.comment, i), 1)
 			if err != nil {
 				return err
 			}
@@ -322,7 +323,7 @@ func (r *runner) coldStarts(ctx context.Context) error {
 			}
 			nim = append(nim, d)
 		}
-		base, err := freshInterpreter(ctx, rt.name, rt.interp, r.cfg.Colds)
+		base, err := freshInterpreter(ctx, rt.name, r.cfg.Interpreters.Path(rt.name), r.cfg.Colds)
 		if err != nil {
 			return err
 		}
@@ -332,16 +333,16 @@ func (r *runner) coldStarts(ctx context.Context) error {
 	return nil
 }
 
+// echoArgs make each runtime's interpreter print the JSON event it reads.
+var echoArgs = map[string][]string{
+	runtime.Python: {"-c", "import sys, json; print(json.dumps(json.load(sys.stdin)))"},
+	runtime.NodeJS: {"-e", "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.stringify(JSON.parse(s))))"},
+}
+
 // freshInterpreter times starting an interpreter that reads an event on
 // stdin and prints it: the cost of a platform with no warm instances.
-func freshInterpreter(ctx context.Context, runtime, interp string, n int) ([]time.Duration, error) {
-	var args []string
-	switch runtime {
-	case "python":
-		args = []string{"-c", "import sys, json; print(json.dumps(json.load(sys.stdin)))"}
-	default:
-		args = []string{"-e", "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.stringify(JSON.parse(s))))"}
-	}
+func freshInterpreter(ctx context.Context, rt, interp string, n int) ([]time.Duration, error) {
+	args := echoArgs[rt]
 	var out []time.Duration
 	for range n {
 		cmd := exec.CommandContext(ctx, interp, args...)
@@ -369,7 +370,7 @@ func (r *runner) idleMemory(ctx context.Context) error {
 	base := r.settledPSS()
 	r.add(Result{Scenario: "server children, no instance", Metric: "PSS", Unit: "MB", Nimbus: base / 1024,
 		Note: "warm sandboxes, prestarted workers, zygote"})
-	for _, rt := range []struct{ name, code string }{{"python", pySleep}, {"nodejs", nodeSleep}} {
+	for _, rt := range []struct{ name, code string }{{runtime.Python, pySleep}, {runtime.NodeJS, nodeSleep}} {
 		id, err := r.function(ctx, "bench-idle-"+rt.name, rt.name, rt.code, n)
 		if err != nil {
 			return err

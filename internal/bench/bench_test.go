@@ -48,7 +48,7 @@ func TestBenchWithinTolerance(t *testing.T) {
 		var log strings.Builder
 		rep, err := bench.Run(ctx, bench.Config{
 			URL: url, ServerPID: os.Getpid(), Duration: 700 * time.Millisecond, Colds: 3,
-			Concurrency: []int{16}, Python: in.Python, Node: in.Node, Log: &log,
+			Concurrency: []int{16}, Interpreters: in, Log: &log,
 		})
 		if err != nil {
 			t.Fatalf("%v\n%s", err, log.String())

@@ -180,8 +180,8 @@ type Config struct {
 	DataDir      string // a directory the driver may own below
 	Lookup       func(string) (string, bool)
 	Logger       Logger
-	Interpreters runtime.Interpreters // the host's python and node, found once
-	Shims        runtime.Paths        // the runtime shims installed on the host
+	Interpreters runtime.Interpreters // the host's interpreters by runtime, found once
+	Shims        runtime.Shims        // the runtime shims installed on the host
 }
 
 // WithLogger returns a copy of c with log.

@@ -4,16 +4,13 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
-)
 
-// Runtimes Nimbus runs.
-const (
-	Python = "python"
-	NodeJS = "nodejs"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 // Defaults applied by Normalize when a field is zero.
@@ -80,23 +77,33 @@ var (
 	nameRE    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 	envKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	handlerRE = regexp.MustCompile(`^[A-Za-z0-9_./-]+\.[A-Za-z_$][A-Za-z0-9_$]*$`)
-	pyVerRE   = regexp.MustCompile(`^python3(\.(8|9|1[0-9]))?$`)
-	nodeVerRE = regexp.MustCompile(`^(nodejs|node)(1[468]|2[0-9])?(\.x)?$`)
 )
 
 // CanonicalRuntime maps the spellings users write (python3.11, nodejs20.x,
-// node) to the runtime Nimbus runs. Unknown spellings are rejected.
+// node) to the name of a runtime of the runtime table. Unknown spellings
+// are rejected.
 func CanonicalRuntime(s string) (string, error) {
 	s = strings.ToLower(strings.TrimSpace(s))
-	switch {
-	case s == Python || pyVerRE.MatchString(s):
-		return Python, nil
-	case s == NodeJS || s == "javascript" || nodeVerRE.MatchString(s):
-		return NodeJS, nil
-	case s == "":
-		return "", Invalid("runtime", `is required ("python" or "nodejs")`)
+	if r, ok := runtime.Find(s); ok {
+		return r.Name, nil
 	}
-	return "", Invalid("runtime", fmt.Sprintf("unknown runtime %q (use \"python\" or \"nodejs\")", s))
+	if s == "" {
+		return "", Invalid("runtime", "is required ("+runtimeChoices()+")")
+	}
+	return "", Invalid("runtime", fmt.Sprintf("unknown runtime %q (use %s)", s, runtimeChoices()))
+}
+
+// runtimeChoices lists the runtime table's names for an error message,
+// quoted, the last after "or".
+func runtimeChoices() string {
+	names := runtime.Names()
+	for i, n := range names {
+		names[i] = fmt.Sprintf("%q", n)
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // driverAliases maps the other names users give drivers to the names the
@@ -120,22 +127,6 @@ func CanonicalDriver(s string) string {
 	return s
 }
 
-// DefaultHandler is the handler used when none is given.
-func DefaultHandler(runtime string) string {
-	if runtime == Python {
-		return "main.handler"
-	}
-	return "index.handler"
-}
-
-// SourceExt is the file extension of the runtime's source files.
-func SourceExt(runtime string) string {
-	if runtime == Python {
-		return ".py"
-	}
-	return ".js"
-}
-
 // Normalize validates f, canonicalises its runtime and fills defaults. It
 // returns a FieldError (ErrInvalid) naming the first bad field.
 func (f *Function) Normalize(d Defaults) error {
@@ -155,14 +146,15 @@ func (f *Function) Normalize(d Defaults) error {
 		return err
 	}
 	f.Runtime = rt
+	r, _ := runtime.Lookup(rt)
 	if f.Handler == "" {
-		f.Handler = DefaultHandler(rt)
+		f.Handler = r.DefaultHandler
 	}
 	if len(f.Handler) > MaxHandlerLen {
 		return Invalid("handler", fmt.Sprintf("must be at most %d characters", MaxHandlerLen))
 	}
 	if !handlerRE.MatchString(f.Handler) || strings.Contains(f.Handler, "..") || strings.HasPrefix(f.Handler, "/") {
-		return Invalid("handler", `must look like "module.function", e.g. "`+DefaultHandler(rt)+`"`)
+		return Invalid("handler", `must look like "module.function", e.g. "`+r.DefaultHandler+`"`)
 	}
 	if err := f.normalizeFiles(); err != nil {
 		return err
@@ -254,7 +246,7 @@ func (f *Function) normalizeFiles() error {
 	if total > MaxCodeBytes {
 		return Invalid("code", fmt.Sprintf("source totals %d bytes, more than %d", total, MaxCodeBytes))
 	}
-	if _, ok := f.Files[f.ModuleFile()]; !ok && !(f.Runtime == NodeJS && f.hasFile(strings.TrimSuffix(f.ModuleFile(), ".js")+".mjs")) {
+	if !slices.ContainsFunc(f.moduleFiles(), f.hasFile) {
 		return Invalid("handler", fmt.Sprintf("module file %q is not among the files", f.ModuleFile()))
 	}
 	return nil
@@ -282,18 +274,24 @@ func checkPath(p string) error {
 
 func (f *Function) hasFile(p string) bool { _, ok := f.Files[p]; return ok }
 
-// ModuleFile is the source file the handler lives in: "main.handler" in
-// Python is main.py, "lib/index.handler" in Node is lib/index.js.
+// ModuleFile is the source file the handler lives in, as its runtime's
+// descriptor says: "main.handler" in Python is main.py, "lib/index.handler"
+// in Node is lib/index.js.
 func (f *Function) ModuleFile() string {
-	i := strings.LastIndexByte(f.Handler, '.')
-	if i < 0 {
-		return f.Handler
+	if mods := f.moduleFiles(); len(mods) > 0 {
+		return mods[0]
 	}
-	mod := f.Handler[:i]
-	if f.Runtime == Python {
-		mod = strings.ReplaceAll(mod, ".", "/")
+	return f.Handler
+}
+
+// moduleFiles are the files the handler's module may be, ModuleFile
+// first; none if the runtime is unknown.
+func (f *Function) moduleFiles() []string {
+	r, ok := runtime.Lookup(f.Runtime)
+	if !ok {
+		return nil
 	}
-	return mod + SourceExt(f.Runtime)
+	return r.ModuleFiles(f.Handler)
 }
 
 // FileNames returns the function's file paths, sorted.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 var defaults = fn.Defaults{TimeoutMs: 30000, MemoryMB: 128}
@@ -15,7 +16,7 @@ func TestNormalizeFillsDefaults(t *testing.T) {
 	if err := f.Normalize(defaults); err != nil {
 		t.Fatal(err)
 	}
-	if f.Runtime != fn.Python || f.Handler != "main.handler" || f.Timeout != 30000 || f.Memory != 128 ||
+	if f.Runtime != runtime.Python || f.Handler != "main.handler" || f.Timeout != 30000 || f.Memory != 128 ||
 		f.Driver != "sandbox" || f.MaxInstances != fn.DefaultMaxInstances || f.Files["main.py"] == "" || f.Code != "" ||
 		f.MinInstances != 0 || f.Concurrency != 1 || f.KeepAlive != 0 {
 		t.Fatalf("normalized: %+v", f)
@@ -24,7 +25,7 @@ func TestNormalizeFillsDefaults(t *testing.T) {
 	if err := g.Normalize(defaults); err != nil {
 		t.Fatal(err)
 	}
-	if g.Runtime != fn.NodeJS || g.ModuleFile() != "lib/app.js" {
+	if g.Runtime != runtime.NodeJS || g.ModuleFile() != "lib/app.js" {
 		t.Fatalf("node: runtime %q module %q", g.Runtime, g.ModuleFile())
 	}
 }
@@ -160,7 +161,7 @@ func TestLooksLikeID(t *testing.T) {
 
 func TestSameConfigSeesEveryRunningField(t *testing.T) {
 	base := func() *fn.Function {
-		f := &fn.Function{Name: "f", Runtime: fn.Python, Code: "def handler(e, c):\n    return 1\n"}
+		f := &fn.Function{Name: "f", Runtime: runtime.Python, Code: "def handler(e, c):\n    return 1\n"}
 		if err := f.Normalize(fn.Defaults{TimeoutMs: 1000, MemoryMB: 128}); err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 // TestChangesFromAnotherServerReachResolve runs two services on one
@@ -48,7 +49,7 @@ func TestIDsAndNamesResolveApart(t *testing.T) {
 		t.Run(order, func(t *testing.T) {
 			n := newNode(t, nil)
 			victim := n.create("victim")
-			impostor := &fn.Function{ID: fn.NewID(), Name: victim.ID, Runtime: fn.Python, Handler: "main.handler",
+			impostor := &fn.Function{ID: fn.NewID(), Name: victim.ID, Runtime: runtime.Python, Handler: "main.handler",
 				Files: map[string]string{"main.py": "x = 1"}, Env: map[string]string{},
 				Timeout: 1000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 2, Concurrency: 1, Version: 1}
 			if err := n.store.CreateFunction(t.Context(), impostor); err != nil {

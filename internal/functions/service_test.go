@@ -8,6 +8,7 @@ import (
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/functions"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 func patch(t *testing.T, fields map[string]any) func(*fn.Function) error {
@@ -120,7 +121,7 @@ func TestStoredFunctionsAreValidatedBeforeTheyRun(t *testing.T) {
 	if _, _, err := n.svc.Update(ctx, "good", patch(t, map[string]any{"minInstances": 1})); err != nil {
 		t.Fatal(err)
 	}
-	bad := &fn.Function{ID: fn.NewID(), Name: "escape", Runtime: fn.Python, Handler: "main.handler",
+	bad := &fn.Function{ID: fn.NewID(), Name: "escape", Runtime: runtime.Python, Handler: "main.handler",
 		Files: map[string]string{"main.py": "x = 1", "../../outside.py": "x = 2"}, Env: map[string]string{},
 		Timeout: 1000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 2, MinInstances: 1, Concurrency: 1, Version: 1}
 	if err := n.store.CreateFunction(ctx, bad); err != nil {

@@ -2,7 +2,6 @@ package image
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 
@@ -10,30 +9,28 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
-// Collect gathers what runtime rt needs from this host's interpreters:
-// the interpreter with the symlinks on the way to it and the libraries it
-// loads, for Python the standard library (filtered by SkipStdlib) and the
-// libraries of its extension modules, and the time zone database for
-// functions that set TZ. Both drivers' images start from this tree.
+// Collect gathers what runtime rt needs from this host's interpreters, as
+// its descriptor's image recipe says: the interpreter with the symlinks on
+// the way to it and the libraries it loads, for Python the standard library
+// (filtered by SkipStdlib) and the libraries of its extension modules, and
+// the time zone database for functions that set TZ. Both drivers' images
+// start from this tree.
 func Collect(ctx context.Context, rt string, in runtime.Interpreters) (*Tree, error) {
-	t := NewTree()
-	switch rt {
-	case fn.Python:
-		if in.Python == "" {
-			return nil, errors.New("no python3 interpreter found on this host")
-		}
-		if err := t.AddPython(ctx, in.Python); err != nil {
-			return nil, err
-		}
-	case fn.NodeJS:
-		if in.Node == "" {
-			return nil, errors.New("no node interpreter found on this host")
-		}
-		if err := t.AddBinary(ctx, in.Node); err != nil {
-			return nil, err
-		}
-	default:
+	r, ok := runtime.Lookup(rt)
+	if !ok {
 		return nil, fmt.Errorf("runtime %q: %w", rt, fn.ErrInvalid)
+	}
+	exe := in.Path(rt)
+	if exe == "" {
+		return nil, fmt.Errorf("no %s interpreter found on this host", r.Command)
+	}
+	t := NewTree()
+	add := t.AddBinary
+	if r.Image.Collect == runtime.CollectPython {
+		add = t.AddPython
+	}
+	if err := add(ctx, exe); err != nil {
+		return nil, err
 	}
 	if err := t.AddZoneinfo(); err != nil {
 		return nil, err

@@ -1,5 +1,6 @@
 // Package image collects what a runtime needs to run from this host into a
-// file tree: the interpreter (with the symlinks on the way to it), the
+// file tree, as the runtime descriptor's image recipe says: the
+// interpreter (with the symlinks on the way to it), the
 // shared libraries it and its extension modules load as ldd resolves them,
 // the language's standard library and the time zone database. The Docker
 // driver's images and the microVM driver's root file systems are both made

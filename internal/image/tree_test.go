@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/image"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/testenv"
@@ -121,19 +120,19 @@ func TestCollect(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	in, _ := runtime.FindInterpreters(ctx, os.LookupEnv)
-	if in.Python == "" {
+	if in.Path(runtime.Python) == "" {
 		testenv.Require(t, "python3", fmt.Errorf("found %+v", in))
 	}
-	tr, err := image.Collect(ctx, fn.Python, in)
+	tr, err := image.Collect(ctx, runtime.Python, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	layout, err := image.ProbePython(ctx, in.Python)
+	layout, err := image.ProbePython(ctx, in.Path(runtime.Python))
 	if err != nil {
 		t.Fatal(err)
 	}
-	real, _ := filepath.EvalSymlinks(in.Python)
-	for _, p := range []string{in.Python, real, filepath.Join(layout.Stdlib, "json", "__init__.py"), filepath.Join(layout.Stdlib, "os.py")} {
+	real, _ := filepath.EvalSymlinks(in.Path(runtime.Python))
+	for _, p := range []string{in.Path(runtime.Python), real, filepath.Join(layout.Stdlib, "json", "__init__.py"), filepath.Join(layout.Stdlib, "os.py")} {
 		if e := tr.Entry(p); e == nil {
 			t.Errorf("%s is missing", p)
 		}
@@ -159,7 +158,7 @@ func TestCollect(t *testing.T) {
 	if _, err := image.Collect(ctx, "cobol", in); err == nil {
 		t.Error("an unknown runtime was collected")
 	}
-	again, err := image.Collect(ctx, fn.Python, in)
+	again, err := image.Collect(ctx, runtime.Python, in)
 	if err != nil {
 		t.Fatal(err)
 	}

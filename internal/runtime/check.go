@@ -8,26 +8,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path"
-	"strings"
+	"slices"
 	"syscall"
 	"time"
-
-	_ "embed"
-)
-
-// The syntax checkers, run by CheckSyntax.
-var (
-	//go:embed python/check.py
-	pythonChecker string
-	//go:embed node/check.js
-	nodeChecker string
-)
-
-// Runtime names CheckSyntax accepts.
-const (
-	RuntimePython = "python"
-	RuntimeNodeJS = "nodejs"
 )
 
 // CheckTimeout bounds one CheckSyntax run.
@@ -47,9 +30,9 @@ func (e *SyntaxError) Error() string {
 	return e.File + ": " + e.Message
 }
 
-// CheckSyntax parses the function's source files, runtime "python" or
-// "nodejs", with the real interpreter, in one process that runs none of
-// them: Python compiles every .py file; Node parses every .js and .cjs file
+// CheckSyntax parses the function's source files with the runtime's real
+// interpreter, as its descriptor's SyntaxCheck says, in one process that
+// runs none of them: Python compiles every .py file; Node parses every .js and .cjs file
 // as CommonJS and every .mjs file (or .js in a "type": "module" package, or
 // .js with import/export syntax) as an ES module. files maps paths to
 // contents. It returns nil, the first *SyntaxError in path order, or a plain
@@ -92,48 +75,34 @@ func (c *Checker) Check(ctx context.Context, runtime string, files map[string]st
 }
 
 func checkSyntax(ctx context.Context, in Interpreters, runtime string, files map[string]string, confine func(int) (func(), error)) error {
-	var (
-		bin    string
-		args   []string
-		wanted func(string) bool
-	)
-	switch runtime {
-	case RuntimePython:
-		bin = in.Python
-		args = []string{"-I", "-B", "-c", pythonChecker}
-		wanted = func(p string) bool { return strings.HasSuffix(p, ".py") }
-	case RuntimeNodeJS:
-		bin = in.Node
-		args = []string{"--expose-internals", "--experimental-vm-modules", "--no-warnings", "-e", nodeChecker}
-		wanted = func(p string) bool {
-			switch path.Ext(p) {
-			case ".js", ".cjs", ".mjs":
-				return true
-			}
-			return path.Base(p) == "package.json"
-		}
-	default:
+	r, ok := Lookup(runtime)
+	if !ok {
 		return fmt.Errorf("check syntax: unknown runtime %q", runtime)
 	}
+	if r.Check == nil {
+		return nil
+	}
+	bin := in.Path(runtime)
 	if bin == "" {
 		return fmt.Errorf("check syntax: no %s interpreter on this host", runtime)
 	}
-	sources := make(map[string]string)
+	checked := make(map[string]string)
 	for p, c := range files {
-		if wanted(p) {
-			sources[p] = c
+		if r.Check.checks(p) {
+			checked[p] = c
 		}
 	}
-	if len(sources) == 0 {
+	if len(checked) == 0 {
 		return nil
 	}
-	input, err := json.Marshal(sources)
+	input, err := json.Marshal(checked)
 	if err != nil {
 		return fmt.Errorf("check syntax: %w", err)
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
 	defer cancel()
+	args := append(slices.Clone(r.Check.Args), string(r.source(r.Check.Script)))
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = []string{"LANG=C.UTF-8", "PATH=/usr/local/bin:/usr/bin:/bin"}
 	cmd.Dir = os.TempDir()

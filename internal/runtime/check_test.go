@@ -18,58 +18,58 @@ func TestCheckSyntax(t *testing.T) {
 		wantLine int
 		wantMsg  string // substring
 	}{
-		{runtime.RuntimePython, "good", map[string]string{
+		{runtime.Python, "good", map[string]string{
 			"main.py":         "import json\n\ndef handler(event, context):\n    return json.dumps(event)\n",
 			"pkg/__init__.py": "",
 			"pkg/util.py":     "async def f():\n    await g()\n",
 			"README.md":       "not python (",
 		}, "", 0, ""},
-		{runtime.RuntimePython, "invalid syntax", map[string]string{
+		{runtime.Python, "invalid syntax", map[string]string{
 			"main.py": "def handler(event, context):\n    x = 1\n    return x +\n",
 		}, "main.py", 3, "invalid syntax"},
-		{runtime.RuntimePython, "unclosed bracket in a package", map[string]string{
+		{runtime.Python, "unclosed bracket in a package", map[string]string{
 			"main.py":     "def handler(event, context):\n    return 1\n",
 			"pkg/util.py": "X = 1\nY = [1,\n     2\n",
 		}, "pkg/util.py", 2, "never closed"},
-		{runtime.RuntimePython, "indentation", map[string]string{
+		{runtime.Python, "indentation", map[string]string{
 			"main.py": "def handler(event, context):\nreturn 1\n",
 		}, "main.py", 2, "indented block"},
-		{runtime.RuntimePython, "compile-time error", map[string]string{
+		{runtime.Python, "compile-time error", map[string]string{
 			"main.py": "x = 1\nreturn x\n",
 		}, "main.py", 2, "'return' outside function"},
-		{runtime.RuntimePython, "not run", map[string]string{
+		{runtime.Python, "not run", map[string]string{
 			"main.py": "import sys\nsys.exit(3)\nraise SystemExit(4)\n",
 		}, "", 0, ""},
 
-		{runtime.RuntimeNodeJS, "good", map[string]string{
+		{runtime.NodeJS, "good", map[string]string{
 			"index.js":       "#!/usr/bin/env node\nconst x = require('./lib/x');\nexports.handler = async () => x;\n",
 			"lib/x.cjs":      "module.exports = 1;\n",
 			"esm/index.mjs":  "import fs from 'fs';\nconst a = await Promise.resolve(1);\nexport const handler = () => a;\n",
 			"detect/main.js": "import { x } from './y.js';\nexport default x;\n",
 			"notes.txt":      "not js (",
 		}, "", 0, ""},
-		{runtime.RuntimeNodeJS, "CommonJS", map[string]string{
+		{runtime.NodeJS, "CommonJS", map[string]string{
 			"index.js": "exports.handler = async () => {\n  return 1;\n}}\n",
 		}, "index.js", 3, "Unexpected token '}'"},
-		{runtime.RuntimeNodeJS, "CommonJS .cjs", map[string]string{
+		{runtime.NodeJS, "CommonJS .cjs", map[string]string{
 			"index.js":   "exports.handler = () => 1;\n",
 			"lib/db.cjs": "const a = 1;\nconst a = 2;\n",
 		}, "lib/db.cjs", 2, "already been declared"},
-		{runtime.RuntimeNodeJS, "ESM .mjs", map[string]string{
+		{runtime.NodeJS, "ESM .mjs", map[string]string{
 			"index.mjs": "export const handler = async () => 1;\n\nexport const broken = (;\n",
 		}, "index.mjs", 3, "Unexpected token"},
-		{runtime.RuntimeNodeJS, "ESM .js in a module package", map[string]string{
+		{runtime.NodeJS, "ESM .js in a module package", map[string]string{
 			"package.json": `{"type": "module"}`,
 			"index.js":     "export const handler = () => 1;\nwith (Math) { x = 1; }\n",
 		}, "index.js", 2, "Strict mode code may not include a with statement"},
-		{runtime.RuntimeNodeJS, "ESM syntax in a .js file", map[string]string{
+		{runtime.NodeJS, "ESM syntax in a .js file", map[string]string{
 			"index.js": "import x from './x.js';\nexport const handler = () => x\nlet let = 1;\n",
 		}, "index.js", 3, "strict mode reserved word"},
-		{runtime.RuntimeNodeJS, "ESM syntax in a commonjs package", map[string]string{
+		{runtime.NodeJS, "ESM syntax in a commonjs package", map[string]string{
 			"package.json": `{"type": "commonjs"}`,
 			"index.js":     "export const handler = () => 1;\n",
 		}, "index.js", 1, "Unexpected token 'export'"},
-		{runtime.RuntimeNodeJS, "not run", map[string]string{
+		{runtime.NodeJS, "not run", map[string]string{
 			"index.js": "process.exit(3);\nwhile (true) {}\n",
 		}, "", 0, ""},
 	}
@@ -100,8 +100,8 @@ func TestCheckSyntax(t *testing.T) {
 }
 
 func TestCheckSyntaxFirstErrorInPathOrder(t *testing.T) {
-	interpreter(t, runtime.RuntimePython)
-	err := runtime.CheckSyntax(context.Background(), interpreters(t), runtime.RuntimePython, map[string]string{
+	interpreter(t, runtime.Python)
+	err := runtime.CheckSyntax(context.Background(), interpreters(t), runtime.Python, map[string]string{
 		"b.py": "(\n",
 		"a.py": "x = 1\n)\n",
 	})
@@ -117,10 +117,10 @@ func TestCheckSyntaxCannotRun(t *testing.T) {
 		in      runtime.Interpreters
 		runtime string
 	}{
-		{"no python", runtime.Interpreters{}, runtime.RuntimePython},
-		{"no node", runtime.Interpreters{}, runtime.RuntimeNodeJS},
-		{"missing binary", runtime.Interpreters{Python: "/nonexistent/python3"}, runtime.RuntimePython},
-		{"unknown runtime", runtime.Interpreters{Python: "/bin/true"}, "ruby"},
+		{"no python", runtime.Interpreters{}, runtime.Python},
+		{"no node", runtime.Interpreters{}, runtime.NodeJS},
+		{"missing binary", runtime.Interpreters{runtime.Python: {Path: "/nonexistent/python3"}}, runtime.Python},
+		{"unknown runtime", runtime.Interpreters{runtime.Python: {Path: "/bin/true"}}, "ruby"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,7 +38,7 @@ func TestCheckerLimitsAndConfines(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rt := []string{runtime.RuntimePython, runtime.RuntimeNodeJS}[i%2]
+			rt := []string{runtime.Python, runtime.NodeJS}[i%2]
 			src := map[string]string{"main.py": "def handler(e, c):\n    return 1\n", "index.js": "exports.handler = async () => 1;\n"}
 			errs[i] = c.Check(context.Background(), rt, src)
 		}()
@@ -56,7 +56,7 @@ func TestCheckerLimitsAndConfines(t *testing.T) {
 	oom := runtime.NewChecker(in, 2, func(pid int) (func(), error) {
 		return func() {}, syscall.Kill(pid, syscall.SIGKILL)
 	})
-	err := oom.Check(context.Background(), runtime.RuntimePython, map[string]string{"main.py": "x = 1\n"})
+	err := oom.Check(context.Background(), runtime.Python, map[string]string{"main.py": "x = 1\n"})
 	if !errors.Is(err, runtime.ErrCheckKilled) {
 		t.Errorf("a checker killed under confinement: %v, want ErrCheckKilled", err)
 	}

@@ -38,7 +38,7 @@ var overlapping = map[string]struct {
 	files   map[string]string
 	handler string
 }{
-	runtime.RuntimeNodeJS: {map[string]string{"index.js": `
+	runtime.NodeJS: {map[string]string{"index.js": `
 console.log('loading');
 exports.handler = async (e) => {
   console.log('start ' + e.n);
@@ -50,7 +50,7 @@ exports.handler = async (e) => {
   return e.n;
 };
 `}, "index.handler"},
-	runtime.RuntimePython: {map[string]string{"main.py": `
+	runtime.Python: {map[string]string{"main.py": `
 import time
 print("loading")
 def handler(e, c):
@@ -65,7 +65,7 @@ def handler(e, c):
 }
 
 func TestConcurrentInvocationsKeepTheirOwnLogs(t *testing.T) {
-	for _, rt := range []string{runtime.RuntimeNodeJS, runtime.RuntimePython} {
+	for _, rt := range []string{runtime.NodeJS, runtime.Python} {
 		t.Run(rt, func(t *testing.T) {
 			h := overlapping[rt]
 			w := startWorker(t, rt, h.files, h.handler, withConcurrency(4)).mustLoad()
@@ -96,7 +96,7 @@ func TestConcurrentInvocationsKeepTheirOwnLogs(t *testing.T) {
 }
 
 func TestOneInvocationAtATimeByDefault(t *testing.T) {
-	for _, rt := range []string{runtime.RuntimeNodeJS, runtime.RuntimePython} {
+	for _, rt := range []string{runtime.NodeJS, runtime.Python} {
 		t.Run(rt, func(t *testing.T) {
 			h := overlapping[rt]
 			w := startWorker(t, rt, h.files, h.handler).mustLoad()

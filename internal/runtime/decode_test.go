@@ -22,8 +22,8 @@ func TestDecodeFailureFailsOnlyItsCall(t *testing.T) {
 		files   map[string]string
 		handler string
 	}{
-		runtime.RuntimePython: {map[string]string{"main.py": "def handler(event, context):\n    return {'ok': isinstance(event, dict)}\n"}, "main.handler"},
-		runtime.RuntimeNodeJS: {map[string]string{"index.js": "exports.handler = async (event) => ({ ok: !Array.isArray(event) && typeof event === 'object' });\n"}, "index.handler"},
+		runtime.Python: {map[string]string{"main.py": "def handler(event, context):\n    return {'ok': isinstance(event, dict)}\n"}, "main.handler"},
+		runtime.NodeJS: {map[string]string{"index.js": "exports.handler = async (event) => ({ ok: !Array.isArray(event) && typeof event === 'object' });\n"}, "index.handler"},
 	}
 	for _, rt := range runtimes {
 		for _, conc := range []int{1, 4} {
@@ -45,7 +45,7 @@ func TestDecodeFailureFailsOnlyItsCall(t *testing.T) {
 						t.Fatalf("answer %+v, want the result of bad-1\nstderr: %s", resp, w.stderr.String())
 					}
 					// Node decodes any depth; Python must say why it cannot.
-					if resp.Error == nil && (rt == runtime.RuntimePython || frame.name == "not JSON") {
+					if resp.Error == nil && (rt == runtime.Python || frame.name == "not JSON") {
 						t.Fatalf("bad-1 succeeded: %s", resp.Result)
 					}
 					if resp.Error != nil && resp.Error.Type != "Runtime.UnmarshalError" {
@@ -73,7 +73,7 @@ func TestDecodeAtTheAPIsDepthLimit(t *testing.T) {
 	for _, rt := range runtimes {
 		t.Run(rt, func(t *testing.T) {
 			files, handler := map[string]string{"main.py": "def handler(event, context):\n    return event\n"}, "main.handler"
-			if rt == runtime.RuntimeNodeJS {
+			if rt == runtime.NodeJS {
 				files, handler = map[string]string{"index.js": "exports.handler = async (event) => event;\n"}, "index.handler"
 			}
 			w := startWorker(t, rt, files, handler).mustLoad()

@@ -16,7 +16,7 @@ func withInitEnv(env map[string]string) workerOption {
 // handler's module is imported, and overrides what the worker started with.
 func TestInitEnv(t *testing.T) {
 	files := map[string]map[string]string{
-		runtime.RuntimePython: {"main.py": `
+		runtime.Python: {"main.py": `
 import os, time
 AT_IMPORT = os.environ.get("GREETING")
 
@@ -24,13 +24,13 @@ def handler(event, context):
     return [AT_IMPORT, os.environ.get("GREETING"), os.environ.get("TZ"), os.environ.get("EMPTY"),
             str(-time.timezone // 60)]
 `},
-		runtime.RuntimeNodeJS: {"index.js": `
+		runtime.NodeJS: {"index.js": `
 const atImport = process.env.GREETING;
 exports.handler = async () => [atImport, process.env.GREETING, process.env.TZ, process.env.EMPTY,
   String(-new Date(Date.UTC(2024, 0, 15)).getTimezoneOffset())];
 `},
 	}
-	handlers := map[string]string{runtime.RuntimePython: "main.handler", runtime.RuntimeNodeJS: "index.handler"}
+	handlers := map[string]string{runtime.Python: "main.handler", runtime.NodeJS: "index.handler"}
 	env := map[string]string{"GREETING": "from init", "TZ": "Europe/Paris", "EMPTY": ""}
 	for _, rt := range runtimes {
 		t.Run(rt, func(t *testing.T) {

@@ -13,20 +13,33 @@ import (
 	"time"
 )
 
-// Interpreters are the language runtimes' real executables (not wrapper
-// scripts such as pyenv shims, which cost a process start each) and their
-// versions ("3.11.7", "20.20.2"). An empty path means that runtime is
-// unavailable.
-type Interpreters struct {
-	Python, PythonVersion string
-	Node, NodeVersion     string
+// Interpreter is one runtime's real executable (not a wrapper script such
+// as a pyenv shim, which costs a process start each) and its version
+// ("3.11.7", "20.20.2").
+type Interpreter struct {
+	Path, Version string
 }
 
-// Environment variables that override where the interpreters are.
-const (
-	EnvPython = "NIMBUS_PYTHON"
-	EnvNode   = "NIMBUS_NODE"
-)
+// Interpreters are the interpreters found on this host, by runtime name. A
+// runtime missing from the map is unavailable.
+type Interpreters map[string]Interpreter
+
+// Path is runtime rt's interpreter, "" if it has none.
+func (in Interpreters) Path(rt string) string { return in[rt].Path }
+
+// Version is runtime rt's interpreter's version, "" if it has none.
+func (in Interpreters) Version(rt string) string { return in[rt].Version }
+
+// Paths are the interpreters found, in table order.
+func (in Interpreters) Paths() []string {
+	var out []string
+	for _, r := range table {
+		if p := in.Path(r.Name); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
 
 // probeTimeout bounds one interpreter probe.
 const probeTimeout = 10 * time.Second
@@ -39,25 +52,12 @@ var probeEnv = []string{
 	"VIRTUAL_ENV", "CONDA_PREFIX", "NVM_DIR", "NVM_BIN", "VOLTA_HOME",
 }
 
-type probe struct {
-	runtime  string // "python", "node"
-	override string // environment variable naming the interpreter
-	command  string // looked up in PATH otherwise
-	args     []string
-}
-
-var (
-	pythonProbe = probe{"python", EnvPython, "python3",
-		[]string{"-I", "-c", "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])"}}
-	nodeProbe = probe{"node", EnvNode, "node",
-		[]string{"-e", "process.stdout.write(process.execPath + '\\n' + process.versions.node + '\\n')"}}
-)
-
-// FindInterpreters finds python3 and node: the commands named by
-// NIMBUS_PYTHON and NIMBUS_NODE, or else python3 and node in PATH, all read
-// through lookup (os.LookupEnv, usually). Each is run once to learn its real
-// executable and version. A runtime that is missing or broken leaves its
-// fields empty and adds an error; the other is still found.
+// FindInterpreters finds every runtime's interpreter: the command named by
+// its variable (NIMBUS_PYTHON, NIMBUS_NODE), or else its command in PATH
+// (python3, node), all read through lookup (os.LookupEnv, usually). Each is
+// run once to learn its real executable and version. A runtime whose
+// interpreter is missing or broken is left out and adds an error; the
+// others are still found.
 func FindInterpreters(ctx context.Context, lookup func(string) (string, bool)) (Interpreters, []error) {
 	if lookup == nil {
 		lookup = os.LookupEnv
@@ -71,48 +71,43 @@ func FindInterpreters(ctx context.Context, lookup func(string) (string, bool)) (
 	path, _ := lookup("PATH")
 
 	var (
-		in   Interpreters
-		errs [2]error
-		wg   sync.WaitGroup
+		found = make([]Interpreter, len(table))
+		errs  = make([]error, len(table))
+		wg    sync.WaitGroup
 	)
-	for i, p := range []probe{pythonProbe, nodeProbe} {
+	for i, r := range table {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			exe, version, err := p.run(ctx, lookup, path, env)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			if p.runtime == "python" {
-				in.Python, in.PythonVersion = exe, version
-			} else {
-				in.Node, in.NodeVersion = exe, version
-			}
+			found[i].Path, found[i].Version, errs[i] = probe(ctx, r, lookup, path, env)
 		}()
 	}
 	wg.Wait()
+	in := Interpreters{}
 	var out []error
-	for _, err := range errs {
-		if err != nil {
-			out = append(out, err)
+	for i, r := range table {
+		if errs[i] != nil {
+			out = append(out, errs[i])
+			continue
 		}
+		in[r.Name] = found[i]
 	}
 	return in, out
 }
 
-func (p probe) run(ctx context.Context, lookup func(string) (string, bool), path string, env []string) (exe, version string, err error) {
-	cmd := p.command
-	if v, ok := lookup(p.override); ok && v != "" {
+// probe runs r's interpreter to learn its real executable and version.
+func probe(ctx context.Context, r *Runtime, lookup func(string) (string, bool), path string, env []string) (exe, version string, err error) {
+	cmd := r.Command
+	if v, ok := lookup(r.Env); ok && v != "" {
 		cmd = v
 	}
 	bin, err := lookPath(cmd, path)
 	if err != nil {
-		return "", "", fmt.Errorf("%s: %w", p.runtime, err)
+		return "", "", fmt.Errorf("%s: %w", r.Name, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	c := exec.CommandContext(ctx, bin, p.args...)
+	c := exec.CommandContext(ctx, bin, r.Probe...)
 	c.Env = env
 	c.Dir = os.TempDir()
 	var stdout, stderr bytes.Buffer
@@ -124,17 +119,17 @@ func (p probe) run(ctx context.Context, lookup func(string) (string, bool), path
 			msg = msg[len(msg)-500:]
 		}
 		if msg != "" {
-			return "", "", fmt.Errorf("%s: run %s: %w: %s", p.runtime, bin, err, msg)
+			return "", "", fmt.Errorf("%s: run %s: %w: %s", r.Name, bin, err, msg)
 		}
-		return "", "", fmt.Errorf("%s: run %s: %w", p.runtime, bin, err)
+		return "", "", fmt.Errorf("%s: run %s: %w", r.Name, bin, err)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	if len(lines) != 2 || !filepath.IsAbs(strings.TrimSpace(lines[0])) {
-		return "", "", fmt.Errorf("%s: %s printed %q, want its executable and version", p.runtime, bin, stdout.String())
+		return "", "", fmt.Errorf("%s: %s printed %q, want its executable and version", r.Name, bin, stdout.String())
 	}
 	exe, version = strings.TrimSpace(lines[0]), strings.TrimSpace(lines[1])
 	if err := isExecutable(exe); err != nil {
-		return "", "", fmt.Errorf("%s: %s reports executable %s: %w", p.runtime, bin, exe, err)
+		return "", "", fmt.Errorf("%s: %s reports executable %s: %w", r.Name, bin, exe, err)
 	}
 	return exe, version, nil
 }

@@ -41,20 +41,14 @@ func TestFindInterpreters(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	in, errs := runtime.FindInterpreters(ctx, os.LookupEnv)
-	if in.Python == "" || in.Node == "" {
+	if len(in) != len(runtime.All()) {
 		testenv.Require(t, "python3 and node", fmt.Errorf("found %+v: %v", in, errs))
 	}
 	version := regexp.MustCompile(`^\d+\.\d+\.\d+`)
-	if in.Python != "" {
-		realExecutable(t, in.Python)
-		if !version.MatchString(in.PythonVersion) {
-			t.Errorf("python version %q", in.PythonVersion)
-		}
-	}
-	if in.Node != "" {
-		realExecutable(t, in.Node)
-		if !version.MatchString(in.NodeVersion) {
-			t.Errorf("node version %q", in.NodeVersion)
+	for rt, i := range in {
+		realExecutable(t, i.Path)
+		if !version.MatchString(i.Version) {
+			t.Errorf("%s version %q", rt, i.Version)
 		}
 	}
 	t.Logf("%+v, errors %v", in, errs)
@@ -77,7 +71,8 @@ func fakeEnv(env map[string]string, inherit bool) func(string) (string, bool) {
 func TestFindInterpretersOverridesAndMissing(t *testing.T) {
 	ctx := context.Background()
 	real, errs := runtime.FindInterpreters(ctx, os.LookupEnv)
-	if real.Python == "" || real.Node == "" {
+	py, node := real.Path(runtime.Python), real.Path(runtime.NodeJS)
+	if py == "" || node == "" {
 		testenv.Require(t, "python3 and node", fmt.Errorf("found %+v: %v", real, errs))
 	}
 	empty := t.TempDir()
@@ -89,19 +84,19 @@ func TestFindInterpretersOverridesAndMissing(t *testing.T) {
 		wantNode   string
 		wantErrs   int
 	}{
-		{"overrides", map[string]string{"PATH": empty, runtime.EnvPython: real.Python, runtime.EnvNode: real.Node}, false, real.Python, real.Node, 0},
+		{"overrides", map[string]string{"PATH": empty, runtime.EnvPython: py, runtime.EnvNode: node}, false, py, node, 0},
 		{"nothing in PATH", map[string]string{"PATH": empty}, false, "", "", 2},
-		{"python only", map[string]string{"PATH": empty, runtime.EnvPython: real.Python}, false, real.Python, "", 1},
-		{"bad override", map[string]string{runtime.EnvNode: "/nonexistent/node"}, true, real.Python, "", 1},
+		{"python only", map[string]string{"PATH": empty, runtime.EnvPython: py}, false, py, "", 1},
+		{"bad override", map[string]string{runtime.EnvNode: "/nonexistent/node"}, true, py, "", 1},
 		{"override not an interpreter", map[string]string{"PATH": empty, runtime.EnvPython: "/bin/true"}, false, "", "", 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in, errs := runtime.FindInterpreters(ctx, fakeEnv(tt.env, tt.inherit))
-			if in.Python != tt.wantPython || in.Node != tt.wantNode {
-				t.Errorf("found python %q node %q, want %q %q", in.Python, in.Node, tt.wantPython, tt.wantNode)
+			if in.Path(runtime.Python) != tt.wantPython || in.Path(runtime.NodeJS) != tt.wantNode {
+				t.Errorf("found %+v, want python %q node %q", in, tt.wantPython, tt.wantNode)
 			}
-			if (in.Python == "") != (in.PythonVersion == "") || (in.Node == "") != (in.NodeVersion == "") {
+			if (in.Path(runtime.Python) == "") != (in.Version(runtime.Python) == "") || (in.Path(runtime.NodeJS) == "") != (in.Version(runtime.NodeJS) == "") {
 				t.Errorf("paths and versions disagree: %+v", in)
 			}
 			if len(errs) != tt.wantErrs {

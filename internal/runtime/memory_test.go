@@ -11,7 +11,7 @@ import (
 // that it agrees with the kernel's high-water mark for the process.
 func TestMaxRSSReported(t *testing.T) {
 	files := map[string]map[string]string{
-		runtime.RuntimePython: {"main.py": `
+		runtime.Python: {"main.py": `
 keep = []
 
 def handler(event, context):
@@ -20,7 +20,7 @@ def handler(event, context):
     keep.append(b"x" * (event["mib"] << 20))  # bytes are written: resident
     return len(keep)
 `},
-		runtime.RuntimeNodeJS: {"index.js": `
+		runtime.NodeJS: {"index.js": `
 const keep = [];
 exports.handler = async (event) => {
   if (event.fail) throw new Error('no');
@@ -29,7 +29,7 @@ exports.handler = async (event) => {
 };
 `},
 	}
-	handlers := map[string]string{runtime.RuntimePython: "main.handler", runtime.RuntimeNodeJS: "index.handler"}
+	handlers := map[string]string{runtime.Python: "main.handler", runtime.NodeJS: "index.handler"}
 	const mib = 64
 	for _, rt := range runtimes {
 		t.Run(rt, func(t *testing.T) {

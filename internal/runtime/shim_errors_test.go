@@ -22,71 +22,71 @@ func TestHandlerErrors(t *testing.T) {
 		wantMessage []string // substrings
 		wantStack   []string // substrings
 	}{
-		{runtime.RuntimePython, "exception", map[string]string{"main.py": `
+		{runtime.Python, "exception", map[string]string{"main.py": `
 def helper(x):
     raise ValueError("bad input: %s" % x)
 
 def handler(event, context):
     return helper(event)
 `}, "main.handler", 0, "ValueError", []string{"bad input: 7"}, []string{"Traceback", "main.py\", line 3, in helper", "ValueError: bad input: 7"}},
-		{runtime.RuntimePython, "custom exception in a coroutine", map[string]string{"main.py": `
+		{runtime.Python, "custom exception in a coroutine", map[string]string{"main.py": `
 class PaymentDeclined(Exception):
     pass
 
 async def handler(event, context):
     raise PaymentDeclined("card 7 declined")
 `}, "main.handler", 0, "PaymentDeclined", []string{"card 7 declined"}, []string{"main.py\", line 6, in handler"}},
-		{runtime.RuntimePython, "set", map[string]string{"main.py": `
+		{runtime.Python, "set", map[string]string{"main.py": `
 def handler(event, context):
     return {"s": {1, 2}}
 `}, "main.handler", 0, "Runtime.MarshalError", []string{"not JSON serializable", "set"}, nil},
-		{runtime.RuntimePython, "NaN", map[string]string{"main.py": `
+		{runtime.Python, "NaN", map[string]string{"main.py": `
 def handler(event, context):
     return [float("nan")]
 `}, "main.handler", 0, "Runtime.MarshalError", []string{"not JSON serializable", "float"}, nil},
-		{runtime.RuntimePython, "circular", map[string]string{"main.py": `
+		{runtime.Python, "circular", map[string]string{"main.py": `
 def handler(event, context):
     a = []
     a.append(a)
     return a
 `}, "main.handler", 0, "Runtime.MarshalError", []string{"not JSON serializable", "Circular"}, nil},
-		{runtime.RuntimePython, "too large", map[string]string{"main.py": `
+		{runtime.Python, "too large", map[string]string{"main.py": `
 def handler(event, context):
     return "x" * 2000
 `}, "main.handler", 1000, "Runtime.ResultTooLarge", []string{"2002", "1000"}, nil},
-		{runtime.RuntimePython, "sys.exit", map[string]string{"main.py": `
+		{runtime.Python, "sys.exit", map[string]string{"main.py": `
 import sys
 
 def handler(event, context):
     sys.exit(3)
 `}, "main.handler", 0, "Runtime.ExitError", []string{"sys.exit(3)"}, nil},
 
-		{runtime.RuntimeNodeJS, "throw", map[string]string{"index.js": `
+		{runtime.NodeJS, "throw", map[string]string{"index.js": `
 function helper(x) { throw new TypeError('bad input: ' + x); }
 exports.handler = async (e) => helper(e);
 `}, "index.handler", 0, "TypeError", []string{"bad input: 7"}, []string{"TypeError: bad input: 7", "index.js:2"}},
-		{runtime.RuntimeNodeJS, "sync throw", map[string]string{"index.js": `
+		{runtime.NodeJS, "sync throw", map[string]string{"index.js": `
 exports.handler = (e) => { throw new RangeError('out of range'); };
 `}, "index.handler", 0, "RangeError", []string{"out of range"}, []string{"index.js:2"}},
-		{runtime.RuntimeNodeJS, "throw a string", map[string]string{"index.js": `
+		{runtime.NodeJS, "throw a string", map[string]string{"index.js": `
 exports.handler = async () => { throw 'plain ' + 'words'; };
 `}, "index.handler", 0, "Error", []string{"plain words"}, nil},
-		{runtime.RuntimeNodeJS, "callback error", map[string]string{"index.js": `
+		{runtime.NodeJS, "callback error", map[string]string{"index.js": `
 exports.handler = (e, ctx, cb) => { setTimeout(() => cb(new Error('cb failed')), 1); };
 `}, "index.handler", 0, "Error", []string{"cb failed"}, []string{"index.js:2"}},
-		{runtime.RuntimeNodeJS, "context.fail", map[string]string{"index.js": `
+		{runtime.NodeJS, "context.fail", map[string]string{"index.js": `
 exports.handler = (e, ctx) => { ctx.fail(new SyntaxError('ctx failed')); };
 `}, "index.handler", 0, "SyntaxError", []string{"ctx failed"}, nil},
-		{runtime.RuntimeNodeJS, "circular", map[string]string{"index.js": `
+		{runtime.NodeJS, "circular", map[string]string{"index.js": `
 exports.handler = async () => { const a = {}; a.self = a; return a; };
 `}, "index.handler", 0, "Runtime.MarshalError", []string{"not JSON serializable", "circular"}, nil},
-		{runtime.RuntimeNodeJS, "BigInt", map[string]string{"index.js": `
+		{runtime.NodeJS, "BigInt", map[string]string{"index.js": `
 exports.handler = async () => ({ n: 10n });
 `}, "index.handler", 0, "Runtime.MarshalError", []string{"not JSON serializable", "BigInt"}, nil},
-		{runtime.RuntimeNodeJS, "NaN", map[string]string{"index.js": `
+		{runtime.NodeJS, "NaN", map[string]string{"index.js": `
 exports.handler = async () => ({ list: [1, NaN] });
 `}, "index.handler", 0, "Runtime.MarshalError", []string{"not JSON serializable", "NaN"}, nil},
-		{runtime.RuntimeNodeJS, "too large", map[string]string{"index.js": `
+		{runtime.NodeJS, "too large", map[string]string{"index.js": `
 exports.handler = async () => 'x'.repeat(2000);
 `}, "index.handler", 1000, "Runtime.ResultTooLarge", []string{"2002", "1000"}, nil},
 	}
@@ -133,36 +133,36 @@ func TestLoadErrors(t *testing.T) {
 		wantMessage []string
 		wantLogs    string
 	}{
-		{runtime.RuntimePython, "handler missing", map[string]string{"main.py": "def other(e, c):\n    pass\n"},
+		{runtime.Python, "handler missing", map[string]string{"main.py": "def other(e, c):\n    pass\n"},
 			"main.handler", "Runtime.HandlerNotFound", []string{"'handler'", "'main'"}, ""},
-		{runtime.RuntimePython, "handler not callable", map[string]string{"main.py": "handler = 5\n"},
+		{runtime.Python, "handler not callable", map[string]string{"main.py": "handler = 5\n"},
 			"main.handler", "Runtime.HandlerNotFound", []string{"'handler'", "'main'", "not callable"}, ""},
-		{runtime.RuntimePython, "module missing", map[string]string{"main.py": ""},
+		{runtime.Python, "module missing", map[string]string{"main.py": ""},
 			"app.handler", "Runtime.ImportModuleError", []string{"app"}, ""},
-		{runtime.RuntimePython, "syntax error", map[string]string{"main.py": "print('before')\ndef handler(event, context:\n    pass\n"},
+		{runtime.Python, "syntax error", map[string]string{"main.py": "print('before')\ndef handler(event, context:\n    pass\n"},
 			"main.handler", "Runtime.UserCodeSyntaxError", []string{"'main'", "main.py, line 2"}, ""},
-		{runtime.RuntimePython, "exception at import", map[string]string{"main.py": "print('loading')\nraise KeyError('config')\n"},
+		{runtime.Python, "exception at import", map[string]string{"main.py": "print('loading')\nraise KeyError('config')\n"},
 			"main.handler", "KeyError", []string{"config"}, "loading\n"},
 
-		{runtime.RuntimeNodeJS, "handler missing", map[string]string{"index.js": "exports.other = () => 1;\n"},
+		{runtime.NodeJS, "handler missing", map[string]string{"index.js": "exports.other = () => 1;\n"},
 			"index.handler", "Runtime.HandlerNotFound", []string{"'handler'", "'index'"}, ""},
-		{runtime.RuntimeNodeJS, "handler not a function", map[string]string{"index.js": "exports.handler = 5;\n"},
+		{runtime.NodeJS, "handler not a function", map[string]string{"index.js": "exports.handler = 5;\n"},
 			"index.handler", "Runtime.HandlerNotFound", []string{"'handler'", "'index'", "not a function"}, ""},
-		{runtime.RuntimeNodeJS, "module missing", map[string]string{"index.js": ""},
+		{runtime.NodeJS, "module missing", map[string]string{"index.js": ""},
 			"app.handler", "Runtime.ImportModuleError", []string{"app"}, ""},
-		{runtime.RuntimeNodeJS, "dependency missing", map[string]string{"index.js": "require('left-pad');\n"},
+		{runtime.NodeJS, "dependency missing", map[string]string{"index.js": "require('left-pad');\n"},
 			"index.handler", "Runtime.ImportModuleError", []string{"left-pad"}, ""},
-		{runtime.RuntimeNodeJS, "syntax error", map[string]string{"index.js": "console.log('before');\nexports.handler = (;\n"},
+		{runtime.NodeJS, "syntax error", map[string]string{"index.js": "console.log('before');\nexports.handler = (;\n"},
 			"index.handler", "Runtime.UserCodeSyntaxError", []string{"'index'", "Unexpected token", "(index.js line 2)"}, ""},
-		{runtime.RuntimeNodeJS, "ESM syntax error", map[string]string{"index.mjs": "\nexport const handler = (;\n"},
+		{runtime.NodeJS, "ESM syntax error", map[string]string{"index.mjs": "\nexport const handler = (;\n"},
 			"index.handler", "Runtime.UserCodeSyntaxError", []string{"'index'", "Unexpected token", "(index.mjs line 2)"}, ""},
-		{runtime.RuntimeNodeJS, "syntax error in a dependency", map[string]string{"index.js": "require('./lib/dep');\n", "lib/dep.js": "\n\nlet let = 1;\n"},
+		{runtime.NodeJS, "syntax error in a dependency", map[string]string{"index.js": "require('./lib/dep');\n", "lib/dep.js": "\n\nlet let = 1;\n"},
 			"index.handler", "Runtime.UserCodeSyntaxError", []string{"'index'", "(lib/dep.js line 3)"}, ""},
-		{runtime.RuntimePython, "syntax error in a dependency", map[string]string{"main.py": "import dep\n", "dep.py": "\nx = = 1\n"},
+		{runtime.Python, "syntax error in a dependency", map[string]string{"main.py": "import dep\n", "dep.py": "\nx = = 1\n"},
 			"main.handler", "Runtime.UserCodeSyntaxError", []string{"'main'", "dep.py, line 2"}, ""},
-		{runtime.RuntimeNodeJS, "exception at import", map[string]string{"index.js": "console.log('loading');\nthrow new RangeError('config');\n"},
+		{runtime.NodeJS, "exception at import", map[string]string{"index.js": "console.log('loading');\nthrow new RangeError('config');\n"},
 			"index.handler", "RangeError", []string{"config"}, "loading\n"},
-		{runtime.RuntimeNodeJS, "ESM exception at import", map[string]string{"index.mjs": "console.log('loading');\nawait null;\nthrow new RangeError('config');\n"},
+		{runtime.NodeJS, "ESM exception at import", map[string]string{"index.mjs": "console.log('loading');\nawait null;\nthrow new RangeError('config');\n"},
 			"index.handler", "RangeError", []string{"config"}, "loading\n"},
 	}
 	for _, tt := range tests {
@@ -220,7 +220,7 @@ exports.handler = async () => {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := startWorker(t, runtime.RuntimeNodeJS, map[string]string{"index.js": tt.code}, "index.handler").mustLoad()
+			w := startWorker(t, runtime.NodeJS, map[string]string{"index.js": tt.code}, "index.handler").mustLoad()
 			resp := w.invoke(nil)
 			if tt.wantType == "" {
 				if resp.Error != nil || string(resp.Result) != `"ok"` {

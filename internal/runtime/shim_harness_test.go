@@ -45,18 +45,14 @@ func interpreters(t testing.TB) runtime.Interpreters {
 // interpreter returns rt's interpreter, skipping the test if it has none.
 func interpreter(t testing.TB, rt string) string {
 	t.Helper()
-	in := interpreters(t)
-	bin := in.Python
-	if rt == runtime.RuntimeNodeJS {
-		bin = in.Node
-	}
+	bin := interpreters(t).Path(rt)
 	if bin == "" {
 		testenv.Require(t, "a "+rt+" interpreter", fmt.Errorf("none found: %v", found.errs))
 	}
 	return bin
 }
 
-var runtimes = []string{runtime.RuntimePython, runtime.RuntimeNodeJS}
+var runtimes = []string{runtime.Python, runtime.NodeJS}
 
 // lockedBuffer collects a worker's stdout or stderr.
 type lockedBuffer struct {
@@ -143,10 +139,10 @@ func startWorker(t testing.TB, rt string, files map[string]string, handler strin
 	}
 	var args []string
 	switch rt {
-	case runtime.RuntimePython:
-		args = []string{"-I", "-B", shims.Python}
-	case runtime.RuntimeNodeJS:
-		args = []string{"--max-old-space-size=256", shims.Node}
+	case runtime.Python:
+		args = []string{"-I", "-B", shims.Shim(runtime.Python)}
+	case runtime.NodeJS:
+		args = []string{"--max-old-space-size=256", shims.Shim(runtime.NodeJS)}
 	}
 	env := append([]string{
 		"PATH=/usr/local/bin:/usr/bin:/bin",

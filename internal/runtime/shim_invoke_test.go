@@ -27,7 +27,7 @@ func TestInstallShims(t *testing.T) {
 	if p1 != p2 {
 		t.Errorf("second install gave %+v, first %+v", p2, p1)
 	}
-	for _, p := range []string{p1.Python, p1.Node} {
+	for _, p := range []string{p1.Shim(runtime.Python), p1.Shim(runtime.NodeJS), p1.Zygote(runtime.Python)} {
 		if !filepath.IsAbs(p) {
 			t.Errorf("%s is not absolute", p)
 		}
@@ -38,7 +38,7 @@ func TestInstallShims(t *testing.T) {
 			t.Errorf("%s: %v", p, err)
 		}
 	}
-	if filepath.Base(p1.Python) != "bootstrap.py" || filepath.Base(p1.Node) != "bootstrap.js" {
+	if filepath.Base(p1.Shim(runtime.Python)) != "bootstrap.py" || filepath.Base(p1.Shim(runtime.NodeJS)) != "bootstrap.js" {
 		t.Errorf("shim names %+v", p1)
 	}
 }
@@ -53,32 +53,32 @@ func TestInvokeResults(t *testing.T) {
 		event   any
 		want    string // JSON
 	}{
-		{runtime.RuntimePython, "sync", map[string]string{"main.py": `
+		{runtime.Python, "sync", map[string]string{"main.py": `
 def handler(event, context):
     return {"echo": event, "n": 1}
 `}, "main.handler", map[string]any{"a": 1}, `{"echo":{"a":1},"n":1}`},
-		{runtime.RuntimePython, "async", map[string]string{"main.py": `
+		{runtime.Python, "async", map[string]string{"main.py": `
 import asyncio
 
 async def handler(event, context):
     await asyncio.sleep(0.01)
     return {"async": True, "event": event}
 `}, "main.handler", "x", `{"async":true,"event":"x"}`},
-		{runtime.RuntimePython, "none is null", map[string]string{"main.py": `
+		{runtime.Python, "none is null", map[string]string{"main.py": `
 def handler(event, context):
     pass
 `}, "main.handler", nil, `null`},
-		{runtime.RuntimePython, "unicode", map[string]string{"main.py": `
+		{runtime.Python, "unicode", map[string]string{"main.py": `
 def handler(event, context):
     return {"s": event + " ✓ ünï"}
 `}, "main.handler", "héllo", `{"s":"héllo ✓ ünï"}`},
-		{runtime.RuntimePython, "Decimal as a number", map[string]string{"main.py": `
+		{runtime.Python, "Decimal as a number", map[string]string{"main.py": `
 from decimal import Decimal
 
 def handler(event, context):
     return {"price": Decimal("12.5")}
 `}, "main.handler", nil, `{"price":12.5}`},
-		{runtime.RuntimePython, "nested pkg.sub.handler", map[string]string{
+		{runtime.Python, "nested pkg.sub.handler", map[string]string{
 			"pkg/__init__.py": "",
 			"pkg/sub.py": `
 from pkg import helper
@@ -88,64 +88,64 @@ def handler(event, context):
 `,
 			"pkg/helper.py": "def twice(x):\n    return x * 2\n",
 		}, "pkg.sub.handler", 21, `42`},
-		{runtime.RuntimePython, "big event and result", map[string]string{"main.py": `
+		{runtime.Python, "big event and result", map[string]string{"main.py": `
 def handler(event, context):
     return event
 `}, "main.handler", big, strconv.Quote(big)},
 
-		{runtime.RuntimeNodeJS, "async", map[string]string{"index.js": `
+		{runtime.NodeJS, "async", map[string]string{"index.js": `
 exports.handler = async (event) => ({ echo: event, n: 1 });
 `}, "index.handler", map[string]any{"a": 1}, `{"echo":{"a":1},"n":1}`},
-		{runtime.RuntimeNodeJS, "sync return", map[string]string{"index.js": `
+		{runtime.NodeJS, "sync return", map[string]string{"index.js": `
 exports.handler = (event) => event * 2;
 `}, "index.handler", 21, `42`},
-		{runtime.RuntimeNodeJS, "returned promise", map[string]string{"index.js": `
+		{runtime.NodeJS, "returned promise", map[string]string{"index.js": `
 exports.handler = (event) => new Promise((resolve) => setTimeout(() => resolve('later'), 5));
 `}, "index.handler", nil, `"later"`},
-		{runtime.RuntimeNodeJS, "callback", map[string]string{"index.js": `
+		{runtime.NodeJS, "callback", map[string]string{"index.js": `
 exports.handler = (event, context, callback) => {
   setTimeout(() => callback(null, { cb: event }), 5);
 };
 `}, "index.handler", "x", `{"cb":"x"}`},
-		{runtime.RuntimeNodeJS, "context.succeed", map[string]string{"index.js": `
+		{runtime.NodeJS, "context.succeed", map[string]string{"index.js": `
 exports.handler = function (event, context) {
   setTimeout(() => context.succeed('ok'), 5);
 };
 `}, "index.handler", nil, `"ok"`},
-		{runtime.RuntimeNodeJS, "context.done", map[string]string{"index.js": `
+		{runtime.NodeJS, "context.done", map[string]string{"index.js": `
 exports.handler = function (event, context) {
   context.done(null, { done: true });
 };
 `}, "index.handler", nil, `{"done":true}`},
-		{runtime.RuntimeNodeJS, "undefined is null", map[string]string{"index.js": `
+		{runtime.NodeJS, "undefined is null", map[string]string{"index.js": `
 exports.handler = () => {};
 `}, "index.handler", nil, `null`},
-		{runtime.RuntimeNodeJS, "first completion wins", map[string]string{"index.js": `
+		{runtime.NodeJS, "first completion wins", map[string]string{"index.js": `
 exports.handler = async (event, context, callback) => {
   callback(null, 'first');
   context.succeed('second');
   return 'third';
 };
 `}, "index.handler", nil, `"first"`},
-		{runtime.RuntimeNodeJS, "nested lib/app.handler", map[string]string{
+		{runtime.NodeJS, "nested lib/app.handler", map[string]string{
 			"lib/app.js":    "const h = require('./helper');\nexports.handler = async (e) => h.twice(e);\n",
 			"lib/helper.js": "exports.twice = (x) => x * 2;\n",
 		}, "lib/app.handler", 21, `42`},
-		{runtime.RuntimeNodeJS, "ESM .mjs", map[string]string{
+		{runtime.NodeJS, "ESM .mjs", map[string]string{
 			"index.mjs":  "import { twice } from './helper.mjs';\nconst base = await Promise.resolve(1);\nexport const handler = async (e) => ({ esm: true, v: twice(e) + base });\n",
 			"helper.mjs": "export const twice = (x) => x * 2;\n",
 		}, "index.handler", 20, `{"esm":true,"v":41}`},
-		{runtime.RuntimeNodeJS, "ESM .js in a module package", map[string]string{
+		{runtime.NodeJS, "ESM .js in a module package", map[string]string{
 			"package.json": `{"type": "module"}`,
 			"index.js":     "export async function handler(e) { return import.meta.url.endsWith('/index.js'); }\n",
 		}, "index.handler", nil, `true`},
-		{runtime.RuntimeNodeJS, "CommonJS .cjs", map[string]string{
+		{runtime.NodeJS, "CommonJS .cjs", map[string]string{
 			"index.cjs": "module.exports.handler = async () => 'cjs';\n",
 		}, "index.handler", nil, `"cjs"`},
-		{runtime.RuntimeNodeJS, "unicode", map[string]string{"index.js": `
+		{runtime.NodeJS, "unicode", map[string]string{"index.js": `
 exports.handler = async (e) => ({ s: e + ' ✓ ünï' });
 `}, "index.handler", "héllo", `{"s":"héllo ✓ ünï"}`},
-		{runtime.RuntimeNodeJS, "big event and result", map[string]string{"index.js": `
+		{runtime.NodeJS, "big event and result", map[string]string{"index.js": `
 exports.handler = async (e) => e;
 `}, "index.handler", big, strconv.Quote(big)},
 	}
@@ -164,7 +164,7 @@ exports.handler = async (e) => e;
 
 func TestContext(t *testing.T) {
 	files := map[string]map[string]string{
-		runtime.RuntimePython: {"main.py": `
+		runtime.Python: {"main.py": `
 import os
 
 def handler(event, context):
@@ -179,7 +179,7 @@ def handler(event, context):
         "cwd": os.getcwd(),
     }
 `},
-		runtime.RuntimeNodeJS: {"index.js": `
+		runtime.NodeJS: {"index.js": `
 exports.handler = async (event, context) => ({
   functionName: [context.functionName],
   functionVersion: [context.functionVersion],
@@ -193,7 +193,7 @@ exports.handler = async (event, context) => ({
 });
 `},
 	}
-	handlers := map[string]string{runtime.RuntimePython: "main.handler", runtime.RuntimeNodeJS: "index.handler"}
+	handlers := map[string]string{runtime.Python: "main.handler", runtime.NodeJS: "index.handler"}
 	type ctxResult struct {
 		FunctionName    []string `json:"functionName"`
 		FunctionVersion []string `json:"functionVersion"`
@@ -209,7 +209,7 @@ exports.handler = async (event, context) => ({
 		t.Run(rt, func(t *testing.T) {
 			w := startWorker(t, rt, files[rt], handlers[rt], withEnv("GREETING", "hi there")).mustLoad()
 			wantMemory := any(float64(256)) // Python: an int
-			if rt == runtime.RuntimeNodeJS {
+			if rt == runtime.NodeJS {
 				wantMemory = "256" // Node: a string, as Lambda
 			}
 
@@ -246,7 +246,7 @@ exports.handler = async (event, context) => ({
 					t.Errorf("remaining time %d ms with a deadline 5 s away", v)
 				}
 			}
-			if rt == runtime.RuntimeNodeJS && (got.Waits == nil || !*got.Waits) {
+			if rt == runtime.NodeJS && (got.Waits == nil || !*got.Waits) {
 				t.Errorf("callbackWaitsForEmptyEventLoop %v, want true", got.Waits)
 			}
 			if len(got.Env) != 2 || got.Env[0] != "hi there" || got.Env[1] != "test-fn" {
@@ -272,7 +272,7 @@ exports.handler = async (event, context) => ({
 
 func TestWarmState(t *testing.T) {
 	files := map[string]map[string]string{
-		runtime.RuntimePython: {"main.py": `
+		runtime.Python: {"main.py": `
 import os
 count = 0
 
@@ -281,12 +281,12 @@ def handler(event, context):
     count += 1
     return [count, os.getpid()]
 `},
-		runtime.RuntimeNodeJS: {"index.js": `
+		runtime.NodeJS: {"index.js": `
 let count = 0;
 exports.handler = async () => [++count, process.pid];
 `},
 	}
-	handlers := map[string]string{runtime.RuntimePython: "main.handler", runtime.RuntimeNodeJS: "index.handler"}
+	handlers := map[string]string{runtime.Python: "main.handler", runtime.NodeJS: "index.handler"}
 	for _, rt := range runtimes {
 		t.Run(rt, func(t *testing.T) {
 			w := startWorker(t, rt, files[rt], handlers[rt]).mustLoad()
@@ -304,10 +304,10 @@ exports.handler = async () => [++count, process.pid];
 // no-op handler run, response frame read.
 func BenchmarkWarmInvoke(b *testing.B) {
 	files := map[string]map[string]string{
-		runtime.RuntimePython: {"main.py": "def handler(event, context):\n    return {\"ok\": True}\n"},
-		runtime.RuntimeNodeJS: {"index.js": "exports.handler = async () => ({ ok: true });\n"},
+		runtime.Python: {"main.py": "def handler(event, context):\n    return {\"ok\": True}\n"},
+		runtime.NodeJS: {"index.js": "exports.handler = async () => ({ ok: true });\n"},
 	}
-	handlers := map[string]string{runtime.RuntimePython: "main.handler", runtime.RuntimeNodeJS: "index.handler"}
+	handlers := map[string]string{runtime.Python: "main.handler", runtime.NodeJS: "index.handler"}
 	event := map[string]string{"key": "value"}
 	for _, rt := range runtimes {
 		b.Run(rt, func(b *testing.B) {

@@ -16,10 +16,10 @@ import (
 
 func TestWorkerExitsAtEOF(t *testing.T) {
 	files := map[string]map[string]string{
-		runtime.RuntimePython: {"main.py": "def handler(e, c):\n    return 1\n"},
-		runtime.RuntimeNodeJS: {"index.js": "setInterval(() => {}, 1000);\nexports.handler = async () => 1;\n"},
+		runtime.Python: {"main.py": "def handler(e, c):\n    return 1\n"},
+		runtime.NodeJS: {"index.js": "setInterval(() => {}, 1000);\nexports.handler = async () => 1;\n"},
 	}
-	handlers := map[string]string{runtime.RuntimePython: "main.handler", runtime.RuntimeNodeJS: "index.handler"}
+	handlers := map[string]string{runtime.Python: "main.handler", runtime.NodeJS: "index.handler"}
 	for _, rt := range runtimes {
 		t.Run(rt, func(t *testing.T) {
 			w := startWorker(t, rt, files[rt], handlers[rt]).mustLoad()
@@ -36,7 +36,7 @@ func TestWorkerExitsAtEOF(t *testing.T) {
 }
 
 func TestSysExitKeepsServing(t *testing.T) {
-	w := startWorker(t, runtime.RuntimePython, map[string]string{"main.py": `
+	w := startWorker(t, runtime.Python, map[string]string{"main.py": `
 import sys
 
 def handler(event, context):
@@ -61,19 +61,19 @@ func TestSubprocessDoesNotInheritProtocolFds(t *testing.T) {
 	// to close them (close_fds=False): only FD_CLOEXEC keeps them out.
 	script := `for f in /proc/$$/fd/*; do readlink "$f"; done; true`
 	files := map[string]map[string]string{
-		runtime.RuntimePython: {"main.py": `
+		runtime.Python: {"main.py": `
 import subprocess
 
 def handler(event, context):
     out = subprocess.run(["sh", "-c", event], capture_output=True, text=True, close_fds=False)
     return out.stdout.split()
 `},
-		runtime.RuntimeNodeJS: {"index.js": `
+		runtime.NodeJS: {"index.js": `
 const { execFileSync } = require('child_process');
 exports.handler = async (event) => execFileSync('sh', ['-c', event], { encoding: 'utf8' }).split(/\s+/).filter(Boolean);
 `},
 	}
-	handlers := map[string]string{runtime.RuntimePython: "main.handler", runtime.RuntimeNodeJS: "index.handler"}
+	handlers := map[string]string{runtime.Python: "main.handler", runtime.NodeJS: "index.handler"}
 	for _, rt := range runtimes {
 		t.Run(rt, func(t *testing.T) {
 			w := startWorker(t, rt, files[rt], handlers[rt]).mustLoad()

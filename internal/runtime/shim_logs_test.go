@@ -23,7 +23,7 @@ func TestLogs(t *testing.T) {
 		wantPrefix string // for truncated logs
 		truncated  bool
 	}{
-		{runtime.RuntimePython, "stdout stderr logging", map[string]string{"main.py": `
+		{runtime.Python, "stdout stderr logging", map[string]string{"main.py": `
 import logging
 import sys
 
@@ -39,16 +39,16 @@ def handler(event, context):
     print("out 5 ✓", file=sys.stderr, flush=True)
     return None
 `}, "main.handler", 0, "import-time hello\n", "out 1\nerr 2\nINFO log 3\nbytes 4\nout 5 ✓\n", "", false},
-		{runtime.RuntimePython, "truncated", map[string]string{"main.py": `
+		{runtime.Python, "truncated", map[string]string{"main.py": `
 def handler(event, context):
     for i in range(100):
         print("%04d" % i + "x" * 45)
 `}, "main.handler", 1000, "", "", "0000" + strings.Repeat("x", 45) + "\n0001", true},
-		{runtime.RuntimePython, "truncated inside a character", map[string]string{"main.py": `
+		{runtime.Python, "truncated inside a character", map[string]string{"main.py": `
 def handler(event, context):
     print("é" * 1000)
 `}, "main.handler", 1001, "", "", "éé", true},
-		{runtime.RuntimeNodeJS, "console and streams", map[string]string{"index.js": `
+		{runtime.NodeJS, "console and streams", map[string]string{"index.js": `
 console.log('import-time hello');
 exports.handler = async () => {
   console.log('out', 1);
@@ -60,12 +60,12 @@ exports.handler = async () => {
   return null;
 };
 `}, "index.handler", 0, "import-time hello\n", "out 1\nerr 2\nwrite 3\nbytes 4\n{ a: 5 }\ninfo ✓\n", "", false},
-		{runtime.RuntimeNodeJS, "truncated", map[string]string{"index.js": `
+		{runtime.NodeJS, "truncated", map[string]string{"index.js": `
 exports.handler = async () => {
   for (let i = 0; i < 100; i++) console.log(String(i).padStart(4, '0') + 'x'.repeat(45));
 };
 `}, "index.handler", 1000, "", "", "0000" + strings.Repeat("x", 45) + "\n0001", true},
-		{runtime.RuntimeNodeJS, "truncated inside a character", map[string]string{"index.js": `
+		{runtime.NodeJS, "truncated inside a character", map[string]string{"index.js": `
 exports.handler = async () => { console.log('é'.repeat(1000)); };
 `}, "index.handler", 1001, "", "", "éé", true},
 	}
@@ -113,7 +113,7 @@ exports.handler = async () => { console.log('é'.repeat(1000)); };
 func TestLogFlood(t *testing.T) {
 	// 100 MB printed, line by line and in big writes.
 	files := map[string]map[string]string{
-		runtime.RuntimePython: {"main.py": `
+		runtime.Python: {"main.py": `
 import sys
 
 def handler(event, context):
@@ -125,7 +125,7 @@ def handler(event, context):
         sys.stderr.write(block)
     return "done"
 `},
-		runtime.RuntimeNodeJS: {"index.js": `
+		runtime.NodeJS: {"index.js": `
 exports.handler = async () => {
   const line = 'x'.repeat(999);
   for (let i = 0; i < 50000; i++) console.log(line);
@@ -135,7 +135,7 @@ exports.handler = async () => {
 };
 `},
 	}
-	handlers := map[string]string{runtime.RuntimePython: "main.handler", runtime.RuntimeNodeJS: "index.handler"}
+	handlers := map[string]string{runtime.Python: "main.handler", runtime.NodeJS: "index.handler"}
 	for _, rt := range runtimes {
 		t.Run(rt, func(t *testing.T) {
 			w := startWorker(t, rt, files[rt], handlers[rt]).mustLoad()

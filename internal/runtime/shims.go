@@ -7,72 +7,79 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	_ "embed"
 )
 
-// The language shims, embedded in the binary.
-var (
-	//go:embed python/bootstrap.py
-	pythonShim []byte
-	//go:embed node/bootstrap.js
-	nodeShim []byte
-	//go:embed python/zygote.py
-	pythonZygote []byte
-)
+// Shims is a directory InstallShims wrote: every runtime's shim, and the
+// helpers (zygotes) that run beside it.
+type Shims struct {
+	Dir string // absolute; "" when no shims are installed
+}
 
-// Shim file names inside an installed shim directory.
-const (
-	PythonShimName = "bootstrap.py"
-	NodeShimName   = "bootstrap.js"
-	// PythonZygoteName, beside the Python shim, is the sandbox driver's
-	// forking zygote: it imports the shim and forks workers from it.
-	PythonZygoteName = "zygote.py"
-)
+// Shim is the path of runtime rt's installed shim, "" if there is none.
+func (s Shims) Shim(rt string) string {
+	return s.file(rt, func(r *Runtime) string { return r.Shim })
+}
 
-// Paths are the absolute paths of installed shims, one per runtime.
-type Paths struct {
-	Python string // …/bootstrap.py: run as `python -I -B <Python>`
-	Node   string // …/bootstrap.js: run as `node <Node>`
+// Zygote is the path of runtime rt's installed zygote, "" if there is none.
+func (s Shims) Zygote(rt string) string {
+	return s.file(rt, func(r *Runtime) string { return r.Zygote })
+}
+
+func (s Shims) file(rt string, name func(*Runtime) string) string {
+	r, ok := Lookup(rt)
+	if !ok || s.Dir == "" || name(r) == "" {
+		return ""
+	}
+	return filepath.Join(s.Dir, name(r))
+}
+
+// shimFiles are the files InstallShims writes, by name: every runtime's
+// shim and zygote.
+func shimFiles() (names []string, data map[string][]byte) {
+	data = map[string][]byte{}
+	for _, r := range table {
+		for _, n := range []string{r.Shim, r.Zygote} {
+			if n != "" {
+				names = append(names, n)
+				data[n] = r.source(n)
+			}
+		}
+	}
+	return names, data
 }
 
 // ShimVersion is a short hash of the shims' content: InstallShims writes
 // them under a directory of that name.
 func ShimVersion() string {
+	names, data := shimFiles()
 	h := sha256.New()
-	for _, b := range [][]byte{pythonShim, nodeShim, pythonZygote} {
-		fmt.Fprintf(h, "%d\n", len(b))
-		h.Write(b)
+	for _, n := range names {
+		fmt.Fprintf(h, "%s %d\n", n, len(data[n]))
+		h.Write(data[n])
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-// InstallShims writes the shims under dir/<ShimVersion()>/ and returns their
-// absolute paths. It is idempotent and safe to call concurrently, from
-// several processes too: files already in place with the right content are
-// left alone, and others are written to a temporary name and renamed.
-func InstallShims(dir string) (Paths, error) {
+// InstallShims writes the shims under dir/<ShimVersion()>/ and returns that
+// directory. It is idempotent and safe to call concurrently, from several
+// processes too: files already in place with the right content are left
+// alone, and others are written to a temporary name and renamed.
+func InstallShims(dir string) (Shims, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return Paths{}, fmt.Errorf("install shims: %w", err)
+		return Shims{}, fmt.Errorf("install shims: %w", err)
 	}
 	d := filepath.Join(abs, ShimVersion())
 	if err := os.MkdirAll(d, 0o755); err != nil {
-		return Paths{}, fmt.Errorf("install shims: %w", err)
+		return Shims{}, fmt.Errorf("install shims: %w", err)
 	}
-	p := Paths{
-		Python: filepath.Join(d, PythonShimName),
-		Node:   filepath.Join(d, NodeShimName),
-	}
-	for _, f := range []struct {
-		path string
-		data []byte
-	}{{p.Python, pythonShim}, {p.Node, nodeShim}, {filepath.Join(d, PythonZygoteName), pythonZygote}} {
-		if err := writeFileOnce(f.path, f.data); err != nil {
-			return Paths{}, fmt.Errorf("install shims: %w", err)
+	names, data := shimFiles()
+	for _, n := range names {
+		if err := writeFileOnce(filepath.Join(d, n), data[n]); err != nil {
+			return Shims{}, fmt.Errorf("install shims: %w", err)
 		}
 	}
-	return p, nil
+	return Shims{Dir: d}, nil
 }
 
 // writeFileOnce makes path hold data, atomically, unless it already does.

@@ -146,6 +146,7 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       log,
 		System:       s.facts,
+		Interpreters: s.interp,
 		Gatherer:     reg,
 		UI:           web.Handler(),
 
@@ -176,13 +177,11 @@ func (s *Server) facts(ctx context.Context) any {
 		}
 		drivers[name] = f
 	}
-	return map[string]any{
-		"drivers": drivers,
-		"runtimes": map[string]any{
-			fn.Python: map[string]string{"path": s.interp.Python, "version": s.interp.PythonVersion},
-			fn.NodeJS: map[string]string{"path": s.interp.Node, "version": s.interp.NodeVersion},
-		},
+	runtimes := map[string]any{}
+	for _, rt := range runtime.Names() {
+		runtimes[rt] = map[string]string{"path": s.interp.Path(rt), "version": s.interp.Version(rt)}
 	}
+	return map[string]any{"drivers": drivers, "runtimes": runtimes}
 }
 
 // Listen binds the configured address (port 0 picks a free one).

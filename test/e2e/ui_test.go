@@ -102,6 +102,43 @@ func TestUI(t *testing.T) {
 	// Create a Python function from the default template.
 	run(chromedp.Navigate(n.url+"/#/new"), chromedp.WaitVisible(chromedp.CSS("#name")))
 	screenshot(t, ctx, "new-function")
+	// Its runtime list is the server's runtime table (GET /api/runtimes).
+	var served []struct {
+		Name, Label string
+		Available   bool
+	}
+	n.do("GET", "/api/runtimes", nil, &served)
+	var want []string
+	for _, r := range served {
+		if r.Available {
+			want = append(want, r.Name+"="+r.Label)
+		} else {
+			want = append(want, r.Name+"="+r.Label+" (unavailable)")
+		}
+	}
+	shown, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#runtime option")].map(o => o.value + "=" + o.textContent)`))
+	if err != nil || len(want) == 0 || strings.Join(shown, ", ") != strings.Join(want, ", ") {
+		t.Errorf("runtime choices %q (%v), want the server's %q", shown, err, want)
+	}
+	// Whatever the server answers: labels and default handlers it renames
+	// show as renamed.
+	run(chromedp.Evaluate[chromedp.Void](`(() => {
+		const real = window.fetch;
+		window.fetch = async (url, opts) => {
+			const resp = await real(url, opts);
+			if (!String(url).endsWith("/api/runtimes")) return resp;
+			const list = (await resp.json()).map(r => ({ ...r, label: "served " + r.label, defaultHandler: "served_" + r.name + ".handler" }));
+			return new Response(JSON.stringify(list), { status: 200, headers: { "Content-Type": "application/json" } });
+		};
+		route(); // this page again, with the new fetch
+	})()`))
+	waitText(t, ctx, "#runtime", "served ")
+	shown, err = chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#runtime option")].map(o => o.textContent + "|" + o.value)`))
+	placeholder, perr := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS("#handler"), "placeholder"))
+	if err != nil || len(shown) != len(served) || !strings.HasPrefix(shown[0], "served ") || perr != nil || !strings.HasPrefix(placeholder.Value, "served_") {
+		t.Errorf("with a server that renames its runtimes: choices %q (%v), handler placeholder %q (%v)", shown, err, placeholder.Value, perr)
+	}
+	run(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#name"))) // the page's own fetch again
 	run(chromedp.SendKeys(chromedp.CSS("#name"), "ui-hello"), chromedp.SendKeys(chromedp.CSS("#minInstances"), "1"),
 		chromedp.SendKeys(chromedp.CSS("#concurrency"), "2"), chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
 	run(chromedp.WaitVisible(chromedp.CSS("#invoke")))

@@ -8,12 +8,12 @@ import (
 
 	"github.com/nimbusfaas/nimbus/internal/driver/docker"
 	"github.com/nimbusfaas/nimbus/internal/driver/drivertest"
-	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 var benchCode = map[string]string{
-	fn.Python: "def handler(event, context):\n    return event\n",
-	fn.NodeJS: "exports.handler = async (event) => event;\n",
+	runtime.Python: "def handler(event, context):\n    return event\n",
+	runtime.NodeJS: "exports.handler = async (event) => event;\n",
 }
 
 // firstReplies measures, b.N times, a new function's Start and first call;

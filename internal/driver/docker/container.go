@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -127,11 +128,10 @@ func (d *Driver) create(ctx context.Context, key poolKey, f *fn.Function) (*cont
 
 func (d *Driver) containerConfig(image string, key poolKey, labels map[string]string) *ctr.Config {
 	var cmd string
-	switch key.runtime {
-	case fn.Python:
-		cmd = "exec python3 -I -B " + shimMount + "/bootstrap.py"
-	case fn.NodeJS:
-		cmd = "exec node --max-old-space-size=" + strconv.Itoa(key.memoryMB) + " " + shimMount + "/bootstrap.js"
+	if r, ok := nimbusruntime.Lookup(key.runtime); ok {
+		// The images have the interpreter in PATH; the descriptors'
+		// arguments need no quoting.
+		cmd = "exec " + strings.Join(r.ShimCommand(r.Command, shimMount+"/"+r.Shim, key.memoryMB), " ")
 	}
 	return &ctr.Config{
 		Image: image,

@@ -17,7 +17,8 @@
 // Containers carry io.nimbus.* labels; the driver removes those a crashed
 // earlier run of the same server left behind, and every container it starts
 // when the instance stops or the driver closes. Runtime images are the
-// configured ones (python:3.12-slim, node:20-slim by default), pulled when
+// configured ones (NIMBUS_DOCKER_IMAGE_<RUNTIME>; by default the runtime
+// descriptor's DockerImage: python:3.12-slim, node:20-slim), pulled when
 // absent, or else images built locally from the host's interpreters by
 // the build sub-package (`nimbus images build`), which needs no registry;
 // the driver only finds those images, it never builds one.

@@ -24,7 +24,7 @@ var (
 	setupOnce sync.Once
 	setupErr  error
 	interp    runtime.Interpreters
-	shims     runtime.Paths
+	shims     runtime.Shims
 	cli       *client.Client
 )
 
@@ -132,7 +132,7 @@ func TestUnavailable(t *testing.T) {
 			}
 			return "", false
 		},
-		Shims: runtime.Paths{Python: "/nonexistent/bootstrap.py"},
+		Shims: runtime.Shims{Dir: "/nonexistent"},
 	})
 	if err != nil {
 		t.Fatalf("a driver without a daemon must open: %v", err)
@@ -141,7 +141,7 @@ func TestUnavailable(t *testing.T) {
 	if err := d.Available(context.Background()); !errors.Is(err, fn.ErrUnavailable) {
 		t.Errorf("Available: %v, want fn.ErrUnavailable", err)
 	}
-	f := drivertest.Function(t, fn.Python, drivertest.Source(fn.Python, "def handler(e, c):\n    return 1\n"))
+	f := drivertest.Function(t, runtime.Python, drivertest.Source(runtime.Python, "def handler(e, c):\n    return 1\n"))
 	if _, err := d.Start(context.Background(), driver.InstanceSpec{Function: f}); !errors.Is(err, fn.ErrUnavailable) {
 		t.Errorf("Start: %v, want fn.ErrUnavailable", err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 // Name is the name functions select this driver by.
@@ -84,11 +85,7 @@ func New(cfg driver.Config) (*Driver, error) {
 		instDir: filepath.Join(dir, "instances"),
 		live:    map[*container]struct{}{},
 	}
-	if cfg.Shims.Python != "" {
-		d.shimDir = filepath.Dir(cfg.Shims.Python)
-	} else if cfg.Shims.Node != "" {
-		d.shimDir = filepath.Dir(cfg.Shims.Node)
-	}
+	d.shimDir = cfg.Shims.Dir
 	if d.server, err = serverID(dir); err != nil {
 		cli.Close()
 		return nil, fmt.Errorf("docker: %w", err)
@@ -182,7 +179,7 @@ const usedMarker = "used"
 // and loads the handler.
 func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.Instance, error) {
 	f := spec.Function
-	if f.Runtime != fn.Python && f.Runtime != fn.NodeJS {
+	if _, ok := runtime.Lookup(f.Runtime); !ok {
 		return nil, fmt.Errorf("docker: runtime %q: %w", f.Runtime, fn.ErrInvalid)
 	}
 	if d.shimDir == "" {

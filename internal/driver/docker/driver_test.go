@@ -16,6 +16,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/driver/docker"
 	"github.com/nimbusfaas/nimbus/internal/driver/drivertest"
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 var noPool = map[string]string{docker.EnvPool: "0"}
@@ -75,7 +76,7 @@ func TestContainerSettings(t *testing.T) {
 	dataDir := t.TempDir()
 	requireDocker(t)
 	d := openDriver(t, dataDir, noPool)
-	f := drivertest.Function(t, fn.Python, drivertest.Source(fn.Python, echoPy))
+	f := drivertest.Function(t, runtime.Python, drivertest.Source(runtime.Python, echoPy))
 	f.Memory = 200
 	in := drivertest.Start(t, d, f)
 	c := inspect(t, in.Stats().ID).Container
@@ -126,7 +127,7 @@ func TestContainerSettings(t *testing.T) {
 // interface beyond loopback (no traffic is sent).
 func TestNetwork(t *testing.T) {
 	d := newDriver(t, noPool)
-	f := drivertest.Function(t, fn.Python, drivertest.Source(fn.Python, `
+	f := drivertest.Function(t, runtime.Python, drivertest.Source(runtime.Python, `
 import socket
 def handler(event, context):
     return [n for _, n in socket.if_nameindex()]
@@ -156,7 +157,7 @@ func TestPool(t *testing.T) {
 	d.Warm()
 	eventually(t, time.Minute, "a python and a node container pooled", func() bool { return len(pooled()) == 2 })
 	before := pooled()
-	f := drivertest.Function(t, fn.Python, drivertest.Source(fn.Python, echoPy))
+	f := drivertest.Function(t, runtime.Python, drivertest.Source(runtime.Python, echoPy))
 	in := drivertest.Start(t, d, f)
 	if got := drivertest.MustInvoke[string](t, in, "hi"); got != "hi" {
 		t.Fatalf("got %q", got)
@@ -178,7 +179,7 @@ func TestLeftovers(t *testing.T) {
 	dataDir := t.TempDir()
 	requireDocker(t)
 	crashed := openDriver(t, dataDir, noPool)
-	in := drivertest.Start(t, crashed, drivertest.Function(t, fn.Python, drivertest.Source(fn.Python, echoPy)))
+	in := drivertest.Start(t, crashed, drivertest.Function(t, runtime.Python, drivertest.Source(runtime.Python, echoPy)))
 	name := in.Stats().ID
 	inspect(t, name)
 	openDriver(t, dataDir, noPool) // the next run of the same server
@@ -196,7 +197,7 @@ func TestClose(t *testing.T) {
 	d := openDriver(t, dataDir, map[string]string{docker.EnvPool: "1"})
 	server := "io.nimbus.server=" + serverID(t, dataDir)
 	d.Warm()
-	in := drivertest.Start(t, d, drivertest.Function(t, fn.NodeJS, drivertest.Source(fn.NodeJS, "exports.handler = async (e) => e;\n")))
+	in := drivertest.Start(t, d, drivertest.Function(t, runtime.NodeJS, drivertest.Source(runtime.NodeJS, "exports.handler = async (e) => e;\n")))
 	drivertest.MustInvoke[any](t, in, 1)
 	eventually(t, time.Minute, "pool filled", func() bool { return len(containers(t, server, "io.nimbus.pool=true")) >= 2 })
 	if err := d.Close(); err != nil {
@@ -206,7 +207,7 @@ func TestClose(t *testing.T) {
 		t.Errorf("containers left after Close: %q", left)
 	}
 	drivertest.WaitDone(t, in, time.Second)
-	if _, err := d.Start(context.Background(), driver.InstanceSpec{Function: drivertest.Function(t, fn.Python, drivertest.Source(fn.Python, echoPy))}); err == nil {
+	if _, err := d.Start(context.Background(), driver.InstanceSpec{Function: drivertest.Function(t, runtime.Python, drivertest.Source(runtime.Python, echoPy))}); err == nil {
 		t.Errorf("a closed driver started an instance")
 	}
 }
@@ -214,8 +215,8 @@ func TestClose(t *testing.T) {
 // TestMissingImage: an image that is neither present nor pullable makes
 // Start fail as unavailable, naming the image.
 func TestMissingImage(t *testing.T) {
-	d := newDriver(t, map[string]string{docker.EnvPool: "0", docker.EnvImagePython: "nimbus/no-such-image:1"})
-	f := drivertest.Function(t, fn.Python, drivertest.Source(fn.Python, echoPy))
+	d := newDriver(t, map[string]string{docker.EnvPool: "0", docker.EnvImage(runtime.Python): "nimbus/no-such-image:1"})
+	f := drivertest.Function(t, runtime.Python, drivertest.Source(runtime.Python, echoPy))
 	_, err := d.Start(context.Background(), driver.InstanceSpec{Function: f})
 	if !errors.Is(err, fn.ErrUnavailable) || !strings.Contains(err.Error(), "nimbus/no-such-image:1") {
 		t.Errorf("Start: %v, want fn.ErrUnavailable naming the image", err)
@@ -226,7 +227,7 @@ func TestMissingImage(t *testing.T) {
 // its containers: the state's OOMKilled alone can miss an OOM kill.
 func TestOOMEvents(t *testing.T) {
 	d := newDriver(t, noPool)
-	f := drivertest.Function(t, fn.Python, drivertest.Source(fn.Python, `
+	f := drivertest.Function(t, runtime.Python, drivertest.Source(runtime.Python, `
 def handler(event, context):
     chunks = []
     while True:

@@ -3,32 +3,30 @@ package docker
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
-	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 // Settings read through driver.Config.Lookup.
 const (
-	EnvHost        = "DOCKER_HOST"                // the daemon, as the docker CLI reads it
-	EnvImagePython = "NIMBUS_DOCKER_IMAGE_PYTHON" // image for Python functions
-	EnvImageNode   = "NIMBUS_DOCKER_IMAGE_NODEJS" // image for Node.js functions
-	EnvPool        = "NIMBUS_DOCKER_POOL"         // started generic containers kept per pool key
-	EnvMemory      = "MAX_MEMORY"                 // the default function memory, MB: pooled first
-	EnvKeepAlive   = "NIMBUS_KEEP_ALIVE"          // pool keys unused this long are emptied
+	EnvHost      = "DOCKER_HOST"        // the daemon, as the docker CLI reads it
+	EnvPool      = "NIMBUS_DOCKER_POOL" // started generic containers kept per pool key
+	EnvMemory    = "MAX_MEMORY"         // the default function memory, MB: pooled first
+	EnvKeepAlive = "NIMBUS_KEEP_ALIVE"  // pool keys unused this long are emptied
 	// EnvPull is when an absent image is pulled: "missing" (the default)
 	// or "never", which uses the images `nimbus images build` made and
 	// sends nothing to a registry (the tests and CI run this way).
 	EnvPull = "NIMBUS_DOCKER_PULL"
 )
 
-// Default images: the official ones. When absent and a pull fails, the
-// driver uses the images `nimbus images build` made from the host's
-// interpreters.
-const (
-	DefaultImagePython = "python:3.12-slim"
-	DefaultImageNode   = "node:20-slim"
-)
+// EnvImage is the setting that names runtime rt's image:
+// NIMBUS_DOCKER_IMAGE_PYTHON, NIMBUS_DOCKER_IMAGE_NODEJS. By default it is
+// the runtime descriptor's DockerImage, an official one; when that is
+// absent and a pull fails, the driver uses the images `nimbus images build`
+// made from the host's interpreters.
+func EnvImage(rt string) string { return "NIMBUS_DOCKER_IMAGE_" + strings.ToUpper(rt) }
 
 // Container limits that do not depend on the function.
 const (
@@ -61,15 +59,17 @@ func readOptions(lookup func(string) (string, bool)) (options, error) {
 		lookup = func(string) (string, bool) { return "", false }
 	}
 	o := options{
-		images:    map[string]string{fn.Python: DefaultImagePython, fn.NodeJS: DefaultImageNode},
+		images:    map[string]string{},
 		explicit:  map[string]bool{},
 		poolSize:  2,
 		memoryMB:  128,
 		keepAlive: 10 * time.Minute,
 	}
 	o.host, _ = lookup(EnvHost)
-	for rt, k := range map[string]string{fn.Python: EnvImagePython, fn.NodeJS: EnvImageNode} {
-		if v, ok := lookup(k); ok && v != "" {
+	for _, r := range runtime.All() {
+		rt := r.Name
+		o.images[rt] = r.Image.DockerImage
+		if v, ok := lookup(EnvImage(rt)); ok && v != "" {
 			o.images[rt] = v
 			o.explicit[rt] = true
 		}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
-	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 // pool keeps started, generic containers per key, so that a function's
@@ -87,7 +87,7 @@ func (p *pool) signal() {
 // run refills the pool until ctx ends, then kills what it holds.
 func (p *pool) run(ctx context.Context, memoryMB int) {
 	p.mu.Lock()
-	for _, rt := range []string{fn.Python, fn.NodeJS} {
+	for _, rt := range runtime.Names() {
 		p.keys[poolKey{runtime: rt, memoryMB: memoryMB}] = &poolEntry{pinned: true, lastUsed: time.Now()}
 	}
 	p.mu.Unlock()

@@ -37,19 +37,19 @@ type Options struct {
 type Factory func(t *testing.T) driver.Driver
 
 // Runtimes are the runtimes every case runs with.
-var Runtimes = []string{fn.Python, fn.NodeJS}
+var Runtimes = []string{runtime.Python, runtime.NodeJS}
 
 var seq atomic.Int64
 
 // Function returns a function of runtime rt named for the test, with files
-// (the handler is main.handler in Python, index.handler in Node).
+// and the runtime's default handler (main.handler in Python, index.handler
+// in Node).
 func Function(t testing.TB, rt string, files map[string]string) *fn.Function {
 	n := seq.Add(1)
 	f := &fn.Function{
 		ID:           "fn" + strconv.FormatInt(time.Now().UnixNano(), 36) + strconv.FormatInt(n, 10),
 		Name:         "conformance-" + strconv.FormatInt(n, 10),
 		Runtime:      rt,
-		Handler:      "main.handler",
 		Files:        files,
 		Env:          map[string]string{},
 		Timeout:      10000,
@@ -58,19 +58,20 @@ func Function(t testing.TB, rt string, files map[string]string) *fn.Function {
 		MaxInstances: 10,
 		Version:      1,
 	}
-	if rt == fn.NodeJS {
-		f.Handler = "index.handler"
+	if r, ok := runtime.Lookup(rt); ok {
+		f.Handler = r.DefaultHandler
 	}
 	return f
 }
 
-// Source returns the files of a one-file function: code is the handler
-// module (main.py or index.js).
+// Source returns the files of a one-file function: code is the default
+// handler's module (main.py or index.js).
 func Source(rt, code string) map[string]string {
-	if rt == fn.NodeJS {
-		return map[string]string{"index.js": code}
+	r, ok := runtime.Lookup(rt)
+	if !ok {
+		return nil
 	}
-	return map[string]string{"main.py": code}
+	return map[string]string{r.ModuleFiles(r.DefaultHandler)[0]: code}
 }
 
 // Start starts an instance of f, failing the test if it does not start,
@@ -155,7 +156,7 @@ func Run(t *testing.T, newDriver Factory, opts Options) {
 		{"Crash", testCrash, nil},
 		// Node's shim moves its protocol stream away from fd 4, where a
 		// handler cannot find it.
-		{"HalfFrame", testHalfFrame, []string{fn.Python}},
+		{"HalfFrame", testHalfFrame, []string{runtime.Python}},
 		{"Freeze", testFreeze, nil},
 		{"Concurrency", testConcurrency, nil},
 		{"Cleanup", testCleanup, nil},
@@ -175,7 +176,7 @@ func Run(t *testing.T, newDriver Factory, opts Options) {
 
 func testInvoke(t *testing.T, d driver.Driver, rt string, _ Options) {
 	code := map[string]string{
-		fn.Python: `
+		runtime.Python: `
 calls = 0
 def handler(event, context):
     global calls
@@ -183,7 +184,7 @@ def handler(event, context):
     return {"echo": event, "calls": calls, "name": context.function_name, "id": context.aws_request_id,
             "left": context.get_remaining_time_in_millis()}
 `,
-		fn.NodeJS: `
+		runtime.NodeJS: `
 let calls = 0;
 exports.handler = async (event, context) => {
   calls++;
@@ -237,14 +238,14 @@ const secretEnv = "NIMBUS_DRIVERTEST_SERVER_SECRET"
 func testEnv(t *testing.T, d driver.Driver, rt string, _ Options) {
 	t.Setenv(secretEnv, "leaked")
 	code := map[string]string{
-		fn.Python: `
+		runtime.Python: `
 import os, time
 AT_IMPORT = os.environ.get("GREETING")
 def handler(event, context):
     jan = time.localtime(1705320000)  # 2024-01-15 12:00 UTC
     return {"env": dict(os.environ), "atImport": AT_IMPORT, "utcOffset": jan.tm_gmtoff // 60}
 `,
-		fn.NodeJS: `
+		runtime.NodeJS: `
 const atImport = process.env.GREETING;
 exports.handler = async () => ({ env: { ...process.env }, atImport,
   utcOffset: -new Date(Date.UTC(2024, 0, 15, 12)).getTimezoneOffset() });
@@ -291,7 +292,7 @@ exports.handler = async () => ({ env: { ...process.env }, atImport,
 
 func testLogs(t *testing.T, d driver.Driver, rt string, _ Options) {
 	code := map[string]string{
-		fn.Python: `
+		runtime.Python: `
 import sys
 print("loading")
 def handler(event, context):
@@ -299,7 +300,7 @@ def handler(event, context):
     print("err", event, file=sys.stderr)
     return None
 `,
-		fn.NodeJS: `
+		runtime.NodeJS: `
 console.log("loading");
 exports.handler = async (event) => {
   console.log("out", event);
@@ -322,7 +323,7 @@ exports.handler = async (event) => {
 
 func testHandlerError(t *testing.T, d driver.Driver, rt string, _ Options) {
 	code := map[string]string{
-		fn.Python: `
+		runtime.Python: `
 class PaymentError(Exception):
     pass
 def handler(event, context):
@@ -330,7 +331,7 @@ def handler(event, context):
         raise PaymentError("card declined")
     return "ok"
 `,
-		fn.NodeJS: `
+		runtime.NodeJS: `
 class PaymentError extends Error { constructor(m) { super(m); this.name = 'PaymentError'; } }
 exports.handler = async (event) => {
   if (event.fail) throw new PaymentError('card declined');
@@ -355,9 +356,9 @@ func testLoadError(t *testing.T, d driver.Driver, rt string, _ Options) {
 	cases := []struct {
 		name, code, handler, wantType string
 	}{
-		{"syntax", map[string]string{fn.Python: "def handler(event, context)\n    return 1\n", fn.NodeJS: "exports.handler = async (event => 1;\n"}[rt], "", "Runtime.UserCodeSyntaxError"},
-		{"missing handler", map[string]string{fn.Python: "def other(event, context):\n    return 1\n", fn.NodeJS: "exports.other = async () => 1;\n"}[rt], "", "Runtime.HandlerNotFound"},
-		{"missing module", "", map[string]string{fn.Python: "nothere.handler", fn.NodeJS: "nothere.handler"}[rt], "Runtime.ImportModuleError"},
+		{"syntax", map[string]string{runtime.Python: "def handler(event, context)\n    return 1\n", runtime.NodeJS: "exports.handler = async (event => 1;\n"}[rt], "", "Runtime.UserCodeSyntaxError"},
+		{"missing handler", map[string]string{runtime.Python: "def other(event, context):\n    return 1\n", runtime.NodeJS: "exports.other = async () => 1;\n"}[rt], "", "Runtime.HandlerNotFound"},
+		{"missing module", "", map[string]string{runtime.Python: "nothere.handler", runtime.NodeJS: "nothere.handler"}[rt], "Runtime.ImportModuleError"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -385,13 +386,13 @@ func testLoadError(t *testing.T, d driver.Driver, rt string, _ Options) {
 
 func testTimeout(t *testing.T, d driver.Driver, rt string, _ Options) {
 	code := map[string]string{
-		fn.Python: `
+		runtime.Python: `
 import time
 def handler(event, context):
     time.sleep(event)
     return "slept"
 `,
-		fn.NodeJS: `exports.handler = (event) => new Promise((ok) => setTimeout(() => ok('slept'), event * 1000));`,
+		runtime.NodeJS: `exports.handler = (event) => new Promise((ok) => setTimeout(() => ok('slept'), event * 1000));`,
 	}[rt]
 	f := Function(t, rt, Source(rt, code))
 	in := Start(t, d, f)
@@ -419,7 +420,7 @@ func testOOM(t *testing.T, d driver.Driver, rt string, opts Options) {
 		testenv.Require(t, "a memory limit", errors.New("the driver does not enforce one here"))
 	}
 	code := map[string]string{
-		fn.Python: `
+		runtime.Python: `
 def handler(event, context):
     if not event:
         return "small"
@@ -427,7 +428,7 @@ def handler(event, context):
     while True:
         chunks.append(b"x" * (4 << 20))
 `,
-		fn.NodeJS: `
+		runtime.NodeJS: `
 exports.handler = async (event) => {
   if (!event) return 'small';
   const chunks = [];
@@ -458,7 +459,7 @@ exports.handler = async (event) => {
 
 func testCrash(t *testing.T, d driver.Driver, rt string, _ Options) {
 	code := map[string]string{
-		fn.Python: `
+		runtime.Python: `
 import os, signal
 def handler(event, context):
     if event == "exit":
@@ -467,7 +468,7 @@ def handler(event, context):
         os.kill(os.getpid(), signal.SIGKILL)
     return "alive"
 `,
-		fn.NodeJS: `
+		runtime.NodeJS: `
 exports.handler = async (event) => {
   if (event === 'exit') process.exit(3);
   if (event === 'kill') process.kill(process.pid, 'SIGKILL');
@@ -510,14 +511,14 @@ exports.handler = async (event) => {
 
 func testConcurrency(t *testing.T, d driver.Driver, rt string, _ Options) {
 	code := map[string]string{
-		fn.Python: `
+		runtime.Python: `
 import time, uuid
 TOKEN = uuid.uuid4().hex
 def handler(event, context):
     time.sleep(0.05)
     return {"n": event, "token": TOKEN}
 `,
-		fn.NodeJS: `
+		runtime.NodeJS: `
 const TOKEN = require('crypto').randomUUID();
 exports.handler = async (event) => {
   await new Promise((ok) => setTimeout(ok, 50));
@@ -629,8 +630,8 @@ exports.handler = async (event) => {
 
 func testCleanup(t *testing.T, d driver.Driver, rt string, opts Options) {
 	code := map[string]string{
-		fn.Python: "def handler(event, context):\n    return 'ok'\n",
-		fn.NodeJS: "exports.handler = async () => 'ok';\n",
+		runtime.Python: "def handler(event, context):\n    return 'ok'\n",
+		runtime.NodeJS: "exports.handler = async () => 'ok';\n",
 	}[rt]
 	in := Start(t, d, Function(t, rt, Source(rt, code)))
 	MustInvoke[string](t, in, false)

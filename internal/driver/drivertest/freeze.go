@@ -8,6 +8,7 @@ import (
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 // testFreeze: a handler leaves a thread counting as fast as it can after
@@ -20,7 +21,7 @@ import (
 // whatever ran when it stopped.
 func testFreeze(t *testing.T, d driver.Driver, rt string, opts Options) {
 	code := map[string]string{
-		fn.Python: `
+		runtime.Python: `
 import threading, time
 count = [0]
 started = []
@@ -33,7 +34,7 @@ def handler(event, context):
         started[0].start()
     return {"count": count[0], "now": time.time()}
 `,
-		fn.NodeJS: `
+		runtime.NodeJS: `
 const { Worker } = require('worker_threads');
 const count = new BigInt64Array(new SharedArrayBuffer(8));
 let spinner;

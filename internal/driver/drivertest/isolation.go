@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
-	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
@@ -48,7 +48,7 @@ func RunIsolation(t *testing.T, newDriver Factory, opts IsolationOptions) {
 // testReadOnlyFS checks where the handler can create a file: /tmp only.
 func testReadOnlyFS(t *testing.T, d driver.Driver, rt string, _ IsolationOptions) {
 	code := map[string]string{
-		fn.Python: `
+		runtime.Python: `
 import os
 def handler(event, context):
     out = {}
@@ -63,7 +63,7 @@ def handler(event, context):
             out[d] = e.strerror or str(e)
     return out
 `,
-		fn.NodeJS: `
+		runtime.NodeJS: `
 const fs = require('fs');
 const path = require('path');
 exports.handler = async (event) => {
@@ -90,7 +90,7 @@ exports.handler = async (event) => {
 
 func testNoNetwork(t *testing.T, d driver.Driver, rt string, _ IsolationOptions) {
 	code := map[string]string{
-		fn.Python: `
+		runtime.Python: `
 import socket
 def handler(event, context):
     names = [n for _, n in socket.if_nameindex()]
@@ -102,7 +102,7 @@ def handler(event, context):
         reached = False
     return {"interfaces": names, "reached": reached}
 `,
-		fn.NodeJS: `
+		runtime.NodeJS: `
 const fs = require('fs');
 const net = require('net');
 exports.handler = async () => {
@@ -133,13 +133,13 @@ exports.handler = async () => {
 
 func testUnprivileged(t *testing.T, d driver.Driver, rt string, _ IsolationOptions) {
 	code := map[string]string{
-		fn.Python: `
+		runtime.Python: `
 import os
 def handler(event, context):
     status = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines() if ":" in l)
     return {"uid": os.getuid(), "capEff": status["CapEff"].strip(), "noNewPrivs": status.get("NoNewPrivs", "").strip()}
 `,
-		fn.NodeJS: `
+		runtime.NodeJS: `
 const fs = require('fs');
 exports.handler = async () => {
   const status = Object.fromEntries(fs.readFileSync('/proc/self/status', 'utf8').split('\n')
@@ -172,7 +172,7 @@ func testForkBomb(t *testing.T, d driver.Driver, rt string, opts IsolationOption
 		testenv.Require(t, "a process limit", errors.New("the driver promises none"))
 	}
 	code := map[string]string{
-		fn.Python: `
+		runtime.Python: `
 import os, time
 def handler(event, context):
     n, err = 0, ""
@@ -188,7 +188,7 @@ def handler(event, context):
         n += 1
     return {"forked": n, "error": err}
 `,
-		fn.NodeJS: `
+		runtime.NodeJS: `
 const { spawn } = require('child_process');
 exports.handler = async () => {
   let n = 0, err = '';
@@ -234,8 +234,8 @@ exports.handler = async () => {
 	in.Kill("fork bomb test over")
 	WaitDone(t, in, 30*time.Second)
 	in2 := Start(t, d, Function(t, rt, Source(rt, map[string]string{
-		fn.Python: "def handler(event, context):\n    return 'fine'\n",
-		fn.NodeJS: "exports.handler = async () => 'fine';\n",
+		runtime.Python: "def handler(event, context):\n    return 'fine'\n",
+		runtime.NodeJS: "exports.handler = async () => 'fine';\n",
 	}[rt])))
 	if got := MustInvoke[string](t, in2, nil); got != "fine" {
 		t.Errorf("after the fork bomb: %q", got)

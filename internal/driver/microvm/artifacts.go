@@ -11,31 +11,46 @@ import (
 	"sync"
 	"time"
 
-	_ "embed"
+	"embed"
+
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 // The guest's init and language agents, embedded in the binary and put in
-// the initramfs by the build sub-package.
+// the initramfs by the build sub-package. Each runtime's descriptor names
+// its agent (runtime.Runtime.Agent).
 var (
 	//go:embed guest/init.sh
 	guestInit []byte
-	//go:embed guest/agent.py
-	guestAgentPython []byte
-	//go:embed guest/agent.js
-	guestAgentNode []byte
+	//go:embed guest/agent.*
+	guestAgents embed.FS
 )
 
 // GuestFiles are the files the initramfs holds besides busybox and the
 // kernel modules.
 type GuestFiles struct {
-	Init        []byte // the guest's /init, a busybox shell script
-	AgentPython []byte // the language agents
-	AgentNode   []byte
+	Init   []byte // the guest's /init, a busybox shell script
+	Agents []Agent
 }
 
-// Guest returns the guest files of this nimbus, which AgentVersion hashes.
+// Agent is a runtime's language agent, in the guest's /nimbus.
+type Agent struct {
+	Name string // "agent.py"
+	Data []byte
+}
+
+// Guest returns the guest files of this nimbus, which AgentVersion hashes:
+// the init and every runtime's agent, in table order.
 func Guest() GuestFiles {
-	return GuestFiles{Init: guestInit, AgentPython: guestAgentPython, AgentNode: guestAgentNode}
+	g := GuestFiles{Init: guestInit}
+	for _, r := range runtime.All() {
+		b, err := guestAgents.ReadFile("guest/" + r.Agent)
+		if err != nil {
+			panic("microvm: the " + r.Name + " agent: " + err.Error()) // TestGuestFiles checks
+		}
+		g.Agents = append(g.Agents, Agent{Name: r.Agent, Data: b})
+	}
+	return g
 }
 
 // The guest user the worker runs as once the agent has set it up; runtime
@@ -54,7 +69,12 @@ const (
 // agent speak a protocol of their own.
 func AgentVersion() string {
 	h := sha256.New()
-	for _, b := range [][]byte{guestInit, guestAgentPython, guestAgentNode} {
+	g := Guest()
+	files := [][]byte{g.Init}
+	for _, a := range g.Agents {
+		files = append(files, a.Data)
+	}
+	for _, b := range files {
 		fmt.Fprintf(h, "%d\n", len(b))
 		h.Write(b)
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/driver/drivertest"
 	"github.com/nimbusfaas/nimbus/internal/driver/microvm"
-	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 // The cold-start figures of docs/benchmarks.md ("microVM cold start"):
@@ -15,8 +15,8 @@ import (
 //	go test -run '^$' -bench . -benchtime 10x ./internal/driver/microvm/
 
 var benchCode = map[string]string{
-	fn.Python: "def handler(event, context):\n    return event\n",
-	fn.NodeJS: "exports.handler = async (event) => event;\n",
+	runtime.Python: "def handler(event, context):\n    return event\n",
+	runtime.NodeJS: "exports.handler = async (event) => event;\n",
 }
 
 // startAndCall starts an instance of a new function and calls it once:
@@ -52,10 +52,10 @@ func BenchmarkFullBoot(b *testing.B) {
 // before the timer starts.
 func BenchmarkRestore(b *testing.B) {
 	d := sharedDriver(b)
-	warm := drivertest.Start(b, d, drivertest.Function(b, fn.Python, drivertest.Source(fn.Python, benchCode[fn.Python])))
+	warm := drivertest.Start(b, d, drivertest.Function(b, runtime.Python, drivertest.Source(runtime.Python, benchCode[runtime.Python])))
 	warm.Kill("template made")
 	b.ResetTimer()
-	startAndCall(b, d, fn.Python)
+	startAndCall(b, d, runtime.Python)
 }
 
 // BenchmarkWarm is a call to a warm instance: the round trip over the

@@ -7,7 +7,7 @@ import (
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/driver/drivertest"
-	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 // The shared suites run against one driver, so that its templates (a boot
@@ -30,7 +30,7 @@ func TestConformance(t *testing.T) {
 func TestIsolation(t *testing.T) {
 	d := sharedDriver(t)
 	rts := drivertest.Runtimes
-	drivertest.Runtimes = []string{fn.Python}
+	drivertest.Runtimes = []string{runtime.Python}
 	t.Cleanup(func() { drivertest.Runtimes = rts })
 	drivertest.RunIsolation(t, func(t *testing.T) driver.Driver { return d }, drivertest.IsolationOptions{
 		MaxProcesses: 64,

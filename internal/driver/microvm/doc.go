@@ -14,13 +14,17 @@
 // microvm build`) and writes the manifest; the driver only reads the
 // manifest and the artifacts it names.
 //
-// Booting takes seconds under emulation, so for Python the driver boots one
+// Booting takes seconds under emulation, so for runtimes whose descriptor
+// allows snapshots (runtime.Runtime.Snapshots: Python) the driver boots one
 // template VM per memory size, whose RAM lives in a shared file, and saves
 // its device state once the interpreter waits for its function; each
 // instance is then a clone restored from that snapshot with the RAM file
 // mapped copy-on-write, in about a tenth of a second. Node.js guests always
 // boot afresh: a cloned Node process would share its random state with every
-// other clone and cannot be reseeded from inside.
+// other clone and cannot be reseeded from inside. Each runtime's guest
+// agent (guest/agent.*) is the file its descriptor's Agent names; the
+// guest's init (guest/init.sh) still starts each runtime's interpreter by
+// name.
 //
 // Hardware virtualization (kvm_intel or kvm_amd) is used when the host has
 // it; otherwise QEMU emulates the CPU (TCG), which works everywhere and is

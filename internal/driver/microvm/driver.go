@@ -164,6 +164,10 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 		return nil, fmt.Errorf("microvm: %w: %w", err, fn.ErrUnavailable)
 	}
 	f := spec.Function
+	r, ok := runtime.Lookup(f.Runtime)
+	if !ok {
+		return nil, fmt.Errorf("microvm: runtime %q: %w", f.Runtime, fn.ErrInvalid)
+	}
 	if _, ok := a.runtimes[f.Runtime]; !ok {
 		return nil, fmt.Errorf("microvm: the artifacts in %s have no %s image (was its interpreter installed when they were built?): %w",
 			a.dir, f.Runtime, fn.ErrUnavailable)
@@ -174,7 +178,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 		cloned bool
 	)
 	t0 := time.Now()
-	if f.Runtime == fn.Python && d.opts.snapshots {
+	if r.Snapshots && d.opts.snapshots {
 		t, err := d.template(ctx, a, f.Runtime, f.Memory)
 		if err == nil {
 			v, conn, err = d.restore(ctx, t)
@@ -191,7 +195,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 		}
 	}
 	vs := vmSpec{runtime: f.Runtime, memMB: f.Memory + d.opts.overheadMB, fnMemMB: f.Memory}
-	spares := f.Runtime != fn.Python && d.opts.spares
+	spares := !r.Snapshots && d.opts.spares
 	if v == nil && spares {
 		v, conn = d.takeSpare(ctx, vs)
 	}
@@ -295,10 +299,7 @@ func (d *Driver) forget(v *vm) {
 // shim returns the runtime shim's source, read from where the server
 // installed it.
 func (d *Driver) shim(rt string) (string, error) {
-	path := d.cfg.Shims.Python
-	if rt == fn.NodeJS {
-		path = d.cfg.Shims.Node
-	}
+	path := d.cfg.Shims.Shim(rt)
 	if path == "" {
 		return "", fmt.Errorf("microvm: no %s runtime shim installed: %w", rt, fn.ErrUnavailable)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
@@ -90,15 +91,25 @@ func TestOptions(t *testing.T) {
 // interpreters).
 func TestGuestFiles(t *testing.T) {
 	dir := t.TempDir()
-	for _, c := range []struct {
+	type file struct {
 		name string
 		data []byte
 		cmd  []string
-	}{
-		{"init.sh", guestInit, []string{"sh", "-n"}},
-		{"agent.py", guestAgentPython, []string{"python3", "-m", "py_compile"}},
-		{"agent.js", guestAgentNode, []string{"node", "--check"}},
-	} {
+	}
+	files := []file{{"init.sh", guestInit, []string{"sh", "-n"}}}
+	check := map[string][]string{".py": {"python3", "-m", "py_compile"}, ".js": {"node", "--check"}}
+	g := Guest() // every runtime has its agent
+	if len(g.Agents) != len(runtime.All()) {
+		t.Fatalf("%d agents for %d runtimes", len(g.Agents), len(runtime.All()))
+	}
+	for _, a := range g.Agents {
+		cmd, ok := check[filepath.Ext(a.Name)]
+		if !ok {
+			t.Fatalf("agent %s: no syntax check for its language", a.Name)
+		}
+		files = append(files, file{a.Name, a.Data, cmd})
+	}
+	for _, c := range files {
 		t.Run(c.name, func(t *testing.T) {
 			if _, err := exec.LookPath(c.cmd[0]); err != nil {
 				testenv.Require(t, c.cmd[0], err)

@@ -13,6 +13,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/driver/microvm"
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 // TestRestore checks that Python instances are clones of a template, that
@@ -20,7 +21,7 @@ import (
 // its own randomness and the right time although they share one snapshot.
 func TestRestore(t *testing.T) {
 	d := sharedDriver(t)
-	f := function("restore", fn.Python, `import os, random, time
+	f := function("restore", runtime.Python, `import os, random, time
 import uuid
 def handler(event, context):
     return {"urandom": os.urandom(16).hex(), "random": random.random(), "uuid": str(uuid.uuid4()), "time": time.time()}
@@ -71,7 +72,7 @@ def handler(event, context):
 // started, templates included, and removes their RAM files and sockets.
 func TestCloseLeavesNothing(t *testing.T) {
 	d := newDriver(t, nil)
-	f := function("close", fn.Python, "def handler(event, context):\n    return 1\n")
+	f := function("close", runtime.Python, "def handler(event, context):\n    return 1\n")
 	inst := start(t, d, f)
 	if resp, err := invoke(t, inst, `{}`, time.Minute); err != nil || string(resp.Result) != "1" {
 		t.Fatalf("invoke: %v %+v", err, resp)
@@ -110,7 +111,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 
 func TestNodeBootsAfresh(t *testing.T) {
 	d := sharedDriver(t)
-	f := function("node", fn.NodeJS, "exports.handler = async (event) => ({ sum: event.a + event.b, time: Date.now() });\n")
+	f := function("node", runtime.NodeJS, "exports.handler = async (event) => ({ sum: event.a + event.b, time: Date.now() });\n")
 	t0 := time.Now()
 	inst := start(t, d, f)
 	t.Logf("node guest booted and ready in %s", time.Since(t0).Round(time.Millisecond))
@@ -161,7 +162,7 @@ func TestUnavailable(t *testing.T) {
 			if !errors.Is(err, fn.ErrUnavailable) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("Available: %v, want fn.ErrUnavailable mentioning %q", err, c.want)
 			}
-			_, err = d.Start(context.Background(), driver.InstanceSpec{Function: function("x", fn.Python, "def handler(e, c):\n    return 1\n")})
+			_, err = d.Start(context.Background(), driver.InstanceSpec{Function: function("x", runtime.Python, "def handler(e, c):\n    return 1\n")})
 			if !errors.Is(err, fn.ErrUnavailable) {
 				t.Fatalf("Start: %v, want fn.ErrUnavailable", err)
 			}

@@ -28,7 +28,7 @@ func requireMicroVM(tb testing.TB, d *microvm.Driver) {
 var (
 	envOnce sync.Once
 	interp  runtime.Interpreters
-	shims   runtime.Paths
+	shims   runtime.Shims
 	shimDir string // removed by TestMain
 	envErr  error
 )
@@ -40,7 +40,7 @@ var (
 	sharedDrv  *microvm.Driver
 )
 
-func hostEnv(tb testing.TB) (runtime.Interpreters, runtime.Paths) {
+func hostEnv(tb testing.TB) (runtime.Interpreters, runtime.Shims) {
 	tb.Helper()
 	envOnce.Do(func() {
 		interp, _ = runtime.FindInterpreters(context.Background(), os.LookupEnv)
@@ -134,7 +134,7 @@ func function(name, rt, code string) *fn.Function {
 		Version:      1,
 		MaxInstances: 4,
 	}
-	if rt == fn.Python {
+	if rt == runtime.Python {
 		f.Handler = "main.handler"
 		f.Files["main.py"] = code
 	} else {

@@ -22,11 +22,11 @@ func TestConfinedSyntaxCheck(t *testing.T) {
 		return func() { released++; release() }, err
 	})
 	ctx := context.Background()
-	if err := c.Check(ctx, runtime.RuntimePython, map[string]string{"main.py": "def handler(e, c):\n    return 1\n"}); err != nil {
+	if err := c.Check(ctx, runtime.Python, map[string]string{"main.py": "def handler(e, c):\n    return 1\n"}); err != nil {
 		t.Fatalf("a small source: %v", err)
 	}
 	huge := "x = [" + strings.Repeat("1,", 2_000_000) + "]\n" // ~4 MB, hundreds of MB to compile
-	if err := c.Check(ctx, runtime.RuntimePython, map[string]string{"main.py": huge}); !errors.Is(err, runtime.ErrCheckKilled) {
+	if err := c.Check(ctx, runtime.Python, map[string]string{"main.py": huge}); !errors.Is(err, runtime.ErrCheckKilled) {
 		t.Fatalf("a source too large to compile in 64 MB: %v, want ErrCheckKilled", err)
 	}
 	if released != 2 {

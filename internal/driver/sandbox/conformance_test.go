@@ -20,7 +20,7 @@ import (
 var conformance struct {
 	once   sync.Once
 	interp runtime.Interpreters
-	shims  runtime.Paths
+	shims  runtime.Shims
 	err    error
 }
 
@@ -43,7 +43,7 @@ func conformanceDriver(t *testing.T) driver.Driver {
 	if c.err != nil {
 		t.Fatal(c.err)
 	}
-	if c.interp.Python == "" || c.interp.Node == "" {
+	if c.interp.Path(runtime.Python) == "" || c.interp.Path(runtime.NodeJS) == "" {
 		testenv.Require(t, "python3 and node", fmt.Errorf("found %+v", c.interp))
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -119,8 +118,8 @@ func (d *Driver) Available(context.Context) error {
 				EnvStrict, joinMissing(missing), fn.ErrUnavailable)
 		}
 	}
-	if d.cfg.Interpreters.Python == "" && d.cfg.Interpreters.Node == "" {
-		return fmt.Errorf("sandbox: no python3 or node interpreter found: %w", fn.ErrUnavailable)
+	if len(d.cfg.Interpreters.Paths()) == 0 {
+		return fmt.Errorf("sandbox: no %s interpreter found: %w", runtime.Commands(), fn.ErrUnavailable)
 	}
 	return nil
 }
@@ -128,31 +127,20 @@ func (d *Driver) Available(context.Context) error {
 // command returns the interpreter and arguments that run f's runtime shim,
 // whose directory is shimDir.
 func (d *Driver) command(f *fn.Function, shimDir string) (string, []string, error) {
-	in := d.cfg.Interpreters
-	switch f.Runtime {
-	case fn.Python:
-		if in.Python == "" {
-			return "", nil, fmt.Errorf("sandbox: python3 is not installed on this host: %w", fn.ErrUnavailable)
-		}
-		return in.Python, []string{in.Python, "-I", "-B", filepath.Join(shimDir, runtime.PythonShimName)}, nil
-	case fn.NodeJS:
-		if in.Node == "" {
-			return "", nil, fmt.Errorf("sandbox: node is not installed on this host: %w", fn.ErrUnavailable)
-		}
-		return in.Node, []string{in.Node, "--max-old-space-size=" + strconv.Itoa(f.Memory), filepath.Join(shimDir, runtime.NodeShimName)}, nil
+	r, ok := runtime.Lookup(f.Runtime)
+	if !ok {
+		return "", nil, fmt.Errorf("sandbox: runtime %q: %w", f.Runtime, fn.ErrInvalid)
 	}
-	return "", nil, fmt.Errorf("sandbox: runtime %q: %w", f.Runtime, fn.ErrInvalid)
+	interp := d.cfg.Interpreters.Path(r.Name)
+	if interp == "" {
+		return "", nil, fmt.Errorf("sandbox: %s is not installed on this host: %w", r.Command, fn.ErrUnavailable)
+	}
+	return interp, r.ShimCommand(interp, filepath.Join(shimDir, r.Shim), f.Memory), nil
 }
 
 // shimDir is the host directory holding the installed shims.
 func (d *Driver) shimDir() string {
-	switch {
-	case d.cfg.Shims.Python != "":
-		return filepath.Dir(d.cfg.Shims.Python)
-	case d.cfg.Shims.Node != "":
-		return filepath.Dir(d.cfg.Shims.Node)
-	}
-	return ""
+	return d.cfg.Shims.Dir
 }
 
 // Start starts a worker for spec.Function and loads its handler.
@@ -175,7 +163,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 		taskDir, env = TaskDir, driver.FunctionEnv(f, TaskDir)
 		inst, err = d.specialise(spare, f)
 		defer d.background(func() { d.refillSpareWorkers(f.Runtime) })
-	} else if d.isolation.on && f.Runtime == fn.Python && d.zygoteUp() {
+	} else if d.isolation.on && d.zygoteFor(f.Runtime) {
 		taskDir, env = TaskDir, driver.FunctionEnv(f, TaskDir)
 		inst, err = d.spawnZygote(f)
 		if err != nil && ctx.Err() == nil {

@@ -24,10 +24,10 @@ func TestIsolatedWorkersRunBothRuntimes(t *testing.T) {
 		t.Fatalf("protections on this root host: %v", p)
 	}
 	code := map[string]string{
-		fn.Python: "import os\ndef handler(e, c):\n    return {'uid': os.getuid(), 'root': os.environ['LAMBDA_TASK_ROOT'], 'cwd': os.getcwd()}\n",
-		fn.NodeJS: "exports.handler = async () => ({ uid: process.getuid(), root: process.env.LAMBDA_TASK_ROOT, cwd: process.cwd() });\n",
+		runtime.Python: "import os\ndef handler(e, c):\n    return {'uid': os.getuid(), 'root': os.environ['LAMBDA_TASK_ROOT'], 'cwd': os.getcwd()}\n",
+		runtime.NodeJS: "exports.handler = async () => ({ uid: process.getuid(), root: process.env.LAMBDA_TASK_ROOT, cwd: process.cwd() });\n",
 	}
-	for _, rt := range []string{fn.Python, fn.NodeJS} {
+	for _, rt := range []string{runtime.Python, runtime.NodeJS} {
 		t.Run(rt, func(t *testing.T) {
 			inst, err := d.Start(context.Background(), driver.InstanceSpec{Function: h.function(rt, "iso", code[rt])})
 			if err != nil {
@@ -56,7 +56,7 @@ func TestIsolatedWorkersRunBothRuntimes(t *testing.T) {
 func TestOutOfMemoryIsReadFromTheCgroup(t *testing.T) {
 	h := newHarness(t)
 	d := h.driver(t, nil)
-	f := h.function(fn.Python, "hog", "def handler(e, c):\n    return len([b'x' * (8 << 20) for i in range(40)])\n")
+	f := h.function(runtime.Python, "hog", "def handler(e, c):\n    return len([b'x' * (8 << 20) for i in range(40)])\n")
 	f.Memory = 64
 	inst, err := d.Start(context.Background(), driver.InstanceSpec{Function: f})
 	if err != nil {
@@ -68,7 +68,7 @@ func TestOutOfMemoryIsReadFromTheCgroup(t *testing.T) {
 		t.Fatalf("invoke: %v, want an ExitError with OOM", err)
 	}
 	// A small function is not an OOM.
-	inst, err = d.Start(context.Background(), driver.InstanceSpec{Function: h.function(fn.Python, "ok", okCode[fn.Python])})
+	inst, err = d.Start(context.Background(), driver.InstanceSpec{Function: h.function(runtime.Python, "ok", okCode[runtime.Python])})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestOutOfMemoryIsReadFromTheCgroup(t *testing.T) {
 func TestInstanceCgroupIsRemoved(t *testing.T) {
 	h := newHarness(t)
 	d := h.driver(t, map[string]string{sandbox.EnvSpareSandboxes: "0"})
-	inst, err := d.Start(context.Background(), driver.InstanceSpec{Function: h.function(fn.Python, "cg", okCode[fn.Python])})
+	inst, err := d.Start(context.Background(), driver.InstanceSpec{Function: h.function(runtime.Python, "cg", okCode[runtime.Python])})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestIsolationOffRunsPlainProcesses(t *testing.T) {
 	if p["isolation"] != "off" || !strings.Contains(p["missing"], sandbox.EnvIsolation) {
 		t.Fatalf("protections %v", p)
 	}
-	inst, err := d.Start(context.Background(), driver.InstanceSpec{Function: h.function(fn.Python, "plain",
+	inst, err := d.Start(context.Background(), driver.InstanceSpec{Function: h.function(runtime.Python, "plain",
 		"import os\ndef handler(e, c):\n    return os.getuid()\n")})
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +147,7 @@ func TestStrictModeRefusesLessIsolation(t *testing.T) {
 	if err := d.Available(context.Background()); !errors.Is(err, fn.ErrUnavailable) {
 		t.Fatalf("Available: %v, want fn.ErrUnavailable", err)
 	}
-	if _, err := d.Start(context.Background(), driver.InstanceSpec{Function: h.function(fn.Python, "x", okCode[fn.Python])}); !errors.Is(err, fn.ErrUnavailable) {
+	if _, err := d.Start(context.Background(), driver.InstanceSpec{Function: h.function(runtime.Python, "x", okCode[runtime.Python])}); !errors.Is(err, fn.ErrUnavailable) {
 		t.Fatalf("Start: %v, want fn.ErrUnavailable", err)
 	}
 	// With every protection, strict mode runs functions.
@@ -210,7 +210,7 @@ func TestUnprivilegedServerUsesAUserNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-test.run=^TestUnprivilegedServerUsesAUserNamespace$", "-test.v")
-	cmd.Env = []string{"NIMBUS_TEST_UNPRIVILEGED=1", "NIMBUS_NODE=" + h.interp.Node, "PATH=/usr/bin:/bin", "TMPDIR=" + tmp}
+	cmd.Env = []string{"NIMBUS_TEST_UNPRIVILEGED=1", "NIMBUS_NODE=" + h.interp.Path(runtime.NodeJS), "PATH=/usr/bin:/bin", "TMPDIR=" + tmp}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "--- PASS") {
@@ -224,7 +224,7 @@ func unprivilegedChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := sandbox.New(driver.Config{DataDir: t.TempDir(), Interpreters: runtime.Interpreters{Node: node}, Shims: shims})
+	d, err := sandbox.New(driver.Config{DataDir: t.TempDir(), Interpreters: runtime.Interpreters{runtime.NodeJS: {Path: node}}, Shims: shims})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func unprivilegedChild(t *testing.T) {
 	if p["isolation"] != "on" || !strings.Contains(p["namespaces"], "user") || !strings.HasPrefix(p["seccomp"], "on") {
 		t.Fatalf("protections as an unprivileged user: %v", p)
 	}
-	f := &fn.Function{ID: fn.NewID(), Name: "u", Runtime: fn.NodeJS, Handler: "index.handler", Version: 1, Memory: 128, Timeout: 5000,
+	f := &fn.Function{ID: fn.NewID(), Name: "u", Runtime: runtime.NodeJS, Handler: "index.handler", Version: 1, Memory: 128, Timeout: 5000,
 		Files: map[string]string{"index.js": `const fs = require('fs');
 exports.handler = async () => {
   const st = {};

@@ -22,7 +22,7 @@ import (
 // interpreters and the installed shims.
 type harness struct {
 	interp runtime.Interpreters
-	shims  runtime.Paths
+	shims  runtime.Shims
 	dir    string
 }
 
@@ -35,7 +35,7 @@ func newHarness(tb testing.TB) *harness {
 	tb.Helper()
 	testenv.RequireRoot(tb)
 	interpOnce.Do(func() { interp, _ = runtime.FindInterpreters(context.Background(), os.LookupEnv) })
-	if interp.Python == "" || interp.Node == "" {
+	if interp.Path(runtime.Python) == "" || interp.Path(runtime.NodeJS) == "" {
 		testenv.Require(tb, "python3 and node", fmt.Errorf("found %+v", interp))
 	}
 	dir := tb.TempDir()
@@ -68,14 +68,15 @@ func (h *harness) driver(tb testing.TB, env map[string]string) *sandbox.Driver {
 // function is a function of runtime rt with one source file.
 func (h *harness) function(rt, name, code string) *fn.Function {
 	f := &fn.Function{ID: fn.NewID(), Name: name, Runtime: rt, Version: 1, Memory: 128, Timeout: 5000, MaxInstances: 1}
-	f.Handler = fn.DefaultHandler(rt)
+	r, _ := runtime.Lookup(rt)
+	f.Handler = r.DefaultHandler
 	f.Files = map[string]string{f.ModuleFile(): code}
 	return f
 }
 
 var okCode = map[string]string{
-	fn.Python: "def handler(e, c):\n    return {'ok': e.get('n', 0) + 1}\n",
-	fn.NodeJS: "exports.handler = async (e) => ({ ok: (e.n || 0) + 1 });\n",
+	runtime.Python: "def handler(e, c):\n    return {'ok': e.get('n', 0) + 1}\n",
+	runtime.NodeJS: "exports.handler = async (e) => ({ ok: (e.n || 0) + 1 });\n",
 }
 
 // invoke calls inst once with event and a deadline of timeout.

@@ -36,7 +36,7 @@ func (d *Driver) detect() isolation {
 		return iso
 	}
 	iso.userns = os.Geteuid() != 0
-	plan, err := newRootPlan([]string{d.cfg.Interpreters.Python, d.cfg.Interpreters.Node}, d.opts.uid, d.opts.gid)
+	plan, err := newRootPlan(d.cfg.Interpreters.Paths(), d.opts.uid, d.opts.gid)
 	if err != nil {
 		iso.notes = append(iso.notes, "cannot plan the sandbox root: "+err.Error())
 		return iso

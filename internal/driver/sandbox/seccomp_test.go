@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
-	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 // syscallProbe calls each x86_64 system call it is given by number with
@@ -64,7 +64,7 @@ func TestSeccompDenylist(t *testing.T) {
 	for name, c := range calls {
 		nrs[name] = c.nr
 	}
-	f := h.function(fn.Python, "seccomp", syscallProbe)
+	f := h.function(runtime.Python, "seccomp", syscallProbe)
 	in, err := d.Start(t.Context(), driver.InstanceSpec{Function: f})
 	if err != nil {
 		t.Fatal(err)

@@ -136,7 +136,7 @@ func genericEnv() []string { return runtime.BaseEnv(TaskDir) }
 // startSpareWorker starts a worker of runtime rt in a new sandbox: forked
 // from the zygote for Python while it runs, a fresh interpreter otherwise.
 func (d *Driver) startSpareWorker(rt string) (*sandbox, error) {
-	if rt == fn.Python && d.zygoteUp() {
+	if d.zygoteFor(rt) {
 		sb, err := d.startSandbox(false)
 		if err != nil {
 			return nil, err
@@ -241,9 +241,8 @@ func (d *Driver) startSpareWorkers() {
 		return
 	}
 	d.spareWorkers = map[string]*spares{}
-	in := d.cfg.Interpreters
-	for rt, path := range map[string]string{fn.Python: in.Python, fn.NodeJS: in.Node} {
-		if path != "" {
+	for rt, in := range d.cfg.Interpreters {
+		if in.Path != "" {
 			d.spareWorkers[rt] = &spares{}
 		}
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/driver/drivertest"
-	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 // A cold start takes a spare worker: its interpreter was running before
@@ -19,19 +19,19 @@ func TestColdStartTakesSpareWorker(t *testing.T) {
 	h := newHarness(t)
 	d := h.driver(t, map[string]string{"NIMBUS_SANDBOX_PRESTART": "1"})
 	codes := map[string]string{
-		fn.Python: `import os
+		runtime.Python: `import os
 def handler(event, context):
     st = open("/proc/self/status").read()
     return {"color": os.environ.get("COLOR"), "name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME"),
             "status": st, "uid": os.getuid(), "cwd": os.getcwd(), "files": sorted(os.listdir("/var/task"))}
 `,
-		fn.NodeJS: `const fs = require("fs");
+		runtime.NodeJS: `const fs = require("fs");
 exports.handler = async () => ({ color: process.env.COLOR, name: process.env.AWS_LAMBDA_FUNCTION_NAME,
   status: fs.readFileSync("/proc/self/status", "utf8"), uid: process.getuid(), cwd: process.cwd(),
   files: fs.readdirSync("/var/task").sort() });
 `,
 	}
-	for _, rt := range []string{fn.Python, fn.NodeJS} {
+	for _, rt := range []string{runtime.Python, runtime.NodeJS} {
 		t.Run(rt, func(t *testing.T) {
 			var before []int
 			deadline := time.Now().Add(30 * time.Second)

@@ -55,9 +55,10 @@ type zygoteChild struct {
 
 // zygote is the running zygote process and the server's end of its socket.
 type zygote struct {
-	cmd  *exec.Cmd
-	conn *net.UnixConn
-	pid  int
+	runtime string // whose workers it forks
+	cmd     *exec.Cmd
+	conn    *net.UnixConn
+	pid     int
 
 	forkMu  sync.Mutex // one fork at a time: a request, then its reply
 	replies chan zygoteMsg
@@ -103,12 +104,17 @@ func (d *Driver) startZygote() (*zygote, error) {
 		return nil, errors.New("no isolation: workers are plain processes")
 	case d.isolation.userns:
 		return nil, errors.New("the server is not root: joining a sandbox's user namespace from outside is not done")
-	case d.cfg.Interpreters.Python == "":
-		return nil, errors.New("no python3")
-	case d.cfg.Shims.Python == "":
-		return nil, errors.New("no installed Python shim")
 	}
-	script := filepath.Join(filepath.Dir(d.cfg.Shims.Python), runtime.PythonZygoteName)
+	r := zygoteRuntime()
+	switch {
+	case r == nil:
+		return nil, errors.New("no runtime has a zygote")
+	case d.cfg.Interpreters.Path(r.Name) == "":
+		return nil, fmt.Errorf("no %s", r.Command)
+	case d.cfg.Shims.Zygote(r.Name) == "":
+		return nil, fmt.Errorf("no installed %s shim", r.Label)
+	}
+	script := d.cfg.Shims.Zygote(r.Name)
 	if _, err := os.Stat(script); err != nil {
 		return nil, err
 	}
@@ -140,10 +146,10 @@ func (d *Driver) startZygote() (*zygote, error) {
 		conn.Close()
 		return nil, err
 	}
-	py := d.cfg.Interpreters.Python
+	interp := d.cfg.Interpreters.Path(r.Name)
 	cmd := &exec.Cmd{
-		Path:       py,
-		Args:       []string{py, "-I", "-B", script},
+		Path:       interp,
+		Args:       append(append([]string{interp}, r.ShimArgs...), script),
 		Env:        genericEnv(),
 		Dir:        "/",
 		Stdout:     outW,
@@ -162,7 +168,7 @@ func (d *Driver) startZygote() (*zygote, error) {
 		outR.Close()
 		return nil, fmt.Errorf("start %s: %w", script, err)
 	}
-	z := &zygote{cmd: cmd, conn: conn, pid: cmd.Process.Pid, replies: make(chan zygoteMsg, 1),
+	z := &zygote{runtime: r.Name, cmd: cmd, conn: conn, pid: cmd.Process.Pid, replies: make(chan zygoteMsg, 1),
 		children: map[string]*zygoteChild{}, dead: make(chan struct{})}
 	go z.drain(outR, d)
 	go func() {
@@ -361,6 +367,21 @@ func (z *zygote) forget(id string) {
 
 // zygoteUp reports whether Python workers are forked from the zygote.
 func (d *Driver) zygoteUp() bool { return d.zygote.alive() }
+
+// zygoteFor reports whether runtime rt's workers are forked from the
+// zygote.
+func (d *Driver) zygoteFor(rt string) bool { return d.zygoteUp() && d.zygote.runtime == rt }
+
+// zygoteRuntime is the runtime the zygote forks workers of: the first in
+// the table that has one (Python).
+func zygoteRuntime() *runtime.Runtime {
+	for _, r := range runtime.All() {
+		if r.Zygote != "" {
+			return r
+		}
+	}
+	return nil
+}
 
 // forkWorker turns a sandbox into an instance whose worker the
 // zygote forks into its sandbox: the helper holds the sandbox as its init

@@ -17,7 +17,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/driver/drivertest"
 	"github.com/nimbusfaas/nimbus/internal/driver/sandbox"
-	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
 // insideCode reports, from inside an instance, what each protection looks
@@ -202,7 +202,7 @@ func TestColdStartIsForkedFromTheZygote(t *testing.T) {
 			if c.spareWorkers != "0" {
 				waitForSpareWorker(t, d)
 			}
-			f := drivertest.Function(t, fn.Python, drivertest.Source(fn.Python, insideCode))
+			f := drivertest.Function(t, runtime.Python, drivertest.Source(runtime.Python, insideCode))
 			f.Env = map[string]string{"COLOR": "teal"}
 			f.Memory = 96
 			in := drivertest.Start(t, d, f)
@@ -260,7 +260,7 @@ func cpuTicks(t *testing.T, pid int) int64 {
 func waitForSpareWorker(t *testing.T, d *sandbox.Driver) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for len(d.SpareZygoteChildPIDs(fn.Python)) == 0 {
+	for len(d.SpareZygoteChildPIDs(runtime.Python)) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no python worker forked ahead in 30s")
 		}
@@ -287,7 +287,7 @@ type zygoteDriver struct {
 
 func (z zygoteDriver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.Instance, error) {
 	in, err := z.Driver.Start(ctx, spec)
-	if err == nil && spec.Function.Runtime == fn.Python && sandbox.WorkerPID(in) == 0 {
+	if err == nil && spec.Function.Runtime == runtime.Python && sandbox.WorkerPID(in) == 0 {
 		z.t.Errorf("a python instance of %s was not forked from the zygote", spec.Function.Name)
 	}
 	return in, err
@@ -337,7 +337,7 @@ def handler(e, c):
 `
 	victim := "import os\ndef handler(e, c):\n    return os.getpid()\n"
 	start := func(name, code string) driver.Instance {
-		f := drivertest.Function(t, fn.Python, drivertest.Source(fn.Python, code))
+		f := drivertest.Function(t, runtime.Python, drivertest.Source(runtime.Python, code))
 		f.Name = name
 		return drivertest.Start(t, d, f)
 	}
@@ -366,7 +366,7 @@ def handler(e, c):
 		t.Errorf("victim after a kill answers %d", n)
 	}
 	// So does an out-of-memory kill.
-	hog := drivertest.Function(t, fn.Python, drivertest.Source(fn.Python,
+	hog := drivertest.Function(t, runtime.Python, drivertest.Source(runtime.Python,
 		"def handler(e, c):\n    return len([b'x' * (8 << 20) for i in range(40)])\n"))
 	hog.Memory = 64
 	c := drivertest.Start(t, d, hog)
@@ -394,7 +394,7 @@ func TestWithoutTheZygotePythonStartsFreshInterpreters(t *testing.T) {
 		if p := d.Protections()["zygote"]; !strings.HasPrefix(p, "off: turned off by "+sandbox.EnvZygote) {
 			t.Errorf("zygote protection %q", p)
 		}
-		in := drivertest.Start(t, d, drivertest.Function(t, fn.Python, drivertest.Source(fn.Python, insideCode)))
+		in := drivertest.Start(t, d, drivertest.Function(t, runtime.Python, drivertest.Source(runtime.Python, insideCode)))
 		got := drivertest.MustInvoke[inside](t, in, nil)
 		checkInside(t, got, false)
 		if sandbox.WorkerPID(in) != 0 || got.Status["PPid"] != "1" {
@@ -404,7 +404,7 @@ func TestWithoutTheZygotePythonStartsFreshInterpreters(t *testing.T) {
 	t.Run("dead", func(t *testing.T) {
 		d := h.driver(t, nil)
 		waitForSpareWorker(t, d)
-		before := drivertest.Start(t, d, drivertest.Function(t, fn.Python, drivertest.Source(fn.Python, okCode[fn.Python])))
+		before := drivertest.Start(t, d, drivertest.Function(t, runtime.Python, drivertest.Source(runtime.Python, okCode[runtime.Python])))
 		z := d.ZygotePID()
 		if err := syscall.Kill(z, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
@@ -420,7 +420,7 @@ func TestWithoutTheZygotePythonStartsFreshInterpreters(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		in := drivertest.Start(t, d, drivertest.Function(t, fn.Python, drivertest.Source(fn.Python, insideCode)))
+		in := drivertest.Start(t, d, drivertest.Function(t, runtime.Python, drivertest.Source(runtime.Python, insideCode)))
 		got := drivertest.MustInvoke[inside](t, in, nil)
 		checkInside(t, got, false)
 		if sandbox.WorkerPID(in) != 0 {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/store"
 	"github.com/nimbusfaas/nimbus/internal/store/mongo"
 	"github.com/nimbusfaas/nimbus/internal/store/mongo/mongotest"
@@ -51,7 +52,7 @@ func openClosing(t testing.TB, uri string) *mongo.Store {
 func testFunction(name string) *fn.Function {
 	now := time.Now().Truncate(time.Millisecond)
 	return &fn.Function{
-		ID: fn.NewID(), Name: name, Runtime: fn.Python, Handler: "main.handler",
+		ID: fn.NewID(), Name: name, Runtime: runtime.Python, Handler: "main.handler",
 		Files: map[string]string{"main.py": "def handler(e, c):\n    return e\n"}, Env: map[string]string{},
 		Timeout: 1000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 1, Version: 1,
 		CreatedAt: now, UpdatedAt: now,

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
@@ -28,7 +29,7 @@ func TestFullDisk(t *testing.T) {
 	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
 	s := openClosing(t, filepath.Join(dir, "nimbus.db"))
 	ctx := t.Context()
-	f := &fn.Function{ID: fn.NewID(), Name: "full", Runtime: fn.Python, Handler: "main.handler",
+	f := &fn.Function{ID: fn.NewID(), Name: "full", Runtime: runtime.Python, Handler: "main.handler",
 		Files: map[string]string{"main.py": "x = 1\n"}, Version: 1, CreatedAt: time.Now(), UpdatedAt: time.Now()}
 	if err := s.CreateFunction(ctx, f); err != nil {
 		t.Fatal(err)

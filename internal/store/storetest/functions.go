@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/store"
 )
 
 func testFunctionRoundTrip(t *testing.T, h *harness) {
 	b := h.createFunction(t, newFunction("bravo"))
 	a := newFunction("alpha")
-	a.Runtime, a.Handler, a.Driver = fn.NodeJS, "lib/index.handler", "process"
+	a.Runtime, a.Handler, a.Driver = runtime.NodeJS, "lib/index.handler", "process"
 	a.Network = true
 	a.Files = map[string]string{"lib/index.js": "exports.handler = async (e) => e;\n"}
 	a.Env = map[string]string{}
@@ -153,7 +154,7 @@ func testConcurrentCreates(t *testing.T, h *harness) {
 func changed(f *fn.Function) *fn.Function {
 	g := *f
 	g.Name = f.Name + "-renamed"
-	g.Runtime, g.Handler = fn.NodeJS, "index.run"
+	g.Runtime, g.Handler = runtime.NodeJS, "index.run"
 	g.Files = map[string]string{"index.js": "exports.run = async () => 42;\n", "data/x.json": "{}"}
 	g.Env = map[string]string{"MODE": "prod"}
 	g.Timeout, g.Memory, g.Driver, g.MaxInstances = 60_000, 512, "process", 3

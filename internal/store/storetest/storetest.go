@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/store"
 )
 
@@ -111,7 +112,7 @@ func newFunction(name string) *fn.Function {
 	return &fn.Function{
 		ID:      fn.NewID(),
 		Name:    name,
-		Runtime: fn.Python,
+		Runtime: runtime.Python,
 		Handler: "main.handler",
 		Files: map[string]string{
 			"main.py":     "def handler(event, context):\n    return {\"echo\": event}\n",

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/store"
 	"github.com/nimbusfaas/nimbus/internal/store/mongo"
 	"github.com/nimbusfaas/nimbus/internal/store/mongo/mongotest"
@@ -56,7 +57,7 @@ func seed(t *testing.T, s store.Store) int {
 	total := 0
 	for i, name := range []string{"charlie", "alpha", "bravo"} {
 		f := &fn.Function{
-			ID: fn.NewID(), Name: name, Runtime: fn.Python, Handler: "pkg.main.handler",
+			ID: fn.NewID(), Name: name, Runtime: runtime.Python, Handler: "pkg.main.handler",
 			Files: map[string]string{"pkg/main.py": "def handler(e, c):\n    return e\n", "pkg/v1.2/data.json": `{"a": 1}`},
 			Env:   map[string]string{"GREETING": "héllo <&>"}, Timeout: 3000 + i, Memory: 128, Driver: fn.DefaultDriver,
 			MaxInstances: 2, Concurrency: 1, Version: 3 + i, CreatedAt: epoch, UpdatedAt: epoch.Add(time.Duration(i) * time.Hour),

@@ -282,7 +282,10 @@ async function editPage(name) {
   const existing = name ? await api.call("GET", "/api/functions/" + encodeURIComponent(name)) : null;
   let drivers = { sandbox: { available: true } };
   try { drivers = (await api.call("GET", "/api/system")).drivers || drivers; } catch { /* default */ }
-  const f = existing || { name: "", runtime: "python", handler: "", env: {}, timeout: 0, memory: 0, driver: "sandbox", maxInstances: 0 };
+  // The runtimes, their names and default handlers come from the server's runtime table.
+  const runtimes = await api.call("GET", "/api/runtimes");
+  const defaultHandler = rt => (runtimes.find(r => r.name === rt) || {}).defaultHandler || "";
+  const f = existing || { name: "", runtime: templates["python-hello"].runtime, handler: "", env: {}, timeout: 0, memory: 0, driver: "sandbox", maxInstances: 0 };
   const file = existing ? (Object.keys(existing.files || {}).length === 1 ? Object.keys(existing.files)[0] : null) : null;
   if (existing && !file) {
     main.replaceChildren(h("h1", {}, "Edit " + name), h("p", {}, "This function has several files; edit it through the API (PUT /api/functions/" + name + ")."));
@@ -291,9 +294,9 @@ async function editPage(name) {
   const editor = Editor.create({ id: "code", label: "Code", value: existing ? existing.files[file] : templates["python-hello"].code });
   const field = (id, label, input, help) => h("div", {}, h("label", { for: id }, label), input, help ? h("small", { class: "muted" }, help) : null);
   const nameIn = h("input", { id: "name", value: f.name, required: true, autocomplete: "off", placeholder: "my-function", pattern: "[a-z0-9]([a-z0-9-]*[a-z0-9])?" });
-  const rtIn = h("select", { id: "runtime" }, h("option", { value: "python" }, "Python 3"), h("option", { value: "nodejs" }, "Node.js"));
+  const rtIn = h("select", { id: "runtime" }, runtimes.map(r => h("option", { value: r.name }, r.label + (r.available ? "" : " (unavailable)"))));
   rtIn.value = f.runtime;
-  const handlerIn = h("input", { id: "handler", value: f.handler || "", placeholder: f.runtime === "python" ? "main.handler" : "index.handler" });
+  const handlerIn = h("input", { id: "handler", value: f.handler || "", placeholder: defaultHandler(f.runtime) });
   const driverIn = h("select", { id: "driver" }, Object.entries(drivers).map(([d, s]) => h("option", { value: d }, d + (s.available ? "" : " (unavailable)"))));
   driverIn.value = f.driver;
   const timeoutIn = h("input", { id: "timeout", type: "number", min: 1, value: f.timeout || "", placeholder: "server default" });
@@ -312,8 +315,8 @@ async function editPage(name) {
   Object.entries(f.env || {}).forEach(([k, v]) => addEnv(k, v));
   const tmpl = existing ? null : h("select", { id: "template", "aria-label": "Template" },
     Object.entries(templates).map(([id, t]) => h("option", { value: id }, t.label)));
-  if (tmpl) tmpl.onchange = () => { const t = templates[tmpl.value]; rtIn.value = t.runtime; editor.value = t.code; handlerIn.placeholder = t.runtime === "python" ? "main.handler" : "index.handler"; };
-  rtIn.onchange = () => { handlerIn.placeholder = rtIn.value === "python" ? "main.handler" : "index.handler"; };
+  if (tmpl) tmpl.onchange = () => { const t = templates[tmpl.value]; rtIn.value = t.runtime; editor.value = t.code; handlerIn.placeholder = defaultHandler(t.runtime); };
+  rtIn.onchange = () => { handlerIn.placeholder = defaultHandler(rtIn.value); };
   const err = errorBox("form-error");
   const save = h("button", { type: "submit", class: "primary" }, existing ? "Save" : "Create function");
   const form = h("form", { novalidate: true },
@@ -338,7 +341,7 @@ async function editPage(name) {
     for (let i = 0; i < cells.length; i += 2) if (cells[i].value.trim()) env[cells[i].value.trim()] = cells[i + 1].value;
     const body = { name: nameIn.value.trim(), runtime: rtIn.value, code: editor.value, env, driver: driverIn.value };
     if (handlerIn.value.trim()) body.handler = handlerIn.value.trim();
-    else if (existing) body.handler = rtIn.value === "python" ? "main.handler" : "index.handler";
+    else if (existing) body.handler = defaultHandler(rtIn.value);
     for (const [k, i] of [["timeout", timeoutIn], ["memory", memoryIn], ["maxInstances", maxIn], ["minInstances", minIn], ["concurrency", concIn], ["keepAlive", keepIn]]) if (i.value) body[k] = Number(i.value);
     save.disabled = true;
     try {

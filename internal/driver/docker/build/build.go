@@ -26,7 +26,7 @@ const layoutVersion = "3"
 type Config struct {
 	Host         string               // DOCKER_HOST; empty means the default socket
 	Interpreters runtime.Interpreters // the host's interpreters to copy
-	Runtimes     []string             // fn.Python, fn.NodeJS; empty means both
+	Runtimes     []string             // runtime names; empty means every runtime
 	Force        bool                 // build even when the tag exists
 }
 
@@ -63,7 +63,7 @@ func Build(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	rts := cfg.Runtimes
 	if len(rts) == 0 {
-		rts = []string{fn.Python, fn.NodeJS}
+		rts = runtime.Names()
 	}
 	var out []Result
 	for _, rt := range rts {
@@ -91,18 +91,15 @@ func Build(ctx context.Context, cfg Config) ([]Result, error) {
 }
 
 // Tree is the file system of rt's image: image.Collect's tree, the
-// interpreter also at /usr/local/bin (the images' PATH comes first there),
-// and base.
+// interpreter also at /usr/local/bin/<its command> (the images' PATH comes
+// first there), and base.
 func Tree(ctx context.Context, rt string, in runtime.Interpreters) (*image.Tree, error) {
 	t, err := image.Collect(ctx, rt, in)
 	if err != nil {
 		return nil, err
 	}
-	switch rt {
-	case fn.Python:
-		t.Link("/usr/local/bin/python3", in.Python)
-	case fn.NodeJS:
-		t.Link("/usr/local/bin/node", in.Node)
+	if r, ok := runtime.Lookup(rt); ok {
+		t.Link("/usr/local/bin/"+r.Command, in.Path(rt))
 	}
 	if err := base(ctx, t); err != nil {
 		return nil, err
@@ -141,11 +138,8 @@ func tag(t *image.Tree, rt string) string {
 }
 
 func label(rt string, in runtime.Interpreters) string {
-	switch rt {
-	case fn.Python:
-		return "python " + in.PythonVersion
-	case fn.NodeJS:
-		return "node " + in.NodeVersion
+	if v := in.Version(rt); v != "" {
+		return rt + " " + v
 	}
 	return rt
 }

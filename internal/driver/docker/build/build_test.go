@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/driver/docker/build"
-	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
@@ -24,14 +23,14 @@ func TestTree(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	in, _ := runtime.FindInterpreters(ctx, os.LookupEnv)
-	if in.Python == "" || in.Node == "" {
+	if in.Path(runtime.Python) == "" || in.Path(runtime.NodeJS) == "" {
 		testenv.Require(t, "python3 and node", fmt.Errorf("found %+v", in))
 	}
 	for _, c := range []struct {
 		rt, exe, link string
 	}{
-		{fn.Python, in.Python, "/usr/local/bin/python3"},
-		{fn.NodeJS, in.Node, "/usr/local/bin/node"},
+		{runtime.Python, in.Path(runtime.Python), "/usr/local/bin/python3"},
+		{runtime.NodeJS, in.Path(runtime.NodeJS), "/usr/local/bin/node"},
 	} {
 		t.Run(c.rt, func(t *testing.T) {
 			tr, err := build.Tree(ctx, c.rt, in)
@@ -68,7 +67,7 @@ func TestTree(t *testing.T) {
 				if strings.Contains(filepath.Base(p), "ld-linux") && e.Type == tar.TypeReg {
 					loader = true
 				}
-				if c.rt == fn.Python && (strings.Contains(p, "/site-packages/") || strings.HasSuffix(p, "/test/__init__.py")) {
+				if c.rt == runtime.Python && (strings.Contains(p, "/site-packages/") || strings.HasSuffix(p, "/test/__init__.py")) {
 					t.Errorf("%s should be left out", p)
 				}
 				if e.Type == tar.TypeDir && e.Mode != 0o755 && p != "/tmp" {
@@ -78,7 +77,7 @@ func TestTree(t *testing.T) {
 			if !loader {
 				t.Error("no dynamic loader")
 			}
-			if c.rt == fn.Python {
+			if c.rt == runtime.Python {
 				found := false
 				for _, p := range tr.Paths() {
 					found = found || strings.HasSuffix(p, "/json/__init__.py")

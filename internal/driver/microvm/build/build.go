@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/driver/microvm"
-	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
@@ -109,22 +108,19 @@ func Build(ctx context.Context, o Options) (*microvm.Manifest, error) {
 		Runtimes:      map[string]microvm.RuntimeImage{},
 	}
 	in := o.Interpreters
-	for _, r := range []struct{ runtime, interp, version string }{
-		{fn.Python, in.Python, in.PythonVersion},
-		{fn.NodeJS, in.Node, in.NodeVersion},
-	} {
-		if r.interp == "" {
-			say("rootfs %s: skipped, no interpreter found", r.runtime)
+	for _, rt := range runtime.Names() {
+		if in.Path(rt) == "" {
+			say("rootfs %s: skipped, no interpreter found", rt)
 			continue
 		}
-		img, err := buildRootfs(ctx, o.Dir, r.runtime, in, r.version, say)
+		img, err := buildRootfs(ctx, o.Dir, rt, in, in.Version(rt), say)
 		if err != nil {
-			return nil, fmt.Errorf("microvm build: %s image: %w", r.runtime, err)
+			return nil, fmt.Errorf("microvm build: %s image: %w", rt, err)
 		}
-		m.Runtimes[r.runtime] = img
+		m.Runtimes[rt] = img
 	}
 	if len(m.Runtimes) == 0 {
-		return nil, errors.New("microvm build: no python3 or node interpreter found to make a runtime image of")
+		return nil, fmt.Errorf("microvm build: no %s interpreter found to make a runtime image of", runtime.Commands())
 	}
 
 	m.BuiltAt = time.Now().UTC()
@@ -275,15 +271,18 @@ func buildInitramfs(ctx context.Context, busyboxDeb, kdir string, order []string
 	entries := []cpioEntry{
 		{name: "init", mode: modeReg | 0o755, data: guest.Init},
 		{name: "nimbus/busybox", mode: modeReg | 0o755, data: busybox},
-		{name: "nimbus/agent.py", mode: modeReg | 0o644, data: guest.AgentPython},
-		{name: "nimbus/agent.js", mode: modeReg | 0o644, data: guest.AgentNode},
+	}
+	for _, a := range guest.Agents {
+		entries = append(entries, cpioEntry{name: "nimbus/" + a.Name, mode: modeReg | 0o644, data: a.Data})
+	}
+	entries = append(entries, []cpioEntry{
 		{name: "modules/order", mode: modeReg | 0o644, data: []byte(strings.Join(order, "\n") + "\n")},
 		{name: "dev/console", mode: modeChar | 0o600, major: 5, minor: 1},
 		{name: "proc", mode: modeDir | 0o755},
 		{name: "sys", mode: modeDir | 0o755},
 		{name: "rt", mode: modeDir | 0o755},
 		{name: "tmp", mode: modeDir | 0o1777},
-	}
+	}...)
 	for _, m := range order {
 		b, err := os.ReadFile(filepath.Join(kdir, "modules", m+".ko"))
 		if err != nil {

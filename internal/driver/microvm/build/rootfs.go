@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/driver/microvm"
-	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/image"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
@@ -33,11 +32,7 @@ func Rootfs(ctx context.Context, rt string, in runtime.Interpreters) (t *image.T
 	if err != nil {
 		return nil, "", err
 	}
-	exe := in.Node
-	if rt == fn.Python {
-		exe = in.Python
-	}
-	interpreter, err = filepath.EvalSymlinks(exe)
+	interpreter, err = filepath.EvalSymlinks(in.Path(rt))
 	if err != nil {
 		return nil, "", err
 	}

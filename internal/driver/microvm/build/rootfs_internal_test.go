@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
@@ -24,14 +23,14 @@ func TestRootfs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	in, _ := runtime.FindInterpreters(ctx, os.LookupEnv)
-	if in.Python == "" {
+	if in.Path(runtime.Python) == "" {
 		testenv.Require(t, "python3", fmt.Errorf("found %+v", in))
 	}
-	tr, interp, err := Rootfs(ctx, fn.Python, in)
+	tr, interp, err := Rootfs(ctx, runtime.Python, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if real, _ := filepath.EvalSymlinks(in.Python); interp != real {
+	if real, _ := filepath.EvalSymlinks(in.Path(runtime.Python)); interp != real {
 		t.Errorf("interpreter %s, want the real path %s", interp, real)
 	}
 	if e := tr.Entry("/etc/nimbus/interpreter"); e == nil || string(e.Data) != interp+"\n" {
@@ -58,7 +57,7 @@ func TestRootfs(t *testing.T) {
 		testenv.Require(t, "mksquashfs (make microvm installs squashfs-tools)", err)
 	}
 	out := filepath.Join(t.TempDir(), "rootfs.sqfs")
-	if err := squashfs(ctx, tr, fn.Python, out); err != nil {
+	if err := squashfs(ctx, tr, runtime.Python, out); err != nil {
 		t.Fatal(err)
 	}
 	list, err := exec.CommandContext(ctx, "unsquashfs", "-lls", out).Output()
