@@ -45,8 +45,12 @@ type Config struct {
 	// NIMBUS_KEEP_ALIVE: "adaptive" (the default: each function's keep-alive
 	// follows its history of idle times, 10m while it has too little), or a
 	// fixed duration. A function's own keepAlive overrides either.
-	KeepAlive    time.Duration
-	Adaptive     bool
+	KeepAlive time.Duration
+	Adaptive  bool
+	// FreezeAfter (NIMBUS_FREEZE_AFTER, 100ms; 0 never) is how long an
+	// instance is idle before it is frozen: what its handler left running
+	// stops using CPU until the next call thaws it.
+	FreezeAfter  time.Duration
 	Retention    int // NIMBUS_RETENTION: executions kept per function (10000)
 	RecordBuffer int // NIMBUS_RECORD_BUFFER: records held for an unavailable store, oldest dropped past it (65536)
 	// RecordBufferBytes (NIMBUS_RECORD_BUFFER_BYTES, 256 MiB) bounds the
@@ -77,6 +81,7 @@ func Default() Config {
 		MaxBodyBytes:      6 << 20,
 		QueueTimeout:      5 * time.Second,
 		KeepAlive:         10 * time.Minute,
+		FreezeAfter:       100 * time.Millisecond,
 		Adaptive:          true,
 		Retention:         10000,
 		RecordBuffer:      1 << 16,
@@ -202,6 +207,7 @@ func Load(lookup func(string) (string, bool), envFile string, args []string) (Co
 	num("NIMBUS_RECORD_BUFFER_BYTES", &c.RecordBufferBytes, 1<<20, 1<<40)
 	num("NIMBUS_LOG_LIMIT", &c.LogLimit, 1024, 16<<20)
 	dur("NIMBUS_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	dur("NIMBUS_FREEZE_AFTER", &c.FreezeAfter)
 	str("NIMBUS_LOG_LEVEL", &c.LogLevel)
 	dur("NIMBUS_METRICS_RETENTION", &c.MetricsRetention)
 	if c.MetricsRetention <= 0 {

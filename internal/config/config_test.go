@@ -119,6 +119,21 @@ func TestStoreSettings(t *testing.T) {
 	}
 }
 
+func TestFreezeAndRecordBytes(t *testing.T) {
+	c, err := config.Load(env(nil), "", nil)
+	if err != nil || c.FreezeAfter != 100*time.Millisecond || c.RecordBufferBytes != 256<<20 {
+		t.Fatalf("defaults: freeze after %v, record buffer %d bytes, %v", c.FreezeAfter, c.RecordBufferBytes, err)
+	}
+	c, err = config.Load(env(map[string]string{"NIMBUS_FREEZE_AFTER": "0", "NIMBUS_RECORD_BUFFER_BYTES": "1048576"}), "", nil)
+	if err != nil || c.FreezeAfter != 0 || c.RecordBufferBytes != 1<<20 {
+		t.Fatalf("NIMBUS_FREEZE_AFTER=0: %v, NIMBUS_RECORD_BUFFER_BYTES=1MiB: %d, %v", c.FreezeAfter, c.RecordBufferBytes, err)
+	}
+	if _, err := config.Load(env(map[string]string{"NIMBUS_RECORD_BUFFER_BYTES": "1000"}), "", nil); err == nil ||
+		!strings.Contains(err.Error(), "NIMBUS_RECORD_BUFFER_BYTES") {
+		t.Errorf("NIMBUS_RECORD_BUFFER_BYTES=1000: err %v, want it named", err)
+	}
+}
+
 func TestLookupSeesDotEnv(t *testing.T) {
 	dotenv := filepath.Join(t.TempDir(), ".env")
 	os.WriteFile(dotenv, []byte("NIMBUS_SANDBOX_STRICT=1\nNIMBUS_PYTHON=/from/dotenv\n"), 0o644)

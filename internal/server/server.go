@@ -102,7 +102,8 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		QueueTimeout:      cfg.QueueTimeout,
 		KeepAlive:         cfg.KeepAlive,
 		Adaptive:          cfg.Adaptive,
-		ReapInterval:      max(min(cfg.KeepAlive/4, time.Second), 10*time.Millisecond),
+		ReapInterval:      reapInterval(cfg),
+		FreezeAfter:       cfg.FreezeAfter,
 		LogLimit:          cfg.LogLimit,
 		Retention:         cfg.Retention,
 		FlushInterval:     50 * time.Millisecond,
@@ -260,4 +261,14 @@ func newChecker(interp runtime.Interpreters, drivers map[string]driver.Driver, l
 		log.Warn("syntax checks run unconfined: no driver can hold them to a memory limit")
 	}
 	return runtime.NewChecker(interp, goruntime.GOMAXPROCS(0), confine)
+}
+
+// reapInterval is how often the engine scales pools: often enough for the
+// keep-alive, and for idle instances to be frozen soon after FreezeAfter.
+func reapInterval(cfg config.Config) time.Duration {
+	d := min(cfg.KeepAlive/4, time.Second)
+	if cfg.FreezeAfter > 0 {
+		d = min(d, cfg.FreezeAfter)
+	}
+	return max(d, 10*time.Millisecond)
 }
