@@ -28,13 +28,19 @@ import (
 // with a fake driver whose instances do what each event says, so that what
 // the metrics should report is known exactly.
 
-// fakeDriver starts fakeInstances after startDelay.
-type fakeDriver struct{ startDelay time.Duration }
+// fakeDriver starts fakeInstances after startDelay, or fails with startErr.
+type fakeDriver struct {
+	startDelay time.Duration
+	startErr   error
+}
 
 func (d *fakeDriver) Name() string                    { return fn.DefaultDriver }
 func (d *fakeDriver) Available(context.Context) error { return nil }
 func (d *fakeDriver) Start(ctx context.Context, _ driver.InstanceSpec) (driver.Instance, error) {
 	time.Sleep(d.startDelay)
+	if d.startErr != nil {
+		return nil, d.startErr
+	}
 	return &fakeInstance{done: make(chan struct{})}, nil
 }
 
@@ -87,6 +93,7 @@ type harness struct {
 type options struct {
 	key          string
 	startDelay   time.Duration
+	startErr     error
 	queueTimeout time.Duration
 	api          func(*api.Config)
 	server       func(*httptest.Server) // before it starts
@@ -103,7 +110,7 @@ func newHarness(t *testing.T, o options) *harness {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := metrics.NewRegistry()
 	rec := metrics.New(metrics.Config{Registry: reg, Logger: log})
-	drivers := map[string]driver.Driver{fn.DefaultDriver: &fakeDriver{startDelay: o.startDelay}}
+	drivers := map[string]driver.Driver{fn.DefaultDriver: &fakeDriver{startDelay: o.startDelay, startErr: o.startErr}}
 	for _, name := range o.drivers {
 		drivers[name] = &fakeDriver{startDelay: o.startDelay}
 	}
@@ -208,7 +215,8 @@ type execution struct {
 	ColdStart      bool    `json:"coldStart"`
 	PeakMemoryKiB  int64   `json:"peakMemoryKiB"`
 	Error          *struct {
-		Type string `json:"type"`
+		Type    string `json:"type"`
+		Message string `json:"message"`
 	} `json:"error"`
 }
 

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -27,5 +28,25 @@ func TestUserErrorsAreCut(t *testing.T) {
 	}
 	if len(sum.TopErrors) != 1 || len(sum.TopErrors[0].Type) > fn.MaxErrorType || sum.TopErrors[0].Count != 3 {
 		t.Errorf("top errors %d, first %d bytes", len(sum.TopErrors), len(sum.TopErrors[0].Type))
+	}
+}
+
+// TestServerErrorsNameNoHostPaths: an error of the server's own (here a
+// driver that cannot start, naming where its files are) reaches the API's
+// caller without the host's directories, in the reply and in the record.
+func TestServerErrorsNameNoHostPaths(t *testing.T) {
+	h := newHarness(t, options{startErr: fmt.Errorf("start worker: open /var/lib/nimbus/data/sandbox/instances/abc/main.py: no space left on device: %w", fn.ErrUnavailable)})
+	h.create("pathy", 1)
+	var e struct{ Error struct{ Code, Message string } }
+	if st := h.do("POST", "/api/executions/pathy", fakeEvent{}, &e); st != http.StatusServiceUnavailable {
+		t.Fatalf("status %d %+v", st, e)
+	}
+	if strings.Contains(e.Error.Message, "/var/lib") || !strings.Contains(e.Error.Message, "…/main.py: no space left on device") {
+		t.Errorf("message %q names the host's directories, or lost what went wrong", e.Error.Message)
+	}
+	for _, ex := range h.history("pathy") {
+		if ex.Error != nil && strings.Contains(ex.Error.Type+ex.Error.Message, "/var/lib") {
+			t.Errorf("the record names the host's directories: %+v", ex.Error)
+		}
 	}
 }

@@ -310,6 +310,9 @@ func writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, fn.ErrUnavailable):
 		status, code = http.StatusServiceUnavailable, "unavailable"
 	}
+	if status >= 500 { // the server's own trouble: say what, not where on the host
+		body.Message = fn.ScrubPaths(body.Message)
+	}
 	body.Code = code
 	writeJSON(w, status, map[string]apiError{"error": body})
 }
