@@ -248,6 +248,18 @@ func TestUIAsksForAPIKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitText(t, ctx, "table", "keyed")
+	// The live event stream authenticates with the key in a cookie, never
+	// in its URL.
+	waitText(t, ctx, "#live-text", "live")
+	urls, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`performance.getEntriesByType("resource").map(e => e.name)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range urls {
+		if strings.Contains(u, "ui-key") || strings.Contains(u, "key=") {
+			t.Errorf("the key is in a URL the page loaded: %s", u)
+		}
+	}
 	// Kept for the session: a reload does not ask again.
 	if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("table"))); err != nil {
 		t.Fatal(err)

@@ -86,8 +86,11 @@ function toast(msg) {
 const live = { source: null, listeners: new Set(), snapshot: null };
 function connectEvents() {
   if (live.source) live.source.close();
-  const url = "/api/events" + (api.key ? "?key=" + encodeURIComponent(api.key) : "");
-  const es = new EventSource(url);
+  // EventSource cannot send an Authorization header: the key goes in a
+  // cookie for this one route, never in the URL (URLs reach logs and history).
+  document.cookie = "nimbus_key=" + (api.key ? encodeURIComponent(api.key) : "") +
+    "; path=/api/events; SameSite=Strict" + (api.key ? "" : "; max-age=0");
+  const es = new EventSource("/api/events");
   live.source = es;
   const mark = (on, text) => { $("#live").classList.toggle("on", on); $("#live-text").textContent = text; };
   es.onopen = () => mark(true, "live");
