@@ -174,6 +174,13 @@ func Import(ctx context.Context, dst store.Store, r io.Reader, opt Options) (Sta
 			if f.ID == "" || f.Name == "" {
 				return st, fmt.Errorf("import: record %d: %w", line, fn.Invalid("function", "without id or name"))
 			}
+			// Nothing read is trusted: a function the API would refuse
+			// (a file named ../x, say) is refused here too, by the same
+			// rules, so that no import can store it.
+			check := *f
+			if err := check.Normalize(fn.Defaults{TimeoutMs: fn.MaxTimeoutMs, MemoryMB: fn.MinMemoryMB}); err != nil {
+				return st, fmt.Errorf("import: record %d: function %q: %w", line, f.Name, err)
+			}
 			known[f.ID], current = true, f.ID
 			err := dst.CreateFunction(ctx, f)
 			switch {

@@ -269,6 +269,8 @@ func TestImportRejectsBadInput(t *testing.T) {
 		{"function without id", `{"function": {"name": "x"}}`, "without id or name"},
 		{"execution before its function", `{"execution": {"executionId": "e1", "functionId": "f1", "status": "success"}}`, "has not had"},
 		{"execution without id", function + "\n" + fmt.Sprintf(`{"execution": {"functionId": %q}}`, fid), "without id"},
+		{"file outside its directory", fmt.Sprintf(`{"function": {"id": %q, "name": "evil", "runtime": "python", "handler": "main.handler", "files": {"main.py": "x = 1", "../../etc/cron.d/x": "* * * * * root id"}, "env": {}}}`, fid), "../../etc/cron.d/x"},
+		{"reserved variable", fmt.Sprintf(`{"function": {"id": %q, "name": "evil", "runtime": "python", "handler": "main.handler", "files": {"main.py": "x = 1"}, "env": {"LD_PRELOAD": "/tmp/x.so"}}}`, fid), "LD_PRELOAD"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
