@@ -51,6 +51,7 @@ FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./internal/fn/
 	$(GO) test -run '^$$' -fuzz '^FuzzConn$$' -fuzztime $(FUZZTIME) ./internal/driver/
+	$(GO) test -run '^$$' -fuzz '^FuzzAPI$$' -fuzztime $(FUZZTIME) ./internal/api/
 
 # soak runs test/soak for an hour (docs/soak.md): warm calls at half the
 # measured capacity with cold starts, errors, timeouts, OOM kills and

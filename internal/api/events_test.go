@@ -22,7 +22,7 @@ type sse struct{ name, data string }
 
 // stream is a live event stream read by a real HTTP client.
 type stream struct {
-	t      *testing.T
+	t      testing.TB
 	resp   *http.Response
 	events chan sse
 	done   chan struct{} // closed when the stream ended

@@ -81,7 +81,7 @@ func (i *fakeInstance) Exit() driver.ExitInfo { return driver.ExitInfo{} }
 
 // harness is a running API.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *httptest.Server
 	api     *api.Server
 	metrics *metrics.Recorder
@@ -100,7 +100,7 @@ type options struct {
 	drivers      []string               // more fake drivers, by name, beside the default
 }
 
-func newHarness(t *testing.T, o options) *harness {
+func newHarness(t testing.TB, o options) *harness {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "nimbus.db"))
