@@ -3,6 +3,8 @@ package e2e_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -40,7 +42,7 @@ func TestConcurrentCallsGetTheirOwnWorkers(t *testing.T) {
 		t.Fatalf("3 concurrent calls ran in %d workers, want 3", len(seen))
 	}
 	if !overlap(spans) {
-		t.Errorf("3 concurrent 0.7 s calls ran at %v: one ended before another started, not run in parallel", spans)
+		t.Errorf("3 concurrent 0.7 s calls ran at %v s: one ended before another started, not run in parallel", spans)
 	}
 	var m struct{ Instances map[string]int }
 	n.do("GET", "/api/metrics/functions/par", nil, &m)
@@ -51,6 +53,11 @@ func TestConcurrentCallsGetTheirOwnWorkers(t *testing.T) {
 
 // span is when a handler ran, in seconds since the epoch by its own clock.
 type span struct{ Start, End float64 }
+
+// String shows when the handler ran, in seconds of the epoch's minute.
+func (s span) String() string {
+	return fmt.Sprintf("[%.3f, %.3f]", math.Mod(s.Start, 60), math.Mod(s.End, 60))
+}
 
 // overlap says whether every call started before any ended: all ran at the
 // same time. Clocks that differ between workers would have to differ by the
@@ -224,7 +231,7 @@ func TestConcurrencyServesCallsOnOneInstance(t *testing.T) {
 				spans[i] = span{r.Start, r.End}
 			}
 			if !t.Failed() && !overlap(spans) { // one at a time, each would end before the next started
-				t.Errorf("4 calls of 0.6 s on one instance of concurrency 4 ran at %v: not all at once", spans)
+				t.Errorf("4 calls of 0.6 s on one instance of concurrency 4 ran at %v s: not all at once", spans)
 			}
 		})
 	}
