@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/driver/microvm"
 	"github.com/nimbusfaas/nimbus/internal/testenv"
@@ -124,5 +126,73 @@ def handler(event, context):
 		if len(left) > 0 {
 			t.Errorf("left after shutdown: %v", left)
 		}
+	}
+}
+
+// TestMicroVMLeftoversAfterServerKilled kills a server with a VM running
+// (SIGKILL: no shutdown) and checks that no QEMU process of it survives,
+// and that the next server removes the RAM files and sockets it left in
+// /dev/shm.
+func TestMicroVMLeftoversAfterServerKilled(t *testing.T) {
+	n := startMicroVM(t)
+	var got struct{ ID string }
+	if st := n.do("POST", "/api/functions", map[string]any{"name": "vm-killed", "runtime": "python", "driver": "microvm", "timeout": 60000,
+		"code": "def handler(event, context):\n    return 'up'\n"}, &got); st != http.StatusCreated {
+		t.Fatalf("create: status %d", st)
+	}
+	if ex := n.invoke(got.ID, nil); ex.Status != "success" || string(ex.Result) != `"up"` {
+		t.Fatalf("call: %s %s %+v", ex.Status, ex.Result, ex.Error)
+	}
+	pid := n.cmd.Process.Pid
+	marker := fmt.Sprintf("nimbus-microvm-%d-", pid)
+	if len(processesWith(marker)) == 0 {
+		t.Fatalf("no process mentions %s while an instance is warm", marker)
+	}
+	base := "/dev/shm"
+	if st, err := os.Stat(base); err != nil || !st.IsDir() {
+		base = os.TempDir()
+	}
+	left, _ := filepath.Glob(filepath.Join(base, marker+"*"))
+	if len(left) == 0 {
+		t.Fatalf("no run directory %s* while an instance is warm", filepath.Join(base, marker))
+	}
+
+	if err := n.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-n.exited
+	// QEMU dies with its parent (PDEATHSIG); a loaded machine may take a
+	// moment to deliver and reap.
+	for deadline := time.Now().Add(10 * time.Second); len(processesWith(marker)) > 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("QEMU processes %v of the killed server survive 10 s", processesWith(marker))
+		}
+	}
+	t.Logf("left in %s by the killed server: %v", base, left)
+
+	// The next server removes them.
+	next := startMicroVM(t)
+	var got2 struct{ ID string }
+	if st := next.do("POST", "/api/functions", map[string]any{"name": "vm-after", "runtime": "python", "driver": "microvm", "timeout": 60000,
+		"code": "def handler(event, context):\n    return 'up'\n"}, &got2); st != http.StatusCreated {
+		t.Fatalf("create on the next server: status %d", st)
+	}
+	if ex := next.invoke(got2.ID, nil); ex.Status != "success" {
+		t.Fatalf("call on the next server: %s %+v", ex.Status, ex.Error)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		still, _ := filepath.Glob(filepath.Join(base, marker+"*"))
+		if len(still) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the next server left the killed server's %v", still)
+		}
+	}
+	// The test's own leftovers: a clean stop removes the next server's.
+	nextMarker := fmt.Sprintf("nimbus-microvm-%d-", next.cmd.Process.Pid)
+	next.stop()
+	if left, _ := filepath.Glob(filepath.Join(base, nextMarker+"*")); len(left) > 0 || len(processesWith(nextMarker)) > 0 {
+		t.Errorf("left after the next server's shutdown: %v, processes %v", left, processesWith(nextMarker))
 	}
 }

@@ -2,6 +2,9 @@ package e2e_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -12,36 +15,59 @@ import (
 
 func TestConcurrentCallsGetTheirOwnWorkers(t *testing.T) {
 	n := start(t)
-	n.create(function{Name: "par", Runtime: "python", MaxInstances: 3, Code: "import time, uuid\nTOKEN = uuid.uuid4().hex\ndef handler(e, c):\n    time.sleep(0.7)\n    return TOKEN\n"}) // pids repeat across PID namespaces
+	// Each call returns its worker's token (pids repeat across PID
+	// namespaces) and the interval it ran in, by the worker's clock.
+	n.create(function{Name: "par", Runtime: "python", MaxInstances: 3, Code: "import time, uuid\nTOKEN = uuid.uuid4().hex\ndef handler(e, c):\n    t0 = time.time()\n    time.sleep(0.7)\n    return {'token': TOKEN, 'start': t0, 'end': time.time()}\n"})
 	var wg sync.WaitGroup
-	pids := make(chan string, 3)
-	t0 := time.Now()
-	for range 3 {
+	exs := make([]execution, 3)
+	for i := range exs {
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ex := n.invoke("par", nil)
-			pids <- string(ex.Result)
-		}()
+		go func() { defer wg.Done(); exs[i] = n.invoke("par", nil) }()
 	}
 	wg.Wait()
-	took := time.Since(t0)
-	close(pids)
 	seen := map[string]bool{}
-	for p := range pids {
-		seen[p] = true
+	spans := make([]span, len(exs))
+	for i, ex := range exs {
+		var r struct {
+			Token      string
+			Start, End float64
+		}
+		if ex.Status != "success" || json.Unmarshal(ex.Result, &r) != nil || r.Token == "" {
+			t.Fatalf("call %d: %s %s %+v", i, ex.Status, ex.Result, ex.Error)
+		}
+		seen[r.Token] = true
+		spans[i] = span{r.Start, r.End}
 	}
 	if len(seen) != 3 {
 		t.Fatalf("3 concurrent calls ran in %d workers, want 3", len(seen))
 	}
-	if took > 2*time.Second { // serialised would be 2.1 s plus cold starts
-		t.Errorf("3 concurrent 0.7 s calls took %v: not run in parallel", took)
+	if !overlap(spans) {
+		t.Errorf("3 concurrent 0.7 s calls ran at %v s: one ended before another started, not run in parallel", spans)
 	}
 	var m struct{ Instances map[string]int }
 	n.do("GET", "/api/metrics/functions/par", nil, &m)
 	if m.Instances["idle"] != 3 {
 		t.Errorf("instances %v, want 3 idle", m.Instances)
 	}
+}
+
+// span is when a handler ran, in seconds since the epoch by its own clock.
+type span struct{ Start, End float64 }
+
+// String shows when the handler ran, in seconds of the epoch's minute.
+func (s span) String() string {
+	return fmt.Sprintf("[%.3f, %.3f]", math.Mod(s.Start, 60), math.Mod(s.End, 60))
+}
+
+// overlap says whether every call started before any ended: all ran at the
+// same time. Clocks that differ between workers would have to differ by the
+// handler's whole sleep to fake it.
+func overlap(spans []span) bool {
+	lastStart, firstEnd := spans[0].Start, spans[0].End
+	for _, s := range spans[1:] {
+		lastStart, firstEnd = max(lastStart, s.Start), min(firstEnd, s.End)
+	}
+	return lastStart < firstEnd
 }
 
 func TestIdleWorkersStopAfterKeepAlive(t *testing.T) {
@@ -169,31 +195,43 @@ func TestMinInstancesAreWarmBeforeTheFirstCall(t *testing.T) {
 
 func TestConcurrencyServesCallsOnOneInstance(t *testing.T) {
 	n := start(t)
+	// Each call returns its instance's token (pids repeat across PID
+	// namespaces) and the interval it ran in, in seconds by the guest's clock.
 	n.create(function{Name: "shared-node", Runtime: "nodejs", MaxInstances: 1, Concurrency: 4,
-		Code: "exports.handler = async (e) => { console.log('call ' + e.n); await new Promise((r) => setTimeout(r, 600)); return process.pid; };\n"})
+		Code: "const TOKEN = require('crypto').randomUUID();\nexports.handler = async (e) => { const start = Date.now() / 1000; console.log('call ' + e.n); await new Promise((r) => setTimeout(r, 600)); return { token: TOKEN, start, end: Date.now() / 1000 }; };\n"})
 	n.create(function{Name: "shared-py", Runtime: "python", MaxInstances: 1, Concurrency: 4,
-		Code: "import os, time\ndef handler(e, c):\n    print('call', e['n'])\n    time.sleep(0.6)\n    return os.getpid()\n"})
+		Code: "import time, uuid\nTOKEN = uuid.uuid4().hex\ndef handler(e, c):\n    start = time.time()\n    print('call', e['n'])\n    time.sleep(0.6)\n    return {'token': TOKEN, 'start': start, 'end': time.time()}\n"})
 	for _, name := range []string{"shared-node", "shared-py"} {
 		t.Run(name, func(t *testing.T) {
-			n.invoke(name, map[string]int{"n": 0}) // started: the four below find it warm
+			first := n.invoke(name, map[string]int{"n": 0}) // started: the four below find it warm
+			var want struct{ Token string }
+			if json.Unmarshal(first.Result, &want) != nil || want.Token == "" {
+				t.Fatalf("first call: %s %s %+v", first.Status, first.Result, first.Error)
+			}
 			var wg sync.WaitGroup
 			exs := make([]execution, 4)
-			t0 := time.Now()
 			for i := range exs {
 				wg.Add(1)
 				go func() { defer wg.Done(); exs[i] = n.invoke(name, map[string]int{"n": i + 1}) }()
 			}
 			wg.Wait()
-			if took := time.Since(t0); took > 1800*time.Millisecond { // one at a time: 2.4 s
-				t.Errorf("4 calls of 0.6 s on one instance of concurrency 4 took %v", took)
-			}
+			spans := make([]span, len(exs))
 			for i, ex := range exs {
-				if ex.Status != "success" || string(ex.Result) != string(exs[0].Result) || ex.ColdStart {
-					t.Errorf("call %d: %s result %s cold %v; want success on the one warm instance (pid %s)", i+1, ex.Status, ex.Result, ex.ColdStart, exs[0].Result)
+				var r struct {
+					Token      string
+					Start, End float64
+				}
+				json.Unmarshal(ex.Result, &r)
+				if ex.Status != "success" || r.Token != want.Token || ex.ColdStart {
+					t.Errorf("call %d: %s result %s cold %v; want success on the one warm instance (token %s)", i+1, ex.Status, ex.Result, ex.ColdStart, want.Token)
 				}
 				if want := "call " + strconv.Itoa(i+1) + "\n"; ex.Logs != want {
 					t.Errorf("call %d logs %q, want %q", i+1, ex.Logs, want)
 				}
+				spans[i] = span{r.Start, r.End}
+			}
+			if !t.Failed() && !overlap(spans) { // one at a time, each would end before the next started
+				t.Errorf("4 calls of 0.6 s on one instance of concurrency 4 ran at %v s: not all at once", spans)
 			}
 		})
 	}
