@@ -37,7 +37,9 @@ func TestUserErrorsAreCut(t *testing.T) {
 func TestServerErrorsNameNoHostPaths(t *testing.T) {
 	h := newHarness(t, options{startErr: fmt.Errorf("start worker: open /var/lib/nimbus/data/sandbox/instances/abc/main.py: no space left on device: %w", fn.ErrUnavailable)})
 	h.create("pathy", 1)
-	var e struct{ Error struct{ Code, Message string } }
+	var e struct {
+		Error struct{ Code, Message string }
+	}
 	if st := h.do("POST", "/api/executions/pathy", fakeEvent{}, &e); st != http.StatusServiceUnavailable {
 		t.Fatalf("status %d %+v", st, e)
 	}
