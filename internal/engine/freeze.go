@@ -36,8 +36,16 @@ func (p *pool) freezable(cutoff time.Time) []*instance {
 func (in *instance) freeze(p *pool) error {
 	in.fz.Lock()
 	defer in.fz.Unlock()
+	// Marked frozen under the pool's lock, in the same step that finds it
+	// idle: a call takes an instance under that lock too, so it either
+	// made the instance busy first (no freeze), or finds it marked and
+	// thaws it, waiting on fz for the freeze to end. Never a call sent to
+	// an instance being frozen.
 	p.mu.Lock()
 	busy := in.calls > 0 || in.retired || in.frozen.Load()
+	if !busy {
+		in.frozen.Store(true)
+	}
 	p.mu.Unlock()
 	if busy {
 		return nil
@@ -45,11 +53,15 @@ func (in *instance) freeze(p *pool) error {
 	err := in.Instance.(driver.Freezer).Freeze()
 	switch {
 	case err == nil:
-		in.frozen.Store(true)
 	case errors.Is(err, driver.ErrNotSupported):
 		p.mu.Lock()
 		in.unfreezable = true
 		p.mu.Unlock()
+		fallthrough
+	default:
+		// Not frozen after all; a half-done freeze is undone by a thaw.
+		in.frozen.Store(false)
+		_ = in.Instance.(driver.Freezer).Thaw()
 	}
 	return err
 }

@@ -88,3 +88,56 @@ func TestIdleInstancesAreFrozenAndThawed(t *testing.T) {
 		t.Fatalf("after a call: frozen %v, %d thaws, called while frozen %v, %d freezes", in.frozen, in.thaws, in.calledWhenFrozen, in.freezes)
 	}
 }
+
+// slowFreezing is a freezingInstance whose freeze takes a while, and says
+// when it has begun.
+type slowFreezing struct {
+	*freezingInstance
+	begun chan struct{}
+}
+
+// Freeze stops the instance at once, as a real freeze does, and returns
+// later.
+func (s *slowFreezing) Freeze() error {
+	err := s.freezingInstance.Freeze()
+	close(s.begun)
+	time.Sleep(200 * time.Millisecond)
+	return err
+}
+
+type slowFreezingDriver struct{ last *slowFreezing }
+
+func (d *slowFreezingDriver) Name() string                    { return fn.DefaultDriver }
+func (d *slowFreezingDriver) Available(context.Context) error { return nil }
+func (d *slowFreezingDriver) Start(context.Context, driver.InstanceSpec) (driver.Instance, error) {
+	d.last = &slowFreezing{freezingInstance: &freezingInstance{fakeInstance: newFake()}, begun: make(chan struct{})}
+	return d.last, nil
+}
+
+// TestACallDuringAFreezeWaitsAndThaws: a call that takes an instance while
+// it is being frozen waits for the freeze, thaws it, and only then is sent
+// (the soak caught calls sent to an instance being frozen, which hung
+// until their timeout).
+func TestACallDuringAFreezeWaitsAndThaws(t *testing.T) {
+	d := &slowFreezingDriver{}
+	e := New(Config{Drivers: map[string]driver.Driver{fn.DefaultDriver: d}, Records: nopRecords{},
+		KeepAlive: time.Hour, FreezeAfter: time.Millisecond})
+	e.Start(context.Background())
+	t.Cleanup(func() { _ = e.Close(context.Background()) })
+	f := scaleFunction(0)
+	if _, err := e.Invoke(context.Background(), f, json.RawMessage(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	in := d.last
+	go e.Scale(time.Now().Add(time.Second))
+	<-in.begun
+	ex, err := e.Invoke(context.Background(), f, json.RawMessage(`{}`))
+	if err != nil || ex.Status != fn.StatusSuccess {
+		t.Fatalf("call during a freeze: %v %+v", err, ex)
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.calledWhenFrozen || in.frozen || in.thaws != 1 {
+		t.Fatalf("called while frozen %v, frozen after %v, %d thaws", in.calledWhenFrozen, in.frozen, in.thaws)
+	}
+}
