@@ -84,6 +84,9 @@ func New(cfg driver.Config) (*Driver, error) {
 		vms:       map[*vm]struct{}{},
 	}
 	d.qemu, d.qemuErr = exec.LookPath(opts.qemu)
+	// What a server killed with SIGKILL left (RAM files, snapshots)
+	// goes at start-up, not when this one first needs a VM.
+	removeStale(runBase())
 	return d, nil
 }
 
@@ -328,11 +331,7 @@ func (d *Driver) runDir() (string, error) {
 	if d.run != "" {
 		return d.run, nil
 	}
-	base := "/dev/shm"
-	if st, err := os.Stat(base); err != nil || !st.IsDir() {
-		base = os.TempDir()
-	}
-	removeStale(base)
+	base := runBase()
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	dir := filepath.Join(base, fmt.Sprintf("%s%d-%s", runDirPrefix, os.Getpid(), hex.EncodeToString(rnd[:])))
@@ -344,6 +343,14 @@ func (d *Driver) runDir() (string, error) {
 }
 
 const runDirPrefix = "nimbus-microvm-"
+
+// runBase is where run directories go: /dev/shm, so guest RAM is memory.
+func runBase() string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		return "/dev/shm"
+	}
+	return os.TempDir()
+}
 
 // removeStale removes run directories whose server process is gone.
 func removeStale(base string) {
