@@ -36,6 +36,10 @@ type container struct {
 	paused atomic.Bool // frozen between calls (docker pause)
 }
 
+// oomEventWait is how long the exit of a container killed by SIGKILL waits
+// for the daemon's oom event.
+const oomEventWait = 10 * time.Second
+
 var (
 	_ driver.Instance = (*container)(nil)
 	_ driver.Freezer  = (*container)(nil)
@@ -103,10 +107,12 @@ func (c *container) wait() {
 		info = driver.ExitInfo{Code: -1}
 	}
 	// Killed, not by Nimbus, and the state does not say OOM: the daemon's
-	// "oom" event may (it can follow the exit, by over a second on a loaded
-	// host: a SIGKILL crash pays that wait, an OOM must not be missed).
+	// "oom" event may (it can follow the exit, by over four seconds on a
+	// host with every core busy: a SIGKILL crash pays that wait, an OOM
+	// must not be missed). The container's cgroup, which counts OOM kills,
+	// is gone by then.
 	if !info.OOM && info.Signal == "SIGKILL" && c.Reason() == "" {
-		if info.OOM = c.d.oom.saw(c.id, 4*time.Second); info.OOM {
+		if info.OOM = c.d.oom.saw(c.id, oomEventWait); info.OOM {
 			c.d.log.Debug("out of memory: the daemon's oom event followed the exit", "container", c.name)
 		}
 	}
