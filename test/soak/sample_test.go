@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/driver"
 )
 
 // quantities are what the soak samples, in the order of the report.
@@ -123,9 +125,14 @@ func (s *sampler) cgroups() int {
 	if err != nil {
 		return 0
 	}
+	// The sandbox names its cgroups <server pid>.<its start time>-<instance>:
+	// those of another server on the host (another soak, a test) are not
+	// this one's.
+	pid := s.n.pid()
+	mine := strconv.Itoa(pid) + "." + driver.ProcStart(pid) + "-"
 	n := 0
 	for _, e := range entries {
-		if e.IsDir() && !s.foreign[e.Name()] {
+		if e.IsDir() && !s.foreign[e.Name()] && strings.HasPrefix(e.Name(), mine) {
 			n++
 		}
 	}
