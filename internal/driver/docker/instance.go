@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,7 +34,12 @@ type container struct {
 
 	function string // the function's id, once handed it
 
-	paused atomic.Bool // frozen between calls (docker pause)
+	// pauseMu orders pauses, unpauses and the kill: a pause that finishes
+	// after the kill would leave a paused container the daemon will not
+	// kill.
+	pauseMu sync.Mutex
+	paused  bool // frozen between calls (docker pause)
+	killed  bool
 }
 
 // oomEventWait is how long the exit of a container killed by SIGKILL waits
@@ -48,23 +54,35 @@ var (
 // Freeze pauses the container between calls (the cgroup freezer, through
 // the daemon), so that what the handler left running uses no CPU.
 func (c *container) Freeze() error {
+	c.pauseMu.Lock()
+	defer c.pauseMu.Unlock()
+	if c.killed {
+		return fmt.Errorf("docker: %s is being killed", c.name)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := c.d.cli.ContainerPause(ctx, c.id, client.ContainerPauseOptions{}); err != nil {
 		return fmt.Errorf("docker: pause %s: %w", c.name, err)
 	}
-	c.paused.Store(true)
+	c.paused = true
 	return nil
 }
 
 // Thaw unpauses the container.
 func (c *container) Thaw() error {
+	c.pauseMu.Lock()
+	defer c.pauseMu.Unlock()
+	return c.unpause()
+}
+
+// unpause unpauses the container; pauseMu is held.
+func (c *container) unpause() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := c.d.cli.ContainerUnpause(ctx, c.id, client.ContainerUnpauseOptions{}); err != nil && !cerrdefs.IsConflict(err) {
 		return fmt.Errorf("docker: unpause %s: %w", c.name, err)
 	}
-	c.paused.Store(false)
+	c.paused = false
 	return nil
 }
 
@@ -76,9 +94,12 @@ func (c *container) kill() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if c.paused.Load() { // a frozen process takes no signal until thawed
-		_ = c.Thaw()
+	c.pauseMu.Lock()
+	c.killed = true
+	if c.paused { // a frozen process takes no signal until thawed
+		_ = c.unpause()
 	}
+	c.pauseMu.Unlock()
 	_, err := c.d.cli.ContainerKill(ctx, c.id, client.ContainerKillOptions{Signal: "KILL"})
 	if err == nil || cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) {
 		return nil // gone, or not running

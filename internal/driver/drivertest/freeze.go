@@ -117,6 +117,19 @@ exports.handler = async () => {
 		t.Fatalf("kill a frozen instance: %v", err)
 	}
 	WaitDone(t, in, 30*time.Second)
+
+	// A freeze racing a kill (the reaper freezing an instance that a
+	// delete kills) must not leave a frozen instance that never dies.
+	for range 3 {
+		in := Start(t, d, Function(t, rt, Source(rt, code)))
+		froze := make(chan error, 1)
+		go func() { froze <- in.(driver.Freezer).Freeze() }()
+		if err := in.Kill("killed while being frozen"); err != nil {
+			t.Fatalf("kill while freezing: %v", err)
+		}
+		<-froze // frozen first, or refused: either way the kill wins
+		WaitDone(t, in, 30*time.Second)
+	}
 }
 
 // testHalfFrame: a handler that writes half a response frame on the

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,7 +39,12 @@ type instance struct {
 	setupMu sync.Mutex
 	setup   string // why the helper could not build the sandbox
 
-	frozen atomic.Bool
+	// freezeMu orders freezes, thaws and the kill: a freeze that finishes
+	// after a kill's signal would hold the signal (the v1 freezer does)
+	// and the worker forever.
+	freezeMu sync.Mutex
+	frozen   bool
+	killed   bool
 }
 
 var (
@@ -53,10 +57,15 @@ func (i *instance) Freeze() error {
 	if i.cg == nil {
 		return fmt.Errorf("sandbox: an instance without a cgroup: %w", driver.ErrNotSupported)
 	}
+	i.freezeMu.Lock()
+	defer i.freezeMu.Unlock()
+	if i.killed {
+		return errors.New("sandbox: the instance is being killed")
+	}
 	if err := i.cg.freeze(); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	i.frozen.Store(true)
+	i.frozen = true
 	return nil
 }
 
@@ -65,10 +74,12 @@ func (i *instance) Thaw() error {
 	if i.cg == nil {
 		return fmt.Errorf("sandbox: an instance without a cgroup: %w", driver.ErrNotSupported)
 	}
+	i.freezeMu.Lock()
+	defer i.freezeMu.Unlock()
 	if err := i.cg.thaw(); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	i.frozen.Store(false)
+	i.frozen = false
 	return nil
 }
 
@@ -76,9 +87,13 @@ func (i *instance) Thaw() error {
 // instance's PID namespace) kills everything in it; the process group is
 // killed too, for the unisolated worker.
 func (i *instance) kill() error {
-	if i.frozen.Load() { // under the v1 freezer, a signal waits for a thaw
-		_ = i.Thaw()
+	i.freezeMu.Lock()
+	i.killed = true
+	if i.frozen { // under the v1 freezer, a signal waits for a thaw
+		_ = i.cg.thaw()
+		i.frozen = false
 	}
+	i.freezeMu.Unlock()
 	pid := i.cmd.Process.Pid
 	err := syscall.Kill(pid, syscall.SIGKILL)
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
