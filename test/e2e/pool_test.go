@@ -16,8 +16,11 @@ import (
 func TestConcurrentCallsGetTheirOwnWorkers(t *testing.T) {
 	n := start(t)
 	// Each call returns its worker's token (pids repeat across PID
-	// namespaces) and the interval it ran in, by the worker's clock.
-	n.create(function{Name: "par", Runtime: "python", MaxInstances: 3, Code: "import time, uuid\nTOKEN = uuid.uuid4().hex\ndef handler(e, c):\n    t0 = time.time()\n    time.sleep(0.7)\n    return {'token': TOKEN, 'start': t0, 'end': time.time()}\n"})
+	// namespaces) and the interval it ran in, by the worker's clock. The
+	// three cold starts end at different times on a loaded machine (1.2 s
+	// apart was seen): each call lasts 3 s, so that run in parallel they
+	// overlap whatever the stagger.
+	n.create(function{Name: "par", Runtime: "python", MaxInstances: 3, Code: "import time, uuid\nTOKEN = uuid.uuid4().hex\ndef handler(e, c):\n    t0 = time.time()\n    time.sleep(3)\n    return {'token': TOKEN, 'start': t0, 'end': time.time()}\n"})
 	var wg sync.WaitGroup
 	exs := make([]execution, 3)
 	for i := range exs {
@@ -42,7 +45,7 @@ func TestConcurrentCallsGetTheirOwnWorkers(t *testing.T) {
 		t.Fatalf("3 concurrent calls ran in %d workers, want 3", len(seen))
 	}
 	if !overlap(spans) {
-		t.Errorf("3 concurrent 0.7 s calls ran at %v s: one ended before another started, not run in parallel", spans)
+		t.Errorf("3 concurrent 3 s calls ran at %v s: one ended before another started, not run in parallel", spans)
 	}
 	var m struct{ Instances map[string]int }
 	n.do("GET", "/api/metrics/functions/par", nil, &m)
