@@ -8,6 +8,7 @@
 package testenv
 
 import (
+	"errors"
 	"os"
 	"testing"
 )
@@ -43,8 +44,4 @@ func RequireRoot(tb testing.TB) {
 	}
 }
 
-type notRoot struct{}
-
-func (notRoot) Error() string { return "not running as root" }
-
-var errNotRoot error = notRoot{}
+var errNotRoot = errors.New("not running as root")

@@ -18,6 +18,8 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 type event struct {
@@ -41,7 +43,7 @@ func main() {
 		}
 		allow = patterns(string(b))
 	}
-	ci := os.Getenv("CI") != "" && os.Getenv("CI") != "0" && os.Getenv("CI") != "false"
+	ci := testenv.CI()
 	res, err := gate(os.Stdin, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testgate:", err)
