@@ -20,8 +20,9 @@ const (
 	MaxConcurrency      = 1000
 	MaxKeepAliveMs      = 24 * 60 * 60 * 1000
 	MaxNameLen          = 63
-	MaxCodeBytes        = 5 << 20 // all source files together
-	MaxFiles            = 1000
+	MaxCodeBytes        = 5 << 20 // all files of a JSON "files" map together
+	MaxFiles            = 20000   // files of one function's code (Lambda's)
+	MaxLayers           = 5       // layers of one function (Lambda's)
 	MaxHandlerLen       = 128     // Lambda's limit
 	MaxPathLen          = 1024    // bytes in a file's whole path
 	MaxPathElemLen      = 255     // bytes in one element of it (NAME_MAX)
@@ -35,16 +36,31 @@ const (
 // Function is a registered function: its code, its configuration and its
 // version, which grows by one on every change.
 type Function struct {
-	ID      string            `json:"id"`
-	Name    string            `json:"name"`
-	Runtime string            `json:"runtime"`
-	Handler string            `json:"handler"`
-	Code    string            `json:"code,omitempty"`
-	Files   map[string]string `json:"files,omitempty"`
-	Env     map[string]string `json:"env"`
-	Timeout int               `json:"timeout"` // ms
-	Memory  int               `json:"memory"`  // MB
-	Driver  string            `json:"driver"`
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Runtime string `json:"runtime"`
+	Handler string `json:"handler"`
+	// Code, Files and ZipFile are the ways code comes in (one of them):
+	// one source file, a map of files, or a zip or tar.gz archive
+	// (base64 in JSON, as Lambda's ZipFile). The functions service stores
+	// the code as one canonical zip and describes it in CodeInfo; Files is
+	// then filled only to show small text code.
+	Code    string `json:"code,omitempty"`
+	Files   Files  `json:"files,omitempty"`
+	ZipFile []byte `json:"zipFile,omitempty"`
+	// CodeInfo is the code stored: its hash, size and files.
+	CodeInfo *CodeInfo `json:"codeInfo,omitempty"`
+	// Layers are the ids (SHA-256) of uploaded layers the function
+	// mounts under /opt/layers, in order, before its built dependencies.
+	Layers []string `json:"layers,omitempty"`
+	// Build says how dependencies are built; BuildStatus is how the last
+	// build went.
+	Build       *BuildSettings    `json:"build,omitempty"`
+	BuildStatus *BuildStatus      `json:"buildStatus,omitempty"`
+	Env         map[string]string `json:"env"`
+	Timeout     int               `json:"timeout"` // ms
+	Memory      int               `json:"memory"`  // MB
+	Driver      string            `json:"driver"`
 	// MaxInstances bounds how many instances serve the function at once;
 	// calls beyond it queue, then fail with ErrCapacity.
 	MaxInstances int `json:"maxInstances"`
@@ -159,6 +175,9 @@ func (f *Function) Normalize(d Defaults) error {
 	if err := f.normalizeFiles(); err != nil {
 		return err
 	}
+	if err := f.normalizeLayers(); err != nil {
+		return err
+	}
 	if f.Env == nil {
 		f.Env = map[string]string{}
 	}
@@ -214,15 +233,28 @@ func (f *Function) Normalize(d Defaults) error {
 
 // normalizeFiles folds Code into Files (as the handler's module file) and
 // checks every path: relative, clean, no escape from the code directory.
+// Code comes as Code, Files or ZipFile; without any, the stored code
+// (CodeInfo) stays, and its manifest is checked as sent code is: nothing
+// stored is trusted.
 func (f *Function) normalizeFiles() error {
-	if f.Code != "" && len(f.Files) > 0 {
-		return Invalid("code", `give either "code" or "files", not both`)
+	given := 0
+	for _, set := range []bool{f.Code != "", len(f.Files) > 0, len(f.ZipFile) > 0} {
+		if set {
+			given++
+		}
 	}
-	if f.Code == "" && len(f.Files) == 0 {
+	switch {
+	case given > 1:
+		return Invalid("code", `give one of "code", "files" or "zipFile"`)
+	case given == 0 && f.CodeInfo == nil:
 		return Invalid("code", "is required")
+	case len(f.ZipFile) > 0:
+		return nil // unpacked and checked by the functions service
+	case given == 0:
+		return f.checkCodeInfo()
 	}
 	if f.Code != "" {
-		f.Files = map[string]string{f.ModuleFile(): f.Code}
+		f.Files = Files{f.ModuleFile(): f.Code}
 		f.Code = ""
 	}
 	if len(f.Files) > MaxFiles {
@@ -230,7 +262,7 @@ func (f *Function) normalizeFiles() error {
 	}
 	total := 0
 	for p, c := range f.Files {
-		if err := checkPath(p); err != nil {
+		if err := CheckPath(p); err != nil {
 			return err
 		}
 		total += len(c)
@@ -244,7 +276,7 @@ func (f *Function) normalizeFiles() error {
 		}
 	}
 	if total > MaxCodeBytes {
-		return Invalid("code", fmt.Sprintf("source totals %d bytes, more than %d", total, MaxCodeBytes))
+		return Invalid("code", fmt.Sprintf("files total %d bytes, more than %d: send an archive instead", total, MaxCodeBytes))
 	}
 	if !slices.ContainsFunc(f.moduleFiles(), f.hasFile) {
 		return Invalid("handler", fmt.Sprintf("module file %q is not among the files", f.ModuleFile()))
@@ -252,9 +284,62 @@ func (f *Function) normalizeFiles() error {
 	return nil
 }
 
-// checkPath accepts a clean, relative, valid UTF-8 path that stays in the
+// checkCodeInfo checks the manifest of stored code: a hash, sane paths,
+// and the handler's module among the files.
+func (f *Function) checkCodeInfo() error {
+	c := f.CodeInfo
+	if !IsSHA256(c.SHA256) {
+		return Invalid("codeInfo", "has no valid sha256")
+	}
+	if len(c.Files) > MaxFiles {
+		return Invalid("codeInfo", fmt.Sprintf("lists %d files, more than %d", len(c.Files), MaxFiles))
+	}
+	for i, fi := range c.Files {
+		if err := CheckPath(fi.Path); err != nil {
+			return err
+		}
+		if i > 0 && c.Files[i-1].Path >= fi.Path {
+			return Invalid("codeInfo", "files are not sorted by path")
+		}
+	}
+	if !slices.ContainsFunc(f.moduleFiles(), c.Has) {
+		return Invalid("handler", fmt.Sprintf("module file %q is not among the files", f.ModuleFile()))
+	}
+	return nil
+}
+
+// IsSHA256 reports whether s is a SHA-256 in lower-case hex.
+func IsSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// normalizeLayers checks the layer ids.
+func (f *Function) normalizeLayers() error {
+	if len(f.Layers) > MaxLayers {
+		return Invalid("layers", fmt.Sprintf("at most %d layers", MaxLayers))
+	}
+	for i, l := range f.Layers {
+		if !IsSHA256(l) {
+			return Invalid("layers", fmt.Sprintf("%q is not a layer id (the sha256 POST /api/layers answered)", l))
+		}
+		if slices.Contains(f.Layers[:i], l) {
+			return Invalid("layers", fmt.Sprintf("%q is listed twice", l))
+		}
+	}
+	return nil
+}
+
+// CheckPath accepts a clean, relative, valid UTF-8 path that stays in the
 // code directory and that every file system takes.
-func checkPath(p string) error {
+func CheckPath(p string) error {
 	clean := path.Clean(p)
 	switch {
 	case p == "" || clean != p || strings.HasPrefix(p, "/") || clean == "." || strings.HasPrefix(clean, "../") || clean == ".." || strings.ContainsAny(p, "\\\x00"):
@@ -319,7 +404,8 @@ func SameConfig(a, b *Function) bool {
 	if a.Name != b.Name || a.Runtime != b.Runtime || a.Handler != b.Handler || a.Timeout != b.Timeout ||
 		a.Memory != b.Memory || a.Driver != b.Driver || a.MaxInstances != b.MaxInstances || a.Network != b.Network ||
 		a.MinInstances != b.MinInstances || a.Concurrency != b.Concurrency || a.KeepAlive != b.KeepAlive ||
-		len(a.Files) != len(b.Files) || len(a.Env) != len(b.Env) {
+		len(a.Files) != len(b.Files) || len(a.Env) != len(b.Env) ||
+		a.CodeSHA256() != b.CodeSHA256() || !slices.Equal(a.Layers, b.Layers) || a.Scripts() != b.Scripts() {
 		return false
 	}
 	for k, v := range a.Files {
@@ -334,3 +420,15 @@ func SameConfig(a, b *Function) bool {
 	}
 	return true
 }
+
+// CodeSHA256 is the hash of the stored code, "" before it is stored.
+func (f *Function) CodeSHA256() string {
+	if f.CodeInfo == nil {
+		return ""
+	}
+	return f.CodeInfo.SHA256
+}
+
+// Scripts reports whether the function's dependency builds may run
+// install scripts.
+func (f *Function) Scripts() bool { return f.Build != nil && f.Build.Scripts }

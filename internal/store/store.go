@@ -2,6 +2,10 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
 )
@@ -34,7 +38,42 @@ type Store interface {
 	// function and reports how many it deleted.
 	PruneExecutions(ctx context.Context, functionID string, keep int) (int64, error)
 
+	// PutBlob stores data under sha256, the lower-case hex SHA-256 of
+	// data, which the store checks; storing a blob again is a no-op.
+	PutBlob(ctx context.Context, sha256 string, data []byte) error
+	// GetBlob returns the blob stored under sha256 (fn.ErrNotFound if
+	// none). Callers check its hash: stores may be shared.
+	GetBlob(ctx context.Context, sha256 string) ([]byte, error)
+	// DeleteBlob removes a blob; a missing one is not an error.
+	DeleteBlob(ctx context.Context, sha256 string) error
+	// ListBlobs lists every blob, without its data.
+	ListBlobs(ctx context.Context) ([]BlobInfo, error)
+
 	Close() error
+}
+
+// BlobInfo describes a stored blob: function code or a layer, a zip
+// named by its SHA-256.
+type BlobInfo struct {
+	SHA256    string
+	Size      int64
+	CreatedAt time.Time
+}
+
+// MaxBlobBytes bounds one blob (a code or layer archive, canonical zip).
+const MaxBlobBytes = 256 << 20
+
+// CheckBlob checks that data is what sha names and not too large, for
+// PutBlob implementations.
+func CheckBlob(sha string, data []byte) error {
+	if len(data) > MaxBlobBytes {
+		return fmt.Errorf("blob of %d bytes is larger than %d: %w", len(data), MaxBlobBytes, fn.ErrTooLarge)
+	}
+	sum := sha256.Sum256(data)
+	if got := hex.EncodeToString(sum[:]); got != sha {
+		return fmt.Errorf("blob named %.12s… has SHA-256 %.12s…: %w", sha, got, fn.ErrInvalid)
+	}
+	return nil
 }
 
 // ExecQuery selects a page of execution history.

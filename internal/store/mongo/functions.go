@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -32,13 +33,26 @@ type functionDoc struct {
 	Concurrency  int       `bson:"concurrency,omitempty"` // absent in documents older than the field: 1
 	KeepAliveMs  int       `bson:"keepAliveMs,omitempty"`
 	Version      int       `bson:"version"`
-	CreatedAt    time.Time `bson:"createdAt"`
-	UpdatedAt    time.Time `bson:"updatedAt"`
+	// Code describes the stored code, its layers and build; nil for a
+	// function whose files are inline.
+	Code      *codeDoc  `bson:"code,omitempty"`
+	CreatedAt time.Time `bson:"createdAt"`
+	UpdatedAt time.Time `bson:"updatedAt"`
 }
 
 type fileDoc struct {
 	Path    string `bson:"path"`
 	Content string `bson:"content"`
+	// Binary holds a file that is not valid UTF-8 (BSON strings are), and
+	// then Content is empty.
+	Binary []byte `bson:"binary,omitempty"`
+}
+
+type codeDoc struct {
+	Info   *fn.CodeInfo      `bson:"info,omitempty"`
+	Layers []string          `bson:"layers,omitempty"`
+	Build  *fn.BuildSettings `bson:"build,omitempty"`
+	Status *fn.BuildStatus   `bson:"status,omitempty"`
 }
 
 type envDoc struct {
@@ -55,7 +69,15 @@ func toFunctionDoc(f *fn.Function) *functionDoc {
 		MinInstances: f.MinInstances, Concurrency: f.Concurrency, KeepAliveMs: f.KeepAlive,
 	}
 	for _, p := range sortedKeys(f.Files) {
-		d.Files = append(d.Files, fileDoc{Path: p, Content: f.Files[p]})
+		c := f.Files[p]
+		if utf8.ValidString(c) {
+			d.Files = append(d.Files, fileDoc{Path: p, Content: c})
+		} else {
+			d.Files = append(d.Files, fileDoc{Path: p, Binary: []byte(c)})
+		}
+	}
+	if f.CodeInfo != nil || len(f.Layers) > 0 || f.Build != nil || f.BuildStatus != nil {
+		d.Code = &codeDoc{Info: f.CodeInfo, Layers: f.Layers, Build: f.Build, Status: f.BuildStatus}
 	}
 	for _, k := range sortedKeys(f.Env) {
 		d.Env = append(d.Env, envDoc{Name: k, Value: f.Env[k]})
@@ -72,7 +94,17 @@ func (d *functionDoc) function() *fn.Function {
 		MinInstances: d.MinInstances, Concurrency: max(d.Concurrency, 1), KeepAlive: d.KeepAliveMs,
 	}
 	for _, fd := range d.Files {
-		f.Files[fd.Path] = fd.Content
+		if fd.Binary != nil {
+			f.Files[fd.Path] = string(fd.Binary)
+		} else {
+			f.Files[fd.Path] = fd.Content
+		}
+	}
+	if len(f.Files) == 0 {
+		f.Files = nil
+	}
+	if c := d.Code; c != nil {
+		f.CodeInfo, f.Layers, f.Build, f.BuildStatus = c.Info, c.Layers, c.Build, c.Status
 	}
 	for _, e := range d.Env {
 		f.Env[e.Name] = e.Value
@@ -80,7 +112,7 @@ func (d *functionDoc) function() *fn.Function {
 	return f
 }
 
-func sortedKeys(m map[string]string) []string {
+func sortedKeys[M ~map[string]string](m M) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

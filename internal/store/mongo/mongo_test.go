@@ -95,7 +95,7 @@ func TestEveryFieldRoundTrips(t *testing.T) {
 	s := openClosing(t, mongotest.Shared(t).NewDatabase(t))
 
 	f := new(fn.Function)
-	fill(t, reflect.ValueOf(f).Elem(), "Code") // Code is folded into Files, never stored
+	fill(t, reflect.ValueOf(f).Elem(), "Code", "ZipFile") // Code and ZipFile come in only, never stored
 	f.ID = fn.NewID()
 	f.Files = map[string]string{"main.py": "x = 1\n", "pkg/v1.2/data.json": `{"a.b": 1}`, "$odd": "dollar"}
 	f.Env = map[string]string{"A": "1", "EMPTY": ""}
@@ -140,16 +140,31 @@ func fill(t *testing.T, v reflect.Value, skip ...string) {
 		switch fv.Kind() {
 		case reflect.String:
 			fv.SetString("s-" + sf.Name)
-		case reflect.Int, reflect.Int64:
-			fv.SetInt(int64(1000 + i))
+		case reflect.Int, reflect.Int64, reflect.Uint32:
+			if fv.Kind() == reflect.Uint32 {
+				fv.SetUint(uint64(1000 + i))
+			} else {
+				fv.SetInt(int64(1000 + i))
+			}
 		case reflect.Float64:
 			fv.SetFloat(float64(i) + 0.25)
 		case reflect.Bool:
 			fv.SetBool(true)
 		case reflect.Map:
 			fv.Set(reflect.ValueOf(map[string]string{"k": "v-" + sf.Name}))
-		case reflect.Slice: // json.RawMessage
-			fv.SetBytes([]byte(`{"f":"` + sf.Name + `"}`))
+		case reflect.Slice:
+			switch e := fv.Type().Elem(); {
+			case e.Kind() == reflect.Uint8: // json.RawMessage
+				fv.SetBytes([]byte(`{"f":"` + sf.Name + `"}`))
+			case e.Kind() == reflect.String:
+				fv.Set(reflect.ValueOf([]string{"s-" + sf.Name}))
+			case e.Kind() == reflect.Struct:
+				s := reflect.MakeSlice(fv.Type(), 1, 1)
+				fill(t, s.Index(0))
+				fv.Set(s)
+			default:
+				t.Fatalf("fill: field %s of type %s: teach fill about it", sf.Name, fv.Type())
+			}
 		case reflect.Pointer:
 			p := reflect.New(fv.Type().Elem())
 			fill(t, p.Elem())

@@ -71,6 +71,16 @@ var migrations = []string{
 	`ALTER TABLE functions ADD COLUMN min_instances INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE functions ADD COLUMN concurrency INTEGER NOT NULL DEFAULT 1;
 	ALTER TABLE functions ADD COLUMN keep_alive_ms INTEGER NOT NULL DEFAULT 0;`,
+
+	// 6: code as a blob. A function's code is one canonical zip in blobs,
+	// by its SHA-256; code is a JSON object describing it, its layers and
+	// its build (codeDoc), '' for functions whose files are inline.
+	`ALTER TABLE functions ADD COLUMN code TEXT NOT NULL DEFAULT '';
+	CREATE TABLE blobs (
+		sha256     TEXT    PRIMARY KEY,
+		data       BLOB    NOT NULL,
+		created_at INTEGER NOT NULL
+	) STRICT;`,
 }
 
 // migrate applies the steps db has not yet had, all in one transaction.

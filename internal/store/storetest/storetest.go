@@ -47,6 +47,8 @@ func Run(t *testing.T, open Opener) {
 		{"concurrent readers and writers", testConcurrentReadWrite},
 		{"restart persistence", testRestart},
 		{"metric minutes (optional MetricsStore)", testMetricMinutes},
+		{"code, layers and build round trip", testCodeRoundTrip},
+		{"blobs", testBlobs},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -242,6 +244,16 @@ func assertFunction(t *testing.T, got, want *fn.Function) {
 	if !maps.Equal(got.Env, want.Env) {
 		t.Errorf("function %s: Env = %q, want %q", want.Name, got.Env, want.Env)
 	}
+	type code struct {
+		Info   *fn.CodeInfo
+		Layers []string
+		Build  *fn.BuildSettings
+		Status *fn.BuildStatus
+	}
+	gc, wc := code{got.CodeInfo, got.Layers, got.Build, got.BuildStatus}, code{want.CodeInfo, want.Layers, want.Build, want.BuildStatus}
+	if gb, wb := mustJSON(t, gc), mustJSON(t, wc); gb != wb {
+		t.Errorf("function %s: code, layers and build:\n got %s\nwant %s", want.Name, gb, wb)
+	}
 	if !got.CreatedAt.Equal(want.CreatedAt) {
 		t.Errorf("function %s: CreatedAt = %v, want %v", want.Name, got.CreatedAt, want.CreatedAt)
 	}
@@ -311,4 +323,13 @@ func jsonEqual(a, b json.RawMessage) bool {
 		return false
 	}
 	return reflect.DeepEqual(x, y)
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
