@@ -9,7 +9,8 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/fn"
 )
 
-// Event is one finished execution, as the live stream shows it.
+// Event is one finished execution, as the live stream shows it, or, when
+// Build is set, a step of a function's build.
 type Event struct {
 	ExecutionID string    `json:"executionId"`
 	FunctionID  string    `json:"functionId"`
@@ -18,6 +19,20 @@ type Event struct {
 	StartedAt   time.Time `json:"startedAt"`
 	DurationMs  float64   `json:"durationMs"`
 	ColdStart   bool      `json:"coldStart"`
+	Build       *Build    `json:"build,omitempty"`
+}
+
+// Build is a step of a function's build on the live stream: its state
+// changed, or its output gained a line.
+type Build struct {
+	State string `json:"state"` // fn.BuildBuilding, BuildReady, BuildFailed
+	Line  string `json:"line,omitempty"`
+}
+
+// PublishBuild sends a build step of function f (id and name) to the
+// subscribers that follow it: never waits, as publish.
+func (e *Events) PublishBuild(functionID, name, state, line string) {
+	e.send(Event{FunctionID: functionID, Function: name, Build: &Build{State: state, Line: line}})
 }
 
 // Events fans finished executions out to subscribers. Publishing never
@@ -112,8 +127,18 @@ func (e *Events) publish(f *fn.Function, x *fn.Execution) {
 	if f != nil {
 		ev.Function = f.Name
 	}
+	e.send(ev)
+}
+
+// send hands ev to every subscriber that follows its function, dropping
+// it for those whose buffer is full.
+func (e *Events) send(ev Event) {
+	p := e.subs.Load()
+	if p == nil || len(*p) == 0 {
+		return
+	}
 	for _, s := range *p {
-		if s.function != "" && s.function != x.FunctionID {
+		if s.function != "" && s.function != ev.FunctionID {
 			continue
 		}
 		select {

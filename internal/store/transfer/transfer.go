@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/store"
@@ -24,6 +25,16 @@ type Record struct {
 	Version   int           `json:"version,omitempty"`
 	Function  *fn.Function  `json:"function,omitempty"`
 	Execution *fn.Execution `json:"execution,omitempty"`
+	// Blob is stored code or an uploaded layer, written before the first
+	// function that uses it. Layers built from dependencies are not
+	// exported: the destination builds them again.
+	Blob *Blob `json:"blob,omitempty"`
+}
+
+// Blob is a stored blob: its SHA-256 and its bytes (base64 in JSON).
+type Blob struct {
+	SHA256 string `json:"sha256"`
+	Data   []byte `json:"data"`
 }
 
 // Options say what to move and how.
@@ -70,7 +81,25 @@ func Export(ctx context.Context, src store.Store, w io.Writer, opt Options) (Sta
 	if err != nil {
 		return st, fmt.Errorf("export: %w", err)
 	}
+	blobs := map[string]bool{}
 	for _, f := range fns {
+		shas := slices.Clone(f.Layers)
+		if f.CodeInfo != nil {
+			shas = append(shas, f.CodeInfo.SHA256)
+		}
+		for _, sha := range shas {
+			if blobs[sha] {
+				continue
+			}
+			data, err := src.GetBlob(ctx, sha)
+			if err != nil {
+				return st, fmt.Errorf("export: code of %s: %w", f.Name, err)
+			}
+			if err := enc.Encode(Record{Blob: &Blob{SHA256: sha, Data: data}}); err != nil {
+				return st, fmt.Errorf("export: %w", err)
+			}
+			blobs[sha] = true
+		}
 		if err := enc.Encode(Record{Function: f}); err != nil {
 			return st, fmt.Errorf("export: %w", err)
 		}
@@ -165,6 +194,10 @@ func Import(ctx context.Context, dst store.Store, r io.Reader, opt Options) (Sta
 			}
 			if rec.Version > Version {
 				return st, fmt.Errorf("import: %w", fn.Invalid("input", fmt.Sprintf("export format version %d is newer than this build's %d", rec.Version, Version)))
+			}
+		case rec.Blob != nil:
+			if err := dst.PutBlob(ctx, rec.Blob.SHA256, rec.Blob.Data); err != nil { // checks the hash
+				return st, fmt.Errorf("import: record %d: blob: %w", line, err)
 			}
 		case rec.Function != nil:
 			if err := flush(); err != nil {

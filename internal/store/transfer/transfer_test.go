@@ -2,6 +2,9 @@ package transfer_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -279,5 +282,53 @@ func TestImportRejectsBadInput(t *testing.T) {
 				t.Errorf("Import = %v, want fn.ErrInvalid mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestExportCarriesBlobs: a function whose code is a blob, with a layer,
+// moves with both blobs, each written once, and an import refuses a blob
+// whose bytes are not what its name says.
+func TestExportCarriesBlobs(t *testing.T) {
+	src, dst := openSQLite(t), openSQLite(t)
+	ctx := t.Context()
+	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+	code, layer := []byte("PK code \x00\xff"), []byte("PK layer")
+	for _, b := range [][]byte{code, layer} {
+		if err := src.PutBlob(ctx, sum(b), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"one", "two"} {
+		f := &fn.Function{
+			ID: fn.NewID(), Name: name, Runtime: runtime.Python, Handler: "main.handler", Env: map[string]string{},
+			CodeInfo: &fn.CodeInfo{SHA256: sum(code), Size: int64(len(code)), Files: []fn.FileInfo{{Path: "main.py", Size: 1, Mode: 0o644}}},
+			Layers:   []string{sum(layer)}, Timeout: 3000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 2, Concurrency: 1,
+			Version: 1, CreatedAt: epoch, UpdatedAt: epoch,
+		}
+		if err := src.CreateFunction(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := transfer.Export(ctx, src, &buf, transfer.Options{}); err != nil {
+		t.Fatalf("Export: %v", err)
+	}
+	if n := strings.Count(buf.String(), `"blob":`); n != 2 {
+		t.Fatalf("export holds %d blobs, want 2 (each once):\n%s", n, buf.String())
+	}
+	stream := buf.String()
+	if _, err := transfer.Import(ctx, dst, &buf, transfer.Options{}); err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	assertSame(t, src, dst, false)
+	for _, b := range [][]byte{code, layer} {
+		if got, err := dst.GetBlob(ctx, sum(b)); err != nil || !bytes.Equal(got, b) {
+			t.Fatalf("blob %q in the destination: %q, %v", b, got, err)
+		}
+	}
+	// A blob tampered with in the stream is refused.
+	bad := strings.Replace(stream, base64.StdEncoding.EncodeToString(code), base64.StdEncoding.EncodeToString([]byte("PK evil")), 1)
+	if _, err := transfer.Import(ctx, openSQLite(t), strings.NewReader(bad), transfer.Options{}); !errors.Is(err, fn.ErrInvalid) {
+		t.Fatalf("import of a tampered blob: %v, want ErrInvalid", err)
 	}
 }
