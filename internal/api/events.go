@@ -33,6 +33,15 @@ type snapshot struct {
 	DroppedTotal uint64 `json:"droppedTotal"`
 }
 
+// buildEvent is the "build" event of the live stream: a function's build
+// changed state or printed a line.
+type buildEvent struct {
+	FunctionID string `json:"functionId"`
+	Function   string `json:"function"`
+	State      string `json:"state"`
+	Line       string `json:"line,omitempty"`
+}
+
 // events serves GET /api/events as Server-Sent Events: an "execution" event
 // for each finished execution, a "metrics" snapshot every second and a
 // heartbeat comment every 15 seconds, for proxies that close streams they
@@ -78,6 +87,14 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		_ = enc.Encode(v) // ends with the newline that ends the data line
 		buf.WriteString("\n")
 	}
+	// emit writes an execution, or a build step as a "build" event.
+	emit := func(ev metrics.Event) {
+		if b := ev.Build; b != nil {
+			event("build", &buildEvent{FunctionID: ev.FunctionID, Function: ev.Function, State: b.State, Line: b.Line})
+			return
+		}
+		event("execution", &ev)
+	}
 	snap := func() {
 		sn := snapshot{Time: time.Now().UTC(), FunctionID: functionID, Dropped: sub.Dropped(), DroppedTotal: s.cfg.Metrics.Events().Dropped()}
 		if functionID == "" {
@@ -105,12 +122,12 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case ev := <-sub.C():
-			event("execution", &ev)
+			emit(ev)
 		more:
 			for range maxBatch - 1 {
 				select {
 				case ev := <-sub.C():
-					event("execution", &ev)
+					emit(ev)
 				default:
 					break more
 				}

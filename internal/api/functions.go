@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"mime"
 	"net/http"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
@@ -47,24 +48,34 @@ func (s *Server) getFunction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	v := view(f)
+	v := s.view(r, f)
 	win, src := s.cfg.Engine.KeepAlive(f)
 	v.KeepAliveNow = &keepAliveView{Source: src, PrewarmMs: win.Prewarm.Milliseconds(), KeepAliveMs: win.KeepAlive.Milliseconds()}
 	writeJSON(w, http.StatusOK, v)
 }
 
+// createFunction serves POST /api/functions: a function as JSON (its
+// code as "code", "files" or a base64 "zipFile"), or a multipart form of
+// a "function" JSON part and an "archive" part.
 func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) {
-	f := new(fn.Function)
-	if err := s.readJSON(w, r, f); err != nil {
-		writeError(w, err)
-		return
+	var f *fn.Function
+	var err error
+	if media, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); media == "multipart/form-data" {
+		f, err = s.createFromMultipart(w, r)
+	} else {
+		f = new(fn.Function)
+		err = s.readJSONLimit(w, r, f, s.codeBodyLimit())
 	}
-	f, err := s.cfg.Functions.Create(r.Context(), f)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	v := view(f)
+	f, err = s.cfg.Functions.Create(r.Context(), f)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	v := s.view(r, f)
 	v.Warnings = s.cfg.Functions.Warnings(r.Context(), f)
 	writeJSON(w, http.StatusCreated, v)
 }
@@ -74,7 +85,7 @@ func (s *Server) updateFunction(w http.ResponseWriter, r *http.Request) {
 	// whatever the body.
 	f, changed, err := s.cfg.Functions.Update(r.Context(), r.PathValue("id"), func(f *fn.Function) error {
 		var patch map[string]json.RawMessage
-		if err := s.readJSON(w, r, &patch); err != nil {
+		if err := s.readJSONLimit(w, r, &patch, s.codeBodyLimit()); err != nil {
 			return err
 		}
 		return functions.Merge(f, patch)
@@ -83,7 +94,7 @@ func (s *Server) updateFunction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	v := view(f)
+	v := s.view(r, f)
 	if changed {
 		v.Warnings = s.cfg.Functions.Warnings(r.Context(), f)
 	}
@@ -98,4 +109,10 @@ func (s *Server) deleteFunction(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func view(f *fn.Function) *functionView { return &functionView{Function: f} }
+// view shows f with its code inline when it is small text, as a files map
+// a client can edit and send back.
+func (s *Server) view(r *http.Request, f *fn.Function) *functionView {
+	g := *f
+	g.Files = s.cfg.Functions.InlineFiles(r.Context(), f)
+	return &functionView{Function: &g}
+}

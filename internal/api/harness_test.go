@@ -126,7 +126,9 @@ func newHarness(t testing.TB, o options) *harness {
 		t.Fatal(err)
 	}
 	eng.Start(ctx)
-	fns := functions.New(functions.Config{Store: st, Engine: eng, Logger: log, Defaults: fn.Defaults{TimeoutMs: 5000, MemoryMB: 128}})
+	dir := t.TempDir()
+	fns := functions.New(functions.Config{Store: st, Engine: eng, Logger: log, Defaults: fn.Defaults{TimeoutMs: 5000, MemoryMB: 128},
+		CodeDir: filepath.Join(dir, "code"), LayerDir: filepath.Join(dir, "layers"), Events: rec.Events()})
 	cfg := api.Config{Store: st, Engine: eng, Functions: fns, Metrics: rec, APIKey: o.key, Logger: log, Gatherer: reg}
 	if o.api != nil {
 		o.api(&cfg)

@@ -36,10 +36,12 @@ var (
 const jsonType = "application/json"
 
 // bodyTypes lists the body media types of the mutating routes that take
-// more than JSON; every other mutating /api route takes JSON only. Code
-// uploads will add application/zip, application/gzip and
-// multipart/form-data to "POST /api/functions" and "PUT /api/functions/{id}".
-var bodyTypes = map[string][]string{}
+// more than JSON; every other mutating /api route takes JSON only.
+var bodyTypes = map[string][]string{
+	"POST /api/functions":          {"multipart/form-data"},
+	"PUT /api/functions/{id}/code": archiveTypes,
+	"POST /api/layers":             archiveTypes,
+}
 
 // loopbackNames are the names a local client uses for this server.
 var loopbackNames = []string{"localhost", "127.0.0.1", "::1"}

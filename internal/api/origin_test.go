@@ -54,8 +54,13 @@ func TestOtherSitesCannotCall(t *testing.T) {
 		}
 	}
 	// A simple request: a form or fetch with text/plain needs no preflight.
+	// (A multipart create is taken: it uploads an archive; a browser that
+	// sends it from another site says so in Origin, refused above.)
 	for _, ct := range []string{"text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""} {
 		for _, c := range calls[:3] {
+			if c.name == "create" && strings.HasPrefix(ct, "multipart/") {
+				continue
+			}
 			t.Run("Content-Type "+ct+"/"+c.name, func(t *testing.T) {
 				resp, body := h.send(c.method, c.path, c.body, map[string]string{"Content-Type": ct})
 				if resp.StatusCode != http.StatusUnsupportedMediaType || errorCode(t, body) != "unsupported_media_type" || !strings.Contains(body, jsonCT) {

@@ -116,6 +116,10 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /api/functions/{id}", s.getFunction)
 	s.mux.HandleFunc("PUT /api/functions/{id}", s.updateFunction)
 	s.mux.HandleFunc("DELETE /api/functions/{id}", s.deleteFunction)
+	s.mux.HandleFunc("GET /api/functions/{id}/code", s.getCode)
+	s.mux.HandleFunc("PUT /api/functions/{id}/code", s.putCode)
+	s.mux.HandleFunc("POST /api/layers", s.postLayer)
+	s.mux.HandleFunc("GET /api/layers/{id}", s.getLayer)
 	s.mux.HandleFunc("POST /api/executions/{functionId}", s.invoke)
 	s.mux.HandleFunc("GET /api/executions/{functionId}/history", s.history)
 	s.mux.HandleFunc("GET /api/executions/{functionId}/{executionId}", s.getExecution)
@@ -302,6 +306,8 @@ func writeError(w http.ResponseWriter, err error) {
 		status, code = http.StatusForbidden, "forbidden"
 	case errors.Is(err, errMediaType):
 		status, code = http.StatusUnsupportedMediaType, "unsupported_media_type"
+	case errors.Is(err, fn.ErrBuildFailed):
+		status, code = http.StatusUnprocessableEntity, "build_failed"
 	case errors.Is(err, fn.ErrConflict):
 		status, code = http.StatusConflict, "conflict"
 	case errors.Is(err, fn.ErrCapacity):
@@ -320,7 +326,12 @@ func writeError(w http.ResponseWriter, err error) {
 // readJSON decodes a request body of at most the configured size and
 // MaxJSONDepth into v, rejecting unknown fields.
 func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	return s.readJSONLimit(w, r, v, s.cfg.MaxBodyBytes)
+}
+
+// readJSONLimit is readJSON with a body of at most limit bytes.
+func (s *Server) readJSONLimit(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		return err
 	}

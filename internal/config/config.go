@@ -65,6 +65,18 @@ type Config struct {
 	// at start-up.
 	MetricsRetention time.Duration
 
+	// Archives (code and layers): NIMBUS_MAX_ARCHIVE_BYTES (50 MiB),
+	// NIMBUS_MAX_UNPACKED_BYTES (250 MiB), NIMBUS_MAX_ARCHIVE_FILES (20000).
+	MaxArchiveBytes, MaxUnpackedBytes int64
+	MaxArchiveFiles                   int
+	// Dependency builds: NIMBUS_BUILD_TIMEOUT (10m), NIMBUS_BUILD_MEMORY
+	// (MB, 2048), and where packages come from: NIMBUS_PIP_INDEX_URL,
+	// NIMBUS_PIP_FIND_LINKS (a directory of wheels, or a URL),
+	// NIMBUS_NPM_REGISTRY.
+	BuildTimeout                           time.Duration
+	BuildMemoryMB                          int
+	PipIndexURL, PipFindLinks, NpmRegistry string
+
 	// Lookup reads a setting as Load did: the environment, then the .env
 	// file. Drivers and runtimes read their own settings through it.
 	Lookup func(string) (string, bool) `json:"-"`
@@ -90,6 +102,11 @@ func Default() Config {
 		ShutdownTimeout:   30 * time.Second,
 		LogLevel:          "info",
 		MetricsRetention:  7 * 24 * time.Hour,
+		MaxArchiveBytes:   50 << 20,
+		MaxUnpackedBytes:  250 << 20,
+		MaxArchiveFiles:   20000,
+		BuildTimeout:      10 * time.Minute,
+		BuildMemoryMB:     2048,
 	}
 }
 
@@ -213,6 +230,24 @@ func Load(lookup func(string) (string, bool), envFile string, args []string) (Co
 	if c.MetricsRetention <= 0 {
 		errs = append(errs, fmt.Errorf("NIMBUS_METRICS_RETENTION: want a positive duration such as 168h"))
 	}
+	var archive, unpacked int
+	num("NIMBUS_MAX_ARCHIVE_BYTES", &archive, 1024, 1<<30)
+	num("NIMBUS_MAX_UNPACKED_BYTES", &unpacked, 1024, 1<<34)
+	if archive > 0 {
+		c.MaxArchiveBytes = int64(archive)
+	}
+	if unpacked > 0 {
+		c.MaxUnpackedBytes = int64(unpacked)
+	}
+	num("NIMBUS_MAX_ARCHIVE_FILES", &c.MaxArchiveFiles, 1, 100_000)
+	dur("NIMBUS_BUILD_TIMEOUT", &c.BuildTimeout)
+	if c.BuildTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("NIMBUS_BUILD_TIMEOUT: want a positive duration such as 10m"))
+	}
+	num("NIMBUS_BUILD_MEMORY", &c.BuildMemoryMB, 64, 1<<20)
+	str("NIMBUS_PIP_INDEX_URL", &c.PipIndexURL)
+	str("NIMBUS_PIP_FIND_LINKS", &c.PipFindLinks)
+	str("NIMBUS_NPM_REGISTRY", &c.NpmRegistry)
 
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {

@@ -97,6 +97,8 @@ func (a Availability) Warning(name string) string {
 type InstanceSpec struct {
 	Function *fn.Function
 	LogLimit int // bytes of logs kept per invocation; 0 means the default
+	Code     string   // NEW: local directory holding the function's files (read-only; do not write into it)
+	Layers   []string // NEW: local layer directories, mounted at /opt/layers/<i>
 }
 
 // Init is the init frame that loads spec's function from taskDir, with env

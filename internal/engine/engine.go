@@ -22,7 +22,11 @@ import (
 // zero ReapInterval or FlushInterval turns that background job off, so tests
 // can drive time by hand.
 type Config struct {
-	Drivers      map[string]driver.Driver
+	Drivers map[string]driver.Driver
+	// Code finds the local directories of a function's code and layers
+	// for its instances (functions.Service.Code). Without it, drivers
+	// write the function's inline files themselves.
+	Code         CodeSource
 	Records      RecordStore
 	Metrics      *metrics.Recorder
 	Logger       *slog.Logger
@@ -48,6 +52,25 @@ type Config struct {
 	// store hold (256 MiB): past it, records arriving lose their event and
 	// result, then the oldest are dropped.
 	RecordBufferBytes int
+}
+
+// CodeSource finds what an instance of a function runs: the directory of
+// its code and those of its layers, on this node.
+type CodeSource interface {
+	Code(ctx context.Context, f *fn.Function) (dir string, layers []string, err error)
+}
+
+// spec is the instance spec of f: its code and layers found on this node.
+func (e *Engine) spec(ctx context.Context, f *fn.Function) (driver.InstanceSpec, error) {
+	sp := driver.InstanceSpec{Function: f, LogLimit: e.cfg.LogLimit}
+	if e.cfg.Code == nil {
+		return sp, nil
+	}
+	var err error
+	if sp.Code, sp.Layers, err = e.cfg.Code.Code(ctx, f); err != nil {
+		return sp, fmt.Errorf("the code of %q: %w", f.Name, err)
+	}
+	return sp, nil
 }
 
 // Engine runs functions.
@@ -193,7 +216,11 @@ func (e *Engine) invoke(ctx context.Context, f *fn.Function, ex *fn.Execution) e
 		// drain runs out: a slow one would hold the shutdown to its end.
 		start, stopStart := context.WithCancel(run)
 		unlink := context.AfterFunc(e.bgCtx, stopStart)
-		di, err := d.Start(start, driver.InstanceSpec{Function: f, LogLimit: e.cfg.LogLimit})
+		sp, err := e.spec(start, f)
+		var di driver.Instance
+		if err == nil {
+			di, err = d.Start(start, sp)
+		}
 		unlink()
 		stopStart()
 		ex.InitMs = msSince(t0)
@@ -458,7 +485,12 @@ func (e *Engine) startIdle(p *pool, f *fn.Function) {
 	}
 	ctx, cancel := context.WithTimeout(e.bgCtx, max(time.Duration(f.Timeout)*time.Millisecond, 30*time.Second))
 	defer cancel()
-	di, err := d.Start(ctx, driver.InstanceSpec{Function: f, LogLimit: e.cfg.LogLimit})
+	sp, err := e.spec(ctx, f)
+	if err != nil {
+		fail(err)
+		return
+	}
+	di, err := d.Start(ctx, sp)
 	if err != nil {
 		fail(err)
 		return

@@ -99,6 +99,9 @@ type CodeInfo struct {
 	Size         int64      `json:"size"`         // bytes of the zip
 	UnpackedSize int64      `json:"unpackedSize"` // bytes of its files
 	Files        []FileInfo `json:"files"`        // sorted by path
+	// Layer is the key of the layer its dependencies were built into, ""
+	// when it declares none.
+	Layer string `json:"layer,omitempty"`
 }
 
 // FileInfo is one file of a function's code.

@@ -11,6 +11,9 @@ var (
 	ErrTooLarge    = errors.New("too large")
 	ErrCapacity    = errors.New("over capacity")
 	ErrUnavailable = errors.New("unavailable")
+	// ErrBuildFailed: the dependencies of code sent could not be built,
+	// so the change did not take.
+	ErrBuildFailed = errors.New("build failed")
 )
 
 // FieldError is an ErrInvalid that names the offending field.

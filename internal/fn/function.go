@@ -21,7 +21,7 @@ const (
 	MaxKeepAliveMs      = 24 * 60 * 60 * 1000
 	MaxNameLen          = 63
 	MaxCodeBytes        = 5 << 20 // all files of a JSON "files" map together
-	MaxFiles            = 20000   // files of one function's code (Lambda's)
+	MaxFiles            = 100000  // files of one function's code, whatever the archive limits allow
 	MaxLayers           = 5       // layers of one function (Lambda's)
 	MaxHandlerLen       = 128     // Lambda's limit
 	MaxPathLen          = 1024    // bytes in a file's whole path
@@ -369,8 +369,10 @@ func (f *Function) ModuleFile() string {
 	return f.Handler
 }
 
-// moduleFiles are the files the handler's module may be, ModuleFile
+// ModuleFiles are the files the handler's module may be, ModuleFile
 // first; none if the runtime is unknown.
+func (f *Function) ModuleFiles() []string { return f.moduleFiles() }
+
 func (f *Function) moduleFiles() []string {
 	r, ok := runtime.Lookup(f.Runtime)
 	if !ok {

@@ -104,6 +104,8 @@ func newNode(t *testing.T, st *sqlite.Store) *node {
 		Defaults: fn.Defaults{TimeoutMs: 5000, MemoryMB: 128},
 		Logger:   log,
 		TTL:      20 * time.Millisecond,
+		CodeDir:  filepath.Join(t.TempDir(), "code"),
+		LayerDir: filepath.Join(t.TempDir(), "layers"),
 	})
 	return &node{t: t, svc: svc, engine: eng, driver: d, store: st}
 }

@@ -12,7 +12,7 @@ import (
 // files. Identity and bookkeeping fields (id, version, createdAt,
 // updatedAt) cannot be changed, and unknown fields are refused.
 func Merge(f *fn.Function, patch map[string]json.RawMessage) error {
-	for _, k := range []string{"id", "version", "createdAt", "updatedAt"} {
+	for _, k := range []string{"id", "version", "createdAt", "updatedAt", "codeInfo", "buildStatus"} {
 		if _, ok := patch[k]; ok {
 			return fn.Invalid(k, "cannot be changed")
 		}
@@ -25,8 +25,15 @@ func Merge(f *fn.Function, patch map[string]json.RawMessage) error {
 	if err := json.Unmarshal(base, &m); err != nil {
 		return err
 	}
-	if _, ok := patch["code"]; ok {
-		delete(m, "files")
+	// New code, in any form, replaces the code: the stored code and any
+	// other form.
+	for _, k := range []string{"code", "files", "zipFile"} {
+		if _, ok := patch[k]; ok {
+			delete(m, "code")
+			delete(m, "files")
+			delete(m, "zipFile")
+			break
+		}
 	}
 	for k, v := range patch {
 		m[k] = v

@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
+	"path/filepath"
+	"sync"
 	"time"
 
+	"github.com/nimbusfaas/nimbus/internal/build"
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/store"
@@ -44,13 +48,24 @@ type Config struct {
 	// TTL is how long Resolve serves a cached function before it reads it
 	// again, in the background (DefaultTTL).
 	TTL time.Duration
+	// CodeDir and LayerDir are where this node unpacks stored code and
+	// uploaded layers, each in a directory named by its SHA-256.
+	CodeDir, LayerDir string
+	// Limits bound the archives code comes in (build.DefaultLimits).
+	Limits build.Limits
+	// Builder builds dependencies; nil builds none (code that declares
+	// some then runs without them).
+	Builder Builder
+	// Events receives build steps for the live stream; may be nil.
+	Events Events
 }
 
 // Service is the function lifecycle. It is safe for concurrent use.
 type Service struct {
-	cfg   Config
-	log   *slog.Logger
-	cache cache
+	cfg       Config
+	log       *slog.Logger
+	cache     cache
+	unpacking sync.Map // directory → *sync.Mutex, held while it is unpacked
 }
 
 // New builds a Service.
@@ -61,26 +76,46 @@ func New(cfg Config) *Service {
 	if cfg.TTL <= 0 {
 		cfg.TTL = DefaultTTL
 	}
+	if cfg.Limits == (build.Limits{}) {
+		cfg.Limits = build.DefaultLimits
+	}
+	if cfg.CodeDir == "" || cfg.LayerDir == "" {
+		// Without directories of its own (a tool, a test), the service
+		// unpacks below a temporary directory.
+		tmp, err := os.MkdirTemp("", "nimbus-code-")
+		if err != nil {
+			panic(fmt.Sprintf("functions: no code directory: %v", err))
+		}
+		cfg.CodeDir, cfg.LayerDir = filepath.Join(tmp, "code"), filepath.Join(tmp, "layers")
+	}
 	return &Service{cfg: cfg, log: cfg.Logger.With("component", "functions")}
 }
 
-// Create validates f, fills its defaults, checks its sources compile,
-// gives it a new id and version 1, stores it and tells the engine (which
-// starts its minInstances). It returns f so completed. A taken name is
-// fn.ErrConflict.
+// Create validates f, fills its defaults, stores its code, checks its
+// sources compile, gives it a new id and version 1, builds its
+// dependencies, stores it and tells the engine (which starts its
+// minInstances). It returns f so completed. A taken name is
+// fn.ErrConflict. A failed build still creates the function, with its
+// buildStatus saying why: it cannot run until code that builds is sent.
 func (s *Service) Create(ctx context.Context, f *fn.Function) (*fn.Function, error) {
-	f.ID, f.Version = "", 0
+	f.ID, f.Version, f.CodeInfo, f.BuildStatus = "", 0, nil, nil
 	if err := s.prepare(ctx, f); err != nil {
 		return nil, err
+	}
+	if _, err := s.cfg.Store.GetFunction(ctx, f.Name); err == nil {
+		return nil, conflictName(fn.ErrConflict, f.Name) // before a build that would be lost
 	}
 	now := time.Now().UTC()
 	f.ID = fn.NewID()
 	f.Version = 1
 	f.CreatedAt, f.UpdatedAt = now, now
+	_ = s.buildDeps(ctx, f) // a failure is in f.BuildStatus
 	if err := s.cfg.Store.CreateFunction(ctx, f); err != nil {
 		return nil, conflictName(err, f.Name)
 	}
-	s.cfg.Engine.Update(f)
+	if !buildFailed(f) {
+		s.cfg.Engine.Update(f)
+	}
 	s.log.Info("function created", "function", f.Name, "id", f.ID, "runtime", f.Runtime, "driver", f.Driver)
 	return f, nil
 }
@@ -103,12 +138,29 @@ func (s *Service) Update(ctx context.Context, idOrName string, change func(*fn.F
 		return nil, false, err
 	}
 	f = &g
-	f.ID, f.CreatedAt = old.ID, old.CreatedAt
+	f.ID, f.CreatedAt, f.BuildStatus = old.ID, old.CreatedAt, old.BuildStatus
+	if f.CodeInfo != nil && old.CodeInfo != nil && f.CodeInfo.SHA256 == old.CodeInfo.SHA256 {
+		f.CodeInfo = old.CodeInfo // the stored manifest, whatever came back with it
+	}
 	if err := s.prepare(ctx, f); err != nil {
 		return nil, false, err
 	}
-	if fn.SameConfig(old, f) {
+	if fn.SameConfig(old, f) && !buildFailed(old) {
 		return old, false, nil
+	}
+	if f.CodeSHA256() != old.CodeSHA256() || f.Runtime != old.Runtime || f.Scripts() != old.Scripts() || buildFailed(old) {
+		ci := *f.CodeInfo
+		f.CodeInfo = &ci
+		if err := s.buildDeps(ctx, f); err != nil && !buildFailed(old) {
+			// The last good code keeps serving: only the failed build's
+			// status is kept, on the function as it was.
+			kept := *old
+			kept.BuildStatus = f.BuildStatus
+			if serr := s.cfg.Store.UpdateFunction(ctx, &kept, old.Version); serr == nil {
+				s.forget(old)
+			}
+			return nil, false, err
+		}
 	}
 	f.Version = old.Version + 1
 	f.UpdatedAt = time.Now().UTC()
@@ -119,7 +171,11 @@ func (s *Service) Update(ctx context.Context, idOrName string, change func(*fn.F
 		return nil, false, conflictName(err, f.Name)
 	}
 	s.forget(old)
-	s.cfg.Engine.Update(f)
+	if buildFailed(f) {
+		s.cfg.Engine.Remove(f.ID)
+	} else {
+		s.cfg.Engine.Update(f)
+	}
 	s.log.Info("function updated", "function", f.Name, "id", f.ID, "version", f.Version)
 	return f, true, nil
 }
@@ -176,7 +232,8 @@ func (s *Service) Warnings(ctx context.Context, f *fn.Function) []string {
 	return nil
 }
 
-// prepare validates f, fills defaults and checks its sources compile.
+// prepare validates f, fills defaults, stores the code it brings and
+// checks its handler's module compiles.
 func (s *Service) prepare(ctx context.Context, f *fn.Function) error {
 	if err := f.Normalize(s.cfg.Defaults); err != nil {
 		return err
@@ -184,8 +241,26 @@ func (s *Service) prepare(ctx context.Context, f *fn.Function) error {
 	if _, err := s.cfg.Engine.Driver(f.Driver); err != nil {
 		return err
 	}
+	if err := s.ingest(ctx, f); err != nil {
+		return err
+	}
+	if err := f.Normalize(s.cfg.Defaults); err != nil { // the code as stored
+		return err
+	}
+	for _, l := range f.Layers {
+		if _, err := s.blobDir(ctx, s.cfg.LayerDir, l); err != nil {
+			if errors.Is(err, fn.ErrNotFound) {
+				return fn.Invalid("layers", fmt.Sprintf("no layer %q: upload it with POST /api/layers first", l))
+			}
+			return err
+		}
+	}
 	if s.cfg.CheckSyntax != nil {
-		if err := s.cfg.CheckSyntax(ctx, f.Runtime, f.Files); err != nil {
+		src, err := s.moduleSource(ctx, f)
+		if err != nil {
+			return err
+		}
+		if err := s.cfg.CheckSyntax(ctx, f.Runtime, src); err != nil {
 			if errors.Is(err, fn.ErrInvalid) {
 				return err
 			}
@@ -203,6 +278,9 @@ func (s *Service) runnable(f *fn.Function) (*fn.Function, error) {
 	if err := g.Normalize(s.cfg.Defaults); err != nil {
 		s.log.Warn("stored function is invalid: it will not run", "function", f.Name, "id", f.ID, "error", err)
 		return nil, fmt.Errorf("function %q as stored cannot run: %w", f.Name, err)
+	}
+	if buildFailed(&g) {
+		return nil, errBuildFailed(&g)
 	}
 	return &g, nil
 }

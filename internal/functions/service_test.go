@@ -28,7 +28,8 @@ func TestLifecycle(t *testing.T) {
 	n := newNode(t, nil)
 	ctx := t.Context()
 	f := n.create("life")
-	if f.Version != 1 || f.ID == "" || f.Handler != "main.handler" || f.Timeout != 5000 || f.Memory != 128 || f.Files["main.py"] == "" {
+	if f.Version != 1 || f.ID == "" || f.Handler != "main.handler" || f.Timeout != 5000 || f.Memory != 128 ||
+		f.CodeInfo == nil || !f.CodeInfo.Has("main.py") || f.BuildStatus == nil || f.BuildStatus.State != fn.BuildReady {
 		t.Fatalf("created %+v", f)
 	}
 	if _, err := n.svc.Create(ctx, &fn.Function{Name: "life", Runtime: "python", Code: "x = 1"}); !errors.Is(err, fn.ErrConflict) {

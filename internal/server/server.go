@@ -94,8 +94,12 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		log.Warn("the store keeps no metrics: charts start empty after a restart", "store", fmt.Sprintf("%T", st))
 	}
 	rec := metrics.New(mcfg)
+	var fns *functions.Service // the engine's source of code, made below
 	eng := engine.New(engine.Config{
-		Drivers:           drivers,
+		Drivers: drivers,
+		Code: codeSource(func(ctx context.Context, f *fn.Function) (string, []string, error) {
+			return fns.Code(ctx, f)
+		}),
 		Records:           st,
 		Metrics:           rec,
 		Logger:            log,
@@ -115,9 +119,12 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		return nil, err
 	}
 	checker := newChecker(interp, drivers, log)
-	fns := functions.New(functions.Config{
-		Store:  st,
-		Engine: eng,
+	fns = functions.New(functions.Config{
+		Store:    st,
+		Engine:   eng,
+		CodeDir:  filepath.Join(dataDir, "code"),
+		LayerDir: filepath.Join(dataDir, "layers", "uploaded"),
+		Events:   rec.Events(),
 		CheckSyntax: func(ctx context.Context, rt string, files map[string]string) error {
 			err := checker.Check(ctx, rt, files)
 			var se *runtime.SyntaxError
@@ -158,6 +165,13 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	s.http.RegisterOnShutdown(handler.CloseStreams) // event streams never go idle by themselves
 	return s, nil
+}
+
+// codeSource is a function as an engine.CodeSource.
+type codeSource func(ctx context.Context, f *fn.Function) (string, []string, error)
+
+func (c codeSource) Code(ctx context.Context, f *fn.Function) (string, []string, error) {
+	return c(ctx, f)
 }
 
 // facts is what GET /api/system reports about this host.

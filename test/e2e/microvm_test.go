@@ -20,6 +20,14 @@ import (
 func startMicroVM(t *testing.T) *nimbus {
 	t.Helper()
 	n := start(t, "NIMBUS_MICROVM_DIR="+microvm.DefaultDir(os.LookupEnv, ""))
+	requireMicroVM(t, n)
+	return n
+}
+
+// requireMicroVM fails (skips outside CI) unless n's microVM driver is
+// available, and checks that it says which accelerator it uses and why.
+func requireMicroVM(t *testing.T, n *nimbus) {
+	t.Helper()
 	var sys struct {
 		Drivers map[string]struct {
 			Available bool           `json:"available"`
@@ -43,7 +51,6 @@ func startMicroVM(t *testing.T) *nimbus {
 		t.Errorf("/api/system says accelerator %q because %q", acc, why)
 	}
 	t.Logf("accelerator %s: %s", acc, why)
-	return n
 }
 
 // TestMicroVMFunctions runs functions in real VMs through a real nimbus

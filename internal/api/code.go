@@ -1,0 +1,187 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/nimbusfaas/nimbus/internal/fn"
+)
+
+// Archive media types: the body of PUT /api/functions/{id}/code and
+// POST /api/layers, and the archive part of a multipart create. Which of
+// zip or tar.gz it is, is read from its bytes.
+var archiveTypes = []string{"application/zip", "application/gzip", "application/x-gzip", "application/x-tar", "application/octet-stream"}
+
+// archiveLimit bounds an archive body: the archive limit.
+func (s *Server) archiveLimit() int64 { return s.cfg.Functions.Limits().ArchiveBytes }
+
+// codeBodyLimit bounds a JSON function, which may carry an archive in
+// base64 ("zipFile"): 4/3 of the archive limit, and 1 MiB for the rest.
+func (s *Server) codeBodyLimit() int64 {
+	return max(s.cfg.MaxBodyBytes, s.archiveLimit()/3*4+1<<20)
+}
+
+// readArchive reads an archive body of at most the archive limit.
+func (s *Server) readArchive(w http.ResponseWriter, r io.ReadCloser) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r, s.archiveLimit()))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) == 0 {
+		return nil, fn.Invalid("body", "is empty: send a zip or tar.gz archive")
+	}
+	return b, nil
+}
+
+// putCode serves PUT /api/functions/{id}/code: the body, a zip or tar.gz
+// archive, replaces the function's code; ?handler= may change its handler
+// with it.
+func (s *Server) putCode(w http.ResponseWriter, r *http.Request) {
+	f, changed, err := s.cfg.Functions.Update(r.Context(), r.PathValue("id"), func(f *fn.Function) error {
+		b, err := s.readArchive(w, r.Body)
+		if err != nil {
+			return err
+		}
+		f.Code, f.Files, f.ZipFile = "", nil, b
+		if h := r.URL.Query().Get("handler"); h != "" {
+			f.Handler = h
+		}
+		return nil
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	v := s.view(r, f)
+	if changed {
+		v.Warnings = s.cfg.Functions.Warnings(r.Context(), f)
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// getCode serves GET /api/functions/{id}/code: the code as the canonical
+// zip its instances unpack.
+func (s *Server) getCode(w http.ResponseWriter, r *http.Request) {
+	f, err := s.cfg.Functions.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	zip, err := s.cfg.Functions.CodeZip(r.Context(), f)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeZip(w, r, f.Name+".zip", zip)
+}
+
+// writeZip answers with a zip, named by its hash for caches.
+func writeZip(w http.ResponseWriter, r *http.Request, name string, zip []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/zip")
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	h.Set("Content-Length", strconv.Itoa(len(zip)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(zip)
+	}
+}
+
+// createFromMultipart reads a multipart create: a "function" part of JSON
+// (as POST /api/functions takes) and an "archive" part with its code.
+func (s *Server) createFromMultipart(w http.ResponseWriter, r *http.Request) (*fn.Function, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.archiveLimit()+1<<20)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, fn.Invalid("body", "not a multipart form: "+err.Error())
+	}
+	var f *fn.Function
+	var archive []byte
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fn.Invalid("body", "bad multipart form: "+err.Error())
+		}
+		switch part.FormName() {
+		case "function":
+			if f != nil {
+				return nil, fn.Invalid("function", "given twice")
+			}
+			b, err := io.ReadAll(io.LimitReader(part, s.cfg.MaxBodyBytes+1))
+			if err != nil {
+				return nil, err
+			}
+			if int64(len(b)) > s.cfg.MaxBodyBytes {
+				return nil, fmt.Errorf("the function part is larger than %d bytes: %w", s.cfg.MaxBodyBytes, fn.ErrTooLarge)
+			}
+			if err := checkDepth(b); err != nil {
+				return nil, err
+			}
+			f = new(fn.Function)
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(f); err != nil {
+				return nil, fn.Invalid("function", "not valid JSON for a function: "+err.Error())
+			}
+		case "archive":
+			if archive != nil {
+				return nil, fn.Invalid("archive", "given twice")
+			}
+			if archive, err = s.readArchive(w, part); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fn.Invalid("body", fmt.Sprintf("unknown part %q: send \"function\" (JSON) and \"archive\"", part.FormName()))
+		}
+	}
+	if f == nil {
+		return nil, fn.Invalid("function", `is required: a part named "function" with the function's JSON`)
+	}
+	if archive != nil {
+		if f.Code != "" || len(f.Files) > 0 || len(f.ZipFile) > 0 {
+			return nil, fn.Invalid("archive", "give the code once: in the archive part, or in the function")
+		}
+		f.ZipFile = archive
+	}
+	return f, nil
+}
+
+// layerView is an uploaded layer as POST /api/layers answers.
+type layerView struct {
+	ID string `json:"id"`
+	*fn.CodeInfo
+}
+
+// postLayer serves POST /api/layers: the body, a zip or tar.gz of
+// Lambda's layer layout, is stored; its id goes in a function's "layers".
+func (s *Server) postLayer(w http.ResponseWriter, r *http.Request) {
+	b, err := s.readArchive(w, r.Body)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	info, err := s.cfg.Functions.PutLayer(r.Context(), bytes.NewReader(b))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, layerView{ID: info.SHA256, CodeInfo: info})
+}
+
+// getLayer serves GET /api/layers/{id}: the layer's zip.
+func (s *Server) getLayer(w http.ResponseWriter, r *http.Request) {
+	zip, err := s.cfg.Functions.LayerZip(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeZip(w, r, r.PathValue("id")+".zip", zip)
+}
