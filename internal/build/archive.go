@@ -138,7 +138,7 @@ func checkName(p string) string {
 		return "has a name that is not valid UTF-8"
 	case len(p) > fn.MaxPathLen:
 		return fmt.Sprintf("has a path of %d bytes, more than %d", len(p), fn.MaxPathLen)
-	case path.Clean(p) != p || p == ".." || strings.HasPrefix(p, "../"):
+	case path.Clean(p) != p || p == "." || p == ".." || strings.HasPrefix(p, "../"):
 		return "is not a clean relative path (no \".\", \"..\" or empty element)"
 	}
 	for elem := range strings.SplitSeq(p, "/") {
