@@ -194,6 +194,21 @@ func TestUnpackFileLimit(t *testing.T) {
 		_, _, err := unpackInto(t, zipOf(t, many(20001)...), build.DefaultLimits)
 		refused(t, err, "f/20000", "limit of 20000 files")
 	})
+	t.Run("zip: refused before any entry is read", func(t *testing.T) {
+		// The first entry is corrupt; the count is what is refused.
+		bad := rawZip(t, &zip.FileHeader{Name: "bad", Method: zip.Store, CRC32: 1, CompressedSize64: 1, UncompressedSize64: 1}, []byte("x"))
+		zr, _ := zip.NewReader(bytes.NewReader(bad), int64(len(bad)))
+		var b bytes.Buffer
+		zw := zip.NewWriter(&b)
+		zw.Copy(zr.File[0])
+		for _, e := range many(10) {
+			w, _ := zw.Create(e.name)
+			w.Write(e.body)
+		}
+		zw.Close()
+		_, _, err := unpackInto(t, b.Bytes(), build.Limits{Files: 10})
+		refused(t, err, "f/00009", "limit of 10 files")
+	})
 	t.Run("streamed", func(t *testing.T) {
 		// The 11th file is refused before anything after it is read.
 		archive := tarOf(t, append(many(11), file("after", string(randomBytes(1<<20, 1)), 0o644))...)
