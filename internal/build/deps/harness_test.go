@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
@@ -339,4 +340,32 @@ func buildErr(tb testing.TB, err error) *deps.BuildError {
 		tb.Fatalf("error %v (%T), want a *deps.BuildError", err, err)
 	}
 	return be
+}
+
+// simpleIndex is a PEP 503 simple index on loopback serving one wheel.
+type simpleIndex struct {
+	*httptest.Server
+	wheels atomic.Int64
+}
+
+func newSimpleIndex(tb testing.TB, wheel string) *simpleIndex {
+	tb.Helper()
+	data, err := os.ReadFile(wheel)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	name := filepath.Base(wheel)
+	sum := sha256.Sum256(data)
+	idx := &simpleIndex{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /simple/nimbusdemo/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "<!DOCTYPE html><html><body><a href=\"/files/%s#sha256=%s\">%s</a></body></html>\n", name, hex.EncodeToString(sum[:]), name)
+	})
+	mux.HandleFunc("GET /files/"+name, func(w http.ResponseWriter, r *http.Request) {
+		idx.wheels.Add(1)
+		w.Write(data)
+	})
+	idx.Server = httptest.NewServer(mux)
+	tb.Cleanup(idx.Close)
+	return idx
 }
