@@ -64,10 +64,14 @@
 // Confine and the minimal environment; the build's log says so.
 //
 // Install scripts: off by default (Plan's scripts). pip then takes wheels
-// only (--only-binary=:all:: no setup.py runs) and npm runs with
-// --ignore-scripts; so no code of a package runs during an ordinary
-// build. With scripts on, sdists are built and lifecycle scripts run,
-// inside the sandbox above.
+// only (--only-binary=:all:: no setup.py or build backend runs) and npm
+// runs with --ignore-scripts (which npm passes on to the npm it runs to
+// prepare a git dependency). pip builds some requirements from source
+// whatever --only-binary says (a direct reference to an sdist, a git URL
+// or a path, -e, a --no-binary in the file, a -r URL that may hold any of
+// these): without scripts Plan refuses them, naming the line. So no code
+// of a package runs during an ordinary build. With scripts on, sdists are
+// built and lifecycle scripts run, inside the sandbox above.
 //
 // The package imports fn and runtime only; it knows nothing of HTTP, the
 // store or drivers (Confine is a function). It is Linux only.

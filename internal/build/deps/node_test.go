@@ -2,7 +2,10 @@ package deps_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/nimbusfaas/nimbus/internal/build/deps"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 // TestNodeInstallThenCI: package.json without a lock is installed by npm
@@ -101,5 +105,50 @@ func TestNodeCached(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "cached") {
 		t.Errorf("a cached Build's log %q does not say so", log.String())
+	}
+}
+
+// TestNodeGitDependencyScriptsOff: npm prepares a git dependency that has
+// scripts by running a second npm install in its clone, not given the
+// first's --ignore-scripts on its command line (npm 11 passes it on in
+// npm_config_ variables): with scripts off, the dependency's install
+// script must not run there either. (With scripts on it does: the test
+// sees it.)
+func TestNodeGitDependencyScriptsOff(t *testing.T) {
+	git, err := exec.LookPath("git")
+	testenv.Require(t, "git", err)
+	repo := filepath.Join(t.TempDir(), "gitdep")
+	os.Mkdir(repo, 0o755)
+	// The script leaves its mark in the layer: HOME is the work
+	// directory's home, beside the layer.
+	os.WriteFile(filepath.Join(repo, "package.json"), []byte(`{"name": "gitdep", "version": "1.0.0", "main": "index.js",
+  "scripts": {"install": "echo ran > \"$HOME/../layer/nodejs/gitdep-ran\""}}`), 0o644)
+	os.WriteFile(filepath.Join(repo, "index.js"), []byte("exports.ok = true;\n"), 0o644)
+	served := t.TempDir()
+	env := []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "GIT_CONFIG_NOSYSTEM=1"}
+	for _, args := range [][]string{
+		{"-C", repo, "init", "-q", "-b", "main"},
+		{"-C", repo, "add", "."},
+		{"-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "gitdep"},
+		{"clone", "-q", "--bare", repo, filepath.Join(served, "gitdep.git")},
+		{"-C", filepath.Join(served, "gitdep.git"), "update-server-info"}, // git's dumb HTTP
+	} {
+		run(t, env, git, args...)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(served)))
+	t.Cleanup(srv.Close)
+
+	b := newBuilder(t, runtime.NodeJS, nil)
+	pkg := `{"name": "fn", "version": "1.0.0", "dependencies": {"gitdep": "git+` + srv.URL + `/gitdep.git"}}`
+	var log logBuffer
+	dir, _, err := b.Build(context.Background(), plan(t, b, runtime.NodeJS, map[string]string{"package.json": pkg}, false), &log)
+	if err != nil {
+		t.Fatalf("Build: %v\nlog:\n%s", err, log.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nodejs", "node_modules", "gitdep", "index.js")); err != nil {
+		t.Fatalf("the git dependency is not installed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nodejs", "gitdep-ran")); err == nil {
+		t.Error("with scripts off, the git dependency's install script ran")
 	}
 }

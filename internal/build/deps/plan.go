@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"regexp"
 	goruntime "runtime"
 	"slices"
 	"strconv"
@@ -102,6 +103,11 @@ func planPython(root *os.Root, p *Plan) (bool, error) {
 		if !declaresRequirements(req) {
 			return false, nil
 		}
+		if !p.Scripts {
+			if err := wheelsOnly(requirementsTxt, "line", req); err != nil {
+				return false, err
+			}
+		}
 		p.Files = []string{requirementsTxt}
 		p.input[requirementsTxt] = req
 		return true, nil
@@ -136,6 +142,11 @@ func planPython(root *os.Root, p *Plan) (bool, error) {
 		reqs.WriteString(d)
 		reqs.WriteByte('\n')
 	}
+	if !p.Scripts {
+		if err := wheelsOnly(pyprojectToml, "dependency", reqs.Bytes()); err != nil {
+			return false, err
+		}
+	}
 	p.Files = []string{pyprojectToml}
 	p.input[requirementsTxt] = reqs.Bytes()
 	return true, nil
@@ -152,6 +163,83 @@ func declaresRequirements(req []byte) bool {
 	}
 	return false
 }
+
+// wheelsOptions are the options a requirements file may hold without
+// install scripts: where packages come from, and which versions.
+var wheelsOptions = map[string]bool{
+	"-i": true, "--index-url": true, "--extra-index-url": true, "--no-index": true,
+	"-f": true, "--find-links": true, "--trusted-host": true,
+	"--pre": true, "--prefer-binary": true, "--only-binary": true, "--require-hashes": true,
+}
+
+// wheelsOnly refuses, for a build without install scripts, the
+// requirements pip would build from source whatever --only-binary says,
+// running the package's code: a direct reference to anything but a wheel
+// (name @ URL, a URL, a path, git+…), an editable (-e), --no-binary (the
+// file's options override the command line's), and another requirements
+// or constraints file (-r, -c: a URL could hold any of these). Options
+// other than the sources and versions pip may use are refused too.
+func wheelsOnly(file, unit string, data []byte) error {
+	refuse := func(n int, what string) error {
+		return fmt.Errorf("deps: %s %s %d: %s: without install scripts only wheels install (pip would build this from source); turn scripts on to allow it: %w", file, unit, n, what, fn.ErrInvalid)
+	}
+	n, joined := 0, ""
+	for i, line := range strings.Split(string(data), "\n") {
+		// A line ending in a backslash continues on the next.
+		if joined == "" {
+			n = i + 1
+		}
+		line = strings.TrimSuffix(line, "\r")
+		if l, ok := strings.CutSuffix(line, "\\"); ok {
+			joined += l
+			continue
+		}
+		line, joined = joined+line, ""
+		if j := comment.FindStringIndex(line); j != nil {
+			line = line[:j[0]]
+		}
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if strings.HasPrefix(line, "-") {
+			name, _, _ := strings.Cut(strings.Fields(line)[0], "=")
+			if !wheelsOptions[name] {
+				return refuse(n, "option "+name)
+			}
+			continue
+		}
+		// A requirement, with per-requirement options: only hashes.
+		req, opts, _ := strings.Cut(line, " -")
+		if opts != "" {
+			for _, o := range strings.Fields("-" + opts) {
+				if strings.HasPrefix(o, "-") && !strings.HasPrefix(o, "--hash") {
+					name, _, _ := strings.Cut(o, "=")
+					return refuse(n, "option "+name)
+				}
+			}
+		}
+		ref := req
+		if _, url, direct := strings.Cut(req, "@"); direct {
+			ref = url
+		} else if !strings.ContainsAny(req, "/\\") && !strings.Contains(req, "://") {
+			continue // a name, extras, versions, markers
+		}
+		ref, _, _ = strings.Cut(strings.TrimSpace(ref), ";")
+		if f := strings.Fields(ref); len(f) > 0 {
+			ref = f[0]
+		}
+		ref, _, _ = strings.Cut(ref, "#")
+		ref, _, _ = strings.Cut(ref, "?")
+		if !strings.Contains(ref, "://") || strings.HasPrefix(ref, "git+") || !strings.HasSuffix(ref, ".whl") {
+			return refuse(n, fmt.Sprintf("%q is not a wheel's URL", strings.TrimSpace(req)))
+		}
+	}
+	return nil
+}
+
+// comment is pip's: a # at the start or after white space.
+var comment = regexp.MustCompile(`(^|\s+)#.*$`)
 
 // planNode plans npm's install of package.json, with its lock when the
 // code has one.

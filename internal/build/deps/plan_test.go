@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nimbusfaas/nimbus/internal/build/deps"
@@ -160,5 +161,54 @@ func TestPlanFiles(t *testing.T) {
 	}
 	if _, ok, err := none.Plan(runtime.NodeJS, srcDir(t, map[string]string{"index.js": ""}), false); err != nil || ok {
 		t.Errorf("Plan without node of code without dependencies: %v, %v", ok, err)
+	}
+}
+
+// TestPlanWheelsOnly: without install scripts, the requirements pip would
+// build from source anyway (running the package's code) are refused when
+// planned; with scripts, everything goes.
+func TestPlanWheelsOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name, reqs string
+		refused    string // in the error; "" if accepted
+	}{
+		{"names and versions", "requests[socks]>=2.0,<3 ; python_version >= \"3.8\"\nidna==3.4 --hash=sha256:abc \\\n    --hash=sha256:def\n", ""},
+		{"sources", "--index-url https://pypi.example/simple\n--extra-index-url=https://x.example/simple\n-f /srv/wheels\n--pre\nidna\n", ""},
+		{"a wheel's URL", "demo @ https://files.example/demo-1.0-py3-none-any.whl#sha256=00 ; python_version > \"3\"\n", ""},
+		{"a comment", "idna # not -e .\n# -e .\n", ""},
+		{"no-binary", "idna\n--no-binary :all:\n", "requirements.txt line 2: option --no-binary"},
+		{"no-binary continued", "idna \\\n  --no-binary=idna\n", "requirements.txt line 1: option --no-binary"},
+		{"an sdist's URL", "demo @ https://files.example/demo-1.0.tar.gz\n", `line 1: "demo @ https://files.example/demo-1.0.tar.gz" is not a wheel's URL`},
+		{"a bare sdist URL", "https://files.example/demo-1.0.zip\n", "is not a wheel's URL"},
+		{"git", "demo @ git+https://git.example/demo.whl\n", "is not a wheel's URL"},
+		{"a path", "./vendor/demo\n", "is not a wheel's URL"},
+		{"editable", "-e .\n", "option -e"},
+		{"another file", "-r https://evil.example/more.txt\n", "option -r"},
+		{"constraints", "-c constraints.txt\n", "option -c"},
+		{"a per-requirement option", "demo --config-settings=x=y\n", "option --config-settings"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := planBuilder(t, nil)
+			src := srcDir(t, map[string]string{"requirements.txt": tc.reqs})
+			_, ok, err := b.Plan(runtime.Python, src, false)
+			if tc.refused == "" {
+				if err != nil || !ok {
+					t.Fatalf("Plan: %v, %v; want a plan", ok, err)
+				}
+				return
+			}
+			if !errors.Is(err, fn.ErrInvalid) || !strings.Contains(err.Error(), tc.refused) || !strings.Contains(err.Error(), "scripts") {
+				t.Fatalf("Plan: %v; want it refused: %s, with the way out", err, tc.refused)
+			}
+			if _, ok, err := b.Plan(runtime.Python, src, true); err != nil || !ok {
+				t.Errorf("Plan with scripts: %v, %v; want a plan", ok, err)
+			}
+		})
+	}
+	// pyproject.toml's dependencies likewise.
+	b := planBuilder(t, nil)
+	src := srcDir(t, map[string]string{"pyproject.toml": "[project]\ndependencies = [\"idna\", \"demo @ https://x.example/demo.tar.gz\"]\n"})
+	if _, _, err := b.Plan(runtime.Python, src, false); err == nil || !strings.Contains(err.Error(), "pyproject.toml dependency 2") {
+		t.Errorf("Plan: %v; want pyproject.toml's second dependency refused", err)
 	}
 }

@@ -1,10 +1,13 @@
 package deps_test
 
 import (
+	"archive/tar"
+	"compress/gzip"
 	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -162,4 +165,80 @@ func assertNoTmp(t *testing.T, b *deps.Builder) {
 	if len(left) > 0 {
 		t.Errorf("builds left %v in tmp", left)
 	}
+}
+
+// TestPythonSdist: a source distribution is built only with scripts on,
+// and then its build backend's code runs, as the build user; with
+// scripts off pip does not take it.
+func TestPythonSdist(t *testing.T) {
+	interpreters(t, runtime.Python)
+	links := sharedDir(t)
+	writeSdist(t, filepath.Join(links, "nimbusbuilt-1.0.tar.gz"), map[string]string{
+		"PKG-INFO":       "Metadata-Version: 2.1\nName: nimbusbuilt\nVersion: 1.0\n",
+		"pyproject.toml": "[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n",
+		// A backend of its own: code of the package, run to build it.
+		"backend.py": `import os, zipfile
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    name = "nimbusbuilt-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as z:
+        z.writestr("nimbusbuilt/__init__.py", "built_by = %d\n" % os.getuid())
+        z.writestr("nimbusbuilt-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: nimbusbuilt\nVersion: 1.0\n")
+        z.writestr("nimbusbuilt-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr("nimbusbuilt-1.0.dist-info/RECORD", "")
+    return name
+`,
+	})
+	b := newBuilder(t, runtime.Python, func(c *deps.Config) { c.PipFindLinks = links })
+	files := map[string]string{"requirements.txt": "nimbusbuilt==1.0\n"}
+
+	_, _, err := b.Build(context.Background(), plan(t, b, runtime.Python, files, false), nil)
+	if err == nil || !strings.Contains(err.Error(), "No matching distribution found for nimbusbuilt") {
+		t.Errorf("Build without scripts: %v, want no distribution found", err)
+	}
+	var log logBuffer
+	dir, _, err := b.Build(context.Background(), plan(t, b, runtime.Python, files, true), &log)
+	if err != nil {
+		t.Fatalf("Build with scripts: %v\nlog:\n%s", err, log.String())
+	}
+	built, err := os.ReadFile(filepath.Join(dir, "python", "nimbusbuilt", "__init__.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "built_by = " + strconv.Itoa(os.Getuid())
+	if os.Geteuid() == 0 {
+		want = "built_by = 65534"
+	}
+	if strings.TrimSpace(string(built)) != want {
+		t.Errorf("the backend wrote %q, want %q", built, want)
+	}
+}
+
+// writeSdist writes a source distribution of files, under its name's
+// directory.
+func writeSdist(t *testing.T, path string, files map[string]string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz := gzip.NewWriter(f)
+	tw := tar.NewWriter(gz)
+	top := strings.TrimSuffix(filepath.Base(path), ".tar.gz")
+	for name, content := range files {
+		hdr := &tar.Header{Name: top + "/" + name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(content))
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o644)
 }
