@@ -45,6 +45,9 @@ func TestScripts(t *testing.T) {
 		"echo x > " + filepath.Join(open, "escape.txt"),
 		"echo x > " + hostTmp,
 		"cat " + secret + " > leaked.txt",
+		"ln -s /etc/passwd abs-link",
+		"ln -s ../../../../../../../../../../.. up-link",
+		"ln -s package.json in-link",
 		"true",
 	}, "; ")
 	pkg := functionPackage(`"scripts": {"install": "` + script + `"}, `)
@@ -74,6 +77,14 @@ func TestScripts(t *testing.T) {
 	}
 	if got := read("leaked.txt"); got != "" {
 		t.Errorf("the build read a file of the host: %q", got)
+	}
+	for link, kept := range map[string]bool{"abs-link": false, "up-link": false, "in-link": true} {
+		if _, err := os.Lstat(filepath.Join(dir, "nodejs", link)); (err == nil) != kept {
+			t.Errorf("link %s: %v; want it kept: %v", link, err, kept)
+		}
+	}
+	if !strings.Contains(log.String(), "removed nodejs/abs-link: a link to /etc/passwd, out of the layer") {
+		t.Errorf("the log does not say which link was removed:\n%s", log.String())
 	}
 	if got := nodeAnswer(t, interpreters(t, runtime.NodeJS).Path(runtime.NodeJS), dir); got != "42" {
 		t.Errorf("answer() = %q, want 42", got)

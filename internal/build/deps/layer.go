@@ -8,17 +8,20 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 )
 
 // install seals the layer a build made at src and moves it to dst: its
 // files become root's (when the server is root) and read-only, 0444, or
 // 0555 when executable; directories 0555; anything but files, directories
-// and symbolic links (a FIFO, a socket) is removed. The rename is atomic:
-// dst is complete or absent. Another process that installed dst first
-// wins.
-func (b *Builder) install(src, dst string) error {
-	var dirs []string
+// and symbolic links (a FIFO, a socket) is removed, and so is a link that
+// leads out of the layer (absolute, or up past its top), which whoever
+// copies the layer later could follow to a file of the host. The rename is
+// atomic: dst is complete or absent. Another process that installed dst
+// first wins.
+func (b *Builder) install(src, dst string, out *output) error {
+	var dirs, links []string
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -35,9 +38,16 @@ func (b *Builder) install(src, dst string) error {
 			if err := os.Lchown(p, 0, 0); err != nil {
 				return err
 			}
+		} else if mode.IsDir() {
+			// The build's user is ours: it may have left directories we
+			// cannot read.
+			if err := os.Chmod(p, 0o755); err != nil {
+				return err
+			}
 		}
 		switch {
 		case mode&fs.ModeSymlink != 0: // a link has no mode of its own
+			links = append(links, p)
 		case mode.IsDir():
 			dirs = append(dirs, p)
 		case mode&0o111 != 0:
@@ -49,6 +59,21 @@ func (b *Builder) install(src, dst string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("seal the layer: %w", err)
+	}
+	top, err := filepath.EvalSymlinks(src) // as links resolve
+	if err != nil {
+		return fmt.Errorf("seal the layer: %w", err)
+	}
+	for _, l := range links {
+		target, _ := os.Readlink(l)
+		real, err := filepath.EvalSymlinks(l)
+		if filepath.IsAbs(target) || err != nil || !within(top, real) {
+			if err := os.Remove(l); err != nil {
+				return fmt.Errorf("seal the layer: %w", err)
+			}
+			rel, _ := filepath.Rel(src, l)
+			out.note("removed %s: a link to %s, out of the layer", rel, target)
+		}
 	}
 	// Deepest first; the top last, once in place (a directory that moves
 	// must be writable by a mover that is not root).
@@ -67,6 +92,12 @@ func (b *Builder) install(src, dst string) error {
 		return fmt.Errorf("seal the layer: %w", err)
 	}
 	return nil
+}
+
+// within reports whether p is dir or inside it.
+func within(dir, p string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 // Collect removes every layer whose key keep lacks, except those being

@@ -67,11 +67,12 @@ func (b *Builder) build(ctx context.Context, p *Plan, dst string, log io.Writer)
 		var be *BuildError
 		if errors.As(err, &be) {
 			be.Runtime, be.Key, be.Output = p.Runtime, p.Key, out.lastLines()
+			return err
 		}
-		return err
+		return fmt.Errorf("deps: build %s layer %s: %w", p.Runtime, p.Key, err)
 	}
 	out.flush()
-	if err := b.install(w.layer, dst); err != nil {
+	if err := b.install(w.layer, dst, out); err != nil {
 		return fmt.Errorf("deps: build %s layer %s: %w", p.Runtime, p.Key, err)
 	}
 	out.note("built layer %s in %s", p.Key, time.Since(start).Round(100*time.Millisecond))
