@@ -22,12 +22,15 @@ func TestCollect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := plan(t, b, runtime.Python, map[string]string{"requirements.txt": "nimbusdemo==1.0\n"}, false)
-	unkept, _, err := b.Build(context.Background(), old, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := filepath.Dir(built)
+	// A layer no longer wanted, sealed as Build seals them.
+	oldKey := strings.Repeat("ab", 32)
+	unkept := filepath.Join(dir, oldKey)
+	os.MkdirAll(filepath.Join(unkept, "python", "pkg"), 0o755)
+	os.WriteFile(filepath.Join(unkept, "python", "pkg", "__init__.py"), nil, 0o444)
+	for _, d := range []string{"python/pkg", "python", "."} {
+		os.Chmod(filepath.Join(unkept, d), 0o555)
+	}
 	other := filepath.Join(dir, "not-a-layer")
 	os.Mkdir(other, 0o755)
 	stale := filepath.Join(dir, "tmp", "CRASHED", "work", "layer")
@@ -39,8 +42,8 @@ func TestCollect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(removed, []string{old.Key}) {
-		t.Errorf("removed %v, want [%s]", removed, old.Key)
+	if !slices.Equal(removed, []string{oldKey}) {
+		t.Errorf("removed %v, want [%s]", removed, oldKey)
 	}
 	for _, gone := range []string{unkept, filepath.Join(dir, "tmp", "CRASHED")} {
 		if _, err := os.Stat(gone); !os.IsNotExist(err) {
@@ -56,7 +59,11 @@ func TestCollect(t *testing.T) {
 		t.Errorf("the kept layer no longer works: %q", got)
 	}
 	// A collected layer is built again.
-	if _, cached, err := b.Build(context.Background(), old, nil); err != nil || cached {
+	removed, err = b.Collect(nil)
+	if err != nil || !slices.Equal(removed, []string{p.Key}) {
+		t.Fatalf("Collect(nil) = %v, %v; want [%s]", removed, err, p.Key)
+	}
+	if _, cached, err := b.Build(context.Background(), p, nil); err != nil || cached {
 		t.Errorf("Build of a collected layer: cached %v, %v; want it built", cached, err)
 	}
 }

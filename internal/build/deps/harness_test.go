@@ -256,24 +256,21 @@ func answerPackage(tb testing.TB) *npmPackage {
 // goes away.
 type registry struct {
 	*httptest.Server
-	pkg       *npmPackage
-	requests  atomic.Int64
-	tarballs  atomic.Int64
-	hang      atomic.Bool
-	hangStart chan struct{} // closed when a request first hangs
-	hangOnce  sync.Once
+	pkg      *npmPackage
+	requests atomic.Int64
+	tarballs atomic.Int64
+	hang     atomic.Bool
 }
 
 func newRegistry(tb testing.TB, pkg *npmPackage) *registry {
 	tb.Helper()
-	r := &registry{pkg: pkg, hangStart: make(chan struct{})}
+	r := &registry{pkg: pkg}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{name}", r.packument)
 	mux.HandleFunc("GET /{name}/-/{file}", r.file)
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.requests.Add(1)
 		if r.hang.Load() {
-			r.hangOnce.Do(func() { close(r.hangStart) })
 			<-req.Context().Done()
 			return
 		}
