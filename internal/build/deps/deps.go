@@ -42,9 +42,10 @@ type Config struct {
 	// Interpreters are the host's python3 and node: pip runs as
 	// "python3 -m pip", npm as the npm beside node.
 	Interpreters runtime.Interpreters
-	// Where packages come from. PipFindLinks alone (a directory of wheels)
-	// makes Python builds offline; empty settings use pip's and npm's own
-	// defaults (PyPI, registry.npmjs.org).
+	// Where packages come from. PipFindLinks alone (a directory of wheels,
+	// which the build user must be able to read) makes Python builds
+	// offline; empty settings use pip's and npm's own defaults (PyPI,
+	// registry.npmjs.org).
 	PipIndexURL, PipFindLinks, NpmRegistry string
 	// Timeout bounds one build, from the start of its process to its end
 	// (DefaultTimeout).
