@@ -96,7 +96,7 @@ func (a Availability) Warning(name string) string {
 // InstanceSpec is what an instance is started for.
 type InstanceSpec struct {
 	Function *fn.Function
-	LogLimit int // bytes of logs kept per invocation; 0 means the default
+	LogLimit int      // bytes of logs kept per invocation; 0 means the default
 	Code     string   // NEW: local directory holding the function's files (read-only; do not write into it)
 	Layers   []string // NEW: local layer directories, mounted at /opt/layers/<i>
 }

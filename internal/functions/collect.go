@@ -11,11 +11,11 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/fn"
 )
 
-// Grace periods of Collect: a blob no function uses is deleted once it is
-// BlobGrace old (an uploaded layer must be attached to a function within
-// it), and an unpacked directory no function uses once it has not been
-// used for DirGrace (instances of a version being replaced may still run
-// from it).
+// Default grace periods of Collect (Config.BlobGrace, DirGrace): a blob
+// no function uses is deleted once it is BlobGrace old (an uploaded layer
+// must be attached to a function within it), and an unpacked directory no
+// function uses once it has not been used for DirGrace (instances of a
+// version being replaced may still run from it).
 const (
 	BlobGrace = 24 * time.Hour
 	DirGrace  = 10 * time.Minute
@@ -56,7 +56,7 @@ func (s *Service) Collect(ctx context.Context) error {
 	}
 	deleted := 0
 	for _, b := range blobs {
-		if !used[b.SHA256] && time.Since(b.CreatedAt) > BlobGrace {
+		if !used[b.SHA256] && time.Since(b.CreatedAt) > s.cfg.BlobGrace {
 			if err := s.cfg.Store.DeleteBlob(ctx, b.SHA256); err != nil {
 				return fmt.Errorf("collect: %w", err)
 			}
@@ -65,7 +65,7 @@ func (s *Service) Collect(ctx context.Context) error {
 	}
 	dirs := 0
 	for _, root := range []string{s.cfg.CodeDir, s.cfg.LayerDir} {
-		n, err := collectDirs(root, used)
+		n, err := collectDirs(root, used, s.cfg.DirGrace)
 		if err != nil {
 			return fmt.Errorf("collect: %w", err)
 		}
@@ -85,9 +85,9 @@ func (s *Service) Collect(ctx context.Context) error {
 }
 
 // collectDirs removes the directories below root named by a hash that is
-// not used, and whose last change is older than DirGrace, and leftovers
+// not used, and whose last change is older than grace, and leftovers
 // of unpacking (".unpack-…", ".in-…") as old.
-func collectDirs(root string, used map[string]bool) (int, error) {
+func collectDirs(root string, used map[string]bool, grace time.Duration) (int, error) {
 	entries, err := os.ReadDir(root)
 	if os.IsNotExist(err) {
 		return 0, nil
@@ -105,7 +105,7 @@ func collectDirs(root string, used map[string]bool) (int, error) {
 			continue // not ours
 		}
 		fi, err := e.Info()
-		if err != nil || time.Since(fi.ModTime()) < DirGrace {
+		if err != nil || time.Since(fi.ModTime()) < grace {
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(root, name)); err != nil {

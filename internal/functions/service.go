@@ -58,6 +58,9 @@ type Config struct {
 	Builder Builder
 	// Events receives build steps for the live stream; may be nil.
 	Events Events
+	// BlobGrace and DirGrace are Collect's grace periods (BlobGrace,
+	// DirGrace when 0).
+	BlobGrace, DirGrace time.Duration
 }
 
 // Service is the function lifecycle. It is safe for concurrent use.
@@ -75,6 +78,12 @@ func New(cfg Config) *Service {
 	}
 	if cfg.TTL <= 0 {
 		cfg.TTL = DefaultTTL
+	}
+	if cfg.BlobGrace <= 0 {
+		cfg.BlobGrace = BlobGrace
+	}
+	if cfg.DirGrace <= 0 {
+		cfg.DirGrace = DirGrace
 	}
 	if cfg.Limits == (build.Limits{}) {
 		cfg.Limits = build.DefaultLimits

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
@@ -12,9 +13,12 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/api"
+	"github.com/nimbusfaas/nimbus/internal/build"
+	"github.com/nimbusfaas/nimbus/internal/build/deps"
 	"github.com/nimbusfaas/nimbus/internal/config"
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/engine"
@@ -43,6 +47,9 @@ type Server struct {
 	ln      net.Listener
 	drivers map[string]driver.Driver
 	interp  runtime.Interpreters
+
+	stopping chan struct{} // closed by Shutdown
+	stopOnce sync.Once
 }
 
 // New opens the store, finds the interpreters, opens the drivers and wires
@@ -119,12 +126,31 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		return nil, err
 	}
 	checker := newChecker(interp, drivers, log)
+	bcfg := deps.Config{
+		Dir:          filepath.Join(dataDir, "layers", "built"),
+		Interpreters: interp,
+		PipIndexURL:  cfg.PipIndexURL, PipFindLinks: cfg.PipFindLinks, NpmRegistry: cfg.NpmRegistry,
+		Timeout:  cfg.BuildTimeout,
+		MemoryMB: cfg.BuildMemoryMB,
+	}
+	if c, ok := drivers[fn.DefaultDriver].(driver.Confiner); ok {
+		bcfg.Confine = c.Confine
+	}
+	builder, err := deps.New(bcfg)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("dependency builds: %w", err)
+	}
 	fns = functions.New(functions.Config{
 		Store:    st,
 		Engine:   eng,
 		CodeDir:  filepath.Join(dataDir, "code"),
 		LayerDir: filepath.Join(dataDir, "layers", "uploaded"),
 		Events:   rec.Events(),
+		Builder:  depsBuilder{builder},
+		Limits: build.Limits{
+			ArchiveBytes: cfg.MaxArchiveBytes, UnpackedBytes: cfg.MaxUnpackedBytes, Files: cfg.MaxArchiveFiles,
+		},
 		CheckSyntax: func(ctx context.Context, rt string, files map[string]string) error {
 			err := checker.Check(ctx, rt, files)
 			var se *runtime.SyntaxError
@@ -144,7 +170,7 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		Defaults: fn.Defaults{TimeoutMs: cfg.DefaultTimeoutMs, MemoryMB: cfg.DefaultMemoryMB},
 		Logger:   log,
 	})
-	s := &Server{cfg: cfg, log: log, store: st, engine: eng, fns: fns, metrics: rec, drivers: drivers, interp: interp}
+	s := &Server{cfg: cfg, log: log, store: st, engine: eng, fns: fns, metrics: rec, drivers: drivers, interp: interp, stopping: make(chan struct{})}
 	handler := api.New(api.Config{
 		Store:        st,
 		Engine:       eng,
@@ -166,6 +192,28 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 	s.http.RegisterOnShutdown(handler.CloseStreams) // event streams never go idle by themselves
 	return s, nil
 }
+
+// depsBuilder is a deps.Builder as the functions service uses it.
+type depsBuilder struct{ b *deps.Builder }
+
+func (d depsBuilder) Build(ctx context.Context, rt, srcDir string, scripts bool, log io.Writer) (key, dir string, cached bool, err error) {
+	p, ok, err := d.b.Plan(rt, srcDir, scripts)
+	if err != nil || !ok {
+		return "", "", false, err
+	}
+	dir, cached, err = d.b.Build(ctx, p, log)
+	return p.Key, dir, cached, err
+}
+
+func (d depsBuilder) Layer(key string) string {
+	dir := d.b.Dir(key)
+	if _, err := os.Stat(dir); err != nil {
+		return ""
+	}
+	return dir
+}
+
+func (d depsBuilder) Collect(keep map[string]bool) ([]string, error) { return d.b.Collect(keep) }
 
 // codeSource is a function as an engine.CodeSource.
 type codeSource func(ctx context.Context, f *fn.Function) (string, []string, error)
@@ -221,6 +269,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.engine.Start(ctx)
 	s.warmUp(ctx)
+	go s.collect()
 	loc, _ := StoreLocation(s.cfg)
 	s.log.Info("nimbus listening", "addr", "http://"+s.ln.Addr().String(), "data", s.cfg.DataDir, "store", store.Redact(loc))
 	if err := s.http.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
@@ -236,10 +285,33 @@ func (s *Server) warmUp(ctx context.Context) {
 	}
 }
 
+// collectEvery is how often unused code, layers and blobs are collected.
+const collectEvery = 10 * time.Minute
+
+// collect deletes what no function uses any more (functions.Collect), at
+// start and every collectEvery, until Shutdown.
+func (s *Server) collect() {
+	t := time.NewTicker(collectEvery)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if err := s.fns.Collect(ctx); err != nil {
+			s.log.Warn("collecting unused code failed", "error", err)
+		}
+		cancel()
+		select {
+		case <-t.C:
+		case <-s.stopping:
+			return
+		}
+	}
+}
+
 // Shutdown stops accepting connections, lets calls in flight finish until
 // ctx ends, stops every instance, writes the remaining records and closes
 // the store.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.stopping) })
 	herr := s.http.Shutdown(ctx)
 	eerr := s.engine.Close(ctx)
 	for _, d := range s.drivers {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/nimbusfaas/nimbus/internal/build/deps"
+	"github.com/nimbusfaas/nimbus/internal/build/deps/depstest"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
@@ -55,7 +56,7 @@ func TestCollect(t *testing.T) {
 			t.Errorf("%s: %v", kept, err)
 		}
 	}
-	if got := pythonAnswer(t, wheelPython, built); got != "42" {
+	if got := pythonAnswer(t, depstest.WheelPython, built); got != "42" {
 		t.Errorf("the kept layer no longer works: %q", got)
 	}
 	// A collected layer is built again.
@@ -80,7 +81,7 @@ func TestPipIndex(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Build: %v\nlog:\n%s", err, log.String())
 	}
-	if got := pythonAnswer(t, wheelPython, dir); got != "42" {
+	if got := pythonAnswer(t, depstest.WheelPython, dir); got != "42" {
 		t.Errorf("nimbusdemo.answer() = %q, want 42", got)
 	}
 	if idx.wheels.Load() != 1 {

@@ -198,7 +198,7 @@ func TestNamespaces(t *testing.T) {
 // is killed with everything it started, says so, and leaves nothing.
 func TestTimeout(t *testing.T) {
 	reg := newRegistry(t, answerPackage(t))
-	reg.hang.Store(true)
+	reg.Hang.Store(true)
 	c := &confined{t: t}
 	b := newBuilder(t, runtime.NodeJS, func(cfg *deps.Config) {
 		cfg.NpmRegistry = reg.URL
@@ -325,7 +325,7 @@ func TestRunningBuild(t *testing.T) {
 	if _, _, err := b.Build(wait, other, nil); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "wait for a free build slot") {
 		t.Errorf("a second build while the only slot is taken: %v, want it to wait until its context ends", err)
 	}
-	if n := reg.tarballs.Load(); n != 1 {
+	if n := reg.Tarballs(); n != 1 {
 		t.Errorf("the registry served %d tarballs, want 1: the second build ran", n)
 	}
 

@@ -90,17 +90,17 @@ func TestNodeCached(t *testing.T) {
 			built++
 		}
 	}
-	if built != 1 || reg.tarballs.Load() != 1 {
-		t.Errorf("%d of %d concurrent Builds built, the tarball was fetched %d times; want 1 and 1", built, builds, reg.tarballs.Load())
+	if built != 1 || reg.Tarballs() != 1 {
+		t.Errorf("%d of %d concurrent Builds built, the tarball was fetched %d times; want 1 and 1", built, builds, reg.Tarballs())
 	}
 
-	before := reg.requests.Load()
+	before := reg.Requests()
 	var log logBuffer
 	dir, cached2, err := b.Build(context.Background(), p, &log)
 	if err != nil || !cached2 || dir != b.Dir(p.Key) {
 		t.Fatalf("Build again = %s, %v, %v; want the cached layer", dir, cached2, err)
 	}
-	if n := reg.requests.Load() - before; n != 0 {
+	if n := reg.Requests() - before; n != 0 {
 		t.Errorf("a cached Build asked the registry %d times", n)
 	}
 	if !strings.Contains(log.String(), "cached") {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/nimbusfaas/nimbus/internal/build/deps"
+	"github.com/nimbusfaas/nimbus/internal/build/deps/depstest"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
@@ -37,7 +38,7 @@ func TestPythonRequirements(t *testing.T) {
 	if !strings.Contains(log.String(), "nimbusdemo") {
 		t.Errorf("log lacks pip's output:\n%s", log.String())
 	}
-	if got := pythonAnswer(t, wheelPython, dir); got != "42" {
+	if got := pythonAnswer(t, depstest.WheelPython, dir); got != "42" {
 		t.Errorf("nimbusdemo.answer() = %q, want 42", got)
 	}
 	assertSealed(t, dir)
@@ -66,7 +67,7 @@ dependencies = ["nimbusdemo>=1.0"]
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := pythonAnswer(t, wheelPython, dir); got != "42" {
+	if got := pythonAnswer(t, depstest.WheelPython, dir); got != "42" {
 		t.Errorf("nimbusdemo.answer() = %q, want 42", got)
 	}
 	if m, _ := filepath.Glob(filepath.Join(dir, "python", "my_function*")); len(m) > 0 {

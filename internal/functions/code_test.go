@@ -1,0 +1,80 @@
+package functions_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/functions"
+)
+
+// TestCodeIsUnpackedOnceAndCollected: code is kept once by hash, found
+// again from the store by a node that lacks it, and collected, blob and
+// directory, once no function uses it.
+func TestCodeIsUnpackedOnceAndCollected(t *testing.T) {
+	n := newNode(t, nil)
+	ctx := t.Context()
+	codeDir := filepath.Join(t.TempDir(), "code")
+	svc := functions.New(functions.Config{
+		Store: n.store, Engine: n.engine, Defaults: fn.Defaults{TimeoutMs: 5000, MemoryMB: 128},
+		CodeDir: codeDir, LayerDir: filepath.Join(t.TempDir(), "layers"),
+		BlobGrace: time.Nanosecond, DirGrace: time.Nanosecond,
+	})
+	a, err := svc.Create(ctx, &fn.Function{Name: "a", Runtime: "python", Code: "def handler(e, c):\n    return 1\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := svc.Create(ctx, &fn.Function{Name: "b", Runtime: "python", Code: "def handler(e, c):\n    return 1\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := a.CodeInfo.SHA256
+	if b.CodeInfo.SHA256 != v1 {
+		t.Fatalf("the same code got two hashes: %s, %s", v1, b.CodeInfo.SHA256)
+	}
+	// A node without the directory unpacks it from the store.
+	if err := os.RemoveAll(filepath.Join(codeDir, v1)); err != nil {
+		t.Fatal(err)
+	}
+	dir, _, err := svc.Code(ctx, a)
+	if err != nil || dir != filepath.Join(codeDir, v1) {
+		t.Fatalf("Code = %q, %v", dir, err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "main.py")); err != nil || string(got) != "def handler(e, c):\n    return 1\n" {
+		t.Fatalf("main.py = %q, %v", got, err)
+	}
+
+	// a moves on; b still uses v1, so nothing goes.
+	a2, _, err := svc.Update(ctx, "a", func(f *fn.Function) error { f.Files, f.CodeInfo = fn.Files{"main.py": "x = 2\n"}, nil; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := a2.CodeInfo.SHA256
+	if err := svc.Collect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, sha := range []string{v1, v2} {
+		if _, err := n.store.GetBlob(ctx, sha); err != nil {
+			t.Fatalf("blob %s collected while in use: %v", sha[:12], err)
+		}
+	}
+	// b goes: v1 is used by nobody, and is collected, blob and directory.
+	if _, err := svc.Delete(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Collect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.store.GetBlob(ctx, v1); !errors.Is(err, fn.ErrNotFound) {
+		t.Fatalf("unused blob still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(codeDir, v1)); !os.IsNotExist(err) {
+		t.Fatalf("unused code directory still there: %v", err)
+	}
+	if _, err := n.store.GetBlob(ctx, v2); err != nil {
+		t.Fatalf("the code in use was collected: %v", err)
+	}
+}
