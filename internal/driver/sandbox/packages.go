@@ -112,7 +112,8 @@ type hostPackages struct {
 }
 
 // findHostPackages asks each interpreter of in for its package
-// directories and adds packageCandidates. An interpreter that cannot say
+// directories and adds packageCandidates, but for any directory that holds
+// an interpreter or its standard library. An interpreter that cannot say
 // is reported, and its installation's usual directories are still masked.
 func findHostPackages(ctx context.Context, in runtime.Interpreters) (hostPackages, error) {
 	var (
@@ -130,6 +131,9 @@ func findHostPackages(ctx context.Context, in runtime.Interpreters) (hostPackage
 		exe := in.Path(q.rt)
 		if exe == "" {
 			continue
+		}
+		if real, err := filepath.EvalSymlinks(exe); err == nil {
+			std = append(std, real) // node unpacked into /usr/local/lib/nodejs, say
 		}
 		cmd := exec.CommandContext(ctx, exe, q.args...)
 		cmd.Env = genericEnv()
@@ -161,7 +165,8 @@ func findHostPackages(ctx context.Context, in runtime.Interpreters) (hostPackage
 			continue
 		}
 		d = resolveParent(filepath.Clean(d))
-		// Never a directory that is, or holds, the standard library.
+		// Never a directory that is, or holds, the standard library or
+		// an interpreter.
 		if slices.ContainsFunc(std, func(s string) bool { return s != "" && within(s, d) }) {
 			continue
 		}
