@@ -303,13 +303,17 @@ func installHostProbe(t *testing.T, rt string) hostProbe {
 			file = filepath.Join(dir, p.name, "index.js")
 			data = "module.exports = 'the host';\n"
 		}
-		top := createdTop(filepath.Dir(file))
+		created := missingDirs(filepath.Dir(file))
 		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 			testenv.Require(t, "write access to the host interpreter's package directories", err)
 		}
-		if top != "" {
-			t.Cleanup(func() { os.RemoveAll(top) })
-		}
+		// Innermost first, and only while empty: another test may have
+		// put its own probe in a directory this one created.
+		t.Cleanup(func() {
+			for _, d := range created {
+				os.Remove(d)
+			}
+		})
 		if err := os.WriteFile(file, []byte(data), 0o644); err != nil {
 			testenv.Require(t, "write access to the host interpreter's package directories", err)
 		}
@@ -320,7 +324,7 @@ func installHostProbe(t *testing.T, rt string) hostProbe {
 	var out string
 	var err error
 	if rt == runtime.Python {
-		out, err = run("-I", "-c", "import "+p.name)
+		out, err = run("-I", "-B", "-c", "import "+p.name)
 	} else {
 		out, err = run("-e", "require('"+p.name+"')")
 	}
@@ -330,17 +334,17 @@ func installHostProbe(t *testing.T, rt string) hostProbe {
 	return p
 }
 
-// createdTop is the outermost directory of dir that does not exist yet,
-// or "".
-func createdTop(dir string) string {
-	top := ""
+// missingDirs are dir and those of its parents that do not exist yet,
+// innermost first.
+func missingDirs(dir string) []string {
+	var out []string
 	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
 		if _, err := os.Lstat(d); err == nil {
 			break
 		}
-		top = d
+		out = append(out, d)
 	}
-	return top
+	return out
 }
 
 // testHostPackages: a package installed in the host interpreter's own
