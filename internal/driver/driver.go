@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
@@ -96,13 +98,70 @@ func (a Availability) Warning(name string) string {
 // InstanceSpec is what an instance is started for.
 type InstanceSpec struct {
 	Function *fn.Function
-	LogLimit int      // bytes of logs kept per invocation; 0 means the default
-	Code     string   // NEW: local directory holding the function's files (read-only; do not write into it)
-	Layers   []string // NEW: local layer directories, mounted at /opt/layers/<i>
+	LogLimit int // bytes of logs kept per invocation; 0 means the default
+
+	// Code is the local directory holding the function's files. It is
+	// shared by every instance of every function with that code: a driver
+	// shows it to the instance read-only and never writes into it. When it
+	// is "", the driver writes Function.Files itself (specs built by hand).
+	Code string
+	// Layers are local layer directories in Lambda's layout (python/,
+	// nodejs/node_modules/), read-only like Code: instances see layer i at
+	// LayerDir(i), and the runtime shims search them in this order.
+	Layers []string
+}
+
+// LayersDir is where instances see their layers: layer i is LayersDir/<i>.
+const LayersDir = "/opt/layers"
+
+// LayerDir is where instances see layer i.
+func LayerDir(i int) string { return LayersDir + "/" + strconv.Itoa(i) }
+
+// LayerDirs are where instances of spec see its layers, in order.
+func (s InstanceSpec) LayerDirs() []string {
+	if len(s.Layers) == 0 {
+		return nil
+	}
+	dirs := make([]string, len(s.Layers))
+	for i := range s.Layers {
+		dirs[i] = LayerDir(i)
+	}
+	return dirs
+}
+
+// Check reports whether spec's code and layer directories are directories
+// a driver can show an instance: absolute paths of existing directories.
+// They are the server's, never a user's: an error here is the server's.
+func (s InstanceSpec) Check() error {
+	check := func(what, dir string) error {
+		if !filepath.IsAbs(dir) {
+			return fmt.Errorf("%s %q: not an absolute path", what, dir)
+		}
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%s %q: not a directory", what, dir)
+		}
+		return nil
+	}
+	if s.Code != "" {
+		if err := check("code directory", s.Code); err != nil {
+			return err
+		}
+	}
+	for i, l := range s.Layers {
+		if err := check("layer "+strconv.Itoa(i), l); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Init is the init frame that loads spec's function from taskDir, with env
-// set on top of the worker's environment.
+// set on top of the worker's environment and the layers where instances
+// see them (LayerDirs).
 func (s InstanceSpec) Init(taskDir string, env map[string]string) runtime.Init {
 	f := s.Function
 	return runtime.Init{
@@ -114,6 +173,7 @@ func (s InstanceSpec) Init(taskDir string, env map[string]string) runtime.Init {
 		LogLimit:        s.LogLimit,
 		Env:             env,
 		Concurrency:     f.Concurrency,
+		Layers:          s.LayerDirs(),
 	}
 }
 

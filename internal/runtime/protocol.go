@@ -47,6 +47,13 @@ type Init struct {
 	// Concurrency is how many invocations the worker runs at once (1 when
 	// 0); over it, requests wait in the worker in order of arrival.
 	Concurrency int `json:"concurrency,omitempty"`
+	// Layers are the function's layer directories as the worker sees
+	// them ("/opt/layers/0", …), in Lambda's layout. For each, in order,
+	// after the task directory: the Python shim adds <l>/python and every
+	// <l>/python/lib/python3.*/site-packages to sys.path (site.addsitedir:
+	// .pth files work); the Node shim adds <l>/nodejs/node<major>/node_modules
+	// and <l>/nodejs/node_modules to NODE_PATH.
+	Layers []string `json:"layers,omitempty"`
 }
 
 // Request asks a worker to run the handler once.

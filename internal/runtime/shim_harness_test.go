@@ -93,6 +93,7 @@ type worker struct {
 type workerConfig struct {
 	init runtime.Init
 	env  []string
+	cwd  string // "": the task directory
 }
 
 type workerOption func(*workerConfig)
@@ -100,6 +101,17 @@ type workerOption func(*workerConfig)
 // withEnv adds a function environment variable.
 func withEnv(k, v string) workerOption {
 	return func(c *workerConfig) { c.env = append(c.env, k+"="+v) }
+}
+
+// withLayers sets Init's layer directories.
+func withLayers(dirs ...string) workerOption {
+	return func(c *workerConfig) { c.init.Layers = dirs }
+}
+
+// withCwd starts the worker in dir rather than in its task directory, as
+// a worker started before it knew its function may be.
+func withCwd(dir string) workerOption {
+	return func(c *workerConfig) { c.cwd = dir }
 }
 
 // withLimits sets Init's log and result limits.
@@ -137,13 +149,8 @@ func startWorker(t testing.TB, rt string, files map[string]string, handler strin
 	for _, o := range opts {
 		o(&cfg)
 	}
-	var args []string
-	switch rt {
-	case runtime.Python:
-		args = []string{"-I", "-B", shims.Shim(runtime.Python)}
-	case runtime.NodeJS:
-		args = []string{"--max-old-space-size=256", shims.Shim(runtime.NodeJS)}
-	}
+	r, _ := runtime.Lookup(rt)
+	args := r.ShimCommand(bin, shims.Shim(rt), 256)[1:]
 	env := append([]string{
 		"PATH=/usr/local/bin:/usr/bin:/bin",
 		"HOME=/tmp",
@@ -166,6 +173,9 @@ func startWorker(t testing.TB, rt string, files map[string]string, handler strin
 	w := &worker{t: t, runtime: rt, reqW: reqW, respR: respR, exited: make(chan struct{}), TaskDir: dir}
 	w.cmd = exec.Command(bin, args...)
 	w.cmd.Dir = dir
+	if cfg.cwd != "" {
+		w.cmd.Dir = cfg.cwd
+	}
 	w.cmd.Env = env
 	w.cmd.Stdout = &w.stdout
 	w.cmd.Stderr = &w.stderr

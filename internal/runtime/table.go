@@ -50,7 +50,7 @@ type Runtime struct {
 	// Running the shim.
 	Dir       string   // the runtime's directory in this package: "python"
 	Shim      string   // the shim's file name there and in the installed shim directory: "bootstrap.py"
-	ShimArgs  []string // interpreter arguments before the shim's path: "-I", "-B"
+	ShimArgs  []string // interpreter arguments before the shim's path: "-I", "-S", "-B"
 	MemoryArg string   // an argument that takes the function's memory in MB ("--max-old-space-size="); "" if none
 	// Zygote is the file name of a worker that forks the runtime's workers
 	// with the shim already imported (the sandbox driver's); "" if the
@@ -117,7 +117,7 @@ var table = []*Runtime{
 		Probe:          []string{"-I", "-c", "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])"},
 		Dir:            "python",
 		Shim:           "bootstrap.py",
-		ShimArgs:       []string{"-I", "-B"},
+		ShimArgs:       []string{"-I", "-S", "-B"}, // -S: no site-packages, no .pth (bootstrap.py says why)
 		Zygote:         "zygote.py",
 		Check:          &SyntaxCheck{Script: "check.py", Args: []string{"-I", "-B", "-c"}, Exts: []string{".py"}},
 		Image:          Recipe{Collect: CollectPython, DockerImage: "python:3.12-slim"},

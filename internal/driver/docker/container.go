@@ -26,6 +26,7 @@ const (
 	ioDir     = "/var/nimbus" // the protocol FIFOs: req (fd 3), resp (fd 4)
 	taskDir   = "/var/task"   // the function's files
 	shimMount = "/var/runtime"
+	layersDir = driver.LayersDir // the function's layers, <i> each
 )
 
 // Labels on every container the driver starts.
@@ -174,22 +175,25 @@ func (d *Driver) hostConfig(key poolKey, dir string) *ctr.HostConfig {
 		Mounts: []mount.Mount{
 			{Type: mount.TypeBind, Source: filepath.Join(dir, "io"), Target: ioDir, ReadOnly: true},
 			{Type: mount.TypeBind, Source: filepath.Join(dir, "task"), Target: taskDir, ReadOnly: true},
+			{Type: mount.TypeBind, Source: filepath.Join(dir, "layers"), Target: layersDir, ReadOnly: true},
 			{Type: mount.TypeBind, Source: d.shimDir, Target: shimMount, ReadOnly: true},
 		},
 	}
 }
 
-// makeDir creates the instance directory: the FIFOs and an empty task/.
-// The server opens both FIFOs read-write, so opening them never blocks and
-// the container's opens find a peer at once; death is learnt from the
-// daemon, not from EOF.
+// makeDir creates the instance directory: the FIFOs and an empty task/
+// and layers/. The server opens both FIFOs read-write, so opening them
+// never blocks and the container's opens find a peer at once; death is
+// learnt from the daemon, not from EOF.
 func (c *container) makeDir() error {
 	io := filepath.Join(c.dir, "io")
 	if err := os.MkdirAll(io, 0o755); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(c.dir, "task"), 0o755); err != nil {
-		return err
+	for _, d := range []string{"task", "layers"} {
+		if err := os.MkdirAll(filepath.Join(c.dir, d), 0o755); err != nil {
+			return err
+		}
 	}
 	for _, name := range []string{"req", "resp"} {
 		p := filepath.Join(io, name)
@@ -209,6 +213,32 @@ func (c *container) makeDir() error {
 	if c.resp, err = os.OpenFile(filepath.Join(io, "resp"), os.O_RDWR, 0); err != nil {
 		c.req.Close()
 		return err
+	}
+	return nil
+}
+
+// give hands the container spec's function: its code appears at
+// /var/task and its layers at /opt/layers/<i>, through the directories
+// bind-mounted there when the container started, generic, for the pool.
+// The container cannot be given a mount of its own after it started (that
+// would take mount propagation from the host, root, and a daemon that
+// shares the server's mount namespace), so code and layers are hard-linked
+// into those directories (driver.LinkTree): no data is copied, every byte
+// and executable bit is the code directory's own, and the binds are
+// read-only. Files given by hand (spec.Code "") are written.
+func (c *container) give(spec driver.InstanceSpec) error {
+	task := filepath.Join(c.dir, "task")
+	if spec.Code == "" {
+		if err := driver.WriteFiles(task, spec.Function.Files); err != nil {
+			return fmt.Errorf("write code: %w", err)
+		}
+	} else if err := driver.LinkTree(spec.Code, task); err != nil {
+		return fmt.Errorf("code: %w", err)
+	}
+	for i, l := range spec.Layers {
+		if err := driver.LinkTree(l, filepath.Join(c.dir, "layers", strconv.Itoa(i))); err != nil {
+			return fmt.Errorf("layer %d: %w", i, err)
+		}
 	}
 	return nil
 }

@@ -6,13 +6,15 @@
 // container's shell opens them on two named pipes (FIFOs) in a per-instance
 // directory bind-mounted read-only at /var/nimbus, so no adapter runs in the
 // container and what user code prints never touches the protocol. The
-// function's code is bind-mounted read-only at /var/task and the shims at
-// /var/runtime.
+// instance directory's task/ is bind-mounted read-only at /var/task, its
+// layers/ at /opt/layers, and the shims at /var/runtime.
 //
 // Starting a container costs a few hundred milliseconds, so the driver keeps
 // a small pool of started, generic containers per runtime, memory size and
-// network setting: the function's files are written into the already
-// mounted /var/task and its environment travels in the Init frame.
+// network setting: the function's code directory and layers are hard-linked
+// into the already mounted task/ and layers/<i> (container.go, give: no
+// data copied, bytes and modes exact) and its environment travels in the
+// Init frame.
 //
 // Containers carry io.nimbus.* labels; the driver removes those a crashed
 // earlier run of the same server left behind, and every container it starts

@@ -175,12 +175,15 @@ func (d *Driver) resetDir() {
 const usedMarker = "used"
 
 // Start implements driver.Driver: it takes a started generic container from
-// the pool (or starts one), hands it the function's files and environment,
-// and loads the handler.
+// the pool (or starts one), hands it the function's code, layers and
+// environment, and loads the handler.
 func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.Instance, error) {
 	f := spec.Function
 	if _, ok := runtime.Lookup(f.Runtime); !ok {
 		return nil, fmt.Errorf("docker: runtime %q: %w", f.Runtime, fn.ErrInvalid)
+	}
+	if err := spec.Check(); err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
 	}
 	if d.shimDir == "" {
 		return nil, fmt.Errorf("docker: no runtime shims installed: %w", fn.ErrUnavailable)
@@ -203,9 +206,9 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 		}
 	}
 	c.function = f.ID
-	if err := driver.WriteFiles(filepath.Join(c.dir, "task"), f.Files); err != nil {
-		c.Kill("could not write the function's files")
-		return nil, fmt.Errorf("docker: write code: %w: %w", err, fn.ErrUnavailable)
+	if err := c.give(spec); err != nil {
+		c.Kill("could not give it the function's code")
+		return nil, fmt.Errorf("docker: %w: %w", err, fn.ErrUnavailable)
 	}
 	if err := c.Load(ctx, spec.Init(taskDir, driver.FunctionEnv(f, taskDir))); err != nil {
 		return nil, err

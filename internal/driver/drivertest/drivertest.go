@@ -160,6 +160,9 @@ func Run(t *testing.T, newDriver Factory, opts Options) {
 		{"Freeze", testFreeze, nil},
 		{"Concurrency", testConcurrency, nil},
 		{"Cleanup", testCleanup, nil},
+		{"Code", testCode, nil},
+		{"Layers", testLayers, nil},
+		{"HostPackages", testHostPackages, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := newDriver(t)

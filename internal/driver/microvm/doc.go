@@ -7,7 +7,9 @@
 // the virtio modules, mounts a read-only squashfs image holding the host's
 // interpreter as the worker's root, and starts a small language agent on a
 // virtio-serial port. The agent sets the guest up for one function (clock,
-// randomness, files, environment, an unprivileged user) and hands the port
+// randomness, its code at /var/task and layers at /opt/layers/<i>, sent
+// file by file and made read-only, environment, an unprivileged user) and
+// hands the port
 // to the same runtime shim the other drivers run, as fds 3 and 4: the
 // runtime protocol is unchanged. The build sub-package makes these
 // artifacts from Debian packages and the host's interpreters (`nimbus

@@ -171,6 +171,9 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 	if !ok {
 		return nil, fmt.Errorf("microvm: runtime %q: %w", f.Runtime, fn.ErrInvalid)
 	}
+	if err := spec.Check(); err != nil {
+		return nil, fmt.Errorf("microvm: %w", err)
+	}
 	if _, ok := a.runtimes[f.Runtime]; !ok {
 		return nil, fmt.Errorf("microvm: the artifacts in %s have no %s image (was its interpreter installed when they were built?): %w",
 			a.dir, f.Runtime, fn.ErrUnavailable)
@@ -218,7 +221,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 		d.refillSpare(a, vs)
 	}
 	inst := d.newInstance(v, conn, cloned)
-	if err := inst.setup(ctx, f); err != nil {
+	if err := inst.setup(ctx, spec); err != nil {
 		err = inst.FailStart(ctx, err, "")
 		return nil, inst.startError(err)
 	}

@@ -2,6 +2,9 @@ package microvm_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
+	"github.com/nimbusfaas/nimbus/internal/driver/drivertest"
 	"github.com/nimbusfaas/nimbus/internal/driver/microvm"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
@@ -179,5 +183,78 @@ func TestDetails(t *testing.T) {
 	det := d.Details()
 	if det["accelerator"] != "tcg" || !strings.Contains(det["acceleratorReason"].(string), "TCG") {
 		t.Errorf("details %v", det)
+	}
+}
+
+// TestLargeLayer sends a layer of 20 MiB of random bytes, which takes many
+// frames, beside an executable and a symbolic link: they arrive exactly,
+// and the guest's task and layer directories are read-only mounts.
+func TestLargeLayer(t *testing.T) {
+	d := sharedDriver(t)
+	big := make([]byte, 20<<20)
+	if _, err := rand.Read(big); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(big)
+	layer := drivertest.Dir(t, map[string]drivertest.File{
+		"python/big.bin":   {Data: big},
+		"python/tool.sh":   {Data: []byte("#!/bin/sh\n"), Mode: 0o755},
+		"python/empty.txt": {},
+	})
+	if err := os.Symlink("big.bin", filepath.Join(layer, "python/link.bin")); err != nil {
+		t.Fatal(err)
+	}
+	code := drivertest.Dir(t, map[string]drivertest.File{"main.py": {Data: []byte(`import hashlib, os
+def handler(event, context):
+    d = "/opt/layers/0/python/"
+    with open(d + "link.bin", "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    mounts = {}
+    for line in open("/proc/self/mounts"):
+        dev, point, fstype, opts = line.split()[:4]
+        if point in ("/var/task", "/opt/layers"):
+            mounts[point] = opts.split(",")[0]
+    return {"sha256": digest, "link": os.readlink(d + "link.bin"), "tool": os.access(d + "tool.sh", os.X_OK),
+            "empty": os.path.getsize(d + "empty.txt"), "mounts": mounts}
+`)}})
+	f := function("large-layer", runtime.Python, "")
+	f.Memory = 256
+	warm := function("large-layer-warm", runtime.Python, "def handler(event, context):\n    return 1\n")
+	warm.Memory = f.Memory
+	start(t, d, warm) // makes the template if no other test has: the time below is the layer's
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	inst, err := d.Start(ctx, driver.InstanceSpec{Function: f, Code: code, Layers: []string{layer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a clone started with a 20 MiB layer in %s", time.Since(t0).Round(time.Millisecond))
+	t.Cleanup(func() {
+		inst.Kill("test over")
+		<-inst.Done()
+	})
+	resp, err := invoke(t, inst, `{}`, time.Minute)
+	if err != nil || resp.Error != nil {
+		t.Fatalf("invoke: %v %+v", err, resp)
+	}
+	var got struct {
+		SHA256 string            `json:"sha256"`
+		Link   string            `json:"link"`
+		Tool   bool              `json:"tool"`
+		Empty  int               `json:"empty"`
+		Mounts map[string]string `json:"mounts"`
+	}
+	if err := json.Unmarshal(resp.Result, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("the layer's 20 MiB file has sha256 %s in the guest, %x on the host", got.SHA256, sum)
+	}
+	if got.Link != "big.bin" || !got.Tool || got.Empty != 0 {
+		t.Errorf("link %q, tool.sh executable %v, empty.txt %d bytes", got.Link, got.Tool, got.Empty)
+	}
+	if got.Mounts["/var/task"] != "ro" || got.Mounts["/opt/layers"] != "ro" {
+		t.Errorf("mounts %v, want /var/task and /opt/layers read-only", got.Mounts)
 	}
 }

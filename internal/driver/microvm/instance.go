@@ -6,13 +6,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
-	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"golang.org/x/sys/unix"
 )
@@ -68,37 +72,89 @@ func (d *Driver) newInstance(v *vm, serial net.Conn, cloned bool) *instance {
 	return i
 }
 
-// setupFrame is the agent's last frame before the runtime protocol starts.
+// setupFrame is the first of the agent's last frames before the runtime
+// protocol starts: the function's environment and where its code and
+// layers go. fileFrames follow with the code and layers, then a
+// filesDoneFrame.
 type setupFrame struct {
 	Type    string            `json:"type"` // "setup"
 	Seed    string            `json:"seed"` // hex; reseeds the guest kernel's RNG
-	Files   map[string]string `json:"files"`
 	Env     map[string]string `json:"env"`
 	TaskDir string            `json:"taskDir"`
+	Layers  []string          `json:"layers,omitempty"` // the guest's directory of each layer, in order
 	UID     int               `json:"uid"`
 	GID     int               `json:"gid"`
 }
 
-// setup hands the agent the function: its code, its environment and fresh
-// randomness (a clone has its template's); then it answers the agent's
-// clock exchange.
-func (i *instance) setup(ctx context.Context, f *fn.Function) error {
+// fileFrame is one entry of the function's code or of a layer: a
+// directory, a file (or the next piece of one) or a symbolic link. The
+// agent writes it below Dir, which must be the task directory or a layer's
+// of the setup frame, and once all have come makes both read-only.
+type fileFrame struct {
+	Type   string `json:"type"`             // "file"
+	Dir    string `json:"dir"`              // the guest directory it goes in
+	Path   string `json:"path"`             // slash-separated, relative to Dir
+	Kind   string `json:"kind"`             // "dir", "file" or "symlink"
+	Mode   uint32 `json:"mode,omitempty"`   // a file's permission bits
+	Data   []byte `json:"data,omitempty"`   // a file's content or, with Append, its next piece (base64 in JSON)
+	Append bool   `json:"append,omitempty"` // Data continues the file of the frame before
+	Link   string `json:"link,omitempty"`   // a symbolic link's target
+}
+
+// filesDoneFrame follows the last fileFrame.
+type filesDoneFrame struct {
+	Type string `json:"type"` // "files-done"
+}
+
+// fileChunk is the most of a file's content one frame carries: files of
+// any size go over the port in pieces, and neither side holds a frame of
+// more than a couple of megabytes.
+const fileChunk = 1 << 20
+
+// setup hands the agent the function: its code, its layers, its
+// environment and fresh randomness (a clone has its template's); then it
+// answers the agent's clock exchange.
+func (i *instance) setup(ctx context.Context, spec driver.InstanceSpec) error {
+	f := spec.Function
 	var seed [64]byte
 	if _, err := rand.Read(seed[:]); err != nil {
 		return err
 	}
+	stop := context.AfterFunc(ctx, func() { _ = i.serial.SetWriteDeadline(time.Now()) })
+	defer stop()
 	fr := setupFrame{
 		Type:    "setup",
 		Seed:    hex.EncodeToString(seed[:]),
-		Files:   f.Files,
 		Env:     driver.FunctionEnv(f, guestTaskDir),
 		TaskDir: guestTaskDir,
+		Layers:  spec.LayerDirs(),
 		UID:     guestUID,
 		GID:     guestGID,
 	}
-	if err := runtime.WriteFrame(i.serial, fr); err != nil {
+	send := func(v any) error { return runtime.WriteFrame(i.serial, v) }
+	err := send(fr)
+	if err == nil {
+		if spec.Code != "" {
+			err = sendTree(send, spec.Code, guestTaskDir)
+		} else {
+			err = sendFiles(send, f.Files, guestTaskDir)
+		}
+	}
+	for n, l := range spec.Layers {
+		if err == nil {
+			err = sendTree(send, l, driver.LayerDir(n))
+		}
+	}
+	if err == nil {
+		err = send(filesDoneFrame{Type: "files-done"})
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return fmt.Errorf("send the function to the guest: %w", err)
 	}
+	_ = i.serial.SetWriteDeadline(time.Time{})
 	if err := agentHello(ctx, i.serial, "clock"); err != nil {
 		return err
 	}
@@ -108,6 +164,86 @@ func (i *instance) setup(ctx context.Context, f *fn.Function) error {
 	// From here on the port carries the runtime protocol.
 	i.Connect(i.serial, i.serial)
 	return nil
+}
+
+// sendTree sends the tree src, for the guest directory dir, as fileFrames:
+// its directories, its regular files with their permission bits, in pieces
+// of fileChunk, and its symbolic links as links.
+func sendTree(send func(any) error, src, dir string) error {
+	return filepath.WalkDir(src, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		fr := fileFrame{Type: "file", Dir: dir, Path: filepath.ToSlash(rel)}
+		switch t := e.Type(); {
+		case t.IsDir():
+			fr.Kind = "dir"
+			return send(fr)
+		case t&fs.ModeSymlink != 0:
+			fr.Kind = "symlink"
+			if fr.Link, err = os.Readlink(p); err != nil {
+				return err
+			}
+			return send(fr)
+		case t.IsRegular():
+			fi, err := e.Info()
+			if err != nil {
+				return err
+			}
+			fr.Kind, fr.Mode = "file", uint32(fi.Mode().Perm())
+			file, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer file.Close()
+			return sendContent(send, fr, file)
+		default:
+			return fmt.Errorf("%s: a %v is neither a file, a directory nor a symbolic link", p, t)
+		}
+	})
+}
+
+// sendFiles sends files given by hand (path → content), for the guest
+// directory dir, as fileFrames.
+func sendFiles(send func(any) error, files map[string]string, dir string) error {
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	for _, p := range paths {
+		fr := fileFrame{Type: "file", Dir: dir, Path: p, Kind: "file", Mode: 0o644}
+		if err := sendContent(send, fr, strings.NewReader(files[p])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendContent sends fr with r's content, in as many frames as it takes
+// (one for an empty file).
+func sendContent(send func(any) error, fr fileFrame, r io.Reader) error {
+	buf := make([]byte, fileChunk)
+	for {
+		n, err := io.ReadFull(r, buf)
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			return err
+		}
+		if n > 0 || !fr.Append {
+			fr.Data = buf[:n]
+			if serr := send(fr); serr != nil {
+				return serr
+			}
+			fr.Append = true
+		}
+		if err != nil { // the end
+			return nil
+		}
+	}
 }
 
 // wait waits for QEMU to exit, records why the instance stopped and cleans

@@ -6,8 +6,10 @@
 // UTS and network namespaces (and a user namespace when the server is not
 // root). The server moves the helper into the instance's cgroup, then
 // sends it a spec (spec.go, planned by rootplan.go): the helper builds a
-// read-only root holding only what the interpreter needs, the function's
-// code at /var/task and a private /tmp (rootfs_linux.go), brings loopback
+// read-only root holding only what the interpreter needs, with the host's
+// own package directories masked (packages.go), mount points for the
+// function's code at /var/task and its layers at /opt/layers, and a
+// private /tmp (rootfs_linux.go), brings loopback
 // up, sets rlimits, empties its capability bounding set, sets no_new_privs,
 // loads the seccomp filter (seccomp_linux.go) and, told what to run,
 // becomes an unprivileged user and execs /bin/sh as the namespace's init:
@@ -18,8 +20,9 @@
 // its sandbox, cgroup and pipes, not yet told what to run, is a sandbox
 // (sandbox.go).
 //
-// None of the sandbox depends on the function (its code directory is bound
-// empty and filled from the host later), and starting a helper costs
+// None of the sandbox depends on the function (its code and layers are
+// mounted into it from outside once it is known, mount_linux.go), and
+// starting a helper costs
 // several milliseconds (namespaces, exec, and on cgroup v1 a move into the
 // cgroup that waits for an RCU grace period), so the driver keeps spares
 // (spare.go). cgroup_linux.go sets memory, pids and CPU limits in cgroup
@@ -51,8 +54,10 @@
 //     with the shim loaded (forked from the zygote for Python), waiting for
 //     Init. EnvSpareWorkers (NIMBUS_SANDBOX_PRESTART) says how many are kept
 //     per runtime.
-//   - A sandbox is assigned to a function when the function's code is
-//     written into it and its cgroup's limits are set. An assigned spare
+//   - A sandbox is assigned to a function when the function's code and
+//     layers are mounted into it (copied, where the server cannot mount
+//     into it: in a user namespace) and its cgroup's limits are set
+//     (sandbox.go, assign). An assigned spare
 //     worker is specialised: it becomes an instance of that function, and
 //     Init, with the function's environment, loads its handler.
 //

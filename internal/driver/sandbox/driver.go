@@ -148,12 +148,16 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 	if err := d.Available(ctx); err != nil {
 		return nil, err
 	}
+	if err := spec.Check(); err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
 	f := spec.Function
 	var (
 		inst    *instance
 		err     error
 		taskDir string
 		env     map[string]string
+		layers  = spec.LayerDirs()
 	)
 	var spare *sandbox
 	if !f.Network {
@@ -161,24 +165,22 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 	}
 	if spare != nil {
 		taskDir, env = TaskDir, driver.FunctionEnv(f, TaskDir)
-		inst, err = d.specialise(spare, f)
+		inst, err = d.specialise(spare, spec)
 		defer d.background(func() { d.refillSpareWorkers(f.Runtime) })
 	} else if d.isolation.on && d.zygoteFor(f.Runtime) {
 		taskDir, env = TaskDir, driver.FunctionEnv(f, TaskDir)
-		inst, err = d.spawnZygote(f)
+		inst, err = d.spawnZygote(spec)
 		if err != nil && ctx.Err() == nil {
 			d.log.Warn("fork a python worker from the zygote; starting a fresh interpreter instead", "function", f.ID, "error", err)
 			env = nil
-			inst, err = d.spawnIsolated(f)
+			inst, err = d.spawnIsolated(spec)
 		}
 	} else if d.isolation.on {
 		taskDir = TaskDir
-		inst, err = d.spawnIsolated(f)
+		inst, err = d.spawnIsolated(spec)
 	} else {
-		inst, err = d.spawnPlain(f)
-		if inst != nil {
-			taskDir = inst.dir
-		}
+		inst, taskDir, err = d.spawnPlain(spec)
+		layers = spec.Layers // the host's paths: a plain process sees the host
 	}
 	if err != nil {
 		return nil, err
@@ -188,35 +190,45 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 		// competes for the CPU.
 		defer d.background(d.refillSpareSandboxes)
 	}
-	if err := inst.Load(ctx, spec.Init(taskDir, env)); err != nil {
+	in := spec.Init(taskDir, env)
+	in.Layers = layers
+	if err := inst.Load(ctx, in); err != nil {
 		return nil, inst.startError(err)
 	}
 	return inst, nil
 }
 
 // spawnPlain starts the interpreter as a plain process on the host: no
-// isolation beyond its own process group, directory and environment.
-func (d *Driver) spawnPlain(f *fn.Function) (*instance, error) {
+// isolation beyond its own process group, directory and environment. It
+// runs in spec.Code itself (nothing stops a plain process writing there),
+// or in a directory of its own holding spec.Function.Files; taskDir says
+// which.
+func (d *Driver) spawnPlain(spec driver.InstanceSpec) (inst *instance, taskDir string, err error) {
+	f := spec.Function
 	path, args, err := d.command(f, d.shimDir())
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	id := fn.NewID()
-	dir := filepath.Join(d.instDir, id)
-	if err := driver.WriteFiles(dir, f.Files); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("sandbox: write code: %w", err)
+	dir := filepath.Join(d.instDir, id) // removed when the instance ends
+	taskDir = spec.Code
+	if taskDir == "" {
+		taskDir = dir
+		if err := driver.WriteFiles(dir, f.Files); err != nil {
+			os.RemoveAll(dir)
+			return nil, "", fmt.Errorf("sandbox: write code: %w", err)
+		}
 	}
 	p, err := newPipes()
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, err
+		return nil, "", err
 	}
 	cmd := &exec.Cmd{
 		Path:       path,
 		Args:       args,
-		Dir:        dir,
-		Env:        envList(driver.FunctionEnv(f, dir)),
+		Dir:        taskDir,
+		Env:        envList(driver.FunctionEnv(f, taskDir)),
 		Stdout:     p.outW,
 		Stderr:     p.outW,
 		ExtraFiles: []*os.File{p.reqR, p.respW},
@@ -230,21 +242,22 @@ func (d *Driver) spawnPlain(f *fn.Function) (*instance, error) {
 	if err != nil {
 		p.closeAll()
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("sandbox: start worker: %w", err)
+		return nil, "", fmt.Errorf("sandbox: start worker: %w", err)
 	}
-	return d.newInstance(id, dir, cmd, p, nil, nil, nil), nil
+	return d.newInstance(id, dir, cmd, p, nil, nil, nil), taskDir, nil
 }
 
-// spawnIsolated takes a helper that has built its sandbox around an empty
-// code directory (a spare sandbox, or one started now), writes the function's
-// code into that directory, sets the cgroup's limits, and tells the helper
-// what to run.
-func (d *Driver) spawnIsolated(f *fn.Function) (*instance, error) {
+// spawnIsolated takes a helper that has built its sandbox around empty
+// code and layer directories (a spare sandbox, or one started now),
+// assigns it to the function (its code and layers, its cgroup's limits),
+// and tells the helper what to run.
+func (d *Driver) spawnIsolated(spec driver.InstanceSpec) (*instance, error) {
+	f := spec.Function
 	path, args, err := d.command(f, RuntimeDir)
 	if err != nil {
 		return nil, err
 	}
-	sb, err := d.sandboxFor(f)
+	sb, err := d.sandboxFor(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -255,9 +268,10 @@ func (d *Driver) spawnIsolated(f *fn.Function) (*instance, error) {
 	return d.newInstance(sb.id, sb.dir, sb.h.cmd, sb.p, sb.h, sb.cg, nil), nil
 }
 
-// instanceSpec is the helper's spec for an instance with code in dir.
-func (d *Driver) instanceSpec(dir string, network bool) spec {
-	sp := d.plan.spec(d.rootDir, dir, d.shimDir(), network)
+// instanceSpec is the helper's spec for an instance whose /var/task and
+// /opt/layers are taskDir and layersDir on the host ("": none).
+func (d *Driver) instanceSpec(taskDir, layersDir string, network bool) spec {
+	sp := d.plan.spec(d.rootDir, taskDir, layersDir, d.shimDir(), network)
 	sp.TmpBytes = int64(d.opts.tmpMB) << 20
 	sp.UID, sp.GID = d.opts.uid, d.opts.gid
 	sp.SetGroups = !d.isolation.userns

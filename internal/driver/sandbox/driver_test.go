@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
+	"github.com/nimbusfaas/nimbus/internal/driver/drivertest"
 	"github.com/nimbusfaas/nimbus/internal/driver/sandbox"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
@@ -233,15 +234,24 @@ func unprivilegedChild(t *testing.T) {
 	if p["isolation"] != "on" || !strings.Contains(p["namespaces"], "user") || !strings.HasPrefix(p["seccomp"], "on") {
 		t.Fatalf("protections as an unprivileged user: %v", p)
 	}
-	f := &fn.Function{ID: fn.NewID(), Name: "u", Runtime: runtime.NodeJS, Handler: "index.handler", Version: 1, Memory: 128, Timeout: 5000,
-		Files: map[string]string{"index.js": `const fs = require('fs');
+	// It cannot mount code into a sandbox from outside: code and layers
+	// are copied in.
+	if !strings.HasPrefix(p["code"], "copied") {
+		t.Errorf("code protection as an unprivileged user: %q", p["code"])
+	}
+	f := &fn.Function{ID: fn.NewID(), Name: "u", Runtime: runtime.NodeJS, Handler: "index.handler", Version: 1, Memory: 128, Timeout: 5000}
+	code := drivertest.Dir(t, map[string]drivertest.File{"index.js": {Data: []byte(`const fs = require('fs');
 exports.handler = async () => {
   const st = {};
   for (const l of fs.readFileSync('/proc/self/status', 'utf8').split('\n')) { const [k, v] = l.split(':\t'); st[k] = v; }
-  return [process.getuid(), st.CapEff, st.CapBnd, st.NoNewPrivs, st.Seccomp, fs.readdirSync('/').includes('root')];
+  let write = 'written';
+  try { fs.writeFileSync('/var/task/index.js', ''); } catch (e) { write = e.code; }
+  return [process.getuid(), st.CapEff, st.CapBnd, st.NoNewPrivs, st.Seccomp, fs.readdirSync('/').includes('root'),
+    require('nimbuslayerdemo'), write];
 };
-`}}
-	inst, err := d.Start(context.Background(), driver.InstanceSpec{Function: f})
+`)}})
+	layer := drivertest.Dir(t, map[string]drivertest.File{"nodejs/node_modules/nimbuslayerdemo/index.js": {Data: []byte("module.exports = 'layer';\n")}})
+	inst, err := d.Start(context.Background(), driver.InstanceSpec{Function: f, Code: code, Layers: []string{layer}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +260,7 @@ exports.handler = async () => {
 	if err != nil || resp.Error != nil {
 		t.Fatalf("invoke: %v %+v", err, resp)
 	}
-	if got := string(resp.Result); got != `[65534,"0000000000000000","0000000000000000","1","2",false]` {
+	if got := string(resp.Result); got != `[65534,"0000000000000000","0000000000000000","1","2",false,"layer","EROFS"]` {
 		t.Errorf("inside: %s", got)
 	}
 }

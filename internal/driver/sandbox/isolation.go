@@ -2,14 +2,18 @@ package sandbox
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nimbusfaas/nimbus/internal/driver"
 )
 
 // isolation is what this host lets the driver do, found at start-up.
@@ -18,13 +22,21 @@ type isolation struct {
 	userns  bool // in a user namespace (the server is not root)
 	seccomp bool
 	cgroups bool
-	notes   []string // what is not protected, and why
+	// codeMounts: code and layers are mounted into sandboxes from outside
+	// (mount_linux.go); else they are copied into their directories.
+	codeMounts   bool
+	noCodeMounts error    // why not
+	notes        []string // what is not protected, and why
 }
 
 // missing lists the protections this host does not allow.
 func (iso isolation) missing() []string { return iso.notes }
 
 func joinMissing(m []string) string { return strings.Join(m, "; ") }
+
+// packagesTimeout bounds asking the interpreters for their package
+// directories at start-up.
+const packagesTimeout = 30 * time.Second
 
 // detect finds out which protections work here: it plans the root, opens
 // the cgroups and starts one sandbox with every protection as a probe,
@@ -41,7 +53,18 @@ func (d *Driver) detect() isolation {
 		iso.notes = append(iso.notes, "cannot plan the sandbox root: "+err.Error())
 		return iso
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), packagesTimeout)
+	plan.packages, err = findHostPackages(ctx, d.cfg.Interpreters)
+	cancel()
+	if err != nil {
+		d.log.Warn("sandbox: the host's package directories may not all be hidden from functions", "error", err)
+	}
 	d.plan = plan
+	if err := canMountInto(d.instDir); err != nil {
+		iso.noCodeMounts = err
+	} else {
+		iso.codeMounts = true
+	}
 	if cg, err := openCgroups(d.opts.pids); err != nil {
 		iso.notes = append(iso.notes, "no cgroups (no memory, pids or CPU limits, OOM not detected): "+err.Error())
 	} else {
@@ -95,7 +118,7 @@ func (d *Driver) probe() error {
 	if err != nil {
 		return err
 	}
-	err = writeJSON(specW, d.instanceSpec("", false))
+	err = writeJSON(specW, d.instanceSpec("", "", false))
 	if err == nil {
 		err = writeJSON(specW, runSpec{})
 	}
@@ -175,8 +198,24 @@ func (d *Driver) Protections() map[string]string {
 	for _, prefix := range d.plan.prefixes {
 		root += ", " + prefix
 	}
-	p["root"] = root + ", a minimal /etc and /dev, the function's code at " + TaskDir + " and the shims at " + RuntimeDir +
-		" (read-only), a private " + fmt.Sprint(d.opts.tmpMB) + " MB /tmp, /proc of its own PID namespace, no /sys"
+	p["root"] = root + ", a minimal /etc and /dev, the function's code at " + TaskDir + ", its layers at " + driver.LayersDir +
+		"/<i> and the shims at " + RuntimeDir + " (read-only), a private " + fmt.Sprint(d.opts.tmpMB) +
+		" MB /tmp, /proc of its own PID namespace, no /sys"
+	if d.isolation.codeMounts {
+		p["code"] = "mounted: each instance sees the shared code and layer directories themselves, read-only"
+	} else {
+		p["code"] = "copied (hard links where the file system allows) into each instance's directories, bound read-only: " +
+			"they cannot be mounted into a sandbox from outside here (" + d.isolation.noCodeMounts.Error() + ")"
+	}
+	if masks := d.plan.masks(); len(masks) > 0 {
+		dirs := make([]string, len(masks))
+		for i, m := range masks {
+			dirs[i] = m.Path
+		}
+		p["hostPackages"] = "hidden (an empty read-only tmpfs on each): " + strings.Join(dirs, ", ")
+	} else {
+		p["hostPackages"] = "none found inside the root"
+	}
 	if d.cg != nil {
 		c := fmt.Sprintf("v%d: memory (limit = the function's memory", d.cg.version)
 		if d.cg.version == 2 || d.cg.memsw {
@@ -231,7 +270,7 @@ func (d *Driver) zygoteReport() string {
 func (d *Driver) logProtections() {
 	p := d.Protections()
 	args := make([]any, 0, 2*len(p))
-	for _, k := range []string{"isolation", "namespaces", "root", "cgroup", "seccomp", "uid", "noNewPrivs", "capabilities", "rlimits", "zygote", "strict"} {
+	for _, k := range []string{"isolation", "namespaces", "root", "code", "hostPackages", "cgroup", "seccomp", "uid", "noNewPrivs", "capabilities", "rlimits", "zygote", "strict"} {
 		if v, ok := p[k]; ok {
 			args = append(args, k, v)
 		}

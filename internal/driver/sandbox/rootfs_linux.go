@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,7 +12,8 @@ import (
 
 // buildRoot carries out sp's file-system plan in the helper's new mount
 // namespace and makes the result its root: a read-only tmpfs holding only
-// the mount points and files of the plan, the binds, a private writable
+// the mount points and files of the plan, the binds, the host's package
+// directories masked (packages.go), a private writable
 // /tmp of sp.TmpBytes and a fresh /proc of the new PID namespace. The old
 // root is detached, so nothing else of the host is reachable.
 func buildRoot(sp *spec) error {
@@ -48,6 +50,11 @@ func buildRoot(sp *spec) error {
 	}
 	for _, b := range sp.Binds {
 		if err := bindMount(b, r); err != nil {
+			return err
+		}
+	}
+	for _, m := range sp.Masks {
+		if err := maskDir(m, r); err != nil {
 			return err
 		}
 	}
@@ -120,6 +127,40 @@ func bindMount(b bindSpec, root string) error {
 	}
 	if err := unix.Mount("", dst, "", flags, ""); err != nil {
 		return fmt.Errorf("make %s read-only: %w", b.Dst, err)
+	}
+	return nil
+}
+
+// maskFlags are a mask's mount flags: an empty directory, nothing to run.
+const maskFlags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+
+// maskOptions are a mask's tmpfs options: room for the mount points of
+// what it keeps, and no more.
+const maskOptions = "size=16k,nr_inodes=64,mode=755"
+
+// maskDir hides m.Path under root with an empty read-only tmpfs, binding
+// back what m keeps.
+func maskDir(m mask, root string) error {
+	dst := filepath.Join(root, m.Path)
+	if _, err := os.Stat(dst); errors.Is(err, os.ErrNotExist) {
+		return nil // gone since the plan: nothing to hide
+	}
+	if len(m.Keep) == 0 {
+		if err := unix.Mount("tmpfs", dst, "tmpfs", maskFlags|unix.MS_RDONLY, maskOptions); err != nil {
+			return fmt.Errorf("mask %s: %w", m.Path, err)
+		}
+		return nil
+	}
+	if err := unix.Mount("tmpfs", dst, "tmpfs", maskFlags, maskOptions); err != nil {
+		return fmt.Errorf("mask %s: %w", m.Path, err)
+	}
+	for _, k := range m.Keep {
+		if err := bindMount(bindSpec{Src: k, Dst: k}, root); err != nil {
+			return fmt.Errorf("mask %s: %w", m.Path, err)
+		}
+	}
+	if err := unix.Mount("", dst, "", unix.MS_REMOUNT|unix.MS_RDONLY|maskFlags, maskOptions); err != nil {
+		return fmt.Errorf("mask %s: make it read-only: %w", m.Path, err)
 	}
 	return nil
 }

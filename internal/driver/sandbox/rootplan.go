@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/nimbusfaas/nimbus/internal/driver"
 )
 
 // Paths inside a sandbox.
@@ -21,7 +23,8 @@ type rootPlan struct {
 	symlinks []symlink
 	binds    []bindSpec
 	files    []file
-	prefixes []string // interpreter prefixes bound outside /usr
+	prefixes []string     // interpreter prefixes bound outside /usr
+	packages hostPackages // the host's package directories, masked (packages.go)
 }
 
 // systemLinks are the root-level directories that merged-/usr systems make
@@ -140,8 +143,10 @@ func covered(p string, binds []bindSpec) bool {
 }
 
 // spec builds the helper's spec for one instance: the shared plan plus the
-// instance's code and the shims.
-func (p *rootPlan) spec(root, taskSrc, shimDir string, network bool) spec {
+// instance's directories bound at /var/task and /opt/layers (taskSrc and
+// layersSrc, "" for none), the shims, and the masks of the host's package
+// directories that exist now.
+func (p *rootPlan) spec(root, taskSrc, layersSrc, shimDir string, network bool) spec {
 	sp := spec{
 		Root:     root,
 		Hostname: "sandbox",
@@ -150,7 +155,7 @@ func (p *rootPlan) spec(root, taskSrc, shimDir string, network bool) spec {
 		Files:    p.files,
 		Loopback: !network,
 	}
-	sp.Binds = make([]bindSpec, 0, len(p.binds)+4)
+	sp.Binds = make([]bindSpec, 0, len(p.binds)+5)
 	sp.Binds = append(sp.Binds, p.binds...)
 	if network {
 		for _, e := range netEtcBinds {
@@ -165,8 +170,12 @@ func (p *rootPlan) spec(root, taskSrc, shimDir string, network bool) spec {
 	if taskSrc != "" {
 		sp.Binds = append(sp.Binds, bindSpec{Src: taskSrc, Dst: TaskDir})
 	}
+	if layersSrc != "" {
+		sp.Binds = append(sp.Binds, bindSpec{Src: layersSrc, Dst: driver.LayersDir})
+	}
 	if shimDir != "" {
 		sp.Binds = append(sp.Binds, bindSpec{Src: shimDir, Dst: RuntimeDir})
 	}
+	sp.Masks = p.masks()
 	return sp
 }

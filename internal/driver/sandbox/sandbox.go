@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/fn"
@@ -18,22 +19,31 @@ import (
 // writes the limits and the spec.
 type sandbox struct {
 	id     string
-	dir    string // its code directory on the host, bound at /var/task, empty until Start
+	dir    string // on the host: task/, bound at /var/task, and layers/, at /opt/layers; empty until assigned
 	h      *helper
 	p      *pipes
 	cg     *cgroup
 	specW  *os.File
+	masked []string  // the host's package directories masked when it was built
 	worker *instance // set once a spare worker's interpreter runs in it
 }
 
+// taskDir and layersDir are the sandbox's directories on the host that are
+// bound at /var/task and /opt/layers.
+func (sb *sandbox) taskDir() string   { return filepath.Join(sb.dir, "task") }
+func (sb *sandbox) layersDir() string { return filepath.Join(sb.dir, "layers") }
+
 // startSandbox starts a helper, in a new network namespace unless network,
-// moves it into a new cgroup, and has it build its sandbox around an empty
-// code directory; it then waits to be told what to run.
+// moves it into a new cgroup, and has it build its sandbox around empty
+// code and layer directories; it then waits to be told what to run.
 func (d *Driver) startSandbox(network bool) (*sandbox, error) {
 	sb := &sandbox{id: fn.NewID()}
 	sb.dir = filepath.Join(d.instDir, sb.id)
-	if err := os.Mkdir(sb.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("sandbox: %w", err)
+	for _, dir := range []string{sb.dir, sb.taskDir(), sb.layersDir()} {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			os.RemoveAll(sb.dir)
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
 	}
 	var err error
 	if d.cg != nil {
@@ -58,7 +68,11 @@ func (d *Driver) startSandbox(network bool) (*sandbox, error) {
 			return nil, fmt.Errorf("sandbox: %w: %w", err, fn.ErrUnavailable)
 		}
 	}
-	if err := writeJSON(sb.specW, d.instanceSpec(sb.dir, network)); err != nil {
+	sp := d.instanceSpec(sb.taskDir(), sb.layersDir(), network)
+	for _, m := range sp.Masks {
+		sb.masked = append(sb.masked, m.Path)
+	}
+	if err := writeJSON(sb.specW, sp); err != nil {
 		sb.abort()
 		return nil, err
 	}
@@ -104,29 +118,79 @@ func (sb *sandbox) abort() {
 }
 
 // sandboxFor takes a sandbox (a spare one, or one started now) and assigns
-// it to f.
-func (d *Driver) sandboxFor(f *fn.Function) (*sandbox, error) {
-	sb, err := d.takeSandbox(f.Network)
+// it to spec's function.
+func (d *Driver) sandboxFor(spec driver.InstanceSpec) (*sandbox, error) {
+	sb, err := d.takeSandbox(spec.Function.Network)
 	if err != nil {
 		return nil, err
 	}
-	if err := sb.assign(f); err != nil {
+	if err := d.assign(sb, spec); err != nil {
 		sb.abort()
 		return nil, err
 	}
 	return sb, nil
 }
 
-// assign gives sb to f: it writes f's code into sb's code directory and
-// sets its cgroup's limits for f.
-func (sb *sandbox) assign(f *fn.Function) error {
-	if err := driver.WriteFiles(sb.dir, f.Files); err != nil {
-		return fmt.Errorf("sandbox: write code: %w", err)
+// assign gives sb to spec's function: it shows the function's code at
+// /var/task and its layers at /opt/layers/<i>, masks the host's package
+// directories that appeared since sb was built, and sets its cgroup's
+// limits. Code and layers are mounted into the sandbox read-only where
+// this host allows it (mount_linux.go), and copied into its directories
+// (hard links) where not; files given by hand (spec.Code "") are written.
+func (d *Driver) assign(sb *sandbox, spec driver.InstanceSpec) error {
+	f := spec.Function
+	if spec.Code == "" {
+		if err := driver.WriteFiles(sb.taskDir(), f.Files); err != nil {
+			return fmt.Errorf("sandbox: write code: %w", err)
+		}
+	}
+	var (
+		trees  []treeMount
+		copies []string // where each tree goes when it is copied: sb's directories
+	)
+	if spec.Code != "" {
+		trees = append(trees, treeMount{Src: spec.Code, Dst: TaskDir})
+		copies = append(copies, sb.taskDir())
+	}
+	for i, l := range spec.Layers {
+		dir := filepath.Join(sb.layersDir(), strconv.Itoa(i))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+		trees = append(trees, treeMount{Src: l, Dst: driver.LayerDir(i)})
+		copies = append(copies, dir)
+	}
+	if d.isolation.codeMounts {
+		late := d.plan.lateMasks(sb.masked)
+		if len(trees)+len(late) > 0 {
+			if err := d.mountInto(sb, trees, late); err != nil {
+				return err
+			}
+		}
+	} else {
+		for i, t := range trees {
+			if err := driver.LinkTree(t.Src, copies[i]); err != nil {
+				return fmt.Errorf("sandbox: copy %s: %w", t.Src, err)
+			}
+		}
 	}
 	if sb.cg != nil {
 		if err := sb.cg.limit(f.Memory); err != nil {
 			return fmt.Errorf("sandbox: %w: %w", err, fn.ErrUnavailable)
 		}
+	}
+	return nil
+}
+
+// mountInto mounts trees and masks into sb once its helper has built the
+// sandbox.
+func (d *Driver) mountInto(sb *sandbox, trees []treeMount, masks []string) error {
+	<-sb.h.ready
+	if driver.IsClosed(sb.h.reported) || driver.IsClosed(sb.h.exited) {
+		return fmt.Errorf("sandbox: init helper stopped before its sandbox was ready: %w", fn.ErrUnavailable)
+	}
+	if err := mountInto(sb.h.cmd.Process.Pid, trees, masks); err != nil {
+		return fmt.Errorf("sandbox: %w: %w", err, fn.ErrUnavailable)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"sync"
 
+	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
@@ -24,9 +25,10 @@ import (
 // A spare sandbox saves a cold start the helper's start, but it still pays
 // the interpreter's start and the shim's imports (tens of milliseconds:
 // most of Python's is its site import, most of Node's is V8's start). A
-// spare worker saves that too: a cold start then writes the code into the
-// bound /var/task, sets the cgroup's limits, and sends Init (with the
-// function's environment), which imports the handler. Every protection is
+// spare worker saves that too: a cold start then mounts the code at
+// /var/task and the layers at /opt/layers (sandbox.go, assign), sets the
+// cgroup's limits, and sends Init (with the function's environment), which
+// imports the handler. Every protection is
 // in place before the interpreter starts, as for any instance; the worker
 // runs no user code until it is specialised, and is never reused for
 // another function.
@@ -189,10 +191,11 @@ func (d *Driver) takeSpareWorker(rt string) *sandbox {
 	}
 }
 
-// specialise turns a spare worker into an instance of f: its code in
-// /var/task and its limits on the cgroup. Init follows in Start.
-func (d *Driver) specialise(sb *sandbox, f *fn.Function) (*instance, error) {
-	if err := sb.assign(f); err != nil {
+// specialise turns a spare worker into an instance of spec's function: its
+// code at /var/task, its layers at /opt/layers and its limits on the
+// cgroup. Init follows in Start.
+func (d *Driver) specialise(sb *sandbox, spec driver.InstanceSpec) (*instance, error) {
+	if err := d.assign(sb, spec); err != nil {
 		_ = sb.worker.Kill("could not assign it to the function")
 		return nil, err
 	}

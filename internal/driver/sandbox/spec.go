@@ -4,8 +4,8 @@ package sandbox
 // sandbox. The server computes it; the helper only carries it out, so that
 // the helper stays small and the plan testable. It travels as JSON on the
 // helper's fd 5, followed, when the function is known, by a runSpec: none
-// of the sandbox depends on the function (its code directory is bound
-// empty and filled from the host later), so a spare sandbox's helper builds it all
+// of the sandbox depends on the function (its code and layers are mounted
+// into it later, from the host), so a spare sandbox's helper builds it all
 // before it is needed.
 type spec struct {
 	// Root is an empty directory the helper mounts the new root on. Any
@@ -16,6 +16,7 @@ type spec struct {
 	Symlinks []symlink  `json:"symlinks,omitempty"` // created in the new root
 	Files    []file     `json:"files,omitempty"`    // written in the new root
 	Binds    []bindSpec `json:"binds"`              // mounted in order
+	Masks    []mask     `json:"masks,omitempty"`    // mounted after the binds (packages.go)
 	TmpBytes int64      `json:"tmpBytes"`           // size of the private /tmp
 
 	Loopback bool `json:"loopback"` // bring lo up: the instance has its own network namespace

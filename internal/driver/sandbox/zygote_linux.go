@@ -119,7 +119,7 @@ func (d *Driver) startZygote() (*zygote, error) {
 		return nil, err
 	}
 	cfg := zygoteConfig{UID: d.opts.uid, GID: d.opts.gid, SetGroups: true, Dir: TaskDir, RuntimeDir: RuntimeDir}
-	for _, r := range d.instanceSpec("", false).Rlimits {
+	for _, r := range d.instanceSpec("", "", false).Rlimits {
 		cfg.Rlimits = append(cfg.Rlimits, [3]int64{int64(r.Resource), int64(r.Cur), int64(r.Max)})
 	}
 	if d.isolation.seccomp {
@@ -419,11 +419,12 @@ func (d *Driver) forkWorker(sb *sandbox) (*instance, error) {
 	return d.newInstance(sb.id, sb.dir, sb.h.cmd, p, sb.h, sb.cg, child), nil
 }
 
-// spawnZygote starts an instance of f from the zygote on demand: a spare
-// sandbox (or one started now) with f's code and limits, and a worker
-// forked into it. Init, with f's environment, follows in Start.
-func (d *Driver) spawnZygote(f *fn.Function) (*instance, error) {
-	sb, err := d.sandboxFor(f)
+// spawnZygote starts an instance of spec's function from the zygote on
+// demand: a spare sandbox (or one started now) with its code, layers and
+// limits, and a worker forked into it. Init, with the function's
+// environment, follows in Start.
+func (d *Driver) spawnZygote(spec driver.InstanceSpec) (*instance, error) {
+	sb, err := d.sandboxFor(spec)
 	if err != nil {
 		return nil, err
 	}

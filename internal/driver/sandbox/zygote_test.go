@@ -108,7 +108,8 @@ func checkInside(t *testing.T, got inside, forked bool) {
 	}
 	for _, d := range got.Root {
 		switch d {
-		case "bin", "dev", "etc", "lib", "lib64", "lib32", "libx32", "proc", "root", "sbin", "tmp", "usr", "var":
+		case "bin", "dev", "etc", "lib", "lib64", "lib32", "libx32", "proc", "root", "sbin", "tmp", "usr", "var",
+			"opt": // /opt/layers
 		default:
 			t.Errorf("unexpected /%s in the sandbox root %v", d, got.Root)
 		}

@@ -220,6 +220,14 @@ function fileExists(p) {
   }
 }
 
+function dirExists(p) {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 // packageType returns the "type" of the package.json nearest to file,
 // looking no higher than root.
 function packageType(file, root) {
@@ -316,9 +324,36 @@ function loadError(e, modPath, taskDir) {
   return errorOf(e);
 }
 
+// addLayers puts each layer's Node directories on NODE_PATH, in order and
+// before what NODE_PATH held: <l>/nodejs/node<major>/node_modules, then
+// <l>/nodejs/node_modules, where they exist. A worker may start before it
+// knows its function, so the module paths are computed again here. (ES
+// modules do not search NODE_PATH: import a layer's package from CommonJS
+// or by its path, as in Lambda.)
+function addLayers(layers) {
+  if (!Array.isArray(layers) || layers.length === 0) return;
+  const major = process.versions.node.split('.')[0];
+  const dirs = [];
+  for (const l of layers) {
+    for (const d of [path.join(String(l), 'nodejs', 'node' + major, 'node_modules'), path.join(String(l), 'nodejs', 'node_modules')]) {
+      if (dirExists(d)) dirs.push(d);
+    }
+  }
+  if (dirs.length === 0) return;
+  const old = (process.env.NODE_PATH || '').split(path.delimiter).filter(Boolean);
+  process.env.NODE_PATH = dirs.concat(old).join(path.delimiter);
+  require('module').Module._initPaths();
+}
+
 async function loadHandler(init) {
   const handler = init.handler || '';
   const taskDir = path.resolve(init.taskDir || process.cwd());
+  try {
+    // A worker started before it knew its function may have its code
+    // mounted over the directory it started in.
+    process.chdir(taskDir);
+  } catch {}
+  addLayers(init.layers);
   // "lib/app.handler": module lib/app, function handler. After the last
   // slash, the first dot separates the module from the function path.
   const slash = handler.lastIndexOf('/');

@@ -1,8 +1,13 @@
 """Nimbus worker shim for Python handlers.
 
-Run as `python -I -B bootstrap.py` with fd 3 = request pipe (read) and
+Run as `python -I -S -B bootstrap.py` with fd 3 = request pipe (read) and
 fd 4 = response pipe (write). Frames are a 4-byte big-endian length followed
 by that much JSON. See internal/runtime/protocol.go for the protocol.
+
+-S keeps the interpreter's own site-packages (the host's, under the sandbox
+and plain drivers) off sys.path and runs none of their .pth files, in the
+sandbox driver's zygote too, whose imports every worker it forks inherits:
+a function sees the standard library, its task directory and its layers.
 
 Only what the warm path needs is imported here, before the task directory
 goes on sys.path (so a user's json.py cannot shadow ours); asyncio is
@@ -14,9 +19,16 @@ import io
 import json
 import os
 import resource
+import site
 import sys
 import time
 import traceback
+
+if sys.flags.no_site:
+    # What site gives every interpreter's builtins, without its sys.path.
+    site.setquit()
+    site.setcopyright()
+    site.sethelper()
 
 REQ_FD = 3
 RESP_FD = 4
@@ -393,6 +405,34 @@ class _LoadError(Exception):
         self.err = err
 
 
+def _add_layers(layers, task_dir):
+    """Puts each layer's Python directories on sys.path, in order, right
+    after the task directory: <l>/python, then the running version's
+    <l>/python/lib/python3.X/site-packages and any other python3.*
+    version's. They go through site.addsitedir, so their .pth files work."""
+    known = set(sys.path)
+    ours = "python%d.%d" % sys.version_info[:2]
+    for layer in layers:
+        base = os.path.join(layer, "python")
+        lib = os.path.join(base, "lib")
+        try:
+            versions = sorted(n for n in os.listdir(lib) if n.startswith("python3"))
+        except OSError:
+            versions = []
+        if ours in versions:
+            versions.remove(ours)
+            versions.insert(0, ours)
+        for d in [base] + [os.path.join(lib, v, "site-packages") for v in versions]:
+            if os.path.isdir(d):
+                site.addsitedir(d)
+    added = [p for p in sys.path if p not in known]
+    if not added:
+        return
+    rest = [p for p in sys.path if p in known]
+    i = rest.index(task_dir) + 1 if task_dir in rest else 0
+    sys.path[:] = rest[:i] + added + rest[i:]
+
+
 def _load_handler(init):
     handler = init.get("handler") or ""
     task_dir = init.get("taskDir") or os.getcwd()
@@ -405,8 +445,15 @@ def _load_handler(init):
                 "bad handler %r: want module.function, e.g. main.handler" % handler,
             )
         )
+    try:
+        # A worker started before it knew its function may have its code
+        # mounted over the directory it started in.
+        os.chdir(task_dir)
+    except OSError:
+        pass
     if task_dir not in sys.path:
         sys.path.insert(0, task_dir)
+    _add_layers(init.get("layers") or (), task_dir)
     try:
         mod = importlib.import_module(mod_name)
     except SyntaxError as e:

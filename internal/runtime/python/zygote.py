@@ -1,6 +1,6 @@
 """Nimbus Python zygote: forks sandboxed Python workers with the shim loaded.
 
-Run as `python -I -B zygote.py` by the sandbox driver, as root on the host,
+Run as `python -I -S -B zygote.py` by the sandbox driver, as root on the host,
 with fd 3 a SOCK_SEQPACKET unix socket to the server and the environment a
 worker starts with (the function's own arrives later, with Init). It imports
 the shim (bootstrap.py, beside it) and the stdlib modules handlers commonly

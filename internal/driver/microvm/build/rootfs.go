@@ -16,7 +16,7 @@ import (
 
 // rootfsLayout changes whenever what goes into a runtime image changes in a
 // way its inputs do not show, so that images are rebuilt.
-const rootfsLayout = "5"
+const rootfsLayout = "6"
 
 // mksquashfsArgs are the image options: zstd decompresses fast, which
 // matters under emulation.
@@ -36,7 +36,7 @@ func Rootfs(ctx context.Context, rt string, in runtime.Interpreters) (t *image.T
 	if err != nil {
 		return nil, "", err
 	}
-	for _, d := range []string{"/tmp", "/var/task", "/proc", "/dev", "/sys/fs/cgroup", "/nimbus", "/etc/nimbus"} {
+	for _, d := range []string{"/tmp", "/var/task", "/opt/layers", "/proc", "/dev", "/sys/fs/cgroup", "/nimbus", "/etc/nimbus"} {
 		t.Mkdir(d)
 	}
 	t.Gen("/etc/passwd", fmt.Sprintf("root:x:0:0:root:/root:/bin/sh\nnimbus:x:%d:%d:nimbus:/tmp:/bin/false\n", microvm.GuestUID, microvm.GuestGID))

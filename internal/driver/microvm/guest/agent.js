@@ -1,7 +1,7 @@
 'use strict';
 // Nimbus microVM guest agent for Node.js: the counterpart of agent.py (see
 // there for the exchange it speaks before the runtime shim takes over fds 3
-// and 4). Node cannot set the clock or reseed the kernel's random number
+// and 4, and how it writes the function's code and layers). Node cannot set the clock or reseed the kernel's random number
 // generator itself, so Node guests always boot afresh (never from a
 // snapshot) and the clock is set with busybox `date`, which takes whole
 // seconds: see setClock.
@@ -14,6 +14,7 @@ const REQ_FD = 3;
 const RESP_FD = 4;
 const SHIM_PATH = '/tmp/.nimbus/bootstrap.js';
 const BUSYBOX = '/nimbus/busybox';
+const LAYERS_DIR = '/opt/layers'; // a tmpfs of init's, like the task directory
 const WORKER_CGROUP = '/sys/fs/cgroup/worker/cgroup.procs';
 const nap = new Int32Array(new SharedArrayBuffer(4));
 
@@ -77,13 +78,76 @@ function joinCgroup() {
   }
 }
 
-function writeFiles(taskDir, files) {
-  const root = fs.realpathSync(taskDir);
-  for (const [rel, content] of Object.entries(files)) {
-    const p = path.resolve(root, rel);
-    if (!p.startsWith(root + path.sep)) throw new Error(`file outside the task directory: ${rel}`);
-    fs.mkdirSync(path.dirname(p), { recursive: true });
-    fs.writeFileSync(p, content);
+// inside is the path of rel below the real directory root, refusing any
+// that leads out of it (.., an absolute path, a link written before).
+function inside(root, rel) {
+  const p = path.resolve(root, rel);
+  const parent = fs.realpathSync(path.dirname(p));
+  const name = path.basename(p);
+  if (path.isAbsolute(rel) || !name || (parent !== root && !parent.startsWith(root + path.sep))) {
+    throw new Error(`file outside its directory: ${rel}`);
+  }
+  return path.join(parent, name);
+}
+
+function writeAll(fd, buf) {
+  let off = 0;
+  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+}
+
+// receiveFiles writes the file frames that follow setup below dirs (the
+// task directory and the layers'), until files-done: byte for byte, with
+// their permission bits.
+function receiveFiles(dirs) {
+  const roots = new Map();
+  for (const d of dirs) {
+    fs.mkdirSync(d, { recursive: true, mode: 0o755 });
+    roots.set(d, fs.realpathSync(d));
+  }
+  let fd = -1;
+  let name = '';
+  try {
+    for (;;) {
+      const fr = readFrame();
+      if (fr.type === 'files-done') return;
+      if (fr.type !== 'file') throw new Error(`frame ${fr.type} among the function's files`);
+      if (fr.append) {
+        if (fd < 0 || `${fr.dir}\0${fr.path}` !== name) throw new Error(`a piece of ${fr.path}, which is not being written`);
+        writeAll(fd, Buffer.from(fr.data || '', 'base64'));
+        continue;
+      }
+      if (fd >= 0) {
+        fs.closeSync(fd);
+        fd = -1;
+      }
+      const root = roots.get(fr.dir);
+      if (root === undefined) throw new Error(`a file for ${fr.dir}, which is not the function's`);
+      const p = inside(root, fr.path);
+      if (fr.kind === 'dir') {
+        fs.mkdirSync(p, { recursive: true, mode: 0o755 });
+      } else if (fr.kind === 'symlink') {
+        fs.symlinkSync(fr.link, p);
+      } else if (fr.kind === 'file') {
+        const mode = (fr.mode || 0o644) & 0o777;
+        const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+        fd = fs.openSync(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+        fs.fchmodSync(fd, mode); // whatever the umask took
+        name = `${fr.dir}\0${fr.path}`;
+        if (fr.data) writeAll(fd, Buffer.from(fr.data, 'base64'));
+      } else {
+        throw new Error(`${fr.path}: unknown kind ${fr.kind}`);
+      }
+    }
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
+  }
+}
+
+// readOnly remounts the tmpfs file systems of dirs read-only.
+function readOnly(dirs) {
+  for (const d of dirs) {
+    const r = spawnSync(BUSYBOX, ['mount', '-o', 'remount,ro', d], { stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`make ${d} read-only: ${r.error || 'status ' + r.status}`);
   }
 }
 
@@ -97,7 +161,9 @@ function main() {
   const setup = readFrame();
   joinCgroup();
   fs.writeFileSync('/dev/urandom', Buffer.from(setup.seed, 'hex'));
-  writeFiles(setup.taskDir, setup.files);
+  const layers = setup.layers || [];
+  receiveFiles([setup.taskDir, ...layers]);
+  readOnly(layers.length ? [setup.taskDir, LAYERS_DIR] : [setup.taskDir]);
   for (const k of Object.keys(process.env)) delete process.env[k];
   Object.assign(process.env, setup.env);
   setClock();

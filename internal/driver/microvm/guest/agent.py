@@ -9,14 +9,20 @@ length, then JSON):
   host -> agent  {"type": "prepare", "shim": "<bootstrap.py source>"}
   agent -> host  {"type": "agent", "stage": "prepared"}
       (a template VM is snapshotted here; every clone resumes below)
-  host -> agent  {"type": "setup", "seed", "files", "env", "taskDir",
+  host -> agent  {"type": "setup", "seed", "env", "taskDir", "layers",
                   "uid", "gid"}
+  host -> agent  {"type": "file", "dir", "path", "kind", "mode", "data",
+                  "append", "link"}  ...  (instance.go, fileFrame)
+  host -> agent  {"type": "files-done"}
   agent -> host  {"type": "agent", "stage": "clock"}
   host -> agent  {"type": "clock", "timeNs": <the host's time>}
 
-Setup moves the agent into the worker's memory cgroup, reseeds the kernel's
-random number generator (a clone starts with its
-template's), writes the function's files and replaces the environment. The
+Setup moves the agent into the worker's memory cgroup (so the function's
+code and layers, in RAM, count against its memory), reseeds the kernel's
+random number generator (a clone starts with its template's), writes the
+function's code to the task directory and layer i to /opt/layers/<i>, byte
+for byte (base64 in the frames) with their permission bits, makes both
+read-only, and replaces the environment. The
 clock exchange sets the guest's clock (a clone's stopped when its template
 was saved) to the host's time plus the exchange's round trip: never behind
 the host's, ahead by at most that round trip. Then the agent drops root and
@@ -24,6 +30,7 @@ runs the shim as __main__, which reads its Init frame from fd 3 as it does
 under every other driver.
 """
 
+import base64
 import fcntl
 import json
 import os
@@ -41,6 +48,8 @@ import traceback  # noqa: F401
 REQ_FD = 3
 RESP_FD = 4
 SHIM_PATH = "/nimbus/bootstrap.py"
+BUSYBOX = "/nimbus/busybox"
+LAYERS_DIR = "/opt/layers"  # a tmpfs of init's, like the task directory
 WORKER_CGROUP = "/sys/fs/cgroup/worker/cgroup.procs"
 RNDADDENTROPY = 0x40085203  # _IOW('R', 0x03, int[2])
 RNDRESEEDCRNG = 0x5207  # _IO('R', 0x07)
@@ -86,15 +95,78 @@ def _join_cgroup():
         pass  # the guest has no memory cgroup: the VM's RAM is the limit
 
 
-def _write_files(task_dir, files):
-    root = os.path.realpath(task_dir)
-    for rel, content in files.items():
-        path = os.path.realpath(os.path.join(root, rel))
-        if not path.startswith(root + os.sep):
-            raise ValueError("file outside the task directory: %r" % rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(content)
+def _inside(root, rel):
+    """The path of rel below the real directory root, refusing any that
+    leads out of it (.., an absolute path, a link written before)."""
+    path = os.path.normpath(os.path.join(root, rel))
+    parent = os.path.realpath(os.path.dirname(path))
+    name = os.path.basename(path)
+    if os.path.isabs(rel) or not name or name == ".." or (parent != root and not parent.startswith(root + os.sep)):
+        raise ValueError("file outside its directory: %r" % rel)
+    return os.path.join(parent, name)
+
+
+def _receive_files(dirs):
+    """Writes the file frames that follow setup below dirs (the task
+    directory and the layers'), until files-done."""
+    roots = {}
+    for d in dirs:
+        os.makedirs(d, 0o755, exist_ok=True)
+        roots[d] = os.path.realpath(d)
+    fd, name = -1, None
+    try:
+        while True:
+            fr = _read_frame()
+            t = fr.get("type")
+            if t == "files-done":
+                return
+            if t != "file":
+                raise ValueError("frame %r among the function's files" % t)
+            if fr.get("append"):
+                if fd < 0 or (fr.get("dir"), fr.get("path")) != name:
+                    raise ValueError("a piece of %r, which is not being written" % fr.get("path"))
+                _write_all(fd, base64.b64decode(fr.get("data") or ""))
+                continue
+            if fd >= 0:
+                os.close(fd)
+                fd, name = -1, None
+            root = roots.get(fr.get("dir"))
+            if root is None:
+                raise ValueError("a file for %r, which is not the function's" % fr.get("dir"))
+            path = _inside(root, fr["path"])
+            kind = fr.get("kind")
+            if kind == "dir":
+                os.makedirs(path, 0o755, exist_ok=True)
+            elif kind == "symlink":
+                os.symlink(fr["link"], path)
+            elif kind == "file":
+                mode = (fr.get("mode") or 0o644) & 0o777
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+                os.fchmod(fd, mode)  # whatever the umask took
+                name = (fr.get("dir"), fr.get("path"))
+                data = fr.get("data")
+                if data:
+                    _write_all(fd, base64.b64decode(data))
+            else:
+                raise ValueError("%r: unknown kind %r" % (fr.get("path"), kind))
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _read_only(dirs):
+    """Remounts the tmpfs file systems of dirs read-only (busybox mount)."""
+    for d in dirs:
+        pid = os.posix_spawn(BUSYBOX, ["mount", "-o", "remount,ro", d], {})
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            raise OSError("make %s read-only: wait status %d" % (d, status))
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def main():
@@ -108,7 +180,9 @@ def main():
     _join_cgroup()
     _reseed(bytes.fromhex(setup["seed"]))
     task_dir = setup["taskDir"]
-    _write_files(task_dir, setup["files"])
+    layers = setup.get("layers") or []
+    _receive_files([task_dir] + layers)
+    _read_only([task_dir] + ([LAYERS_DIR] if layers else []))
     os.environ.clear()
     os.environ.update(setup["env"])
     time.tzset()  # the C library read TZ when the interpreter started

@@ -47,14 +47,17 @@ waitfor findport || die "no virtio-serial port named nimbus"
 rt=/rt
 mount -t squashfs -o ro /dev/vda $rt || die "mount runtime image"
 mount -t tmpfs -o mode=1777,size=64m,nosuid,nodev tmpfs $rt/tmp
-mount -t tmpfs -o mode=755,size=64m,nosuid,nodev tmpfs $rt/var/task
+# The function's code and layers, written by the agent (which then makes
+# them read-only), in RAM: they count against the function's memory.
+mount -t tmpfs -o mode=755,size=256m,nosuid,nodev tmpfs $rt/var/task
+mount -t tmpfs -o mode=755,size=256m,nosuid,nodev tmpfs $rt/opt/layers
 mount -o bind /nimbus $rt/nimbus
 mount -o bind /dev $rt/dev
 mount -t proc proc $rt/proc
 interp=$(cat $rt/etc/nimbus/interpreter) || die "runtime image names no interpreter"
 
 case "$nimbus_runtime" in
-python) set -- "$interp" -I -B /nimbus/agent.py ;;
+python) set -- "$interp" -I -S -B /nimbus/agent.py ;;
 nodejs) set -- "$interp" --max-old-space-size="${nimbus_memory:-128}" /nimbus/agent.js ;;
 *) die "unknown runtime '$nimbus_runtime'" ;;
 esac
