@@ -55,6 +55,25 @@ func rawZip(tb testing.TB, h *zip.FileHeader, data []byte) []byte {
 	return b.Bytes()
 }
 
+// storedZip writes files without compressing them, which many files need
+// not wait for.
+func storedZip(tb testing.TB, files []entry) []byte {
+	tb.Helper()
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	for _, e := range files {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: e.name, Method: zip.Store})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		w.Write(e.body)
+	}
+	if err := zw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return b.Bytes()
+}
+
 // deflatedZeros returns a deflate stream of mib MiB of zeros: one flushed
 // MiB repeated (its matches reach back only over zeros), then a final
 // empty stored block, so that a 300 MiB bomb is made in a moment.
@@ -160,17 +179,19 @@ func TestUnpackZipHeaderLies(t *testing.T) {
 }
 
 func TestUnpackCompressionRatio(t *testing.T) {
-	// An honest header, and deflate at its best (1027:1 on zeros).
-	zeros := func(n int) []byte {
-		return zipOf(t, file("zeros", string(make([]byte, n)), 0o644))
+	// Honest headers, and deflate at its best (some 1020:1 on zeros).
+	zeros := func(mib int) []byte {
+		stream := deflatedZeros(t, mib)
+		return rawZip(t, &zip.FileHeader{Name: "zeros", Method: zip.Deflate, CRC32: crc32.ChecksumIEEE(make([]byte, mib<<20)),
+			CompressedSize64: uint64(len(stream)), UncompressedSize64: uint64(mib) << 20}, stream)
 	}
-	if _, _, err := unpackInto(t, zeros(1<<20), build.DefaultLimits); err != nil {
+	if _, _, err := unpackInto(t, zeros(1), build.DefaultLimits); err != nil {
 		t.Fatalf("1 MiB of zeros, within the first MiB: %v", err)
 	}
 	if _, _, err := unpackInto(t, zipOf(t, file("random", string(randomBytes(2<<20, 1)), 0o644)), build.DefaultLimits); err != nil {
 		t.Fatalf("2 MiB of random bytes: %v", err)
 	}
-	_, _, err := unpackInto(t, zeros(16<<20), build.DefaultLimits)
+	_, _, err := unpackInto(t, zeros(16), build.DefaultLimits)
 	refused(t, err, "zeros", "more than 1000 times its compressed size")
 }
 
@@ -183,15 +204,15 @@ func TestUnpackFileLimit(t *testing.T) {
 		return e
 	}
 	t.Run("5000 files", func(t *testing.T) {
-		for _, f := range formats[:2] {
-			_, m, err := unpackInto(t, f.pack(t, many(5000)...), build.DefaultLimits)
+		for _, archive := range [][]byte{storedZip(t, many(5000)), tgzOf(t, many(5000)...)} {
+			_, m, err := unpackInto(t, archive, build.DefaultLimits)
 			if err != nil || len(m.Files) != 5000 {
-				t.Fatalf("%s: %v", f.name, err)
+				t.Fatalf("%v, %d files", err, len(m.Files))
 			}
 		}
 	})
 	t.Run("20001 files", func(t *testing.T) {
-		_, _, err := unpackInto(t, zipOf(t, many(20001)...), build.DefaultLimits)
+		_, _, err := unpackInto(t, storedZip(t, many(20001)), build.DefaultLimits)
 		refused(t, err, "f/20000", "limit of 20000 files")
 	})
 	t.Run("zip: refused before any entry is read", func(t *testing.T) {

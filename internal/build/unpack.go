@@ -1,10 +1,8 @@
 package build
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -14,7 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
@@ -28,10 +25,11 @@ const accepted = "accepted are zip, tar.gz and tar archives"
 // within lim, and returns the manifest of what it wrote.
 //
 // An entry that is unsafe or breaks a limit ends the extraction with an
-// *ArchiveError naming it, before anything of it or after it is written;
-// an archive larger than lim.ArchiveBytes ends it with an error wrapping
-// fn.ErrTooLarge; an error reading r is returned as it is. On any error
-// dst is left empty.
+// *ArchiveError naming it as soon as that is known, before any byte past
+// a limit and before any later entry is written; an archive larger than
+// lim.ArchiveBytes ends it with an error wrapping fn.ErrTooLarge, read no
+// further; an error reading r is returned wrapped. On any error dst is
+// left empty.
 //
 // What is refused: names that are not clean relative paths (see
 // checkName), duplicate names (a file and a directory of one name
@@ -131,33 +129,6 @@ func kindOf(head []byte) string {
 
 func hasPrefix(b []byte, s string) bool { return bytes.HasPrefix(b, []byte(s)) }
 
-// isTar reports whether block is a tar header (its checksum is right: this
-// covers v7, ustar, GNU and PAX alike) or the zero block that ends a tar,
-// as the first block of an empty one.
-func isTar(block []byte) bool {
-	if len(block) < 512 {
-		return false
-	}
-	block = block[:512]
-	if !slices.ContainsFunc(block, func(b byte) bool { return b != 0 }) {
-		return true
-	}
-	field := strings.TrimRight(strings.TrimLeft(string(block[148:156]), " \x00"), " \x00")
-	want, err := strconv.ParseInt(field, 8, 64)
-	if err != nil {
-		return false
-	}
-	var unsigned, signed int64
-	for i, b := range block {
-		if i >= 148 && i < 156 {
-			b = ' '
-		}
-		unsigned += int64(b)
-		signed += int64(int8(b))
-	}
-	return want == unsigned || want == signed
-}
-
 // mustBeEmpty returns an error unless root's directory is empty.
 func mustBeEmpty(root *os.Root) error {
 	d, err := root.Open(".")
@@ -213,7 +184,7 @@ func (a *archiveReader) Read(p []byte) (int, error) {
 	n, err := a.r.Read(p)
 	a.n += int64(n)
 	if a.n > a.limit {
-		a.err = fmt.Errorf("archive: %w: it is larger than the limit of %d bytes", fn.ErrTooLarge, a.limit)
+		a.err = fmt.Errorf("archive: %w: more than the limit of %d bytes", fn.ErrTooLarge, a.limit)
 		return 0, a.err
 	}
 	a.sum.Write(p[:n])
@@ -301,18 +272,14 @@ func entryPath(name string, k kind) (string, string) {
 		return "", ""
 	}
 	p = strings.TrimPrefix(p, "./")
-	if p == "" && k == kindDir && (name == "./" || name == ".") {
-		return "", ""
-	}
 	return p, checkName(p)
 }
 
 // place claims p (named name in the archive) for an entry of kind k: it
-// refuses duplicates, anything below a file or a symlink, and counts
-// against the limits, making missing parent directories on the way. It
-// reports whether p still has to be made (false for a directory that is
-// already there).
-func (x *extractor) place(name, p string, k kind) (bool, error) {
+// refuses duplicates and anything below a file or a symlink, and counts
+// against the limits, making missing parent directories on the way, and
+// the directory itself for a directory entry.
+func (x *extractor) place(name, p string, k kind) error {
 	for i := range len(p) {
 		if p[i] != '/' {
 			continue
@@ -321,32 +288,32 @@ func (x *extractor) place(name, p string, k kind) (bool, error) {
 		switch n, ok := x.nodes[dir]; {
 		case !ok:
 			if err := x.mkdir(name, dir, false); err != nil {
-				return false, err
+				return err
 			}
 		case n.kind == kindFile:
-			return false, &ArchiveError{Entry: name, Reason: fmt.Sprintf("is below %s, which is a file", quote(dir))}
+			return &ArchiveError{Entry: name, Reason: fmt.Sprintf("is below %s, which is a file", quote(dir))}
 		case n.kind == kindLink:
-			return false, &ArchiveError{Entry: name, Reason: fmt.Sprintf("is below %s, which is a symlink: nothing is written through a symlink", quote(dir))}
+			return &ArchiveError{Entry: name, Reason: fmt.Sprintf("is below %s, which is a symlink: nothing is written through a symlink", quote(dir))}
 		}
 	}
 	if n, ok := x.nodes[p]; ok {
 		switch {
 		case n.kind == kindDir && k == kindDir && !n.explicit:
 			x.nodes[p] = node{kind: kindDir, explicit: true}
-			return false, nil
+			return nil
 		case n.kind == k:
-			return false, &ArchiveError{Entry: name, Reason: "appears twice in the archive"}
+			return &ArchiveError{Entry: name, Reason: "appears twice in the archive"}
 		}
-		return false, &ArchiveError{Entry: name, Reason: "names both a directory and a file or symlink"}
+		return &ArchiveError{Entry: name, Reason: "names both a directory and a file or symlink"}
 	}
 	if k == kindDir {
-		return false, x.mkdir(name, p, true)
+		return x.mkdir(name, p, true)
 	}
 	if x.files++; x.files > x.lim.Files {
-		return false, &ArchiveError{Entry: name, Reason: fmt.Sprintf("is one file more than the limit of %d files", x.lim.Files)}
+		return &ArchiveError{Entry: name, Reason: fmt.Sprintf("is one file more than the limit of %d files", x.lim.Files)}
 	}
 	x.nodes[p] = node{kind: k, explicit: true}
-	return true, nil
+	return nil
 }
 
 // mkdir makes the directory p, for the entry name, counting it.
@@ -384,8 +351,7 @@ func (x *extractor) dir(name string) error {
 	if p == "" {
 		return nil
 	}
-	_, err := x.place(name, p, kindDir)
-	return err
+	return x.place(name, p, kindDir)
 }
 
 // symlink makes the symlink entry name pointing at target.
@@ -397,7 +363,7 @@ func (x *extractor) symlink(name, target string) error {
 	if reason != "" {
 		return &ArchiveError{Entry: name, Reason: reason}
 	}
-	if _, err := x.place(name, p, kindLink); err != nil {
+	if err := x.place(name, p, kindLink); err != nil {
 		return err
 	}
 	if err := x.root.Symlink(target, p); err != nil {
@@ -413,7 +379,7 @@ func (x *extractor) file(name string, mode fs.FileMode, src io.Reader) error {
 	if reason != "" {
 		return &ArchiveError{Entry: name, Reason: reason}
 	}
-	if _, err := x.place(name, p, kindFile); err != nil {
+	if err := x.place(name, p, kindFile); err != nil {
 		return err
 	}
 	f, err := x.root.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -473,94 +439,4 @@ func (x *extractor) manifest(size int64, sum hash.Hash) *Manifest {
 	}
 	slices.SortFunc(files, func(a, b FileInfo) int { return strings.Compare(a.Path, b.Path) })
 	return &Manifest{SHA256: hex.EncodeToString(sum.Sum(nil)), Size: size, UnpackedSize: x.written, Files: files}
-}
-
-// untarGzip extracts a gzip that must hold a tar.
-func (x *extractor) untarGzip(br *bufio.Reader) error {
-	gz, err := gzip.NewReader(br)
-	if err != nil {
-		return x.readFailure("", err)
-	}
-	inner := bufio.NewReaderSize(gz, 4<<10)
-	head, err := inner.Peek(512)
-	if err != nil && err != io.EOF {
-		return x.readFailure("", err)
-	}
-	if !isTar(head) {
-		return &ArchiveError{Reason: "is a gzip that does not hold a tar; " + accepted}
-	}
-	return x.untar(inner)
-}
-
-// untar extracts the tar stream read from r, then reads what follows the
-// tar's end (padding; for a tar.gz, the end of the gzip, which checks its
-// checksum) to r's end, within the same cap.
-func (x *extractor) untar(r io.Reader) error {
-	x.tarCap = &capReader{r: r, limit: x.lim.UnpackedBytes + int64(2*x.lim.Files)*8<<10 + 1<<20}
-	tr := tar.NewReader(x.tarCap)
-	last := ""
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			if last != "" {
-				err = fmt.Errorf("after %s: %w", quote(last), err)
-			}
-			return x.readFailure("", err)
-		}
-		last = hdr.Name
-		if err := x.tarEntry(tr, hdr); err != nil {
-			return err
-		}
-	}
-	if _, err := io.CopyBuffer(io.Discard, onlyReader{x.tarCap}, x.buf); err != nil {
-		return x.readFailure("", fmt.Errorf("after the tar's end: %w", err))
-	}
-	return nil
-}
-
-// tarEntry writes one tar entry.
-func (x *extractor) tarEntry(tr *tar.Reader, hdr *tar.Header) error {
-	switch hdr.Typeflag {
-	case tar.TypeReg, tar.TypeCont, tar.TypeGNUSparse:
-		return x.file(hdr.Name, fs.FileMode(hdr.Mode&0o777), tr)
-	case tar.TypeDir:
-		return x.dir(hdr.Name)
-	case tar.TypeSymlink:
-		return x.symlink(hdr.Name, hdr.Linkname)
-	case tar.TypeLink:
-		return &ArchiveError{Entry: hdr.Name, Reason: fmt.Sprintf("is a hard link to %s: hard links are not accepted (tar --hard-dereference stores the file itself)", quote(hdr.Linkname))}
-	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		return &ArchiveError{Entry: hdr.Name, Reason: "is a device or a fifo: only files, directories and symlinks are accepted"}
-	case tar.TypeXGlobalHeader: // PAX defaults for what follows, as git archive writes
-		return nil
-	}
-	return &ArchiveError{Entry: hdr.Name, Reason: fmt.Sprintf("has the tar type %q: only files, directories and symlinks are accepted", hdr.Typeflag)}
-}
-
-// capReader reads at most limit bytes of a decompressed tar stream.
-type capReader struct {
-	r     io.Reader
-	limit int64
-	n     int64
-	over  bool
-}
-
-var errCap = errors.New("tar stream over its cap")
-
-func (c *capReader) Read(p []byte) (int, error) {
-	if c.over {
-		return 0, errCap
-	}
-	if rest := c.limit + 1 - c.n; int64(len(p)) > rest {
-		p = p[:rest]
-	}
-	n, err := c.r.Read(p)
-	if c.n += int64(n); c.n > c.limit {
-		c.over = true
-		return 0, errCap
-	}
-	return n, err
 }
