@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"path"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
 )
@@ -126,28 +125,7 @@ func fileMode(m fs.FileMode) fs.FileMode {
 // step by hand; fn does not export them): clean, relative, no "." or ".."
 // or empty element, no backslash or NUL, valid UTF-8, at most
 // fn.MaxPathLen bytes and fn.MaxPathElemLen per element.
-func checkName(p string) string {
-	switch {
-	case p == "":
-		return "has an empty name"
-	case strings.HasPrefix(p, "/"):
-		return "has an absolute path"
-	case strings.ContainsAny(p, "\\\x00"):
-		return "has a backslash or a NUL byte in its name"
-	case !utf8.ValidString(p):
-		return "has a name that is not valid UTF-8"
-	case len(p) > fn.MaxPathLen:
-		return fmt.Sprintf("has a path of %d bytes, more than %d", len(p), fn.MaxPathLen)
-	case path.Clean(p) != p || p == "." || p == ".." || strings.HasPrefix(p, "../"):
-		return "is not a clean relative path (no \".\", \"..\" or empty element)"
-	}
-	for elem := range strings.SplitSeq(p, "/") {
-		if len(elem) > fn.MaxPathElemLen {
-			return fmt.Sprintf("has a name of %d bytes, more than %d", len(elem), fn.MaxPathElemLen)
-		}
-	}
-	return ""
-}
+func checkName(p string) string { return fn.PathProblem(p) }
 
 // checkLink returns why a symlink at p cannot point at target, or "". A
 // target must be relative and clean (so any ".." leads it, as in

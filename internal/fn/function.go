@@ -340,21 +340,36 @@ func (f *Function) normalizeLayers() error {
 // CheckPath accepts a clean, relative, valid UTF-8 path that stays in the
 // code directory and that every file system takes.
 func CheckPath(p string) error {
-	clean := path.Clean(p)
-	switch {
-	case p == "" || clean != p || strings.HasPrefix(p, "/") || clean == "." || strings.HasPrefix(clean, "../") || clean == ".." || strings.ContainsAny(p, "\\\x00"):
-		return Invalid("files", fmt.Sprintf("%q is not a clean relative path", p))
-	case !utf8.ValidString(p):
-		return Invalid("files", fmt.Sprintf("%q is not valid UTF-8", p))
-	case len(p) > MaxPathLen:
-		return Invalid("files", fmt.Sprintf("a path of %d bytes (%.40q…) is longer than %d", len(p), p, MaxPathLen))
-	}
-	for _, elem := range strings.Split(p, "/") {
-		if len(elem) > MaxPathElemLen {
-			return Invalid("files", fmt.Sprintf("%.40q…: a name of %d bytes is longer than %d", elem, len(elem), MaxPathElemLen))
-		}
+	if why := PathProblem(p); why != "" {
+		return Invalid("files", fmt.Sprintf("%.80q %s", p, why))
 	}
 	return nil
+}
+
+// PathProblem says what is wrong with p as the path of a file of a
+// function's code, or "": the one rule for files maps, archives and
+// stored manifests.
+func PathProblem(p string) string {
+	switch {
+	case p == "":
+		return "has an empty name"
+	case strings.HasPrefix(p, "/"):
+		return "has an absolute path"
+	case strings.ContainsAny(p, "\\\x00"):
+		return "has a backslash or a NUL byte in its name"
+	case !utf8.ValidString(p):
+		return "has a name that is not valid UTF-8"
+	case len(p) > MaxPathLen:
+		return fmt.Sprintf("has a path of %d bytes, more than %d", len(p), MaxPathLen)
+	case path.Clean(p) != p || p == "." || p == ".." || strings.HasPrefix(p, "../"):
+		return "is not a clean relative path (no \".\", \"..\" or empty element)"
+	}
+	for elem := range strings.SplitSeq(p, "/") {
+		if len(elem) > MaxPathElemLen {
+			return fmt.Sprintf("has a name of %d bytes, more than %d", len(elem), MaxPathElemLen)
+		}
+	}
+	return ""
 }
 
 func (f *Function) hasFile(p string) bool { _, ok := f.Files[p]; return ok }
