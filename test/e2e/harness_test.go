@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/build/deps/depstest"
 )
 
 var binary string
@@ -32,6 +34,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	depstest.Cleanup()
 	os.Exit(code)
 }
 
