@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
@@ -26,16 +27,11 @@ func (s *Server) codeBodyLimit() int64 {
 	return max(s.cfg.MaxBodyBytes, s.archiveLimit()/3*4+1<<20)
 }
 
-// readArchive reads an archive body of at most the archive limit.
-func (s *Server) readArchive(w http.ResponseWriter, r io.ReadCloser) ([]byte, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r, s.archiveLimit()))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) == 0 {
-		return nil, fn.Invalid("body", "is empty: send a zip or tar.gz archive")
-	}
-	return b, nil
+// archiveBody is an archive request body, read as a stream by the
+// unpacking (which spools what it must to a file): never whole in memory.
+// More than the archive limit fails the read with 413.
+func (s *Server) archiveBody(w http.ResponseWriter, body io.ReadCloser) io.Reader {
+	return http.MaxBytesReader(w, body, s.archiveLimit())
 }
 
 // putCode serves PUT /api/functions/{id}/code: the body, a zip or tar.gz
@@ -43,11 +39,8 @@ func (s *Server) readArchive(w http.ResponseWriter, r io.ReadCloser) ([]byte, er
 // with it.
 func (s *Server) putCode(w http.ResponseWriter, r *http.Request) {
 	f, changed, err := s.cfg.Functions.Update(r.Context(), r.PathValue("id"), func(f *fn.Function) error {
-		b, err := s.readArchive(w, r.Body)
-		if err != nil {
-			return err
-		}
-		f.Code, f.Files, f.ZipFile = "", nil, b
+		f.Code, f.Files, f.ZipFile = "", nil, nil
+		f.Archive = s.archiveBody(w, r.Body)
 		if h := r.URL.Query().Get("handler"); h != "" {
 			f.Handler = h
 		}
@@ -72,23 +65,30 @@ func (s *Server) getCode(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	zip, err := s.cfg.Functions.CodeZip(r.Context(), f)
+	zip, size, err := s.cfg.Functions.OpenCode(r.Context(), f)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeZip(w, r, f.Name+".zip", zip)
+	defer zip.Close()
+	s.writeZip(w, r, f.Name+".zip", zip, size)
 }
 
-// writeZip answers with a zip, named by its hash for caches.
-func writeZip(w http.ResponseWriter, r *http.Request, name string, zip []byte) {
+// writeZip answers with a zip streamed from zip. A zip that fails midway
+// (its hash does not match) aborts the response: the client sees it cut,
+// never a whole-looking wrong file.
+func (s *Server) writeZip(w http.ResponseWriter, r *http.Request, name string, zip io.Reader, size int64) {
 	h := w.Header()
 	h.Set("Content-Type", "application/zip")
 	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
-	h.Set("Content-Length", strconv.Itoa(len(zip)))
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
 	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(zip)
+	if r.Method == http.MethodHead {
+		return
+	}
+	if _, err := io.Copy(w, zip); err != nil {
+		s.log.Warn("code download cut", "name", name, "error", err)
+		panic(http.ErrAbortHandler)
 	}
 }
 
@@ -101,7 +101,12 @@ func (s *Server) createFromMultipart(w http.ResponseWriter, r *http.Request) (*f
 		return nil, fn.Invalid("body", "not a multipart form: "+err.Error())
 	}
 	var f *fn.Function
-	var archive []byte
+	var archive *os.File
+	defer func() {
+		if archive != nil && (f == nil || f.Archive == nil) {
+			archive.Close()
+		}
+	}()
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
@@ -135,7 +140,20 @@ func (s *Server) createFromMultipart(w http.ResponseWriter, r *http.Request) (*f
 			if archive != nil {
 				return nil, fn.Invalid("archive", "given twice")
 			}
-			if archive, err = s.readArchive(w, part); err != nil {
+			// Parts come in order: the archive waits in a file (unlinked at
+			// once) while the rest of the form is read.
+			if archive, err = os.CreateTemp("", "nimbus-upload-"); err != nil {
+				return nil, err
+			}
+			os.Remove(archive.Name())
+			n, err := io.Copy(archive, io.LimitReader(part, s.archiveLimit()+1))
+			if err != nil {
+				return nil, err
+			}
+			if n > s.archiveLimit() {
+				return nil, fmt.Errorf("the archive is larger than %d bytes: %w", s.archiveLimit(), fn.ErrTooLarge)
+			}
+			if _, err := archive.Seek(0, io.SeekStart); err != nil {
 				return nil, err
 			}
 		default:
@@ -149,7 +167,7 @@ func (s *Server) createFromMultipart(w http.ResponseWriter, r *http.Request) (*f
 		if f.Code != "" || len(f.Files) > 0 || len(f.ZipFile) > 0 {
 			return nil, fn.Invalid("archive", "give the code once: in the archive part, or in the function")
 		}
-		f.ZipFile = archive
+		f.Archive = archive
 	}
 	return f, nil
 }
@@ -163,12 +181,7 @@ type layerView struct {
 // postLayer serves POST /api/layers: the body, a zip or tar.gz of
 // Lambda's layer layout, is stored; its id goes in a function's "layers".
 func (s *Server) postLayer(w http.ResponseWriter, r *http.Request) {
-	b, err := s.readArchive(w, r.Body)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	info, err := s.cfg.Functions.PutLayer(r.Context(), bytes.NewReader(b))
+	info, err := s.cfg.Functions.PutLayer(r.Context(), s.archiveBody(w, r.Body))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -178,10 +191,11 @@ func (s *Server) postLayer(w http.ResponseWriter, r *http.Request) {
 
 // getLayer serves GET /api/layers/{id}: the layer's zip.
 func (s *Server) getLayer(w http.ResponseWriter, r *http.Request) {
-	zip, err := s.cfg.Functions.LayerZip(r.Context(), r.PathValue("id"))
+	zip, size, err := s.cfg.Functions.OpenLayer(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeZip(w, r, r.PathValue("id")+".zip", zip)
+	defer zip.Close()
+	s.writeZip(w, r, r.PathValue("id")+".zip", zip, size)
 }

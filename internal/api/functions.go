@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"io"
 	"mime"
 	"net/http"
 
@@ -69,6 +70,9 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	if c, ok := f.Archive.(io.Closer); ok {
+		defer c.Close() // the spooled upload
 	}
 	f, err = s.cfg.Functions.Create(r.Context(), f)
 	if err != nil {

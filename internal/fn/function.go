@@ -2,6 +2,7 @@ package fn
 
 import (
 	"fmt"
+	"io"
 	"path"
 	"regexp"
 	"slices"
@@ -48,6 +49,9 @@ type Function struct {
 	Code    string `json:"code,omitempty"`
 	Files   Files  `json:"files,omitempty"`
 	ZipFile []byte `json:"zipFile,omitempty"`
+	// Archive is code that comes as a stream (a request body): a zip or
+	// tar.gz read once, in place of ZipFile. Never stored or shown.
+	Archive io.Reader `json:"-"`
 	// CodeInfo is the code stored: its hash, size and files.
 	CodeInfo *CodeInfo `json:"codeInfo,omitempty"`
 	// Layers are the ids (SHA-256) of uploaded layers the function
@@ -238,7 +242,7 @@ func (f *Function) Normalize(d Defaults) error {
 // stored is trusted.
 func (f *Function) normalizeFiles() error {
 	given := 0
-	for _, set := range []bool{f.Code != "", len(f.Files) > 0, len(f.ZipFile) > 0} {
+	for _, set := range []bool{f.Code != "", len(f.Files) > 0, len(f.ZipFile) > 0 || f.Archive != nil} {
 		if set {
 			given++
 		}
@@ -248,7 +252,7 @@ func (f *Function) normalizeFiles() error {
 		return Invalid("code", `give one of "code", "files" or "zipFile"`)
 	case given == 0 && f.CodeInfo == nil:
 		return Invalid("code", "is required")
-	case len(f.ZipFile) > 0:
+	case len(f.ZipFile) > 0 || f.Archive != nil:
 		return nil // unpacked and checked by the functions service
 	case given == 0:
 		return f.checkCodeInfo()

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/nimbusfaas/nimbus/internal/build"
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/store"
 )
 
 // Builder builds the dependencies a function's code declares
@@ -40,11 +42,19 @@ type Events interface {
 // maxBuildLog bounds the build output kept with a function.
 const maxBuildLog = 64 << 10
 
-// ingest turns the code f brings (Files or ZipFile) into stored code: the
-// canonical zip in the store, its files unpacked in the code cache, and
-// f.CodeInfo describing them. Without new code it does nothing.
+// ingest turns the code f brings (Files, ZipFile or Archive) into stored
+// code: the canonical zip in the store, its files unpacked in the code
+// cache, and f.CodeInfo describing them. Without new code it does
+// nothing. Archives stream through files: memory stays bounded whatever
+// their size.
 func (s *Service) ingest(ctx context.Context, f *fn.Function) error {
-	if len(f.ZipFile) == 0 && len(f.Files) == 0 {
+	var src io.Reader
+	switch {
+	case f.Archive != nil:
+		src = f.Archive
+	case len(f.ZipFile) > 0:
+		src = bytes.NewReader(f.ZipFile)
+	case len(f.Files) == 0:
 		return nil
 	}
 	if err := os.MkdirAll(s.cfg.CodeDir, 0o755); err != nil {
@@ -55,32 +65,78 @@ func (s *Service) ingest(ctx context.Context, f *fn.Function) error {
 		return fmt.Errorf("store code: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	var zip bytes.Buffer
-	var m *build.Manifest
-	if len(f.ZipFile) > 0 {
-		src := filepath.Join(tmp, "src")
-		if err := os.Mkdir(src, 0o755); err != nil {
+	files := filepath.Join(tmp, "files")
+	if src != nil {
+		if err := os.Mkdir(files, 0o755); err != nil {
 			return err
 		}
-		if _, err := build.Unpack(bytes.NewReader(f.ZipFile), src, s.cfg.Limits); err != nil {
+		if _, err := build.Unpack(src, files, s.cfg.Limits); err != nil {
 			return err
 		}
-		m, err = build.Pack(src, &zip)
-	} else {
-		var b []byte
-		b, m, err = packFiles(f.Files)
-		zip.Write(b)
-	}
-	if err != nil {
+	} else if err := writeFiles(files, f.Files); err != nil {
 		return err
 	}
-	if err := s.cfg.Store.PutBlob(ctx, m.SHA256, zip.Bytes()); err != nil {
+	m, err := s.storeTree(ctx, files, filepath.Join(tmp, "code.zip"))
+	if err != nil {
 		return fmt.Errorf("store code: %w", err)
 	}
 	f.CodeInfo = codeInfo(m)
-	f.Files, f.ZipFile, f.Code = nil, nil, ""
-	_, err = s.unpackCode(m.SHA256, zip.Bytes())
+	f.Files, f.ZipFile, f.Archive, f.Code = nil, nil, nil, ""
+	return s.place(s.cfg.CodeDir, m.SHA256, files)
+}
+
+// writeFiles writes a JSON files map below dir, as an archive of them
+// would unpack.
+func writeFiles(dir string, fs fn.Files) error {
+	var zip bytes.Buffer
+	in := make(map[string]build.File, len(fs))
+	for p, c := range fs {
+		in[p] = build.File{Data: []byte(c), Mode: 0o644}
+	}
+	if _, err := build.PackFiles(in, &zip); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	_, err := build.Unpack(&zip, dir, build.Limits{ArchiveBytes: int64(zip.Len()) + 1, Files: fn.MaxFiles})
 	return err
+}
+
+// storeTree packs the tree at dir into its canonical zip, written to the
+// file zipPath, and stores that in the store.
+func (s *Service) storeTree(ctx context.Context, dir, zipPath string) (*build.Manifest, error) {
+	zf, err := os.Create(zipPath)
+	if err != nil {
+		return nil, err
+	}
+	defer zf.Close()
+	m, err := build.Pack(dir, zf)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zf.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Store.PutBlob(ctx, m.SHA256, zf); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// place moves the unpacked tree dir into root/sha, unless this node has
+// it already.
+func (s *Service) place(root, sha, dir string) error {
+	mu := s.unpackLock(filepath.Join(root, sha))
+	mu.Lock()
+	defer mu.Unlock()
+	if _, err := os.Stat(filepath.Join(root, sha)); err == nil {
+		return nil
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	return os.Rename(dir, filepath.Join(root, sha))
 }
 
 // packFiles packs a JSON files map into its canonical zip.
@@ -95,35 +151,6 @@ func packFiles(fs fn.Files) ([]byte, *build.Manifest, error) {
 	var zip bytes.Buffer
 	m, err := build.PackFiles(files, &zip)
 	return zip.Bytes(), m, err
-}
-
-// moduleSource reads the handler's module file of f's stored code, for
-// the syntax check: the one file sure to be loaded.
-func (s *Service) moduleSource(ctx context.Context, f *fn.Function) (map[string]string, error) {
-	dir, err := s.CodeDir(ctx, f.CodeInfo.SHA256)
-	if err != nil {
-		return nil, err
-	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer root.Close()
-	for _, p := range f.ModuleFiles() {
-		fi, err := root.Stat(p)
-		if err != nil || !fi.Mode().IsRegular() {
-			continue
-		}
-		if fi.Size() > fn.MaxCodeBytes {
-			return nil, nil // too large to check here; loading it will tell
-		}
-		b, err := root.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		return map[string]string{p: string(b)}, nil
-	}
-	return nil, fn.Invalid("handler", fmt.Sprintf("module file %q is not among the files", f.ModuleFile()))
 }
 
 // codeInfo is the manifest of a canonical zip as a function keeps it.
@@ -157,14 +184,12 @@ func (s *Service) blobDir(ctx context.Context, root, sha string) (string, error)
 	if _, err := os.Stat(dir); err == nil {
 		return dir, nil
 	}
-	data, err := s.cfg.Store.GetBlob(ctx, sha)
+	rc, _, err := s.cfg.Store.OpenBlob(ctx, sha)
 	if err != nil {
 		return "", fmt.Errorf("code %.12s…: %w", sha, err)
 	}
-	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != sha {
-		return "", fmt.Errorf("code %.12s… as stored does not match its hash: it will not run", sha)
-	}
-	return s.unpackTo(root, sha, data)
+	defer rc.Close()
+	return s.unpackTo(root, sha, rc)
 }
 
 // unpackCode unpacks the canonical zip data of sha into the code cache.
@@ -172,13 +197,14 @@ func (s *Service) unpackCode(sha string, data []byte) (string, error) {
 	mu := s.unpackLock(filepath.Join(s.cfg.CodeDir, sha))
 	mu.Lock()
 	defer mu.Unlock()
-	return s.unpackTo(s.cfg.CodeDir, sha, data)
+	return s.unpackTo(s.cfg.CodeDir, sha, bytes.NewReader(data))
 }
 
-// unpackTo unpacks data into root/sha, through a temporary directory
-// renamed into place, so that the directory is whole when it exists. The
-// caller holds sha's unpack lock.
-func (s *Service) unpackTo(root, sha string, data []byte) (string, error) {
+// unpackTo unpacks the canonical zip r of sha into root/sha, through a
+// temporary directory renamed into place, so that the directory is whole
+// when it exists. What r holds must hash to sha: stores may be shared.
+// The caller holds sha's unpack lock.
+func (s *Service) unpackTo(root, sha string, r io.Reader) (string, error) {
 	dir := filepath.Join(root, sha)
 	if _, err := os.Stat(dir); err == nil {
 		return dir, nil
@@ -191,10 +217,14 @@ func (s *Service) unpackTo(root, sha string, data []byte) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	if _, err := build.Unpack(bytes.NewReader(data), tmp, build.Limits{
-		ArchiveBytes: int64(len(data)), UnpackedBytes: build.DefaultLimits.UnpackedBytes, Files: fn.MaxFiles,
-	}); err != nil {
+	m, err := build.Unpack(r, tmp, build.Limits{
+		ArchiveBytes: store.MaxBlobBytes, UnpackedBytes: max(s.cfg.Limits.UnpackedBytes, build.DefaultLimits.UnpackedBytes), Files: fn.MaxFiles,
+	})
+	if err != nil {
 		return "", fmt.Errorf("unpack code %.12s…: %w", sha, err)
+	}
+	if m.SHA256 != sha {
+		return "", fmt.Errorf("code %.12s… as stored does not match its hash: it will not run", sha)
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return "", err
@@ -390,26 +420,72 @@ func buildFailed(f *fn.Function) bool {
 	return b != nil && b.State == fn.BuildFailed && f.CodeInfo != nil && b.CodeSHA256 == f.CodeInfo.SHA256
 }
 
-// CodeZip returns the stored code of f: the canonical zip, byte for byte
-// what its instances unpack.
-func (s *Service) CodeZip(ctx context.Context, f *fn.Function) ([]byte, error) {
+// OpenCode opens the stored code of f: the canonical zip, byte for byte
+// what its instances unpack, and its size. The reader fails at its end if
+// the bytes do not hash to the code's name.
+func (s *Service) OpenCode(ctx context.Context, f *fn.Function) (io.ReadCloser, int64, error) {
 	if f.CodeInfo == nil {
 		zip, _, err := packFiles(f.Files)
-		return zip, err
+		return io.NopCloser(bytes.NewReader(zip)), int64(len(zip)), err
 	}
-	return s.blob(ctx, f.CodeInfo.SHA256)
+	return s.openBlob(ctx, f.CodeInfo.SHA256)
 }
 
-// blob reads a blob and checks its hash.
-func (s *Service) blob(ctx context.Context, sha string) ([]byte, error) {
-	data, err := s.cfg.Store.GetBlob(ctx, sha)
+// openBlob opens a blob whose reader checks its hash at the end.
+func (s *Service) openBlob(ctx context.Context, sha string) (io.ReadCloser, int64, error) {
+	rc, size, err := s.cfg.Store.OpenBlob(ctx, sha)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &checkedReader{rc: rc, sha: sha, h: sha256.New()}, size, nil
+}
+
+// checkedReader reads a blob and fails at its end if it does not hash to
+// its name.
+type checkedReader struct {
+	rc  io.ReadCloser
+	sha string
+	h   hash.Hash
+}
+
+func (c *checkedReader) Read(p []byte) (int, error) {
+	n, err := c.rc.Read(p)
+	c.h.Write(p[:n])
+	if err == io.EOF && hex.EncodeToString(c.h.Sum(nil)) != c.sha {
+		return n, fmt.Errorf("blob %.12s… as stored does not match its hash", c.sha)
+	}
+	return n, err
+}
+
+func (c *checkedReader) Close() error { return c.rc.Close() }
+
+// moduleSource reads the handler's module file of f's stored code, for
+// the syntax check: the one file sure to be loaded.
+func (s *Service) moduleSource(ctx context.Context, f *fn.Function) (map[string]string, error) {
+	dir, err := s.CodeDir(ctx, f.CodeInfo.SHA256)
 	if err != nil {
 		return nil, err
 	}
-	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != sha {
-		return nil, fmt.Errorf("blob %.12s… as stored does not match its hash", sha)
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
 	}
-	return data, nil
+	defer root.Close()
+	for _, p := range f.ModuleFiles() {
+		fi, err := root.Stat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if fi.Size() > fn.MaxCodeBytes {
+			return nil, nil // too large to check here; loading it will tell
+		}
+		b, err := root.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]string{p: string(b)}, nil
+	}
+	return nil, fn.Invalid("handler", fmt.Sprintf("module file %q is not among the files", f.ModuleFile()))
 }
 
 // Inline limits: code this small, all text, is shown inline in the
@@ -464,33 +540,30 @@ func (s *Service) PutLayer(ctx context.Context, r io.Reader) (*fn.CodeInfo, erro
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	if _, err := build.Unpack(r, tmp, s.cfg.Limits); err != nil {
+	files := filepath.Join(tmp, "files")
+	if err := os.Mkdir(files, 0o755); err != nil {
 		return nil, err
 	}
-	var zip bytes.Buffer
-	m, err := build.Pack(tmp, &zip)
+	if _, err := build.Unpack(r, files, s.cfg.Limits); err != nil {
+		return nil, err
+	}
+	m, err := s.storeTree(ctx, files, filepath.Join(tmp, "layer.zip"))
 	if err != nil {
-		return nil, err
-	}
-	if err := s.cfg.Store.PutBlob(ctx, m.SHA256, zip.Bytes()); err != nil {
 		return nil, fmt.Errorf("store layer: %w", err)
 	}
-	mu := s.unpackLock(filepath.Join(s.cfg.LayerDir, m.SHA256))
-	mu.Lock()
-	defer mu.Unlock()
-	if _, err := s.unpackTo(s.cfg.LayerDir, m.SHA256, zip.Bytes()); err != nil {
+	if err := s.place(s.cfg.LayerDir, m.SHA256, files); err != nil {
 		return nil, err
 	}
 	s.log.Info("layer stored", "layer", m.SHA256, "bytes", m.Size, "files", len(m.Files))
 	return codeInfo(m), nil
 }
 
-// LayerZip returns an uploaded layer's zip.
-func (s *Service) LayerZip(ctx context.Context, sha string) ([]byte, error) {
+// OpenLayer opens an uploaded layer's zip, as OpenCode.
+func (s *Service) OpenLayer(ctx context.Context, sha string) (io.ReadCloser, int64, error) {
 	if !fn.IsSHA256(sha) {
-		return nil, fmt.Errorf("layer %q: %w", sha, fn.ErrNotFound)
+		return nil, 0, fmt.Errorf("layer %q: %w", sha, fn.ErrNotFound)
 	}
-	return s.blob(ctx, sha)
+	return s.openBlob(ctx, sha)
 }
 
 // Limits are the archive limits code and layers are held to.

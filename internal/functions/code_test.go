@@ -57,7 +57,7 @@ func TestCodeIsUnpackedOnceAndCollected(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, sha := range []string{v1, v2} {
-		if _, err := n.store.GetBlob(ctx, sha); err != nil {
+		if _, _, err := n.store.OpenBlob(ctx, sha); err != nil {
 			t.Fatalf("blob %s collected while in use: %v", sha[:12], err)
 		}
 	}
@@ -68,13 +68,13 @@ func TestCodeIsUnpackedOnceAndCollected(t *testing.T) {
 	if err := svc.Collect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.store.GetBlob(ctx, v1); !errors.Is(err, fn.ErrNotFound) {
+	if _, _, err := n.store.OpenBlob(ctx, v1); !errors.Is(err, fn.ErrNotFound) {
 		t.Fatalf("unused blob still there: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(codeDir, v1)); !os.IsNotExist(err) {
 		t.Fatalf("unused code directory still there: %v", err)
 	}
-	if _, err := n.store.GetBlob(ctx, v2); err != nil {
+	if _, _, err := n.store.OpenBlob(ctx, v2); err != nil {
 		t.Fatalf("the code in use was collected: %v", err)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
@@ -38,12 +40,15 @@ type Store interface {
 	// function and reports how many it deleted.
 	PruneExecutions(ctx context.Context, functionID string, keep int) (int64, error)
 
-	// PutBlob stores data under sha256, the lower-case hex SHA-256 of
-	// data, which the store checks; storing a blob again is a no-op.
-	PutBlob(ctx context.Context, sha256 string, data []byte) error
-	// GetBlob returns the blob stored under sha256 (fn.ErrNotFound if
-	// none). Callers check its hash: stores may be shared.
-	GetBlob(ctx context.Context, sha256 string) ([]byte, error)
+	// PutBlob stores what r holds under sha256, the lower-case hex
+	// SHA-256 of it, which the store checks as it reads (a mismatch is
+	// fn.ErrInvalid and stores nothing); a blob stored before is kept and
+	// r is not read. r should be local (a file): a store may hold a lock
+	// while it reads.
+	PutBlob(ctx context.Context, sha256 string, r io.Reader) error
+	// OpenBlob opens the blob stored under sha256 (fn.ErrNotFound if none)
+	// and says its size. Readers check its hash: stores may be shared.
+	OpenBlob(ctx context.Context, sha256 string) (io.ReadCloser, int64, error)
 	// DeleteBlob removes a blob; a missing one is not an error.
 	DeleteBlob(ctx context.Context, sha256 string) error
 	// ListBlobs lists every blob, without its data.
@@ -63,18 +68,78 @@ type BlobInfo struct {
 // MaxBlobBytes bounds one blob (a code or layer archive, canonical zip).
 const MaxBlobBytes = 256 << 20
 
-// CheckBlob checks that data is what sha names and not too large, for
-// PutBlob implementations.
-func CheckBlob(sha string, data []byte) error {
-	if len(data) > MaxBlobBytes {
-		return fmt.Errorf("blob of %d bytes is larger than %d: %w", len(data), MaxBlobBytes, fn.ErrTooLarge)
+// BlobChunk is the size of the pieces stores keep blobs in: one
+// document of MongoDB holds at most 16 MiB, and a piece at a time keeps
+// reads and writes of large blobs to bounded memory.
+const BlobChunk = 1 << 20
+
+// BlobChunks reads r in pieces of BlobChunk bytes and hands each to put
+// with its number, checking as it goes that r stays within MaxBlobBytes
+// and, at the end, that it hashes to sha. It returns the size read.
+// An empty r gives one empty piece. PutBlob implementations use it.
+func BlobChunks(sha string, r io.Reader, put func(n int, chunk []byte) error) (int64, error) {
+	if len(sha) != 64 || strings.Trim(sha, "0123456789abcdef") != "" {
+		return 0, fmt.Errorf("blob name %q is not a SHA-256: %w", sha, fn.ErrInvalid)
 	}
-	sum := sha256.Sum256(data)
-	if got := hex.EncodeToString(sum[:]); got != sha {
-		return fmt.Errorf("blob named %.12s… has SHA-256 %.12s…: %w", sha, got, fn.ErrInvalid)
+	h := sha256.New()
+	buf := make([]byte, BlobChunk)
+	var size int64
+	for n := 0; ; n++ {
+		k, err := io.ReadFull(r, buf)
+		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+			return size, fmt.Errorf("read blob: %w", err)
+		}
+		if k == 0 && n > 0 {
+			break
+		}
+		if size += int64(k); size > MaxBlobBytes {
+			return size, fmt.Errorf("blob larger than %d bytes: %w", MaxBlobBytes, fn.ErrTooLarge)
+		}
+		h.Write(buf[:k])
+		if err := put(n, buf[:k]); err != nil {
+			return size, err
+		}
+		if k < len(buf) {
+			break
+		}
 	}
-	return nil
+	if got := hex.EncodeToString(h.Sum(nil)); got != sha {
+		return size, fmt.Errorf("blob named %.12s… has SHA-256 %.12s…: %w", sha, got, fn.ErrInvalid)
+	}
+	return size, nil
 }
+
+// ChunkReader reads a blob of chunks pieces, asking read for each in
+// order, only when the reader needs it. OpenBlob implementations use it.
+func ChunkReader(ctx context.Context, chunks int, read func(ctx context.Context, n int) ([]byte, error)) io.ReadCloser {
+	return &chunkReader{ctx: ctx, chunks: chunks, read: read}
+}
+
+type chunkReader struct {
+	ctx    context.Context
+	chunks int
+	next   int
+	cur    []byte
+	read   func(ctx context.Context, n int) ([]byte, error)
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	for len(c.cur) == 0 {
+		if c.next >= c.chunks {
+			return 0, io.EOF
+		}
+		b, err := c.read(c.ctx, c.next)
+		if err != nil {
+			return 0, err
+		}
+		c.cur, c.next = b, c.next+1
+	}
+	n := copy(p, c.cur)
+	c.cur = c.cur[n:]
+	return n, nil
+}
+
+func (c *chunkReader) Close() error { c.cur, c.next = nil, c.chunks; return nil }
 
 // ExecQuery selects a page of execution history.
 type ExecQuery struct {

@@ -1,10 +1,10 @@
 package mongo
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -15,7 +15,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/store"
 )
 
-// Blobs are split into chunks of blobChunk bytes, each a document of the
+// Blobs are split into chunks of store.BlobChunk bytes, each a document of the
 // blobChunks collection, because one document holds at most 16 MiB. A
 // blob's document in blobs is written after all its chunks: a blob is
 // stored once its document exists. (GridFS does the same; FerretDB v1,
@@ -23,7 +23,6 @@ import (
 const (
 	blobsColl      = "blobs"
 	blobChunksColl = "blobChunks"
-	blobChunk      = 1 << 20
 )
 
 type blobDoc struct {
@@ -41,60 +40,64 @@ type chunkDoc struct {
 
 func chunkID(sha string, n int) string { return fmt.Sprintf("%s/%06d", sha, n) }
 
-// PutBlob stores data under sha; a blob stored before stays as it is.
-func (s *Store) PutBlob(ctx context.Context, sha string, data []byte) error {
-	if err := store.CheckBlob(sha, data); err != nil {
-		return fmt.Errorf("mongo: put blob: %w", err)
-	}
+// PutBlob stores what r holds under sha, a piece at a time; the blob's
+// document comes last. A blob stored before stays as it is.
+func (s *Store) PutBlob(ctx context.Context, sha string, r io.Reader) error {
 	blobs, chunks := s.db.Collection(blobsColl), s.db.Collection(blobChunksColl)
 	if n, err := blobs.CountDocuments(ctx, bson.D{{Key: "_id", Value: sha}}); err != nil {
 		return s.wrapErr("put blob", err)
 	} else if n > 0 {
 		return nil
 	}
-	n := 0
-	for off := 0; off < len(data) || n == 0; off += blobChunk {
-		end := min(off+blobChunk, len(data))
+	count := 0
+	size, err := store.BlobChunks(sha, r, func(n int, chunk []byte) error {
+		count = n + 1
 		_, err := chunks.ReplaceOne(ctx, bson.D{{Key: "_id", Value: chunkID(sha, n)}},
-			chunkDoc{ID: chunkID(sha, n), N: n, Data: data[off:end]}, options.Replace().SetUpsert(true))
-		if err != nil {
-			return s.wrapErr("put blob", err)
+			chunkDoc{ID: chunkID(sha, n), N: n, Data: chunk}, options.Replace().SetUpsert(true))
+		return s.wrapErr("put blob", err)
+	})
+	if err == nil {
+		_, err = blobs.InsertOne(ctx, blobDoc{SHA256: sha, Size: size, Chunks: count, CreatedAt: time.Now().UTC()})
+		if duplicateKey(err) {
+			return nil // stored meanwhile by another writer, with the same bytes
 		}
-		n++
+		err = s.wrapErr("put blob", err)
 	}
-	_, err := blobs.InsertOne(ctx, blobDoc{SHA256: sha, Size: int64(len(data)), Chunks: n, CreatedAt: time.Now().UTC()})
-	if duplicateKey(err) {
-		return nil // stored meanwhile by another writer, with the same bytes
+	if err != nil {
+		if n, cerr := blobs.CountDocuments(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: sha}}); cerr == nil && n == 0 {
+			_, _ = chunks.DeleteMany(context.WithoutCancel(ctx), chunkRange(sha))
+		}
+		return fmt.Errorf("mongo: put blob: %w", err)
 	}
-	return s.wrapErr("put blob", err)
+	return nil
 }
 
-// GetBlob returns the blob stored under sha.
-func (s *Store) GetBlob(ctx context.Context, sha string) ([]byte, error) {
+// OpenBlob opens the blob stored under sha; its pieces are read one at a
+// time, as the reader needs them.
+func (s *Store) OpenBlob(ctx context.Context, sha string) (io.ReadCloser, int64, error) {
 	var d blobDoc
 	err := s.db.Collection(blobsColl).FindOne(ctx, bson.D{{Key: "_id", Value: sha}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, fmt.Errorf("mongo: get blob %.12s…: %w", sha, fn.ErrNotFound)
+		return nil, 0, fmt.Errorf("mongo: blob %.12s…: %w", sha, fn.ErrNotFound)
 	}
 	if err != nil {
-		return nil, s.wrapErr("get blob", err)
+		return nil, 0, s.wrapErr("open blob", err)
 	}
-	if d.Size < 0 || d.Size > store.MaxBlobBytes {
-		return nil, fmt.Errorf("mongo: get blob %.12s…: stored size %d is not possible", sha, d.Size)
+	if d.Size < 0 || d.Size > store.MaxBlobBytes || d.Chunks < 0 {
+		return nil, 0, fmt.Errorf("mongo: blob %.12s…: stored size %d is not possible", sha, d.Size)
 	}
-	var buf bytes.Buffer
-	buf.Grow(int(d.Size))
-	for n := 0; n < d.Chunks; n++ {
+	return store.ChunkReader(ctx, d.Chunks, func(ctx context.Context, n int) ([]byte, error) {
 		var c chunkDoc
 		if err := s.db.Collection(blobChunksColl).FindOne(ctx, bson.D{{Key: "_id", Value: chunkID(sha, n)}}).Decode(&c); err != nil {
-			return nil, s.wrapErr(fmt.Sprintf("get blob %.12s… chunk %d", sha, n), err)
+			return nil, s.wrapErr(fmt.Sprintf("read blob %.12s… piece %d", sha, n), err)
 		}
-		if int64(buf.Len()+len(c.Data)) > d.Size {
-			return nil, fmt.Errorf("mongo: get blob %.12s…: chunks exceed its size %d", sha, d.Size)
-		}
-		buf.Write(c.Data)
-	}
-	return buf.Bytes(), nil
+		return c.Data, nil
+	}), d.Size, nil
+}
+
+// chunkRange selects the pieces of blob sha.
+func chunkRange(sha string) bson.D {
+	return bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: sha + "/"}, {Key: "$lt", Value: sha + "0"}}}}
 }
 
 // DeleteBlob removes the blob stored under sha, if any: its document
@@ -103,8 +106,7 @@ func (s *Store) DeleteBlob(ctx context.Context, sha string) error {
 	if _, err := s.db.Collection(blobsColl).DeleteOne(ctx, bson.D{{Key: "_id", Value: sha}}); err != nil {
 		return s.wrapErr("delete blob", err)
 	}
-	_, err := s.db.Collection(blobChunksColl).DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{
-		{Key: "$gte", Value: sha + "/"}, {Key: "$lt", Value: sha + "0"}}}})
+	_, err := s.db.Collection(blobChunksColl).DeleteMany(ctx, chunkRange(sha))
 	return s.wrapErr("delete blob", err)
 }
 

@@ -95,7 +95,7 @@ func TestEveryFieldRoundTrips(t *testing.T) {
 	s := openClosing(t, mongotest.Shared(t).NewDatabase(t))
 
 	f := new(fn.Function)
-	fill(t, reflect.ValueOf(f).Elem(), "Code", "ZipFile") // Code and ZipFile come in only, never stored
+	fill(t, reflect.ValueOf(f).Elem(), "Code", "ZipFile", "Archive") // Code and ZipFile come in only, never stored
 	f.ID = fn.NewID()
 	f.Files = map[string]string{"main.py": "x = 1\n", "pkg/v1.2/data.json": `{"a.b": 1}`, "$odd": "dollar"}
 	f.Env = map[string]string{"A": "1", "EMPTY": ""}

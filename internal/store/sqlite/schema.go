@@ -81,6 +81,20 @@ var migrations = []string{
 		data       BLOB    NOT NULL,
 		created_at INTEGER NOT NULL
 	) STRICT;`,
+
+	// 7: blobs in pieces of store.BlobChunk bytes, read and written a piece
+	// at a time. A blob's row in blobs is written after its pieces, with
+	// their count (chunks) and its size; blobs.data keeps the bytes of
+	// blobs written whole by step 6 (chunks 0) and is empty otherwise.
+	`ALTER TABLE blobs ADD COLUMN chunks INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE blobs ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+	UPDATE blobs SET size = length(data);
+	CREATE TABLE blob_chunks (
+		sha256 TEXT    NOT NULL,
+		n      INTEGER NOT NULL,
+		data   BLOB    NOT NULL,
+		PRIMARY KEY (sha256, n)
+	) STRICT, WITHOUT ROWID;`,
 }
 
 // migrate applies the steps db has not yet had, all in one transaction.

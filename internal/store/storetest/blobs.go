@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
@@ -46,19 +48,26 @@ func testBlobs(t *testing.T, h *harness) {
 	}
 	empty := []byte{}
 	for _, b := range [][]byte{small, big, empty} {
-		if err := h.s.PutBlob(h.ctx, shaOf(b), b); err != nil {
+		if err := h.s.PutBlob(h.ctx, shaOf(b), bytes.NewReader(b)); err != nil {
 			t.Fatalf("PutBlob(%d bytes): %v", len(b), err)
 		}
-		if err := h.s.PutBlob(h.ctx, shaOf(b), b); err != nil {
-			t.Fatalf("PutBlob again: %v", err)
+		if err := h.s.PutBlob(h.ctx, shaOf(b), iotest.ErrReader(errors.New("read again"))); err != nil {
+			t.Fatalf("PutBlob again (the blob is there: nothing is read): %v", err)
 		}
-		got, err := h.s.GetBlob(h.ctx, shaOf(b))
-		if err != nil || !bytes.Equal(got, b) {
-			t.Fatalf("GetBlob(%d bytes) = %d bytes, %v", len(b), len(got), err)
+		got, size := readBlob(t, h, shaOf(b))
+		if !bytes.Equal(got, b) || size != int64(len(b)) {
+			t.Fatalf("OpenBlob(%d bytes) = %d bytes, size %d", len(b), len(got), size)
 		}
 	}
-	if err := h.s.PutBlob(h.ctx, shaOf([]byte("other")), small); !errors.Is(err, fn.ErrInvalid) {
+	other := shaOf([]byte("other"))
+	if err := h.s.PutBlob(h.ctx, other, bytes.NewReader(big)); !errors.Is(err, fn.ErrInvalid) {
 		t.Fatalf("PutBlob under the wrong hash: %v, want ErrInvalid", err)
+	}
+	if _, _, err := h.s.OpenBlob(h.ctx, other); !errors.Is(err, fn.ErrNotFound) {
+		t.Fatalf("a blob refused for its hash is stored: %v", err)
+	}
+	if err := h.s.PutBlob(h.ctx, other, iotest.TimeoutReader(bytes.NewReader(big))); err == nil {
+		t.Fatalf("PutBlob of a reader that fails: no error")
 	}
 	list, err := h.s.ListBlobs(h.ctx)
 	if err != nil {
@@ -80,10 +89,24 @@ func testBlobs(t *testing.T, h *harness) {
 	if err := h.s.DeleteBlob(h.ctx, shaOf(big)); err != nil {
 		t.Fatalf("DeleteBlob of a missing blob: %v", err)
 	}
-	if _, err := h.s.GetBlob(h.ctx, shaOf(big)); !errors.Is(err, fn.ErrNotFound) {
-		t.Fatalf("GetBlob after delete: %v, want ErrNotFound", err)
+	if _, _, err := h.s.OpenBlob(h.ctx, shaOf(big)); !errors.Is(err, fn.ErrNotFound) {
+		t.Fatalf("OpenBlob after delete: %v, want ErrNotFound", err)
 	}
-	if got, err := h.s.GetBlob(h.ctx, shaOf(small)); err != nil || !bytes.Equal(got, small) {
-		t.Fatalf("the other blob after a delete: %q, %v", got, err)
+	if got, _ := readBlob(t, h, shaOf(small)); !bytes.Equal(got, small) {
+		t.Fatalf("the other blob after a delete: %q", got)
 	}
+}
+
+func readBlob(t *testing.T, h *harness, sha string) ([]byte, int64) {
+	t.Helper()
+	rc, size, err := h.s.OpenBlob(h.ctx, sha)
+	if err != nil {
+		t.Fatalf("OpenBlob(%.12s): %v", sha, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("read blob %.12s: %v", sha, err)
+	}
+	return b, size
 }

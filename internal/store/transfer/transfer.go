@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -91,7 +92,7 @@ func Export(ctx context.Context, src store.Store, w io.Writer, opt Options) (Sta
 			if blobs[sha] {
 				continue
 			}
-			data, err := src.GetBlob(ctx, sha)
+			data, err := readBlob(ctx, src, sha)
 			if err != nil {
 				return st, fmt.Errorf("export: code of %s: %w", f.Name, err)
 			}
@@ -196,7 +197,7 @@ func Import(ctx context.Context, dst store.Store, r io.Reader, opt Options) (Sta
 				return st, fmt.Errorf("import: %w", fn.Invalid("input", fmt.Sprintf("export format version %d is newer than this build's %d", rec.Version, Version)))
 			}
 		case rec.Blob != nil:
-			if err := dst.PutBlob(ctx, rec.Blob.SHA256, rec.Blob.Data); err != nil { // checks the hash
+			if err := dst.PutBlob(ctx, rec.Blob.SHA256, bytes.NewReader(rec.Blob.Data)); err != nil { // checks the hash
 				return st, fmt.Errorf("import: record %d: blob: %w", line, err)
 			}
 		case rec.Function != nil:
@@ -278,3 +279,13 @@ func Copy(ctx context.Context, src, dst store.Store, opt Options) (Stats, error)
 }
 
 var errImportStopped = errors.New("import stopped")
+
+// readBlob reads a whole blob: an export line holds it.
+func readBlob(ctx context.Context, src store.Store, sha string) ([]byte, error) {
+	rc, _, err := src.OpenBlob(ctx, sha)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}

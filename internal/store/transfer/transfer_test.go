@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -294,7 +295,7 @@ func TestExportCarriesBlobs(t *testing.T) {
 	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 	code, layer := []byte("PK code \x00\xff"), []byte("PK layer")
 	for _, b := range [][]byte{code, layer} {
-		if err := src.PutBlob(ctx, sum(b), b); err != nil {
+		if err := src.PutBlob(ctx, sum(b), bytes.NewReader(b)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -322,8 +323,14 @@ func TestExportCarriesBlobs(t *testing.T) {
 	}
 	assertSame(t, src, dst, false)
 	for _, b := range [][]byte{code, layer} {
-		if got, err := dst.GetBlob(ctx, sum(b)); err != nil || !bytes.Equal(got, b) {
-			t.Fatalf("blob %q in the destination: %q, %v", b, got, err)
+		rc, _, err := dst.OpenBlob(ctx, sum(b))
+		if err != nil {
+			t.Fatalf("blob %q in the destination: %v", b, err)
+		}
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		if !bytes.Equal(got, b) {
+			t.Fatalf("blob %q in the destination: %q", b, got)
 		}
 	}
 	// A blob tampered with in the stream is refused.
