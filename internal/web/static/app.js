@@ -4,11 +4,16 @@
 // ---------- API client ----------
 const api = {
   key: sessionStorage.getItem("nimbus.key") || "",
-  async call(method, path, body) {
+  // call sends body as JSON, or as it is when it is a Blob (of media type
+  // opts.type) or a FormData; opts.binary answers an ArrayBuffer.
+  async call(method, path, body, opts = {}) {
     const headers = {};
     if (this.key) headers["Authorization"] = "Bearer " + this.key;
     let payload;
-    if (body !== undefined) {
+    if (body instanceof Blob || body instanceof FormData) {
+      payload = body;
+      if (opts.type) headers["Content-Type"] = opts.type;
+    } else if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       payload = typeof body === "string" ? body : JSON.stringify(body);
     }
@@ -20,9 +25,10 @@ const api = {
     }
     if (resp.status === 401) {
       await askKey(this.key ? "That key was not accepted." : "");
-      return this.call(method, path, body);
+      return this.call(method, path, body, opts);
     }
     if (resp.status === 204) return null;
+    if (opts.binary && resp.ok) return resp.arrayBuffer();
     const text = await resp.text();
     let data = null;
     try { data = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
@@ -96,6 +102,7 @@ function connectEvents() {
   es.onopen = () => mark(true, "live");
   es.onerror = () => mark(false, "reconnecting");
   es.addEventListener("execution", e => { const ev = JSON.parse(e.data); live.listeners.forEach(f => f("execution", ev)); });
+  es.addEventListener("build", e => { const ev = JSON.parse(e.data); live.listeners.forEach(f => f("build", ev)); });
   es.addEventListener("metrics", e => { live.snapshot = JSON.parse(e.data); live.listeners.forEach(f => f("metrics", live.snapshot)); });
 }
 function onLive(f) { live.listeners.add(f); return () => live.listeners.delete(f); }
