@@ -437,6 +437,8 @@ async function detailPage(name) {
     Chart.line(cLat, [{ color: "var(--c1)", points: busy.map(b => [t(b), b.p50Ms]) },
       { color: "var(--c4)", points: busy.map(b => [t(b), b.p95Ms]) }], { title: "Latency per minute" });
   }
+  const code = codePanel(f);
+  cleanup.push(code.close);
   const del = h("button", { type: "button", class: "danger", id: "delete" }, "Delete");
   del.onclick = async () => {
     if (!confirm(`Delete ${f.name} and all its executions? This cannot be undone.`)) return;
@@ -444,11 +446,12 @@ async function detailPage(name) {
     catch (e) { showError(invokeErr, e); }
   };
   main.replaceChildren(
-    h("h1", {}, f.name, h("span", { class: "badge muted" }, `${f.runtime} · ${f.driver} · v${f.version}`),
-      h("a", { class: "button", href: `#/functions/${encodeURIComponent(f.name)}/edit` }, "Edit"), del),
-    h("p", { class: "muted" }, `Handler ${f.handler} · timeout ${f.timeout} ms · memory ${f.memory} MB · up to ${f.maxInstances} instances`),
+    h("h1", {}, f.name, code.summary,
+      h("a", { class: "button", href: `#/functions/${encodeURIComponent(f.name)}/edit` }, "Settings"), del),
+    code.facts,
     h("p", { class: "muted", id: "scaling" }, scaling(f)),
     stats,
+    code.el,
     h("div", { class: "grid two", style: "margin-top:1rem" },
       h("section", { class: "panel" }, h("h2", {}, "Invoke"), h("label", { for: "payload" }, "Event (JSON) — Ctrl+Enter to run"), payload.el, invokeErr,
         h("div", { class: "row" }, run), result),
@@ -461,6 +464,155 @@ async function detailPage(name) {
   await Promise.all([loadHistory(), loadMetrics()]);
   cleanup.push(onLive((kind, ev) => { if (kind === "execution" && ev.functionId === f.id) { loadHistory(); } }));
   every(10000, loadMetrics);
+}
+
+// codePanel is the code of function f on its page: its files edited in
+// place when the API shows them inline, else listed; an archive up or
+// down; and its dependency build, followed live on the function's own
+// event stream. summary and facts are the header's lines that change
+// with a new version.
+function codePanel(f) {
+  const path = "/api/functions/" + encodeURIComponent(f.id);
+  let shown = f, editor = null;
+  const summary = h("span", { class: "badge muted", id: "fn-summary" });
+  const facts = h("p", { class: "muted", id: "fn-facts" });
+  const build = Code.buildView();
+  const err = errorBox("code-error");
+  const body = h("div", { id: "code-body" });
+  const saveBtn = h("button", { type: "button", class: "primary", id: "save-code", disabled: true }, "Save code");
+  const revertBtn = h("button", { type: "button", id: "revert-code", disabled: true }, "Discard changes");
+  const editRow = h("div", { class: "row" }, saveBtn, revertBtn, h("span", { class: "muted small" }, "Ctrl+S saves"));
+  const download = h("a", { class: "button", id: "download-code", href: path + "/code", download: f.name + ".zip" }, "Download code (.zip)");
+  const archiveIn = h("input", { id: "archive", type: "file", accept: Code.archiveAccept });
+  const handlerIn = h("input", { id: "archive-handler", class: "mono", autocomplete: "off" });
+  const uploadBtn = h("button", { type: "button", id: "upload", disabled: true }, "Upload archive");
+  const dirtyChanged = () => { const d = !!editor && editor.dirty(); saveBtn.disabled = revertBtn.disabled = !d; };
+
+  // show renders g, a function as the API answers: the header always,
+  // the build when it is no older than the one shown, the code when it
+  // changed and holds no unsaved edits (or when force).
+  function show(g, force) {
+    const codeChanged = !shown.codeInfo || !g.codeInfo || shown.codeInfo.sha256 !== g.codeInfo.sha256;
+    shown = g;
+    summary.textContent = `${g.runtime} · ${g.driver} · v${g.version}`;
+    facts.textContent = `Handler ${g.handler} · timeout ${g.timeout} ms · memory ${g.memory} MB · up to ${g.maxInstances} instances`;
+    handlerIn.placeholder = g.handler;
+    if (!build.running) build.show(g.buildStatus, g.codeInfo && g.codeInfo.sha256);
+    if (!force && !codeChanged) return;
+    if (!force && editor && editor.dirty()) { showError(err, "The code was changed elsewhere; saving your edits replaces it."); return; }
+    if (g.files) {
+      // The handler's module first: "main.handler" → main.py.
+      const mod = g.handler.slice(0, g.handler.lastIndexOf("."));
+      const first = Object.keys(g.files).find(p => p.replace(/\.[^./]*$/, "") === mod);
+      editor = Code.editor({ files: g.files, first, onChange: dirtyChanged });
+      body.replaceChildren(editor.el, editRow);
+    } else {
+      editor = null;
+      const info = g.codeInfo || { files: [], size: 0, unpackedSize: 0 };
+      body.replaceChildren(Code.listing({ info, load: () => api.call("GET", path + "/code", undefined, { binary: true }) }));
+    }
+    dirtyChanged();
+  }
+  const startedOf = g => g.buildStatus && g.buildStatus.startedAt ? new Date(g.buildStatus.startedAt).getTime() : 0;
+  // refresh reads the function again, keeping what is shown when the
+  // answer is older than it.
+  async function refresh() {
+    const g = await api.call("GET", path);
+    if (g.version > shown.version || (g.version === shown.version && startedOf(g) >= startedOf(shown))) show(g);
+    return g;
+  }
+
+  async function save() {
+    if (!editor) return;
+    showError(err, null); editor.markError("");
+    const files = editor.files();
+    if (!Object.keys(files).length) { showError(err, "The code has no files: add one before saving."); editor.focus(); return; }
+    saveBtn.disabled = true; saveBtn.textContent = "Saving…";
+    const was = shown.version;
+    try {
+      const g = await api.call("PUT", path, { files });
+      (g.warnings || []).forEach(toast);
+      build.show(g.buildStatus, g.codeInfo && g.codeInfo.sha256);
+      show(g, true);
+      toast(g.version > was ? `Saved: version ${g.version}` : "Saved: nothing changed");
+    } catch (ex) {
+      if (ex.code === "build_failed") {
+        showError(err, "Not saved: the build of its dependencies failed, and the code that ran before still serves. " + ex.message);
+        refresh().catch(() => { });
+      } else {
+        showError(err, ex);
+        if (ex.field === "code" || ex.field === "files") editor.markError(ex.message);
+      }
+    } finally { saveBtn.textContent = "Save code"; dirtyChanged(); }
+  }
+  saveBtn.onclick = save;
+  revertBtn.onclick = () => { showError(err, null); show(shown, true); };
+
+  async function upload() {
+    showError(err, null);
+    const file = archiveIn.files[0];
+    if (!file) return;
+    const type = await Code.archiveType(file);
+    if (!type) { showError(err, `${file.name} is not a zip or tar.gz archive.`); archiveIn.setAttribute("aria-invalid", "true"); archiveIn.focus(); return; }
+    if (editor && editor.dirty() && !confirm("The archive replaces the code, and your unsaved edits with it. Upload it?")) return;
+    archiveIn.removeAttribute("aria-invalid");
+    const hd = handlerIn.value.trim();
+    uploadBtn.disabled = true; uploadBtn.textContent = "Uploading…";
+    try {
+      const g = await api.call("PUT", path + "/code" + (hd ? "?handler=" + encodeURIComponent(hd) : ""), file, { type });
+      (g.warnings || []).forEach(toast);
+      build.show(g.buildStatus, g.codeInfo && g.codeInfo.sha256);
+      show(g, true);
+      archiveIn.value = ""; handlerIn.value = "";
+      toast(`Uploaded ${file.name}: version ${g.version}`);
+    } catch (ex) {
+      showError(err, ex.code === "build_failed" ? "Not uploaded: the build of its dependencies failed, and the code that ran before still serves. " + ex.message : ex);
+      if (ex.code === "build_failed") refresh().catch(() => { });
+      else if (ex.field === "handler") { handlerIn.setAttribute("aria-invalid", "true"); handlerIn.focus(); }
+    } finally { uploadBtn.textContent = "Upload archive"; uploadBtn.disabled = !archiveIn.files.length; }
+  }
+  archiveIn.onchange = () => { uploadBtn.disabled = !archiveIn.files.length; archiveIn.removeAttribute("aria-invalid"); };
+  uploadBtn.onclick = upload;
+  // With an API key the download goes through fetch, which can send it.
+  download.onclick = async e => {
+    if (!api.key) return;
+    e.preventDefault();
+    try {
+      const buf = await api.call("GET", path + "/code", undefined, { binary: true });
+      const url = URL.createObjectURL(new Blob([buf], { type: "application/zip" }));
+      const a = h("a", { href: url, download: f.name + ".zip" });
+      document.body.append(a); a.click(); a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } catch (ex) { showError(err, ex); }
+  };
+
+  // The function's own stream: its build's lines as it runs. A build
+  // that ends is read back in full (a save's own answer has it too).
+  const events = new EventSource("/api/events?function=" + encodeURIComponent(f.id));
+  events.onopen = () => { el.dataset.live = "true"; };
+  events.onerror = () => { delete el.dataset.live; };
+  events.addEventListener("build", async e => {
+    const ev = JSON.parse(e.data);
+    const before = startedOf(shown);
+    build.event(ev);
+    if (ev.state === "building") return;
+    // The new status is stored just after the event: read until it is.
+    for (const wait of [100, 500, 1500, 4000]) {
+      await new Promise(r => setTimeout(r, wait));
+      const g = await refresh().catch(() => null);
+      if (!g || startedOf(g) !== before) return;
+    }
+  });
+
+  const el = h("section", { class: "panel", id: "code", "aria-labelledby": "code-title" },
+    h("h2", { id: "code-title" }, "Code"),
+    build.el, body, err,
+    h("div", { class: "row transfer" }, download,
+      h("label", { for: "archive", class: "inline-label" }, "Upload archive (.zip, .tar.gz)"), archiveIn,
+      h("label", { for: "archive-handler", class: "inline-label" }, "with handler"), handlerIn, uploadBtn));
+  el.addEventListener("keydown", e => { if (e.key === "s" && (e.ctrlKey || e.metaKey) && editor) { e.preventDefault(); save(); } });
+  show(f, true);
+  return { el, summary, facts, close: () => events.close() };
 }
 
 // scaling describes a function's scaling settings and the keep-alive in force.
