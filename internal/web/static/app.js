@@ -287,6 +287,9 @@ const templates = {
 };
 
 // ---------- create / edit ----------
+// A new function gets its settings and its code here: files (from a
+// template) or an archive. An existing one gets its settings only: its
+// code is edited on its page.
 async function editPage(name) {
   const main = $("#main");
   const existing = name ? await api.call("GET", "/api/functions/" + encodeURIComponent(name)) : null;
@@ -294,14 +297,15 @@ async function editPage(name) {
   try { drivers = (await api.call("GET", "/api/system")).drivers || drivers; } catch { /* default */ }
   // The runtimes, their names and default handlers come from the server's runtime table.
   const runtimes = await api.call("GET", "/api/runtimes");
-  const defaultHandler = rt => (runtimes.find(r => r.name === rt) || {}).defaultHandler || "";
+  const runtimeOf = rt => runtimes.find(r => r.name === rt) || {};
+  const defaultHandler = rt => runtimeOf(rt).defaultHandler || "";
+  // A template's file is the module of the runtime's default handler.
+  const templateFiles = id => {
+    const t = templates[id], hd = defaultHandler(t.runtime) || "main.handler";
+    return { [hd.slice(0, hd.lastIndexOf(".")) + (runtimeOf(t.runtime).extension || "")]: t.code };
+  };
   const f = existing || { name: "", runtime: templates["python-hello"].runtime, handler: "", env: {}, timeout: 0, memory: 0, driver: "sandbox", maxInstances: 0 };
-  const file = existing ? (Object.keys(existing.files || {}).length === 1 ? Object.keys(existing.files)[0] : null) : null;
-  if (existing && !file) {
-    main.replaceChildren(h("h1", {}, "Edit " + name), h("p", {}, "This function has several files; edit it through the API (PUT /api/functions/" + name + ")."));
-    return;
-  }
-  const editor = Editor.create({ id: "code", label: "Code", value: existing ? existing.files[file] : templates["python-hello"].code });
+  const code = existing ? null : Code.editor({ files: templateFiles("python-hello") });
   const field = (id, label, input, help) => h("div", {}, h("label", { for: id }, label), input, help ? h("small", { class: "muted" }, help) : null);
   const nameIn = h("input", { id: "name", value: f.name, required: true, autocomplete: "off", placeholder: "my-function", pattern: "[a-z0-9]([a-z0-9-]*[a-z0-9])?" });
   const rtIn = h("select", { id: "runtime" }, runtimes.map(r => h("option", { value: r.name }, r.label + (r.available ? "" : " (unavailable)"))));
@@ -323,10 +327,25 @@ async function editPage(name) {
     envRows.append(kIn, vIn, rm);
   };
   Object.entries(f.env || {}).forEach(([k, v]) => addEnv(k, v));
-  const tmpl = existing ? null : h("select", { id: "template", "aria-label": "Template" },
+  const tmpl = existing ? null : h("select", { id: "template" },
     Object.entries(templates).map(([id, t]) => h("option", { value: id }, t.label)));
-  if (tmpl) tmpl.onchange = () => { const t = templates[tmpl.value]; rtIn.value = t.runtime; editor.value = t.code; handlerIn.placeholder = defaultHandler(t.runtime); };
+  if (tmpl) tmpl.onchange = () => { const t = templates[tmpl.value]; rtIn.value = t.runtime; code.reset(templateFiles(tmpl.value)); handlerIn.placeholder = defaultHandler(t.runtime); };
   rtIn.onchange = () => { handlerIn.placeholder = defaultHandler(rtIn.value); };
+  // A new function's code may come as an archive instead of the files.
+  const archiveIn = existing ? null : h("input", { id: "create-archive", type: "file", accept: Code.archiveAccept });
+  const archiveNote = h("p", { class: "notice", id: "create-archive-note", hidden: true }, "The archive is the code: the files above are not sent.");
+  const clearArchive = h("button", { type: "button", id: "clear-archive", hidden: true }, "Use the files instead");
+  const onArchive = () => {
+    const chosen = !!archiveIn.files.length;
+    code.el.inert = chosen; code.el.classList.toggle("off", chosen);
+    archiveNote.hidden = clearArchive.hidden = !chosen;
+  };
+  if (archiveIn) {
+    archiveIn.onchange = onArchive;
+    clearArchive.onclick = () => { archiveIn.value = ""; onArchive(); archiveIn.focus(); };
+  }
+  const building = Code.buildView();
+  building.el.hidden = true;
   const err = errorBox("form-error");
   const save = h("button", { type: "submit", class: "primary" }, existing ? "Save" : "Create function");
   const form = h("form", { novalidate: true },
@@ -334,41 +353,60 @@ async function editPage(name) {
       tmpl ? field("template", "Start from a template", tmpl) : null,
       h("div", { class: "fields" }, field("name", "Name", nameIn), field("runtime", "Runtime", rtIn), field("handler", "Handler", handlerIn),
         field("driver", "Isolation driver", driverIn)),
-      h("label", { for: "code" }, "Code", h("span", { class: "muted" }, " — Tab indents; Esc then Tab leaves the editor")), editor.el,
+      code ? [h("h2", { class: "sub" }, "Code"), code.el,
+        h("div", { class: "row" }, h("label", { for: "create-archive", class: "inline-label" }, "Or upload an archive (.zip, .tar.gz)"), archiveIn, clearArchive),
+        archiveNote]
+        : h("p", { class: "muted" }, "The code is edited on ", h("a", { href: "#/functions/" + encodeURIComponent(name) }, "the function's page"), "."),
       h("div", { class: "fields" }, field("timeout", "Timeout (ms)", timeoutIn), field("memory", "Memory (MB)", memoryIn), field("maxInstances", "Max instances", maxIn)),
       h("div", { class: "fields" }, field("minInstances", "Min instances (kept warm)", minIn), field("concurrency", "Calls per instance", concIn),
         field("keepAlive", "Keep-alive (ms)", keepIn, "empty: the server's, adaptive by default")),
       h("label", {}, "Environment variables"), envRows,
       h("div", { class: "row" }, h("button", { type: "button", onclick: () => addEnv() }, "Add variable")),
-      err,
+      err, building.el,
       h("div", { class: "row" }, save, h("a", { class: "button", href: existing ? "#/functions/" + encodeURIComponent(name) : "#/functions" }, "Cancel"))));
+  // A create builds the new function's dependencies before it answers:
+  // its lines come on the live stream, under its name.
+  let creating = "";
+  cleanup.push(onLive((kind, ev) => { if (kind === "build" && creating && ev.function === creating) building.event(ev); }));
   form.onsubmit = async e => {
     e.preventDefault();
-    [nameIn, rtIn, handlerIn, timeoutIn, memoryIn, maxIn, minIn, concIn, keepIn].forEach(i => i.removeAttribute("aria-invalid"));
-    editor.mark(0); showError(err, null);
+    [nameIn, rtIn, handlerIn, timeoutIn, memoryIn, maxIn, minIn, concIn, keepIn, archiveIn].forEach(i => i && i.removeAttribute("aria-invalid"));
+    if (code) code.markError("");
+    showError(err, null);
     const env = {};
     const cells = [...envRows.querySelectorAll("input")];
     for (let i = 0; i < cells.length; i += 2) if (cells[i].value.trim()) env[cells[i].value.trim()] = cells[i + 1].value;
-    const body = { name: nameIn.value.trim(), runtime: rtIn.value, code: editor.value, env, driver: driverIn.value };
+    const body = { name: nameIn.value.trim(), runtime: rtIn.value, env, driver: driverIn.value };
     if (handlerIn.value.trim()) body.handler = handlerIn.value.trim();
     else if (existing) body.handler = defaultHandler(rtIn.value);
     for (const [k, i] of [["timeout", timeoutIn], ["memory", memoryIn], ["maxInstances", maxIn], ["minInstances", minIn], ["concurrency", concIn], ["keepAlive", keepIn]]) if (i.value) body[k] = Number(i.value);
+    let send = body;
+    if (!existing && archiveIn.files.length) {
+      const file = archiveIn.files[0], type = await Code.archiveType(file);
+      if (!type) { showError(err, `${file.name} is not a zip or tar.gz archive.`); archiveIn.setAttribute("aria-invalid", "true"); archiveIn.focus(); return; }
+      send = new FormData();
+      send.append("function", new Blob([JSON.stringify(body)], { type: "application/json" }));
+      send.append("archive", file.slice(0, file.size, type), file.name);
+    } else if (!existing) {
+      body.files = code.files();
+      if (!Object.keys(body.files).length) { showError(err, "The function has no files: add one, or upload an archive."); code.focus(); return; }
+    }
     save.disabled = true;
+    creating = existing ? "" : body.name;
     try {
-      const saved = existing ? await api.call("PUT", "/api/functions/" + encodeURIComponent(existing.id), body) : await api.call("POST", "/api/functions", body);
+      const saved = existing ? await api.call("PUT", "/api/functions/" + encodeURIComponent(existing.id), send) : await api.call("POST", "/api/functions", send);
       (saved.warnings || []).forEach(toast);
       location.hash = "#/functions/" + encodeURIComponent(saved.name);
     } catch (ex) {
       showError(err, ex);
-      const target = { name: nameIn, runtime: rtIn, handler: handlerIn, timeout: timeoutIn, memory: memoryIn, maxInstances: maxIn, minInstances: minIn, concurrency: concIn, keepAlive: keepIn }[ex.field];
-      if (ex.field === "code" || ex.field === "files") {
-        const m = ex.message.match(/line (\d+)/); editor.mark(m ? Number(m[1]) : 0); editor.textarea.focus();
-      } else if (target) { target.setAttribute("aria-invalid", "true"); target.focus(); }
+      const target = { name: nameIn, runtime: rtIn, handler: handlerIn, timeout: timeoutIn, memory: memoryIn, maxInstances: maxIn, minInstances: minIn, concurrency: concIn, keepAlive: keepIn, archive: archiveIn }[ex.field];
+      if (code && (ex.field === "code" || ex.field === "files")) { if (!code.markError(ex.message)) code.focus(); }
+      else if (target) { target.setAttribute("aria-invalid", "true"); target.focus(); }
       else if (ex.code === "conflict") { nameIn.setAttribute("aria-invalid", "true"); nameIn.focus(); }
-    } finally { save.disabled = false; }
+    } finally { save.disabled = false; creating = ""; }
   };
-  main.replaceChildren(h("h1", {}, existing ? `Edit ${existing.name}` : "New function"), form);
-  (existing ? editor.textarea : nameIn).focus();
+  main.replaceChildren(h("h1", {}, existing ? `Settings of ${existing.name}` : "New function"), form);
+  (existing ? handlerIn : nameIn).focus();
 }
 
 // ---------- function detail ----------
