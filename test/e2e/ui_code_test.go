@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,7 +127,7 @@ func TestUICode(t *testing.T) {
 		run(chromedp.Navigate(n.url+"/#/functions/ui-files"), chromedp.WaitVisible(chromedp.CSS("#file-tree")),
 			chromedp.SetUploadFiles(chromedp.CSS("#archive"), []string{archive}),
 			chromedp.Click(chromedp.CSS("#upload")))
-		waitText(t, ctx, "#fn-summary", "v3")
+		waitText(t, ctx, "#fn-summary", fmt.Sprintf("v%d", before.Version+1))
 
 		got := n.code("ui-files")
 		if got.CodeInfo.SHA256 == before.CodeInfo.SHA256 || got.CodeInfo.SHA256 == "" {
