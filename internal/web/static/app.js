@@ -647,7 +647,7 @@ function codePanel(f) {
     build.el, body, err,
     h("div", { class: "row transfer" }, download,
       h("label", { for: "archive", class: "inline-label" }, "Upload archive (.zip, .tar.gz)"), archiveIn,
-      h("label", { for: "archive-handler", class: "inline-label" }, "with handler"), handlerIn, uploadBtn));
+      h("label", { for: "archive-handler", class: "inline-label" }, "with handler (optional)"), handlerIn, uploadBtn));
   el.addEventListener("keydown", e => { if (e.key === "s" && (e.ctrlKey || e.metaKey) && editor) { e.preventDefault(); save(); } });
   show(f, true);
   return { el, summary, facts, close: () => events.close() };
