@@ -49,6 +49,11 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if err := chromedp.Do(ctx, chromedp.Sleep(300*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
+	// From the top: a page scrolled by a click would show its sticky
+	// header in the middle of the capture.
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`)); err != nil {
+		t.Fatal(err)
+	}
 	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
@@ -177,9 +182,13 @@ func TestUI(t *testing.T) {
 	// A syntax error marks the code.
 	run(chromedp.Navigate(n.url+"/#/new"), chromedp.WaitVisible(chromedp.CSS("#name")),
 		chromedp.SendKeys(chromedp.CSS("#name"), "ui-broken"),
-		chromedp.SetValue(chromedp.CSS("#code"), "def handler(event, context):\n    return (\n"),
+		chromedp.SetValue(chromedp.CSS(`textarea[data-path="main.py"]`), "def handler(event, context):\n    return (\n"),
 		chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
-	waitText(t, ctx, "#form-error", "main.py")
+	waitText(t, ctx, "#form-error", "main.py line 2")
+	marked, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('textarea[data-path="main.py"]').parentElement.getAttribute("aria-invalid")`))
+	if err != nil || marked != "true" {
+		t.Errorf("the editor of main.py aria-invalid=%q (%v) after a syntax error on its line 2", marked, err)
+	}
 
 	// The functions list shows it.
 	run(chromedp.Navigate(n.url+"/#/functions"), chromedp.WaitVisible(chromedp.CSS("table")))

@@ -4,11 +4,16 @@
 // ---------- API client ----------
 const api = {
   key: sessionStorage.getItem("nimbus.key") || "",
-  async call(method, path, body) {
+  // call sends body as JSON, or as it is when it is a Blob (of media type
+  // opts.type) or a FormData; opts.binary answers an ArrayBuffer.
+  async call(method, path, body, opts = {}) {
     const headers = {};
     if (this.key) headers["Authorization"] = "Bearer " + this.key;
     let payload;
-    if (body !== undefined) {
+    if (body instanceof Blob || body instanceof FormData) {
+      payload = body;
+      if (opts.type) headers["Content-Type"] = opts.type;
+    } else if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       payload = typeof body === "string" ? body : JSON.stringify(body);
     }
@@ -20,9 +25,10 @@ const api = {
     }
     if (resp.status === 401) {
       await askKey(this.key ? "That key was not accepted." : "");
-      return this.call(method, path, body);
+      return this.call(method, path, body, opts);
     }
     if (resp.status === 204) return null;
+    if (opts.binary && resp.ok) return resp.arrayBuffer();
     const text = await resp.text();
     let data = null;
     try { data = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
@@ -96,6 +102,7 @@ function connectEvents() {
   es.onopen = () => mark(true, "live");
   es.onerror = () => mark(false, "reconnecting");
   es.addEventListener("execution", e => { const ev = JSON.parse(e.data); live.listeners.forEach(f => f("execution", ev)); });
+  es.addEventListener("build", e => { const ev = JSON.parse(e.data); live.listeners.forEach(f => f("build", ev)); });
   es.addEventListener("metrics", e => { live.snapshot = JSON.parse(e.data); live.listeners.forEach(f => f("metrics", live.snapshot)); });
 }
 function onLive(f) { live.listeners.add(f); return () => live.listeners.delete(f); }
@@ -280,6 +287,9 @@ const templates = {
 };
 
 // ---------- create / edit ----------
+// A new function gets its settings and its code here: files (from a
+// template) or an archive. An existing one gets its settings only: its
+// code is edited on its page.
 async function editPage(name) {
   const main = $("#main");
   const existing = name ? await api.call("GET", "/api/functions/" + encodeURIComponent(name)) : null;
@@ -287,14 +297,15 @@ async function editPage(name) {
   try { drivers = (await api.call("GET", "/api/system")).drivers || drivers; } catch { /* default */ }
   // The runtimes, their names and default handlers come from the server's runtime table.
   const runtimes = await api.call("GET", "/api/runtimes");
-  const defaultHandler = rt => (runtimes.find(r => r.name === rt) || {}).defaultHandler || "";
+  const runtimeOf = rt => runtimes.find(r => r.name === rt) || {};
+  const defaultHandler = rt => runtimeOf(rt).defaultHandler || "";
+  // A template's file is the module of the runtime's default handler.
+  const templateFiles = id => {
+    const t = templates[id], hd = defaultHandler(t.runtime) || "main.handler";
+    return { [hd.slice(0, hd.lastIndexOf(".")) + (runtimeOf(t.runtime).extension || "")]: t.code };
+  };
   const f = existing || { name: "", runtime: templates["python-hello"].runtime, handler: "", env: {}, timeout: 0, memory: 0, driver: "sandbox", maxInstances: 0 };
-  const file = existing ? (Object.keys(existing.files || {}).length === 1 ? Object.keys(existing.files)[0] : null) : null;
-  if (existing && !file) {
-    main.replaceChildren(h("h1", {}, "Edit " + name), h("p", {}, "This function has several files; edit it through the API (PUT /api/functions/" + name + ")."));
-    return;
-  }
-  const editor = Editor.create({ id: "code", label: "Code", value: existing ? existing.files[file] : templates["python-hello"].code });
+  const code = existing ? null : Code.editor({ files: templateFiles("python-hello") });
   const field = (id, label, input, help) => h("div", {}, h("label", { for: id }, label), input, help ? h("small", { class: "muted" }, help) : null);
   const nameIn = h("input", { id: "name", value: f.name, required: true, autocomplete: "off", placeholder: "my-function", pattern: "[a-z0-9]([a-z0-9-]*[a-z0-9])?" });
   const rtIn = h("select", { id: "runtime" }, runtimes.map(r => h("option", { value: r.name }, r.label + (r.available ? "" : " (unavailable)"))));
@@ -316,10 +327,25 @@ async function editPage(name) {
     envRows.append(kIn, vIn, rm);
   };
   Object.entries(f.env || {}).forEach(([k, v]) => addEnv(k, v));
-  const tmpl = existing ? null : h("select", { id: "template", "aria-label": "Template" },
+  const tmpl = existing ? null : h("select", { id: "template" },
     Object.entries(templates).map(([id, t]) => h("option", { value: id }, t.label)));
-  if (tmpl) tmpl.onchange = () => { const t = templates[tmpl.value]; rtIn.value = t.runtime; editor.value = t.code; handlerIn.placeholder = defaultHandler(t.runtime); };
+  if (tmpl) tmpl.onchange = () => { const t = templates[tmpl.value]; rtIn.value = t.runtime; code.reset(templateFiles(tmpl.value)); handlerIn.placeholder = defaultHandler(t.runtime); };
   rtIn.onchange = () => { handlerIn.placeholder = defaultHandler(rtIn.value); };
+  // A new function's code may come as an archive instead of the files.
+  const archiveIn = existing ? null : h("input", { id: "create-archive", type: "file", accept: Code.archiveAccept });
+  const archiveNote = h("p", { class: "notice", id: "create-archive-note", hidden: true }, "The archive is the code: the files above are not sent.");
+  const clearArchive = h("button", { type: "button", id: "clear-archive", hidden: true }, "Use the files instead");
+  const onArchive = () => {
+    const chosen = !!archiveIn.files.length;
+    code.el.inert = chosen; code.el.classList.toggle("off", chosen);
+    archiveNote.hidden = clearArchive.hidden = !chosen;
+  };
+  if (archiveIn) {
+    archiveIn.onchange = onArchive;
+    clearArchive.onclick = () => { archiveIn.value = ""; onArchive(); archiveIn.focus(); };
+  }
+  const building = Code.buildView();
+  building.el.hidden = true;
   const err = errorBox("form-error");
   const save = h("button", { type: "submit", class: "primary" }, existing ? "Save" : "Create function");
   const form = h("form", { novalidate: true },
@@ -327,41 +353,60 @@ async function editPage(name) {
       tmpl ? field("template", "Start from a template", tmpl) : null,
       h("div", { class: "fields" }, field("name", "Name", nameIn), field("runtime", "Runtime", rtIn), field("handler", "Handler", handlerIn),
         field("driver", "Isolation driver", driverIn)),
-      h("label", { for: "code" }, "Code", h("span", { class: "muted" }, " — Tab indents; Esc then Tab leaves the editor")), editor.el,
+      code ? [h("h2", { class: "sub" }, "Code"), code.el,
+        h("div", { class: "row" }, h("label", { for: "create-archive", class: "inline-label" }, "Or upload an archive (.zip, .tar.gz)"), archiveIn, clearArchive),
+        archiveNote]
+        : h("p", { class: "muted" }, "The code is edited on ", h("a", { href: "#/functions/" + encodeURIComponent(name) }, "the function's page"), "."),
       h("div", { class: "fields" }, field("timeout", "Timeout (ms)", timeoutIn), field("memory", "Memory (MB)", memoryIn), field("maxInstances", "Max instances", maxIn)),
       h("div", { class: "fields" }, field("minInstances", "Min instances (kept warm)", minIn), field("concurrency", "Calls per instance", concIn),
         field("keepAlive", "Keep-alive (ms)", keepIn, "empty: the server's, adaptive by default")),
       h("label", {}, "Environment variables"), envRows,
       h("div", { class: "row" }, h("button", { type: "button", onclick: () => addEnv() }, "Add variable")),
-      err,
+      err, building.el,
       h("div", { class: "row" }, save, h("a", { class: "button", href: existing ? "#/functions/" + encodeURIComponent(name) : "#/functions" }, "Cancel"))));
+  // A create builds the new function's dependencies before it answers:
+  // its lines come on the live stream, under its name.
+  let creating = "";
+  cleanup.push(onLive((kind, ev) => { if (kind === "build" && creating && ev.function === creating) building.event(ev); }));
   form.onsubmit = async e => {
     e.preventDefault();
-    [nameIn, rtIn, handlerIn, timeoutIn, memoryIn, maxIn, minIn, concIn, keepIn].forEach(i => i.removeAttribute("aria-invalid"));
-    editor.mark(0); showError(err, null);
+    [nameIn, rtIn, handlerIn, timeoutIn, memoryIn, maxIn, minIn, concIn, keepIn, archiveIn].forEach(i => i && i.removeAttribute("aria-invalid"));
+    if (code) code.markError("");
+    showError(err, null);
     const env = {};
     const cells = [...envRows.querySelectorAll("input")];
     for (let i = 0; i < cells.length; i += 2) if (cells[i].value.trim()) env[cells[i].value.trim()] = cells[i + 1].value;
-    const body = { name: nameIn.value.trim(), runtime: rtIn.value, code: editor.value, env, driver: driverIn.value };
+    const body = { name: nameIn.value.trim(), runtime: rtIn.value, env, driver: driverIn.value };
     if (handlerIn.value.trim()) body.handler = handlerIn.value.trim();
     else if (existing) body.handler = defaultHandler(rtIn.value);
     for (const [k, i] of [["timeout", timeoutIn], ["memory", memoryIn], ["maxInstances", maxIn], ["minInstances", minIn], ["concurrency", concIn], ["keepAlive", keepIn]]) if (i.value) body[k] = Number(i.value);
+    let send = body;
+    if (!existing && archiveIn.files.length) {
+      const file = archiveIn.files[0], type = await Code.archiveType(file);
+      if (!type) { showError(err, `${file.name} is not a zip or tar.gz archive.`); archiveIn.setAttribute("aria-invalid", "true"); archiveIn.focus(); return; }
+      send = new FormData();
+      send.append("function", new Blob([JSON.stringify(body)], { type: "application/json" }));
+      send.append("archive", file.slice(0, file.size, type), file.name);
+    } else if (!existing) {
+      body.files = code.files();
+      if (!Object.keys(body.files).length) { showError(err, "The function has no files: add one, or upload an archive."); code.focus(); return; }
+    }
     save.disabled = true;
+    creating = existing ? "" : body.name;
     try {
-      const saved = existing ? await api.call("PUT", "/api/functions/" + encodeURIComponent(existing.id), body) : await api.call("POST", "/api/functions", body);
+      const saved = existing ? await api.call("PUT", "/api/functions/" + encodeURIComponent(existing.id), send) : await api.call("POST", "/api/functions", send);
       (saved.warnings || []).forEach(toast);
       location.hash = "#/functions/" + encodeURIComponent(saved.name);
     } catch (ex) {
       showError(err, ex);
-      const target = { name: nameIn, runtime: rtIn, handler: handlerIn, timeout: timeoutIn, memory: memoryIn, maxInstances: maxIn, minInstances: minIn, concurrency: concIn, keepAlive: keepIn }[ex.field];
-      if (ex.field === "code" || ex.field === "files") {
-        const m = ex.message.match(/line (\d+)/); editor.mark(m ? Number(m[1]) : 0); editor.textarea.focus();
-      } else if (target) { target.setAttribute("aria-invalid", "true"); target.focus(); }
+      const target = { name: nameIn, runtime: rtIn, handler: handlerIn, timeout: timeoutIn, memory: memoryIn, maxInstances: maxIn, minInstances: minIn, concurrency: concIn, keepAlive: keepIn, archive: archiveIn }[ex.field];
+      if (code && (ex.field === "code" || ex.field === "files")) { if (!code.markError(ex.message)) code.focus(); }
+      else if (target) { target.setAttribute("aria-invalid", "true"); target.focus(); }
       else if (ex.code === "conflict") { nameIn.setAttribute("aria-invalid", "true"); nameIn.focus(); }
-    } finally { save.disabled = false; }
+    } finally { save.disabled = false; creating = ""; }
   };
-  main.replaceChildren(h("h1", {}, existing ? `Edit ${existing.name}` : "New function"), form);
-  (existing ? editor.textarea : nameIn).focus();
+  main.replaceChildren(h("h1", {}, existing ? `Settings of ${existing.name}` : "New function"), form);
+  (existing ? handlerIn : nameIn).focus();
 }
 
 // ---------- function detail ----------
@@ -430,6 +475,8 @@ async function detailPage(name) {
     Chart.line(cLat, [{ color: "var(--c1)", points: busy.map(b => [t(b), b.p50Ms]) },
       { color: "var(--c4)", points: busy.map(b => [t(b), b.p95Ms]) }], { title: "Latency per minute" });
   }
+  const code = codePanel(f);
+  cleanup.push(code.close);
   const del = h("button", { type: "button", class: "danger", id: "delete" }, "Delete");
   del.onclick = async () => {
     if (!confirm(`Delete ${f.name} and all its executions? This cannot be undone.`)) return;
@@ -437,11 +484,12 @@ async function detailPage(name) {
     catch (e) { showError(invokeErr, e); }
   };
   main.replaceChildren(
-    h("h1", {}, f.name, h("span", { class: "badge muted" }, `${f.runtime} · ${f.driver} · v${f.version}`),
-      h("a", { class: "button", href: `#/functions/${encodeURIComponent(f.name)}/edit` }, "Edit"), del),
-    h("p", { class: "muted" }, `Handler ${f.handler} · timeout ${f.timeout} ms · memory ${f.memory} MB · up to ${f.maxInstances} instances`),
+    h("h1", {}, f.name, code.summary,
+      h("a", { class: "button", href: `#/functions/${encodeURIComponent(f.name)}/edit` }, "Settings"), del),
+    code.facts,
     h("p", { class: "muted", id: "scaling" }, scaling(f)),
     stats,
+    code.el,
     h("div", { class: "grid two", style: "margin-top:1rem" },
       h("section", { class: "panel" }, h("h2", {}, "Invoke"), h("label", { for: "payload" }, "Event (JSON) — Ctrl+Enter to run"), payload.el, invokeErr,
         h("div", { class: "row" }, run), result),
@@ -454,6 +502,155 @@ async function detailPage(name) {
   await Promise.all([loadHistory(), loadMetrics()]);
   cleanup.push(onLive((kind, ev) => { if (kind === "execution" && ev.functionId === f.id) { loadHistory(); } }));
   every(10000, loadMetrics);
+}
+
+// codePanel is the code of function f on its page: its files edited in
+// place when the API shows them inline, else listed; an archive up or
+// down; and its dependency build, followed live on the function's own
+// event stream. summary and facts are the header's lines that change
+// with a new version.
+function codePanel(f) {
+  const path = "/api/functions/" + encodeURIComponent(f.id);
+  let shown = f, editor = null;
+  const summary = h("span", { class: "badge muted", id: "fn-summary" });
+  const facts = h("p", { class: "muted", id: "fn-facts" });
+  const build = Code.buildView();
+  const err = errorBox("code-error");
+  const body = h("div", { id: "code-body" });
+  const saveBtn = h("button", { type: "button", class: "primary", id: "save-code", disabled: true }, "Save code");
+  const revertBtn = h("button", { type: "button", id: "revert-code", disabled: true }, "Discard changes");
+  const editRow = h("div", { class: "row" }, saveBtn, revertBtn, h("span", { class: "muted small" }, "Ctrl+S saves"));
+  const download = h("a", { class: "button", id: "download-code", href: path + "/code", download: f.name + ".zip" }, "Download code (.zip)");
+  const archiveIn = h("input", { id: "archive", type: "file", accept: Code.archiveAccept });
+  const handlerIn = h("input", { id: "archive-handler", class: "mono", autocomplete: "off" });
+  const uploadBtn = h("button", { type: "button", id: "upload", disabled: true }, "Upload archive");
+  const dirtyChanged = () => { const d = !!editor && editor.dirty(); saveBtn.disabled = revertBtn.disabled = !d; };
+
+  // show renders g, a function as the API answers: the header always,
+  // the build when it is no older than the one shown, the code when it
+  // changed and holds no unsaved edits (or when force).
+  function show(g, force) {
+    const codeChanged = !shown.codeInfo || !g.codeInfo || shown.codeInfo.sha256 !== g.codeInfo.sha256;
+    shown = g;
+    summary.textContent = `${g.runtime} · ${g.driver} · v${g.version}`;
+    facts.textContent = `Handler ${g.handler} · timeout ${g.timeout} ms · memory ${g.memory} MB · up to ${g.maxInstances} instances`;
+    handlerIn.placeholder = g.handler;
+    if (!build.running) build.show(g.buildStatus, g.codeInfo && g.codeInfo.sha256);
+    if (!force && !codeChanged) return;
+    if (!force && editor && editor.dirty()) { showError(err, "The code was changed elsewhere; saving your edits replaces it."); return; }
+    if (g.files) {
+      // The handler's module first: "main.handler" → main.py.
+      const mod = g.handler.slice(0, g.handler.lastIndexOf("."));
+      const first = Object.keys(g.files).find(p => p.replace(/\.[^./]*$/, "") === mod);
+      editor = Code.editor({ files: g.files, first, onChange: dirtyChanged });
+      body.replaceChildren(editor.el, editRow);
+    } else {
+      editor = null;
+      const info = g.codeInfo || { files: [], size: 0, unpackedSize: 0 };
+      body.replaceChildren(Code.listing({ info, load: () => api.call("GET", path + "/code", undefined, { binary: true }) }));
+    }
+    dirtyChanged();
+  }
+  const startedOf = g => g.buildStatus && g.buildStatus.startedAt ? new Date(g.buildStatus.startedAt).getTime() : 0;
+  // refresh reads the function again, keeping what is shown when the
+  // answer is older than it.
+  async function refresh() {
+    const g = await api.call("GET", path);
+    if (g.version > shown.version || (g.version === shown.version && startedOf(g) >= startedOf(shown))) show(g);
+    return g;
+  }
+
+  async function save() {
+    if (!editor) return;
+    showError(err, null); editor.markError("");
+    const files = editor.files();
+    if (!Object.keys(files).length) { showError(err, "The code has no files: add one before saving."); editor.focus(); return; }
+    saveBtn.disabled = true; saveBtn.textContent = "Saving…";
+    const was = shown.version;
+    try {
+      const g = await api.call("PUT", path, { files });
+      (g.warnings || []).forEach(toast);
+      build.show(g.buildStatus, g.codeInfo && g.codeInfo.sha256);
+      show(g, true);
+      toast(g.version > was ? `Saved: version ${g.version}` : "Saved: nothing changed");
+    } catch (ex) {
+      if (ex.code === "build_failed") {
+        showError(err, "Not saved: the build of its dependencies failed, and the code that ran before still serves. " + ex.message);
+        refresh().catch(() => { });
+      } else {
+        showError(err, ex);
+        if (ex.field === "code" || ex.field === "files") editor.markError(ex.message);
+      }
+    } finally { saveBtn.textContent = "Save code"; dirtyChanged(); }
+  }
+  saveBtn.onclick = save;
+  revertBtn.onclick = () => { showError(err, null); show(shown, true); };
+
+  async function upload() {
+    showError(err, null);
+    const file = archiveIn.files[0];
+    if (!file) return;
+    const type = await Code.archiveType(file);
+    if (!type) { showError(err, `${file.name} is not a zip or tar.gz archive.`); archiveIn.setAttribute("aria-invalid", "true"); archiveIn.focus(); return; }
+    if (editor && editor.dirty() && !confirm("The archive replaces the code, and your unsaved edits with it. Upload it?")) return;
+    archiveIn.removeAttribute("aria-invalid");
+    const hd = handlerIn.value.trim();
+    uploadBtn.disabled = true; uploadBtn.textContent = "Uploading…";
+    try {
+      const g = await api.call("PUT", path + "/code" + (hd ? "?handler=" + encodeURIComponent(hd) : ""), file, { type });
+      (g.warnings || []).forEach(toast);
+      build.show(g.buildStatus, g.codeInfo && g.codeInfo.sha256);
+      show(g, true);
+      archiveIn.value = ""; handlerIn.value = "";
+      toast(`Uploaded ${file.name}: version ${g.version}`);
+    } catch (ex) {
+      showError(err, ex.code === "build_failed" ? "Not uploaded: the build of its dependencies failed, and the code that ran before still serves. " + ex.message : ex);
+      if (ex.code === "build_failed") refresh().catch(() => { });
+      else if (ex.field === "handler") { handlerIn.setAttribute("aria-invalid", "true"); handlerIn.focus(); }
+    } finally { uploadBtn.textContent = "Upload archive"; uploadBtn.disabled = !archiveIn.files.length; }
+  }
+  archiveIn.onchange = () => { uploadBtn.disabled = !archiveIn.files.length; archiveIn.removeAttribute("aria-invalid"); };
+  uploadBtn.onclick = upload;
+  // With an API key the download goes through fetch, which can send it.
+  download.onclick = async e => {
+    if (!api.key) return;
+    e.preventDefault();
+    try {
+      const buf = await api.call("GET", path + "/code", undefined, { binary: true });
+      const url = URL.createObjectURL(new Blob([buf], { type: "application/zip" }));
+      const a = h("a", { href: url, download: f.name + ".zip" });
+      document.body.append(a); a.click(); a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } catch (ex) { showError(err, ex); }
+  };
+
+  // The function's own stream: its build's lines as it runs. A build
+  // that ends is read back in full (a save's own answer has it too).
+  const events = new EventSource("/api/events?function=" + encodeURIComponent(f.id));
+  events.onopen = () => { el.dataset.live = "true"; };
+  events.onerror = () => { delete el.dataset.live; };
+  events.addEventListener("build", async e => {
+    const ev = JSON.parse(e.data);
+    const before = startedOf(shown);
+    build.event(ev);
+    if (ev.state === "building") return;
+    // The new status is stored just after the event: read until it is.
+    for (const wait of [100, 500, 1500, 4000]) {
+      await new Promise(r => setTimeout(r, wait));
+      const g = await refresh().catch(() => null);
+      if (!g || startedOf(g) !== before) return;
+    }
+  });
+
+  const el = h("section", { class: "panel", id: "code", "aria-labelledby": "code-title" },
+    h("h2", { id: "code-title" }, "Code"),
+    build.el, body, err,
+    h("div", { class: "row transfer" }, download,
+      h("label", { for: "archive", class: "inline-label" }, "Upload archive (.zip, .tar.gz)"), archiveIn,
+      h("label", { for: "archive-handler", class: "inline-label" }, "with handler (optional)"), handlerIn, uploadBtn));
+  el.addEventListener("keydown", e => { if (e.key === "s" && (e.ctrlKey || e.metaKey) && editor) { e.preventDefault(); save(); } });
+  show(f, true);
+  return { el, summary, facts, close: () => events.close() };
 }
 
 // scaling describes a function's scaling settings and the keep-alive in force.
