@@ -326,17 +326,23 @@ func (s *Service) buildDeps(ctx context.Context, f *fn.Function) error {
 	st.Log = log.text()
 	if err != nil {
 		st.State, st.Error = fn.BuildFailed, fn.ScrubPaths(err.Error())
-		s.publishBuild(f, fn.BuildFailed, st.Error)
 		s.log.Warn("build failed", "function", f.Name, "code", f.CodeInfo.SHA256[:12], "error", err)
 		return fmt.Errorf("the build of %q failed: %s: %w", f.Name, st.Error, fn.ErrBuildFailed)
 	}
 	st.Layer, st.Cached = key, cached
 	f.CodeInfo.Layer = key
-	s.publishBuild(f, fn.BuildReady, "")
 	if key != "" {
 		s.log.Info("dependencies built", "function", f.Name, "layer", key, "cached", cached, "took", st.FinishedAt.Sub(st.StartedAt).Round(time.Millisecond))
 	}
 	return nil
+}
+
+// buildDone tells the live stream how f's build ended, once what it
+// reads from the function is stored.
+func (s *Service) buildDone(f *fn.Function) {
+	if s.cfg.Builder != nil && f.BuildStatus != nil {
+		s.publishBuild(f, f.BuildStatus.State, f.BuildStatus.Error)
+	}
 }
 
 func (s *Service) publishBuild(f *fn.Function, state, line string) {

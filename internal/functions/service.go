@@ -122,6 +122,7 @@ func (s *Service) Create(ctx context.Context, f *fn.Function) (*fn.Function, err
 	if err := s.cfg.Store.CreateFunction(ctx, f); err != nil {
 		return nil, conflictName(err, f.Name)
 	}
+	s.buildDone(f)
 	if !buildFailed(f) {
 		s.cfg.Engine.Update(f)
 	}
@@ -168,6 +169,7 @@ func (s *Service) Update(ctx context.Context, idOrName string, change func(*fn.F
 			if serr := s.cfg.Store.UpdateFunction(ctx, &kept, old.Version); serr == nil {
 				s.forget(old)
 			}
+			s.buildDone(f)
 			return nil, false, err
 		}
 	}
@@ -180,6 +182,7 @@ func (s *Service) Update(ctx context.Context, idOrName string, change func(*fn.F
 		return nil, false, conflictName(err, f.Name)
 	}
 	s.forget(old)
+	s.buildDone(f)
 	if buildFailed(f) {
 		s.cfg.Engine.Remove(f.ID)
 	} else {
