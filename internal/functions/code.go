@@ -320,6 +320,8 @@ func (s *Service) buildDeps(ctx context.Context, f *fn.Function) error {
 	}
 	log := &buildLog{s: s, f: f}
 	s.publishBuild(f, fn.BuildBuilding, "")
+	s.building.Store(f.ID, &fn.BuildStatus{State: fn.BuildBuilding, CodeSHA256: st.CodeSHA256, StartedAt: st.StartedAt})
+	defer s.building.Delete(f.ID)
 	key, _, cached, err := s.cfg.Builder.Build(ctx, f.Runtime, dir, f.Scripts(), log)
 	log.flush()
 	st.FinishedAt = time.Now().UTC()

@@ -1,7 +1,10 @@
 package functions_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -76,5 +79,58 @@ func TestCodeIsUnpackedOnceAndCollected(t *testing.T) {
 	}
 	if _, _, err := n.store.OpenBlob(ctx, v2); err != nil {
 		t.Fatalf("the code in use was collected: %v", err)
+	}
+}
+
+// blockingBuilder builds a layer for any code, after release is closed.
+type blockingBuilder struct {
+	started, release chan struct{}
+	fail             bool
+}
+
+func (b *blockingBuilder) Build(ctx context.Context, rt, srcDir string, scripts bool, log io.Writer) (string, string, bool, error) {
+	fmt.Fprintln(log, "installing")
+	b.started <- struct{}{}
+	<-b.release
+	if b.fail {
+		return "", "", false, errors.New("no such package")
+	}
+	return "key", srcDir, false, nil
+}
+
+func (b *blockingBuilder) Layer(key string) string { return "" }
+
+// TestBuildingIsShown: while a new version builds, the function still
+// stored is shown with buildStatus "building"; then "ready".
+func TestBuildingIsShown(t *testing.T) {
+	n := newNode(t, nil)
+	ctx := t.Context()
+	b := &blockingBuilder{started: make(chan struct{}, 1), release: make(chan struct{})}
+	svc := functions.New(functions.Config{
+		Store: n.store, Engine: n.engine, Defaults: fn.Defaults{TimeoutMs: 5000, MemoryMB: 128},
+		CodeDir: filepath.Join(t.TempDir(), "code"), LayerDir: filepath.Join(t.TempDir(), "layers"), Builder: b,
+	})
+	close(b.release)
+	if _, err := svc.Create(ctx, &fn.Function{Name: "slow", Runtime: "python", Code: "x = 1\n"}); err != nil {
+		t.Fatal(err)
+	}
+	<-b.started
+	b.release = make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := svc.Update(ctx, "slow", func(f *fn.Function) error { f.Files, f.CodeInfo = fn.Files{"main.py": "x = 2\n"}, nil; return nil })
+		done <- err
+	}()
+	<-b.started
+	f, err := svc.Get(ctx, "slow")
+	if err != nil || f.BuildStatus == nil || f.BuildStatus.State != fn.BuildBuilding || f.Version != 1 {
+		t.Fatalf("during the build: %+v, %v; want version 1 shown building", f.BuildStatus, err)
+	}
+	close(b.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := svc.Get(ctx, "slow"); f.BuildStatus.State != fn.BuildReady || f.Version != 2 || f.BuildStatus.Log != "installing\n" {
+		t.Fatalf("after the build: version %d, %+v", f.Version, f.BuildStatus)
 	}
 }

@@ -69,6 +69,7 @@ type Service struct {
 	log       *slog.Logger
 	cache     cache
 	unpacking sync.Map // directory → *sync.Mutex, held while it is unpacked
+	building  sync.Map // function id → *fn.BuildStatus of a build running here
 }
 
 // New builds a Service.
@@ -211,8 +212,21 @@ func (s *Service) Delete(ctx context.Context, idOrName string) (*fn.Function, er
 // Get reads the function idOrName from the store, as it is stored: one
 // that could not run can still be shown, fixed or deleted. Resolve is the
 // way to a function to run.
+//
+// While this server builds a new version of its code, its buildStatus
+// says "building" (the stored function, which still serves, is shown
+// otherwise as it is).
 func (s *Service) Get(ctx context.Context, idOrName string) (*fn.Function, error) {
-	return s.cfg.Store.GetFunction(ctx, idOrName)
+	f, err := s.cfg.Store.GetFunction(ctx, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	if b, ok := s.building.Load(f.ID); ok {
+		g := *f
+		g.BuildStatus = b.(*fn.BuildStatus)
+		return &g, nil
+	}
+	return f, nil
 }
 
 // List reads every function from the store, ordered by name.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"os"
 	"slices"
@@ -251,4 +252,38 @@ func zipArchive(t *testing.T, files map[string]string, executables ...string) []
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// TestUploadedLayerRuns: a layer uploaded in Lambda's layout is found by
+// the Python and Node functions that name it.
+func TestUploadedLayerRuns(t *testing.T) {
+	n := start(t)
+	layer := zipArchive(t, map[string]string{
+		"python/layerlib/__init__.py":           "V = 7\n",
+		"nodejs/node_modules/layerlib/index.js": "exports.V = 7;\n",
+	})
+	req, _ := http.NewRequest("POST", n.url+"/api/layers", bytes.NewReader(layer))
+	req.Header.Set("Content-Type", "application/zip")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l struct{ ID string }
+	json.NewDecoder(resp.Body).Decode(&l)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || len(l.ID) != 64 {
+		t.Fatalf("POST /api/layers: %d %+v", resp.StatusCode, l)
+	}
+	for rt, code := range map[string]string{
+		"python": "import layerlib\ndef handler(e, c):\n    return {'answer': layerlib.V}\n",
+		"nodejs": "const l = require('layerlib');\nexports.handler = async () => ({ answer: l.V });\n",
+	} {
+		name := "layered-" + rt
+		if _, st := n.createBuilt(map[string]any{"name": name, "runtime": rt, "code": code, "layers": []string{l.ID}}); st != http.StatusCreated {
+			t.Fatalf("create %s: %d", name, st)
+		}
+		if a := answer(t, n, name); a != 7 {
+			t.Errorf("%s: answer %v, want 7 from the layer", name, a)
+		}
+	}
 }
