@@ -8,7 +8,7 @@
 // interpreter as the worker's root, and starts a small language agent on a
 // virtio-serial port. The agent sets the guest up for one function (clock,
 // randomness, its code at /var/task and layers at /opt/layers/<i>, sent
-// file by file and made read-only, environment, an unprivileged user) and
+// file by file, read-only to that user, environment, an unprivileged user) and
 // hands the port
 // to the same runtime shim the other drivers run, as fds 3 and 4: the
 // runtime protocol is unchanged. The build sub-package makes these

@@ -187,8 +187,8 @@ func TestDetails(t *testing.T) {
 }
 
 // TestLargeLayer sends a layer of 20 MiB of random bytes, which takes many
-// frames, beside an executable and a symbolic link: they arrive exactly,
-// and the guest's task and layer directories are read-only mounts.
+// frames, beside an executable, a world-writable file and a symbolic link:
+// they arrive exactly, and the function can write none of them.
 func TestLargeLayer(t *testing.T) {
 	d := sharedDriver(t)
 	big := make([]byte, 20<<20)
@@ -199,7 +199,7 @@ func TestLargeLayer(t *testing.T) {
 	layer := drivertest.Dir(t, map[string]drivertest.File{
 		"python/big.bin":   {Data: big},
 		"python/tool.sh":   {Data: []byte("#!/bin/sh\n"), Mode: 0o755},
-		"python/empty.txt": {},
+		"python/empty.txt": {Mode: 0o666},
 	})
 	if err := os.Symlink("big.bin", filepath.Join(layer, "python/link.bin")); err != nil {
 		t.Fatal(err)
@@ -209,13 +209,15 @@ def handler(event, context):
     d = "/opt/layers/0/python/"
     with open(d + "link.bin", "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
-    mounts = {}
-    for line in open("/proc/self/mounts"):
-        dev, point, fstype, opts = line.split()[:4]
-        if point in ("/var/task", "/opt/layers"):
-            mounts[point] = opts.split(",")[0]
+    writes = {}
+    for p in (d + "empty.txt", d + "new.txt", "/var/task/main.py", "/var/task/new.py", "/opt/layers/new"):
+        try:
+            open(p, "a").close()
+            writes[p] = "written"
+        except OSError as e:
+            writes[p] = e.strerror
     return {"sha256": digest, "link": os.readlink(d + "link.bin"), "tool": os.access(d + "tool.sh", os.X_OK),
-            "empty": os.path.getsize(d + "empty.txt"), "mounts": mounts}
+            "empty": os.path.getsize(d + "empty.txt"), "writes": writes}
 `)}})
 	f := function("large-layer", runtime.Python, "")
 	f.Memory = 256
@@ -243,7 +245,7 @@ def handler(event, context):
 		Link   string            `json:"link"`
 		Tool   bool              `json:"tool"`
 		Empty  int               `json:"empty"`
-		Mounts map[string]string `json:"mounts"`
+		Writes map[string]string `json:"writes"`
 	}
 	if err := json.Unmarshal(resp.Result, &got); err != nil {
 		t.Fatal(err)
@@ -254,7 +256,9 @@ def handler(event, context):
 	if got.Link != "big.bin" || !got.Tool || got.Empty != 0 {
 		t.Errorf("link %q, tool.sh executable %v, empty.txt %d bytes", got.Link, got.Tool, got.Empty)
 	}
-	if got.Mounts["/var/task"] != "ro" || got.Mounts["/opt/layers"] != "ro" {
-		t.Errorf("mounts %v, want /var/task and /opt/layers read-only", got.Mounts)
+	for p, res := range got.Writes {
+		if res == "written" {
+			t.Errorf("the function wrote %s", p)
+		}
 	}
 }

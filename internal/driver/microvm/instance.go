@@ -89,7 +89,7 @@ type setupFrame struct {
 // fileFrame is one entry of the function's code or of a layer: a
 // directory, a file (or the next piece of one) or a symbolic link. The
 // agent writes it below Dir, which must be the task directory or a layer's
-// of the setup frame, and once all have come makes both read-only.
+// of the setup frame, as root: the worker's user cannot write there.
 type fileFrame struct {
 	Type   string `json:"type"`             // "file"
 	Dir    string `json:"dir"`              // the guest directory it goes in

@@ -14,7 +14,6 @@ const REQ_FD = 3;
 const RESP_FD = 4;
 const SHIM_PATH = '/tmp/.nimbus/bootstrap.js';
 const BUSYBOX = '/nimbus/busybox';
-const LAYERS_DIR = '/opt/layers'; // a tmpfs of init's, like the task directory
 const WORKER_CGROUP = '/sys/fs/cgroup/worker/cgroup.procs';
 const nap = new Int32Array(new SharedArrayBuffer(4));
 
@@ -97,7 +96,7 @@ function writeAll(fd, buf) {
 
 // receiveFiles writes the file frames that follow setup below dirs (the
 // task directory and the layers'), until files-done: byte for byte, with
-// their permission bits.
+// their permission bits but for group and others' write (see agent.py).
 function receiveFiles(dirs) {
   const roots = new Map();
   for (const d of dirs) {
@@ -128,7 +127,7 @@ function receiveFiles(dirs) {
       } else if (fr.kind === 'symlink') {
         fs.symlinkSync(fr.link, p);
       } else if (fr.kind === 'file') {
-        const mode = (fr.mode || 0o644) & 0o777;
+        const mode = (fr.mode || 0o644) & 0o755; // the worker's user never writes
         const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
         fd = fs.openSync(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
         fs.fchmodSync(fd, mode); // whatever the umask took
@@ -140,14 +139,6 @@ function receiveFiles(dirs) {
     }
   } finally {
     if (fd >= 0) fs.closeSync(fd);
-  }
-}
-
-// readOnly remounts the tmpfs file systems of dirs read-only.
-function readOnly(dirs) {
-  for (const d of dirs) {
-    const r = spawnSync(BUSYBOX, ['mount', '-o', 'remount,ro', d], { stdio: 'ignore' });
-    if (r.status !== 0) throw new Error(`make ${d} read-only: ${r.error || 'status ' + r.status}`);
   }
 }
 
@@ -163,7 +154,6 @@ function main() {
   fs.writeFileSync('/dev/urandom', Buffer.from(setup.seed, 'hex'));
   const layers = setup.layers || [];
   receiveFiles([setup.taskDir, ...layers]);
-  readOnly(layers.length ? [setup.taskDir, LAYERS_DIR] : [setup.taskDir]);
   for (const k of Object.keys(process.env)) delete process.env[k];
   Object.assign(process.env, setup.env);
   setClock();

@@ -21,8 +21,11 @@ Setup moves the agent into the worker's memory cgroup (so the function's
 code and layers, in RAM, count against its memory), reseeds the kernel's
 random number generator (a clone starts with its template's), writes the
 function's code to the task directory and layer i to /opt/layers/<i>, byte
-for byte (base64 in the frames) with their permission bits, makes both
-read-only, and replaces the environment. The
+for byte (base64 in the frames) with their permission bits but for group
+and others' write, and replaces the environment. Owned by root, they are
+read-only to the worker's user (remounting them read-only would cost a
+process start on every cold start, and stop no one the owner's bits do
+not: only root may remount). The
 clock exchange sets the guest's clock (a clone's stopped when its template
 was saved) to the host's time plus the exchange's round trip: never behind
 the host's, ahead by at most that round trip. Then the agent drops root and
@@ -48,8 +51,6 @@ import traceback  # noqa: F401
 REQ_FD = 3
 RESP_FD = 4
 SHIM_PATH = "/nimbus/bootstrap.py"
-BUSYBOX = "/nimbus/busybox"
-LAYERS_DIR = "/opt/layers"  # a tmpfs of init's, like the task directory
 WORKER_CGROUP = "/sys/fs/cgroup/worker/cgroup.procs"
 RNDADDENTROPY = 0x40085203  # _IOW('R', 0x03, int[2])
 RNDRESEEDCRNG = 0x5207  # _IO('R', 0x07)
@@ -140,7 +141,7 @@ def _receive_files(dirs):
             elif kind == "symlink":
                 os.symlink(fr["link"], path)
             elif kind == "file":
-                mode = (fr.get("mode") or 0o644) & 0o777
+                mode = (fr.get("mode") or 0o644) & 0o755  # the worker's user never writes
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
                 os.fchmod(fd, mode)  # whatever the umask took
                 name = (fr.get("dir"), fr.get("path"))
@@ -152,15 +153,6 @@ def _receive_files(dirs):
     finally:
         if fd >= 0:
             os.close(fd)
-
-
-def _read_only(dirs):
-    """Remounts the tmpfs file systems of dirs read-only (busybox mount)."""
-    for d in dirs:
-        pid = os.posix_spawn(BUSYBOX, ["mount", "-o", "remount,ro", d], {})
-        _, status = os.waitpid(pid, 0)
-        if status != 0:
-            raise OSError("make %s read-only: wait status %d" % (d, status))
 
 
 def _write_all(fd, data):
@@ -182,7 +174,6 @@ def main():
     task_dir = setup["taskDir"]
     layers = setup.get("layers") or []
     _receive_files([task_dir] + layers)
-    _read_only([task_dir] + ([LAYERS_DIR] if layers else []))
     os.environ.clear()
     os.environ.update(setup["env"])
     time.tzset()  # the C library read TZ when the interpreter started

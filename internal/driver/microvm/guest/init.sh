@@ -47,8 +47,9 @@ waitfor findport || die "no virtio-serial port named nimbus"
 rt=/rt
 mount -t squashfs -o ro /dev/vda $rt || die "mount runtime image"
 mount -t tmpfs -o mode=1777,size=64m,nosuid,nodev tmpfs $rt/tmp
-# The function's code and layers, written by the agent (which then makes
-# them read-only), in RAM: they count against the function's memory.
+# The function's code and layers, written by the agent as root before it
+# drops root (read-only to the worker), in RAM: they count against the
+# function's memory.
 mount -t tmpfs -o mode=755,size=256m,nosuid,nodev tmpfs $rt/var/task
 mount -t tmpfs -o mode=755,size=256m,nosuid,nodev tmpfs $rt/opt/layers
 mount -o bind /nimbus $rt/nimbus
