@@ -20,15 +20,16 @@ import (
 func benchCmd(args []string) error {
 	fs := withUsage(flag.NewFlagSet("bench", flag.ContinueOnError), `usage: nimbus bench [flags]
 
-Measures warm-call latency, cold starts, throughput, idle memory and deploys
-with cached dependencies, against --url or against a Nimbus it starts in
-this process with a fresh data directory, and prints a table. Against
---url, the deploy scenario runs only with --pip-find-links.
+Measures warm-call latency, cold starts, throughput, idle memory, deploys
+with cached dependencies and cold starts with a 20 MB layer, against --url
+or against a Nimbus it starts in this process with a fresh data directory,
+and prints a table. Against --url, the deploy scenario runs only with
+--pip-find-links.
 `)
 	url := fs.String("url", "", "measure the Nimbus at this URL instead of starting one")
 	pid := fs.Int("pid", 0, "with --url: the server's pid, to measure its workers' memory")
 	dur := fs.Duration("duration", 3*time.Second, "length of each latency and throughput measurement")
-	colds := fs.Int("colds", 10, "cold starts measured per runtime")
+	colds := fs.Int("colds", 10, "cold starts measured per runtime, and with and without a layer")
 	deploys := fs.Int("deploys", 10, "deploys measured with cached dependencies, and without")
 	findLinks := fs.String("pip-find-links", "", "with --url: the directory of wheels the server's NIMBUS_PIP_FIND_LINKS names, writable here (the deploy scenario writes its wheel there)")
 	conc := fs.String("concurrency", "1,16,64", "throughput concurrencies")
