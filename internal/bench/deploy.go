@@ -9,6 +9,9 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
+// deployScenario names the deploy figure.
+const deployScenario = "deploy, dependencies cached"
+
 // benchWheel is the dependency the deploy scenario declares, written into
 // the server's find-links directory: nothing comes from a package index.
 var benchWheel = Wheel{Name: "nimbusbench", Version: "1.0", Files: map[string]string{
@@ -68,7 +71,7 @@ func deploySpec(name string, n int, requirements bool) map[string]any {
 // differ by is the dependency step: reading requirements.txt, the layer's
 // key, finding the layer built.
 func (r *runner) deployCached(ctx context.Context) error {
-	const scenario = "deploy, dependencies cached"
+	const scenario = deployScenario
 	if r.cfg.PipFindLinks == "" {
 		r.logf("%s: skipped: the server's NIMBUS_PIP_FIND_LINKS directory is unknown (with --url, pass --pip-find-links with the directory it names)", scenario)
 		return nil

@@ -12,15 +12,18 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
-// The big layer: bigLayerFiles files of bigLayerFileBytes random (so
-// incompressible) bytes beside a small module the handler imports, in
+// The big layer: bigLayerMB MiB of random (so incompressible) bytes in
+// bigLayerFiles files, beside a small module the handler imports, in
 // Lambda's layout.
 const (
+	bigLayerMB        = 20
 	bigLayerFiles     = 4
-	bigLayerFileBytes = 5 << 20
-	bigLayerMB        = bigLayerFiles * bigLayerFileBytes >> 20
+	bigLayerFileBytes = bigLayerMB << 20 / bigLayerFiles
 	bigLayerModule    = "NAME = 'biglayer'\n"
 )
+
+// layerScenario names the figure of cold starts with the big layer.
+var layerScenario = fmt.Sprintf("cold start, %d MB layer", bigLayerMB)
 
 // bigLayer is the layer's zip, the same bytes on every run (the random
 // bytes come from a fixed seed), so that uploading it again to the same
@@ -77,7 +80,7 @@ func layerSpec(name, layer string, n int) map[string]any {
 // at rest. A layer is mounted into the instance, not copied, so its size
 // should not show.
 func (r *runner) layerColdStart(ctx context.Context) error {
-	scenario := fmt.Sprintf("cold start, %d MB layer", bigLayerMB)
+	scenario := layerScenario
 	r.logf("%s (Python, first call after create, the handler importing a module of the layer)", scenario)
 	zip, err := bigLayer()
 	if err != nil {
