@@ -24,7 +24,7 @@ const usage = `nimbus: a self-hosted serverless function platform
 usage:
   nimbus serve [--port N] [--host ADDR] [--data-dir DIR] [--env-file FILE] [--insecure]
   nimbus images build [--runtime python|nodejs] [--force]
-  nimbus bench [--url URL] [--duration 3s] [--colds 10] [--concurrency 1,16,64] [--json FILE] [--cpuprofile FILE]
+  nimbus bench [--url URL [--pip-find-links DIR]] [--duration 3s] [--colds 10] [--deploys 10] [--concurrency 1,16,64] [--json FILE] [--cpuprofile FILE]
   nimbus simulate [--days 7] [--seed 1] [--memory 128] [--fixed 10m] [--json FILE]
   nimbus export [--executions] [--output FILE] [--store LOCATION]
   nimbus import [--skip-existing] [--store LOCATION] [FILE]

@@ -41,7 +41,7 @@ func TestHelpOfEveryCommand(t *testing.T) {
 		want []string // in the output: flags and their descriptions
 	}{
 		{[]string{"serve"}, []string{"usage: nimbus serve", "-port", "HTTP port", "-host", "address to bind", "-data-dir", "-env-file", "-insecure"}},
-		{[]string{"bench"}, []string{"usage: nimbus bench", "-url", "measure the Nimbus at this URL", "-duration", "-colds", "-concurrency", "-json", "-cpuprofile"}},
+		{[]string{"bench"}, []string{"usage: nimbus bench", "-url", "measure the Nimbus at this URL", "-duration", "-colds", "-deploys", "-pip-find-links", "-concurrency", "-json", "-cpuprofile"}},
 		{[]string{"simulate"}, []string{"usage: nimbus simulate", "-days", "simulated days", "-seed", "-memory", "-fixed", "-json"}},
 		{[]string{"export"}, []string{"usage: nimbus export", "-executions", "-output", "-store", "-data-dir", "-env-file"}},
 		{[]string{"import"}, []string{"usage: nimbus import", "-skip-existing", "-store"}},

@@ -28,7 +28,14 @@ type Config struct {
 	APIKey    string        // its API key, if any
 	ServerPID int           // its process, to find workers' memory (0: skip)
 	Duration  time.Duration // per latency or throughput measurement
-	Colds     int           // cold starts measured per runtime
+	Colds     int           // cold starts measured per runtime, and with a layer
+	Deploys   int           // deploys measured with cached dependencies, and without
+	// PipFindLinks is the directory of wheels the server's dependency
+	// builds install from (its NIMBUS_PIP_FIND_LINKS), which this process
+	// can write: the deploy scenario writes its wheel there. Empty skips
+	// that scenario: a dependency from anywhere else (PyPI) would measure
+	// the network, or install a stranger's package.
+	PipFindLinks string
 	// Interpreters run the cold-start baseline.
 	Interpreters runtime.Interpreters
 	Concurrency  []int
@@ -72,6 +79,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Colds == 0 {
 		cfg.Colds = 10
 	}
+	if cfg.Deploys == 0 {
+		cfg.Deploys = 10
+	}
 	if len(cfg.Concurrency) == 0 {
 		cfg.Concurrency = []int{1, 16, 64}
 	}
@@ -90,7 +100,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer stop()
 	r.echo = echo
-	steps := []func(context.Context) error{r.warmLatency, r.throughput, r.coldStarts, r.idleMemory}
+	// The scenarios of code come last: their functions and layers do not
+	// change what the others measure.
+	steps := []func(context.Context) error{r.warmLatency, r.throughput, r.coldStarts, r.idleMemory, r.deployCached, r.layerColdStart}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return r.rep, err
@@ -151,20 +163,29 @@ func (r *runner) call(ctx context.Context, url string, body []byte) (time.Durati
 
 // api sends a JSON request to Nimbus.
 func (r *runner) api(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, _ := json.Marshal(in)
-		body = bytes.NewReader(b)
+	if in == nil {
+		return r.send(ctx, method, path, "", nil, out)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, r.cfg.URL+path, body)
+	b, _ := json.Marshal(in)
+	return r.send(ctx, method, path, "application/json", b, out)
+}
+
+// send sends a request with a body of contentType to Nimbus and decodes
+// its JSON answer into out.
+func (r *runner) send(ctx context.Context, method, path, contentType string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, r.cfg.URL+path, rd)
 	if err != nil {
 		return err
 	}
 	if r.cfg.APIKey != "" {
 		req.Header.Set("Authorization", "Bearer "+r.cfg.APIKey)
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
@@ -183,12 +204,22 @@ func (r *runner) api(ctx context.Context, method, path string, in, out any) erro
 
 // function creates (or replaces) a benchmark function and returns its id.
 func (r *runner) function(ctx context.Context, name, runtime, code string, maxInstances int) (string, error) {
-	_ = r.api(ctx, "DELETE", "/api/functions/"+name, nil, nil)
 	var f struct{ ID string }
-	err := r.api(ctx, "POST", "/api/functions", map[string]any{
+	_, err := r.create(ctx, map[string]any{
 		"name": name, "runtime": runtime, "code": code, "maxInstances": maxInstances, "timeout": 10000,
 	}, &f)
 	return f.ID, err
+}
+
+// create deletes the function named spec["name"], if any, creates it from
+// spec, decodes the answer into out, and returns how long the create took:
+// from its request to its answer.
+func (r *runner) create(ctx context.Context, spec map[string]any, out any) (time.Duration, error) {
+	_ = r.api(ctx, "DELETE", "/api/functions/"+spec["name"].(string), nil, nil)
+	b, _ := json.Marshal(spec)
+	t0 := time.Now()
+	err := r.send(ctx, "POST", "/api/functions", "application/json", b, out)
+	return time.Since(t0), err
 }
 
 const (

@@ -33,7 +33,7 @@ func TestBenchWithinTolerance(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	stop, url, err := bench.StartLocal(ctx)
+	stop, local, err := bench.StartLocal(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestBenchWithinTolerance(t *testing.T) {
 	for attempt := 1; attempt <= 3; attempt++ {
 		var log strings.Builder
 		rep, err := bench.Run(ctx, bench.Config{
-			URL: url, ServerPID: os.Getpid(), Duration: 700 * time.Millisecond, Colds: 3,
+			URL: local.URL, PipFindLinks: local.PipFindLinks, ServerPID: os.Getpid(), Duration: 700 * time.Millisecond, Colds: 3, Deploys: 3,
 			Concurrency: []int{16}, Interpreters: in, Log: &log,
 		})
 		if err != nil {
