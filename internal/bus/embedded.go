@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // startEmbedded starts a NATS server with JetStream storing under
@@ -27,6 +28,12 @@ func startEmbedded(dataDir string, log *slog.Logger) (srv *server.Server, user, 
 		return nil, "", "", fmt.Errorf("bus: %w", err)
 	}
 	password = rand.Text()
+	// The server holds only a hash (and does not warn of a plaintext
+	// password); one connection per start makes the cost negligible.
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("bus: %w", err)
+	}
 	opts := &server.Options{
 		ServerName: "nimbus",
 		DontListen: true,
@@ -34,7 +41,7 @@ func startEmbedded(dataDir string, log *slog.Logger) (srv *server.Server, user, 
 		StoreDir:   dir,
 		NoSigs:     true,
 		Username:   "nimbus",
-		Password:   password,
+		Password:   string(hash),
 	}
 	srv, err = server.NewServer(opts)
 	if err != nil {
