@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -76,6 +77,14 @@ type Config struct {
 	BuildTimeout                           time.Duration
 	BuildMemoryMB                          int
 	PipIndexURL, PipFindLinks, NpmRegistry string
+
+	// NATSURL (NIMBUS_NATS_URL) is an external NATS server or cluster with
+	// JetStream ("nats://host:4222", comma-separated for several); unset,
+	// Nimbus embeds one, its state under the data dir. NATSCreds
+	// (NIMBUS_NATS_CREDS) is a .creds file to log in with, or NATSUser and
+	// NATSPassword (NIMBUS_NATS_USER, NIMBUS_NATS_PASSWORD).
+	NATSURL, NATSCreds, NATSUser string
+	NATSPassword                 string `json:"-"`
 
 	// Lookup reads a setting as Load did: the environment, then the .env
 	// file. Drivers and runtimes read their own settings through it.
@@ -248,6 +257,11 @@ func Load(lookup func(string) (string, bool), envFile string, args []string) (Co
 	str("NIMBUS_PIP_INDEX_URL", &c.PipIndexURL)
 	str("NIMBUS_PIP_FIND_LINKS", &c.PipFindLinks)
 	str("NIMBUS_NPM_REGISTRY", &c.NpmRegistry)
+	str("NIMBUS_NATS_URL", &c.NATSURL)
+	str("NIMBUS_NATS_CREDS", &c.NATSCreds)
+	str("NIMBUS_NATS_USER", &c.NATSUser)
+	str("NIMBUS_NATS_PASSWORD", &c.NATSPassword)
+	errs = append(errs, checkNATS(c))
 
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
@@ -286,6 +300,29 @@ func IsLoopback(host string) bool {
 	}
 	ip := net.ParseIP(strings.Trim(host, "[]"))
 	return ip != nil && ip.IsLoopback()
+}
+
+// checkNATS refuses NATS settings that cannot work: an address that is
+// not a NATS URL, credentials without an external server to give them
+// to, or two ways to log in.
+func checkNATS(c Config) error {
+	if c.NATSURL == "" {
+		if c.NATSCreds != "" || c.NATSUser != "" || c.NATSPassword != "" {
+			return fmt.Errorf("NIMBUS_NATS_CREDS, NIMBUS_NATS_USER and NIMBUS_NATS_PASSWORD are for an external NATS: set NIMBUS_NATS_URL too, or unset them to use the embedded one")
+		}
+		return nil
+	}
+	for _, u := range strings.Split(c.NATSURL, ",") {
+		p, err := url.Parse(strings.TrimSpace(u))
+		if err != nil || p.Host == "" || !slices.Contains([]string{"nats", "tls", "ws", "wss"}, p.Scheme) {
+			// The value is not repeated: it may hold a password.
+			return fmt.Errorf("NIMBUS_NATS_URL: want NATS URLs such as nats://nats.example.com:4222, comma-separated")
+		}
+	}
+	if c.NATSCreds != "" && (c.NATSUser != "" || c.NATSPassword != "") {
+		return fmt.Errorf("NIMBUS_NATS_CREDS and NIMBUS_NATS_USER/NIMBUS_NATS_PASSWORD: set one way to log in, not both")
+	}
+	return nil
 }
 
 func parseDuration(v string) (time.Duration, error) {

@@ -235,3 +235,36 @@ func TestAllowedHostsAndOrigins(t *testing.T) {
 		}
 	}
 }
+
+func TestNATSSettings(t *testing.T) {
+	if c, err := config.Load(env(nil), "", nil); err != nil || c.NATSURL != "" || c.NATSCreds != "" || c.NATSUser != "" || c.NATSPassword != "" {
+		t.Fatalf("default is the embedded NATS: %+v, %v", c, err)
+	}
+	c, err := config.Load(env(map[string]string{
+		"NIMBUS_NATS_URL": "nats://a:4222,nats://b:4222", "NIMBUS_NATS_USER": "nimbus", "NIMBUS_NATS_PASSWORD": "pw",
+	}), "", nil)
+	if err != nil || c.NATSURL != "nats://a:4222,nats://b:4222" || c.NATSUser != "nimbus" || c.NATSPassword != "pw" {
+		t.Fatalf("external NATS with user and password: %+v, %v", c, err)
+	}
+	c, err = config.Load(env(map[string]string{"NIMBUS_NATS_URL": "tls://nats.example.com:4222", "NIMBUS_NATS_CREDS": "/etc/nimbus.creds"}), "", nil)
+	if err != nil || c.NATSCreds != "/etc/nimbus.creds" {
+		t.Fatalf("external NATS with a creds file: %+v, %v", c, err)
+	}
+	for name, bad := range map[string]map[string]string{
+		"not a URL":             {"NIMBUS_NATS_URL": "http://user:hunter2@nats:4222"},
+		"no host":               {"NIMBUS_NATS_URL": "nats://"},
+		"credentials, no URL":   {"NIMBUS_NATS_USER": "nimbus", "NIMBUS_NATS_PASSWORD": "pw"},
+		"creds file, no URL":    {"NIMBUS_NATS_CREDS": "/etc/nimbus.creds"},
+		"creds file and a user": {"NIMBUS_NATS_URL": "nats://a:4222", "NIMBUS_NATS_CREDS": "/etc/nimbus.creds", "NIMBUS_NATS_USER": "nimbus"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := config.Load(env(bad), "", nil)
+			if err == nil || !strings.Contains(err.Error(), "NIMBUS_NATS_") {
+				t.Fatalf("err %v, want the setting named", err)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error repeats the password: %v", err)
+			}
+		})
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/api"
 	"github.com/nimbusfaas/nimbus/internal/build"
 	"github.com/nimbusfaas/nimbus/internal/build/deps"
+	"github.com/nimbusfaas/nimbus/internal/bus"
 	"github.com/nimbusfaas/nimbus/internal/config"
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/engine"
@@ -40,6 +41,7 @@ type Server struct {
 	cfg     config.Config
 	log     *slog.Logger
 	store   store.Store
+	bus     *bus.Bus
 	engine  *engine.Engine
 	fns     *functions.Service
 	metrics *metrics.Recorder
@@ -66,13 +68,27 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 	if err != nil {
 		return nil, err
 	}
+	b, err := bus.Open(ctx, bus.Config{
+		DataDir: dataDir,
+		URL:     cfg.NATSURL, CredsFile: cfg.NATSCreds, User: cfg.NATSUser, Password: cfg.NATSPassword,
+		Logger: log,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	// closeAll undoes what New opened when a later step fails.
+	closeAll := func() {
+		b.Close(context.WithoutCancel(ctx))
+		st.Close()
+	}
 	interp, errs := runtime.FindInterpreters(ctx, lookup)
 	for _, err := range errs {
 		log.Warn("runtime not available", "error", err)
 	}
 	shims, err := runtime.InstallShims(filepath.Join(dataDir, "runtime"))
 	if err != nil {
-		st.Close()
+		closeAll()
 		return nil, err
 	}
 	dcfg := driver.Config{DataDir: dataDir, Lookup: lookup, Logger: log, Interpreters: interp, Shims: shims}
@@ -121,8 +137,8 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		RecordBuffer:      cfg.RecordBuffer,
 		RecordBufferBytes: cfg.RecordBufferBytes,
 	})
-	if err := metrics.RegisterEngine(reg, eng); err != nil {
-		st.Close()
+	if err := errors.Join(metrics.RegisterEngine(reg, eng), bus.RegisterMetrics(reg, b)); err != nil {
+		closeAll()
 		return nil, err
 	}
 	checker := newChecker(interp, drivers, log)
@@ -138,7 +154,7 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 	}
 	builder, err := deps.New(bcfg)
 	if err != nil {
-		st.Close()
+		closeAll()
 		return nil, fmt.Errorf("dependency builds: %w", err)
 	}
 	fns = functions.New(functions.Config{
@@ -170,7 +186,7 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		Defaults: fn.Defaults{TimeoutMs: cfg.DefaultTimeoutMs, MemoryMB: cfg.DefaultMemoryMB},
 		Logger:   log,
 	})
-	s := &Server{cfg: cfg, log: log, store: st, engine: eng, fns: fns, metrics: rec, drivers: drivers, interp: interp, stopping: make(chan struct{})}
+	s := &Server{cfg: cfg, log: log, store: st, bus: b, engine: eng, fns: fns, metrics: rec, drivers: drivers, interp: interp, stopping: make(chan struct{})}
 	handler := api.New(api.Config{
 		Store:        st,
 		Engine:       eng,
@@ -244,7 +260,7 @@ func (s *Server) facts(ctx context.Context) any {
 	for _, rt := range runtime.Names() {
 		runtimes[rt] = map[string]string{"path": s.interp.Path(rt), "version": s.interp.Version(rt)}
 	}
-	return map[string]any{"drivers": drivers, "runtimes": runtimes}
+	return map[string]any{"drivers": drivers, "runtimes": runtimes, "bus": s.bus.Health(ctx)}
 }
 
 // Listen binds the configured address (port 0 picks a free one).
@@ -308,8 +324,8 @@ func (s *Server) collect() {
 }
 
 // Shutdown stops accepting connections, lets calls in flight finish until
-// ctx ends, stops every instance, writes the remaining records and closes
-// the store.
+// ctx ends, stops every instance, closes the bus, writes the remaining
+// records and closes the store.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() { close(s.stopping) })
 	herr := s.http.Shutdown(ctx)
@@ -320,12 +336,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			eerr = errors.Join(eerr, c.Close())
 		}
 	}
+	// What was published reaches the server even when the drain was cut
+	// short.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	berr := s.bus.Close(bctx)
+	cancel()
 	// The last minutes are saved even when the drain was cut short.
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	merr := s.metrics.Close(mctx)
 	cancel()
 	serr := s.store.Close()
-	return errors.Join(herr, eerr, merr, serr)
+	return errors.Join(herr, eerr, berr, merr, serr)
 }
 
 // checkMemoryMB bounds the memory of one syntax check; a few run at once.
