@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,12 +62,30 @@ func (c *container) Freeze() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := c.d.cli.ContainerPause(ctx, c.id, client.ContainerPauseOptions{}); err != nil {
-		return fmt.Errorf("docker: pause %s: %w", c.name, err)
+	// runc gives up freezing a cgroup (v1) whose tasks do not all stop
+	// within its retries, "unable to freeze", and leaves it thawed: a
+	// loaded host (tasks waiting on I/O) does that now and then. Another
+	// try usually takes.
+	var err error
+	for try := 0; try < pauseTries; try++ {
+		if _, err = c.d.cli.ContainerPause(ctx, c.id, client.ContainerPauseOptions{}); err == nil {
+			c.paused = true
+			return nil
+		}
+		if !strings.Contains(err.Error(), "unable to freeze") {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(try+1) * 100 * time.Millisecond):
+		}
 	}
-	c.paused = true
-	return nil
+	return fmt.Errorf("docker: pause %s: %w", c.name, err)
 }
+
+// pauseTries is how many times Freeze asks for a pause that runc could
+// not complete.
+const pauseTries = 3
 
 // Thaw unpauses the container.
 func (c *container) Thaw() error {
