@@ -546,7 +546,10 @@ exports.handler = async (event) => {
 		for i := range ins {
 			go func() {
 				defer func() { done <- struct{}{} }()
-				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				// Four start at once and share the CPUs: a start may take
+				// as long as four do one after another (emulated Node VMs
+				// on a loaded host: over 60 s seen).
+				ctx, cancel := context.WithTimeout(context.Background(), instances*60*time.Second)
 				defer cancel()
 				in, err := d.Start(ctx, driver.InstanceSpec{Function: f})
 				if err != nil {
