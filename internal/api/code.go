@@ -21,11 +21,6 @@ var archiveTypes = []string{"application/zip", "application/gzip", "application/
 // archiveLimit bounds an archive body: the archive limit.
 func (s *Server) archiveLimit() int64 { return s.cfg.Functions.Limits().ArchiveBytes }
 
-// codeBodyLimit bounds a JSON function, which may carry an archive in
-// base64 ("zipFile"): 4/3 of the archive limit, and 1 MiB for the rest.
-func (s *Server) codeBodyLimit() int64 {
-	return max(s.cfg.MaxBodyBytes, s.archiveLimit()/3*4+1<<20)
-}
 
 // archiveBody is an archive request body, read as a stream by the
 // unpacking (which spools what it must to a file): never whole in memory.

@@ -65,7 +65,7 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) {
 		f, err = s.createFromMultipart(w, r)
 	} else {
 		f = new(fn.Function)
-		err = s.readJSONLimit(w, r, f, s.codeBodyLimit())
+		err = s.readJSON(w, r, f)
 	}
 	if err != nil {
 		writeError(w, err)
@@ -89,7 +89,7 @@ func (s *Server) updateFunction(w http.ResponseWriter, r *http.Request) {
 	// whatever the body.
 	f, changed, err := s.cfg.Functions.Update(r.Context(), r.PathValue("id"), func(f *fn.Function) error {
 		var patch map[string]json.RawMessage
-		if err := s.readJSONLimit(w, r, &patch, s.codeBodyLimit()); err != nil {
+		if err := s.readJSON(w, r, &patch); err != nil {
 			return err
 		}
 		return functions.Merge(f, patch)

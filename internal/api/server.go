@@ -326,12 +326,7 @@ func writeError(w http.ResponseWriter, err error) {
 // readJSON decodes a request body of at most the configured size and
 // MaxJSONDepth into v, rejecting unknown fields.
 func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	return s.readJSONLimit(w, r, v, s.cfg.MaxBodyBytes)
-}
-
-// readJSONLimit is readJSON with a body of at most limit bytes.
-func (s *Server) readJSONLimit(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
 		return err
 	}
