@@ -132,9 +132,9 @@ func newFunction(name string) *fn.Function {
 			AllowHeaders: []string{"content-type", "x-trace"}, ExposeHeaders: []string{"x-request-id"},
 			MaxAge: 600, AllowCredentials: true,
 		}},
-		Version:      1,
-		CreatedAt:    epoch,
-		UpdatedAt:    epoch.Add(1500 * time.Millisecond),
+		Version:   1,
+		CreatedAt: epoch,
+		UpdatedAt: epoch.Add(1500 * time.Millisecond),
 	}
 }
 
