@@ -236,9 +236,13 @@ func (f *Function) Normalize(d Defaults) error {
 		return Invalid("keepAlive", fmt.Sprintf("must be between 0 (adaptive) and %d ms", MaxKeepAliveMs))
 	}
 	if f.URL != nil {
-		if err := f.URL.normalize(); err != nil {
+		// A copy: f may be a copy of a function others read (the cache's),
+		// sharing its URL settings.
+		u := f.URL.clone()
+		if err := u.normalize(); err != nil {
 			return err
 		}
+		f.URL = u
 	}
 	return nil
 }

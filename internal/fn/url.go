@@ -50,6 +50,20 @@ type CORS struct {
 	AllowCredentials bool     `json:"allowCredentials,omitempty"`
 }
 
+// clone returns a deep copy of u.
+func (u *URLConfig) clone() *URLConfig {
+	c := *u
+	if u.CORS != nil {
+		cors := *u.CORS
+		cors.AllowOrigins = slices.Clone(cors.AllowOrigins)
+		cors.AllowMethods = slices.Clone(cors.AllowMethods)
+		cors.AllowHeaders = slices.Clone(cors.AllowHeaders)
+		cors.ExposeHeaders = slices.Clone(cors.ExposeHeaders)
+		c.CORS = &cors
+	}
+	return &c
+}
+
 // Public reports whether the URL may be called without a key.
 func (u *URLConfig) Public() bool { return u != nil && u.Auth == URLAuthNone }
 
