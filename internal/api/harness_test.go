@@ -49,6 +49,10 @@ type fakeEvent struct {
 	SleepMs int    `json:"sleepMs"`
 	Error   string `json:"error"`  // an error of this type
 	MemKiB  int64  `json:"memKiB"` // the peak memory to report
+	// Result is what to return ("ok" when absent).
+	Result json.RawMessage `json:"result,omitempty"`
+	// Hold names a channel of holds to wait for after SleepMs.
+	Hold string `json:"hold,omitempty"`
 }
 
 type fakeInstance struct {
@@ -56,16 +60,51 @@ type fakeInstance struct {
 	done chan struct{}
 }
 
+// holds are channels a call waits on (fakeEvent.Hold) until a test closes
+// them: a call that keeps its instance busy without any timing.
+var holds sync.Map // name → chan struct{}
+
 func (i *fakeInstance) Invoke(ctx context.Context, req *runtime.Request) (*runtime.Response, error) {
 	var ev fakeEvent
-	_ = json.Unmarshal(req.Event, &ev)
+	result := json.RawMessage(`"ok"`)
+	// A function URL's event carries the instructions in its x-fake
+	// header; without them the fake returns the event it got.
+	var urlEvent struct {
+		Version string            `json:"version"`
+		Headers map[string]string `json:"headers"`
+	}
+	if json.Unmarshal(req.Event, &urlEvent) == nil && urlEvent.Version == "2.0" {
+		if x := urlEvent.Headers["x-fake"]; x != "" {
+			_ = json.Unmarshal([]byte(x), &ev)
+		} else {
+			result = req.Event
+		}
+	} else {
+		_ = json.Unmarshal(req.Event, &ev)
+	}
+	if ev.Result != nil {
+		result = ev.Result
+	}
+	var hold <-chan struct{}
+	if ev.Hold != "" {
+		c, _ := holds.Load(ev.Hold)
+		hold = c.(chan struct{})
+	}
 	select {
 	case <-time.After(time.Duration(ev.SleepMs) * time.Millisecond):
 	case <-ctx.Done():
 		i.Kill("timeout")
 		return nil, ctx.Err()
 	}
-	resp := &runtime.Response{Type: runtime.TypeResult, ID: req.ID, Result: json.RawMessage(`"ok"`), MaxRSSKiB: ev.MemKiB}
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			i.Kill("timeout")
+			return nil, ctx.Err()
+		}
+	}
+	resp := &runtime.Response{Type: runtime.TypeResult, ID: req.ID, Result: result, MaxRSSKiB: ev.MemKiB}
 	if ev.Error != "" {
 		resp.Result, resp.Error = nil, &runtime.Error{Type: ev.Error, Message: "failed"}
 	}

@@ -49,14 +49,24 @@ var loopbackNames = []string{"localhost", "127.0.0.1", "::1"}
 // checkSite refuses a request whose Host or Origin is not this server's.
 // /healthz answers any Host: it tells nothing but that the server is up.
 func (s *Server) checkSite(r *http.Request) error {
-	if r.URL.Path != "/healthz" && !s.hostAllowed(r, r.Host, "http") {
-		return fmt.Errorf("%w: Host %q is not a name of this server (a page on another site reaching it through DNS rebinding?); to allow it, add it to NIMBUS_ALLOWED_HOSTS", errForbidden, r.Host)
+	if r.URL.Path != "/healthz" {
+		if err := s.checkHost(r); err != nil {
+			return err
+		}
 	}
 	origin := r.Header.Get("Origin")
 	if origin == "" || s.originAllowed(r, origin) {
 		return nil
 	}
 	return fmt.Errorf("%w: requests from origin %q are refused: it is not this server's; to allow its pages to call this server, add it to NIMBUS_ALLOWED_ORIGINS", errForbidden, origin)
+}
+
+// checkHost refuses a request whose Host is not a name of this server.
+func (s *Server) checkHost(r *http.Request) error {
+	if !s.hostAllowed(r, r.Host, "http") {
+		return fmt.Errorf("%w: Host %q is not a name of this server (a page on another site reaching it through DNS rebinding?); to allow it, add it to NIMBUS_ALLOWED_HOSTS", errForbidden, r.Host)
+	}
+	return nil
 }
 
 func (s *Server) originAllowed(r *http.Request, origin string) bool {

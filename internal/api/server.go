@@ -24,6 +24,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/metrics"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/store"
+	fnurl "github.com/nimbusfaas/nimbus/internal/trigger/url"
 )
 
 // Config wires a Server.
@@ -77,6 +78,7 @@ type Server struct {
 	mux     *http.ServeMux
 	started time.Time
 	host    *metrics.Host
+	urls    *fnurl.Handler // function URLs, under /fn/
 
 	closing   chan struct{} // closed by CloseStreams
 	closeOnce sync.Once
@@ -110,6 +112,7 @@ func New(cfg Config) *Server {
 		host:    metrics.NewHost(cfg.ProcRoot),
 		closing: make(chan struct{}),
 	}
+	s.urls = fnurl.New(fnurl.Config{Functions: cfg.Functions, Engine: cfg.Engine, Keys: fnurl.APIKey(cfg.APIKey), Logger: cfg.Logger})
 	s.mux.HandleFunc("GET /healthz", s.health)
 	s.mux.HandleFunc("GET /api/functions", s.listFunctions)
 	s.mux.HandleFunc("POST /api/functions", s.createFunction)
@@ -149,8 +152,19 @@ var (
 func (s *Server) CloseStreams() { s.closeOnce.Do(func() { close(s.closing) }) }
 
 // ServeHTTP refuses requests from other sites (see origin.go),
-// authenticates /api calls and /metrics, and routes them.
+// authenticates /api calls and /metrics, and routes them. Function URLs
+// (/fn/) only have their Host checked: they take any origin (their CORS
+// settings speak to browsers), any content type, and decide themselves
+// who may call them.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, fnurl.Prefix) {
+		if err := s.checkHost(r); err != nil {
+			writeError(w, err)
+			return
+		}
+		s.urls.ServeHTTP(w, r)
+		return
+	}
 	if err := s.checkSite(r); err != nil {
 		writeError(w, err)
 		return

@@ -161,11 +161,31 @@ func (e *Engine) Availability(ctx context.Context, name string) driver.Availabil
 // then neither written nor counted: its function is gone). The record is
 // shared with the record writer: callers must not modify it.
 func (e *Engine) Invoke(ctx context.Context, f *fn.Function, event json.RawMessage) (*fn.Execution, error) {
+	return e.InvokeCall(ctx, f, Call{Event: event})
+}
+
+// Call is one invocation: its event, and what a front end says of it.
+type Call struct {
+	// ID is the execution's id, fn.NewID() when empty. A front end that
+	// puts the id in the event (a function URL's requestId) makes it
+	// first, with fn.NewID.
+	ID string
+	// Trigger is the way the call came in (fn.Execution.Trigger).
+	Trigger string
+	Event   json.RawMessage
+}
+
+// InvokeCall is Invoke with the execution's id and trigger given.
+func (e *Engine) InvokeCall(ctx context.Context, f *fn.Function, c Call) (*fn.Execution, error) {
+	if c.ID == "" {
+		c.ID = fn.NewID()
+	}
 	ex := &fn.Execution{
-		ID:         fn.NewID(),
+		ID:         c.ID,
 		FunctionID: f.ID,
 		Version:    f.Version,
-		Event:      event,
+		Trigger:    c.Trigger,
+		Event:      c.Event,
 		StartedAt:  time.Now(),
 	}
 	e.calls.Add(1)

@@ -87,6 +87,9 @@ type Execution struct {
 	InitMs float64 `json:"initDurationMs,omitempty"`
 	// QueueMs is how long the call waited for an instance.
 	QueueMs float64 `json:"queueMs,omitempty"`
+	// Trigger is the way the call came in: TriggerHTTP for a function
+	// URL, "" for POST /api/executions.
+	Trigger string `json:"trigger,omitempty"`
 	// PeakMemoryKiB is the worker's peak resident memory up to the end of
 	// this call, KiB; 0 when unknown (the call never reached a worker).
 	PeakMemoryKiB int64 `json:"peakMemoryKiB,omitempty"`

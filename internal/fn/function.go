@@ -81,10 +81,13 @@ type Function struct {
 	// Network lets the function's instances reach the network. Off, an
 	// instance has only its own loopback; see docs/isolation.md for what on
 	// allows.
-	Network   bool      `json:"network"`
-	Version   int       `json:"version"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	Network bool `json:"network"`
+	// URL, when enabled, lets HTTP requests to /fn/{name} invoke the
+	// function (package trigger/url).
+	URL       *URLConfig `json:"url,omitempty"`
+	Version   int        `json:"version"`
+	CreatedAt time.Time  `json:"createdAt"`
+	UpdatedAt time.Time  `json:"updatedAt"`
 }
 
 // Defaults are the values Normalize fills in; they come from configuration.
@@ -231,6 +234,15 @@ func (f *Function) Normalize(d Defaults) error {
 	}
 	if f.KeepAlive < 0 || f.KeepAlive > MaxKeepAliveMs {
 		return Invalid("keepAlive", fmt.Sprintf("must be between 0 (adaptive) and %d ms", MaxKeepAliveMs))
+	}
+	if f.URL != nil {
+		// A copy: f may be a copy of a function others read (the cache's),
+		// sharing its URL settings.
+		u := f.URL.clone()
+		if err := u.normalize(); err != nil {
+			return err
+		}
+		f.URL = u
 	}
 	return nil
 }
@@ -419,14 +431,17 @@ func reservedEnv(k string) bool {
 	return strings.HasPrefix(k, "NIMBUS_") || strings.HasPrefix(k, "AWS_LAMBDA_") || strings.HasPrefix(k, "LAMBDA_")
 }
 
-// SameConfig reports whether a and b would run identically: an update that
-// changes nothing keeps the version.
+// SameConfig reports whether a and b would run identically and are called
+// the same way: an update that changes nothing keeps the version. The URL
+// settings do not change what runs, but they are part of the function as
+// stored, and an update that left them out would not be stored at all.
 func SameConfig(a, b *Function) bool {
 	if a.Name != b.Name || a.Runtime != b.Runtime || a.Handler != b.Handler || a.Timeout != b.Timeout ||
 		a.Memory != b.Memory || a.Driver != b.Driver || a.MaxInstances != b.MaxInstances || a.Network != b.Network ||
 		a.MinInstances != b.MinInstances || a.Concurrency != b.Concurrency || a.KeepAlive != b.KeepAlive ||
 		len(a.Files) != len(b.Files) || len(a.Env) != len(b.Env) ||
-		a.CodeSHA256() != b.CodeSHA256() || !slices.Equal(a.Layers, b.Layers) || a.Scripts() != b.Scripts() {
+		a.CodeSHA256() != b.CodeSHA256() || !slices.Equal(a.Layers, b.Layers) || a.Scripts() != b.Scripts() ||
+		!equalURL(a.URL, b.URL) {
 		return false
 	}
 	for k, v := range a.Files {

@@ -177,6 +177,10 @@ func TestSameConfigSeesEveryRunningField(t *testing.T) {
 		{"min instances", func(f *fn.Function) { f.MinInstances = 1 }},
 		{"concurrency", func(f *fn.Function) { f.Concurrency = 4 }},
 		{"keep-alive", func(f *fn.Function) { f.KeepAlive = 1000 }},
+		{"url enabled", func(f *fn.Function) { f.URL = &fn.URLConfig{Enabled: true, Auth: fn.URLAuthKey} }},
+		{"url cors", func(f *fn.Function) {
+			f.URL = &fn.URLConfig{Enabled: true, Auth: fn.URLAuthKey, CORS: &fn.CORS{AllowOrigins: []string{"*"}}}
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -33,6 +33,7 @@ type execDoc struct {
 	InitMs        float64   `bson:"initMs"`
 	QueueMs       float64   `bson:"queueMs"`
 	PeakMemoryKiB int64     `bson:"peakMemoryKiB"`
+	Trigger       string    `bson:"trigger,omitempty"`
 }
 
 type errorDoc struct {
@@ -49,7 +50,7 @@ func toExecDoc(e *fn.Execution) *execDoc {
 		ID: e.ID, FunctionID: e.FunctionID, Version: e.Version, Status: string(e.Status),
 		Event: jsonText(e.Event), Result: jsonText(e.Result), Logs: e.Logs,
 		StartedAt: e.StartedAt, DurationMs: e.DurationMs, ColdStart: e.ColdStart,
-		InitMs: e.InitMs, QueueMs: e.QueueMs, PeakMemoryKiB: e.PeakMemoryKiB,
+		InitMs: e.InitMs, QueueMs: e.QueueMs, PeakMemoryKiB: e.PeakMemoryKiB, Trigger: e.Trigger,
 	}
 	if e.Error != nil {
 		d.Error = &errorDoc{Type: e.Error.Type, Message: e.Error.Message, Stack: e.Error.Stack}
@@ -62,7 +63,7 @@ func (d *execDoc) execution() *fn.Execution {
 		ID: d.ID, FunctionID: d.FunctionID, Version: d.Version, Status: fn.Status(d.Status),
 		Event: rawJSON(d.Event), Result: rawJSON(d.Result), Logs: d.Logs,
 		StartedAt: d.StartedAt.UTC(), DurationMs: d.DurationMs, ColdStart: d.ColdStart,
-		InitMs: d.InitMs, QueueMs: d.QueueMs, PeakMemoryKiB: d.PeakMemoryKiB,
+		InitMs: d.InitMs, QueueMs: d.QueueMs, PeakMemoryKiB: d.PeakMemoryKiB, Trigger: d.Trigger,
 	}
 	if d.Error != nil {
 		e.Error = &fn.ErrorInfo{Type: d.Error.Type, Message: d.Error.Message, Stack: d.Error.Stack}

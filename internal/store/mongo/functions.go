@@ -35,7 +35,9 @@ type functionDoc struct {
 	Version      int       `bson:"version"`
 	// Code describes the stored code, its layers and build; nil for a
 	// function whose files are inline.
-	Code      *codeDoc  `bson:"code,omitempty"`
+	Code *codeDoc `bson:"code,omitempty"`
+	// URL is the function's URL settings; absent for none.
+	URL       *urlDoc   `bson:"url,omitempty"`
 	CreatedAt time.Time `bson:"createdAt"`
 	UpdatedAt time.Time `bson:"updatedAt"`
 }
@@ -55,6 +57,46 @@ type codeDoc struct {
 	Status *fn.BuildStatus   `bson:"status,omitempty"`
 }
 
+// urlDoc is fn.URLConfig as stored, its names spelled out.
+type urlDoc struct {
+	Enabled bool     `bson:"enabled"`
+	Auth    string   `bson:"auth,omitempty"`
+	CORS    *corsDoc `bson:"cors,omitempty"`
+}
+
+type corsDoc struct {
+	AllowOrigins     []string `bson:"allowOrigins,omitempty"`
+	AllowMethods     []string `bson:"allowMethods,omitempty"`
+	AllowHeaders     []string `bson:"allowHeaders,omitempty"`
+	ExposeHeaders    []string `bson:"exposeHeaders,omitempty"`
+	MaxAge           int      `bson:"maxAge,omitempty"`
+	AllowCredentials bool     `bson:"allowCredentials,omitempty"`
+}
+
+func toURLDoc(u *fn.URLConfig) *urlDoc {
+	if u == nil {
+		return nil
+	}
+	d := &urlDoc{Enabled: u.Enabled, Auth: u.Auth}
+	if c := u.CORS; c != nil {
+		d.CORS = &corsDoc{AllowOrigins: c.AllowOrigins, AllowMethods: c.AllowMethods, AllowHeaders: c.AllowHeaders,
+			ExposeHeaders: c.ExposeHeaders, MaxAge: c.MaxAge, AllowCredentials: c.AllowCredentials}
+	}
+	return d
+}
+
+func (d *urlDoc) config() *fn.URLConfig {
+	if d == nil {
+		return nil
+	}
+	u := &fn.URLConfig{Enabled: d.Enabled, Auth: d.Auth}
+	if c := d.CORS; c != nil {
+		u.CORS = &fn.CORS{AllowOrigins: c.AllowOrigins, AllowMethods: c.AllowMethods, AllowHeaders: c.AllowHeaders,
+			ExposeHeaders: c.ExposeHeaders, MaxAge: c.MaxAge, AllowCredentials: c.AllowCredentials}
+	}
+	return u
+}
+
 type envDoc struct {
 	Name  string `bson:"name"`
 	Value string `bson:"value"`
@@ -67,6 +109,7 @@ func toFunctionDoc(f *fn.Function) *functionDoc {
 		TimeoutMs: f.Timeout, MemoryMB: f.Memory, Driver: f.Driver, MaxInstances: f.MaxInstances,
 		Network: f.Network, Version: f.Version, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt,
 		MinInstances: f.MinInstances, Concurrency: f.Concurrency, KeepAliveMs: f.KeepAlive,
+		URL: toURLDoc(f.URL),
 	}
 	for _, p := range sortedKeys(f.Files) {
 		c := f.Files[p]
@@ -92,6 +135,7 @@ func (d *functionDoc) function() *fn.Function {
 		Timeout: d.TimeoutMs, Memory: d.MemoryMB, Driver: d.Driver, MaxInstances: d.MaxInstances,
 		Network: d.Network, Version: d.Version, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
 		MinInstances: d.MinInstances, Concurrency: max(d.Concurrency, 1), KeepAlive: d.KeepAliveMs,
+		URL: d.URL.config(),
 	}
 	for _, fd := range d.Files {
 		if fd.Binary != nil {

@@ -14,7 +14,7 @@ import (
 
 // execCols are the columns ListExecutions reads: all but event.
 const execCols = `id, function_id, version, status, result, error, logs,
-	started_at, duration_ms, cold_start, init_ms, queue_ms, peak_memory_kib`
+	started_at, duration_ms, cold_start, init_ms, queue_ms, peak_memory_kib, trigger`
 
 // insertChunk is how many records one multi-row INSERT carries. Binding 32
 // rows per call rather than one cuts the per-call cost of database/sql and
@@ -23,7 +23,7 @@ const execCols = `id, function_id, version, status, result, error, logs,
 const insertChunk = 32
 
 // insertCols is the number of columns InsertExecutions binds per record.
-const insertCols = 14
+const insertCols = 15
 
 // insertSQL is the INSERT of rows records.
 func insertSQL(rows int) string {
@@ -55,7 +55,7 @@ func (s *Store) InsertExecutions(ctx context.Context, execs []*fn.Execution) err
 		}
 		args = append(args, e.ID, e.FunctionID, e.Version, string(e.Status),
 			rawText(e.Result), errText, e.Logs, nanos(e.StartedAt), e.DurationMs,
-			boolInt(e.ColdStart), e.InitMs, e.QueueMs, e.PeakMemoryKiB, rawText(e.Event))
+			boolInt(e.ColdStart), e.InitMs, e.QueueMs, e.PeakMemoryKiB, e.Trigger, rawText(e.Event))
 	}
 
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -169,7 +169,7 @@ func scanExecution(sc scanner, withEvent bool) (*fn.Execution, error) {
 		started, cold          int64
 	)
 	dest := []any{&e.ID, &e.FunctionID, &e.Version, &status, &result, &errJSON, &e.Logs,
-		&started, &e.DurationMs, &cold, &e.InitMs, &e.QueueMs, &e.PeakMemoryKiB}
+		&started, &e.DurationMs, &cold, &e.InitMs, &e.QueueMs, &e.PeakMemoryKiB, &e.Trigger}
 	if withEvent {
 		dest = append(dest, &event)
 	}

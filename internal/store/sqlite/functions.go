@@ -12,22 +12,22 @@ import (
 
 const functionCols = `id, name, runtime, handler, files, env, timeout_ms, memory_mb,
 	driver, max_instances, version, created_at, updated_at, network,
-	min_instances, concurrency, keep_alive_ms, code`
+	min_instances, concurrency, keep_alive_ms, code, url`
 
 // CreateFunction inserts f; a taken name (or id) is fn.ErrConflict.
 func (s *Store) CreateFunction(ctx context.Context, f *fn.Function) error {
 	if f == nil || f.ID == "" {
 		return fmt.Errorf("sqlite: create function: %w", fn.Invalid("id", "is required"))
 	}
-	files, env, code, err := encodeMaps(f)
+	files, env, code, url, err := encodeMaps(f)
 	if err != nil {
 		return fmt.Errorf("sqlite: create function: %w", err)
 	}
 	_, err = s.w.ExecContext(ctx, `INSERT INTO functions (`+functionCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.ID, f.Name, f.Runtime, f.Handler, files, env, f.Timeout, f.Memory,
 		f.Driver, f.MaxInstances, f.Version, nanos(f.CreatedAt), nanos(f.UpdatedAt), boolInt(f.Network),
-		f.MinInstances, f.Concurrency, f.KeepAlive, code)
+		f.MinInstances, f.Concurrency, f.KeepAlive, code, url)
 	return wrapErr("create function", err)
 }
 
@@ -73,7 +73,7 @@ func (s *Store) UpdateFunction(ctx context.Context, f *fn.Function, prevVersion 
 	if f == nil || f.ID == "" {
 		return fmt.Errorf("sqlite: update function: %w", fn.Invalid("id", "is required"))
 	}
-	files, env, code, err := encodeMaps(f)
+	files, env, code, url, err := encodeMaps(f)
 	if err != nil {
 		return fmt.Errorf("sqlite: update function: %w", err)
 	}
@@ -85,11 +85,11 @@ func (s *Store) UpdateFunction(ctx context.Context, f *fn.Function, prevVersion 
 	res, err := tx.ExecContext(ctx, `UPDATE functions SET name = ?, runtime = ?, handler = ?,
 		files = ?, env = ?, timeout_ms = ?, memory_mb = ?, driver = ?, max_instances = ?,
 		version = ?, created_at = ?, updated_at = ?, network = ?,
-		min_instances = ?, concurrency = ?, keep_alive_ms = ?, code = ?
+		min_instances = ?, concurrency = ?, keep_alive_ms = ?, code = ?, url = ?
 		WHERE id = ? AND version = ?`,
 		f.Name, f.Runtime, f.Handler, files, env, f.Timeout, f.Memory, f.Driver,
 		f.MaxInstances, f.Version, nanos(f.CreatedAt), nanos(f.UpdatedAt), boolInt(f.Network),
-		f.MinInstances, f.Concurrency, f.KeepAlive, code, f.ID, prevVersion)
+		f.MinInstances, f.Concurrency, f.KeepAlive, code, url, f.ID, prevVersion)
 	if err != nil {
 		return wrapErr("update function", err)
 	}
@@ -143,25 +143,32 @@ type codeDoc struct {
 	Status *fn.BuildStatus   `json:"status,omitempty"`
 }
 
-// encodeMaps renders f's files, env and code as JSON text.
-func encodeMaps(f *fn.Function) (files, env, code string, err error) {
+// encodeMaps renders f's files, env, code and URL settings as JSON text.
+func encodeMaps(f *fn.Function) (files, env, code, url string, err error) {
 	fb, err := json.Marshal(f.Files)
 	if err != nil {
-		return "", "", "", fmt.Errorf("encode files: %w", err)
+		return "", "", "", "", fmt.Errorf("encode files: %w", err)
 	}
 	eb, err := json.Marshal(f.Env)
 	if err != nil {
-		return "", "", "", fmt.Errorf("encode env: %w", err)
+		return "", "", "", "", fmt.Errorf("encode env: %w", err)
 	}
 	d := codeDoc{Info: f.CodeInfo, Layers: f.Layers, Build: f.Build, Status: f.BuildStatus}
 	if d.Info != nil || d.Build != nil || d.Status != nil || len(d.Layers) > 0 {
 		cb, err := json.Marshal(d)
 		if err != nil {
-			return "", "", "", fmt.Errorf("encode code: %w", err)
+			return "", "", "", "", fmt.Errorf("encode code: %w", err)
 		}
 		code = string(cb)
 	}
-	return string(fb), string(eb), code, nil
+	if f.URL != nil {
+		ub, err := json.Marshal(f.URL)
+		if err != nil {
+			return "", "", "", "", fmt.Errorf("encode url: %w", err)
+		}
+		url = string(ub)
+	}
+	return string(fb), string(eb), code, url, nil
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -170,12 +177,13 @@ func scanFunction(sc scanner) (*fn.Function, error) {
 	var (
 		f                fn.Function
 		files, env, code []byte
+		url              []byte
 		created, updated int64
 		network          int64
 	)
 	if err := sc.Scan(&f.ID, &f.Name, &f.Runtime, &f.Handler, &files, &env, &f.Timeout, &f.Memory,
 		&f.Driver, &f.MaxInstances, &f.Version, &created, &updated, &network,
-		&f.MinInstances, &f.Concurrency, &f.KeepAlive, &code); err != nil {
+		&f.MinInstances, &f.Concurrency, &f.KeepAlive, &code, &url); err != nil {
 		return nil, err
 	}
 	if len(code) > 0 {
@@ -184,6 +192,12 @@ func scanFunction(sc scanner) (*fn.Function, error) {
 			return nil, fmt.Errorf("decode code of %s: %w", f.ID, err)
 		}
 		f.CodeInfo, f.Layers, f.Build, f.BuildStatus = d.Info, d.Layers, d.Build, d.Status
+	}
+	if len(url) > 0 {
+		f.URL = new(fn.URLConfig)
+		if err := json.Unmarshal(url, f.URL); err != nil {
+			return nil, fmt.Errorf("decode url of %s: %w", f.ID, err)
+		}
 	}
 	if err := json.Unmarshal(files, &f.Files); err != nil {
 		return nil, fmt.Errorf("decode files of %s: %w", f.ID, err)

@@ -95,6 +95,12 @@ var migrations = []string{
 		data   BLOB    NOT NULL,
 		PRIMARY KEY (sha256, n)
 	) STRICT, WITHOUT ROWID;`,
+
+	// 8: function URLs. url is a function's URL settings as JSON
+	// (fn.URLConfig), '' for none; trigger is the way an execution came in
+	// (fn.Execution.Trigger), '' for the API.
+	`ALTER TABLE functions ADD COLUMN url TEXT NOT NULL DEFAULT '';
+	ALTER TABLE executions ADD COLUMN trigger TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate applies the steps db has not yet had, all in one transaction.

@@ -244,3 +244,37 @@ func testDeleteRemovesExecutions(t *testing.T, h *harness) {
 	// The name is free again.
 	h.createFunction(t, newFunction("doomed"))
 }
+
+// testURLRoundTrip stores a function's URL settings, changes them to
+// fewer and then to none: each read gives back what was written, and a
+// record's trigger comes back with it.
+func testURLRoundTrip(t *testing.T, h *harness) {
+	f := h.createFunction(t, newFunction("with-url"))
+	for i, u := range []*fn.URLConfig{
+		{Enabled: false, Auth: fn.URLAuthKey},
+		{Enabled: true, Auth: fn.URLAuthKey, CORS: &fn.CORS{AllowOrigins: []string{"*"}}},
+		nil,
+	} {
+		prev := f.Version
+		g := *f
+		g.URL, g.Version = u, prev+1
+		if err := h.s.UpdateFunction(h.ctx, &g, prev); err != nil {
+			t.Fatalf("update %d: %v", i, err)
+		}
+		got, err := h.s.GetFunction(h.ctx, f.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertFunction(t, got, &g)
+		f = &g
+	}
+	ex := newExecution(f.ID, fn.StatusSuccess, 1)
+	h.insert(t, []*fn.Execution{ex}, 1)
+	got, err := h.s.GetExecution(h.ctx, f.ID, ex.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Trigger != fn.TriggerHTTP {
+		t.Errorf("trigger = %q, want %q", got.Trigger, fn.TriggerHTTP)
+	}
+}

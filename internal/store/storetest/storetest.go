@@ -49,6 +49,7 @@ func Run(t *testing.T, open Opener) {
 		{"metric minutes (optional MetricsStore)", testMetricMinutes},
 		{"code, layers and build round trip", testCodeRoundTrip},
 		{"blobs", testBlobs},
+		{"url settings round trip", testURLRoundTrip},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -126,9 +127,14 @@ func newFunction(name string) *fn.Function {
 		Driver:       "sandbox",
 		MaxInstances: 7,
 		Concurrency:  1,
-		Version:      1,
-		CreatedAt:    epoch,
-		UpdatedAt:    epoch.Add(1500 * time.Millisecond),
+		URL: &fn.URLConfig{Enabled: true, Auth: fn.URLAuthNone, CORS: &fn.CORS{
+			AllowOrigins: []string{"https://app.example.com", "http://localhost:3000"}, AllowMethods: []string{"GET", "POST"},
+			AllowHeaders: []string{"content-type", "x-trace"}, ExposeHeaders: []string{"x-request-id"},
+			MaxAge: 600, AllowCredentials: true,
+		}},
+		Version:   1,
+		CreatedAt: epoch,
+		UpdatedAt: epoch.Add(1500 * time.Millisecond),
 	}
 }
 
@@ -147,6 +153,9 @@ func newExecution(fid string, status fn.Status, i int) *fn.Execution {
 		QueueMs:    0.5,
 		// Peak memory in KiB, past 2^32 for some records.
 		PeakMemoryKiB: int64(i) * 98_765_432,
+	}
+	if i%2 == 1 {
+		e.Trigger = fn.TriggerHTTP
 	}
 	if e.ColdStart {
 		e.InitMs = 85.75
@@ -254,6 +263,9 @@ func assertFunction(t *testing.T, got, want *fn.Function) {
 	if gb, wb := mustJSON(t, gc), mustJSON(t, wc); gb != wb {
 		t.Errorf("function %s: code, layers and build:\n got %s\nwant %s", want.Name, gb, wb)
 	}
+	if gu, wu := mustJSON(t, got.URL), mustJSON(t, want.URL); gu != wu {
+		t.Errorf("function %s: URL:\n got %s\nwant %s", want.Name, gu, wu)
+	}
 	if !got.CreatedAt.Equal(want.CreatedAt) {
 		t.Errorf("function %s: CreatedAt = %v, want %v", want.Name, got.CreatedAt, want.CreatedAt)
 	}
@@ -272,7 +284,7 @@ func assertExecution(t *testing.T, got, want *fn.Execution, withEvent bool) {
 	if got.ID != want.ID || got.FunctionID != want.FunctionID || got.Version != want.Version ||
 		got.Status != want.Status || got.Logs != want.Logs || got.DurationMs != want.DurationMs ||
 		got.ColdStart != want.ColdStart || got.InitMs != want.InitMs || got.QueueMs != want.QueueMs ||
-		got.PeakMemoryKiB != want.PeakMemoryKiB {
+		got.PeakMemoryKiB != want.PeakMemoryKiB || got.Trigger != want.Trigger {
 		t.Errorf("execution scalars:\n got %+v\nwant %+v", got, want)
 	}
 	if !got.StartedAt.Equal(want.StartedAt) {

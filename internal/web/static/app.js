@@ -449,7 +449,7 @@ async function detailPage(name) {
       const go = () => location.hash = `#/functions/${encodeURIComponent(f.name)}/executions/${ex.executionId}`;
       histBody.append(h("tr", { class: "clickable", tabindex: 0, onclick: go, onkeydown: e => e.key === "Enter" && go() },
         h("td", {}, badge(ex.status)), h("td", { class: "mono" }, h("a", { href: `#/functions/${encodeURIComponent(f.name)}/executions/${ex.executionId}` }, ex.executionId.slice(-10))),
-        h("td", {}, ago(ex.startedAt)), h("td", {}, ms(ex.durationMs)), h("td", {}, ex.coldStart ? "cold" : "warm"), h("td", {}, "v" + ex.version)));
+        h("td", {}, ago(ex.startedAt)), h("td", {}, ms(ex.durationMs)), h("td", {}, (ex.coldStart ? "cold" : "warm") + (ex.trigger ? ` · ${ex.trigger}` : "")), h("td", {}, "v" + ex.version)));
     }
     if (!histBody.children.length) histBody.append(h("tr", {}, h("td", { colspan: 6, class: "empty" }, "No executions yet.")));
     cursor = r.nextBefore || ""; more.hidden = !cursor;
@@ -667,7 +667,7 @@ function scaling(f) {
 function executionView(ex) {
   return h("div", { class: "execution" },
     h("p", {}, badge(ex.status), " ", h("span", { id: "exec-duration" }, ms(ex.durationMs)), " · ", ex.coldStart ? `cold start (init ${ms(ex.initDurationMs)})` : "warm",
-      ex.peakMemoryKiB ? ` · ${(ex.peakMemoryKiB / 1024).toFixed(1)} MB peak` : "", " · ", h("span", { class: "mono muted" }, ex.executionId)),
+      ex.peakMemoryKiB ? ` · ${(ex.peakMemoryKiB / 1024).toFixed(1)} MB peak` : "", ex.trigger ? ` · via ${ex.trigger === "http" ? "function URL" : ex.trigger}` : "", " · ", h("span", { class: "mono muted" }, ex.executionId)),
     ex.error ? [h("h3", {}, "Error"), h("pre", { id: "exec-error", class: "s-error" }, `${ex.error.type}: ${ex.error.message}` + (ex.error.stack ? "\n\n" + ex.error.stack : ""))] : null,
     ex.status === "success" ? [h("h3", {}, "Result"), h("pre", { id: "exec-result" }, json(ex.result))] : null,
     h("h3", {}, "Logs"), h("pre", { id: "exec-logs" }, ex.logs || "(no output)"));
