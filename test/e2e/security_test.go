@@ -508,7 +508,14 @@ func runHostiles(t *testing.T, n *nimbus, rts []string) {
 	if ex := n.invoke("victim", nil); ex.Status != "success" { // its code is on the host now
 		t.Fatalf("victim: %s %+v", ex.Status, ex.Error)
 	}
-	victims, _ := filepath.Glob(filepath.Join(n.dataDir, "sandbox", "instances", "*", "main.py"))
+	// Code is unpacked once per content, below the data dir's code/.
+	var victims []string
+	mains, _ := filepath.Glob(filepath.Join(n.dataDir, "code", "*", "main.py"))
+	for _, m := range mains {
+		if b, err := os.ReadFile(m); err == nil && strings.Contains(string(b), "victim_secret") {
+			victims = append(victims, m)
+		}
+	}
 	if len(victims) == 0 {
 		t.Fatalf("the victim's code is not under %s", n.dataDir)
 	}
@@ -684,7 +691,8 @@ exports.handler = async () => {
 			}
 			for _, d := range r.Root {
 				switch d {
-				case "bin", "dev", "etc", "lib", "lib64", "lib32", "libx32", "proc", "root", "sbin", "tmp", "usr", "var":
+				case "bin", "dev", "etc", "lib", "lib64", "lib32", "libx32", "proc", "root", "sbin", "tmp", "usr", "var",
+					"opt": // /opt/layers/<i>: the function's layers, read-only
 				default:
 					t.Errorf("unexpected /%s in the sandbox root %v", d, r.Root)
 				}
