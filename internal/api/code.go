@@ -21,7 +21,6 @@ var archiveTypes = []string{"application/zip", "application/gzip", "application/
 // archiveLimit bounds an archive body: the archive limit.
 func (s *Server) archiveLimit() int64 { return s.cfg.Functions.Limits().ArchiveBytes }
 
-
 // archiveBody is an archive request body, read as a stream by the
 // unpacking (which spools what it must to a file): never whole in memory.
 // More than the archive limit fails the read with 413.
