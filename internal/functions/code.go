@@ -88,18 +88,14 @@ func (s *Service) ingest(ctx context.Context, f *fn.Function) error {
 // writeFiles writes a JSON files map below dir, as an archive of them
 // would unpack.
 func writeFiles(dir string, fs fn.Files) error {
-	var zip bytes.Buffer
-	in := make(map[string]build.File, len(fs))
-	for p, c := range fs {
-		in[p] = build.File{Data: []byte(c), Mode: 0o644}
-	}
-	if _, err := build.PackFiles(in, &zip); err != nil {
+	zip, _, err := packFiles(fs)
+	if err != nil {
 		return err
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return err
 	}
-	_, err := build.Unpack(&zip, dir, build.Limits{ArchiveBytes: int64(zip.Len()) + 1, Files: fn.MaxFiles})
+	_, err = build.Unpack(bytes.NewReader(zip), dir, build.Limits{ArchiveBytes: int64(len(zip)) + 1, Files: fn.MaxFiles})
 	return err
 }
 
