@@ -88,8 +88,12 @@ type Execution struct {
 	// QueueMs is how long the call waited for an instance.
 	QueueMs float64 `json:"queueMs,omitempty"`
 	// Trigger is the way the call came in: TriggerHTTP for a function
-	// URL, "" for POST /api/executions.
+	// URL, TriggerAsync, TriggerSchedule or TriggerDestination for an
+	// async call, "" for a call through POST /api/executions.
 	Trigger string `json:"trigger,omitempty"`
+	// Attempt numbers the tries of an async call (1 for the first); 0
+	// for a call that was not async.
+	Attempt int `json:"attempt,omitempty"`
 	// PeakMemoryKiB is the worker's peak resident memory up to the end of
 	// this call, KiB; 0 when unknown (the call never reached a worker).
 	PeakMemoryKiB int64 `json:"peakMemoryKiB,omitempty"`

@@ -1,6 +1,8 @@
 package fn
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"path"
@@ -84,10 +86,15 @@ type Function struct {
 	Network bool `json:"network"`
 	// URL, when enabled, lets HTTP requests to /fn/{name} invoke the
 	// function (package trigger/url).
-	URL       *URLConfig `json:"url,omitempty"`
-	Version   int        `json:"version"`
-	CreatedAt time.Time  `json:"createdAt"`
-	UpdatedAt time.Time  `json:"updatedAt"`
+	URL *URLConfig `json:"url,omitempty"`
+	// Async says how async calls are retried and where their outcome
+	// goes (package trigger/async); Schedules invoke the function on a
+	// timetable (package trigger/schedule).
+	Async     *AsyncConfig `json:"async,omitempty"`
+	Schedules []Schedule   `json:"schedules,omitempty"`
+	Version   int          `json:"version"`
+	CreatedAt time.Time    `json:"createdAt"`
+	UpdatedAt time.Time    `json:"updatedAt"`
 }
 
 // Defaults are the values Normalize fills in; they come from configuration.
@@ -243,6 +250,20 @@ func (f *Function) Normalize(d Defaults) error {
 			return err
 		}
 		f.URL = u
+	}
+	if f.Async != nil {
+		a := f.Async.clone()
+		if err := a.normalize(); err != nil {
+			return err
+		}
+		f.Async = a
+	}
+	if f.Schedules != nil {
+		s, err := normalizeSchedules(f.Schedules)
+		if err != nil {
+			return err
+		}
+		f.Schedules = s
 	}
 	return nil
 }
@@ -441,7 +462,7 @@ func SameConfig(a, b *Function) bool {
 		a.MinInstances != b.MinInstances || a.Concurrency != b.Concurrency || a.KeepAlive != b.KeepAlive ||
 		len(a.Files) != len(b.Files) || len(a.Env) != len(b.Env) ||
 		a.CodeSHA256() != b.CodeSHA256() || !slices.Equal(a.Layers, b.Layers) || a.Scripts() != b.Scripts() ||
-		!equalURL(a.URL, b.URL) {
+		!equalURL(a.URL, b.URL) || !sameJSON(a.Async, b.Async) || !sameJSON(a.Schedules, b.Schedules) {
 		return false
 	}
 	for k, v := range a.Files {
@@ -468,3 +489,11 @@ func (f *Function) CodeSHA256() string {
 // Scripts reports whether the function's dependency builds may run
 // install scripts.
 func (f *Function) Scripts() bool { return f.Build != nil && f.Build.Scripts }
+
+// sameJSON reports whether a and b encode the same, for settings that
+// are compared whole.
+func sameJSON(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
+}
