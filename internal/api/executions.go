@@ -38,6 +38,13 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if queue, err := isAsync(r); err != nil {
+		writeError(w, err)
+		return
+	} else if queue {
+		s.invokeAsync(w, r, f, event)
+		return
+	}
 	ex, err := s.cfg.Engine.Invoke(r.Context(), f, event)
 	if errors.Is(err, fn.ErrNotFound) {
 		writeError(w, err) // deleted since: no execution was recorded
@@ -67,8 +74,8 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		}
 		q.Limit = n
 	}
-	if q.Status != "" && !q.Status.Valid() {
-		writeError(w, fn.Invalid("status", fmt.Sprintf("unknown status %q (one of %v)", q.Status, fn.Statuses)))
+	if q.Status != "" && !q.Status.Valid() && q.Status.Final() {
+		writeError(w, fn.Invalid("status", fmt.Sprintf("unknown status %q (one of %v, %s, %s)", q.Status, fn.Statuses, fn.StatusQueued, fn.StatusRunning)))
 		return
 	}
 	if err := s.cfg.Engine.Flush(r.Context()); err != nil {

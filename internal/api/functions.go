@@ -106,10 +106,12 @@ func (s *Server) updateFunction(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteFunction(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.cfg.Functions.Delete(r.Context(), r.PathValue("id")); err != nil {
+	f, err := s.cfg.Functions.Delete(r.Context(), r.PathValue("id"))
+	if err != nil {
 		writeError(w, err)
 		return
 	}
+	s.forgetQueue(r.Context(), f)
 	w.WriteHeader(http.StatusNoContent)
 }
 

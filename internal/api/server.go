@@ -24,6 +24,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/metrics"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/store"
+	"github.com/nimbusfaas/nimbus/internal/trigger/async"
 	fnurl "github.com/nimbusfaas/nimbus/internal/trigger/url"
 )
 
@@ -62,6 +63,8 @@ type Config struct {
 	ProcRoot string
 	// UI, when set, serves the web interface at / (outside /api, no key).
 	UI UI
+	// Async queues async calls; nil: they answer 503.
+	Async *async.Queue
 }
 
 // UI is the web interface: it answers the paths it has; the server answers
@@ -123,6 +126,12 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("PUT /api/functions/{id}/code", s.putCode)
 	s.mux.HandleFunc("POST /api/layers", s.postLayer)
 	s.mux.HandleFunc("GET /api/layers/{id}", s.getLayer)
+	s.mux.HandleFunc("GET /api/functions/{id}/async", s.asyncDepth)
+	s.mux.HandleFunc("GET /api/functions/{id}/dead-letters", s.deadLetters)
+	s.mux.HandleFunc("DELETE /api/functions/{id}/dead-letters", s.deleteDeadLetter)
+	s.mux.HandleFunc("GET /api/functions/{id}/dead-letters/{executionId}", s.deadLetter)
+	s.mux.HandleFunc("DELETE /api/functions/{id}/dead-letters/{executionId}", s.deleteDeadLetter)
+	s.mux.HandleFunc("POST /api/functions/{id}/dead-letters/{executionId}/replay", s.replayDeadLetter)
 	s.mux.HandleFunc("POST /api/executions/{functionId}", s.invoke)
 	s.mux.HandleFunc("GET /api/executions/{functionId}/history", s.history)
 	s.mux.HandleFunc("GET /api/executions/{functionId}/{executionId}", s.getExecution)

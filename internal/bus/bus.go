@@ -44,6 +44,13 @@ type Bus struct {
 	log  *slog.Logger
 }
 
+// MaxPayload is the largest message the embedded server takes. An
+// external server has its own limit: Bus.MaxPayload says which holds.
+const MaxPayload = 8 << 20
+
+// MaxPayload is the largest message the server takes.
+func (b *Bus) MaxPayload() int64 { return b.nc.MaxPayload() }
+
 // readyTimeout bounds how long the embedded server may take to start and
 // to recover its streams from disk.
 const readyTimeout = time.Minute

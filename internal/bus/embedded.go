@@ -40,6 +40,9 @@ func startEmbedded(dataDir string, log *slog.Logger) (srv *server.Server, user, 
 		JetStream:  true,
 		StoreDir:   dir,
 		NoSigs:     true,
+		// An async call carries its event (up to 6 MiB, the API's body
+		// limit) in one message.
+		MaxPayload: MaxPayload,
 		Username:   "nimbus",
 		Password:   string(hash),
 	}

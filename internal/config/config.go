@@ -43,6 +43,10 @@ type Config struct {
 
 	MaxBodyBytes int64         // NIMBUS_MAX_BODY_BYTES: request body limit (6 MiB)
 	QueueTimeout time.Duration // NIMBUS_QUEUE_TIMEOUT: wait for a busy function before 429 (5s)
+	// AsyncAckWait (NIMBUS_ASYNC_ACK_WAIT, 30s) is how long an async call
+	// held by a server that stopped answering waits before another
+	// server (or this one, restarted) runs it again.
+	AsyncAckWait time.Duration
 	// NIMBUS_KEEP_ALIVE: "adaptive" (the default: each function's keep-alive
 	// follows its history of idle times, 10m while it has too little), or a
 	// fixed duration. A function's own keepAlive overrides either.
@@ -101,6 +105,7 @@ func Default() Config {
 		DefaultMemoryMB:   128,
 		MaxBodyBytes:      6 << 20,
 		QueueTimeout:      5 * time.Second,
+		AsyncAckWait:      30 * time.Second,
 		KeepAlive:         10 * time.Minute,
 		FreezeAfter:       100 * time.Millisecond,
 		Adaptive:          true,
@@ -222,6 +227,7 @@ func Load(lookup func(string) (string, bool), envFile string, args []string) (Co
 		c.MaxBodyBytes = int64(body)
 	}
 	dur("NIMBUS_QUEUE_TIMEOUT", &c.QueueTimeout)
+	dur("NIMBUS_ASYNC_ACK_WAIT", &c.AsyncAckWait)
 	if v, _ := get("NIMBUS_KEEP_ALIVE"); strings.EqualFold(strings.TrimSpace(v), "adaptive") {
 		c.Adaptive = true
 	} else if v != "" {

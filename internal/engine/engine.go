@@ -173,6 +173,11 @@ type Call struct {
 	// Trigger is the way the call came in (fn.Execution.Trigger).
 	Trigger string
 	Event   json.RawMessage
+	// Attempt numbers the tries of an async call (fn.Execution.Attempt).
+	// An async call that cannot start now (over capacity, or the server
+	// is shutting down) is not recorded as rejected: it waits in its
+	// queue, and InvokeCall returns the error without a record.
+	Attempt int
 }
 
 // InvokeCall is Invoke with the execution's id and trigger given.
@@ -186,6 +191,7 @@ func (e *Engine) InvokeCall(ctx context.Context, f *fn.Function, c Call) (*fn.Ex
 		Version:    f.Version,
 		Trigger:    c.Trigger,
 		Event:      c.Event,
+		Attempt:    c.Attempt,
 		StartedAt:  time.Now(),
 	}
 	e.calls.Add(1)
@@ -197,6 +203,9 @@ func (e *Engine) InvokeCall(ctx context.Context, f *fn.Function, c Call) (*fn.Ex
 		ex.Error = &fn.ErrorInfo{Type: "Nimbus.Rejected", Message: fn.ScrubPaths(err.Error())}
 		if errors.Is(err, fn.ErrNotFound) {
 			return ex, err
+		}
+		if c.Attempt > 0 && (errors.Is(err, fn.ErrCapacity) || errors.Is(err, fn.ErrUnavailable)) {
+			return nil, err // it stays queued
 		}
 	}
 	e.cfg.Metrics.Record(f, ex)
@@ -375,6 +384,14 @@ func (e *Engine) Remove(functionID string) {
 	}
 	e.rec.forget(functionID)
 	e.cfg.Metrics.Forget(functionID)
+}
+
+// Stage records that an async call was queued or began an attempt
+// (ex.Status queued or running): its record, replaced by a later stage
+// or the final one, and an event.
+func (e *Engine) Stage(f *fn.Function, ex *fn.Execution) {
+	e.rec.add(ex)
+	e.cfg.Metrics.Events().PublishStage(f, ex)
 }
 
 // Flush writes every record made so far to the store.

@@ -155,3 +155,19 @@ func (d *Destination) normalize(field string) error {
 	}
 	return nil
 }
+
+// OnSuccessDest is where successes go, nil for nowhere.
+func (a *AsyncConfig) OnSuccessDest() *Destination {
+	if a == nil {
+		return nil
+	}
+	return a.OnSuccess
+}
+
+// OnFailureDest is where final failures go, nil for nowhere.
+func (a *AsyncConfig) OnFailureDest() *Destination {
+	if a == nil {
+		return nil
+	}
+	return a.OnFailure
+}

@@ -19,7 +19,10 @@ type Event struct {
 	StartedAt   time.Time `json:"startedAt"`
 	DurationMs  float64   `json:"durationMs"`
 	ColdStart   bool      `json:"coldStart"`
-	Build       *Build    `json:"build,omitempty"`
+	// Trigger and Attempt are the execution's (fn.Execution).
+	Trigger string `json:"trigger,omitempty"`
+	Attempt int    `json:"attempt,omitempty"`
+	Build   *Build `json:"build,omitempty"`
 }
 
 // Build is a step of a function's build on the live stream: its state
@@ -111,6 +114,11 @@ func (e *Events) Subscribers() int {
 	return 0
 }
 
+// PublishStage tells subscribers that an async call of f was queued or
+// began an attempt (x.Status is queued or running). Final statuses come
+// through Recorder.Record, which counts them too.
+func (e *Events) PublishStage(f *fn.Function, x *fn.Execution) { e.publish(f, x) }
+
 func (e *Events) publish(f *fn.Function, x *fn.Execution) {
 	p := e.subs.Load()
 	if p == nil || len(*p) == 0 {
@@ -123,6 +131,8 @@ func (e *Events) publish(f *fn.Function, x *fn.Execution) {
 		StartedAt:   x.StartedAt,
 		DurationMs:  x.DurationMs,
 		ColdStart:   x.ColdStart,
+		Trigger:     x.Trigger,
+		Attempt:     x.Attempt,
 	}
 	if f != nil {
 		ev.Function = f.Name

@@ -28,6 +28,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/metrics"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/store"
+	"github.com/nimbusfaas/nimbus/internal/trigger/async"
 	"github.com/nimbusfaas/nimbus/internal/web"
 
 	// The built-in drivers.
@@ -42,6 +43,7 @@ type Server struct {
 	log     *slog.Logger
 	store   store.Store
 	bus     *bus.Bus
+	async   *async.Queue
 	engine  *engine.Engine
 	fns     *functions.Service
 	metrics *metrics.Recorder
@@ -186,7 +188,22 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		Defaults: fn.Defaults{TimeoutMs: cfg.DefaultTimeoutMs, MemoryMB: cfg.DefaultMemoryMB},
 		Logger:   log,
 	})
-	s := &Server{cfg: cfg, log: log, store: st, bus: b, engine: eng, fns: fns, metrics: rec, drivers: drivers, interp: interp, stopping: make(chan struct{})}
+	queue, err := async.Open(ctx, async.Config{
+		Bus: b, Functions: fns, Engine: eng, AckWait: cfg.AsyncAckWait, Logger: log,
+	})
+	if err == nil {
+		err = async.RegisterMetrics(reg, queue, func(id string) string {
+			if f, err := fns.Resolve(context.Background(), id); err == nil {
+				return f.Name
+			}
+			return ""
+		})
+	}
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, store: st, bus: b, async: queue, engine: eng, fns: fns, metrics: rec, drivers: drivers, interp: interp, stopping: make(chan struct{})}
 	handler := api.New(api.Config{
 		Store:        st,
 		Engine:       eng,
@@ -199,6 +216,7 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		Interpreters: s.interp,
 		Gatherer:     reg,
 		UI:           web.Handler(),
+		Async:        queue,
 
 		BindHost:       cfg.Host,
 		AllowedHosts:   cfg.AllowedHosts,
@@ -284,6 +302,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.log.Error("metrics from before this start are not available", "error", err)
 	}
 	s.engine.Start(ctx)
+	s.async.Start(ctx)
 	s.warmUp(ctx)
 	go s.collect()
 	loc, _ := StoreLocation(s.cfg)
@@ -329,6 +348,9 @@ func (s *Server) collect() {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() { close(s.stopping) })
 	herr := s.http.Shutdown(ctx)
+	// Async calls stop coming in; those running finish (or run again
+	// later) before the engine stops.
+	aerr := s.async.Close(ctx)
 	eerr := s.engine.Close(ctx)
 	for _, d := range s.drivers {
 		// Drivers that keep processes of their own (warm sandboxes) stop them.
@@ -346,7 +368,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	merr := s.metrics.Close(mctx)
 	cancel()
 	serr := s.store.Close()
-	return errors.Join(herr, eerr, berr, merr, serr)
+	return errors.Join(herr, aerr, eerr, berr, merr, serr)
 }
 
 // checkMemoryMB bounds the memory of one syntax check; a few run at once.
