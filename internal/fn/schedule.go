@@ -123,12 +123,34 @@ func (s *Schedule) Next(after time.Time) (time.Time, error) {
 		return time.Time{}, err
 	}
 	// A spec without CRON_TZ reads its fields in the zone of the time it
-	// is given.
+	// is given. A wall time that comes twice as the clocks fall back fires
+	// once, as in cron, unless the hour field is "*": then every hour that
+	// passes has its ticks.
 	next := spec.Next(after.In(loc))
+	if ss, ok := spec.(*cron.SpecSchedule); ok && ss.Hour&starBit == 0 {
+		for i := 0; i < 24*60*60 && !next.IsZero() && repeatedWallTime(next); i++ {
+			next = spec.Next(next)
+		}
+	}
 	if next.IsZero() {
 		return time.Time{}, fmt.Errorf("schedule %s: %w: %q never fires after %s", s.Name, ErrInvalid, s.Cron, after.Format(time.RFC3339))
 	}
 	return next, nil
+}
+
+// starBit marks a cron field written "*" (robfig/cron's own mark).
+const starBit = 1 << 63
+
+// repeatedWallTime reports whether t's wall time came once already, an
+// offset earlier, because the clocks fell back shortly before t.
+func repeatedWallTime(t time.Time) bool {
+	_, off := t.Zone()
+	_, before := t.Add(-12 * time.Hour).Zone()
+	if before <= off {
+		return false
+	}
+	_, first := t.Add(-time.Duration(before-off) * time.Second).Zone()
+	return first == before
 }
 
 func (s *Schedule) rate() (time.Duration, error) {

@@ -124,6 +124,11 @@ func TestScheduleNext(t *testing.T) {
 		{"after spring forward", fn.Schedule{Cron: "0 9 * * *", Timezone: "America/New_York"}, "2026-03-07T15:00:00Z", "2026-03-08T13:00:00Z"},
 		// 02:30 does not exist that day; the next one is the day after.
 		{"in the gap", fn.Schedule{Cron: "30 2 * * *", Timezone: "America/New_York"}, "2026-03-08T05:00:00Z", "2026-03-09T06:30:00Z"},
+		// New York falls back on 2026-11-01: 01:30 comes at 05:30 and 06:30 UTC.
+		{"fall back fires once", fn.Schedule{Cron: "30 1 * * *", Timezone: "America/New_York"}, "2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"},
+		{"fall back before the first", fn.Schedule{Cron: "30 1 * * *", Timezone: "America/New_York"}, "2026-11-01T04:00:00Z", "2026-11-01T05:30:00Z"},
+		{"fall back every hour passes", fn.Schedule{Cron: "0 * * * *", Timezone: "America/New_York"}, "2026-11-01T05:00:00Z", "2026-11-01T06:00:00Z"},
+		{"fall back minutes of hour 1", fn.Schedule{Cron: "*/20 1 * * *", Timezone: "America/New_York"}, "2026-11-01T05:40:00Z", "2026-11-02T06:00:00Z"},
 		{"rate on epoch multiples", fn.Schedule{Rate: "7s"}, "1970-01-01T00:00:15Z", "1970-01-01T00:00:21Z"},
 		{"rate strictly after", fn.Schedule{Rate: "5m"}, "2026-03-01T10:05:00Z", "2026-03-01T10:10:00Z"},
 		{"rate from a fraction", fn.Schedule{Rate: "5m"}, "2026-03-01T10:04:59.9Z", "2026-03-01T10:05:00Z"},
