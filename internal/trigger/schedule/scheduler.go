@@ -329,7 +329,7 @@ func (s *Scheduler) fire(ctx context.Context, f *fn.Function, sc fn.Schedule, ke
 	for attempt := 1; ; attempt++ {
 		id, err := s.cfg.Enqueue(ctx, f, fn.TriggerSchedule, event, dedup)
 		if err == nil {
-			log.Info("schedule fired", "execution", id)
+			log.Debug("schedule fired", "execution", id)
 			return
 		}
 		if attempt == enqueueAttempts || ctx.Err() != nil {
