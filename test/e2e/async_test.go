@@ -256,7 +256,7 @@ func TestAsyncRetriesDeadLettersAndReplay(t *testing.T) {
 	n := start(t)
 	var hooks destinations
 	n.do("POST", "/api/functions", asyncFunction{Name: "flaky", Runtime: "python", Code: asyncPy,
-		Env: map[string]string{"FAIL": "1"},
+		Env:   map[string]string{"FAIL": "1"},
 		Async: map[string]any{"maxRetries": 2, "retryBackoff": "300ms", "onFailure": map[string]string{"url": hooks.serve(t)}},
 	}, nil)
 	a, _ := n.enqueue("flaky", map[string]any{"order": 7})

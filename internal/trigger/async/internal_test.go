@@ -33,7 +33,7 @@ func (e *countingEngine) InvokeCall(_ context.Context, f *fn.Function, c engine.
 	return &fn.Execution{ID: c.ID, FunctionID: f.ID, Status: fn.StatusSuccess, Attempt: c.Attempt}, nil
 }
 func (e *countingEngine) Stage(_ *fn.Function, ex *fn.Execution) { e.staged <- ex }
-func (e *countingEngine) Flush(context.Context) error              { return nil }
+func (e *countingEngine) Flush(context.Context) error            { return nil }
 
 // A call that waited longer than its function's maxEventAgeSeconds goes
 // to the dead letters without running.
