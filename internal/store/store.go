@@ -29,7 +29,15 @@ type Store interface {
 	// DeleteFunction removes a function and all its executions.
 	DeleteFunction(ctx context.Context, id string) error
 
-	// InsertExecutions writes a batch of execution records atomically.
+	// InsertExecutions writes a batch of execution records. The records
+	// of an async call share one id: queued (attempt 0), then running and
+	// a final status for each attempt n. A record whose id is already
+	// stored replaces the stored one if and only if its (attempt, stage)
+	// is greater, stage being 0 for queued, 1 for running and 2 for any
+	// final status; otherwise it is skipped without error. Records of one
+	// id may come in any order, in one batch or several, and writing a
+	// batch again (after a partial failure) changes nothing. A negative
+	// attempt is fn.ErrInvalid.
 	InsertExecutions(ctx context.Context, execs []*fn.Execution) error
 	// ListExecutions returns a function's executions newest first, without
 	// their events.

@@ -24,8 +24,9 @@
 // stored version, and takes an update lock first because not every
 // MongoDB-compatible server makes a conditional replace atomic (FerretDB v1
 // does not); a batch of execution records is written unordered and
-// idempotently, so a batch retried after a lost reply completes without
-// duplicates.
+// idempotently, a record of a taken id replacing the stored one only when
+// it is a later stage (see Store.InsertExecutions), so a batch retried
+// after a lost reply completes without duplicates.
 //
 // Every call is bounded: server selection and connection set-up give up
 // after 2 s and an operation after 10 s unless the URI says otherwise

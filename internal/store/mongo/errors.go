@@ -86,17 +86,25 @@ func unavailable(err error) bool {
 	return false
 }
 
-// onlyDuplicateIDs reports whether err is a bulk write whose only failures
-// are documents whose _id is already stored, and no write concern error.
-func onlyDuplicateIDs(err error) bool {
+// duplicateIDs says which writes of a bulk write failed for a duplicate
+// key (their indexes, in order), if those are its only failures and there
+// is no write concern error: ok is false for any other error. A nil err
+// is ok, with none.
+func duplicateIDs(err error) (dups []int, ok bool) {
+	if err == nil {
+		return nil, true
+	}
 	var bwe mongo.BulkWriteException
 	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
-		return false
+		return nil, false
 	}
 	for _, we := range bwe.WriteErrors {
-		if we.Code != 11000 {
-			return false
+		// FerretDB v1 on SQLite may report one as an InternalError
+		// quoting SQLite's message (see duplicateKey).
+		if we.Code != 11000 && !strings.Contains(we.Message, "UNIQUE constraint failed") {
+			return nil, false
 		}
+		dups = append(dups, we.Index)
 	}
-	return true
+	return dups, true
 }

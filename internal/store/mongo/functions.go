@@ -37,9 +37,13 @@ type functionDoc struct {
 	// function whose files are inline.
 	Code *codeDoc `bson:"code,omitempty"`
 	// URL is the function's URL settings; absent for none.
-	URL       *urlDoc   `bson:"url,omitempty"`
-	CreatedAt time.Time `bson:"createdAt"`
-	UpdatedAt time.Time `bson:"updatedAt"`
+	URL *urlDoc `bson:"url,omitempty"`
+	// Async is the function's async settings, Schedules its schedules;
+	// absent for none.
+	Async     *asyncDoc     `bson:"async,omitempty"`
+	Schedules []scheduleDoc `bson:"schedules,omitempty"`
+	CreatedAt time.Time     `bson:"createdAt"`
+	UpdatedAt time.Time     `bson:"updatedAt"`
 }
 
 type fileDoc struct {
@@ -97,6 +101,92 @@ func (d *urlDoc) config() *fn.URLConfig {
 	return u
 }
 
+// asyncDoc is fn.AsyncConfig as stored.
+type asyncDoc struct {
+	MaxRetries         *int     `bson:"maxRetries,omitempty"`
+	MaxEventAgeSeconds int      `bson:"maxEventAgeSeconds,omitempty"`
+	RetryBackoff       string   `bson:"retryBackoff,omitempty"`
+	OnSuccess          *destDoc `bson:"onSuccess,omitempty"`
+	OnFailure          *destDoc `bson:"onFailure,omitempty"`
+}
+
+type destDoc struct {
+	Function string `bson:"function,omitempty"`
+	URL      string `bson:"url,omitempty"`
+}
+
+// scheduleDoc is fn.Schedule as stored, without NextRun (shown, never
+// stored). Event is JSON text, as an execution's is.
+type scheduleDoc struct {
+	Name     string  `bson:"name"`
+	Cron     string  `bson:"cron,omitempty"`
+	Rate     string  `bson:"rate,omitempty"`
+	Timezone string  `bson:"timezone,omitempty"`
+	Event    *string `bson:"event,omitempty"`
+	Enabled  *bool   `bson:"enabled,omitempty"`
+	CatchUp  string  `bson:"catchUp,omitempty"`
+}
+
+func toAsyncDoc(a *fn.AsyncConfig) *asyncDoc {
+	if a == nil {
+		return nil
+	}
+	d := &asyncDoc{MaxEventAgeSeconds: a.MaxEventAgeSeconds, RetryBackoff: a.RetryBackoff,
+		OnSuccess: toDestDoc(a.OnSuccess), OnFailure: toDestDoc(a.OnFailure)}
+	if a.MaxRetries != nil {
+		n := *a.MaxRetries
+		d.MaxRetries = &n
+	}
+	return d
+}
+
+func toDestDoc(d *fn.Destination) *destDoc {
+	if d == nil {
+		return nil
+	}
+	return &destDoc{Function: d.Function, URL: d.URL}
+}
+
+func (d *asyncDoc) config() *fn.AsyncConfig {
+	if d == nil {
+		return nil
+	}
+	a := &fn.AsyncConfig{MaxRetries: d.MaxRetries, MaxEventAgeSeconds: d.MaxEventAgeSeconds,
+		RetryBackoff: d.RetryBackoff, OnSuccess: d.OnSuccess.destination(), OnFailure: d.OnFailure.destination()}
+	return a
+}
+
+func (d *destDoc) destination() *fn.Destination {
+	if d == nil {
+		return nil
+	}
+	return &fn.Destination{Function: d.Function, URL: d.URL}
+}
+
+func toScheduleDocs(ss []fn.Schedule) []scheduleDoc {
+	if ss == nil {
+		return nil
+	}
+	ds := make([]scheduleDoc, len(ss))
+	for i, s := range ss {
+		ds[i] = scheduleDoc{Name: s.Name, Cron: s.Cron, Rate: s.Rate, Timezone: s.Timezone,
+			Event: jsonText(s.Event), Enabled: s.Enabled, CatchUp: s.CatchUp}
+	}
+	return ds
+}
+
+func schedules(ds []scheduleDoc) []fn.Schedule {
+	if ds == nil {
+		return nil
+	}
+	ss := make([]fn.Schedule, len(ds))
+	for i, d := range ds {
+		ss[i] = fn.Schedule{Name: d.Name, Cron: d.Cron, Rate: d.Rate, Timezone: d.Timezone,
+			Event: rawJSON(d.Event), Enabled: d.Enabled, CatchUp: d.CatchUp}
+	}
+	return ss
+}
+
 type envDoc struct {
 	Name  string `bson:"name"`
 	Value string `bson:"value"`
@@ -109,7 +199,7 @@ func toFunctionDoc(f *fn.Function) *functionDoc {
 		TimeoutMs: f.Timeout, MemoryMB: f.Memory, Driver: f.Driver, MaxInstances: f.MaxInstances,
 		Network: f.Network, Version: f.Version, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt,
 		MinInstances: f.MinInstances, Concurrency: f.Concurrency, KeepAliveMs: f.KeepAlive,
-		URL: toURLDoc(f.URL),
+		URL: toURLDoc(f.URL), Async: toAsyncDoc(f.Async), Schedules: toScheduleDocs(f.Schedules),
 	}
 	for _, p := range sortedKeys(f.Files) {
 		c := f.Files[p]
@@ -135,7 +225,7 @@ func (d *functionDoc) function() *fn.Function {
 		Timeout: d.TimeoutMs, Memory: d.MemoryMB, Driver: d.Driver, MaxInstances: d.MaxInstances,
 		Network: d.Network, Version: d.Version, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
 		MinInstances: d.MinInstances, Concurrency: max(d.Concurrency, 1), KeepAlive: d.KeepAliveMs,
-		URL: d.URL.config(),
+		URL: d.URL.config(), Async: d.Async.config(), Schedules: schedules(d.Schedules),
 	}
 	for _, fd := range d.Files {
 		if fd.Binary != nil {

@@ -99,6 +99,7 @@ func TestEveryFieldRoundTrips(t *testing.T) {
 	f.ID = fn.NewID()
 	f.Files = map[string]string{"main.py": "x = 1\n", "pkg/v1.2/data.json": `{"a.b": 1}`, "$odd": "dollar"}
 	f.Env = map[string]string{"A": "1", "EMPTY": ""}
+	f.Schedules[0].NextRun = nil // shown, never stored
 	if err := s.CreateFunction(ctx, f); err != nil {
 		t.Fatalf("CreateFunction: %v", err)
 	}
@@ -136,47 +137,57 @@ func fill(t *testing.T, v reflect.Value, skip ...string) {
 		if !sf.IsExported() || contains(skip, sf.Name) {
 			continue
 		}
-		fv := v.Field(i)
-		switch fv.Kind() {
-		case reflect.String:
-			fv.SetString("s-" + sf.Name)
-		case reflect.Int, reflect.Int64, reflect.Uint32:
-			if fv.Kind() == reflect.Uint32 {
-				fv.SetUint(uint64(1000 + i))
-			} else {
-				fv.SetInt(int64(1000 + i))
-			}
-		case reflect.Float64:
-			fv.SetFloat(float64(i) + 0.25)
-		case reflect.Bool:
-			fv.SetBool(true)
-		case reflect.Map:
-			fv.Set(reflect.ValueOf(map[string]string{"k": "v-" + sf.Name}))
-		case reflect.Slice:
-			switch e := fv.Type().Elem(); {
-			case e.Kind() == reflect.Uint8: // json.RawMessage
-				fv.SetBytes([]byte(`{"f":"` + sf.Name + `"}`))
-			case e.Kind() == reflect.String:
-				fv.Set(reflect.ValueOf([]string{"s-" + sf.Name}))
-			case e.Kind() == reflect.Struct:
-				s := reflect.MakeSlice(fv.Type(), 1, 1)
-				fill(t, s.Index(0))
-				fv.Set(s)
-			default:
-				t.Fatalf("fill: field %s of type %s: teach fill about it", sf.Name, fv.Type())
-			}
-		case reflect.Pointer:
-			p := reflect.New(fv.Type().Elem())
-			fill(t, p.Elem())
-			fv.Set(p)
-		case reflect.Struct:
-			if fv.Type() != reflect.TypeOf(time.Time{}) {
-				t.Fatalf("fill: field %s of type %s: teach fill about it", sf.Name, fv.Type())
-			}
-			fv.Set(reflect.ValueOf(time.Date(2024, 2, 29, 23, 59, 58, int(i)*int(time.Millisecond), time.UTC)))
-		default:
-			t.Fatalf("fill: field %s of kind %s: teach fill about it", sf.Name, fv.Kind())
+		fillValue(t, v.Field(i), sf.Name, i)
+	}
+}
+
+// fillValue sets fv, field i named name, to a value other than its zero
+// value.
+func fillValue(t *testing.T, fv reflect.Value, name string, i int) {
+	t.Helper()
+	switch fv.Kind() {
+	case reflect.String:
+		fv.SetString("s-" + name)
+	case reflect.Int, reflect.Int64, reflect.Uint32:
+		if fv.Kind() == reflect.Uint32 {
+			fv.SetUint(uint64(1000 + i))
+		} else {
+			fv.SetInt(int64(1000 + i))
 		}
+	case reflect.Float64:
+		fv.SetFloat(float64(i) + 0.25)
+	case reflect.Bool:
+		fv.SetBool(true)
+	case reflect.Map:
+		fv.Set(reflect.ValueOf(map[string]string{"k": "v-" + name}))
+	case reflect.Slice:
+		switch e := fv.Type().Elem(); {
+		case e.Kind() == reflect.Uint8: // json.RawMessage
+			fv.SetBytes([]byte(`{"f":"` + name + `"}`))
+		case e.Kind() == reflect.String:
+			fv.Set(reflect.ValueOf([]string{"s-" + name}))
+		case e.Kind() == reflect.Struct:
+			s := reflect.MakeSlice(fv.Type(), 1, 1)
+			fill(t, s.Index(0))
+			fv.Set(s)
+		default:
+			t.Fatalf("fill: field %s of type %s: teach fill about it", name, fv.Type())
+		}
+	case reflect.Pointer:
+		p := reflect.New(fv.Type().Elem())
+		if e := p.Elem(); e.Kind() == reflect.Struct && e.Type() != reflect.TypeOf(time.Time{}) {
+			fill(t, e)
+		} else {
+			fillValue(t, e, name, i)
+		}
+		fv.Set(p)
+	case reflect.Struct:
+		if fv.Type() != reflect.TypeOf(time.Time{}) {
+			t.Fatalf("fill: field %s of type %s: teach fill about it", name, fv.Type())
+		}
+		fv.Set(reflect.ValueOf(time.Date(2024, 2, 29, 23, 59, 58, int(i)*int(time.Millisecond), time.UTC)))
+	default:
+		t.Fatalf("fill: field %s of kind %s: teach fill about it", name, fv.Kind())
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 
 // execCols are the columns ListExecutions reads: all but event.
 const execCols = `id, function_id, version, status, result, error, logs,
-	started_at, duration_ms, cold_start, init_ms, queue_ms, peak_memory_kib, trigger`
+	started_at, duration_ms, cold_start, init_ms, queue_ms, peak_memory_kib, trigger, attempt`
 
 // insertChunk is how many records one multi-row INSERT carries. Binding 32
 // rows per call rather than one cuts the per-call cost of database/sql and
@@ -23,18 +23,43 @@ const execCols = `id, function_id, version, status, result, error, logs,
 const insertChunk = 32
 
 // insertCols is the number of columns InsertExecutions binds per record.
-const insertCols = 15
+const insertCols = 16
+
+// stageSQL is the stage of the status of a row of t (an execution on its
+// way, as ordered by fn.Status.Final): 0 queued, 1 running, 2 final.
+func stageSQL(t string) string {
+	return `CASE ` + t + `.status WHEN 'queued' THEN 0 WHEN 'running' THEN 1 ELSE 2 END`
+}
+
+// upsertSQL is what insertSQL does with a taken id: the new record
+// replaces the stored one if its (attempt, stage) is greater, and is
+// otherwise dropped. SQLite applies the rows of one INSERT in order, each
+// seeing the ones before it, so records of one id within one statement
+// are compared with each other the same way.
+var upsertSQL = ` ON CONFLICT (id) DO UPDATE SET
+	function_id = excluded.function_id, version = excluded.version, status = excluded.status,
+	result = excluded.result, error = excluded.error, logs = excluded.logs,
+	started_at = excluded.started_at, duration_ms = excluded.duration_ms,
+	cold_start = excluded.cold_start, init_ms = excluded.init_ms, queue_ms = excluded.queue_ms,
+	peak_memory_kib = excluded.peak_memory_kib, trigger = excluded.trigger,
+	attempt = excluded.attempt, event = excluded.event
+	WHERE (excluded.attempt, ` + stageSQL("excluded") + `) > (executions.attempt, ` + stageSQL("executions") + `)`
 
 // insertSQL is the INSERT of rows records.
 func insertSQL(rows int) string {
 	row := "(" + strings.Repeat("?, ", insertCols-1) + "?)"
 	return `INSERT INTO executions (` + execCols + `, event) VALUES ` +
-		strings.Repeat(row+", ", rows-1) + row
+		strings.Repeat(row+", ", rows-1) + row + upsertSQL
 }
 
 // InsertExecutions writes a batch of records in one transaction, through
-// statements prepared once at Open. A taken id fails the whole batch with
-// fn.ErrConflict.
+// statements prepared once at Open. A record whose id is already stored
+// (an async call's stages share one id) replaces the stored one if and
+// only if its (attempt, stage) is greater, stage being 0 for queued, 1 for
+// running and 2 for a final status; otherwise it is skipped, silently. So
+// a final record is never overwritten by a late queued or running one, a
+// retry's records replace the previous attempt's, and writing a batch
+// again changes nothing.
 func (s *Store) InsertExecutions(ctx context.Context, execs []*fn.Execution) error {
 	if len(execs) == 0 {
 		return nil
@@ -44,6 +69,9 @@ func (s *Store) InsertExecutions(ctx context.Context, execs []*fn.Execution) err
 	for _, e := range execs {
 		if e == nil || e.ID == "" || e.FunctionID == "" {
 			return fmt.Errorf("sqlite: insert executions: %w", fn.Invalid("executionId", "record without id or function id"))
+		}
+		if e.Attempt < 0 {
+			return fmt.Errorf("sqlite: insert executions: %s: %w", e.ID, fn.Invalid("attempt", "must not be negative"))
 		}
 		var errText any
 		if e.Error != nil {
@@ -55,7 +83,7 @@ func (s *Store) InsertExecutions(ctx context.Context, execs []*fn.Execution) err
 		}
 		args = append(args, e.ID, e.FunctionID, e.Version, string(e.Status),
 			rawText(e.Result), errText, e.Logs, nanos(e.StartedAt), e.DurationMs,
-			boolInt(e.ColdStart), e.InitMs, e.QueueMs, e.PeakMemoryKiB, e.Trigger, rawText(e.Event))
+			boolInt(e.ColdStart), e.InitMs, e.QueueMs, e.PeakMemoryKiB, e.Trigger, e.Attempt, rawText(e.Event))
 	}
 
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -169,12 +197,17 @@ func scanExecution(sc scanner, withEvent bool) (*fn.Execution, error) {
 		started, cold          int64
 	)
 	dest := []any{&e.ID, &e.FunctionID, &e.Version, &status, &result, &errJSON, &e.Logs,
-		&started, &e.DurationMs, &cold, &e.InitMs, &e.QueueMs, &e.PeakMemoryKiB, &e.Trigger}
+		&started, &e.DurationMs, &cold, &e.InitMs, &e.QueueMs, &e.PeakMemoryKiB, &e.Trigger, &e.Attempt}
 	if withEvent {
 		dest = append(dest, &event)
 	}
 	if err := sc.Scan(dest...); err != nil {
 		return nil, err
+	}
+	// Nothing stored is trusted. Bad data is the store's failure, not
+	// the caller's: a plain error, as for undecodable JSON.
+	if e.Attempt < 0 {
+		return nil, fmt.Errorf("execution %s: stored attempt %d is negative", e.ID, e.Attempt)
 	}
 	e.Status = fn.Status(status)
 	e.Result = rawJSON(result)

@@ -12,7 +12,7 @@ import (
 
 const functionCols = `id, name, runtime, handler, files, env, timeout_ms, memory_mb,
 	driver, max_instances, version, created_at, updated_at, network,
-	min_instances, concurrency, keep_alive_ms, code, url`
+	min_instances, concurrency, keep_alive_ms, code, url, async, schedules`
 
 // CreateFunction inserts f; a taken name (or id) is fn.ErrConflict.
 func (s *Store) CreateFunction(ctx context.Context, f *fn.Function) error {
@@ -23,11 +23,15 @@ func (s *Store) CreateFunction(ctx context.Context, f *fn.Function) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: create function: %w", err)
 	}
+	async, schedules, err := encodeAsync(f)
+	if err != nil {
+		return fmt.Errorf("sqlite: create function: %w", err)
+	}
 	_, err = s.w.ExecContext(ctx, `INSERT INTO functions (`+functionCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.ID, f.Name, f.Runtime, f.Handler, files, env, f.Timeout, f.Memory,
 		f.Driver, f.MaxInstances, f.Version, nanos(f.CreatedAt), nanos(f.UpdatedAt), boolInt(f.Network),
-		f.MinInstances, f.Concurrency, f.KeepAlive, code, url)
+		f.MinInstances, f.Concurrency, f.KeepAlive, code, url, async, schedules)
 	return wrapErr("create function", err)
 }
 
@@ -77,6 +81,10 @@ func (s *Store) UpdateFunction(ctx context.Context, f *fn.Function, prevVersion 
 	if err != nil {
 		return fmt.Errorf("sqlite: update function: %w", err)
 	}
+	async, schedules, err := encodeAsync(f)
+	if err != nil {
+		return fmt.Errorf("sqlite: update function: %w", err)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return wrapErr("update function", err)
@@ -85,11 +93,12 @@ func (s *Store) UpdateFunction(ctx context.Context, f *fn.Function, prevVersion 
 	res, err := tx.ExecContext(ctx, `UPDATE functions SET name = ?, runtime = ?, handler = ?,
 		files = ?, env = ?, timeout_ms = ?, memory_mb = ?, driver = ?, max_instances = ?,
 		version = ?, created_at = ?, updated_at = ?, network = ?,
-		min_instances = ?, concurrency = ?, keep_alive_ms = ?, code = ?, url = ?
+		min_instances = ?, concurrency = ?, keep_alive_ms = ?, code = ?, url = ?,
+		async = ?, schedules = ?
 		WHERE id = ? AND version = ?`,
 		f.Name, f.Runtime, f.Handler, files, env, f.Timeout, f.Memory, f.Driver,
 		f.MaxInstances, f.Version, nanos(f.CreatedAt), nanos(f.UpdatedAt), boolInt(f.Network),
-		f.MinInstances, f.Concurrency, f.KeepAlive, code, url, f.ID, prevVersion)
+		f.MinInstances, f.Concurrency, f.KeepAlive, code, url, async, schedules, f.ID, prevVersion)
 	if err != nil {
 		return wrapErr("update function", err)
 	}
@@ -171,6 +180,37 @@ func encodeMaps(f *fn.Function) (files, env, code, url string, err error) {
 	return string(fb), string(eb), code, url, nil
 }
 
+// encodeAsync renders f's async settings and schedules as JSON text, NULL
+// (nil) for none. A schedule's NextRun is never stored.
+func encodeAsync(f *fn.Function) (async, schedules any, err error) {
+	if f.Async != nil {
+		b, err := json.Marshal(f.Async)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode async: %w", err)
+		}
+		async = string(b)
+	}
+	if f.Schedules != nil {
+		b, err := json.Marshal(withoutNextRun(f.Schedules))
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode schedules: %w", err)
+		}
+		schedules = string(b)
+	}
+	return async, schedules, nil
+}
+
+// withoutNextRun returns a copy of ss with NextRun cleared: it is shown,
+// never stored.
+func withoutNextRun(ss []fn.Schedule) []fn.Schedule {
+	out := make([]fn.Schedule, len(ss))
+	for i, s := range ss {
+		s.NextRun = nil
+		out[i] = s
+	}
+	return out
+}
+
 type scanner interface{ Scan(dest ...any) error }
 
 func scanFunction(sc scanner) (*fn.Function, error) {
@@ -178,12 +218,13 @@ func scanFunction(sc scanner) (*fn.Function, error) {
 		f                fn.Function
 		files, env, code []byte
 		url              []byte
+		async, schedules []byte
 		created, updated int64
 		network          int64
 	)
 	if err := sc.Scan(&f.ID, &f.Name, &f.Runtime, &f.Handler, &files, &env, &f.Timeout, &f.Memory,
 		&f.Driver, &f.MaxInstances, &f.Version, &created, &updated, &network,
-		&f.MinInstances, &f.Concurrency, &f.KeepAlive, &code, &url); err != nil {
+		&f.MinInstances, &f.Concurrency, &f.KeepAlive, &code, &url, &async, &schedules); err != nil {
 		return nil, err
 	}
 	if len(code) > 0 {
@@ -198,6 +239,18 @@ func scanFunction(sc scanner) (*fn.Function, error) {
 		if err := json.Unmarshal(url, f.URL); err != nil {
 			return nil, fmt.Errorf("decode url of %s: %w", f.ID, err)
 		}
+	}
+	if len(async) > 0 {
+		f.Async = new(fn.AsyncConfig)
+		if err := json.Unmarshal(async, f.Async); err != nil {
+			return nil, fmt.Errorf("decode async of %s: %w", f.ID, err)
+		}
+	}
+	if len(schedules) > 0 {
+		if err := json.Unmarshal(schedules, &f.Schedules); err != nil {
+			return nil, fmt.Errorf("decode schedules of %s: %w", f.ID, err)
+		}
+		f.Schedules = withoutNextRun(f.Schedules)
 	}
 	if err := json.Unmarshal(files, &f.Files); err != nil {
 		return nil, fmt.Errorf("decode files of %s: %w", f.ID, err)

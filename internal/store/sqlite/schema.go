@@ -101,6 +101,14 @@ var migrations = []string{
 	// (fn.Execution.Trigger), '' for the API.
 	`ALTER TABLE functions ADD COLUMN url TEXT NOT NULL DEFAULT '';
 	ALTER TABLE executions ADD COLUMN trigger TEXT NOT NULL DEFAULT '';`,
+
+	// 9: async calls and schedules. attempt is an execution's try of an
+	// async call (fn.Execution.Attempt, 0 for other calls); async and
+	// schedules are a function's async settings (fn.AsyncConfig) and its
+	// schedules (fn.Schedule, without NextRun) as JSON, NULL for none.
+	`ALTER TABLE executions ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE functions ADD COLUMN async TEXT;
+	ALTER TABLE functions ADD COLUMN schedules TEXT;`,
 }
 
 // migrate applies the steps db has not yet had, all in one transaction.

@@ -50,6 +50,10 @@ func Run(t *testing.T, open Opener) {
 		{"code, layers and build round trip", testCodeRoundTrip},
 		{"blobs", testBlobs},
 		{"url settings round trip", testURLRoundTrip},
+		{"async settings and schedules round trip", testAsyncRoundTrip},
+		{"attempt round trip", testAttemptRoundTrip},
+		{"stages of one id: the later (attempt, stage) wins", testStageUpsert},
+		{"status filter for queued and running", testStageStatusFilter},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -132,6 +136,17 @@ func newFunction(name string) *fn.Function {
 			AllowHeaders: []string{"content-type", "x-trace"}, ExposeHeaders: []string{"x-request-id"},
 			MaxAge: 600, AllowCredentials: true,
 		}},
+		Async: &fn.AsyncConfig{
+			MaxRetries: ptr(1), MaxEventAgeSeconds: 3600, RetryBackoff: "30s",
+			OnSuccess: &fn.Destination{Function: "audit"},
+			OnFailure: &fn.Destination{URL: "https://hooks.example.com/failed?x=1"},
+		},
+		Schedules: []fn.Schedule{
+			{Name: "nightly", Cron: "0 3 * * *", Timezone: "Europe/Paris",
+				Event:   json.RawMessage(`{"kind": "nightly", "$oid": "x", "big": 123456789012345678901234567890}`),
+				Enabled: ptr(false), CatchUp: "latest"},
+			{Name: "often", Rate: "5m"},
+		},
 		Version:   1,
 		CreatedAt: epoch,
 		UpdatedAt: epoch.Add(1500 * time.Millisecond),
@@ -266,6 +281,27 @@ func assertFunction(t *testing.T, got, want *fn.Function) {
 	if gu, wu := mustJSON(t, got.URL), mustJSON(t, want.URL); gu != wu {
 		t.Errorf("function %s: URL:\n got %s\nwant %s", want.Name, gu, wu)
 	}
+	if ga, wa := mustJSON(t, got.Async), mustJSON(t, want.Async); ga != wa {
+		t.Errorf("function %s: Async:\n got %s\nwant %s", want.Name, ga, wa)
+	}
+	// Schedules compare as values: events as JSON, NextRun never stored.
+	if len(got.Schedules) != len(want.Schedules) {
+		t.Errorf("function %s: %d schedules, want %d", want.Name, len(got.Schedules), len(want.Schedules))
+	} else {
+		for i := range want.Schedules {
+			g, w := got.Schedules[i], want.Schedules[i]
+			if !jsonEqual(g.Event, w.Event) {
+				t.Errorf("function %s: schedule %d: Event = %s, want %s", want.Name, i, g.Event, w.Event)
+			}
+			if g.NextRun != nil {
+				t.Errorf("function %s: schedule %d: NextRun = %v, want it never stored", want.Name, i, g.NextRun)
+			}
+			g.Event, w.Event, w.NextRun = nil, nil, nil
+			if gs, ws := mustJSON(t, g), mustJSON(t, w); gs != ws {
+				t.Errorf("function %s: schedule %d:\n got %s\nwant %s", want.Name, i, gs, ws)
+			}
+		}
+	}
 	if !got.CreatedAt.Equal(want.CreatedAt) {
 		t.Errorf("function %s: CreatedAt = %v, want %v", want.Name, got.CreatedAt, want.CreatedAt)
 	}
@@ -284,7 +320,7 @@ func assertExecution(t *testing.T, got, want *fn.Execution, withEvent bool) {
 	if got.ID != want.ID || got.FunctionID != want.FunctionID || got.Version != want.Version ||
 		got.Status != want.Status || got.Logs != want.Logs || got.DurationMs != want.DurationMs ||
 		got.ColdStart != want.ColdStart || got.InitMs != want.InitMs || got.QueueMs != want.QueueMs ||
-		got.PeakMemoryKiB != want.PeakMemoryKiB || got.Trigger != want.Trigger {
+		got.PeakMemoryKiB != want.PeakMemoryKiB || got.Trigger != want.Trigger || got.Attempt != want.Attempt {
 		t.Errorf("execution scalars:\n got %+v\nwant %+v", got, want)
 	}
 	if !got.StartedAt.Equal(want.StartedAt) {
@@ -336,6 +372,8 @@ func jsonEqual(a, b json.RawMessage) bool {
 	}
 	return reflect.DeepEqual(x, y)
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func mustJSON(t *testing.T, v any) string {
 	t.Helper()
