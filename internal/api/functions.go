@@ -5,6 +5,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
+	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/functions"
@@ -120,5 +122,24 @@ func (s *Server) deleteFunction(w http.ResponseWriter, r *http.Request) {
 func (s *Server) view(r *http.Request, f *fn.Function) *functionView {
 	g := *f
 	g.Files = s.cfg.Functions.InlineFiles(r.Context(), f)
+	g.Schedules = withNextRuns(f.Schedules, time.Now())
 	return &functionView{Function: &g}
+}
+
+// withNextRuns is a copy of schedules with each enabled one's next run
+// after now filled in.
+func withNextRuns(schedules []fn.Schedule, now time.Time) []fn.Schedule {
+	if len(schedules) == 0 {
+		return schedules
+	}
+	out := slices.Clone(schedules)
+	for i := range out {
+		out[i].NextRun = nil
+		if out[i].On() {
+			if t, err := out[i].Next(now); err == nil {
+				out[i].NextRun = &t
+			}
+		}
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/store"
 	"github.com/nimbusfaas/nimbus/internal/trigger/async"
+	"github.com/nimbusfaas/nimbus/internal/trigger/schedule"
 	"github.com/nimbusfaas/nimbus/internal/web"
 
 	// The built-in drivers.
@@ -44,6 +46,7 @@ type Server struct {
 	store   store.Store
 	bus     *bus.Bus
 	async   *async.Queue
+	sched   *schedule.Scheduler
 	engine  *engine.Engine
 	fns     *functions.Service
 	metrics *metrics.Recorder
@@ -203,7 +206,18 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		closeAll()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: st, bus: b, async: queue, engine: eng, fns: fns, metrics: rec, drivers: drivers, interp: interp, stopping: make(chan struct{})}
+	sched, err := schedule.New(schedule.Config{
+		Bus: b, Functions: fns, Logger: log,
+		Enqueue: func(ctx context.Context, f *fn.Function, trigger string, event json.RawMessage, key string) (string, error) {
+			a, err := queue.Enqueue(ctx, f, async.Call{Trigger: trigger, Event: event, IdempotencyKey: key})
+			return a.ExecutionID, err
+		},
+	})
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, store: st, bus: b, async: queue, sched: sched, engine: eng, fns: fns, metrics: rec, drivers: drivers, interp: interp, stopping: make(chan struct{})}
 	handler := api.New(api.Config{
 		Store:        st,
 		Engine:       eng,
@@ -303,6 +317,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.engine.Start(ctx)
 	s.async.Start(ctx)
+	if err := s.sched.Start(ctx); err != nil {
+		s.log.Error("schedules do not fire", "error", err)
+	}
 	s.warmUp(ctx)
 	go s.collect()
 	loc, _ := StoreLocation(s.cfg)
@@ -350,7 +367,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	herr := s.http.Shutdown(ctx)
 	// Async calls stop coming in; those running finish (or run again
 	// later) before the engine stops.
-	aerr := s.async.Close(ctx)
+	aerr := errors.Join(s.sched.Close(ctx), s.async.Close(ctx))
 	eerr := s.engine.Close(ctx)
 	for _, d := range s.drivers {
 		// Drivers that keep processes of their own (warm sandboxes) stop them.

@@ -170,7 +170,7 @@ func toScheduleDocs(ss []fn.Schedule) []scheduleDoc {
 	ds := make([]scheduleDoc, len(ss))
 	for i, s := range ss {
 		ds[i] = scheduleDoc{Name: s.Name, Cron: s.Cron, Rate: s.Rate, Timezone: s.Timezone,
-			Event: jsonText(s.Event), Enabled: s.Enabled, CatchUp: s.CatchUp}
+			Event: jsonText(s.Event), Enabled: s.Enabled, CatchUp: string(s.CatchUp)}
 	}
 	return ds
 }
@@ -182,7 +182,7 @@ func schedules(ds []scheduleDoc) []fn.Schedule {
 	ss := make([]fn.Schedule, len(ds))
 	for i, d := range ds {
 		ss[i] = fn.Schedule{Name: d.Name, Cron: d.Cron, Rate: d.Rate, Timezone: d.Timezone,
-			Event: rawJSON(d.Event), Enabled: d.Enabled, CatchUp: d.CatchUp}
+			Event: rawJSON(d.Event), Enabled: d.Enabled, CatchUp: fn.CatchUp(d.CatchUp)}
 	}
 	return ss
 }
