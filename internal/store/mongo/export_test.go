@@ -35,3 +35,10 @@ func PutLock(ctx context.Context, s *Store, functionID string, version int, crea
 	_, err := s.locks.InsertOne(ctx, lockDoc{ID: fmt.Sprintf("%s/%d", functionID, version), Base: version - 1, Created: created.UTC().Truncate(time.Millisecond)})
 	return err
 }
+
+// SetExecutionField sets a field of a stored execution as something else
+// writing to the database might.
+func SetExecutionField(ctx context.Context, s *Store, id, field string, value any) error {
+	_, err := s.executions.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: field, Value: value}}}})
+	return err
+}

@@ -400,3 +400,27 @@ func TestRegisteredSchemes(t *testing.T) {
 		t.Errorf("store.Open(%s) = %T, want *mongo.Store", uri, s)
 	}
 }
+
+// TestNegativeStoredAttempt: a negative attempt in the database (written
+// by something else) is refused on read, not passed on.
+func TestNegativeStoredAttempt(t *testing.T) {
+	ctx := t.Context()
+	s := openClosing(t, mongotest.Shared(t).NewDatabase(t))
+	f := testFunction("alpha")
+	if err := s.CreateFunction(ctx, f); err != nil {
+		t.Fatalf("CreateFunction: %v", err)
+	}
+	e := &fn.Execution{ID: fn.NewID(), FunctionID: f.ID, Status: fn.StatusQueued, StartedAt: time.Now()}
+	if err := s.InsertExecutions(ctx, []*fn.Execution{e}); err != nil {
+		t.Fatalf("InsertExecutions: %v", err)
+	}
+	if err := mongo.SetExecutionField(ctx, s, e.ID, "attempt", -1); err != nil {
+		t.Fatalf("corrupt attempt: %v", err)
+	}
+	if got, err := s.GetExecution(ctx, f.ID, e.ID); err == nil || !strings.Contains(err.Error(), "attempt") {
+		t.Errorf("GetExecution = %+v, %v; want an error about the attempt", got, err)
+	}
+	if got, err := s.ListExecutions(ctx, f.ID, store.ExecQuery{Status: fn.StatusQueued}); err == nil {
+		t.Errorf("ListExecutions = %d records, nil error; want an error about the attempt", len(got))
+	}
+}

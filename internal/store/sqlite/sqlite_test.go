@@ -314,3 +314,28 @@ func TestCloseTwice(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// TestNegativeStoredAttempt: a negative attempt in the database (written
+// by something else) is refused on read, not passed on.
+func TestNegativeStoredAttempt(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "nimbus.db")
+	s := openClosing(t, path)
+	f := testFunction("alpha")
+	if err := s.CreateFunction(ctx, f); err != nil {
+		t.Fatalf("CreateFunction: %v", err)
+	}
+	e := &fn.Execution{ID: fn.NewID(), FunctionID: f.ID, Status: fn.StatusQueued, Attempt: 0}
+	if err := s.InsertExecutions(ctx, []*fn.Execution{e}); err != nil {
+		t.Fatalf("InsertExecutions: %v", err)
+	}
+	if _, err := rawDB(t, path).ExecContext(ctx, `UPDATE executions SET attempt = -1 WHERE id = ?`, e.ID); err != nil {
+		t.Fatalf("corrupt attempt: %v", err)
+	}
+	if got, err := s.GetExecution(ctx, f.ID, e.ID); err == nil || !strings.Contains(err.Error(), "attempt") {
+		t.Errorf("GetExecution = %+v, %v; want an error about the attempt", got, err)
+	}
+	if got, err := s.ListExecutions(ctx, f.ID, store.ExecQuery{Status: fn.StatusQueued}); err == nil {
+		t.Errorf("ListExecutions = %d records, nil error; want an error about the attempt", len(got))
+	}
+}
