@@ -277,12 +277,28 @@ func (q *Queue) Enqueue(ctx context.Context, f *fn.Function, c Call) (Accepted, 
 		idemKey = hex.EncodeToString(sum[:])
 		msg.Header.Set(jetstream.MsgIDHeader, idemKey)
 	}
+	// The queued stage is told before the publish, so that the running
+	// stage (a consumer may start the call at once) never comes before
+	// it; a call refused is then recorded as rejected. A call with an
+	// idempotency key may be a duplicate, which has no record of its own:
+	// its stage is told after.
+	if idemKey == "" {
+		q.cfg.Engine.Stage(f, ex)
+	}
 	ack, err := q.js.PublishMsg(ctx, msg)
 	if err != nil {
 		if isFull(err) {
-			return Accepted{}, fmt.Errorf("the async queue is full: %w", fn.ErrUnavailable)
+			err = fmt.Errorf("the async queue is full: %w", fn.ErrUnavailable)
+		} else {
+			err = fmt.Errorf("queue the call: %v: %w", err, fn.ErrUnavailable)
 		}
-		return Accepted{}, fmt.Errorf("queue the call: %v: %w", err, fn.ErrUnavailable)
+		if idemKey == "" {
+			rejected := *ex
+			rejected.Status = fn.StatusRejected // replaces the queued stage
+			rejected.Error = &fn.ErrorInfo{Type: "Nimbus.Rejected", Message: err.Error()}
+			q.cfg.Engine.Stage(f, &rejected)
+		}
+		return Accepted{}, err
 	}
 	if ack.Duplicate {
 		q.stats.Duplicates.Add(1)
@@ -296,7 +312,9 @@ func (q *Queue) Enqueue(ctx context.Context, f *fn.Function, c Call) (Accepted, 
 		}
 	}
 	q.stats.Accepted.Add(1)
-	q.cfg.Engine.Stage(f, ex)
+	if idemKey != "" {
+		q.cfg.Engine.Stage(f, ex)
+	}
 	return Accepted{ExecutionID: ex.ID}, nil
 }
 
