@@ -45,7 +45,7 @@ func TestScheduleFiresOnceAcrossTwoServers(t *testing.T) {
 
 	spec := map[string]any{
 		"name": "ticker", "runtime": "python",
-		"code": "def handler(event, context):\n    return event['time']\n",
+		"code":      "def handler(event, context):\n    return event['time']\n",
 		"schedules": []map[string]any{{"name": "every-second", "cron": "* * * * * *", "event": map[string]any{"job": "tick"}}},
 	}
 	var created struct {
