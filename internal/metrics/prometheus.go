@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,7 @@ func NewRegistry() *prometheus.Registry {
 // promMetrics are the collectors the recorder feeds.
 type promMetrics struct {
 	invocations   *prometheus.CounterVec   // function, function_id, status, cold
+	byTrigger     *prometheus.CounterVec   // function, function_id, trigger, status
 	duration      *prometheus.HistogramVec // function, function_id
 	coldStart     *prometheus.HistogramVec // function, function_id
 	queueWait     *prometheus.HistogramVec // function, function_id
@@ -57,6 +59,10 @@ func newPromMetrics(reg prometheus.Registerer) *promMetrics {
 			Namespace: namespace, Name: "invocations_total",
 			Help: "Finished invocations by function, status (success, error, timeout, oom, crashed, rejected) and whether they started a new instance.",
 		}, []string{"function", "function_id", "status", "cold"}),
+		byTrigger: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "invocations_by_trigger_total",
+			Help: "Finished invocations by function, the way they came in (api, http, async, schedule, destination) and status; a series appears with its first invocation.",
+		}, []string{"function", "function_id", "trigger", "status"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "invocation_duration_seconds",
 			Help:    "Time from the start of an invocation to its reply, cold start included; rejected calls are not counted.",
@@ -100,7 +106,7 @@ func newPromMetrics(reg prometheus.Registerer) *promMetrics {
 			Help: "Clients following the live event stream.",
 		}),
 	}
-	reg.MustRegister(p.invocations, p.duration, p.coldStart, p.queueWait, p.driverStart,
+	reg.MustRegister(p.invocations, p.byTrigger, p.duration, p.coldStart, p.queueWait, p.driverStart,
 		p.storeBatch, p.storeLatency, p.storeErrors, p.eventsDropped, p.subscribers)
 	return p
 }
@@ -110,10 +116,13 @@ func newPromMetrics(reg prometheus.Registerer) *promMetrics {
 type fnProm struct {
 	id, name, driver string
 	calls            [numStatuses][2]prometheus.Counter // status, cold
-	duration         prometheus.Observer
-	coldStart        prometheus.Observer
-	queueWait        prometheus.Observer
-	driverStart      prometheus.Observer
+	// byTrigger are made on first use: most functions see one or two
+	// triggers.
+	byTrigger   [len(triggerNames)][numStatuses]atomic.Pointer[prometheus.Counter]
+	duration    prometheus.Observer
+	coldStart   prometheus.Observer
+	queueWait   prometheus.Observer
+	driverStart prometheus.Observer
 }
 
 func (p *promMetrics) observe(r *Recorder, m *function, f *fn.Function, e *fn.Execution, o *observation) {
@@ -132,6 +141,14 @@ func (p *promMetrics) observe(r *Recorder, m *function, f *fn.Function, e *fn.Ex
 		c.driverStart.Observe(o.initMs / 1e3)
 	}
 	c.calls[o.status][cold].Inc()
+	t := triggerIndex(e.Trigger)
+	bt := c.byTrigger[t][o.status].Load()
+	if bt == nil {
+		ctr := p.byTrigger.WithLabelValues(name, e.FunctionID, triggerNames[t], string(fn.Statuses[o.status]))
+		c.byTrigger[t][o.status].CompareAndSwap(nil, &ctr)
+		bt = &ctr
+	}
+	(*bt).Inc()
 	if o.ran {
 		c.duration.Observe(o.durMs / 1e3)
 	}
@@ -168,6 +185,7 @@ func (p *promMetrics) children(r *Recorder, m *function, id, name, driver string
 func (p *promMetrics) forget(c *fnProm) {
 	labels := prometheus.Labels{"function": c.name, "function_id": c.id}
 	p.invocations.DeletePartialMatch(labels)
+	p.byTrigger.DeletePartialMatch(labels)
 	p.duration.Delete(labels)
 	p.coldStart.Delete(labels)
 	p.queueWait.Delete(labels)
@@ -248,4 +266,17 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(c.src.InFlight()))
 	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(c.src.Dropped()))
+}
+
+// triggerNames label the ways calls come in; "api" is POST
+// /api/executions (fn.Execution.Trigger "").
+var triggerNames = [...]string{"api", fn.TriggerHTTP, fn.TriggerAsync, fn.TriggerSchedule, fn.TriggerDestination}
+
+func triggerIndex(t string) int {
+	for i, n := range triggerNames[1:] {
+		if t == n {
+			return i + 1
+		}
+	}
+	return 0
 }

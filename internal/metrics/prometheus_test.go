@@ -166,3 +166,34 @@ func TestPrometheusEngineState(t *testing.T) {
 		t.Errorf("in flight %v", v)
 	}
 }
+
+func TestPrometheusCountsByTrigger(t *testing.T) {
+	reg := metrics.NewRegistry()
+	r := metrics.New(metrics.Config{Registry: reg})
+	f := &fn.Function{ID: "id1", Name: "one", Driver: "sandbox"}
+	now := time.Now()
+	for _, c := range []struct {
+		trigger string
+		status  fn.Status
+		n       int
+	}{{"", fn.StatusSuccess, 2}, {fn.TriggerHTTP, fn.StatusSuccess, 3}, {fn.TriggerAsync, fn.StatusError, 1}, {fn.TriggerSchedule, fn.StatusSuccess, 1}} {
+		for range c.n {
+			ex := exec(f, now, c.status, 1)
+			ex.Trigger = c.trigger
+			r.Record(f, ex)
+		}
+	}
+	fams := gather(t, reg)
+	for _, tc := range []struct {
+		trigger, status string
+		want            float64
+	}{{"api", "success", 2}, {"http", "success", 3}, {"async", "error", 1}, {"schedule", "success", 1}} {
+		m := find(fams["nimbus_invocations_by_trigger_total"], map[string]string{"function": "one", "trigger": tc.trigger, "status": tc.status})
+		if got := m.GetCounter().GetValue(); m == nil || got != tc.want {
+			t.Errorf("invocations by trigger %s, %s = %v, want %v", tc.trigger, tc.status, got, tc.want)
+		}
+	}
+	if n := len(fams["nimbus_invocations_by_trigger_total"].GetMetric()); n != 4 {
+		t.Errorf("%d series by trigger, want the 4 seen", n)
+	}
+}
