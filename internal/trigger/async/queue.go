@@ -117,6 +117,7 @@ type Queue struct {
 	stopAcks chan struct{} // closed at Close: the ack loop acknowledges what it has, and ends
 	acked    chan struct{} // closed when the ack loop has ended
 	attempts sync.WaitGroup
+	stopped  atomic.Bool // Close has ended
 	loops    sync.WaitGroup
 	stats    Stats
 }
@@ -241,8 +242,11 @@ func CheckKey(key string) error {
 
 // Enqueue stores an async call to f, returning once JetStream has it.
 func (q *Queue) Enqueue(ctx context.Context, f *fn.Function, c Call) (Accepted, error) {
-	if q.ctx == nil || q.ctx.Err() != nil {
-		return Accepted{}, fmt.Errorf("async calls: server is shutting down: %w", fn.ErrUnavailable)
+	// While Close waits for the calls running, their destinations are
+	// still queued here; nothing else comes in then (the API and the
+	// scheduler stopped first).
+	if q.ctx == nil || q.stopped.Load() {
+		return Accepted{}, fmt.Errorf("async calls: the queue is not running: %w", fn.ErrUnavailable)
 	}
 	if !idRE.MatchString(f.ID) {
 		return Accepted{}, fn.Invalid("functionId", "not an id")
@@ -366,6 +370,9 @@ func (q *Queue) Close(ctx context.Context) error {
 	if q.cancel == nil {
 		return nil
 	}
+	// Calls waiting for an instance give up (they run again later);
+	// those running go on to their end. The rescan loop ends.
+	q.cancel()
 	done := make(chan struct{})
 	go func() { q.attempts.Wait(); close(done) }()
 	var err error
@@ -374,16 +381,12 @@ func (q *Queue) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("async: attempts still running at shutdown: %w", ctx.Err())
 	}
-	q.cancel() // waits for capacity end; the rescan loop ends
-	select {
-	case <-done:
-	case <-time.After(time.Second):
-	}
 	close(q.stopAcks)
 	select {
 	case <-q.acked:
 	case <-ctx.Done():
 	}
+	q.stopped.Store(true)
 	q.loops.Wait()
 	return err
 }

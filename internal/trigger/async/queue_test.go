@@ -3,6 +3,7 @@ package async_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -163,5 +164,47 @@ func TestOverCapacityWaits(t *testing.T) {
 		if r.Status == fn.StatusRejected {
 			t.Errorf("recorded as rejected while it waited: %+v", r)
 		}
+	}
+}
+
+// Close does not wait for calls that wait for an instance: they give up
+// at once and run again later.
+func TestCloseDoesNotWaitForCallsWaitingForCapacity(t *testing.T) {
+	f := &fn.Function{ID: "f3", Name: "full", MaxInstances: 1, Concurrency: 1}
+	asked := make(chan struct{}, 100)
+	e := &fakeEngine{run: func(*fn.Function, engine.Call) (fn.Status, error) {
+		asked <- struct{}{}
+		return "", fn.ErrCapacity
+	}}
+	ctx := context.Background()
+	b, err := bus.Open(ctx, bus.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(ctx)
+	q, err := async.Open(ctx, async.Config{Bus: b, Functions: functions{"full": f}, Engine: e, AckWait: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Start(ctx)
+	if _, err := q.Enqueue(ctx, f, async.Call{Event: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-asked:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the call never reached the engine")
+	}
+	closeCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	begin := time.Now()
+	if err := q.Close(closeCtx); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(begin); took > 10*time.Second {
+		t.Errorf("Close took %s with a call waiting for capacity", took)
+	}
+	if _, err := q.Enqueue(ctx, f, async.Call{Event: json.RawMessage(`{}`)}); !errors.Is(err, fn.ErrUnavailable) {
+		t.Errorf("Enqueue after Close: %v, want ErrUnavailable", err)
 	}
 }
