@@ -61,7 +61,7 @@ func seed(t *testing.T, s store.Store, n int) []*fn.Function {
 			ID: fn.NewID(), Name: name, Runtime: runtime.NodeJS, Handler: "index.handler",
 			Files: map[string]string{"index.js": "exports.handler = async (e) => e;\n", "lib/v1.0.js": "// dots"},
 			Env:   map[string]string{"MODE": "prod"}, Timeout: 1000 * (i + 1), Memory: 256, Driver: fn.DefaultDriver,
-			MaxInstances: 4, Concurrency: 1, Network: i == 1, Version: 2, CreatedAt: now, UpdatedAt: now.Add(time.Minute),
+			MaxInstances: 4, Concurrency: 1, Network: i == 1, Revision: 2, CreatedAt: now, UpdatedAt: now.Add(time.Minute),
 		}
 		if err := s.CreateFunction(t.Context(), f); err != nil {
 			t.Fatal(err)

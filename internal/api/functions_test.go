@@ -118,7 +118,7 @@ func TestNamesThatLookLikeIDsAreRefused(t *testing.T) {
 
 	impostor := &fn.Function{ID: fn.NewID(), Name: victim.ID, Runtime: runtime.Python, Handler: "main.handler",
 		Files: map[string]string{"main.py": "x = 1\n"}, Env: map[string]string{},
-		Timeout: 1000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 2, Concurrency: 1, Version: 1}
+		Timeout: 1000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 2, Concurrency: 1, Revision: 1}
 	if err := h.store.CreateFunction(t.Context(), impostor); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestStoredFunctionsThatAreInvalidDoNotRun(t *testing.T) {
 	h := newHarness(t, options{})
 	bad := &fn.Function{ID: fn.NewID(), Name: "escape", Runtime: runtime.Python, Handler: "main.handler",
 		Files: map[string]string{"main.py": "x = 1\n", "../outside.py": "x = 2\n"}, Env: map[string]string{},
-		Timeout: 1000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 2, Concurrency: 1, Version: 1}
+		Timeout: 1000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 2, Concurrency: 1, Revision: 1}
 	if err := h.store.CreateFunction(t.Context(), bad); err != nil {
 		t.Fatal(err)
 	}

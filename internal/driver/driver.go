@@ -168,7 +168,7 @@ func (s InstanceSpec) Init(taskDir string, env map[string]string) runtime.Init {
 		Handler:         f.Handler,
 		TaskDir:         taskDir,
 		FunctionName:    f.Name,
-		FunctionVersion: strconv.Itoa(f.Version),
+		FunctionVersion: f.VersionName(),
 		MemoryMB:        f.Memory,
 		LogLimit:        s.LogLimit,
 		Env:             env,

@@ -12,7 +12,7 @@ import (
 
 func TestInstanceSpecLayers(t *testing.T) {
 	code, l0, l1 := t.TempDir(), t.TempDir(), t.TempDir()
-	f := &fn.Function{Name: "f", Handler: "main.handler", Version: 2, Memory: 128}
+	f := &fn.Function{Name: "f", Handler: "main.handler", Revision: 2, Memory: 128}
 	spec := driver.InstanceSpec{Function: f, Code: code, Layers: []string{l0, l1}}
 	if err := spec.Check(); err != nil {
 		t.Fatal(err)

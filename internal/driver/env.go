@@ -19,7 +19,7 @@ func FunctionEnv(f *fn.Function, taskDir string) map[string]string {
 		env[k] = v
 	}
 	env["AWS_LAMBDA_FUNCTION_NAME"] = f.Name
-	env["AWS_LAMBDA_FUNCTION_VERSION"] = strconv.Itoa(f.Version)
+	env["AWS_LAMBDA_FUNCTION_VERSION"] = f.VersionName()
 	env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = strconv.Itoa(f.Memory)
 	env["NIMBUS_FUNCTION_ID"] = f.ID
 	for k, v := range f.Env {

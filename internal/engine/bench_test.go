@@ -12,7 +12,7 @@ import (
 
 // BenchmarkPoolAcquireRelease is the pool's share of a warm call.
 func BenchmarkPoolAcquireRelease(b *testing.B) {
-	p := newPool(&fn.Function{Version: 1, MaxInstances: 10, Concurrency: 1}, nil)
+	p := newPool(&fn.Function{Revision: 1, MaxInstances: 10, Concurrency: 1}, nil)
 	ctx := context.Background()
 	p.acquire(ctx, time.Second)
 	in := &instance{Instance: newFake(), version: 1}
@@ -31,7 +31,7 @@ func BenchmarkInvokeWarm(b *testing.B) {
 	e := New(Config{Drivers: map[string]driver.Driver{fn.DefaultDriver: d}, Records: nopRecords{}, FlushInterval: 10 * time.Millisecond})
 	e.Start(context.Background())
 	defer e.Close(context.Background())
-	f := &fn.Function{ID: "f", Name: "f", Driver: fn.DefaultDriver, Version: 1, Timeout: 1000, MaxInstances: 64, Concurrency: 1}
+	f := &fn.Function{ID: "f", Name: "f", Driver: fn.DefaultDriver, Revision: 1, Timeout: 1000, MaxInstances: 64, Concurrency: 1}
 	ev := json.RawMessage(`{"k":"v"}`)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -264,7 +266,7 @@ func (e *Engine) invoke(ctx context.Context, f *fn.Function, ex *fn.Execution) e
 			e.fail(ex, run, err, f.Timeout)
 			return nil
 		}
-		in = &instance{Instance: di, version: f.Version}
+		in = &instance{Instance: di, version: f.Revision}
 		p.started(in)
 	} else if err := in.thaw(); err != nil {
 		p.release(in, false)
@@ -336,9 +338,10 @@ func (e *Engine) logs(s string, truncated bool) string {
 // pool returns f's pool, creating it unless f was removed (then an error
 // wrapping fn.ErrNotFound).
 func (e *Engine) pool(f *fn.Function) (*pool, error) {
-	if v, ok := e.pools.Load(f.ID); ok {
+	key := poolKey(f)
+	if v, ok := e.pools.Load(key); ok {
 		p := v.(*pool)
-		if !p.isVersion(f.Version) {
+		if !p.isVersion(f.Revision) {
 			p.update(f)
 		}
 		return p, nil
@@ -348,8 +351,31 @@ func (e *Engine) pool(f *fn.Function) (*pool, error) {
 	if e.removed.has(f.ID) {
 		return nil, errRemoved(f)
 	}
-	v, _ := e.pools.LoadOrStore(f.ID, newPool(f, autoscale.NewTracker(autoscale.Config{Fixed: e.cfg.KeepAlive})))
+	if f.Version > 0 && f.MinInstances > 0 {
+		// Only the draft keeps instances warm however idle: a version's
+		// scale to zero when nothing calls it.
+		g := *f
+		g.MinInstances = 0
+		f = &g
+	}
+	v, _ := e.pools.LoadOrStore(key, newPool(f, autoscale.NewTracker(autoscale.Config{Fixed: e.cfg.KeepAlive})))
 	return v.(*pool), nil
+}
+
+// poolKey names the pool of f: each published version of a function has
+// its own instances, apart from the draft's ($LATEST), so that a call to
+// one never reaches another's code.
+func poolKey(f *fn.Function) string {
+	if f.Version == 0 {
+		return f.ID
+	}
+	return f.ID + "@" + strconv.Itoa(f.Version)
+}
+
+// ofFunction reports whether key names a pool of the function id.
+func ofFunction(key, id string) bool {
+	rest, ok := strings.CutPrefix(key, id)
+	return ok && (rest == "" || rest[0] == '@')
 }
 
 func errRemoved(f *fn.Function) error {
@@ -360,7 +386,7 @@ func errRemoved(f *fn.Function) error {
 // instances of an old version stop, busy ones stop when their call ends,
 // and its minInstances start. A removed function stays removed.
 func (e *Engine) Update(f *fn.Function) {
-	if v, ok := e.pools.Load(f.ID); ok {
+	if v, ok := e.pools.Load(poolKey(f)); ok {
 		v.(*pool).update(f)
 	}
 	if f.MinInstances > 0 && !e.closing.Load() {
@@ -377,10 +403,17 @@ func (e *Engine) Update(f *fn.Function) {
 func (e *Engine) Remove(functionID string) {
 	e.poolsMu.Lock()
 	e.removed.add(functionID)
-	v, ok := e.pools.LoadAndDelete(functionID)
+	var gone []*pool
+	e.pools.Range(func(k, v any) bool {
+		if ofFunction(k.(string), functionID) {
+			e.pools.Delete(k)
+			gone = append(gone, v.(*pool))
+		}
+		return true
+	})
 	e.poolsMu.Unlock()
-	if ok {
-		v.(*pool).scale(time.Now(), autoscale.Windows{}, true)
+	for _, p := range gone {
+		p.scale(time.Now(), autoscale.Windows{}, true)
 	}
 	e.rec.forget(functionID)
 	e.cfg.Metrics.Forget(functionID)
@@ -403,18 +436,34 @@ func (e *Engine) Dropped() int64 { return e.rec.dropped.Load() }
 // Instances counts a function's instances by state and the calls waiting
 // for one.
 func (e *Engine) Instances(functionID string) metrics.InstanceCount {
-	if v, ok := e.pools.Load(functionID); ok {
-		return v.(*pool).counts(functionID, false)
-	}
-	return metrics.InstanceCount{FunctionID: functionID}
+	c := metrics.InstanceCount{FunctionID: functionID}
+	e.pools.Range(func(k, v any) bool {
+		if ofFunction(k.(string), functionID) {
+			c = c.Add(v.(*pool).counts(functionID, false))
+		}
+		return true
+	})
+	return c
 }
 
 // AllInstances counts every function's instances, with the resident
 // memory of their workers when withRSS (which reads it from each).
 func (e *Engine) AllInstances(withRSS bool) []metrics.InstanceCount {
+	// The versions of a function that share a driver are counted
+	// together: the figures are per function and driver.
+	type fnDriver struct{ id, driver string }
+	byKey := map[fnDriver]int{}
 	var out []metrics.InstanceCount
-	e.pools.Range(func(k, v any) bool {
-		out = append(out, v.(*pool).counts(k.(string), withRSS))
+	e.pools.Range(func(_, v any) bool {
+		p := v.(*pool)
+		c := p.counts(p.functionID(), withRSS)
+		k := fnDriver{c.FunctionID, c.Driver}
+		if i, ok := byKey[k]; ok {
+			out[i] = out[i].Add(c)
+		} else {
+			byKey[k] = len(out)
+			out = append(out, c)
+		}
 		return true
 	})
 	return out
@@ -481,7 +530,7 @@ func (e *Engine) scalePool(p *pool, now time.Time, gone bool) {
 // NIMBUS_KEEP_ALIVE) or "adaptive" (its history of idle times).
 func (e *Engine) KeepAlive(f *fn.Function) (autoscale.Windows, string) {
 	var t tracker
-	if v, ok := e.pools.Load(f.ID); ok {
+	if v, ok := e.pools.Load(poolKey(f)); ok {
 		t = v.(*pool).tracker
 	}
 	return e.policy(f.KeepAlive, t)
@@ -532,7 +581,7 @@ func (e *Engine) startIdle(p *pool, f *fn.Function) {
 		fail(err)
 		return
 	}
-	p.added(&instance{Instance: di, version: f.Version})
+	p.added(&instance{Instance: di, version: f.Revision})
 }
 
 // Close stops taking calls, waits for calls in flight until ctx ends, stops

@@ -18,7 +18,7 @@ type rssFake struct {
 func (r rssFake) Stats() driver.Stats { return driver.Stats{RSSKiB: r.kib} }
 
 func TestPoolCountsByState(t *testing.T) {
-	p := newPool(&fn.Function{Name: "one", Driver: "sandbox", Version: 1, MaxInstances: 3}, nil)
+	p := newPool(&fn.Function{Name: "one", Driver: "sandbox", Revision: 1, MaxInstances: 3}, nil)
 	ctx := context.Background()
 	start := func(kib int64) *instance {
 		t.Helper()
@@ -60,7 +60,7 @@ func TestPoolCountsByState(t *testing.T) {
 	<-queued
 	<-queued
 
-	p.update(&fn.Function{Name: "renamed", Driver: "docker", Version: 1, MaxInstances: 3})
+	p.update(&fn.Function{Name: "renamed", Driver: "docker", Revision: 1, MaxInstances: 3})
 	if c := p.counts("id", false); c.Function != "renamed" || c.Driver != "docker" || c.Queued != 0 || c.RSSKiB != 0 {
 		t.Errorf("after update %+v", c)
 	}

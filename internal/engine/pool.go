@@ -187,7 +187,7 @@ func (p *pool) started(in *instance) {
 func (p *pool) added(in *instance) bool {
 	p.mu.Lock()
 	p.starting--
-	if p.gone || in.version != p.f.Version {
+	if p.gone || in.version != p.f.Revision {
 		p.handOnLocked()
 		p.mu.Unlock()
 		_ = in.Kill("no longer needed")
@@ -225,7 +225,7 @@ func (p *pool) release(in *instance, healthy bool) {
 	case !healthy || driver.IsClosed(in.Done()):
 		kill = "retired"
 		p.removeLocked(in)
-	case p.gone || in.retired || in.version != p.f.Version:
+	case p.gone || in.retired || in.version != p.f.Revision:
 		p.removeLocked(in)
 		if in.calls == 0 {
 			kill = "retired"
@@ -287,7 +287,7 @@ func (p *pool) handOnLocked() {
 func (p *pool) isVersion(v int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.f.Version == v
+	return p.f.Revision == v
 }
 
 // update adopts a function's new version and limits, retiring instances
@@ -295,7 +295,7 @@ func (p *pool) isVersion(v int) bool {
 func (p *pool) update(f *fn.Function) {
 	p.mu.Lock()
 	var idle []*instance
-	if f.Version != p.f.Version {
+	if f.Revision != p.f.Revision {
 		for _, in := range slices.Clone(p.insts) {
 			p.removeLocked(in)
 			if in.calls == 0 {
@@ -400,6 +400,13 @@ func (p *pool) killBusy(reason string) {
 
 // counts reports the pool's instances by state and its queue, and with
 // withRSS the resident memory of its running workers.
+// functionID is the id of the pool's function.
+func (p *pool) functionID() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.f.ID
+}
+
 func (p *pool) counts(functionID string, withRSS bool) metrics.InstanceCount {
 	p.mu.Lock()
 	c := metrics.InstanceCount{

@@ -33,7 +33,7 @@ func (f *fakeInstance) Kill(reason string) error {
 func (f *fakeInstance) Done() <-chan struct{} { return f.done }
 func (f *fakeInstance) Exit() driver.ExitInfo { return driver.ExitInfo{Reason: f.reason} }
 
-func testPool(max int) *pool { return newPool(&fn.Function{Version: 1, MaxInstances: max}, nil) }
+func testPool(max int) *pool { return newPool(&fn.Function{Revision: 1, MaxInstances: max}, nil) }
 
 func TestPoolReusesWarmInstance(t *testing.T) {
 	p := testPool(2)
@@ -115,7 +115,7 @@ func TestPoolRetiresOldVersionsAndDeadInstances(t *testing.T) {
 	p.release(old, true)
 	p.release(dead, true)
 	_ = dead.Kill("crashed while idle")
-	p.update(&fn.Function{Version: 2, MaxInstances: 3})
+	p.update(&fn.Function{Revision: 2, MaxInstances: 3})
 	if !driver.IsClosed(old.Done()) {
 		t.Fatal("idle instance of version 1 still running after update to version 2")
 	}

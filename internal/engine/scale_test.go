@@ -45,7 +45,7 @@ func testEngine(t *testing.T, d driver.Driver, adaptive bool) *Engine {
 }
 
 func scaleFunction(minInstances int) *fn.Function {
-	return &fn.Function{ID: "f1", Name: "f", Driver: fn.DefaultDriver, Version: 1, Timeout: 1000,
+	return &fn.Function{ID: "f1", Name: "f", Driver: fn.DefaultDriver, Revision: 1, Timeout: 1000,
 		MaxInstances: 5, MinInstances: minInstances, Concurrency: 1}
 }
 
@@ -77,7 +77,7 @@ func TestMinInstancesAreKeptWarm(t *testing.T) {
 
 	// Lowering minInstances (a new version) lets them go when idle.
 	g := *f
-	g.MinInstances, g.Version = 0, 2
+	g.MinInstances, g.Revision = 0, 2
 	e.Update(&g)
 	e.Scale(time.Now().Add(time.Hour))
 	if c := e.Instances(f.ID); c.Idle != 0 {
@@ -107,7 +107,7 @@ func TestBackgroundStartsBackOffWhenTheyFail(t *testing.T) {
 }
 
 func TestConcurrencySharesAnInstance(t *testing.T) {
-	p := newPool(&fn.Function{Version: 1, MaxInstances: 1, Concurrency: 3}, nil)
+	p := newPool(&fn.Function{Revision: 1, MaxInstances: 1, Concurrency: 3}, nil)
 	ctx := context.Background()
 	if in, err := p.acquire(ctx, time.Second); in != nil || err != nil {
 		t.Fatalf("first acquire = %v, %v; want a slot to start", in, err)
@@ -139,13 +139,13 @@ func TestConcurrencySharesAnInstance(t *testing.T) {
 }
 
 func TestRetiredInstanceFinishesItsCallsFirst(t *testing.T) {
-	p := newPool(&fn.Function{Version: 1, MaxInstances: 2, Concurrency: 2}, nil)
+	p := newPool(&fn.Function{Revision: 1, MaxInstances: 2, Concurrency: 2}, nil)
 	ctx := context.Background()
 	p.acquire(ctx, time.Second)
 	in := &instance{Instance: newFake(), version: 1}
 	p.started(in)
 	p.acquire(ctx, time.Second)
-	p.update(&fn.Function{Version: 2, MaxInstances: 2, Concurrency: 2})
+	p.update(&fn.Function{Revision: 2, MaxInstances: 2, Concurrency: 2})
 	p.release(in, true)
 	if driver.IsClosed(in.Done()) {
 		t.Fatal("retired instance killed with a call still running")
@@ -157,7 +157,7 @@ func TestRetiredInstanceFinishesItsCallsFirst(t *testing.T) {
 }
 
 func TestPrewarmWindows(t *testing.T) {
-	p := newPool(&fn.Function{Version: 1, MaxInstances: 3, Concurrency: 1}, nil)
+	p := newPool(&fn.Function{Revision: 1, MaxInstances: 3, Concurrency: 1}, nil)
 	ctx := context.Background()
 	p.acquire(ctx, time.Second)
 	in := &instance{Instance: newFake(), version: 1}
@@ -201,7 +201,7 @@ func (l *idleLog) Windows() autoscale.Windows {
 
 func TestIdleTimesReachTheTracker(t *testing.T) {
 	tr := &idleLog{}
-	p := newPool(&fn.Function{Version: 1, MaxInstances: 3, Concurrency: 1}, tr)
+	p := newPool(&fn.Function{Revision: 1, MaxInstances: 3, Concurrency: 1}, tr)
 	ctx := context.Background()
 	for i := range 3 {
 		in, _ := p.acquire(ctx, time.Second)
@@ -276,7 +276,7 @@ func TestAdaptiveKeepAliveReleasesAndPrewarms(t *testing.T) {
 }
 
 func TestKeepAliveDoesNotReplaceInstancesThatDied(t *testing.T) {
-	p := newPool(&fn.Function{Version: 1, MaxInstances: 3, Concurrency: 1}, nil)
+	p := newPool(&fn.Function{Revision: 1, MaxInstances: 3, Concurrency: 1}, nil)
 	p.acquire(context.Background(), time.Second)
 	in := &instance{Instance: newFake(), version: 1}
 	p.started(in)

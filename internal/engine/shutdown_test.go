@@ -29,7 +29,7 @@ func TestCloseStopsStartingInstances(t *testing.T) {
 	d := &slowStartDriver{starting: make(chan struct{}, 1)}
 	e := New(Config{Drivers: map[string]driver.Driver{fn.DefaultDriver: d}, Records: nopRecords{}})
 	e.Start(context.Background())
-	f := &fn.Function{ID: "f1", Name: "f", Driver: fn.DefaultDriver, Version: 1, Timeout: 60_000, MaxInstances: 1, Concurrency: 1}
+	f := &fn.Function{ID: "f1", Name: "f", Driver: fn.DefaultDriver, Revision: 1, Timeout: 60_000, MaxInstances: 1, Concurrency: 1}
 	done := make(chan *fn.Execution, 1)
 	go func() {
 		ex, _ := e.Invoke(context.Background(), f, json.RawMessage(`{}`))

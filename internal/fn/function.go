@@ -92,9 +92,13 @@ type Function struct {
 	// timetable (package trigger/schedule).
 	Async     *AsyncConfig `json:"async,omitempty"`
 	Schedules []Schedule   `json:"schedules,omitempty"`
-	Version   int          `json:"version"`
-	CreatedAt time.Time    `json:"createdAt"`
-	UpdatedAt time.Time    `json:"updatedAt"`
+	// Revision counts every change of the function ($LATEST, the draft).
+	Revision int `json:"revision"`
+	// Version is the number of a published version (a snapshot of the
+	// draft that never changes); 0 for the draft itself, $LATEST.
+	Version   int       `json:"version,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // Defaults are the values Normalize fills in; they come from configuration.

@@ -97,7 +97,7 @@ func (s *Service) refresh(c *cachedFunction) {
 	case err != nil:
 		s.log.Debug("refresh cached function", "function", c.f.Name, "error", err)
 		return
-	case f.Version == c.f.Version && f.Name == c.f.Name:
+	case f.Revision == c.f.Revision && f.Name == c.f.Name:
 		return
 	}
 	if f, err = s.runnable(f); err != nil {
@@ -109,7 +109,7 @@ func (s *Service) refresh(c *cachedFunction) {
 	if s.cache.gen.Load() != gen {
 		return // changed here meanwhile: the cache was cleared
 	}
-	s.log.Info("function changed elsewhere", "function", f.Name, "id", f.ID, "version", f.Version)
+	s.log.Info("function changed elsewhere", "function", f.Name, "id", f.ID, "revision", f.Revision)
 	if f.Name != c.f.Name {
 		s.cache.byName.CompareAndDelete(c.f.Name, c)
 	}

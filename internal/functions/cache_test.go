@@ -51,7 +51,7 @@ func TestIDsAndNamesResolveApart(t *testing.T) {
 			victim := n.create("victim")
 			impostor := &fn.Function{ID: fn.NewID(), Name: victim.ID, Runtime: runtime.Python, Handler: "main.handler",
 				Files: map[string]string{"main.py": "x = 1"}, Env: map[string]string{},
-				Timeout: 1000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 2, Concurrency: 1, Version: 1}
+				Timeout: 1000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 2, Concurrency: 1, Revision: 1}
 			if err := n.store.CreateFunction(t.Context(), impostor); err != nil {
 				t.Fatal(err)
 			}

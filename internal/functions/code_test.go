@@ -123,14 +123,14 @@ func TestBuildingIsShown(t *testing.T) {
 	}()
 	<-b.started
 	f, err := svc.Get(ctx, "slow")
-	if err != nil || f.BuildStatus == nil || f.BuildStatus.State != fn.BuildBuilding || f.Version != 1 {
+	if err != nil || f.BuildStatus == nil || f.BuildStatus.State != fn.BuildBuilding || f.Revision != 1 {
 		t.Fatalf("during the build: %+v, %v; want version 1 shown building", f.BuildStatus, err)
 	}
 	close(b.release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if f, _ := svc.Get(ctx, "slow"); f.BuildStatus.State != fn.BuildReady || f.Version != 2 || f.BuildStatus.Log != "installing\n" {
-		t.Fatalf("after the build: version %d, %+v", f.Version, f.BuildStatus)
+	if f, _ := svc.Get(ctx, "slow"); f.BuildStatus.State != fn.BuildReady || f.Revision != 2 || f.BuildStatus.Log != "installing\n" {
+		t.Fatalf("after the build: version %d, %+v", f.Revision, f.BuildStatus)
 	}
 }

@@ -47,7 +47,7 @@ type ran struct {
 }
 
 func (i *fakeInstance) Invoke(_ context.Context, req *runtime.Request) (*runtime.Response, error) {
-	b, _ := json.Marshal(ran{ID: i.f.ID, Version: i.f.Version})
+	b, _ := json.Marshal(ran{ID: i.f.ID, Version: i.f.Revision})
 	return &runtime.Response{Type: runtime.TypeResult, ID: req.ID, Result: b}, nil
 }
 func (i *fakeInstance) Stats() driver.Stats { return driver.Stats{} }

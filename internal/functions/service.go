@@ -108,7 +108,7 @@ func New(cfg Config) *Service {
 // fn.ErrConflict. A failed build still creates the function, with its
 // buildStatus saying why: it cannot run until code that builds is sent.
 func (s *Service) Create(ctx context.Context, f *fn.Function) (*fn.Function, error) {
-	f.ID, f.Version, f.CodeInfo, f.BuildStatus = "", 0, nil, nil
+	f.ID, f.Revision, f.CodeInfo, f.BuildStatus = "", 0, nil, nil
 	if err := s.prepare(ctx, f); err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func (s *Service) Create(ctx context.Context, f *fn.Function) (*fn.Function, err
 	}
 	now := time.Now().UTC()
 	f.ID = fn.NewID()
-	f.Version = 1
+	f.Revision = 1
 	f.CreatedAt, f.UpdatedAt = now, now
 	_ = s.buildDeps(ctx, f) // a failure is in f.BuildStatus
 	if err := s.cfg.Store.CreateFunction(ctx, f); err != nil {
@@ -167,16 +167,16 @@ func (s *Service) Update(ctx context.Context, idOrName string, change func(*fn.F
 			// status is kept, on the function as it was.
 			kept := *old
 			kept.BuildStatus = f.BuildStatus
-			if serr := s.cfg.Store.UpdateFunction(ctx, &kept, old.Version); serr == nil {
+			if serr := s.cfg.Store.UpdateFunction(ctx, &kept, old.Revision); serr == nil {
 				s.forget(old)
 			}
 			s.buildDone(f)
 			return nil, false, err
 		}
 	}
-	f.Version = old.Version + 1
+	f.Revision = old.Revision + 1
 	f.UpdatedAt = time.Now().UTC()
-	if err := s.cfg.Store.UpdateFunction(ctx, f, old.Version); err != nil {
+	if err := s.cfg.Store.UpdateFunction(ctx, f, old.Revision); err != nil {
 		if errors.Is(err, fn.ErrConflict) && f.Name == old.Name {
 			err = fmt.Errorf("function %q was changed by another request; read it again and retry: %w", old.Name, fn.ErrConflict)
 		}
@@ -189,7 +189,7 @@ func (s *Service) Update(ctx context.Context, idOrName string, change func(*fn.F
 	} else {
 		s.cfg.Engine.Update(f)
 	}
-	s.log.Info("function updated", "function", f.Name, "id", f.ID, "version", f.Version)
+	s.log.Info("function updated", "function", f.Name, "id", f.ID, "revision", f.Revision)
 	return f, true, nil
 }
 

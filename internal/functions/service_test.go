@@ -28,7 +28,7 @@ func TestLifecycle(t *testing.T) {
 	n := newNode(t, nil)
 	ctx := t.Context()
 	f := n.create("life")
-	if f.Version != 1 || f.ID == "" || f.Handler != "main.handler" || f.Timeout != 5000 || f.Memory != 128 ||
+	if f.Revision != 1 || f.ID == "" || f.Handler != "main.handler" || f.Timeout != 5000 || f.Memory != 128 ||
 		f.CodeInfo == nil || !f.CodeInfo.Has("main.py") || f.BuildStatus == nil || f.BuildStatus.State != fn.BuildReady {
 		t.Fatalf("created %+v", f)
 	}
@@ -41,12 +41,12 @@ func TestLifecycle(t *testing.T) {
 
 	// A change that runs the same keeps the version.
 	got, changed, err := n.svc.Update(ctx, "life", patch(t, map[string]any{"timeout": 5000}))
-	if err != nil || changed || got.Version != 1 {
+	if err != nil || changed || got.Revision != 1 {
 		t.Fatalf("no-op update: %+v changed=%v err=%v", got, changed, err)
 	}
 	// A real change bumps it, and the next call runs the new version.
 	got, changed, err = n.svc.Update(ctx, f.ID, patch(t, map[string]any{"code": "def handler(e, c):\n    return 2\n"}))
-	if err != nil || !changed || got.Version != 2 || got.ID != f.ID || !got.CreatedAt.Equal(f.CreatedAt) {
+	if err != nil || !changed || got.Revision != 2 || got.ID != f.ID || !got.CreatedAt.Equal(f.CreatedAt) {
 		t.Fatalf("update: %+v changed=%v err=%v", got, changed, err)
 	}
 	if r, err := n.call("life"); err != nil || r.Version != 2 {
@@ -64,7 +64,7 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("update %s: %v, want fn.ErrInvalid", name, err)
 		}
 	}
-	if got, err := n.svc.Get(ctx, "life"); err != nil || got.Version != 2 {
+	if got, err := n.svc.Get(ctx, "life"); err != nil || got.Revision != 2 {
 		t.Fatalf("after bad updates: %+v, %v", got, err)
 	}
 	if list, err := n.svc.List(ctx); err != nil || len(list) != 1 || list[0].ID != f.ID {
@@ -124,7 +124,7 @@ func TestStoredFunctionsAreValidatedBeforeTheyRun(t *testing.T) {
 	}
 	bad := &fn.Function{ID: fn.NewID(), Name: "escape", Runtime: runtime.Python, Handler: "main.handler",
 		Files: map[string]string{"main.py": "x = 1", "../../outside.py": "x = 2"}, Env: map[string]string{},
-		Timeout: 1000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 2, MinInstances: 1, Concurrency: 1, Version: 1}
+		Timeout: 1000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 2, MinInstances: 1, Concurrency: 1, Revision: 1}
 	if err := n.store.CreateFunction(ctx, bad); err != nil {
 		t.Fatal(err)
 	}

@@ -213,6 +213,20 @@ type InstanceCount struct {
 	RSSKiB int64 `json:"rssKiB,omitempty"`
 }
 
+// Add is c with d's instances and queue added (d of the same function:
+// another of its versions).
+func (c InstanceCount) Add(d InstanceCount) InstanceCount {
+	if c.Function == "" {
+		c.Function, c.Driver = d.Function, d.Driver
+	}
+	c.Idle += d.Idle
+	c.Busy += d.Busy
+	c.Starting += d.Starting
+	c.Queued += d.Queued
+	c.RSSKiB += d.RSSKiB
+	return c
+}
+
 // EngineState is what the engine reports at scrape time.
 type EngineState interface {
 	// AllInstances counts every function's instances, reading their

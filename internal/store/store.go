@@ -26,8 +26,34 @@ type Store interface {
 	// version is still prevVersion; otherwise fn.ErrConflict (a concurrent
 	// update won) or fn.ErrNotFound. A taken name is fn.ErrConflict.
 	UpdateFunction(ctx context.Context, f *fn.Function, prevVersion int) error
-	// DeleteFunction removes a function and all its executions.
+	// DeleteFunction removes a function and all its executions, versions
+	// and aliases.
 	DeleteFunction(ctx context.Context, id string) error
+
+	// CreateVersion stores a published version of a function (its
+	// number is v.Version, its function v.ID). A taken number is
+	// fn.ErrConflict; a function that does not exist, fn.ErrNotFound.
+	CreateVersion(ctx context.Context, v *fn.Version) error
+	// GetVersion returns a function's version by number.
+	GetVersion(ctx context.Context, functionID string, number int) (*fn.Version, error)
+	// ListVersions returns a function's versions, oldest first.
+	ListVersions(ctx context.Context, functionID string) ([]*fn.Version, error)
+	// DeleteVersion removes a version (fn.ErrNotFound if there is none).
+	DeleteVersion(ctx context.Context, functionID string, number int) error
+
+	// CreateAlias stores a new alias; a taken name is fn.ErrConflict, a
+	// function that does not exist fn.ErrNotFound.
+	CreateAlias(ctx context.Context, a *fn.Alias) error
+	// GetAlias returns a function's alias by name.
+	GetAlias(ctx context.Context, functionID, name string) (*fn.Alias, error)
+	// ListAliases returns a function's aliases, ordered by name.
+	ListAliases(ctx context.Context, functionID string) ([]*fn.Alias, error)
+	// UpdateAlias replaces the alias a.FunctionID/a.Name if its stored
+	// revision is still prevRevision; otherwise fn.ErrConflict (or
+	// fn.ErrNotFound).
+	UpdateAlias(ctx context.Context, a *fn.Alias, prevRevision int) error
+	// DeleteAlias removes an alias (fn.ErrNotFound if there is none).
+	DeleteAlias(ctx context.Context, functionID, name string) error
 
 	// InsertExecutions writes a batch of execution records. The records
 	// of an async call share one id: queued (attempt 0), then running and

@@ -239,7 +239,7 @@ func unprivilegedChild(t *testing.T) {
 	if !strings.HasPrefix(p["code"], "copied") {
 		t.Errorf("code protection as an unprivileged user: %q", p["code"])
 	}
-	f := &fn.Function{ID: fn.NewID(), Name: "u", Runtime: runtime.NodeJS, Handler: "index.handler", Version: 1, Memory: 128, Timeout: 5000}
+	f := &fn.Function{ID: fn.NewID(), Name: "u", Runtime: runtime.NodeJS, Handler: "index.handler", Revision: 1, Memory: 128, Timeout: 5000}
 	code := drivertest.Dir(t, map[string]drivertest.File{"index.js": {Data: []byte(`const fs = require('fs');
 exports.handler = async () => {
   const st = {};

@@ -67,7 +67,7 @@ func (h *harness) driver(tb testing.TB, env map[string]string) *sandbox.Driver {
 
 // function is a function of runtime rt with one source file.
 func (h *harness) function(rt, name, code string) *fn.Function {
-	f := &fn.Function{ID: fn.NewID(), Name: name, Runtime: rt, Version: 1, Memory: 128, Timeout: 5000, MaxInstances: 1}
+	f := &fn.Function{ID: fn.NewID(), Name: name, Runtime: rt, Revision: 1, Memory: 128, Timeout: 5000, MaxInstances: 1}
 	r, _ := runtime.Lookup(rt)
 	f.Handler = r.DefaultHandler
 	f.Files = map[string]string{f.ModuleFile(): code}

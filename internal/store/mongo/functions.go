@@ -197,7 +197,7 @@ func toFunctionDoc(f *fn.Function) *functionDoc {
 		ID: f.ID, Name: f.Name, Runtime: f.Runtime, Handler: f.Handler,
 		Files: make([]fileDoc, 0, len(f.Files)), Env: make([]envDoc, 0, len(f.Env)),
 		TimeoutMs: f.Timeout, MemoryMB: f.Memory, Driver: f.Driver, MaxInstances: f.MaxInstances,
-		Network: f.Network, Version: f.Version, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt,
+		Network: f.Network, Version: f.Revision, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt,
 		MinInstances: f.MinInstances, Concurrency: f.Concurrency, KeepAliveMs: f.KeepAlive,
 		URL: toURLDoc(f.URL), Async: toAsyncDoc(f.Async), Schedules: toScheduleDocs(f.Schedules),
 	}
@@ -223,7 +223,7 @@ func (d *functionDoc) function() *fn.Function {
 		ID: d.ID, Name: d.Name, Runtime: d.Runtime, Handler: d.Handler,
 		Files: make(map[string]string, len(d.Files)), Env: make(map[string]string, len(d.Env)),
 		Timeout: d.TimeoutMs, Memory: d.MemoryMB, Driver: d.Driver, MaxInstances: d.MaxInstances,
-		Network: d.Network, Version: d.Version, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
+		Network: d.Network, Revision: d.Version, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
 		MinInstances: d.MinInstances, Concurrency: max(d.Concurrency, 1), KeepAlive: d.KeepAliveMs,
 		URL: d.URL.config(), Async: d.Async.config(), Schedules: schedules(d.Schedules),
 	}
@@ -316,8 +316,8 @@ func (s *Store) UpdateFunction(ctx context.Context, f *fn.Function, prevVersion 
 	if f == nil || f.ID == "" {
 		return fmt.Errorf("mongo: update function: %w", fn.Invalid("id", "is required"))
 	}
-	if f.Version != prevVersion {
-		unlock, err := s.lockVersion(ctx, f.ID, f.Version, prevVersion)
+	if f.Revision != prevVersion {
+		unlock, err := s.lockVersion(ctx, f.ID, f.Revision, prevVersion)
 		if err != nil {
 			return err
 		}

@@ -54,7 +54,7 @@ func testFunction(name string) *fn.Function {
 	return &fn.Function{
 		ID: fn.NewID(), Name: name, Runtime: runtime.Python, Handler: "main.handler",
 		Files: map[string]string{"main.py": "def handler(e, c):\n    return e\n"}, Env: map[string]string{},
-		Timeout: 1000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 1, Version: 1,
+		Timeout: 1000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 1, Revision: 1,
 		CreatedAt: now, UpdatedAt: now,
 	}
 }
@@ -261,7 +261,7 @@ func TestUpdateLocks(t *testing.T) {
 	if err := s.CreateFunction(ctx, f); err != nil {
 		t.Fatalf("CreateFunction: %v", err)
 	}
-	next := func(v int) *fn.Function { g := *f; g.Version, g.Memory = v, 100+v; return &g }
+	next := func(v int) *fn.Function { g := *f; g.Revision, g.Memory = v, 100+v; return &g }
 
 	if err := mongo.PutLock(ctx, s, f.ID, 2, time.Now()); err != nil {
 		t.Fatal(err)
@@ -284,7 +284,7 @@ func TestUpdateLocks(t *testing.T) {
 		t.Errorf("update from version 3: %v", err)
 	}
 	got, err := s.GetFunction(ctx, f.ID)
-	if err != nil || got.Version != 4 || got.Memory != 104 {
+	if err != nil || got.Revision != 4 || got.Memory != 104 {
 		t.Errorf("stored %+v, %v; want version 4", got, err)
 	}
 }

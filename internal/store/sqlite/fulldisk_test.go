@@ -30,7 +30,7 @@ func TestFullDisk(t *testing.T) {
 	s := openClosing(t, filepath.Join(dir, "nimbus.db"))
 	ctx := t.Context()
 	f := &fn.Function{ID: fn.NewID(), Name: "full", Runtime: runtime.Python, Handler: "main.handler",
-		Files: map[string]string{"main.py": "x = 1\n"}, Version: 1, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+		Files: map[string]string{"main.py": "x = 1\n"}, Revision: 1, CreatedAt: time.Now(), UpdatedAt: time.Now()}
 	if err := s.CreateFunction(ctx, f); err != nil {
 		t.Fatal(err)
 	}

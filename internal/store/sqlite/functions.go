@@ -30,7 +30,7 @@ func (s *Store) CreateFunction(ctx context.Context, f *fn.Function) error {
 	_, err = s.w.ExecContext(ctx, `INSERT INTO functions (`+functionCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.ID, f.Name, f.Runtime, f.Handler, files, env, f.Timeout, f.Memory,
-		f.Driver, f.MaxInstances, f.Version, nanos(f.CreatedAt), nanos(f.UpdatedAt), boolInt(f.Network),
+		f.Driver, f.MaxInstances, f.Revision, nanos(f.CreatedAt), nanos(f.UpdatedAt), boolInt(f.Network),
 		f.MinInstances, f.Concurrency, f.KeepAlive, code, url, async, schedules)
 	return wrapErr("create function", err)
 }
@@ -97,7 +97,7 @@ func (s *Store) UpdateFunction(ctx context.Context, f *fn.Function, prevVersion 
 		async = ?, schedules = ?
 		WHERE id = ? AND version = ?`,
 		f.Name, f.Runtime, f.Handler, files, env, f.Timeout, f.Memory, f.Driver,
-		f.MaxInstances, f.Version, nanos(f.CreatedAt), nanos(f.UpdatedAt), boolInt(f.Network),
+		f.MaxInstances, f.Revision, nanos(f.CreatedAt), nanos(f.UpdatedAt), boolInt(f.Network),
 		f.MinInstances, f.Concurrency, f.KeepAlive, code, url, async, schedules, f.ID, prevVersion)
 	if err != nil {
 		return wrapErr("update function", err)
@@ -223,7 +223,7 @@ func scanFunction(sc scanner) (*fn.Function, error) {
 		network          int64
 	)
 	if err := sc.Scan(&f.ID, &f.Name, &f.Runtime, &f.Handler, &files, &env, &f.Timeout, &f.Memory,
-		&f.Driver, &f.MaxInstances, &f.Version, &created, &updated, &network,
+		&f.Driver, &f.MaxInstances, &f.Revision, &created, &updated, &network,
 		&f.MinInstances, &f.Concurrency, &f.KeepAlive, &code, &url, &async, &schedules); err != nil {
 		return nil, err
 	}

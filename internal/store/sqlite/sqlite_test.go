@@ -71,7 +71,7 @@ func testFunction(name string) *fn.Function {
 	return &fn.Function{
 		ID: fn.NewID(), Name: name, Runtime: runtime.Python, Handler: "main.handler",
 		Files: map[string]string{"main.py": "def handler(e, c):\n    return e\n"}, Env: map[string]string{},
-		Timeout: 1000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 1, Version: 1,
+		Timeout: 1000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 1, Revision: 1,
 		CreatedAt: now, UpdatedAt: now,
 	}
 }

@@ -43,9 +43,9 @@ func testAsyncRoundTrip(t *testing.T, h *harness) {
 		{&fn.AsyncConfig{MaxRetries: ptr(0)}, []fn.Schedule{{Name: "one", Rate: "1h", Enabled: ptr(true), NextRun: &next}}},
 		{&fn.AsyncConfig{OnFailure: &fn.Destination{Function: "dead-letters"}}, nil},
 	} {
-		prev := f.Version
+		prev := f.Revision
 		g := *f
-		g.Async, g.Schedules, g.Version = c.async, c.schedules, prev+1
+		g.Async, g.Schedules, g.Revision = c.async, c.schedules, prev+1
 		if err := h.s.UpdateFunction(h.ctx, &g, prev); err != nil {
 			t.Fatalf("update %d: %v", i, err)
 		}

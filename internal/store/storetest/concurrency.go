@@ -115,7 +115,7 @@ func testConcurrentUpdates(t *testing.T, h *harness) {
 		updates[i] = g
 		wg.Go(func() {
 			<-start
-			errs[i] = h.s.UpdateFunction(h.ctx, g, f.Version)
+			errs[i] = h.s.UpdateFunction(h.ctx, g, f.Revision)
 		})
 	}
 	close(start)
@@ -127,7 +127,7 @@ func testConcurrentUpdates(t *testing.T, h *harness) {
 		case err == nil && winner == nil:
 			winner = updates[i]
 		case err == nil:
-			t.Errorf("updates %d and of memory %d both succeeded on version %d", i, winner.Memory, f.Version)
+			t.Errorf("updates %d and of memory %d both succeeded on version %d", i, winner.Memory, f.Revision)
 		case !errors.Is(err, fn.ErrConflict):
 			t.Errorf("update %d: %v, want nil or fn.ErrConflict", i, err)
 		}
@@ -146,7 +146,7 @@ func testRestart(t *testing.T, h *harness) {
 	a := h.createFunction(t, newFunction("alpha"))
 	b := h.createFunction(t, newFunction("bravo"))
 	b2 := changed(b)
-	if err := h.s.UpdateFunction(h.ctx, b2, b.Version); err != nil {
+	if err := h.s.UpdateFunction(h.ctx, b2, b.Revision); err != nil {
 		t.Fatalf("UpdateFunction: %v", err)
 	}
 	execs := newExecutions(a.ID, 40, fn.Statuses...)
@@ -176,7 +176,7 @@ func testRestart(t *testing.T, h *harness) {
 	if err := h.s.CreateFunction(h.ctx, newFunction("alpha")); !errors.Is(err, fn.ErrConflict) {
 		t.Errorf("CreateFunction(alpha) after restart = %v, want fn.ErrConflict", err)
 	}
-	if err := h.s.UpdateFunction(h.ctx, changed(b), b.Version); !errors.Is(err, fn.ErrConflict) {
+	if err := h.s.UpdateFunction(h.ctx, changed(b), b.Revision); !errors.Is(err, fn.ErrConflict) {
 		t.Errorf("stale UpdateFunction after restart = %v, want fn.ErrConflict", err)
 	}
 	more := newExecutions(a.ID, 5)

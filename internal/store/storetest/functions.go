@@ -160,7 +160,7 @@ func changed(f *fn.Function) *fn.Function {
 	g.Timeout, g.Memory, g.Driver, g.MaxInstances = 60_000, 512, "process", 3
 	g.Network = !f.Network
 	g.MinInstances, g.Concurrency, g.KeepAlive = 2, 8, 90_000
-	g.Version = f.Version + 1
+	g.Revision = f.Revision + 1
 	g.UpdatedAt = f.UpdatedAt.Add(time.Hour)
 	return &g
 }
@@ -168,7 +168,7 @@ func changed(f *fn.Function) *fn.Function {
 func testUpdate(t *testing.T, h *harness) {
 	f := h.createFunction(t, newFunction("alpha"))
 	g := changed(f)
-	if err := h.s.UpdateFunction(h.ctx, g, f.Version); err != nil {
+	if err := h.s.UpdateFunction(h.ctx, g, f.Revision); err != nil {
 		t.Fatalf("UpdateFunction: %v", err)
 	}
 	got, err := h.s.GetFunction(h.ctx, f.ID)
@@ -186,12 +186,12 @@ func testUpdate(t *testing.T, h *harness) {
 func testUpdateStale(t *testing.T, h *harness) {
 	f := h.createFunction(t, newFunction("alpha"))
 	g := changed(f)
-	if err := h.s.UpdateFunction(h.ctx, g, f.Version); err != nil {
+	if err := h.s.UpdateFunction(h.ctx, g, f.Revision); err != nil {
 		t.Fatalf("first UpdateFunction: %v", err)
 	}
 	stale := changed(f) // a second writer that also read version 1
 	stale.Name, stale.Memory = "stale", 1024
-	if err := h.s.UpdateFunction(h.ctx, stale, f.Version); !errors.Is(err, fn.ErrConflict) {
+	if err := h.s.UpdateFunction(h.ctx, stale, f.Revision); !errors.Is(err, fn.ErrConflict) {
 		t.Fatalf("stale UpdateFunction = %v, want fn.ErrConflict", err)
 	}
 	got, err := h.s.GetFunction(h.ctx, f.ID)
@@ -205,8 +205,8 @@ func testUpdateTakenName(t *testing.T, h *harness) {
 	a := h.createFunction(t, newFunction("alpha"))
 	b := h.createFunction(t, newFunction("bravo"))
 	g := *b
-	g.Name, g.Version = "alpha", b.Version+1
-	if err := h.s.UpdateFunction(h.ctx, &g, b.Version); !errors.Is(err, fn.ErrConflict) {
+	g.Name, g.Revision = "alpha", b.Revision+1
+	if err := h.s.UpdateFunction(h.ctx, &g, b.Revision); !errors.Is(err, fn.ErrConflict) {
 		t.Fatalf("UpdateFunction to a taken name = %v, want fn.ErrConflict", err)
 	}
 	for _, want := range []*fn.Function{a, b} {
@@ -255,9 +255,9 @@ func testURLRoundTrip(t *testing.T, h *harness) {
 		{Enabled: true, Auth: fn.URLAuthKey, CORS: &fn.CORS{AllowOrigins: []string{"*"}}},
 		nil,
 	} {
-		prev := f.Version
+		prev := f.Revision
 		g := *f
-		g.URL, g.Version = u, prev+1
+		g.URL, g.Revision = u, prev+1
 		if err := h.s.UpdateFunction(h.ctx, &g, prev); err != nil {
 			t.Fatalf("update %d: %v", i, err)
 		}

@@ -147,7 +147,7 @@ func newFunction(name string) *fn.Function {
 				Enabled: ptr(false), CatchUp: "latest"},
 			{Name: "often", Rate: "5m"},
 		},
-		Version:   1,
+		Revision:   1,
 		CreatedAt: epoch,
 		UpdatedAt: epoch.Add(1500 * time.Millisecond),
 	}
@@ -254,7 +254,7 @@ func assertFunction(t *testing.T, got, want *fn.Function) {
 	}
 	if got.ID != want.ID || got.Name != want.Name || got.Runtime != want.Runtime ||
 		got.Handler != want.Handler || got.Timeout != want.Timeout || got.Memory != want.Memory ||
-		got.Driver != want.Driver || got.MaxInstances != want.MaxInstances || got.Version != want.Version ||
+		got.Driver != want.Driver || got.MaxInstances != want.MaxInstances || got.Revision != want.Revision ||
 		got.Network != want.Network || got.MinInstances != want.MinInstances ||
 		got.Concurrency != want.Concurrency || got.KeepAlive != want.KeepAlive {
 		t.Errorf("function scalars:\n got %+v\nwant %+v", got, want)

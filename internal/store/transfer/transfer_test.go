@@ -64,7 +64,7 @@ func seed(t *testing.T, s store.Store) int {
 			ID: fn.NewID(), Name: name, Runtime: runtime.Python, Handler: "pkg.main.handler",
 			Files: map[string]string{"pkg/main.py": "def handler(e, c):\n    return e\n", "pkg/v1.2/data.json": `{"a": 1}`},
 			Env:   map[string]string{"GREETING": "héllo <&>"}, Timeout: 3000 + i, Memory: 128, Driver: fn.DefaultDriver,
-			MaxInstances: 2, Concurrency: 1, Version: 3 + i, CreatedAt: epoch, UpdatedAt: epoch.Add(time.Duration(i) * time.Hour),
+			MaxInstances: 2, Concurrency: 1, Revision: 3 + i, CreatedAt: epoch, UpdatedAt: epoch.Add(time.Duration(i) * time.Hour),
 		}
 		if err := s.CreateFunction(ctx, f); err != nil {
 			t.Fatalf("CreateFunction(%s): %v", name, err)
@@ -72,7 +72,7 @@ func seed(t *testing.T, s store.Store) int {
 		var execs []*fn.Execution
 		for j := range counts[name] {
 			e := &fn.Execution{
-				ID: fn.NewID(), FunctionID: f.ID, Version: f.Version, Status: fn.StatusSuccess,
+				ID: fn.NewID(), FunctionID: f.ID, Version: f.Revision, Status: fn.StatusSuccess,
 				Event:     json.RawMessage(fmt.Sprintf(`{"n": %d, "s": "<tag> & \u00e9"}`, j)),
 				Result:    json.RawMessage(fmt.Sprintf(`[%d, {"ok": true}]`, j)),
 				Logs:      fmt.Sprintf("call %d\n", j),
@@ -304,7 +304,7 @@ func TestExportCarriesBlobs(t *testing.T) {
 			ID: fn.NewID(), Name: name, Runtime: runtime.Python, Handler: "main.handler", Env: map[string]string{},
 			CodeInfo: &fn.CodeInfo{SHA256: sum(code), Size: int64(len(code)), Files: []fn.FileInfo{{Path: "main.py", Size: 1, Mode: 0o644}}},
 			Layers:   []string{sum(layer)}, Timeout: 3000, Memory: 128, Driver: fn.DefaultDriver, MaxInstances: 2, Concurrency: 1,
-			Version: 1, CreatedAt: epoch, UpdatedAt: epoch,
+			Revision: 1, CreatedAt: epoch, UpdatedAt: epoch,
 		}
 		if err := src.CreateFunction(ctx, f); err != nil {
 			t.Fatal(err)
