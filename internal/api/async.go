@@ -50,13 +50,13 @@ type accepted struct {
 }
 
 // invokeAsync queues a call to f and answers 202 once it is stored.
-func (s *Server) invokeAsync(w http.ResponseWriter, r *http.Request, f *fn.Function, event []byte) {
+func (s *Server) invokeAsync(w http.ResponseWriter, r *http.Request, f *fn.Function, qualifier string, event []byte) {
 	q, err := s.asyncQueue()
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	a, err := q.Enqueue(r.Context(), f, async.Call{Event: event, IdempotencyKey: r.Header.Get(idempotencyHeader)})
+	a, err := q.Enqueue(r.Context(), f, async.Call{Event: event, Qualifier: qualifier, IdempotencyKey: r.Header.Get(idempotencyHeader)})
 	if err != nil {
 		writeError(w, err)
 		return

@@ -13,7 +13,12 @@ import (
 )
 
 func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
-	f, err := s.cfg.Functions.Resolve(r.Context(), r.PathValue("functionId"))
+	name, qualifier, err := qualified(r, "functionId")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	f, err := s.cfg.Functions.ResolveQualified(r.Context(), name, qualifier)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -34,7 +39,7 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 	}
 	// Again, now that the body is in: the function may have been deleted
 	// or changed while it was read.
-	if f, err = s.cfg.Functions.Resolve(r.Context(), f.ID); err != nil {
+	if f, err = s.cfg.Functions.ResolveQualified(r.Context(), f.ID, qualifier); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -42,7 +47,7 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	} else if queue {
-		s.invokeAsync(w, r, f, event)
+		s.invokeAsync(w, r, f, qualifier, event)
 		return
 	}
 	ex, err := s.cfg.Engine.Invoke(r.Context(), f, event)

@@ -51,6 +51,7 @@ func (s *Server) getFunction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	w.Header().Set("ETag", etag(f.Revision))
 	v := s.view(r, f)
 	win, src := s.cfg.Engine.KeepAlive(f)
 	v.KeepAliveNow = &keepAliveView{Source: src, PrewarmMs: win.Prewarm.Milliseconds(), KeepAliveMs: win.KeepAlive.Milliseconds()}
@@ -81,6 +82,7 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	w.Header().Set("ETag", etag(f.Revision))
 	v := s.view(r, f)
 	v.Warnings = s.cfg.Functions.Warnings(r.Context(), f)
 	writeJSON(w, http.StatusCreated, v)
@@ -90,6 +92,9 @@ func (s *Server) updateFunction(w http.ResponseWriter, r *http.Request) {
 	// The body is read once the function is known: an unknown one is a 404
 	// whatever the body.
 	f, changed, err := s.cfg.Functions.Update(r.Context(), r.PathValue("id"), func(f *fn.Function) error {
+		if err := checkIfMatch(r, f.Revision, "function "+f.Name); err != nil {
+			return &stale{err: err, current: s.view(r, f)}
+		}
 		var patch map[string]json.RawMessage
 		if err := s.readJSON(w, r, &patch); err != nil {
 			return err
@@ -97,9 +102,10 @@ func (s *Server) updateFunction(w http.ResponseWriter, r *http.Request) {
 		return functions.Merge(f, patch)
 	})
 	if err != nil {
-		writeError(w, err)
+		writeStale(w, err)
 		return
 	}
+	w.Header().Set("ETag", etag(f.Revision))
 	v := s.view(r, f)
 	if changed {
 		v.Warnings = s.cfg.Functions.Warnings(r.Context(), f)
@@ -108,6 +114,18 @@ func (s *Server) updateFunction(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteFunction(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("If-Match") != "" {
+		f, err := s.cfg.Functions.Get(r.Context(), r.PathValue("id"))
+		if err == nil {
+			if err = checkIfMatch(r, f.Revision, "function "+f.Name); err != nil {
+				err = &stale{err: err, current: s.view(r, f)}
+			}
+		}
+		if err != nil {
+			writeStale(w, err)
+			return
+		}
+	}
 	f, err := s.cfg.Functions.Delete(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, err)

@@ -126,6 +126,18 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("PUT /api/functions/{id}/code", s.putCode)
 	s.mux.HandleFunc("POST /api/layers", s.postLayer)
 	s.mux.HandleFunc("GET /api/layers/{id}", s.getLayer)
+	s.mux.HandleFunc("POST /api/functions/{id}/versions", s.publish)
+	s.mux.HandleFunc("GET /api/functions/{id}/versions", s.listVersions)
+	s.mux.HandleFunc("GET /api/functions/{id}/versions/{n}", s.getVersion)
+	s.mux.HandleFunc("GET /api/functions/{id}/versions/{n}/code", s.getVersionCode)
+	s.mux.HandleFunc("DELETE /api/functions/{id}/versions/{n}", s.deleteVersion)
+	s.mux.HandleFunc("GET /api/functions/{id}/aliases", s.listAliases)
+	s.mux.HandleFunc("POST /api/functions/{id}/aliases", s.createAlias)
+	s.mux.HandleFunc("GET /api/functions/{id}/aliases/{name}", s.getAlias)
+	s.mux.HandleFunc("POST /api/functions/{id}/aliases/{name}", s.createAlias)
+	s.mux.HandleFunc("PUT /api/functions/{id}/aliases/{name}", s.updateAlias)
+	s.mux.HandleFunc("DELETE /api/functions/{id}/aliases/{name}", s.deleteAlias)
+	s.mux.HandleFunc("POST /api/functions/{id}/aliases/{name}/rollback", s.rollbackAlias)
 	s.mux.HandleFunc("GET /api/functions/{id}/async", s.asyncDepth)
 	s.mux.HandleFunc("GET /api/functions/{id}/dead-letters", s.deadLetters)
 	s.mux.HandleFunc("DELETE /api/functions/{id}/dead-letters", s.deleteDeadLetter)
@@ -331,6 +343,8 @@ func writeError(w http.ResponseWriter, err error) {
 		status, code = http.StatusUnsupportedMediaType, "unsupported_media_type"
 	case errors.Is(err, fn.ErrBuildFailed):
 		status, code = http.StatusUnprocessableEntity, "build_failed"
+	case errors.Is(err, fn.ErrPrecondition):
+		status, code = http.StatusPreconditionFailed, "precondition_failed"
 	case errors.Is(err, fn.ErrConflict):
 		status, code = http.StatusConflict, "conflict"
 	case errors.Is(err, fn.ErrCapacity):

@@ -14,6 +14,9 @@ var (
 	// ErrBuildFailed: the dependencies of code sent could not be built,
 	// so the change did not take.
 	ErrBuildFailed = errors.New("build failed")
+	// ErrPrecondition: a conditional change (If-Match, expectedHash) met
+	// a state that has moved on.
+	ErrPrecondition = errors.New("precondition failed")
 )
 
 // FieldError is an ErrInvalid that names the offending field.

@@ -36,7 +36,20 @@ func (s *Service) Collect(ctx context.Context) error {
 		return fmt.Errorf("collect: %w", err)
 	}
 	used, layers := map[string]bool{}, map[string]bool{}
+	// Published versions keep their code and layers too.
+	var versions []*fn.Function
 	for _, f := range fs {
+		vs, err := s.cfg.Store.ListVersions(ctx, f.ID)
+		if err != nil {
+			return fmt.Errorf("collect: %w", err)
+		}
+		for _, v := range vs {
+			if v.Function != nil {
+				versions = append(versions, v.Function)
+			}
+		}
+	}
+	for _, f := range append(fs, versions...) {
 		if f.CodeInfo != nil {
 			used[f.CodeInfo.SHA256] = true
 			if f.CodeInfo.Layer != "" {

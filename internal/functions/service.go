@@ -68,6 +68,7 @@ type Service struct {
 	cfg       Config
 	log       *slog.Logger
 	cache     cache
+	versions  versionCache
 	unpacking sync.Map // directory → *sync.Mutex, held while it is unpacked
 	building  sync.Map // function id → *fn.BuildStatus of a build running here
 }
@@ -205,6 +206,7 @@ func (s *Service) Delete(ctx context.Context, idOrName string) (*fn.Function, er
 	if err := s.cfg.Store.DeleteFunction(ctx, f.ID); err != nil {
 		return nil, err
 	}
+	s.versions.forget(f.ID)
 	s.log.Info("function deleted", "function", f.Name, "id", f.ID)
 	return f, nil
 }

@@ -183,7 +183,7 @@ func (q *Queue) handle(functionID string, m jetstream.Msg) {
 	}
 	stop := c.keepAlive()
 	defer stop()
-	f, err := q.cfg.Functions.Resolve(q.ctx, functionID)
+	f, err := q.cfg.Functions.ResolveQualified(q.ctx, functionID, m.Headers().Get(hQualifier))
 	switch {
 	case errors.Is(err, fn.ErrNotFound):
 		_ = m.TermWithReason("function deleted")

@@ -15,6 +15,10 @@ import (
 
 type oneFunction struct{ f *fn.Function }
 
+func (o oneFunction) ResolveQualified(ctx context.Context, id, _ string) (*fn.Function, error) {
+	return o.Resolve(ctx, id)
+}
+
 func (o oneFunction) Resolve(_ context.Context, id string) (*fn.Function, error) {
 	if id == o.f.ID || id == o.f.Name {
 		return o.f, nil

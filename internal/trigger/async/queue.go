@@ -49,6 +49,7 @@ const (
 	hExecution = "Nimbus-Execution-Id"
 	hAccepted  = "Nimbus-Accepted-At"
 	hTrigger   = "Nimbus-Trigger"
+	hQualifier = "Nimbus-Qualifier"
 	// Dead letters also carry:
 	hAttempts = "Nimbus-Attempts"
 	hReason   = "Nimbus-Reason"
@@ -66,6 +67,9 @@ const (
 // Functions resolves the functions calls are for (functions.Service).
 type Functions interface {
 	Resolve(ctx context.Context, idOrName string) (*fn.Function, error)
+	// ResolveQualified finds what a call with a qualifier (a version, an
+	// alias, $LATEST or "") runs.
+	ResolveQualified(ctx context.Context, idOrName, qualifier string) (*fn.Function, error)
 }
 
 // Engine runs calls and records them (engine.Engine).
@@ -140,6 +144,10 @@ type Accepted struct {
 type Call struct {
 	Trigger string // fn.TriggerAsync by default
 	Event   json.RawMessage
+	// Qualifier says which version runs (a number, an alias, $LATEST or
+	// ""), resolved when the call runs: an alias moved meanwhile sends it
+	// to its new version.
+	Qualifier string
 	// IdempotencyKey, when set, makes a second call with the same key to
 	// the same function within DedupWindow a duplicate, not queued again.
 	IdempotencyKey string
@@ -275,6 +283,9 @@ func (q *Queue) Enqueue(ctx context.Context, f *fn.Function, c Call) (Accepted, 
 	msg.Header.Set(hExecution, ex.ID)
 	msg.Header.Set(hAccepted, now.UTC().Format(time.RFC3339Nano))
 	msg.Header.Set(hTrigger, c.Trigger)
+	if c.Qualifier != "" {
+		msg.Header.Set(hQualifier, c.Qualifier)
+	}
 	var idemKey string
 	if c.IdempotencyKey != "" {
 		sum := sha256.Sum256([]byte(f.ID + "\x00" + c.IdempotencyKey))

@@ -17,6 +17,10 @@ import (
 // functions is a fixed set of functions.
 type functions map[string]*fn.Function
 
+func (fs functions) ResolveQualified(ctx context.Context, id, _ string) (*fn.Function, error) {
+	return fs.Resolve(ctx, id)
+}
+
 func (fs functions) Resolve(_ context.Context, id string) (*fn.Function, error) {
 	for _, f := range fs {
 		if f.ID == id || f.Name == id {
