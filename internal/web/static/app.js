@@ -225,6 +225,7 @@ async function dashboard() {
   };
   cleanup.push(onLive((kind, ev) => {
     if (kind === "execution") {
+      if (ev.status === "queued" || ev.status === "running") return; // an async call's stages: counted when it ends
       const b = bucket(Math.floor(Date.now() / 1000));
       b.n++; if (ev.status !== "success") b.err++; if (ev.coldStart) b.cold++; b.durs.push(ev.durationMs);
       addFeed(ev);
@@ -435,7 +436,7 @@ async function detailPage(name) {
   payload.textarea.addEventListener("keydown", e => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); run.click(); } });
 
   const filter = h("select", { id: "status-filter", "aria-label": "Filter by status" }, h("option", { value: "" }, "All statuses"),
-    ["success", "error", "timeout", "oom", "crashed", "rejected"].map(s => h("option", { value: s }, s)));
+    ["queued", "running", "success", "error", "timeout", "oom", "crashed", "rejected"].map(s => h("option", { value: s }, s)));
   const histBody = h("tbody", { id: "history" });
   const more = h("button", { type: "button", id: "more" }, "Older");
   let cursor = "";
@@ -449,9 +450,10 @@ async function detailPage(name) {
       const go = () => location.hash = `#/functions/${encodeURIComponent(f.name)}/executions/${ex.executionId}`;
       histBody.append(h("tr", { class: "clickable", tabindex: 0, onclick: go, onkeydown: e => e.key === "Enter" && go() },
         h("td", {}, badge(ex.status)), h("td", { class: "mono" }, h("a", { href: `#/functions/${encodeURIComponent(f.name)}/executions/${ex.executionId}` }, ex.executionId.slice(-10))),
-        h("td", {}, ago(ex.startedAt)), h("td", {}, ms(ex.durationMs)), h("td", {}, (ex.coldStart ? "cold" : "warm") + (ex.trigger ? ` · ${ex.trigger}` : "")), h("td", {}, "v" + ex.version)));
+        h("td", {}, ago(ex.startedAt)), h("td", {}, ex.status === "queued" ? "–" : ms(ex.durationMs)), h("td", {}, ex.status === "queued" ? "–" : ex.coldStart ? "cold" : "warm"),
+        h("td", { class: "trigger" }, triggerName(ex.trigger), ex.attempt ? h("span", { class: "muted" }, ` · try ${ex.attempt}`) : null), h("td", {}, "v" + ex.version)));
     }
-    if (!histBody.children.length) histBody.append(h("tr", {}, h("td", { colspan: 6, class: "empty" }, "No executions yet.")));
+    if (!histBody.children.length) histBody.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No executions yet.")));
     cursor = r.nextBefore || ""; more.hidden = !cursor;
   }
   filter.onchange = () => loadHistory();
@@ -497,7 +499,7 @@ async function detailPage(name) {
         h("section", { class: "panel" }, h("h2", {}, "Invocations per minute (1h)"), cCount),
         h("section", { class: "panel" }, h("h2", {}, "Latency per minute (ms)"), cLat))),
     h("section", { class: "panel" }, h("h2", {}, "History"), h("div", { class: "row", style: "margin:0 0 .6rem" }, filter),
-      h("table", {}, h("thead", {}, h("tr", {}, ["Status", "Execution", "Started", "Duration", "Start", "Version"].map(t => h("th", { scope: "col" }, t)))), histBody),
+      h("table", {}, h("thead", {}, h("tr", {}, ["Status", "Execution", "Started", "Duration", "Start", "Trigger", "Version"].map(t => h("th", { scope: "col" }, t)))), histBody),
       h("div", { class: "row" }, more)));
   await Promise.all([loadHistory(), loadMetrics()]);
   cleanup.push(onLive((kind, ev) => { if (kind === "execution" && ev.functionId === f.id) { loadHistory(); } }));
@@ -664,10 +666,13 @@ function scaling(f) {
   return `At least ${f.minInstances || 0} warm · ${f.concurrency || 1} call${(f.concurrency || 1) > 1 ? "s" : ""} per instance` + keep;
 }
 
+// triggerName is how an execution came in, as the history shows it.
+const triggerName = t => ({ "": "API", http: "function URL", async: "async", schedule: "schedule", destination: "destination" })[t || ""] || t;
+
 function executionView(ex) {
   return h("div", { class: "execution" },
     h("p", {}, badge(ex.status), " ", h("span", { id: "exec-duration" }, ms(ex.durationMs)), " · ", ex.coldStart ? `cold start (init ${ms(ex.initDurationMs)})` : "warm",
-      ex.peakMemoryKiB ? ` · ${(ex.peakMemoryKiB / 1024).toFixed(1)} MB peak` : "", ex.trigger ? ` · via ${ex.trigger === "http" ? "function URL" : ex.trigger}` : "", " · ", h("span", { class: "mono muted" }, ex.executionId)),
+      ex.peakMemoryKiB ? ` · ${(ex.peakMemoryKiB / 1024).toFixed(1)} MB peak` : "", ex.trigger ? ` · via ${triggerName(ex.trigger)}` : "", ex.attempt ? ` · try ${ex.attempt}` : "", " · ", h("span", { class: "mono muted" }, ex.executionId)),
     ex.error ? [h("h3", {}, "Error"), h("pre", { id: "exec-error", class: "s-error" }, `${ex.error.type}: ${ex.error.message}` + (ex.error.stack ? "\n\n" + ex.error.stack : ""))] : null,
     ex.status === "success" ? [h("h3", {}, "Result"), h("pre", { id: "exec-result" }, json(ex.result))] : null,
     h("h3", {}, "Logs"), h("pre", { id: "exec-logs" }, ex.logs || "(no output)"));
