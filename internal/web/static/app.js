@@ -479,6 +479,7 @@ async function detailPage(name) {
   }
   const code = codePanel(f);
   cleanup.push(code.close);
+  const triggers = Triggers.panel(f, { onReplay: () => loadHistory() });
   const del = h("button", { type: "button", class: "danger", id: "delete" }, "Delete");
   del.onclick = async () => {
     if (!confirm(`Delete ${f.name} and all its executions? This cannot be undone.`)) return;
@@ -498,12 +499,14 @@ async function detailPage(name) {
       h("div", {},
         h("section", { class: "panel" }, h("h2", {}, "Invocations per minute (1h)"), cCount),
         h("section", { class: "panel" }, h("h2", {}, "Latency per minute (ms)"), cLat))),
+    triggers.el,
     h("section", { class: "panel" }, h("h2", {}, "History"), h("div", { class: "row", style: "margin:0 0 .6rem" }, filter),
       h("table", {}, h("thead", {}, h("tr", {}, ["Status", "Execution", "Started", "Duration", "Start", "Trigger", "Version"].map(t => h("th", { scope: "col" }, t)))), histBody),
       h("div", { class: "row" }, more)));
-  await Promise.all([loadHistory(), loadMetrics()]);
+  await Promise.all([loadHistory(), loadMetrics(), triggers.tick()]);
   cleanup.push(onLive((kind, ev) => { if (kind === "execution" && ev.functionId === f.id) { loadHistory(); } }));
   every(10000, loadMetrics);
+  every(3000, () => triggers.tick());
 }
 
 // codePanel is the code of function f on its page: its files edited in
