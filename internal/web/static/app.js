@@ -5,9 +5,10 @@
 const api = {
   key: sessionStorage.getItem("nimbus.key") || "",
   // call sends body as JSON, or as it is when it is a Blob (of media type
-  // opts.type) or a FormData; opts.binary answers an ArrayBuffer.
+  // opts.type) or a FormData, with opts.headers besides; opts.binary
+  // answers an ArrayBuffer.
   async call(method, path, body, opts = {}) {
-    const headers = {};
+    const headers = { ...opts.headers };
     if (this.key) headers["Authorization"] = "Bearer " + this.key;
     let payload;
     if (body instanceof Blob || body instanceof FormData) {
@@ -419,6 +420,7 @@ async function detailPage(name) {
   const invokeErr = errorBox("invoke-error");
   const result = h("div", { id: "result", "aria-live": "polite" });
   const run = h("button", { type: "button", class: "primary", id: "invoke" }, "Invoke");
+  const asyncIn = h("input", { type: "checkbox", id: "invoke-async" });
   run.onclick = async () => {
     showError(invokeErr, null); payload.mark(0);
     let event;
@@ -428,6 +430,15 @@ async function detailPage(name) {
     }
     run.disabled = true;
     try {
+      if (asyncIn.checked) {
+        // Queued: the call runs later, its outcome comes to the history.
+        const a = await api.call("POST", "/api/executions/" + encodeURIComponent(f.id), JSON.stringify(event), { headers: { "X-Nimbus-Invocation-Type": "Event" } });
+        result.replaceChildren(h("p", { id: "async-accepted" }, badge(a.status || "queued"), " Accepted (202): execution ",
+          h("a", { class: "mono", href: `#/functions/${encodeURIComponent(f.name)}/executions/${a.executionId}` }, a.executionId),
+          a.duplicate ? " (a duplicate of a call already made)" : "", ". Its outcome comes to the history below."));
+        loadHistory(); triggers.tick();
+        return;
+      }
       const ex = await api.call("POST", "/api/executions/" + encodeURIComponent(f.id), JSON.stringify(event));
       result.replaceChildren(executionView(ex));
       loadHistory(); loadMetrics();
@@ -495,7 +506,7 @@ async function detailPage(name) {
     code.el,
     h("div", { class: "grid two", style: "margin-top:1rem" },
       h("section", { class: "panel" }, h("h2", {}, "Invoke"), h("label", { for: "payload" }, "Event (JSON) — Ctrl+Enter to run"), payload.el, invokeErr,
-        h("div", { class: "row" }, run), result),
+        h("div", { class: "row" }, run, asyncIn, h("label", { for: "invoke-async", class: "inline-label" }, "Async (queue it, answer 202 at once)")), result),
       h("div", {},
         h("section", { class: "panel" }, h("h2", {}, "Invocations per minute (1h)"), cCount),
         h("section", { class: "panel" }, h("h2", {}, "Latency per minute (ms)"), cLat))),
