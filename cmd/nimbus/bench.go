@@ -20,8 +20,10 @@ import (
 func benchCmd(args []string) error {
 	fs := withUsage(flag.NewFlagSet("bench", flag.ContinueOnError), `usage: nimbus bench [flags]
 
-Measures warm-call latency, cold starts, throughput, idle memory, deploys
-with cached dependencies and cold starts with a 20 MB layer, against --url
+Measures warm-call latency, cold starts, throughput, calls through a
+function URL, async calls (accepted calls/s, time to the 202, end-to-end
+throughput), idle memory, deploys with cached dependencies and cold
+starts with a 20 MB layer, against --url
 or against a Nimbus it starts in this process with a fresh data directory,
 and prints a table. Against --url, the deploy scenario runs only with
 --pip-find-links.

@@ -102,7 +102,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r.echo = echo
 	// The scenarios of code come last: their functions and layers do not
 	// change what the others measure.
-	steps := []func(context.Context) error{r.warmLatency, r.throughput, r.coldStarts, r.idleMemory, r.deployCached, r.layerColdStart}
+	steps := []func(context.Context) error{r.warmLatency, r.throughput, r.functionURL, r.asyncAccept, r.asyncEndToEnd, r.coldStarts, r.idleMemory, r.deployCached, r.layerColdStart}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return r.rep, err
@@ -139,9 +139,18 @@ func startEcho() (string, func(), error) {
 
 // call POSTs body to url and returns the elapsed time.
 func (r *runner) call(ctx context.Context, url string, body []byte) (time.Duration, []byte, error) {
+	return r.post(ctx, url, body, nil)
+}
+
+// post POSTs body to url with the headers hdr (nil for none) and returns
+// the elapsed time until the whole answer was read.
+func (r *runner) post(ctx context.Context, url string, body []byte, hdr http.Header) (time.Duration, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	if r.cfg.APIKey != "" && strings.HasPrefix(url, r.cfg.URL) {
 		req.Header.Set("Authorization", "Bearer "+r.cfg.APIKey)

@@ -280,10 +280,15 @@ func (r *recorder) unavailable(err error, kept int) {
 // batch that fails for a reason other than unavailability is dropped.
 func (r *recorder) writeBatch(pending []*fn.Execution) error {
 	batch := pending[:0:0]
+	staged := false // records of async calls' stages: several may share an id
 	for _, ex := range pending {
 		if _, gone := r.deleted.Load(ex.FunctionID); !gone {
 			batch = append(batch, ex)
+			staged = staged || ex.Attempt > 0 || !ex.Status.Final()
 		}
+	}
+	if staged {
+		batch = newestStages(batch)
 	}
 	if len(batch) == 0 {
 		return nil
@@ -349,4 +354,42 @@ func (r *recorder) close(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// newestStages keeps, of the records in batch that share an id (an
+// async call's queued, running and final records), only the one the
+// store would keep: the greatest (attempt, stage). A call that ends
+// within one flush is then written once, not three times.
+func newestStages(batch []*fn.Execution) []*fn.Execution {
+	at := make(map[string]int, len(batch)) // id → index in out
+	out := batch[:0:0]
+	for _, ex := range batch {
+		i, seen := at[ex.ID]
+		switch {
+		case !seen:
+			at[ex.ID] = len(out)
+			out = append(out, ex)
+		case later(ex, out[i]):
+			out[i] = ex
+		}
+	}
+	return out
+}
+
+// later reports whether a is a later record of a call than b.
+func later(a, b *fn.Execution) bool {
+	if a.Attempt != b.Attempt {
+		return a.Attempt > b.Attempt
+	}
+	return stage(a.Status) > stage(b.Status)
+}
+
+func stage(s fn.Status) int {
+	switch s {
+	case fn.StatusQueued:
+		return 0
+	case fn.StatusRunning:
+		return 1
+	}
+	return 2
 }

@@ -207,3 +207,25 @@ func TestRecorderCloseCountsWhatItCannotWrite(t *testing.T) {
 		t.Errorf("dropped %d, want 5", n)
 	}
 }
+
+// The stages of an async call that reach the recorder within one batch
+// are written once: the latest.
+func TestRecorderWritesTheLatestStageOfACallOnce(t *testing.T) {
+	st := &flakyStore{}
+	r := startRecorder(t, st, 100)
+	id, other := fn.NewID(), fn.NewID()
+	for _, ex := range []*fn.Execution{
+		{ID: id, FunctionID: "f", Status: fn.StatusQueued},
+		{ID: id, FunctionID: "f", Status: fn.StatusRunning, Attempt: 1},
+		{ID: other, FunctionID: "f", Status: fn.StatusSuccess},
+		{ID: id, FunctionID: "f", Status: fn.StatusError, Attempt: 1},
+	} {
+		r.add(ex)
+	}
+	if err := r.flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.ids(); !slices.Equal(got, []string{id, other}) {
+		t.Errorf("written %v, want each call once: %v", got, []string{id, other})
+	}
+}

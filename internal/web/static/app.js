@@ -5,9 +5,10 @@
 const api = {
   key: sessionStorage.getItem("nimbus.key") || "",
   // call sends body as JSON, or as it is when it is a Blob (of media type
-  // opts.type) or a FormData; opts.binary answers an ArrayBuffer.
+  // opts.type) or a FormData, with opts.headers besides; opts.binary
+  // answers an ArrayBuffer.
   async call(method, path, body, opts = {}) {
-    const headers = {};
+    const headers = { ...opts.headers };
     if (this.key) headers["Authorization"] = "Bearer " + this.key;
     let payload;
     if (body instanceof Blob || body instanceof FormData) {
@@ -225,6 +226,7 @@ async function dashboard() {
   };
   cleanup.push(onLive((kind, ev) => {
     if (kind === "execution") {
+      if (ev.status === "queued" || ev.status === "running") return; // an async call's stages: counted when it ends
       const b = bucket(Math.floor(Date.now() / 1000));
       b.n++; if (ev.status !== "success") b.err++; if (ev.coldStart) b.cold++; b.durs.push(ev.durationMs);
       addFeed(ev);
@@ -418,6 +420,7 @@ async function detailPage(name) {
   const invokeErr = errorBox("invoke-error");
   const result = h("div", { id: "result", "aria-live": "polite" });
   const run = h("button", { type: "button", class: "primary", id: "invoke" }, "Invoke");
+  const asyncIn = h("input", { type: "checkbox", id: "invoke-async" });
   run.onclick = async () => {
     showError(invokeErr, null); payload.mark(0);
     let event;
@@ -427,6 +430,15 @@ async function detailPage(name) {
     }
     run.disabled = true;
     try {
+      if (asyncIn.checked) {
+        // Queued: the call runs later, its outcome comes to the history.
+        const a = await api.call("POST", "/api/executions/" + encodeURIComponent(f.id), JSON.stringify(event), { headers: { "X-Nimbus-Invocation-Type": "Event" } });
+        result.replaceChildren(h("p", { id: "async-accepted" }, badge(a.status || "queued"), " Accepted (202): execution ",
+          h("a", { class: "mono", href: `#/functions/${encodeURIComponent(f.name)}/executions/${a.executionId}` }, a.executionId),
+          a.duplicate ? " (a duplicate of a call already made)" : "", ". Its outcome comes to the history below."));
+        loadHistory(); triggers.tick();
+        return;
+      }
       const ex = await api.call("POST", "/api/executions/" + encodeURIComponent(f.id), JSON.stringify(event));
       result.replaceChildren(executionView(ex));
       loadHistory(); loadMetrics();
@@ -435,7 +447,7 @@ async function detailPage(name) {
   payload.textarea.addEventListener("keydown", e => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); run.click(); } });
 
   const filter = h("select", { id: "status-filter", "aria-label": "Filter by status" }, h("option", { value: "" }, "All statuses"),
-    ["success", "error", "timeout", "oom", "crashed", "rejected"].map(s => h("option", { value: s }, s)));
+    ["queued", "running", "success", "error", "timeout", "oom", "crashed", "rejected"].map(s => h("option", { value: s }, s)));
   const histBody = h("tbody", { id: "history" });
   const more = h("button", { type: "button", id: "more" }, "Older");
   let cursor = "";
@@ -449,9 +461,10 @@ async function detailPage(name) {
       const go = () => location.hash = `#/functions/${encodeURIComponent(f.name)}/executions/${ex.executionId}`;
       histBody.append(h("tr", { class: "clickable", tabindex: 0, onclick: go, onkeydown: e => e.key === "Enter" && go() },
         h("td", {}, badge(ex.status)), h("td", { class: "mono" }, h("a", { href: `#/functions/${encodeURIComponent(f.name)}/executions/${ex.executionId}` }, ex.executionId.slice(-10))),
-        h("td", {}, ago(ex.startedAt)), h("td", {}, ms(ex.durationMs)), h("td", {}, (ex.coldStart ? "cold" : "warm") + (ex.trigger ? ` · ${ex.trigger}` : "")), h("td", {}, "v" + ex.version)));
+        h("td", {}, ago(ex.startedAt)), h("td", {}, ex.status === "queued" ? "–" : ms(ex.durationMs)), h("td", {}, ex.status === "queued" ? "–" : ex.coldStart ? "cold" : "warm"),
+        h("td", { class: "trigger" }, triggerName(ex.trigger), ex.attempt ? h("span", { class: "muted" }, ` · try ${ex.attempt}`) : null), h("td", {}, "v" + ex.version)));
     }
-    if (!histBody.children.length) histBody.append(h("tr", {}, h("td", { colspan: 6, class: "empty" }, "No executions yet.")));
+    if (!histBody.children.length) histBody.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No executions yet.")));
     cursor = r.nextBefore || ""; more.hidden = !cursor;
   }
   filter.onchange = () => loadHistory();
@@ -477,6 +490,7 @@ async function detailPage(name) {
   }
   const code = codePanel(f);
   cleanup.push(code.close);
+  const triggers = Triggers.panel(f, { onReplay: () => loadHistory() });
   const del = h("button", { type: "button", class: "danger", id: "delete" }, "Delete");
   del.onclick = async () => {
     if (!confirm(`Delete ${f.name} and all its executions? This cannot be undone.`)) return;
@@ -492,16 +506,18 @@ async function detailPage(name) {
     code.el,
     h("div", { class: "grid two", style: "margin-top:1rem" },
       h("section", { class: "panel" }, h("h2", {}, "Invoke"), h("label", { for: "payload" }, "Event (JSON) — Ctrl+Enter to run"), payload.el, invokeErr,
-        h("div", { class: "row" }, run), result),
+        h("div", { class: "row" }, run, asyncIn, h("label", { for: "invoke-async", class: "inline-label" }, "Async (queue it, answer 202 at once)")), result),
       h("div", {},
         h("section", { class: "panel" }, h("h2", {}, "Invocations per minute (1h)"), cCount),
         h("section", { class: "panel" }, h("h2", {}, "Latency per minute (ms)"), cLat))),
+    triggers.el,
     h("section", { class: "panel" }, h("h2", {}, "History"), h("div", { class: "row", style: "margin:0 0 .6rem" }, filter),
-      h("table", {}, h("thead", {}, h("tr", {}, ["Status", "Execution", "Started", "Duration", "Start", "Version"].map(t => h("th", { scope: "col" }, t)))), histBody),
+      h("table", {}, h("thead", {}, h("tr", {}, ["Status", "Execution", "Started", "Duration", "Start", "Trigger", "Version"].map(t => h("th", { scope: "col" }, t)))), histBody),
       h("div", { class: "row" }, more)));
-  await Promise.all([loadHistory(), loadMetrics()]);
+  await Promise.all([loadHistory(), loadMetrics(), triggers.tick()]);
   cleanup.push(onLive((kind, ev) => { if (kind === "execution" && ev.functionId === f.id) { loadHistory(); } }));
   every(10000, loadMetrics);
+  every(3000, () => triggers.tick());
 }
 
 // codePanel is the code of function f on its page: its files edited in
@@ -664,10 +680,13 @@ function scaling(f) {
   return `At least ${f.minInstances || 0} warm · ${f.concurrency || 1} call${(f.concurrency || 1) > 1 ? "s" : ""} per instance` + keep;
 }
 
+// triggerName is how an execution came in, as the history shows it.
+const triggerName = t => ({ "": "API", http: "function URL", async: "async", schedule: "schedule", destination: "destination" })[t || ""] || t;
+
 function executionView(ex) {
   return h("div", { class: "execution" },
     h("p", {}, badge(ex.status), " ", h("span", { id: "exec-duration" }, ms(ex.durationMs)), " · ", ex.coldStart ? `cold start (init ${ms(ex.initDurationMs)})` : "warm",
-      ex.peakMemoryKiB ? ` · ${(ex.peakMemoryKiB / 1024).toFixed(1)} MB peak` : "", ex.trigger ? ` · via ${ex.trigger === "http" ? "function URL" : ex.trigger}` : "", " · ", h("span", { class: "mono muted" }, ex.executionId)),
+      ex.peakMemoryKiB ? ` · ${(ex.peakMemoryKiB / 1024).toFixed(1)} MB peak` : "", ex.trigger ? ` · via ${triggerName(ex.trigger)}` : "", ex.attempt ? ` · try ${ex.attempt}` : "", " · ", h("span", { class: "mono muted" }, ex.executionId)),
     ex.error ? [h("h3", {}, "Error"), h("pre", { id: "exec-error", class: "s-error" }, `${ex.error.type}: ${ex.error.message}` + (ex.error.stack ? "\n\n" + ex.error.stack : ""))] : null,
     ex.status === "success" ? [h("h3", {}, "Result"), h("pre", { id: "exec-result" }, json(ex.result))] : null,
     h("h3", {}, "Logs"), h("pre", { id: "exec-logs" }, ex.logs || "(no output)"));
