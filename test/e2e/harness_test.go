@@ -178,7 +178,7 @@ type function struct {
 	MinInstances int               `json:"minInstances,omitempty"`
 	Concurrency  int               `json:"concurrency,omitempty"`
 	KeepAlive    int               `json:"keepAlive,omitempty"`
-	Version      int               `json:"version,omitempty"`
+	Revision     int               `json:"revision,omitempty"`
 }
 
 type execution struct {

@@ -97,7 +97,7 @@ func TestInvokePythonAndNode(t *testing.T) {
 			if second.ColdStart || g2.Token != g.Token || g.Token == "" || g2.Calls != 2 {
 				t.Fatalf("second call cold=%v worker %q→%q calls %d: not served warm", second.ColdStart, g.Token, g2.Token, g2.Calls)
 			}
-			if second.DurationMs <= 0 || second.StartedAt == "" || second.Version != 1 {
+			if second.DurationMs <= 0 || second.StartedAt == "" || second.Version != 0 {
 				t.Errorf("execution fields: %+v", second)
 			}
 		})

@@ -17,7 +17,7 @@ import (
 // codeView is a function's code as GET /api/functions/{id} shows it.
 type codeView struct {
 	ID       string            `json:"id"`
-	Version  int               `json:"version"`
+	Revision int               `json:"revision"`
 	Files    map[string]string `json:"files"`
 	CodeInfo struct {
 		SHA256 string `json:"sha256"`
@@ -127,7 +127,7 @@ func TestUICode(t *testing.T) {
 		run(chromedp.Navigate(n.url+"/#/functions/ui-files"), chromedp.WaitVisible(chromedp.CSS("#file-tree")),
 			chromedp.SetUploadFiles(chromedp.CSS("#archive"), []string{archive}),
 			chromedp.Click(chromedp.CSS("#upload")))
-		waitText(t, ctx, "#fn-summary", fmt.Sprintf("v%d", before.Version+1))
+		waitText(t, ctx, "#fn-summary", fmt.Sprintf("revision %d", before.Revision+1))
 
 		got := n.code("ui-files")
 		if got.CodeInfo.SHA256 == before.CodeInfo.SHA256 || got.CodeInfo.SHA256 == "" {
@@ -230,8 +230,8 @@ func TestUICode(t *testing.T) {
 		waitText(t, ctx, "#code-error", "No matching distribution")
 		waitText(t, ctx, "#build-state", "failed")
 		got := n.code("ui-deps")
-		if _, ok := got.Files["requirements.txt"]; ok || got.Version != 1 {
-			t.Errorf("after a failed build the code changed: version %d, files %q", got.Version, got.Files)
+		if _, ok := got.Files["requirements.txt"]; ok || got.Revision != 1 {
+			t.Errorf("after a failed build the code changed: revision %d, files %q", got.Revision, got.Files)
 		}
 		if got.BuildStatus.State != "failed" {
 			t.Errorf("stored build state %q, want failed", got.BuildStatus.State)

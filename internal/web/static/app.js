@@ -265,7 +265,7 @@ async function functionsPage() {
     const go = () => location.hash = "#/functions/" + encodeURIComponent(f.name);
     body.append(h("tr", { class: "clickable", tabindex: 0, onclick: go, onkeydown: e => e.key === "Enter" && go() },
       h("td", {}, h("a", { href: "#/functions/" + encodeURIComponent(f.name) }, f.name)), h("td", {}, f.runtime), h("td", {}, f.driver),
-      h("td", {}, "v" + f.version), cells.last, cells.calls, cells.err, cells.p50, h("td", {}, spark)));
+      h("td", {}, "r" + f.revision), cells.last, cells.calls, cells.err, cells.p50, h("td", {}, spark)));
     Promise.all([
       api.call("GET", `/api/metrics/functions/${f.id}?window=1h`).catch(() => null),
       api.call("GET", `/api/executions/${f.id}/history?limit=30`).catch(() => null),
@@ -462,7 +462,7 @@ async function detailPage(name) {
       histBody.append(h("tr", { class: "clickable", tabindex: 0, onclick: go, onkeydown: e => e.key === "Enter" && go() },
         h("td", {}, badge(ex.status)), h("td", { class: "mono" }, h("a", { href: `#/functions/${encodeURIComponent(f.name)}/executions/${ex.executionId}` }, ex.executionId.slice(-10))),
         h("td", {}, ago(ex.startedAt)), h("td", {}, ex.status === "queued" ? "–" : ms(ex.durationMs)), h("td", {}, ex.status === "queued" ? "–" : ex.coldStart ? "cold" : "warm"),
-        h("td", { class: "trigger" }, triggerName(ex.trigger), ex.attempt ? h("span", { class: "muted" }, ` · try ${ex.attempt}`) : null), h("td", {}, "v" + ex.version)));
+        h("td", { class: "trigger" }, triggerName(ex.trigger), ex.attempt ? h("span", { class: "muted" }, ` · try ${ex.attempt}`) : null), h("td", {}, versionName(ex))));
     }
     if (!histBody.children.length) histBody.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No executions yet.")));
     cursor = r.nextBefore || ""; more.hidden = !cursor;
@@ -548,7 +548,7 @@ function codePanel(f) {
   function show(g, force) {
     const codeChanged = !shown.codeInfo || !g.codeInfo || shown.codeInfo.sha256 !== g.codeInfo.sha256;
     shown = g;
-    summary.textContent = `${g.runtime} · ${g.driver} · v${g.version}`;
+    summary.textContent = `${g.runtime} · ${g.driver} · revision ${g.revision}`;
     facts.textContent = `Handler ${g.handler} · timeout ${g.timeout} ms · memory ${g.memory} MB · up to ${g.maxInstances} instances`;
     handlerIn.placeholder = g.handler;
     if (!build.running) build.show(g.buildStatus, g.codeInfo && g.codeInfo.sha256);
@@ -572,7 +572,7 @@ function codePanel(f) {
   // answer is older than it.
   async function refresh() {
     const g = await api.call("GET", path);
-    if (g.version > shown.version || (g.version === shown.version && startedOf(g) >= startedOf(shown))) show(g);
+    if (g.revision > shown.revision || (g.revision === shown.revision && startedOf(g) >= startedOf(shown))) show(g);
     return g;
   }
 
@@ -582,13 +582,13 @@ function codePanel(f) {
     const files = editor.files();
     if (!Object.keys(files).length) { showError(err, "The code has no files: add one before saving."); editor.focus(); return; }
     saveBtn.disabled = true; saveBtn.textContent = "Saving…";
-    const was = shown.version;
+    const was = shown.revision;
     try {
       const g = await api.call("PUT", path, { files });
       (g.warnings || []).forEach(toast);
       build.show(g.buildStatus, g.codeInfo && g.codeInfo.sha256);
       show(g, true);
-      toast(g.version > was ? `Saved: version ${g.version}` : "Saved: nothing changed");
+      toast(g.revision > was ? `Saved: revision ${g.revision}` : "Saved: nothing changed");
     } catch (ex) {
       if (ex.code === "build_failed") {
         showError(err, "Not saved: the build of its dependencies failed, and the code that ran before still serves. " + ex.message);
@@ -618,7 +618,7 @@ function codePanel(f) {
       build.show(g.buildStatus, g.codeInfo && g.codeInfo.sha256);
       show(g, true);
       archiveIn.value = ""; handlerIn.value = "";
-      toast(`Uploaded ${file.name}: version ${g.version}`);
+      toast(`Uploaded ${file.name}: revision ${g.revision}`);
     } catch (ex) {
       showError(err, ex.code === "build_failed" ? "Not uploaded: the build of its dependencies failed, and the code that ran before still serves. " + ex.message : ex);
       if (ex.code === "build_failed") refresh().catch(() => { });
@@ -696,7 +696,7 @@ async function executionPage(name, id) {
   const main = $("#main");
   const ex = await api.call("GET", `/api/executions/${encodeURIComponent(name)}/${encodeURIComponent(id)}`);
   main.replaceChildren(h("h1", {}, h("a", { href: "#/functions/" + encodeURIComponent(name) }, name), " › execution"),
-    h("section", { class: "panel" }, h("p", { class: "muted" }, `Started ${new Date(ex.startedAt).toLocaleString()} · version ${ex.version}` + (ex.queueMs ? ` · queued ${ms(ex.queueMs)}` : "")),
+    h("section", { class: "panel" }, h("p", { class: "muted" }, `Started ${new Date(ex.startedAt).toLocaleString()} · version ${versionName(ex)}` + (ex.queueMs ? ` · queued ${ms(ex.queueMs)}` : "")),
       h("h3", {}, "Event"), h("pre", { id: "exec-event" }, json(ex.event)), executionView(ex)));
 }
 
@@ -707,3 +707,9 @@ $("#theme").onclick = () => applyTheme(document.documentElement.dataset.theme ==
 window.addEventListener("hashchange", route);
 connectEvents();
 route();
+
+// versionName is the version an execution ran: a published number, or
+// $LATEST (the draft).
+function versionName(ex) {
+  return ex.version ? "v" + ex.version : "$LATEST";
+}
