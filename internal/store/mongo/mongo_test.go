@@ -95,7 +95,10 @@ func TestEveryFieldRoundTrips(t *testing.T) {
 	s := openClosing(t, mongotest.Shared(t).NewDatabase(t))
 
 	f := new(fn.Function)
-	fill(t, reflect.ValueOf(f).Elem(), "Code", "ZipFile", "Archive") // Code and ZipFile come in only, never stored
+	// Code and ZipFile come in only, never stored; a function as stored
+	// is the draft, whose Version is 0 (published versions are stored
+	// apart, see TestEveryVersionAndAliasFieldRoundTrips).
+	fill(t, reflect.ValueOf(f).Elem(), "Code", "ZipFile", "Archive", "Version")
 	f.ID = fn.NewID()
 	f.Files = map[string]string{"main.py": "x = 1\n", "pkg/v1.2/data.json": `{"a.b": 1}`, "$odd": "dollar"}
 	f.Env = map[string]string{"A": "1", "EMPTY": ""}
