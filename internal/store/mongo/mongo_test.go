@@ -131,6 +131,55 @@ func TestEveryFieldRoundTrips(t *testing.T) {
 	}
 }
 
+// TestEveryVersionAndAliasFieldRoundTrips does for versions and aliases
+// what TestEveryFieldRoundTrips does for functions.
+func TestEveryVersionAndAliasFieldRoundTrips(t *testing.T) {
+	ctx := t.Context()
+	s := openClosing(t, mongotest.Shared(t).NewDatabase(t))
+
+	f := new(fn.Function)
+	fill(t, reflect.ValueOf(f).Elem(), "Code", "ZipFile", "Archive")
+	f.ID = fn.NewID()
+	f.Files = map[string]string{"main.py": "x = 1\n", "bin": "\xff\x00", "$odd": "dollar"}
+	f.Schedules[0].NextRun = nil
+	if err := s.CreateFunction(ctx, f); err != nil {
+		t.Fatalf("CreateFunction: %v", err)
+	}
+	v := &fn.Version{Function: f}
+	fill(t, reflect.ValueOf(v).Elem(), "Function")
+	f.Version = 7
+	if err := s.CreateVersion(ctx, v); err != nil {
+		t.Fatalf("CreateVersion: %v", err)
+	}
+	gotV, err := s.GetVersion(ctx, f.ID, 7)
+	if err != nil {
+		t.Fatalf("GetVersion: %v", err)
+	}
+	if !reflect.DeepEqual(gotV, v) {
+		t.Errorf("version round trip:\n got %+v %+v\nwant %+v %+v", gotV, gotV.Function, v, v.Function)
+	}
+
+	a := new(fn.Alias)
+	fill(t, reflect.ValueOf(a).Elem(), "AdditionalVersionWeights", "History")
+	a.FunctionID, a.Name = f.ID, "live"
+	a.AdditionalVersionWeights = map[string]float64{"8": 0.375}
+	a.History = make([]fn.AliasMove, 2)
+	for i := range a.History {
+		fill(t, reflect.ValueOf(&a.History[i]).Elem(), "Weights")
+	}
+	a.History[1].Weights = map[string]float64{"3": 0.5}
+	if err := s.CreateAlias(ctx, a); err != nil {
+		t.Fatalf("CreateAlias: %v", err)
+	}
+	gotA, err := s.GetAlias(ctx, f.ID, "live")
+	if err != nil {
+		t.Fatalf("GetAlias: %v", err)
+	}
+	if !reflect.DeepEqual(gotA, a) {
+		t.Errorf("alias round trip:\n got %+v\nwant %+v", gotA, a)
+	}
+}
+
 // fill sets every exported field of v, except those named in skip, to a
 // value other than its zero value.
 func fill(t *testing.T, v reflect.Value, skip ...string) {
