@@ -221,14 +221,13 @@ func functionExists(ctx context.Context, tx *sql.Tx, id, op string) error {
 	return nil
 }
 
+// checkAliasKey checks an alias's key: its function and a name the API
+// would accept (as the other stores do).
 func checkAliasKey(a *fn.Alias) error {
-	switch {
-	case a == nil || a.FunctionID == "":
+	if a == nil || a.FunctionID == "" {
 		return fn.Invalid("functionId", "is required")
-	case a.Name == "":
-		return fn.Invalid("name", "is required")
 	}
-	return nil
+	return fn.CheckAliasName(a.Name)
 }
 
 // versionToStore is the snapshot as stored: what a function store never
