@@ -347,8 +347,8 @@ func (s *Store) staleUpdate(ctx context.Context, id string, prevVersion int) err
 	return fmt.Errorf("mongo: update function %q: version is no longer %d: %w", id, prevVersion, fn.ErrConflict)
 }
 
-// DeleteFunction removes a function, then its executions. Should the
-// second step fail, what is left behind belongs to an
+// DeleteFunction removes a function, then its executions, versions and
+// aliases. Should a later step fail, what is left behind belongs to an
 // id no function has any more: nothing shows it, and deleting again is
 // fn.ErrNotFound.
 func (s *Store) DeleteFunction(ctx context.Context, id string) error {
@@ -361,6 +361,12 @@ func (s *Store) DeleteFunction(ctx context.Context, id string) error {
 	}
 	if _, err := s.executions.DeleteMany(ctx, bson.D{{Key: "functionId", Value: id}}); err != nil {
 		return s.wrapErr("delete function executions", err)
+	}
+	if _, err := s.versions.DeleteMany(ctx, bson.D{{Key: "functionId", Value: id}}); err != nil {
+		return s.wrapErr("delete function versions", err)
+	}
+	if _, err := s.aliases.DeleteMany(ctx, bson.D{{Key: "functionId", Value: id}}); err != nil {
+		return s.wrapErr("delete function aliases", err)
 	}
 	return nil
 }

@@ -30,17 +30,34 @@ type lockDoc struct {
 // fn.ErrConflict. The returned unlock releases it; a lock its owner never
 // released (it died) is taken over once it is staleLockAge old.
 func (s *Store) lockVersion(ctx context.Context, id string, v, base int) (unlock func(), err error) {
-	lock := lockDoc{ID: fmt.Sprintf("%s/%d", id, v), Base: base, Created: time.Now().UTC().Truncate(time.Millisecond)}
+	return s.lock(ctx, "update function", fmt.Sprintf("%s/%d", id, v), base, func() error {
+		return fmt.Errorf("mongo: update function %q: another update to version %d is under way: %w", id, v, fn.ErrConflict)
+	})
+}
+
+// lockAliasRevision takes the lock of the update of an alias from
+// revision base to revision v, as lockVersion does for functions. Its
+// _id starts with "alias:", which no function id does.
+func (s *Store) lockAliasRevision(ctx context.Context, functionID, name string, v, base int) (unlock func(), err error) {
+	return s.lock(ctx, "update alias", fmt.Sprintf("alias:%s/%s/%d", functionID, name, v), base, func() error {
+		return fmt.Errorf("mongo: update alias %q of %s: another update to revision %d is under way: %w", name, functionID, v, fn.ErrConflict)
+	})
+}
+
+// lock takes the update lock with _id id for op; held by another update,
+// it is the error busy makes.
+func (s *Store) lock(ctx context.Context, op, id string, base int, busy func() error) (unlock func(), err error) {
+	lock := lockDoc{ID: id, Base: base, Created: time.Now().UTC().Truncate(time.Millisecond)}
 	for try := 0; ; try++ {
 		_, err := s.locks.InsertOne(ctx, lock)
 		if err == nil {
 			break
 		}
 		if !duplicateKey(err) {
-			return nil, s.wrapErr("update function: lock", err)
+			return nil, s.wrapErr(op+": lock", err)
 		}
 		if try > 0 || !s.takeOverStale(ctx, lock.ID) {
-			return nil, fmt.Errorf("mongo: update function %q: another update to version %d is under way: %w", id, v, fn.ErrConflict)
+			return nil, busy()
 		}
 	}
 	return func() {

@@ -95,7 +95,10 @@ func TestEveryFieldRoundTrips(t *testing.T) {
 	s := openClosing(t, mongotest.Shared(t).NewDatabase(t))
 
 	f := new(fn.Function)
-	fill(t, reflect.ValueOf(f).Elem(), "Code", "ZipFile", "Archive") // Code and ZipFile come in only, never stored
+	// Code and ZipFile come in only, never stored; a function as stored
+	// is the draft, whose Version is 0 (published versions are stored
+	// apart, see TestEveryVersionAndAliasFieldRoundTrips).
+	fill(t, reflect.ValueOf(f).Elem(), "Code", "ZipFile", "Archive", "Version")
 	f.ID = fn.NewID()
 	f.Files = map[string]string{"main.py": "x = 1\n", "pkg/v1.2/data.json": `{"a.b": 1}`, "$odd": "dollar"}
 	f.Env = map[string]string{"A": "1", "EMPTY": ""}
@@ -125,6 +128,55 @@ func TestEveryFieldRoundTrips(t *testing.T) {
 	}
 	if !reflect.DeepEqual(gotE, e) {
 		t.Errorf("execution round trip:\n got %+v\nwant %+v", gotE, e)
+	}
+}
+
+// TestEveryVersionAndAliasFieldRoundTrips does for versions and aliases
+// what TestEveryFieldRoundTrips does for functions.
+func TestEveryVersionAndAliasFieldRoundTrips(t *testing.T) {
+	ctx := t.Context()
+	s := openClosing(t, mongotest.Shared(t).NewDatabase(t))
+
+	f := new(fn.Function)
+	fill(t, reflect.ValueOf(f).Elem(), "Code", "ZipFile", "Archive")
+	f.ID = fn.NewID()
+	f.Files = map[string]string{"main.py": "x = 1\n", "bin": "\xff\x00", "$odd": "dollar"}
+	f.Schedules[0].NextRun = nil
+	if err := s.CreateFunction(ctx, f); err != nil {
+		t.Fatalf("CreateFunction: %v", err)
+	}
+	v := &fn.Version{Function: f}
+	fill(t, reflect.ValueOf(v).Elem(), "Function")
+	f.Version = 7
+	if err := s.CreateVersion(ctx, v); err != nil {
+		t.Fatalf("CreateVersion: %v", err)
+	}
+	gotV, err := s.GetVersion(ctx, f.ID, 7)
+	if err != nil {
+		t.Fatalf("GetVersion: %v", err)
+	}
+	if !reflect.DeepEqual(gotV, v) {
+		t.Errorf("version round trip:\n got %+v %+v\nwant %+v %+v", gotV, gotV.Function, v, v.Function)
+	}
+
+	a := new(fn.Alias)
+	fill(t, reflect.ValueOf(a).Elem(), "AdditionalVersionWeights", "History")
+	a.FunctionID, a.Name = f.ID, "live"
+	a.AdditionalVersionWeights = map[string]float64{"8": 0.375}
+	a.History = make([]fn.AliasMove, 2)
+	for i := range a.History {
+		fill(t, reflect.ValueOf(&a.History[i]).Elem(), "Weights")
+	}
+	a.History[1].Weights = map[string]float64{"3": 0.5}
+	if err := s.CreateAlias(ctx, a); err != nil {
+		t.Fatalf("CreateAlias: %v", err)
+	}
+	gotA, err := s.GetAlias(ctx, f.ID, "live")
+	if err != nil {
+		t.Fatalf("GetAlias: %v", err)
+	}
+	if !reflect.DeepEqual(gotA, a) {
+		t.Errorf("alias round trip:\n got %+v\nwant %+v", gotA, a)
 	}
 }
 

@@ -35,6 +35,8 @@ const (
 	executionsColl = "executions"
 	minutesColl    = "metricMinutes"
 	locksColl      = "updateLocks"
+	versionsColl   = "versions"
+	aliasesColl    = "aliases"
 )
 
 func init() {
@@ -58,6 +60,8 @@ type Store struct {
 	executions *mongo.Collection
 	minutes    *mongo.Collection
 	locks      *mongo.Collection
+	versions   *mongo.Collection
+	aliases    *mongo.Collection
 	where      string // hosts and database, for messages (never the password)
 
 	closeOnce sync.Once
@@ -105,6 +109,8 @@ func Open(ctx context.Context, uri string) (*Store, error) {
 		executions: db.Collection(executionsColl),
 		minutes:    db.Collection(minutesColl),
 		locks:      db.Collection(locksColl),
+		versions:   db.Collection(versionsColl),
+		aliases:    db.Collection(aliasesColl),
 		where:      where,
 	}
 	if err := client.Ping(ctx, readpref.Primary()); err != nil {
@@ -145,6 +151,14 @@ var indexes = map[string][]index{
 	minutesColl: {
 		{"start", bson.D{{Key: "start", Value: 1}}, false},
 		{"function", bson.D{{Key: "functionId", Value: 1}}, false},
+	},
+	// A function's versions and aliases, listed in order and deleted
+	// with it; each is read by _id otherwise.
+	versionsColl: {
+		{"function_versions", bson.D{{Key: "functionId", Value: 1}, {Key: "number", Value: 1}}, false},
+	},
+	aliasesColl: {
+		{"function_aliases", bson.D{{Key: "functionId", Value: 1}, {Key: "name", Value: 1}}, false},
 	},
 }
 

@@ -120,7 +120,8 @@ func (s *Store) UpdateFunction(ctx context.Context, f *fn.Function, prevVersion 
 	return wrapErr("update function", tx.Commit())
 }
 
-// DeleteFunction removes a function and all its executions.
+// DeleteFunction removes a function and all its executions, versions and
+// aliases.
 func (s *Store) DeleteFunction(ctx context.Context, id string) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -140,6 +141,14 @@ func (s *Store) DeleteFunction(ctx context.Context, id string) error {
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM executions WHERE function_id = ?`, id); err != nil {
 		return wrapErr("delete function executions", err)
+	}
+	// ON DELETE CASCADE removes these already; deleting them here too
+	// keeps a database written with foreign keys off clean.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM function_versions WHERE function_id = ?`, id); err != nil {
+		return wrapErr("delete function versions", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM aliases WHERE function_id = ?`, id); err != nil {
+		return wrapErr("delete function aliases", err)
 	}
 	return wrapErr("delete function", tx.Commit())
 }

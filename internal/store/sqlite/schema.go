@@ -109,6 +109,26 @@ var migrations = []string{
 	`ALTER TABLE executions ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE functions ADD COLUMN async TEXT;
 	ALTER TABLE functions ADD COLUMN schedules TEXT;`,
+
+	// 10: published versions and aliases. data is the JSON of an
+	// fn.Version (the whole snapshot) or of an fn.Alias; the key columns
+	// repeat what data says, and reads check that they agree. Both go
+	// with their function (foreign keys are on in every connection, and
+	// DeleteFunction deletes them too).
+	`CREATE TABLE function_versions (
+		function_id  TEXT    NOT NULL REFERENCES functions (id) ON DELETE CASCADE,
+		number       INTEGER NOT NULL CHECK (number >= 1),
+		data         TEXT    NOT NULL,
+		published_at INTEGER NOT NULL,
+		PRIMARY KEY (function_id, number)
+	) STRICT, WITHOUT ROWID;
+	CREATE TABLE aliases (
+		function_id TEXT    NOT NULL REFERENCES functions (id) ON DELETE CASCADE,
+		name        TEXT    NOT NULL,
+		revision    INTEGER NOT NULL,
+		data        TEXT    NOT NULL,
+		PRIMARY KEY (function_id, name)
+	) STRICT, WITHOUT ROWID;`,
 }
 
 // migrate applies the steps db has not yet had, all in one transaction.

@@ -339,3 +339,53 @@ func TestNegativeStoredAttempt(t *testing.T) {
 		t.Errorf("ListExecutions = %d records, nil error; want an error about the attempt", len(got))
 	}
 }
+
+// TestStoredVersionsAndAliasesAreChecked: a row whose data names another
+// function, number or name than its key (a database edited by hand, a
+// copy gone wrong) is an error on read, never another version's answer.
+func TestStoredVersionsAndAliasesAreChecked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nimbus.db")
+	s := openClosing(t, path)
+	ctx := t.Context()
+	f := testFunction("alpha")
+	if err := s.CreateFunction(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 2; n++ {
+		snap := *f
+		snap.Version = n
+		if err := s.CreateVersion(ctx, &fn.Version{Function: &snap, PublishedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"prod", "beta"} {
+		a := &fn.Alias{FunctionID: f.ID, Name: name, Version: 1, Revision: 1}
+		if err := s.CreateAlias(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := rawDB(t, path)
+	for _, q := range []string{
+		`UPDATE function_versions SET data = (SELECT data FROM function_versions WHERE number = 1) WHERE number = 2`,
+		`UPDATE aliases SET data = (SELECT data FROM aliases WHERE name = 'prod') WHERE name = 'beta'`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if v, err := s.GetVersion(ctx, f.ID, 2); err == nil {
+		t.Errorf("GetVersion(2) of a row holding version 1 = version %d, want an error", v.Version)
+	}
+	if _, err := s.ListVersions(ctx, f.ID); err == nil {
+		t.Error("ListVersions with a mismatched row succeeded")
+	}
+	if a, err := s.GetAlias(ctx, f.ID, "beta"); err == nil {
+		t.Errorf("GetAlias(beta) of a row holding prod = %q, want an error", a.Name)
+	}
+	if _, err := s.ListAliases(ctx, f.ID); err == nil {
+		t.Error("ListAliases with a mismatched row succeeded")
+	}
+	if _, err := s.GetVersion(ctx, f.ID, 1); err != nil {
+		t.Errorf("GetVersion(1): %v", err)
+	}
+}

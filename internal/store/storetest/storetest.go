@@ -54,6 +54,9 @@ func Run(t *testing.T, open Opener) {
 		{"attempt round trip", testAttemptRoundTrip},
 		{"stages of one id: the later (attempt, stage) wins", testStageUpsert},
 		{"status filter for queued and running", testStageStatusFilter},
+		{"versions", testVersions},
+		{"aliases", testAliases},
+		{"delete removes versions and aliases", testDeleteRemovesVersionsAndAliases},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -147,7 +150,7 @@ func newFunction(name string) *fn.Function {
 				Enabled: ptr(false), CatchUp: "latest"},
 			{Name: "often", Rate: "5m"},
 		},
-		Revision:   1,
+		Revision:  1,
 		CreatedAt: epoch,
 		UpdatedAt: epoch.Add(1500 * time.Millisecond),
 	}
