@@ -56,6 +56,7 @@ func Run(t *testing.T, open Opener) {
 		{"status filter for queued and running", testStageStatusFilter},
 		{"versions", testVersions},
 		{"aliases", testAliases},
+		{"concurrent updates of one alias revision", testConcurrentAliasUpdates},
 		{"delete removes versions and aliases", testDeleteRemovesVersionsAndAliases},
 	}
 	for _, c := range cases {

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"maps"
+	"sync"
 	"testing"
 	"time"
 
@@ -304,4 +305,51 @@ func testDeleteRemovesVersionsAndAliases(t *testing.T, h *harness) {
 	if err := h.s.CreateAlias(h.ctx, newAlias(again.ID, "prod", 1)); err != nil {
 		t.Errorf("CreateAlias(prod) of a recreated function: %v", err)
 	}
+}
+
+// testConcurrentAliasUpdates: of several updates of one alias from the
+// same revision, exactly one wins and the others are fn.ErrConflict.
+func testConcurrentAliasUpdates(t *testing.T, h *harness) {
+	const n = 12
+	f := h.createFunction(t, newFunction("alpha"))
+	base := newAlias(f.ID, "prod", 1)
+	if err := h.s.CreateAlias(h.ctx, base); err != nil {
+		t.Fatalf("CreateAlias: %v", err)
+	}
+	updates := make([]*fn.Alias, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		a := newAlias(f.ID, "prod", 2+i)
+		a.Revision = base.Revision + 1
+		a.Move(epoch.Add(time.Duration(i)*time.Second), "update")
+		updates[i] = a
+		wg.Go(func() {
+			<-start
+			errs[i] = h.s.UpdateAlias(h.ctx, a, base.Revision)
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	var winner *fn.Alias
+	for i, err := range errs {
+		switch {
+		case err == nil && winner == nil:
+			winner = updates[i]
+		case err == nil:
+			t.Errorf("updates to versions %d and %d both succeeded on revision %d", updates[i].Version, winner.Version, base.Revision)
+		case !errors.Is(err, fn.ErrConflict):
+			t.Errorf("update %d: %v, want nil or fn.ErrConflict", i, err)
+		}
+	}
+	if winner == nil {
+		t.Fatal("no update succeeded")
+	}
+	got, err := h.s.GetAlias(h.ctx, f.ID, "prod")
+	if err != nil {
+		t.Fatalf("GetAlias: %v", err)
+	}
+	assertAlias(t, got, winner)
 }

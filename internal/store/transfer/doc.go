@@ -5,9 +5,14 @@
 // of HTTP or engines.
 //
 // The stream starts with a header line, {"format": "nimbus-export",
-// "version": 1}, then has one line per function, {"function": {...}},
-// each followed, when executions are exported, by one line per execution
-// record of that function, {"execution": {...}}, with its event. Functions
-// and records keep their ids, versions and times, so history stays with its
-// function. Raw JSON (events, results) is kept by meaning, not byte for byte.
+// "version": 2}, then has one line per function, {"function": {...}},
+// each followed by one line per published version of it, oldest first,
+// {"publishedVersion": {...}}, one per alias, by name, {"alias": {...}},
+// and, when executions are exported, one line per execution record of
+// that function, {"execution": {...}}, with its event. Stored code and
+// layers come as {"blob": {...}} lines before the first function or
+// version that uses them. Version 1 streams (no versions or aliases) are
+// still read. Functions, versions, aliases and records keep their ids,
+// numbers, revisions and times, so history stays with its function. Raw
+// JSON (events, results) is kept by meaning, not byte for byte.
 package transfer

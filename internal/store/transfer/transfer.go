@@ -14,10 +14,12 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/store"
 )
 
-// Format and Version are what the header line says.
+// Format and Version are what the header line says. Version 2 added
+// published versions and aliases; Import reads version 1 exports too
+// (they have none).
 const (
 	Format  = "nimbus-export"
-	Version = 1
+	Version = 2
 )
 
 // Record is one line of the stream: exactly one field is set.
@@ -26,9 +28,14 @@ type Record struct {
 	Version   int           `json:"version,omitempty"`
 	Function  *fn.Function  `json:"function,omitempty"`
 	Execution *fn.Execution `json:"execution,omitempty"`
+	// PublishedVersion is a published version of the function before it
+	// (named so apart from the header's version), Alias one of its
+	// aliases (format version 2).
+	PublishedVersion *fn.Version `json:"publishedVersion,omitempty"`
+	Alias            *fn.Alias   `json:"alias,omitempty"`
 	// Blob is stored code or an uploaded layer, written before the first
-	// function that uses it. Layers built from dependencies are not
-	// exported: the destination builds them again.
+	// function or version that uses it. Layers built from dependencies
+	// are not exported: the destination builds them again.
 	Blob *Blob `json:"blob,omitempty"`
 }
 
@@ -56,19 +63,26 @@ type Options struct {
 // Stats count what was moved.
 type Stats struct {
 	Functions  int `json:"functions"`
+	Versions   int `json:"versions"`
+	Aliases    int `json:"aliases"`
 	Executions int `json:"executions"`
 	Skipped    int `json:"skipped"` // functions left alone (SkipExisting)
 }
 
 func (s Stats) String() string {
-	out := fmt.Sprintf("%d functions, %d executions", s.Functions, s.Executions)
+	out := fmt.Sprintf("%d functions", s.Functions)
+	if s.Versions > 0 || s.Aliases > 0 {
+		out += fmt.Sprintf(" (with %d versions and %d aliases)", s.Versions, s.Aliases)
+	}
+	out += fmt.Sprintf(", %d executions", s.Executions)
 	if s.Skipped > 0 {
 		out += fmt.Sprintf(" (%d functions skipped: they already exist)", s.Skipped)
 	}
 	return out
 }
 
-// Export writes every function of src, ordered by name, and, with
+// Export writes every function of src, ordered by name, each followed by
+// its published versions, oldest first, its aliases, by name, and, with
 // opt.Executions, all of its execution records, newest first.
 func Export(ctx context.Context, src store.Store, w io.Writer, opt Options) (Stats, error) {
 	var st Stats
@@ -83,7 +97,8 @@ func Export(ctx context.Context, src store.Store, w io.Writer, opt Options) (Sta
 		return st, fmt.Errorf("export: %w", err)
 	}
 	blobs := map[string]bool{}
-	for _, f := range fns {
+	// writeBlobs writes the blobs f uses that the stream has not had.
+	writeBlobs := func(f *fn.Function, what string) error {
 		shas := slices.Clone(f.Layers)
 		if f.CodeInfo != nil {
 			shas = append(shas, f.CodeInfo.SHA256)
@@ -94,17 +109,47 @@ func Export(ctx context.Context, src store.Store, w io.Writer, opt Options) (Sta
 			}
 			data, err := readBlob(ctx, src, sha)
 			if err != nil {
-				return st, fmt.Errorf("export: code of %s: %w", f.Name, err)
+				return fmt.Errorf("export: code of %s: %w", what, err)
 			}
 			if err := enc.Encode(Record{Blob: &Blob{SHA256: sha, Data: data}}); err != nil {
-				return st, fmt.Errorf("export: %w", err)
+				return fmt.Errorf("export: %w", err)
 			}
 			blobs[sha] = true
+		}
+		return nil
+	}
+	for _, f := range fns {
+		if err := writeBlobs(f, f.Name); err != nil {
+			return st, err
 		}
 		if err := enc.Encode(Record{Function: f}); err != nil {
 			return st, fmt.Errorf("export: %w", err)
 		}
 		st.Functions++
+		versions, err := src.ListVersions(ctx, f.ID)
+		if err != nil {
+			return st, fmt.Errorf("export: versions of %s: %w", f.Name, err)
+		}
+		for _, v := range versions {
+			// A version may run code the draft no longer does.
+			if err := writeBlobs(v.Function, fmt.Sprintf("%s version %d", f.Name, v.Version)); err != nil {
+				return st, err
+			}
+			if err := enc.Encode(Record{PublishedVersion: v}); err != nil {
+				return st, fmt.Errorf("export: %w", err)
+			}
+			st.Versions++
+		}
+		aliases, err := src.ListAliases(ctx, f.ID)
+		if err != nil {
+			return st, fmt.Errorf("export: aliases of %s: %w", f.Name, err)
+		}
+		for _, a := range aliases {
+			if err := enc.Encode(Record{Alias: a}); err != nil {
+				return st, fmt.Errorf("export: %w", err)
+			}
+			st.Aliases++
+		}
 		if !opt.Executions {
 			continue
 		}
@@ -143,8 +188,9 @@ func Export(ctx context.Context, src store.Store, w io.Writer, opt Options) (Sta
 	return st, nil
 }
 
-// Import reads a stream that Export wrote and creates its functions and
-// records in dst. A function whose id or name dst already has fails the
+// Import reads a stream that Export wrote (of this format version or an
+// older one) and creates its functions, versions, aliases and records in
+// dst. A function whose id or name dst already has fails the
 // import with fn.ErrConflict, unless opt.SkipExisting. What was imported
 // before a failure stays.
 func Import(ctx context.Context, dst store.Store, r io.Reader, opt Options) (Stats, error) {
@@ -158,6 +204,9 @@ func Import(ctx context.Context, dst store.Store, r io.Reader, opt Options) (Sta
 		current string              // the function whose records may follow
 		skipped = map[string]bool{} // function id → left alone
 		known   = map[string]bool{} // function ids seen in the stream
+		// The function whose versions and aliases may follow: they come
+		// right after it, before its records.
+		owner string
 	)
 	flush := func() error {
 		if len(batch) == 0 {
@@ -215,7 +264,7 @@ func Import(ctx context.Context, dst store.Store, r io.Reader, opt Options) (Sta
 			if err := check.Normalize(fn.Defaults{TimeoutMs: fn.MaxTimeoutMs, MemoryMB: fn.MinMemoryMB}); err != nil {
 				return st, fmt.Errorf("import: record %d: function %q: %w", line, f.Name, err)
 			}
-			known[f.ID], current = true, f.ID
+			known[f.ID], current, owner = true, f.ID, f.ID
 			err := dst.CreateFunction(ctx, f)
 			switch {
 			case err == nil:
@@ -228,7 +277,37 @@ func Import(ctx context.Context, dst store.Store, r io.Reader, opt Options) (Sta
 			default:
 				return st, fmt.Errorf("import: function %q: %w", f.Name, err)
 			}
+		case rec.PublishedVersion != nil:
+			v := rec.PublishedVersion
+			if err := checkVersion(v, owner); err != nil {
+				return st, fmt.Errorf("import: record %d: %w", line, err)
+			}
+			if skipped[v.ID] {
+				continue
+			}
+			if err := dst.CreateVersion(ctx, v); err != nil {
+				return st, fmt.Errorf("import: version %d of function %q: %w", v.Version, v.Name, err)
+			}
+			st.Versions++
+		case rec.Alias != nil:
+			a := rec.Alias
+			if a.FunctionID == "" || a.FunctionID != owner {
+				return st, fmt.Errorf("import: record %d: %w", line, fn.Invalid("alias",
+					fmt.Sprintf("%q of function %s does not follow its function", a.Name, a.FunctionID)))
+			}
+			check := *a
+			if err := check.Normalize(); err != nil {
+				return st, fmt.Errorf("import: record %d: alias %q: %w", line, a.Name, err)
+			}
+			if skipped[a.FunctionID] {
+				continue
+			}
+			if err := dst.CreateAlias(ctx, a); err != nil {
+				return st, fmt.Errorf("import: alias %q of function %s: %w", a.Name, a.FunctionID, err)
+			}
+			st.Aliases++
 		case rec.Execution != nil:
+			owner = "" // versions and aliases come before records
 			e := rec.Execution
 			if !known[e.FunctionID] {
 				return st, fmt.Errorf("import: record %d: %w", line, fn.Invalid("execution",
@@ -250,10 +329,32 @@ func Import(ctx context.Context, dst store.Store, r io.Reader, opt Options) (Sta
 				}
 			}
 		default:
-			return st, fmt.Errorf("import: record %d: %w", line, fn.Invalid("input", "neither a function nor an execution"))
+			return st, fmt.Errorf("import: record %d: %w", line, fn.Invalid("input", "neither a function nor an execution, version, alias or blob"))
 		}
 	}
 	return st, flush()
+}
+
+// checkVersion checks a version read from a stream as Import checks
+// functions, and that it follows its function (owner).
+func checkVersion(v *fn.Version, owner string) error {
+	if v.Function == nil || v.ID == "" {
+		return fn.Invalid("publishedVersion", "without its function")
+	}
+	if v.ID != owner {
+		return fn.Invalid("publishedVersion", fmt.Sprintf("%d of function %s does not follow its function", v.Version, v.ID))
+	}
+	if v.Version < 1 {
+		return fn.Invalid("publishedVersion", fmt.Sprintf("%d is not a version number", v.Version))
+	}
+	if len(v.Description) > fn.MaxDescriptionLen {
+		return fn.Invalid("description", fmt.Sprintf("at most %d bytes", fn.MaxDescriptionLen))
+	}
+	check := *v.Function
+	if err := check.Normalize(fn.Defaults{TimeoutMs: fn.MaxTimeoutMs, MemoryMB: fn.MinMemoryMB}); err != nil {
+		return fmt.Errorf("version %d of function %q: %w", v.Version, v.Name, err)
+	}
+	return nil
 }
 
 // Copy moves src's functions (and, with opt.Executions, their records)

@@ -118,6 +118,28 @@ func assertSame(t *testing.T, src, dst store.Store, withExecutions bool) {
 		if !reflect.DeepEqual(got[i], want[i]) {
 			t.Errorf("function %s:\n got %+v\nwant %+v", want[i].Name, got[i], want[i])
 		}
+		wantVs, err := src.ListVersions(ctx, want[i].ID)
+		if err != nil {
+			t.Fatalf("ListVersions(src): %v", err)
+		}
+		gotVs, err := dst.ListVersions(ctx, want[i].ID)
+		if err != nil {
+			t.Fatalf("ListVersions(dst): %v", err)
+		}
+		if !reflect.DeepEqual(gotVs, wantVs) {
+			t.Errorf("function %s: versions:\n got %s\nwant %s", want[i].Name, mustJSON(t, gotVs), mustJSON(t, wantVs))
+		}
+		wantAs, err := src.ListAliases(ctx, want[i].ID)
+		if err != nil {
+			t.Fatalf("ListAliases(src): %v", err)
+		}
+		gotAs, err := dst.ListAliases(ctx, want[i].ID)
+		if err != nil {
+			t.Fatalf("ListAliases(dst): %v", err)
+		}
+		if !reflect.DeepEqual(gotAs, wantAs) {
+			t.Errorf("function %s: aliases:\n got %s\nwant %s", want[i].Name, mustJSON(t, gotAs), mustJSON(t, wantAs))
+		}
 		wantExecs, gotExecs := all(t, src, want[i].ID), all(t, dst, want[i].ID)
 		if !withExecutions {
 			if len(gotExecs) != 0 {
@@ -270,6 +292,13 @@ func TestImportRejectsBadInput(t *testing.T) {
 		{"another format", `{"format": "something-else", "version": 1}`, "unexpected header"},
 		{"newer version", `{"format": "nimbus-export", "version": 99}`, "newer"},
 		{"empty object", `{}`, "neither a function nor an execution"},
+		{"version before its function", `{"publishedVersion": {"id": "f1", "name": "alpha", "version": 1}}`, "does not follow its function"},
+		{"version of another function", function + "\n" + `{"publishedVersion": {"id": "f1", "name": "alpha", "version": 1}}`, "does not follow its function"},
+		{"version numbered 0", function + "\n" + fmt.Sprintf(`{"publishedVersion": {"id": %q, "name": "alpha", "runtime": "python", "handler": "main.handler", "files": {"main.py": "x = 1"}, "env": {}}}`, fid), "not a version number"},
+		{"version with a reserved variable", function + "\n" + fmt.Sprintf(`{"publishedVersion": {"id": %q, "version": 1, "name": "alpha", "runtime": "python", "handler": "main.handler", "files": {"main.py": "x = 1"}, "env": {"LD_PRELOAD": "/tmp/x.so"}}}`, fid), "LD_PRELOAD"},
+		{"alias before its function", `{"alias": {"functionId": "f1", "name": "prod", "version": 1}}`, "does not follow its function"},
+		{"alias with a bad name", function + "\n" + fmt.Sprintf(`{"alias": {"functionId": %q, "name": "42", "version": 1}}`, fid), "version number"},
+		{"alias after records", function + "\n" + fmt.Sprintf(`{"execution": {"executionId": "e1", "functionId": %q, "status": "success"}}`, fid) + "\n" + fmt.Sprintf(`{"alias": {"functionId": %q, "name": "prod", "version": 1}}`, fid), "does not follow its function"},
 		{"function without id", `{"function": {"name": "x"}}`, "without id or name"},
 		{"execution before its function", `{"execution": {"executionId": "e1", "functionId": "f1", "status": "success"}}`, "has not had"},
 		{"execution without id", function + "\n" + fmt.Sprintf(`{"execution": {"functionId": %q}}`, fid), "without id"},
@@ -337,5 +366,166 @@ func TestExportCarriesBlobs(t *testing.T) {
 	bad := strings.Replace(stream, base64.StdEncoding.EncodeToString(code), base64.StdEncoding.EncodeToString([]byte("PK evil")), 1)
 	if _, err := transfer.Import(ctx, openSQLite(t), strings.NewReader(bad), transfer.Options{}); !errors.Is(err, fn.ErrInvalid) {
 		t.Fatalf("import of a tampered blob: %v, want ErrInvalid", err)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// seedVersions publishes versions of the functions seed made and points
+// aliases at them: alpha gets two versions, the first running code (a
+// blob) the draft no longer has, and two aliases, one with weights and a
+// history; bravo one version and no alias; charlie none. It returns how
+// many versions and aliases it made.
+func seedVersions(t *testing.T, s store.Store) (versions, aliases int) {
+	t.Helper()
+	ctx := t.Context()
+	fns, err := s.ListFunctions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*fn.Function{}
+	for _, f := range fns {
+		byName[f.Name] = f
+	}
+	old := []byte("PK old code of alpha")
+	sum := sha256.Sum256(old)
+	oldSHA := hex.EncodeToString(sum[:])
+	if err := s.PutBlob(ctx, oldSHA, bytes.NewReader(old)); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(f *fn.Function, n int, edit func(*fn.Function)) {
+		snap := *f
+		snap.Version, snap.Revision = n, n
+		if edit != nil {
+			edit(&snap)
+		}
+		v := &fn.Version{Function: &snap, Description: fmt.Sprintf("release %d <&>", n), ConfigHash: snap.BehaviourHash(),
+			PublishedAt: epoch.Add(time.Duration(n) * time.Hour)}
+		if err := s.CreateVersion(ctx, v); err != nil {
+			t.Fatalf("CreateVersion(%s, %d): %v", f.Name, n, err)
+		}
+		versions++
+	}
+	alpha := byName["alpha"]
+	publish(alpha, 1, func(f *fn.Function) {
+		f.Files = nil
+		f.CodeInfo = &fn.CodeInfo{SHA256: oldSHA, Size: int64(len(old)), Files: []fn.FileInfo{{Path: "pkg/main.py", Size: 20, Mode: 0o644}}}
+		f.Env = map[string]string{"OLD": "1"}
+	})
+	publish(alpha, 2, nil)
+	publish(byName["bravo"], 1, nil)
+
+	prod := &fn.Alias{FunctionID: alpha.ID, Name: "prod", Version: 1, Description: "production", Revision: 1,
+		CreatedAt: epoch, UpdatedAt: epoch}
+	prod.Move(epoch, "create")
+	prod.Version, prod.AdditionalVersionWeights, prod.Revision = 2, map[string]float64{"1": 0.25}, 2
+	prod.UpdatedAt = epoch.Add(time.Minute)
+	prod.Move(prod.UpdatedAt, "update")
+	beta := &fn.Alias{FunctionID: alpha.ID, Name: "beta", Version: 2, Revision: 1, CreatedAt: epoch, UpdatedAt: epoch}
+	for _, a := range []*fn.Alias{prod, beta} {
+		if err := s.CreateAlias(ctx, a); err != nil {
+			t.Fatalf("CreateAlias(%s): %v", a.Name, err)
+		}
+		aliases++
+	}
+	return versions, aliases
+}
+
+// TestVersionsAndAliasesMove: versions (with the code only they run)
+// and aliases go with their function, through a stream and from store to
+// store, and a function left alone by SkipExisting keeps its own.
+func TestVersionsAndAliasesMove(t *testing.T) {
+	tests := []struct {
+		name     string
+		src, dst func(t *testing.T) store.Store
+	}{
+		{"sqlite to mongodb", openSQLite, openMongo},
+		{"mongodb to sqlite", openMongo, openSQLite},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src, dst := tc.src(t), tc.dst(t)
+			n := seed(t, src)
+			nv, na := seedVersions(t, src)
+			st, err := transfer.Copy(t.Context(), src, dst, transfer.Options{Executions: true, PageSize: page, BatchSize: 10})
+			if err != nil {
+				t.Fatalf("Copy: %v", err)
+			}
+			if st.Functions != 3 || st.Versions != nv || st.Aliases != na || st.Executions != n {
+				t.Errorf("Copy = %+v, want 3 functions, %d versions, %d aliases, %d executions", st, nv, na, n)
+			}
+			assertSame(t, src, dst, true)
+			// The code of alpha's version 1 came along.
+			v, err := dst.GetVersion(t.Context(), mustFunction(t, dst, "alpha").ID, 1)
+			if err != nil {
+				t.Fatalf("GetVersion: %v", err)
+			}
+			rc, _, err := dst.OpenBlob(t.Context(), v.CodeInfo.SHA256)
+			if err != nil {
+				t.Fatalf("code of version 1 in the destination: %v", err)
+			}
+			rc.Close()
+		})
+	}
+
+	t.Run("stream, then again with SkipExisting", func(t *testing.T) {
+		src, dst := openSQLite(t), openSQLite(t)
+		seed(t, src)
+		nv, na := seedVersions(t, src)
+		var buf bytes.Buffer
+		st, err := transfer.Export(t.Context(), src, &buf, transfer.Options{})
+		if err != nil {
+			t.Fatalf("Export: %v", err)
+		}
+		if st.Versions != nv || st.Aliases != na {
+			t.Errorf("Export = %+v, want %d versions and %d aliases", st, nv, na)
+		}
+		stream := buf.String()
+		if !strings.HasPrefix(stream, `{"format":"nimbus-export","version":2}`) {
+			t.Errorf("header: %.60s", stream)
+		}
+		st, err = transfer.Import(t.Context(), dst, strings.NewReader(stream), transfer.Options{})
+		if err != nil || st.Versions != nv || st.Aliases != na {
+			t.Fatalf("Import = %+v, %v", st, err)
+		}
+		assertSame(t, src, dst, false)
+		st, err = transfer.Import(t.Context(), dst, strings.NewReader(stream), transfer.Options{SkipExisting: true})
+		if err != nil || st.Skipped != 3 || st.Versions != 0 || st.Aliases != 0 {
+			t.Errorf("Import with SkipExisting = %+v, %v; want 3 skipped and nothing else", st, err)
+		}
+		assertSame(t, src, dst, false)
+	})
+}
+
+func mustFunction(t *testing.T, s store.Store, name string) *fn.Function {
+	t.Helper()
+	f, err := s.GetFunction(t.Context(), name)
+	if err != nil {
+		t.Fatalf("GetFunction(%s): %v", name, err)
+	}
+	return f
+}
+
+// TestImportReadsVersion1: an export written before versions existed
+// imports as it did.
+func TestImportReadsVersion1(t *testing.T) {
+	fid := fn.NewID()
+	stream := `{"format":"nimbus-export","version":1}` + "\n" +
+		fmt.Sprintf(`{"function": {"id": %q, "name": "alpha", "runtime": "python", "handler": "main.handler", "files": {"main.py": "x = 1"}, "env": {}, "revision": 4}}`, fid) + "\n" +
+		fmt.Sprintf(`{"execution": {"executionId": %q, "functionId": %q, "status": "success", "startedAt": "2025-06-01T12:00:00Z"}}`, fn.NewID(), fid) + "\n"
+	dst := openSQLite(t)
+	st, err := transfer.Import(t.Context(), dst, strings.NewReader(stream), transfer.Options{})
+	if err != nil || st.Functions != 1 || st.Executions != 1 || st.Versions != 0 || st.Aliases != 0 {
+		t.Fatalf("Import of a version 1 export = %+v, %v", st, err)
+	}
+	if f := mustFunction(t, dst, "alpha"); f.ID != fid || f.Revision != 4 {
+		t.Errorf("imported %+v", f)
 	}
 }
