@@ -56,7 +56,7 @@ func Function(t testing.TB, rt string, files map[string]string) *fn.Function {
 		Memory:       128,
 		Driver:       "test",
 		MaxInstances: 10,
-		Revision:      1,
+		Revision:     1,
 	}
 	if r, ok := runtime.Lookup(rt); ok {
 		f.Handler = r.DefaultHandler

@@ -131,7 +131,7 @@ func function(name, rt, code string) *fn.Function {
 		Memory:       128,
 		Timeout:      60000,
 		Driver:       microvm.Name,
-		Revision:      1,
+		Revision:     1,
 		MaxInstances: 4,
 	}
 	if rt == runtime.Python {
