@@ -280,3 +280,22 @@ func TestFunctionIfMatch(t *testing.T) {
 		t.Errorf("DELETE with the current ETag: %d", st)
 	}
 }
+
+// A function URL names a version or an alias as /fn/{name}:{qualifier};
+// who may call it is the function's setting, whatever runs.
+func TestFunctionURLOfAVersion(t *testing.T) {
+	h := newHarness(t, options{})
+	h.createURL("site", map[string]any{"enabled": true, "auth": "none"}, map[string]any{"env": map[string]string{"ANSWER": "one"}})
+	h.do("POST", "/api/functions/site/versions", nil, nil)
+	h.do("PUT", "/api/functions/site", map[string]any{"env": map[string]string{"ANSWER": "two"}}, nil)
+	h.do("POST", "/api/functions/site/aliases", map[string]any{"name": "live", "version": 1}, nil)
+	for path, want := range map[string]string{"/fn/site": `"two"`, "/fn/site:1/x": `"one"`, "/fn/site:live": `"one"`, "/fn/site:$LATEST": `"two"`} {
+		resp, body := h.call("GET", path, http.Header{"X-Fake": {`{"answer": true}`}}, nil)
+		if resp.StatusCode != 200 || string(body) != want {
+			t.Errorf("GET %s: %d %s, want %s", path, resp.StatusCode, body, want)
+		}
+	}
+	if resp, _ := h.call("GET", "/fn/site:9", nil, nil); resp.StatusCode != 404 {
+		t.Errorf("GET /fn/site:9: %d, want 404", resp.StatusCode)
+	}
+}

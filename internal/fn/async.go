@@ -144,8 +144,12 @@ func (d *Destination) normalize(field string) error {
 	case (d.Function == "") == (d.URL == ""):
 		return Invalid(field, `needs one of "function" or "url"`)
 	case d.Function != "":
-		if !nameRE.MatchString(d.Function) || len(d.Function) > MaxNameLen {
-			return Invalid(field+".function", fmt.Sprintf("%q is not a function name", d.Function))
+		name, q := ParseQualifier(d.Function)
+		if !nameRE.MatchString(name) || len(name) > MaxNameLen {
+			return Invalid(field+".function", fmt.Sprintf("%q is not a function name (name or name:qualifier)", d.Function))
+		}
+		if err := CheckQualifier(field+".function", q); err != nil {
+			return err
 		}
 	default:
 		u, err := url.Parse(d.URL)

@@ -84,6 +84,9 @@ type Schedule struct {
 	// CatchUpNone (the default) skips them, CatchUpLatest fires the latest
 	// one once.
 	CatchUp CatchUp `json:"catchUp,omitempty"`
+	// Qualifier says what a tick runs: "" (the draft), $LATEST, a version
+	// number or an alias, resolved when the call runs.
+	Qualifier string `json:"qualifier,omitempty"`
 	// NextRun is when the schedule fires next: shown, never stored.
 	NextRun *time.Time `json:"nextRun,omitempty"`
 }
@@ -209,6 +212,9 @@ func normalizeSchedules(in []Schedule) ([]Schedule, error) {
 			return nil, Invalid(field+".name", fmt.Sprintf("%q is used twice", s.Name))
 		}
 		seen[s.Name] = true
+		if err := CheckQualifier(field+".qualifier", s.Qualifier); err != nil {
+			return nil, err
+		}
 		if err := s.normalize(); err != nil {
 			var fe *FieldError
 			if errors.As(err, &fe) {

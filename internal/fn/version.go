@@ -190,3 +190,21 @@ func ParseQualifier(s string) (name, qualifier string) {
 	name, qualifier, _ = strings.Cut(s, ":")
 	return name, qualifier
 }
+
+// CheckQualifier validates what may follow "name:" where a function is
+// named: "" (the draft), $LATEST, a version number or an alias name.
+func CheckQualifier(field, q string) error {
+	if q == "" || q == Latest {
+		return nil
+	}
+	if n, err := strconv.Atoi(q); err == nil {
+		if n < 1 || strconv.Itoa(n) != q {
+			return Invalid(field, fmt.Sprintf("%q is not a version number", q))
+		}
+		return nil
+	}
+	if err := CheckAliasName(q); err != nil {
+		return Invalid(field, fmt.Sprintf("%q is neither $LATEST, a version number nor an alias name", q))
+	}
+	return nil
+}

@@ -208,8 +208,8 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 	}
 	sched, err := schedule.New(schedule.Config{
 		Bus: b, Functions: fns, Logger: log,
-		Enqueue: func(ctx context.Context, f *fn.Function, trigger string, event json.RawMessage, key string) (string, error) {
-			a, err := queue.Enqueue(ctx, f, async.Call{Trigger: trigger, Event: event, IdempotencyKey: key})
+		Enqueue: func(ctx context.Context, f *fn.Function, trigger, qualifier string, event json.RawMessage, key string) (string, error) {
+			a, err := queue.Enqueue(ctx, f, async.Call{Trigger: trigger, Qualifier: qualifier, Event: event, IdempotencyKey: key})
 			return a.ExecutionID, err
 		},
 	})

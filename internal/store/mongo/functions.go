@@ -118,13 +118,14 @@ type destDoc struct {
 // scheduleDoc is fn.Schedule as stored, without NextRun (shown, never
 // stored). Event is JSON text, as an execution's is.
 type scheduleDoc struct {
-	Name     string  `bson:"name"`
-	Cron     string  `bson:"cron,omitempty"`
-	Rate     string  `bson:"rate,omitempty"`
-	Timezone string  `bson:"timezone,omitempty"`
-	Event    *string `bson:"event,omitempty"`
-	Enabled  *bool   `bson:"enabled,omitempty"`
-	CatchUp  string  `bson:"catchUp,omitempty"`
+	Name      string  `bson:"name"`
+	Cron      string  `bson:"cron,omitempty"`
+	Rate      string  `bson:"rate,omitempty"`
+	Timezone  string  `bson:"timezone,omitempty"`
+	Event     *string `bson:"event,omitempty"`
+	Enabled   *bool   `bson:"enabled,omitempty"`
+	CatchUp   string  `bson:"catchUp,omitempty"`
+	Qualifier string  `bson:"qualifier,omitempty"`
 }
 
 func toAsyncDoc(a *fn.AsyncConfig) *asyncDoc {
@@ -170,7 +171,7 @@ func toScheduleDocs(ss []fn.Schedule) []scheduleDoc {
 	ds := make([]scheduleDoc, len(ss))
 	for i, s := range ss {
 		ds[i] = scheduleDoc{Name: s.Name, Cron: s.Cron, Rate: s.Rate, Timezone: s.Timezone,
-			Event: jsonText(s.Event), Enabled: s.Enabled, CatchUp: string(s.CatchUp)}
+			Event: jsonText(s.Event), Enabled: s.Enabled, CatchUp: string(s.CatchUp), Qualifier: s.Qualifier}
 	}
 	return ds
 }
@@ -182,7 +183,7 @@ func schedules(ds []scheduleDoc) []fn.Schedule {
 	ss := make([]fn.Schedule, len(ds))
 	for i, d := range ds {
 		ss[i] = fn.Schedule{Name: d.Name, Cron: d.Cron, Rate: d.Rate, Timezone: d.Timezone,
-			Event: rawJSON(d.Event), Enabled: d.Enabled, CatchUp: fn.CatchUp(d.CatchUp)}
+			Event: rawJSON(d.Event), Enabled: d.Enabled, CatchUp: fn.CatchUp(d.CatchUp), Qualifier: d.Qualifier}
 	}
 	return ss
 }

@@ -149,7 +149,7 @@ func newFunction(name string) *fn.Function {
 			{Name: "nightly", Cron: "0 3 * * *", Timezone: "Europe/Paris",
 				Event:   json.RawMessage(`{"kind": "nightly", "$oid": "x", "big": 123456789012345678901234567890}`),
 				Enabled: ptr(false), CatchUp: "latest"},
-			{Name: "often", Rate: "5m"},
+			{Name: "often", Rate: "5m", Qualifier: "live"},
 		},
 		Revision:  1,
 		CreatedAt: epoch,

@@ -86,11 +86,12 @@ func (c *delivery) send(d *fn.Destination, condition string, ex *fn.Execution) {
 }
 
 func (q *Queue) sendToFunction(ctx context.Context, name string, body []byte, key string) error {
-	f, err := q.cfg.Functions.Resolve(ctx, name)
+	base, qualifier := fn.ParseQualifier(name)
+	f, err := q.cfg.Functions.Resolve(ctx, base)
 	if err != nil {
 		return fmt.Errorf("destination function %s: %w", name, err)
 	}
-	_, err = q.Enqueue(ctx, f, Call{Trigger: fn.TriggerDestination, Event: body, IdempotencyKey: "destination/" + key})
+	_, err = q.Enqueue(ctx, f, Call{Trigger: fn.TriggerDestination, Event: body, Qualifier: qualifier, IdempotencyKey: "destination/" + key})
 	return err
 }
 

@@ -23,7 +23,8 @@ type Functions interface {
 
 // Enqueue queues an async call of f (the async queue). The queue drops a
 // second call with the same dedupKey within its dedup window.
-type Enqueue func(ctx context.Context, f *fn.Function, trigger string, event json.RawMessage, dedupKey string) (executionID string, err error)
+// The qualifier (a version, an alias, or "" for the draft) says what runs.
+type Enqueue func(ctx context.Context, f *fn.Function, trigger, qualifier string, event json.RawMessage, dedupKey string) (executionID string, err error)
 
 // KeyValues opens a JetStream key-value bucket (the bus).
 type KeyValues interface {
@@ -327,7 +328,7 @@ func (s *Scheduler) fire(ctx context.Context, f *fn.Function, sc fn.Schedule, ke
 	dedup := fmt.Sprintf("schedule/%s/%s/%d", f.ID, sc.Name, tick.Unix())
 	event := scheduledEvent(f, &sc, tick, dedup)
 	for attempt := 1; ; attempt++ {
-		id, err := s.cfg.Enqueue(ctx, f, fn.TriggerSchedule, event, dedup)
+		id, err := s.cfg.Enqueue(ctx, f, fn.TriggerSchedule, sc.Qualifier, event, dedup)
 		if err == nil {
 			log.Debug("schedule fired", "execution", id)
 			return

@@ -88,7 +88,7 @@ type recorder struct {
 var dedupRE = regexp.MustCompile(`^schedule/([^/]+)/([^/]+)/([0-9]+)$`)
 
 func (r *recorder) enqueue(by string) schedule.Enqueue {
-	return func(_ context.Context, f *fn.Function, trigger string, event json.RawMessage, dedupKey string) (string, error) {
+	return func(_ context.Context, f *fn.Function, trigger, _ string, event json.RawMessage, dedupKey string) (string, error) {
 		at := time.Now()
 		c := call{by: by, function: f.ID, dedupKey: dedupKey, at: at}
 		if trigger != fn.TriggerSchedule {

@@ -26,7 +26,9 @@ const Prefix = "/fn/"
 
 // Functions resolves the function a URL names (functions.Service).
 type Functions interface {
-	Resolve(ctx context.Context, idOrName string) (*fn.Function, error)
+	// ResolveQualified finds what a call runs: the draft, a version or
+	// an alias's choice (functions.Service).
+	ResolveQualified(ctx context.Context, idOrName, qualifier string) (*fn.Function, error)
 }
 
 // Invoker runs a call (engine.Engine).
@@ -77,7 +79,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusNotFound, "Not Found")
 		return
 	}
-	f, err := h.cfg.Functions.Resolve(r.Context(), name)
+	// /fn/{name}:{qualifier}/… calls a version or an alias; the URL
+	// settings are the draft's, whatever runs.
+	base, qualifier := fn.ParseQualifier(name)
+	draft, err := h.cfg.Functions.ResolveQualified(r.Context(), base, "")
+	f := draft
+	if err == nil && qualifier != "" {
+		f, err = h.cfg.Functions.ResolveQualified(r.Context(), base, qualifier)
+	}
+	if err == nil {
+		f = withURL(f, draft)
+	}
 	if err == nil && (f.URL == nil || !f.URL.Enabled) {
 		err = fn.ErrNotFound // a function without a URL has no URL to find
 	}
@@ -192,4 +204,16 @@ func headerBytes(r *http.Request) int {
 		}
 	}
 	return n
+}
+
+// withURL is f with the draft's URL settings: a version keeps the
+// settings it was published with, but who may call and from where is
+// the function's, now.
+func withURL(f, draft *fn.Function) *fn.Function {
+	if f == draft {
+		return f
+	}
+	g := *f
+	g.URL = draft.URL
+	return &g
 }
