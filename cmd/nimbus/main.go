@@ -148,8 +148,8 @@ type globals struct {
 
 const usageTemplate = `{{usageLine .}}{{if .HasAvailableSubCommands}}
 
-commands:{{range .Commands}}{{if .IsAvailableCommand}}
-  {{rpad .CommandPath .CommandPathPadding}}  {{.Short}}{{end}}{{end}}{{end}}{{if .HasAvailableLocalFlags}}
+commands:
+{{commandList .}}{{end}}{{if .HasAvailableLocalFlags}}
 
 flags:
 {{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableInheritedFlags}}
@@ -181,7 +181,28 @@ func usageLine(c *cobra.Command) string {
 	return "usage: " + c.UseLine()
 }
 
-func init() { cobra.AddTemplateFunc("usageLine", usageLine) }
+// commandList lists a command's subcommands, a line each: the full path
+// (so that it can be pasted) and what it does.
+func commandList(c *cobra.Command) string {
+	width := 0
+	for _, s := range c.Commands() {
+		if s.IsAvailableCommand() {
+			width = max(width, len(s.CommandPath()))
+		}
+	}
+	var b strings.Builder
+	for _, s := range c.Commands() {
+		if s.IsAvailableCommand() {
+			fmt.Fprintf(&b, "  %-*s  %s\n", width, s.CommandPath(), s.Short)
+		}
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+func init() {
+	cobra.AddTemplateFunc("usageLine", usageLine)
+	cobra.AddTemplateFunc("commandList", commandList)
+}
 
 func newRoot(std stdio) *cobra.Command {
 	g := &globals{}
