@@ -28,7 +28,7 @@ func TestReadCommands(t *testing.T) {
 		t.Errorf("fn list -o json: %+v", list)
 	}
 	var f struct {
-		Name     string `json:"name"`
+		Name     string                  `json:"name"`
 		CodeInfo struct{ SHA256 string } `json:"codeInfo"`
 	}
 	decode(t, c.ok("fn", "get", "echo", "-o", "json").stdout, &f)
