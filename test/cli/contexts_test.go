@@ -74,6 +74,25 @@ func TestContexts(t *testing.T) {
 	c.ok("fn", "list")
 }
 
+// The API key goes with every call: from --key, NIMBUS_API_KEY or the
+// context.
+func TestAPIKey(t *testing.T) {
+	s := startServer(t, "NIMBUS_API_KEY=k3y")
+	c := newClient(t, s.url)
+	if r := c.run("", "fn", "list"); r.code != 1 || !strings.Contains(r.stderr, "API key") {
+		t.Errorf("without a key: exit %d, stderr %q; want 1 and the server's reason", r.code, r.stderr)
+	}
+	c.write(map[string]string{"nimbus.yaml": echoSpec, "main.py": echoCode})
+	c.ok("deploy", "--key", "k3y")
+	c.ok("invoke", "echo", "--key", "k3y")
+	env := c.env
+	c.env = append(env, "NIMBUS_API_KEY=k3y")
+	c.ok("fn", "list")
+	c.env = env
+	c.ok("context", "add", "keyed", "--url", s.url, "--key", "k3y")
+	c.ok("executions", "echo", "--context", "keyed")
+}
+
 // Completion scripts for each shell.
 func TestCompletion(t *testing.T) {
 	c := newClient(t, "")

@@ -118,6 +118,9 @@ func TestDeploy(t *testing.T) {
 		t.Errorf("greet-py's files are %v, want only main.py (.nimbusignore leaves out *.log and cache/; the ignore file itself stays home)", files)
 	}
 
+	if r := c.ok("deploy", "--quiet"); r.stdout != "" || r.stderr != "" {
+		t.Errorf("deploy --quiet printed %q %q", r.stdout, r.stderr)
+	}
 	r = c.ok("deploy")
 	wantActions(t, "second deploy", r.stdout, map[string]string{"greet-py": "unchanged", "sum-js": "unchanged"})
 	if py2, _ := getFn(t, s, "greet-py"); py2.Version != py.Version {

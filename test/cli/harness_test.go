@@ -55,8 +55,8 @@ type server struct {
 }
 
 // startServer runs nimbus serve on a free loopback port with a fresh data
-// directory, until the test ends, and waits until it is healthy.
-func startServer(t *testing.T) *server {
+// directory and env, until the test ends, and waits until it is healthy.
+func startServer(t *testing.T, env ...string) *server {
 	t.Helper()
 	port := freePort(t)
 	s := &server{url: fmt.Sprintf("http://127.0.0.1:%d", port), out: new(bytes.Buffer)}
@@ -68,6 +68,7 @@ func startServer(t *testing.T) *server {
 		"NIMBUS_DATA_DIR=" + t.TempDir(),
 		"NIMBUS_DOCKER_PULL=never",
 	}
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Dir = t.TempDir()
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	if err := cmd.Start(); err != nil {
