@@ -34,7 +34,7 @@ and a squashfs image per runtime holding this host's python3 and node.
 Artifacts are named by a hash of their inputs and rebuilt only when those
 change. DIR defaults to $NIMBUS_MICROVM_DIR, else ~/.cache/nimbus/microvm.`,
 		Args: args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error { return microvmBuild(&dir, &dataDir) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return microvmBuild(dir, dataDir) },
 	}
 	build.Flags().StringVar(&dir, "dir", "", "artifacts directory (default $NIMBUS_MICROVM_DIR, else ~/.cache/nimbus/microvm)")
 	build.Flags().StringVar(&dataDir, "data-dir", "", "data directory, used when there is no cache directory")
@@ -42,25 +42,25 @@ change. DIR defaults to $NIMBUS_MICROVM_DIR, else ~/.cache/nimbus/microvm.`,
 	return microvm
 }
 
-func microvmBuild(dir, dataDir *string) error {
+func microvmBuild(dir, dataDir string) error {
 	cfg, err := config.Load(os.LookupEnv, ".env", nil)
 	if err != nil {
 		return err
 	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
+	if dataDir != "" {
+		cfg.DataDir = dataDir
 	}
-	if *dir == "" {
-		*dir = microvm.DefaultDir(os.LookupEnv, cfg.DataDir)
+	if dir == "" {
+		dir = microvm.DefaultDir(os.LookupEnv, cfg.DataDir)
 	}
 	ctx := context.Background()
 	in, errs := runtime.FindInterpreters(ctx, os.LookupEnv)
 	for _, err := range errs {
 		fmt.Fprintln(os.Stderr, "nimbus microvm build:", err)
 	}
-	fmt.Fprintf(os.Stderr, "nimbus microvm build: artifacts in %s\n", *dir)
+	fmt.Fprintf(os.Stderr, "nimbus microvm build: artifacts in %s\n", dir)
 	_, err = microvmbuild.Build(ctx, microvmbuild.Options{
-		Dir:          *dir,
+		Dir:          dir,
 		Interpreters: in,
 		Progress: func(format string, args ...any) {
 			fmt.Fprintf(os.Stderr, "  "+format+"\n", args...)

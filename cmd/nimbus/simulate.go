@@ -28,7 +28,7 @@ func simulateCmd() *cobra.Command {
 (hybrid) policy, and prints how many cold starts and how much idle memory
 each costs.`,
 		Args: args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error { return simulate(&days, &seed, &mem, &fixed, &out) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return simulate(days, seed, mem, fixed, out) },
 	}
 	fs := cmd.Flags()
 	fs.IntVar(&days, "days", 7, "length of each synthetic trace, in simulated days")
@@ -39,22 +39,22 @@ each costs.`,
 	return cmd
 }
 
-func simulate(days *int, seed *uint64, mem *float64, fixed *time.Duration, out *string) error {
-	if *days < 1 || *mem <= 0 || *fixed < 0 {
+func simulate(days int, seed uint64, mem float64, fixed time.Duration, out string) error {
+	if days < 1 || mem <= 0 || fixed < 0 {
 		return fmt.Errorf("simulate: --days and --memory must be positive, --fixed not negative")
 	}
-	traces := autoscale.Traces(*days, *seed)
-	rep := autoscale.Compare(traces, autoscale.Config{Fixed: *fixed}, *fixed, *mem)
-	rep.Days, rep.Seed = *days, *seed
-	fmt.Printf("nimbus simulate: %d days, seed %d, %g MB per instance, fixed keep-alive %s against the hybrid policy\n\n", *days, *seed, *mem, *fixed)
+	traces := autoscale.Traces(days, seed)
+	rep := autoscale.Compare(traces, autoscale.Config{Fixed: fixed}, fixed, mem)
+	rep.Days, rep.Seed = days, seed
+	fmt.Printf("nimbus simulate: %d days, seed %d, %g MB per instance, fixed keep-alive %s against the hybrid policy\n\n", days, seed, mem, fixed)
 	for _, tr := range traces {
 		fmt.Printf("- %s: %s\n", tr.Name, tr.About)
 	}
 	fmt.Println()
 	rep.WriteTable(os.Stdout)
-	if *out != "" {
+	if out != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
 			return err
 		}
 	}

@@ -89,7 +89,7 @@ func exportCmd(std stdio) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd)
 			defer stop()
-			return export(ctx, std, &sf, &executions, &output)
+			return export(ctx, std, sf, executions, output)
 		},
 	}
 	sf.add(cmd.Flags())
@@ -98,7 +98,7 @@ func exportCmd(std stdio) *cobra.Command {
 	return cmd
 }
 
-func export(ctx context.Context, std stdio, sf *storeFlags, executions *bool, output *string) error {
+func export(ctx context.Context, std stdio, sf storeFlags, executions bool, output string) error {
 	loc, err := sf.resolve(std)
 	if err != nil {
 		return err
@@ -110,15 +110,15 @@ func export(ctx context.Context, std stdio, sf *storeFlags, executions *bool, ou
 	defer st.Close()
 
 	w, commit := std.out, func() error { return nil }
-	if *output != "-" {
-		f, err := os.OpenFile(*output, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if output != "-" {
+		f, err := os.OpenFile(output, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
 		w, commit = f, f.Close
 	}
-	stats, err := transfer.Export(ctx, st, w, transfer.Options{Executions: *executions})
+	stats, err := transfer.Export(ctx, st, w, transfer.Options{Executions: executions})
 	if err == nil {
 		err = commit()
 	}
@@ -145,7 +145,7 @@ func importCmd(std stdio) *cobra.Command {
 			if len(args) > 0 {
 				file = args[0]
 			}
-			return importFile(ctx, std, &sf, &skip, file)
+			return importFile(ctx, std, sf, skip, file)
 		},
 	}
 	sf.add(cmd.Flags())
@@ -153,7 +153,7 @@ func importCmd(std stdio) *cobra.Command {
 	return cmd
 }
 
-func importFile(ctx context.Context, std stdio, sf *storeFlags, skip *bool, file string) error {
+func importFile(ctx context.Context, std stdio, sf storeFlags, skip bool, file string) error {
 	loc, err := sf.resolve(std)
 	if err != nil {
 		return err
@@ -172,7 +172,7 @@ func importFile(ctx context.Context, std stdio, sf *storeFlags, skip *bool, file
 		return err
 	}
 	defer st.Close()
-	stats, err := transfer.Import(ctx, st, r, transfer.Options{SkipExisting: *skip})
+	stats, err := transfer.Import(ctx, st, r, transfer.Options{SkipExisting: skip})
 	if err != nil {
 		return fmt.Errorf("%w (imported %s before that)", err, stats)
 	}
@@ -193,7 +193,7 @@ to another; a LOCATION is sqlite:PATH or mongodb://HOST/DB.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd)
 			defer stop()
-			return migrate(ctx, std, &from, &to, &executions, &skip)
+			return migrate(ctx, std, from, to, executions, skip)
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "", "the store to copy from: sqlite:PATH or mongodb://HOST/DB")
@@ -203,27 +203,27 @@ to another; a LOCATION is sqlite:PATH or mongodb://HOST/DB.`,
 	return cmd
 }
 
-func migrate(ctx context.Context, std stdio, from, to *string, executions, skip *bool) error {
+func migrate(ctx context.Context, std stdio, from, to string, executions, skip bool) error {
 	switch {
-	case *from == "" || *to == "":
+	case from == "" || to == "":
 		return usage(errors.New("migrate: both --from and --to are required, e.g. --from sqlite:data/nimbus.db --to mongodb://localhost:27017/nimbus"))
-	case *from == *to:
+	case from == to:
 		return errors.New("migrate: --from and --to name the same store")
 	}
-	src, err := openStore(ctx, *from, false)
+	src, err := openStore(ctx, from, false)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dst, err := openStore(ctx, *to, true)
+	dst, err := openStore(ctx, to, true)
 	if err != nil {
 		return err
 	}
 	defer dst.Close()
-	stats, err := transfer.Copy(ctx, src, dst, transfer.Options{Executions: *executions, SkipExisting: *skip})
+	stats, err := transfer.Copy(ctx, src, dst, transfer.Options{Executions: executions, SkipExisting: skip})
 	if err != nil {
 		return fmt.Errorf("%w (copied %s before that)", err, stats)
 	}
-	fmt.Fprintf(std.errOut, "nimbus: copied %s from %s to %s\n", stats, store.Redact(*from), store.Redact(*to))
+	fmt.Fprintf(std.errOut, "nimbus: copied %s from %s to %s\n", stats, store.Redact(from), store.Redact(to))
 	return nil
 }
