@@ -148,7 +148,6 @@ type globals struct {
 
 const usageTemplate = `{{usageLine .}}{{if .HasAvailableSubCommands}}
 
-commands:
 {{commandList .}}{{end}}{{if .HasAvailableLocalFlags}}
 
 flags:
@@ -191,12 +190,22 @@ func commandList(c *cobra.Command) string {
 		}
 	}
 	var b strings.Builder
-	for _, s := range c.Commands() {
-		if s.IsAvailableCommand() {
-			fmt.Fprintf(&b, "  %-*s  %s\n", width, s.CommandPath(), s.Short)
+	list := func(title, group string) {
+		var lines []string
+		for _, s := range c.Commands() {
+			if s.IsAvailableCommand() && s.GroupID == group {
+				lines = append(lines, fmt.Sprintf("  %-*s  %s\n", width, s.CommandPath(), s.Short))
+			}
+		}
+		if len(lines) > 0 {
+			fmt.Fprintf(&b, "\n%s\n%s", title, strings.Join(lines, ""))
 		}
 	}
-	return strings.TrimSuffix(b.String(), "\n")
+	list("commands:", "")
+	for _, g := range c.Groups() {
+		list(g.Title, g.ID)
+	}
+	return strings.Trim(b.String(), "\n")
 }
 
 func init() {
@@ -240,18 +249,27 @@ Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 the function failed
 	root.SetErr(std.errOut)
 	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "print only results and errors, no progress")
 	root.PersistentFlags().BoolVar(&g.noColor, "no-color", false, "no colours, even on a terminal (so does NO_COLOR)")
-	root.CompletionOptions.HiddenDefaultCmd = false
+	root.SetCompletionCommandGroupID("client")
 
+	// Versions, aliases, secrets, keys, dead letters and logs will be
+	// client commands beside these, a noun with its verbs (as fn is) when
+	// there is more than one verb.
+	root.AddGroup(
+		&cobra.Group{ID: "client", Title: "client commands (over the REST API):"},
+		&cobra.Group{ID: "server", Title: "server commands (on this host):"},
+	)
 	for _, c := range []*cobra.Command{
-		serveCmd(), imagesCmd(), benchCmd(), simulateCmd(),
-		exportCmd(std), importCmd(std), migrateCmd(std), microvmCmd(), versionCmd(),
+		initCmd(g), deployCmd(g, std), invokeCmd(g, std), fnCmd(g, std),
+		executionsCmd(g, std), executionCmd(g, std), contextCmd(g, std),
 	} {
+		c.GroupID = "client"
 		root.AddCommand(c)
 	}
 	for _, c := range []*cobra.Command{
-		deployCmd(g, std), initCmd(g), invokeCmd(g, std), fnCmd(g, std),
-		executionsCmd(g, std), executionCmd(g, std), contextCmd(g, std),
+		serveCmd(), imagesCmd(), microvmCmd(), benchCmd(), simulateCmd(),
+		exportCmd(std), importCmd(std), migrateCmd(std), versionCmd(),
 	} {
+		c.GroupID = "server"
 		root.AddCommand(c)
 	}
 	return root

@@ -31,6 +31,7 @@ type Step struct {
 	fn     *SpecFunction
 	packed *Packed
 	patch  map[string]any // the settings that differ
+	cur    *fn.Function   // the server's, when it has the function
 }
 
 // Plan compares a spec with the server: each function of the spec is
@@ -52,6 +53,7 @@ func Plan(ctx context.Context, c *Client, s *Spec, prune bool) ([]*Step, error) 
 		case err != nil:
 			return nil, err
 		default:
+			st.cur = cur
 			st.patch, st.Changes, err = diff(sf.Settings, raw)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", sf.Name, err)
@@ -98,7 +100,7 @@ func Apply(ctx context.Context, c *Client, steps []*Step, progress func(*Step)) 
 				f, err = c.UpdateFunction(ctx, st.Name, st.patch)
 			}
 		case ActionUnchanged:
-			_, f, err = c.GetFunction(ctx, st.Name)
+			f = st.cur
 		case ActionDelete:
 			err = c.DeleteFunction(ctx, st.Name)
 		}

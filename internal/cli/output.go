@@ -118,7 +118,7 @@ func StatusColour(s fn.Status) string {
 
 func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
 
-func ago(t time.Time) string {
+func timestamp(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
@@ -134,7 +134,7 @@ func WriteFunctions(w io.Writer, fns []*fn.Function) error {
 		if f.URL != nil && f.URL.Enabled {
 			url = "/fn/" + f.Name
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%dMB\t%dms\t%d\t%s\t%s\n", f.Name, f.Runtime, f.Driver, f.Memory, f.Timeout, f.Version, url, ago(f.UpdatedAt))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%dMB\t%dms\t%d\t%s\t%s\n", f.Name, f.Runtime, f.Driver, f.Memory, f.Timeout, f.Version, url, timestamp(f.UpdatedAt))
 	}
 	return tw.Flush()
 }
@@ -165,7 +165,7 @@ func WriteFunction(w io.Writer, f *fn.Function) error {
 		row("Schedule", s.Name+" "+s.Cron+s.Rate)
 	}
 	row("Version", f.Version)
-	row("Updated", ago(f.UpdatedAt))
+	row("Updated", timestamp(f.UpdatedAt))
 	if ci := f.CodeInfo; ci != nil {
 		row("Code", fmt.Sprintf("%d files, %d bytes, sha256 %s", len(ci.Files), ci.UnpackedSize, ci.SHA256))
 	}
@@ -180,7 +180,7 @@ func WriteExecutions(w io.Writer, execs []*fn.Execution, p Painter) error {
 	tw := table(w)
 	fmt.Fprintln(tw, "ID\tSTATUS\tSTARTED\tDURATION\tCOLD\tTRIGGER")
 	for _, e := range execs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1fms\t%v\t%s\n", e.ID, p.Paint(string(e.Status), StatusColour(e.Status)), ago(e.StartedAt), e.DurationMs, e.ColdStart, orDash(e.Trigger))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1fms\t%v\t%s\n", e.ID, p.Paint(string(e.Status), StatusColour(e.Status)), timestamp(e.StartedAt), e.DurationMs, e.ColdStart, orDash(e.Trigger))
 	}
 	return tw.Flush()
 }
@@ -193,7 +193,7 @@ func WriteExecution(w io.Writer, e *fn.Execution, p Painter) error {
 	row("ID", e.ID)
 	row("Status", p.Paint(string(e.Status), StatusColour(e.Status)))
 	row("Version", e.Version)
-	row("Started", ago(e.StartedAt))
+	row("Started", timestamp(e.StartedAt))
 	row("Duration", fmt.Sprintf("%.1f ms", e.DurationMs))
 	row("Cold start", e.ColdStart)
 	if e.Trigger != "" {

@@ -18,18 +18,17 @@ func commandPaths(t *testing.T, c *client, path []string) [][]string {
 	t.Helper()
 	out := c.ok(append(slices.Clone(path), "--help")...).stdout
 	all := [][]string{path}
-	_, list, ok := strings.Cut(out, "\ncommands:\n")
-	if !ok {
-		return all
-	}
-	list, _, _ = strings.Cut(list, "\n\n")
-	re := regexp.MustCompile(`^\s+nimbus((?: [a-z][a-z-]*)+?)\s{2,}`)
-	for _, line := range strings.Split(list, "\n") {
-		m := re.FindStringSubmatch(line)
-		if m == nil {
-			t.Fatalf("unexpected line in the commands of %v: %q", path, line)
+	// Subcommands are listed between the usage line and the flags, by
+	// their full paths: "  nimbus fn list  list the functions".
+	_, lists, _ := strings.Cut(out, "\nusage: ")
+	lists, _, _ = strings.Cut(lists, "\nflags:\n")
+	re := regexp.MustCompile(`(?m)^  nimbus((?: [a-z][a-z-]*)+?) {2,}\S`)
+	for _, m := range re.FindAllStringSubmatch(lists, -1) {
+		sub := strings.Fields(m[1])
+		if len(sub) != len(path)+1 || !slices.Equal(sub[:len(path)], path) {
+			t.Fatalf("%v lists %v as a subcommand", path, sub)
 		}
-		all = append(all, commandPaths(t, c, strings.Fields(m[1]))...)
+		all = append(all, commandPaths(t, c, sub)...)
 	}
 	return all
 }
