@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"regexp"
 	"runtime/debug"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -289,7 +291,8 @@ the commit it was built from ("-dirty" when the tree had changes).`,
 	}
 }
 
-// signalContext is the command's context, cancelled on SIGINT or SIGTERM.
+// signalContext is the command's context, cancelled on SIGINT or SIGTERM:
+// export, import and migrate stop cleanly, closing their stores.
 func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
-	return notifyContext(cmd.Context())
+	return signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 }

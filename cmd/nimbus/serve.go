@@ -16,10 +16,6 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/server"
 )
 
-func notifyContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-}
-
 // serveCmd shows config's flags; config.Load parses the ones given, so
 // that their precedence over the environment and .env stays in one place.
 func serveCmd() *cobra.Command {
