@@ -188,16 +188,24 @@ func (c *Client) CreateFunction(ctx context.Context, settings map[string]any, zi
 	}
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
-	h := textproto.MIMEHeader{}
-	h.Set("Content-Disposition", `form-data; name="function"`)
-	h.Set("Content-Type", "application/json")
-	pw, _ := mw.CreatePart(h)
-	pw.Write(js)
-	h = textproto.MIMEHeader{}
-	h.Set("Content-Disposition", `form-data; name="archive"; filename="code.zip"`)
-	h.Set("Content-Type", "application/zip")
-	pw, _ = mw.CreatePart(h)
-	pw.Write(zip)
+	for _, part := range []struct {
+		disposition, contentType string
+		data                     []byte
+	}{
+		{`form-data; name="function"`, "application/json", js},
+		{`form-data; name="archive"; filename="code.zip"`, "application/zip", zip},
+	} {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", part.disposition)
+		h.Set("Content-Type", part.contentType)
+		pw, err := mw.CreatePart(h)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := pw.Write(part.data); err != nil {
+			return nil, err
+		}
+	}
 	if err := mw.Close(); err != nil {
 		return nil, err
 	}
