@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"runtime/pprof"
@@ -11,37 +10,52 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/nimbusfaas/nimbus/internal/bench"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
+// benchOptions are the flags of nimbus bench.
+type benchOptions struct {
+	url, findLinks, conc, out, cpuprofile string
+	pid, colds, deploys                   int
+	dur                                   time.Duration
+}
+
 // benchCmd runs the benchmark against a URL, or against a Nimbus it starts
 // in this process with a fresh data directory.
-func benchCmd(args []string) error {
-	fs := withUsage(flag.NewFlagSet("bench", flag.ContinueOnError), `usage: nimbus bench [flags]
-
-Measures warm-call latency, cold starts, throughput, calls through a
+func benchCmd() *cobra.Command {
+	o := &benchOptions{}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "measure latency, cold starts, throughput, memory and deploys",
+		Long: `Measures warm-call latency, cold starts, throughput, calls through a
 function URL, async calls (accepted calls/s, time to the 202, end-to-end
-throughput), idle memory, deploys with cached dependencies and cold
-starts with a 20 MB layer, against --url
+throughput), idle memory, deploys with cached dependencies and cold starts
+with a 20 MB layer, against --url
 or against a Nimbus it starts in this process with a fresh data directory,
 and prints a table. Against --url, the deploy scenario runs only with
---pip-find-links.
-`)
-	url := fs.String("url", "", "measure the Nimbus at this URL instead of starting one")
-	pid := fs.Int("pid", 0, "with --url: the server's pid, to measure its workers' memory")
-	dur := fs.Duration("duration", 3*time.Second, "length of each latency and throughput measurement")
-	colds := fs.Int("colds", 10, "cold starts measured per runtime, and with and without a layer")
-	deploys := fs.Int("deploys", 10, "deploys measured with cached dependencies, and without")
-	findLinks := fs.String("pip-find-links", "", "with --url: the directory of wheels the server's NIMBUS_PIP_FIND_LINKS names, writable here (the deploy scenario writes its wheel there)")
-	conc := fs.String("concurrency", "1,16,64", "throughput concurrencies")
-	out := fs.String("json", "", "also write the results as JSON to this file")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of this process (the server it starts, and the load) to this file")
-	if err := parseFlags(fs, args, os.Stdout); err != nil {
-		return err
+--pip-find-links.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(o) },
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
+	fs := cmd.Flags()
+	fs.StringVar(&o.url, "url", "", "measure the Nimbus at this URL instead of starting one")
+	fs.IntVar(&o.pid, "pid", 0, "with --url: the server's pid, to measure its workers' memory")
+	fs.DurationVar(&o.dur, "duration", 3*time.Second, "length of each latency and throughput measurement")
+	fs.IntVar(&o.colds, "colds", 10, "cold starts measured per runtime, and with and without a layer")
+	fs.IntVar(&o.deploys, "deploys", 10, "deploys measured with cached dependencies, and without")
+	fs.StringVar(&o.findLinks, "pip-find-links", "", "with --url: the directory of wheels the server's NIMBUS_PIP_FIND_LINKS names, writable here (the deploy scenario writes its wheel there)")
+	fs.StringVar(&o.conc, "concurrency", "1,16,64", "throughput concurrencies")
+	fs.StringVar(&o.out, "json", "", "also write the results as JSON to this file")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of this process (the server it starts, and the load) to this file")
+	return cmd
+}
+
+func runBench(o *benchOptions) error {
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
 		if err != nil {
 			return err
 		}
@@ -52,9 +66,9 @@ and prints a table. Against --url, the deploy scenario runs only with
 		defer pprof.StopCPUProfile()
 	}
 	ctx := context.Background()
-	cfg := bench.Config{URL: *url, ServerPID: *pid, Duration: *dur, Colds: *colds, Deploys: *deploys, PipFindLinks: *findLinks,
+	cfg := bench.Config{URL: o.url, ServerPID: o.pid, Duration: o.dur, Colds: o.colds, Deploys: o.deploys, PipFindLinks: o.findLinks,
 		Log: os.Stderr, APIKey: os.Getenv("NIMBUS_API_KEY")}
-	for _, c := range strings.Split(*conc, ",") {
+	for _, c := range strings.Split(o.conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil || n < 1 {
 			return fmt.Errorf("--concurrency: %q is not a positive number", c)
@@ -75,9 +89,9 @@ and prints a table. Against --url, the deploy scenario runs only with
 	rep, err := bench.Run(ctx, cfg)
 	if rep != nil {
 		rep.WriteTable(os.Stdout)
-		if *out != "" {
+		if o.out != "" {
 			b, _ := json.MarshalIndent(rep, "", "  ")
-			if werr := os.WriteFile(*out, append(b, '\n'), 0o644); werr != nil {
+			if werr := os.WriteFile(o.out, append(b, '\n'), 0o644); werr != nil {
 				return werr
 			}
 		}

@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 
 	"github.com/nimbusfaas/nimbus/internal/config"
 	"github.com/nimbusfaas/nimbus/internal/driver/docker"
@@ -17,37 +18,42 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
-const imagesUsage = `usage: nimbus images build [--runtime python|nodejs] [--force]
-
-Builds the docker driver's runtime images (nimbus/runtime-python:<hash>,
+// imagesCmd is `nimbus images build`.
+func imagesCmd() *cobra.Command {
+	images := &cobra.Command{
+		Use:   "images",
+		Short: "build the docker driver's runtime images",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usage(errors.New("images: want the subcommand build"))
+		},
+	}
+	var rt string
+	var force bool
+	build := &cobra.Command{
+		Use:   "build",
+		Short: "build the docker driver's runtime images from this host's interpreters",
+		Long: `Builds the docker driver's runtime images (nimbus/runtime-python:<hash>,
 nimbus/runtime-nodejs:<hash>) from this host's interpreters, with no
 network: the interpreter, the libraries it loads and its standard library,
 imported through the Docker Engine API. An image whose content tag exists is
-not built again. The daemon is DOCKER_HOST's, or the default socket.
-`
+not built again. The daemon is DOCKER_HOST's, or the default socket.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error { return imagesBuild(rt, force) },
+	}
+	build.Flags().StringVar(&rt, "runtime", "", "build only this runtime's image: "+strings.Join(runtime.Names(), " or "))
+	build.Flags().BoolVar(&force, "force", false, "build even when an image with the same content tag exists")
+	images.AddCommand(build)
+	return images
+}
 
-// images runs `nimbus images SUBCOMMAND`.
-func images(args []string) error {
-	if len(args) > 0 && isHelp(args[0]) {
-		fmt.Print(imagesUsage)
-		return flag.ErrHelp
-	}
-	if len(args) == 0 || args[0] != "build" {
-		fmt.Fprint(os.Stderr, imagesUsage)
-		return errors.New("images: want the subcommand build")
-	}
-	fs := withUsage(flag.NewFlagSet("images build", flag.ContinueOnError), imagesUsage)
-	rt := fs.String("runtime", "", "build only this runtime's image: "+strings.Join(runtime.Names(), " or "))
-	force := fs.Bool("force", false, "build even when an image with the same content tag exists")
-	if err := parseFlags(fs, args[1:], os.Stdout); err != nil {
-		return err
-	}
+func imagesBuild(rt string, force bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
 	var rts []string
-	if *rt != "" {
-		r, err := fn.CanonicalRuntime(*rt)
+	if rt != "" {
+		r, err := fn.CanonicalRuntime(rt)
 		if err != nil {
 			return err
 		}
@@ -70,7 +76,7 @@ func images(args []string) error {
 		}
 	}
 	host, _ := cfg.Lookup(docker.EnvHost)
-	res, err := dockerbuild.Build(ctx, dockerbuild.Config{Host: host, Interpreters: in, Runtimes: rts, Force: *force})
+	res, err := dockerbuild.Build(ctx, dockerbuild.Config{Host: host, Interpreters: in, Runtimes: rts, Force: force})
 	for _, r := range res {
 		what := "exists"
 		if r.Built {

@@ -1,42 +1,33 @@
-// Command nimbus is the Nimbus serverless platform: `nimbus serve` runs it.
+// Command nimbus is the Nimbus serverless platform: `nimbus serve` runs
+// it, and the other commands administer it or, as its client, deploy,
+// call and inspect functions over its REST API.
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"regexp"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
-	"github.com/nimbusfaas/nimbus/internal/config"
-	"github.com/nimbusfaas/nimbus/internal/server"
+	"github.com/spf13/cobra"
+
+	"github.com/nimbusfaas/nimbus/internal/cli"
+	"github.com/nimbusfaas/nimbus/internal/fn"
 )
 
-const usage = `nimbus: a self-hosted serverless function platform
-
-usage:
-  nimbus serve [--port N] [--host ADDR] [--data-dir DIR] [--env-file FILE] [--insecure]
-  nimbus images build [--runtime python|nodejs] [--force]
-  nimbus bench [--url URL [--pip-find-links DIR]] [--duration 3s] [--colds 10] [--deploys 10] [--concurrency 1,16,64] [--json FILE] [--cpuprofile FILE]
-  nimbus simulate [--days 7] [--seed 1] [--memory 128] [--fixed 10m] [--json FILE]
-  nimbus export [--executions] [--output FILE] [--store LOCATION]
-  nimbus import [--skip-existing] [--store LOCATION] [FILE]
-  nimbus migrate --from LOCATION --to LOCATION [--executions] [--skip-existing]
-  nimbus microvm build [--dir DIR]
-  nimbus version
-
-Settings come from flags, then the environment, then .env; see .env.example.
-A store LOCATION is sqlite:PATH or a MongoDB URI (mongodb://HOST/DB); export
-and import default to the store nimbus serve uses (MONGODB_URI, else the SQLite
-file in --data-dir).
-`
+// Exit statuses, which scripts may rely on.
+const (
+	exitOK       = 0
+	exitError    = 1
+	exitUsage    = 2 // a command line nimbus does not understand
+	exitNotFound = 3 // no such function, execution or context
+	exitFunction = 4 // invoke: the function ran and failed
+)
 
 // version is linked in with -ldflags "-X main.version=..." (make build
 // does); when it is not, versionString reads the build's VCS stamp.
@@ -92,162 +83,216 @@ func versionOf(linked string, bi *debug.BuildInfo) string {
 
 func main() { os.Exit(runMain(os.Args[1:])) }
 
-// runMain runs the command in args and returns the process's exit status: 0
-// when it succeeded or printed the help asked for, 1 when it failed, 2 for
-// a command line it does not understand.
+// runMain runs the command in args and returns the process's exit status
+// (exitOK and the others above).
 func runMain(args []string) int {
-	if len(args) == 0 {
-		fmt.Fprint(os.Stderr, usage)
-		return 2
+	root := newRoot(osStdio())
+	root.SetArgs(args)
+	cmd, err := root.ExecuteC()
+	if err == nil {
+		return exitOK
 	}
-	var err error
-	switch args[0] {
-	case "serve":
-		err = serve(args[1:])
-	case "bench":
-		err = benchCmd(args[1:])
-	case "simulate":
-		err = simulateCmd(args[1:])
-	case "microvm":
-		err = microvmCmd(args[1:])
-	case "export", "import", "migrate":
-		err = storeCmd(args[0], args[1:])
-	case "images":
-		err = images(args[1:])
-	case "version":
-		err = versionCmd(args[1:])
-	case "help", "-h", "-help", "--help":
-		fmt.Print(usage)
-	default:
-		fmt.Fprintf(os.Stderr, "nimbus: unknown command %q\n\n%s", args[0], usage)
-		return 2
+	code := exitCode(err)
+	fmt.Fprintln(os.Stderr, "nimbus:", err)
+	if code == exitUsage && cmd != nil {
+		fmt.Fprintf(os.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
+	return code
+}
+
+// usageError is a command line that nimbus does not understand.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &usageError{err}
+}
+
+// exitCode classes an error as one of the exit statuses.
+func exitCode(err error) int {
+	var ue *usageError
 	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "nimbus:", err)
-		return 1
+	case errors.As(err, &ue), strings.HasPrefix(err.Error(), "unknown command "):
+		return exitUsage
+	case errors.Is(err, cli.ErrFunctionFailed):
+		return exitFunction
+	case errors.Is(err, fn.ErrNotFound):
+		return exitNotFound
 	}
-	return 0
+	return exitError
 }
 
-// parseFlags parses args into fs. On -h or --help it prints fs's usage to
-// help (standard output) and returns flag.ErrHelp, which runMain counts as
-// success; a bad flag's message and the usage go to fs's output (standard
-// error).
-func parseFlags(fs *flag.FlagSet, args []string, help io.Writer) error {
-	out := fs.Output()
-	var buf bytes.Buffer
-	fs.SetOutput(&buf)
-	err := fs.Parse(args)
-	fs.SetOutput(out)
-	if errors.Is(err, flag.ErrHelp) {
-		out = help
-	}
-	_, _ = buf.WriteTo(out)
-	return err
+// args wraps an argument check so that its error is a usage error.
+func args(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error { return usage(check(cmd, a)) }
 }
 
-// withUsage makes fs's usage the text about followed by its flags with
-// their descriptions.
-func withUsage(fs *flag.FlagSet, about string) *flag.FlagSet {
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), about)
-		n := 0
-		fs.VisitAll(func(*flag.Flag) { n++ })
-		if n > 0 {
-			fmt.Fprintln(fs.Output(), "\nflags:")
-			fs.PrintDefaults()
+// maxArgs allows at most n operands.
+func maxArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if len(a) > n {
+			return usage(fmt.Errorf("%s: unexpected argument %q", cmd.Name(), a[n]))
 		}
+		return nil
 	}
-	return fs
 }
 
-// isHelp reports whether arg asks for help.
-func isHelp(arg string) bool {
-	switch arg {
-	case "help", "-h", "-help", "--help":
-		return true
-	}
-	return false
+// globals are the flags every command has.
+type globals struct {
+	quiet   bool
+	noColor bool
 }
 
-const serveUsage = `usage: nimbus serve [flags]
+const usageTemplate = `{{usageLine .}}{{if .HasAvailableSubCommands}}
 
-Runs Nimbus: the HTTP API, the web UI and the functions. Settings come from
-flags, then the environment, then the .env file; see .env.example.
+{{commandList .}}{{end}}{{if .HasAvailableLocalFlags}}
 
 flags:
+{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableInheritedFlags}}
+
+global flags:
+{{.InheritedFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasExample}}
+
+examples:
+{{.Example}}{{end}}{{if .HasAvailableSubCommands}}
+
+Run '{{.CommandPath}} COMMAND --help' for more about a command.{{end}}
 `
 
-const versionUsage = `usage: nimbus version
-
-Prints the version of this binary: the one linked in at build time, else
-the commit it was built from ("-dirty" when the tree had changes).
-`
-
-func versionCmd(args []string) error {
-	fs := withUsage(flag.NewFlagSet("version", flag.ContinueOnError), versionUsage)
-	if err := parseFlags(fs, args, os.Stdout); err != nil {
-		return err
+// usageLine is a command's synopsis: its own, that of its only
+// subcommand, or "COMMAND" for a choice of them.
+func usageLine(c *cobra.Command) string {
+	if c.HasAvailableSubCommands() {
+		var subs []*cobra.Command
+		for _, s := range c.Commands() {
+			if s.IsAvailableCommand() {
+				subs = append(subs, s)
+			}
+		}
+		if len(subs) == 1 {
+			return "usage: " + subs[0].UseLine()
+		}
+		return "usage: " + c.CommandPath() + " COMMAND [flags]"
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("version: unexpected argument %q", fs.Arg(0))
-	}
-	fmt.Println("nimbus", versionString())
-	return nil
+	return "usage: " + c.UseLine()
 }
 
-func serve(args []string) error {
-	cfg, err := config.Load(os.LookupEnv, ".env", args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Print(serveUsage)
-		config.PrintFlags(os.Stdout)
-		return err
+// commandList lists a command's subcommands, a line each: the full path
+// (so that it can be pasted) and what it does.
+func commandList(c *cobra.Command) string {
+	width := 0
+	for _, s := range c.Commands() {
+		if s.IsAvailableCommand() {
+			width = max(width, len(s.CommandPath()))
+		}
 	}
-	if err != nil {
-		return err
+	var b strings.Builder
+	list := func(title, group string) {
+		var lines []string
+		for _, s := range c.Commands() {
+			if s.IsAvailableCommand() && s.GroupID == group {
+				lines = append(lines, fmt.Sprintf("  %-*s  %s\n", width, s.CommandPath(), s.Short))
+			}
+		}
+		if len(lines) > 0 {
+			fmt.Fprintf(&b, "\n%s\n%s", title, strings.Join(lines, ""))
+		}
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		return fmt.Errorf("NIMBUS_LOG_LEVEL: %w", err)
+	list("commands:", "")
+	for _, g := range c.Groups() {
+		list(g.Title, g.ID)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return strings.Trim(b.String(), "\n")
+}
 
-	ctx := context.Background()
-	srv, err := server.New(ctx, cfg, cfg.Lookup, log)
-	if err != nil {
-		return err
-	}
-	if _, err := srv.Listen(); err != nil {
-		_ = srv.Shutdown(ctx)
-		return err
-	}
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx) }()
+func init() {
+	cobra.AddTemplateFunc("usageLine", usageLine)
+	cobra.AddTemplateFunc("commandList", commandList)
+}
 
-	select {
-	case err := <-served:
-		_ = srv.Shutdown(ctx)
-		return err
-	case sig := <-sigs:
-		log.Info("shutting down: finishing calls in flight (signal again to force)", "signal", sig.String(), "timeout", cfg.ShutdownTimeout)
+func newRoot(std stdio) *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "nimbus",
+		Short: "a self-hosted serverless function platform",
+		Long: `nimbus: a self-hosted serverless function platform.
+
+The server commands run and administer Nimbus on this host: settings come
+from flags, then the environment, then .env (see .env.example). A store
+LOCATION is sqlite:PATH or a MongoDB URI (mongodb://HOST/DB); export and
+import default to the store nimbus serve uses (MONGODB_URI, else the SQLite
+file in --data-dir).
+
+The client commands (deploy, invoke, fn, executions, execution) call a
+Nimbus server's REST API: --url, else NIMBUS_URL, else the current context
+(nimbus context), else ` + cli.DefaultURL + `; the API key is --key, else
+NIMBUS_API_KEY, else the context's.
+
+Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 the function failed
+(invoke).`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args:          args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(cmd.ErrOrStderr())
+			_ = cmd.Help()
+			return usage(errors.New("want a command"))
+		},
 	}
-	drainCtx, cancel := context.WithTimeout(ctx, cfg.ShutdownTimeout)
-	defer cancel()
-	go func() {
-		<-sigs
-		log.Warn("second signal: stopping now")
-		cancel()
-	}()
-	err = srv.Shutdown(drainCtx)
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		log.Warn("shutdown cut short", "error", err)
-		err = nil
+	root.SetUsageTemplate(usageTemplate)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
+	root.SetIn(std.in)
+	root.SetOut(std.out)
+	root.SetErr(std.errOut)
+	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "print only results and errors, no progress")
+	root.PersistentFlags().BoolVar(&g.noColor, "no-color", false, "no colours, even on a terminal (so does NO_COLOR)")
+	root.SetCompletionCommandGroupID("client")
+
+	// Versions, aliases, secrets, keys, dead letters and logs will be
+	// client commands beside these, a noun with its verbs (as fn is) when
+	// there is more than one verb.
+	root.AddGroup(
+		&cobra.Group{ID: "client", Title: "client commands (over the REST API):"},
+		&cobra.Group{ID: "server", Title: "server commands (on this host):"},
+	)
+	for _, c := range []*cobra.Command{
+		initCmd(g), deployCmd(g, std), invokeCmd(g, std), fnCmd(g, std),
+		executionsCmd(g, std), executionCmd(g, std), contextCmd(g, std),
+	} {
+		c.GroupID = "client"
+		root.AddCommand(c)
 	}
-	log.Info("stopped")
-	return err
+	for _, c := range []*cobra.Command{
+		serveCmd(), imagesCmd(), microvmCmd(), benchCmd(), simulateCmd(),
+		exportCmd(std), importCmd(std), migrateCmd(std), versionCmd(),
+	} {
+		c.GroupID = "server"
+		root.AddCommand(c)
+	}
+	return root
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "print the version of this binary",
+		Long: `Prints the version of this binary: the one linked in at build time, else
+the commit it was built from ("-dirty" when the tree had changes).`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), "nimbus", versionString())
+			return nil
+		},
+	}
+}
+
+// signalContext is the command's context, cancelled on SIGINT or SIGTERM:
+// export, import and migrate stop cleanly, closing their stores.
+func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"os"
+
+	"github.com/spf13/cobra"
 
 	"github.com/nimbusfaas/nimbus/internal/config"
 	"github.com/nimbusfaas/nimbus/internal/driver/microvm"
@@ -12,50 +14,53 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
 
-const microvmUsage = `usage:
-  nimbus microvm build [--dir DIR] [--data-dir DIR]
-
-build makes what the microvm driver boots: a kernel and an initramfs from
+// microvmCmd is `nimbus microvm build`.
+func microvmCmd() *cobra.Command {
+	microvm := &cobra.Command{
+		Use:   "microvm",
+		Short: "build what the microvm driver boots",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usage(errors.New("microvm: want a subcommand: build"))
+		},
+	}
+	var dir, dataDir string
+	build := &cobra.Command{
+		Use:   "build",
+		Short: "build the microvm kernel, initramfs and runtime images",
+		Long: `build makes what the microvm driver boots: a kernel and an initramfs from
 Debian's linux-image-amd64 and busybox-static packages (fetched with apt-get),
 and a squashfs image per runtime holding this host's python3 and node.
 Artifacts are named by a hash of their inputs and rebuilt only when those
-change. DIR defaults to $NIMBUS_MICROVM_DIR, else ~/.cache/nimbus/microvm.
-`
+change. DIR defaults to $NIMBUS_MICROVM_DIR, else ~/.cache/nimbus/microvm.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error { return microvmBuild(dir, dataDir) },
+	}
+	build.Flags().StringVar(&dir, "dir", "", "artifacts directory (default $NIMBUS_MICROVM_DIR, else ~/.cache/nimbus/microvm)")
+	build.Flags().StringVar(&dataDir, "data-dir", "", "data directory, used when there is no cache directory")
+	microvm.AddCommand(build)
+	return microvm
+}
 
-// microvmCmd runs `nimbus microvm SUBCOMMAND`.
-func microvmCmd(args []string) error {
-	if len(args) > 0 && isHelp(args[0]) {
-		fmt.Print(microvmUsage)
-		return flag.ErrHelp
-	}
-	if len(args) == 0 || args[0] != "build" {
-		fmt.Fprint(os.Stderr, microvmUsage)
-		return fmt.Errorf("microvm: want a subcommand: build")
-	}
-	fs := withUsage(flag.NewFlagSet("microvm build", flag.ContinueOnError), microvmUsage)
-	dir := fs.String("dir", "", "artifacts directory (default $NIMBUS_MICROVM_DIR, else ~/.cache/nimbus/microvm)")
-	dataDir := fs.String("data-dir", "", "data directory, used when there is no cache directory")
-	if err := parseFlags(fs, args[1:], os.Stdout); err != nil {
-		return err
-	}
+func microvmBuild(dir, dataDir string) error {
 	cfg, err := config.Load(os.LookupEnv, ".env", nil)
 	if err != nil {
 		return err
 	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
+	if dataDir != "" {
+		cfg.DataDir = dataDir
 	}
-	if *dir == "" {
-		*dir = microvm.DefaultDir(os.LookupEnv, cfg.DataDir)
+	if dir == "" {
+		dir = microvm.DefaultDir(os.LookupEnv, cfg.DataDir)
 	}
 	ctx := context.Background()
 	in, errs := runtime.FindInterpreters(ctx, os.LookupEnv)
 	for _, err := range errs {
 		fmt.Fprintln(os.Stderr, "nimbus microvm build:", err)
 	}
-	fmt.Fprintf(os.Stderr, "nimbus microvm build: artifacts in %s\n", *dir)
+	fmt.Fprintf(os.Stderr, "nimbus microvm build: artifacts in %s\n", dir)
 	_, err = microvmbuild.Build(ctx, microvmbuild.Options{
-		Dir:          *dir,
+		Dir:          dir,
 		Interpreters: in,
 		Progress: func(format string, args ...any) {
 			fmt.Fprintf(os.Stderr, "  "+format+"\n", args...)

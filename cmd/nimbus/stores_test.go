@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
@@ -28,7 +29,7 @@ func TestMain(m *testing.M) {
 }
 
 // run runs a store command in process with env as the whole environment.
-func run(t *testing.T, cmd func(context.Context, []string, stdio) error, env map[string]string, stdin string, args ...string) (stdout, stderr string, err error) {
+func run(t *testing.T, cmd func(stdio) *cobra.Command, env map[string]string, stdin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	std := stdio{
@@ -37,7 +38,12 @@ func run(t *testing.T, cmd func(context.Context, []string, stdio) error, env map
 		out:    &out,
 		errOut: &errOut,
 	}
-	err = cmd(t.Context(), args, std)
+	c := cmd(std)
+	c.SetArgs(args)
+	c.SetOut(&out)
+	c.SetErr(&errOut)
+	c.SilenceErrors, c.SilenceUsage = true, true
+	err = c.ExecuteContext(t.Context())
 	return out.String(), errOut.String(), err
 }
 
@@ -191,7 +197,7 @@ func TestStoreCommandErrors(t *testing.T) {
 	loc := "sqlite:" + filepath.Join(t.TempDir(), "nimbus.db")
 	tests := []struct {
 		name string
-		cmd  func(context.Context, []string, stdio) error
+		cmd  func(stdio) *cobra.Command
 		args []string
 		want string
 	}{

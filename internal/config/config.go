@@ -143,6 +143,14 @@ func newFlagSet(envFile string) (*flag.FlagSet, flags) {
 	}
 }
 
+// Flags returns the flags Load accepts, with their descriptions and
+// defaults, for a command-line parser to show and check; Load parses them
+// itself from the arguments it is given.
+func Flags() *flag.FlagSet {
+	fs, _ := newFlagSet(".env")
+	return fs
+}
+
 // PrintFlags writes the flags Load accepts, with their descriptions, to w.
 func PrintFlags(w io.Writer) {
 	fs, _ := newFlagSet(".env")
