@@ -128,13 +128,13 @@ func timestamp(t time.Time) string {
 // WriteFunctions writes functions as a table.
 func WriteFunctions(w io.Writer, fns []*fn.Function) error {
 	tw := table(w)
-	fmt.Fprintln(tw, "NAME\tRUNTIME\tDRIVER\tMEMORY\tTIMEOUT\tVERSION\tURL\tUPDATED")
+	fmt.Fprintln(tw, "NAME\tRUNTIME\tDRIVER\tMEMORY\tTIMEOUT\tREVISION\tURL\tUPDATED")
 	for _, f := range fns {
 		url := "-"
 		if f.URL != nil && f.URL.Enabled {
 			url = "/fn/" + f.Name
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%dMB\t%dms\t%d\t%s\t%s\n", f.Name, f.Runtime, f.Driver, f.Memory, f.Timeout, f.Version, url, timestamp(f.UpdatedAt))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%dMB\t%dms\t%d\t%s\t%s\n", f.Name, f.Runtime, f.Driver, f.Memory, f.Timeout, f.Revision, url, timestamp(f.UpdatedAt))
 	}
 	return tw.Flush()
 }
@@ -164,7 +164,7 @@ func WriteFunction(w io.Writer, f *fn.Function) error {
 	for _, s := range f.Schedules {
 		row("Schedule", s.Name+" "+s.Cron+s.Rate)
 	}
-	row("Version", f.Version)
+	row("Revision", f.Revision)
 	row("Updated", timestamp(f.UpdatedAt))
 	if ci := f.CodeInfo; ci != nil {
 		row("Code", fmt.Sprintf("%d files, %d bytes, sha256 %s", len(ci.Files), ci.UnpackedSize, ci.SHA256))
@@ -192,7 +192,7 @@ func WriteExecution(w io.Writer, e *fn.Execution, p Painter) error {
 	row := func(k string, v any) { fmt.Fprintf(tw, "%s:\t%v\n", k, v) }
 	row("ID", e.ID)
 	row("Status", p.Paint(string(e.Status), StatusColour(e.Status)))
-	row("Version", e.Version)
+	row("Version", e.VersionName())
 	row("Started", timestamp(e.StartedAt))
 	row("Duration", fmt.Sprintf("%.1f ms", e.DurationMs))
 	row("Cold start", e.ColdStart)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -137,4 +138,13 @@ func LooksLikeID(s string) bool {
 		}
 	}
 	return true
+}
+
+// VersionName is the version the execution ran: "$LATEST" (the draft)
+// or a published version's number.
+func (e *Execution) VersionName() string {
+	if e.Version == 0 {
+		return Latest
+	}
+	return strconv.Itoa(e.Version)
 }

@@ -40,7 +40,7 @@ def handler(event, context):
 // fnInfo is what the tests read of a function from the API.
 type fnInfo struct {
 	Name     string            `json:"name"`
-	Version  int               `json:"version"`
+	Revision int               `json:"revision"`
 	Env      map[string]string `json:"env"`
 	Timeout  int               `json:"timeout"`
 	CodeInfo struct {
@@ -123,8 +123,8 @@ func TestDeploy(t *testing.T) {
 	}
 	r = c.ok("deploy")
 	wantActions(t, "second deploy", r.stdout, map[string]string{"greet-py": "unchanged", "sum-js": "unchanged"})
-	if py2, _ := getFn(t, s, "greet-py"); py2.Version != py.Version {
-		t.Errorf("an unchanged deploy moved greet-py from version %d to %d", py.Version, py2.Version)
+	if py2, _ := getFn(t, s, "greet-py"); py2.Revision != py.Revision {
+		t.Errorf("an unchanged deploy moved greet-py from revision %d to %d", py.Revision, py2.Revision)
 	}
 
 	c.write(map[string]string{"py/main.py": "def handler(event, context):\n    return {\"v\": 2}\n"})
@@ -133,11 +133,11 @@ func TestDeploy(t *testing.T) {
 	if !strings.Contains(r.stdout, "updated   greet-py") {
 		t.Errorf("output:\n%s", r.stdout)
 	}
-	if py2, _ := getFn(t, s, "greet-py"); py2.Version <= py.Version || py2.CodeInfo.SHA256 == py.CodeInfo.SHA256 {
-		t.Errorf("greet-py not updated: version %d → %d, sha %s → %s", py.Version, py2.Version, py.CodeInfo.SHA256, py2.CodeInfo.SHA256)
+	if py2, _ := getFn(t, s, "greet-py"); py2.Revision <= py.Revision || py2.CodeInfo.SHA256 == py.CodeInfo.SHA256 {
+		t.Errorf("greet-py not updated: revision %d → %d, sha %s → %s", py.Revision, py2.Revision, py.CodeInfo.SHA256, py2.CodeInfo.SHA256)
 	}
-	if js2, _ := getFn(t, s, "sum-js"); js2.Version != js.Version {
-		t.Errorf("sum-js changed (version %d → %d) though its code and settings did not", js.Version, js2.Version)
+	if js2, _ := getFn(t, s, "sum-js"); js2.Revision != js.Revision {
+		t.Errorf("sum-js changed (revision %d → %d) though its code and settings did not", js.Revision, js2.Revision)
 	}
 
 	// A setting only: the update names it.
