@@ -299,3 +299,57 @@ func TestFunctionURLOfAVersion(t *testing.T) {
 		t.Errorf("GET /fn/site:9: %d, want 404", resp.StatusCode)
 	}
 }
+
+// A recorded call runs again against another version, and the answer
+// says how the two runs differ.
+func TestReplayAgainstAnotherVersion(t *testing.T) {
+	h := newHarness(t, options{})
+	h.do("POST", "/api/functions", map[string]any{"name": "app", "runtime": "python", "code": "x = 1\n", "env": map[string]string{"ANSWER": "one"}}, nil)
+	h.do("POST", "/api/functions/app/versions", nil, nil)
+	h.do("PUT", "/api/functions/app", map[string]any{"env": map[string]string{"ANSWER": "two"}}, nil)
+	var orig struct {
+		ExecutionID string `json:"executionId"`
+	}
+	if st := h.do("POST", "/api/executions/app:1", map[string]any{"answer": true}, &orig); st != 200 {
+		t.Fatalf("call: %d", st)
+	}
+	type change struct {
+		Path          string
+		Before, After json.RawMessage
+	}
+	var got struct {
+		Execution struct {
+			Status  string
+			Version int
+			Trigger string
+			Result  json.RawMessage
+		}
+		Original struct{ ExecutionID string }
+		Diff     struct {
+			Same     bool
+			Status   *[2]string
+			Result   []change
+			Versions [2]string
+		}
+	}
+	if st := h.do("POST", "/api/executions/app/"+orig.ExecutionID+"/replay", nil, &got); st != 200 {
+		t.Fatalf("replay: %d", st)
+	}
+	if got.Execution.Status != "success" || string(got.Execution.Result) != `"two"` || got.Execution.Version != 0 || got.Execution.Trigger != "replay" ||
+		got.Original.ExecutionID != orig.ExecutionID || got.Diff.Same || got.Diff.Status != nil || got.Diff.Versions != [2]string{"1", "$LATEST"} ||
+		len(got.Diff.Result) != 1 || got.Diff.Result[0].Path != "" || string(got.Diff.Result[0].Before) != `"one"` || string(got.Diff.Result[0].After) != `"two"` {
+		t.Errorf("replay against the draft: %+v", got)
+	}
+	var same struct {
+		Diff struct {
+			Same   bool
+			Result []change
+		}
+	}
+	if st := h.do("POST", "/api/executions/app/"+orig.ExecutionID+"/replay?qualifier=1", nil, &same); st != 200 || !same.Diff.Same || len(same.Diff.Result) != 0 {
+		t.Errorf("replay against version 1: %d %+v", st, same.Diff)
+	}
+	if st := h.do("POST", "/api/executions/app/nope/replay", nil, nil); st != 404 {
+		t.Errorf("replay of an unknown execution: %d", st)
+	}
+}

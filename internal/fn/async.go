@@ -12,6 +12,7 @@ const (
 	TriggerAsync       = "async"       // POST /api/executions with the Event invocation type
 	TriggerSchedule    = "schedule"    // a function's schedule fired
 	TriggerDestination = "destination" // another function's async result was sent here
+	TriggerReplay      = "replay"      // a recorded execution's event run again
 )
 
 // Statuses of an async call before it ends; they are never final.

@@ -284,7 +284,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 
 // triggerNames label the ways calls come in; "api" is POST
 // /api/executions (fn.Execution.Trigger "").
-var triggerNames = [...]string{"api", fn.TriggerHTTP, fn.TriggerAsync, fn.TriggerSchedule, fn.TriggerDestination}
+var triggerNames = [...]string{"api", fn.TriggerHTTP, fn.TriggerAsync, fn.TriggerSchedule, fn.TriggerDestination, fn.TriggerReplay}
 
 func triggerIndex(t string) int {
 	for i, n := range triggerNames[1:] {
