@@ -79,6 +79,16 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		}
 		q.Limit = n
 	}
+	if v := r.URL.Query().Get("version"); v != "" {
+		if v == fn.Latest {
+			q.VersionSet = true
+		} else if n, err := strconv.Atoi(v); err == nil && n >= 1 {
+			q.Version, q.VersionSet = n, true
+		} else {
+			writeError(w, fn.Invalid("version", "must be a version number or $LATEST"))
+			return
+		}
+	}
 	if q.Status != "" && !q.Status.Valid() && q.Status.Final() {
 		writeError(w, fn.Invalid("status", fmt.Sprintf("unknown status %q (one of %v, %s, %s)", q.Status, fn.Statuses, fn.StatusQueued, fn.StatusRunning)))
 		return

@@ -353,3 +353,21 @@ func TestReplayAgainstAnotherVersion(t *testing.T) {
 		t.Errorf("replay of an unknown execution: %d", st)
 	}
 }
+
+func TestHistoryByVersion(t *testing.T) {
+	h := newHarness(t, options{})
+	h.do("POST", "/api/functions", map[string]any{"name": "app", "runtime": "python", "code": "x = 1\n", "env": map[string]string{"ANSWER": "one"}}, nil)
+	h.do("POST", "/api/functions/app/versions", nil, nil)
+	for _, target := range []string{"app:1", "app", "app:1"} {
+		h.answer(target)
+	}
+	for q, want := range map[string]int{"1": 2, "$LATEST": 1, "": 3} {
+		var page struct{ Executions []versionCall }
+		if st := h.do("GET", "/api/executions/app/history?version="+q, nil, &page); st != 200 || len(page.Executions) != want {
+			t.Errorf("history of version %q: %d, %d records, want %d", q, st, len(page.Executions), want)
+		}
+	}
+	if st := h.do("GET", "/api/executions/app/history?version=x", nil, nil); st != 400 {
+		t.Errorf("version=x: %d", st)
+	}
+}

@@ -180,6 +180,10 @@ type ExecQuery struct {
 	Limit  int       // at most this many (the store may cap it)
 	Before string    // only executions with an id lower than this one
 	Status fn.Status // only this status, when set
+	// Version, when set, keeps only the executions of that published
+	// version; VersionSet with Version 0 keeps those of the draft.
+	Version    int
+	VersionSet bool
 }
 
 // Page sizes of execution history, the same for every Store.

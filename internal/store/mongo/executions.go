@@ -223,6 +223,9 @@ func (s *Store) ListExecutions(ctx context.Context, functionID string, q store.E
 	if q.Status != "" {
 		filter = append(filter, bson.E{Key: "status", Value: string(q.Status)})
 	}
+	if q.VersionSet {
+		filter = append(filter, bson.E{Key: "version", Value: q.Version})
+	}
 	if q.Before != "" {
 		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$lt", Value: q.Before}}})
 	}

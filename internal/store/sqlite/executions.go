@@ -126,6 +126,10 @@ func (s *Store) ListExecutions(ctx context.Context, functionID string, q store.E
 		b.WriteString(` AND status = ?`)
 		args = append(args, string(q.Status))
 	}
+	if q.VersionSet {
+		b.WriteString(` AND version = ?`)
+		args = append(args, q.Version)
+	}
 	if q.Before != "" {
 		b.WriteString(` AND id < ?`)
 		args = append(args, q.Before)

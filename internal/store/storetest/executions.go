@@ -74,6 +74,28 @@ func testStatusFilter(t *testing.T, h *harness) {
 	}
 }
 
+func testVersionFilter(t *testing.T, h *harness) {
+	f := h.createFunction(t, newFunction("alpha"))
+	execs := newExecutions(f.ID, 30)
+	for i, e := range execs {
+		e.Version = i % 3 // the draft (0), versions 1 and 2
+	}
+	h.insert(t, execs, 30)
+	for _, v := range []int{0, 1, 2} {
+		var want []*fn.Execution
+		for _, e := range newestFirst(execs) {
+			if e.Version == v {
+				want = append(want, e)
+			}
+		}
+		got, err := h.s.ListExecutions(h.ctx, f.ID, store.ExecQuery{Limit: 100, Version: v, VersionSet: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertExecutions(t, got, want)
+	}
+}
+
 func testListLimit(t *testing.T, h *harness) {
 	f := h.createFunction(t, newFunction("alpha"))
 	created := newExecutions(f.ID, store.MaxExecLimit+100)

@@ -41,6 +41,7 @@ func Run(t *testing.T, open Opener) {
 		{"records of an unknown function", testRecordsOfUnknownFunction},
 		{"pagination with before", testPagination},
 		{"status filter", testStatusFilter},
+		{"version filter", testVersionFilter},
 		{"list limit default and cap", testListLimit},
 		{"get execution round trip", testGetExecution},
 		{"prune keeps the newest", testPrune},
