@@ -266,7 +266,7 @@ exports.handler = async () => ({ env: { ...process.env }, atImport,
 		"GREETING":                        "bonjour",
 		"WITH_SPACE":                      "a b=c",
 		"AWS_LAMBDA_FUNCTION_NAME":        f.Name,
-		"AWS_LAMBDA_FUNCTION_VERSION":     "1",
+		"AWS_LAMBDA_FUNCTION_VERSION":     fn.Latest, // the draft
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(f.Memory),
 		"NIMBUS_FUNCTION_ID":              f.ID,
 		"TZ":                              "Europe/Paris", // the function's own wins
