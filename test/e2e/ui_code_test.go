@@ -100,7 +100,7 @@ func TestUICode(t *testing.T) {
 		}
 
 		run(chromedp.Click(chromedp.CSS("#save-code")))
-		waitText(t, ctx, "#fn-summary", "v2")
+		waitText(t, ctx, "#fn-summary", "revision 2")
 		got := n.code("ui-files")
 		if want := strings.Replace(utilPy, "Hello", "Howdy", 1); got.Files["lib/util.py"] != want || got.Files["main.py"] != mainPy || len(got.Files) != 2 {
 			t.Errorf("files after the save: %q, want main.py unchanged and lib/util.py %q", got.Files, want)
