@@ -146,3 +146,41 @@ func TestUnavailable(t *testing.T) {
 		t.Errorf("Start: %v, want fn.ErrUnavailable", err)
 	}
 }
+
+// An OOM kill is told by the kernel's log alone, without waiting for the
+// daemon's "oom" event (which may lag, or not come).
+func TestOOMToldByTheKernelLog(t *testing.T) {
+	requireDocker(t)
+	t.Cleanup(docker.SetOOMEventWait(0))
+	d := newDriver(t, nil)
+	f := drivertest.Function(t, runtime.Python, drivertest.Source(runtime.Python, `
+def handler(event, context):
+    chunks = []
+    while True:
+        chunks.append(b"x" * (4 << 20))
+`))
+	f.Memory = 96
+	in := drivertest.Start(t, d, f)
+	_, err := drivertest.Invoke(in, true, 30*time.Second)
+	var ee *driver.ExitError
+	if !errors.As(err, &ee) || !ee.Exit.OOM {
+		t.Fatalf("error %v (%T), want an OOM exit", err, err)
+	}
+	// The daemon's state often says so too: the kernel's log must, alone.
+	if !docker.KernelSawOOM(in) {
+		t.Error("the kernel's log does not tell of the OOM kill")
+	}
+	// A call that ended otherwise is not taken for one.
+	f2 := drivertest.Function(t, runtime.Python, drivertest.Source(runtime.Python, `
+import os, signal
+def handler(event, context):
+    os.kill(os.getpid(), signal.SIGKILL)
+`))
+	in2 := drivertest.Start(t, d, f2)
+	if _, err := drivertest.Invoke(in2, true, 30*time.Second); !errors.As(err, &ee) || ee.Exit.OOM {
+		t.Errorf("a self-inflicted SIGKILL: %v, want a crash, not OOM", err)
+	}
+	if docker.KernelSawOOM(in2) {
+		t.Error("the kernel's log is read as an OOM kill of a process that killed itself")
+	}
+}

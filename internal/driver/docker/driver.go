@@ -213,6 +213,8 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 	if err := c.Load(ctx, spec.Init(taskDir, driver.FunctionEnv(f, taskDir))); err != nil {
 		return nil, err
 	}
+	c.loadedUs.Store(monotonicUs())
+	c.Stats() // learns the shim's pid, which an OOM kill in the kernel's log names
 	return c, nil
 }
 

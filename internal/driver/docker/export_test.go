@@ -1,6 +1,11 @@
 package docker
 
-import "context"
+import (
+	"context"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/driver"
+)
 
 // PooledReady counts the started generic containers ready for rt at the
 // default memory size.
@@ -26,3 +31,18 @@ func (d *Driver) CreateStart(ctx context.Context, rt string) (stop func(), err e
 
 // OOMEvents counts the "oom" events the driver has seen.
 func (d *Driver) OOMEvents() int64 { return d.oom.events.Load() }
+
+// SetOOMEventWait sets how long an exit by SIGKILL waits for the daemon's
+// oom event, and returns a function that restores it.
+func SetOOMEventWait(d time.Duration) (restore func()) {
+	saved := oomEventWait
+	oomEventWait = d
+	return func() { oomEventWait = saved }
+}
+
+// KernelSawOOM reports whether the kernel's log tells of an OOM kill in
+// the container of in.
+func KernelSawOOM(in driver.Instance) bool {
+	c := in.(*container)
+	return kernelSawOOM(c.id, int(c.pid.Load()), c.loadedUs.Load())
+}

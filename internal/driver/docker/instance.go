@@ -32,6 +32,7 @@ type container struct {
 	req, resp *os.File     // the FIFOs, held open read-write by the server
 	init      atomic.Int64 // docker-init's pid on the host, once known
 	pid       atomic.Int64 // the shim's pid on the host, once known
+	loadedUs  atomic.Int64 // the kernel clock (monotonicUs) when its function loaded
 
 	function string // the function's id, once handed it
 
@@ -45,7 +46,7 @@ type container struct {
 
 // oomEventWait is how long the exit of a container killed by SIGKILL waits
 // for the daemon's oom event.
-const oomEventWait = 10 * time.Second
+var oomEventWait = 10 * time.Second
 
 var (
 	_ driver.Instance = (*container)(nil)
@@ -152,7 +153,11 @@ func (c *container) wait() {
 	// must not be missed). The container's cgroup, which counts OOM kills,
 	// is gone by then.
 	if !info.OOM && info.Signal == "SIGKILL" && c.Reason() == "" {
-		if info.OOM = c.d.oom.saw(c.id, oomEventWait); info.OOM {
+		// The kernel's own log first: it is written as the process is
+		// killed, while the daemon's event may lag or, rarely, never come.
+		if info.OOM = kernelSawOOM(c.id, int(c.pid.Load()), c.loadedUs.Load()); info.OOM {
+			c.d.log.Debug("out of memory: the kernel's log says so", "container", c.name)
+		} else if info.OOM = c.d.oom.saw(c.id, oomEventWait); info.OOM {
 			c.d.log.Debug("out of memory: the daemon's oom event followed the exit", "container", c.name)
 		}
 	}
