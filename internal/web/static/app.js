@@ -458,7 +458,7 @@ async function detailPage(name) {
   const fillVersionFilter = versions => {
     const was = versionFilter.value;
     versionFilter.replaceChildren(h("option", { value: "" }, "All versions"), h("option", { value: Versions.LATEST }, Versions.LATEST),
-      versions.slice().reverse().map(v => h("option", { value: String(v.version) }, "v" + v.version)));
+      ...versions.slice().reverse().map(v => h("option", { value: String(v.version) }, "v" + v.version)));
     if ([...versionFilter.options].some(o => o.value === was)) versionFilter.value = was;
   };
   fillVersionFilter([]);
