@@ -537,6 +537,7 @@ async function detailPage(name) {
   cleanup.push(onLive((kind, ev) => { if (kind === "execution" && ev.functionId === f.id) { loadHistory(); } }));
   every(10000, loadMetrics);
   every(3000, () => triggers.tick());
+  every(5000, () => versionPanel.load().catch(() => { /* keep what is shown */ }));
 }
 
 // codePanel is the code of function f on its page: its files edited in

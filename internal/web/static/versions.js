@@ -230,8 +230,14 @@ const Versions = (() => {
       formMode();
     }
 
+    // load reads the versions and aliases; it redraws only when they
+    // changed, so a refresh every few seconds keeps the keyboard in place.
+    let read = "";
     async function load() {
       const [v, a] = await Promise.all([api.call("GET", path + "/versions"), api.call("GET", path + "/aliases")]);
+      const now = JSON.stringify([v, a]);
+      if (now === read) return;
+      read = now;
       versions = v.versions || []; aliases = a.aliases || [];
       render();
       onLoad({ versions, aliases });
@@ -253,14 +259,14 @@ const Versions = (() => {
   // ---------- replay ----------
 
   // compare shows a replay beside its original, and what differs.
-  function compare({ execution: b, original: a, diff: d }) {
+  function compare(name, { execution: b, original: a, diff: d }) {
     const side = (id, heading, ex, version, dur) => h("div", { class: "side", id },
       h("h3", {}, heading),
       h("dl", { class: "facts" },
         h("dt", {}, "Status"), h("dd", { class: "status" }, badge(ex.status)),
         h("dt", {}, "Version"), h("dd", { class: "version" }, label(version)),
         h("dt", {}, "Duration"), h("dd", {}, ms(dur)),
-        h("dt", {}, "Execution"), h("dd", { class: "mono small" }, ex.executionId)),
+        h("dt", {}, "Execution"), h("dd", { class: "mono small" }, h("a", { href: `#/functions/${enc(name)}/executions/${enc(ex.executionId)}` }, ex.executionId))),
       ex.error ? h("pre", { class: "s-error" }, `${ex.error.type}: ${ex.error.message}`) : h("pre", { class: "side-result" }, json(ex.result)));
     const v = d.versions || [], t = d.durationMs || [];
     const changes = [];
@@ -289,7 +295,7 @@ const Versions = (() => {
       btn.disabled = true; btn.textContent = "Replaying…";
       try {
         const q = sel.value === LATEST ? "" : "?qualifier=" + enc(sel.value);
-        out.replaceChildren(compare(await api.call("POST", `/api/executions/${enc(name)}/${enc(ex.executionId)}/replay${q}`, {})));
+        out.replaceChildren(compare(name, await api.call("POST", `/api/executions/${enc(name)}/${enc(ex.executionId)}/replay${q}`, {})));
       } catch (e) { showError(err, e); } finally { btn.disabled = false; btn.textContent = "Replay"; }
     };
     return h("section", { class: "panel", id: "replay-panel", "aria-labelledby": "replay-title" },
