@@ -37,6 +37,12 @@ func TestUIVersions(t *testing.T) {
 			t.Fatalf("choose %s in %s: got %q (%v)", value, sel, got, err)
 		}
 	}
+	// shot captures the page without the toasts of the last actions.
+	shot := func(name string) {
+		t.Helper()
+		run(chromedp.Evaluate[chromedp.Void](`document.querySelectorAll(".toast").forEach(t => t.remove())`))
+		screenshot(t, ctx, name)
+	}
 	run(chromedp.Navigate(n.url + "/#/functions/ui-rel"))
 	waitText(t, ctx, "#versions", "No versions yet")
 
@@ -104,7 +110,7 @@ func TestUIVersions(t *testing.T) {
 		t.Errorf("live's history %q, want create, update and rollback", h)
 	}
 
-	screenshot(t, ctx, "versions")
+	shot("versions")
 
 	// Version 1 cannot go while live uses it: the API's reason shows.
 	run(chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`), chromedp.Click(chromedp.CSS("#delete-version-1")))
@@ -150,7 +156,7 @@ func TestUIVersions(t *testing.T) {
 	if ch := waitText(t, ctx, "#replay-changes", "(the whole result)"); !strings.Contains(ch, `"one" → "two"`) {
 		t.Errorf("the replay's changes %q, want \"one\" → \"two\"", ch)
 	}
-	screenshot(t, ctx, "replay")
+	shot("replay")
 }
 
 // aliasView is an alias as GET …/aliases/{name} shows it.
