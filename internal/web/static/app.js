@@ -6,7 +6,8 @@ const api = {
   key: sessionStorage.getItem("nimbus.key") || "",
   // call sends body as JSON, or as it is when it is a Blob (of media type
   // opts.type) or a FormData, with opts.headers besides; opts.binary
-  // answers an ArrayBuffer.
+  // answers an ArrayBuffer; opts.status answers {status, data}, for
+  // calls whose 200 and 201 mean different things.
   async call(method, path, body, opts = {}) {
     const headers = { ...opts.headers };
     if (this.key) headers["Authorization"] = "Bearer " + this.key;
@@ -28,7 +29,7 @@ const api = {
       await askKey(this.key ? "That key was not accepted." : "");
       return this.call(method, path, body, opts);
     }
-    if (resp.status === 204) return null;
+    if (resp.status === 204) return opts.status ? { status: 204, data: null } : null;
     if (opts.binary && resp.ok) return resp.arrayBuffer();
     const text = await resp.text();
     let data = null;
@@ -37,7 +38,7 @@ const api = {
       const e = data && data.error;
       throw new ApiError(resp.status, e ? e.code : "http", e ? e.message : `HTTP ${resp.status}: ${text.slice(0, 200)}`, e && e.field);
     }
-    return data;
+    return opts.status ? { status: resp.status, data } : data;
   },
 };
 class ApiError extends Error {
@@ -421,6 +422,8 @@ async function detailPage(name) {
   const result = h("div", { id: "result", "aria-live": "polite" });
   const run = h("button", { type: "button", class: "primary", id: "invoke" }, "Invoke");
   const asyncIn = h("input", { type: "checkbox", id: "invoke-async" });
+  const qualifierSel = h("select", { id: "invoke-qualifier" });
+  Versions.fillQualifiers(qualifierSel, [], []);
   run.onclick = async () => {
     showError(invokeErr, null); payload.mark(0);
     let event;
@@ -429,17 +432,19 @@ async function detailPage(name) {
       const m = e.message.match(/line (\d+)/); payload.mark(m ? Number(m[1]) : 1); payload.textarea.focus(); return;
     }
     run.disabled = true;
+    const target = "/api/executions/" + encodeURIComponent(f.id) +
+      (qualifierSel.value === Versions.LATEST ? "" : "?qualifier=" + encodeURIComponent(qualifierSel.value));
     try {
       if (asyncIn.checked) {
         // Queued: the call runs later, its outcome comes to the history.
-        const a = await api.call("POST", "/api/executions/" + encodeURIComponent(f.id), JSON.stringify(event), { headers: { "X-Nimbus-Invocation-Type": "Event" } });
+        const a = await api.call("POST", target, JSON.stringify(event), { headers: { "X-Nimbus-Invocation-Type": "Event" } });
         result.replaceChildren(h("p", { id: "async-accepted" }, badge(a.status || "queued"), " Accepted (202): execution ",
           h("a", { class: "mono", href: `#/functions/${encodeURIComponent(f.name)}/executions/${a.executionId}` }, a.executionId),
           a.duplicate ? " (a duplicate of a call already made)" : "", ". Its outcome comes to the history below."));
         loadHistory(); triggers.tick();
         return;
       }
-      const ex = await api.call("POST", "/api/executions/" + encodeURIComponent(f.id), JSON.stringify(event));
+      const ex = await api.call("POST", target, JSON.stringify(event));
       result.replaceChildren(executionView(ex));
       loadHistory(); loadMetrics();
     } catch (e) { showError(invokeErr, e); } finally { run.disabled = false; }
@@ -448,12 +453,22 @@ async function detailPage(name) {
 
   const filter = h("select", { id: "status-filter", "aria-label": "Filter by status" }, h("option", { value: "" }, "All statuses"),
     ["queued", "running", "success", "error", "timeout", "oom", "crashed", "rejected"].map(s => h("option", { value: s }, s)));
+  const versionFilter = h("select", { id: "version-filter", "aria-label": "Filter by version" });
+  // fillVersionFilter offers $LATEST and each version, keeping the choice.
+  const fillVersionFilter = versions => {
+    const was = versionFilter.value;
+    versionFilter.replaceChildren(h("option", { value: "" }, "All versions"), h("option", { value: Versions.LATEST }, Versions.LATEST),
+      ...versions.slice().reverse().map(v => h("option", { value: String(v.version) }, "v" + v.version)));
+    if ([...versionFilter.options].some(o => o.value === was)) versionFilter.value = was;
+  };
+  fillVersionFilter([]);
   const histBody = h("tbody", { id: "history" });
   const more = h("button", { type: "button", id: "more" }, "Older");
   let cursor = "";
   async function loadHistory(append) {
     const q = new URLSearchParams({ limit: 20 });
     if (filter.value) q.set("status", filter.value);
+    if (versionFilter.value) q.set("version", versionFilter.value);
     if (append && cursor) q.set("before", cursor);
     const r = await api.call("GET", `/api/executions/${f.id}/history?${q}`);
     if (!append) histBody.replaceChildren();
@@ -467,7 +482,7 @@ async function detailPage(name) {
     if (!histBody.children.length) histBody.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No executions yet.")));
     cursor = r.nextBefore || ""; more.hidden = !cursor;
   }
-  filter.onchange = () => loadHistory();
+  filter.onchange = versionFilter.onchange = () => loadHistory();
   more.onclick = () => loadHistory(true);
 
   const stats = h("div", { class: "grid kpis", id: "fn-kpis" });
@@ -491,6 +506,9 @@ async function detailPage(name) {
   const code = codePanel(f);
   cleanup.push(code.close);
   const triggers = Triggers.panel(f, { onReplay: () => loadHistory() });
+  const versionPanel = Versions.panel(f, {
+    onLoad: ({ versions, aliases }) => { Versions.fillQualifiers(qualifierSel, versions, aliases); fillVersionFilter(versions); },
+  });
   const del = h("button", { type: "button", class: "danger", id: "delete" }, "Delete");
   del.onclick = async () => {
     if (!confirm(`Delete ${f.name} and all its executions? This cannot be undone.`)) return;
@@ -504,20 +522,22 @@ async function detailPage(name) {
     h("p", { class: "muted", id: "scaling" }, scaling(f)),
     stats,
     code.el,
+    versionPanel.el,
     h("div", { class: "grid two", style: "margin-top:1rem" },
       h("section", { class: "panel" }, h("h2", {}, "Invoke"), h("label", { for: "payload" }, "Event (JSON) — Ctrl+Enter to run"), payload.el, invokeErr,
-        h("div", { class: "row" }, run, asyncIn, h("label", { for: "invoke-async", class: "inline-label" }, "Async (queue it, answer 202 at once)")), result),
+        h("div", { class: "row" }, h("label", { for: "invoke-qualifier", class: "inline-label" }, "Version or alias"), qualifierSel, run, asyncIn, h("label", { for: "invoke-async", class: "inline-label" }, "Async (queue it, answer 202 at once)")), result),
       h("div", {},
         h("section", { class: "panel" }, h("h2", {}, "Invocations per minute (1h)"), cCount),
         h("section", { class: "panel" }, h("h2", {}, "Latency per minute (ms)"), cLat))),
     triggers.el,
-    h("section", { class: "panel" }, h("h2", {}, "History"), h("div", { class: "row", style: "margin:0 0 .6rem" }, filter),
+    h("section", { class: "panel" }, h("h2", {}, "History"), h("div", { class: "row", style: "margin:0 0 .6rem" }, filter, versionFilter),
       h("table", {}, h("thead", {}, h("tr", {}, ["Status", "Execution", "Started", "Duration", "Start", "Trigger", "Version"].map(t => h("th", { scope: "col" }, t)))), histBody),
       h("div", { class: "row" }, more)));
-  await Promise.all([loadHistory(), loadMetrics(), triggers.tick()]);
+  await Promise.all([loadHistory(), loadMetrics(), triggers.tick(), versionPanel.load().catch(e => showError($("#versions-error"), e))]);
   cleanup.push(onLive((kind, ev) => { if (kind === "execution" && ev.functionId === f.id) { loadHistory(); } }));
   every(10000, loadMetrics);
   every(3000, () => triggers.tick());
+  every(5000, () => versionPanel.load().catch(() => { /* keep what is shown */ }));
 }
 
 // codePanel is the code of function f on its page: its files edited in
@@ -686,7 +706,8 @@ const triggerName = t => ({ "": "API", http: "function URL", async: "async", sch
 function executionView(ex) {
   return h("div", { class: "execution" },
     h("p", {}, badge(ex.status), " ", h("span", { id: "exec-duration" }, ms(ex.durationMs)), " · ", ex.coldStart ? `cold start (init ${ms(ex.initDurationMs)})` : "warm",
-      ex.peakMemoryKiB ? ` · ${(ex.peakMemoryKiB / 1024).toFixed(1)} MB peak` : "", ex.trigger ? ` · via ${triggerName(ex.trigger)}` : "", ex.attempt ? ` · try ${ex.attempt}` : "", " · ", h("span", { class: "mono muted" }, ex.executionId)),
+      ex.peakMemoryKiB ? ` · ${(ex.peakMemoryKiB / 1024).toFixed(1)} MB peak` : "", ex.trigger ? ` · via ${triggerName(ex.trigger)}` : "", ex.attempt ? ` · try ${ex.attempt}` : "",
+      " · ", h("span", { id: "exec-version" }, versionName(ex)), " · ", h("span", { class: "mono muted" }, ex.executionId)),
     ex.error ? [h("h3", {}, "Error"), h("pre", { id: "exec-error", class: "s-error" }, `${ex.error.type}: ${ex.error.message}` + (ex.error.stack ? "\n\n" + ex.error.stack : ""))] : null,
     ex.status === "success" ? [h("h3", {}, "Result"), h("pre", { id: "exec-result" }, json(ex.result))] : null,
     h("h3", {}, "Logs"), h("pre", { id: "exec-logs" }, ex.logs || "(no output)"));
@@ -696,8 +717,9 @@ async function executionPage(name, id) {
   const main = $("#main");
   const ex = await api.call("GET", `/api/executions/${encodeURIComponent(name)}/${encodeURIComponent(id)}`);
   main.replaceChildren(h("h1", {}, h("a", { href: "#/functions/" + encodeURIComponent(name) }, name), " › execution"),
-    h("section", { class: "panel" }, h("p", { class: "muted" }, `Started ${new Date(ex.startedAt).toLocaleString()} · version ${versionName(ex)}` + (ex.queueMs ? ` · queued ${ms(ex.queueMs)}` : "")),
-      h("h3", {}, "Event"), h("pre", { id: "exec-event" }, json(ex.event)), executionView(ex)));
+    h("section", { class: "panel" }, h("p", { class: "muted" }, `Started ${new Date(ex.startedAt).toLocaleString()}` + (ex.queueMs ? ` · queued ${ms(ex.queueMs)}` : "")),
+      h("h3", {}, "Event"), h("pre", { id: "exec-event" }, json(ex.event)), executionView(ex)),
+    Versions.replayPanel(name, ex));
 }
 
 // ---------- theme and start ----------
