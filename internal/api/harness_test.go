@@ -41,7 +41,7 @@ func (d *fakeDriver) Start(ctx context.Context, spec driver.InstanceSpec) (drive
 	if d.startErr != nil {
 		return nil, d.startErr
 	}
-	return &fakeInstance{done: make(chan struct{}), answer: spec.Function.Env["ANSWER"]}, nil
+	return &fakeInstance{done: make(chan struct{}), answer: spec.Function.Env["ANSWER"], fail: spec.Function.Env["FAIL"] == "1"}, nil
 }
 
 // fakeEvent is what a fake instance does with a call.
@@ -62,6 +62,7 @@ type fakeInstance struct {
 	once   sync.Once
 	done   chan struct{}
 	answer string // the function's ANSWER variable
+	fail   bool   // FAIL=1: every call fails
 }
 
 // holds are channels a call waits on (fakeEvent.Hold) until a test closes
@@ -91,6 +92,9 @@ func (i *fakeInstance) Invoke(ctx context.Context, req *runtime.Request) (*runti
 	}
 	if ev.Answer {
 		result, _ = json.Marshal(i.answer)
+	}
+	if i.fail {
+		ev.Error = "Boom"
 	}
 	var hold <-chan struct{}
 	if ev.Hold != "" {
@@ -132,6 +136,7 @@ type harness struct {
 	api     *api.Server
 	metrics *metrics.Recorder
 	engine  *engine.Engine
+	fns     *functions.Service
 	store   *sqlite.Store
 	key     string
 }
@@ -186,7 +191,7 @@ func newHarness(t testing.TB, o options) *harness {
 	}
 	srv.Config.RegisterOnShutdown(a.CloseStreams)
 	srv.Start()
-	h := &harness{t: t, srv: srv, api: a, metrics: rec, engine: eng, store: st, key: o.key}
+	h := &harness{t: t, srv: srv, api: a, metrics: rec, engine: eng, fns: fns, store: st, key: o.key}
 	t.Cleanup(func() {
 		a.CloseStreams()
 		srv.Close()

@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
+	"github.com/nimbusfaas/nimbus/internal/functions"
 )
 
 // etag is the ETag of something with a revision.
@@ -219,9 +221,19 @@ func (s *Server) updateAlias(w http.ResponseWriter, r *http.Request) {
 			Version                  *int                `json:"version"`
 			AdditionalVersionWeights *map[string]float64 `json:"additionalVersionWeights"`
 			Description              *string             `json:"description"`
+			Rollout                  *fn.Rollout         `json:"rollout"`
 		}
 		if err := s.readJSON(w, r, &patch); err != nil {
 			return err
+		}
+		if patch.Rollout != nil {
+			if patch.Version != nil || patch.AdditionalVersionWeights != nil {
+				return fn.Invalid("rollout", "a rollout moves the alias itself: send it without version or additionalVersionWeights")
+			}
+			return functions.StartRollout(a, patch.Rollout, time.Now())
+		}
+		if (patch.Version != nil || patch.AdditionalVersionWeights != nil) && a.Rollout.Running() {
+			a.Rollout.State, a.Rollout.Reason = fn.RolloutCancelled, "the alias was moved by hand"
 		}
 		if patch.Name != nil && *patch.Name != name {
 			return fn.Invalid("name", "an alias cannot be renamed: create another")

@@ -3,11 +3,13 @@ package api_test
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // versionCall is what a call answers, with the version that ran.
@@ -369,5 +371,109 @@ func TestHistoryByVersion(t *testing.T) {
 	}
 	if st := h.do("GET", "/api/executions/app/history?version=x", nil, nil); st != 400 {
 		t.Errorf("version=x: %d", st)
+	}
+}
+
+type rolloutView struct {
+	Version                  int                `json:"version"`
+	AdditionalVersionWeights map[string]float64 `json:"additionalVersionWeights"`
+	Rollout                  *struct {
+		To, From, Step int
+		State, Reason  string
+	} `json:"rollout"`
+	History []struct {
+		Version int
+		Reason  string
+	} `json:"history"`
+}
+
+// A rollout shifts the alias step by step and ends on the new version;
+// one whose new version fails too often goes back by itself.
+func TestRollouts(t *testing.T) {
+	h := newHarness(t, options{})
+	h.do("POST", "/api/functions", map[string]any{"name": "app", "runtime": "python", "code": "x = 1\n", "env": map[string]string{"ANSWER": "one"}}, nil)
+	h.do("POST", "/api/functions/app/versions", nil, nil)
+	h.do("POST", "/api/functions/app/aliases", map[string]any{"name": "live", "version": 1}, nil)
+	h.do("PUT", "/api/functions/app", map[string]any{"env": map[string]string{"ANSWER": "two"}}, nil)
+	h.do("POST", "/api/functions/app/versions", nil, nil)
+
+	rollout := map[string]any{"to": 2, "steps": []float64{0.5, 1}, "interval": "1m", "maxErrorRate": 0.2}
+	for _, bad := range []map[string]any{
+		{"to": 2, "steps": []float64{0.5, 0.4}, "interval": "1m"},
+		{"to": 2, "steps": []float64{0.5}, "interval": "1ms"},
+		{"to": 1, "steps": []float64{0.5}, "interval": "1m"},
+		{"to": 9, "steps": []float64{0.5}, "interval": "1m"},
+	} {
+		if st := h.do("PUT", "/api/functions/app/aliases/live", map[string]any{"rollout": bad}, nil); st != 400 {
+			t.Errorf("rollout %v: %d, want 400", bad, st)
+		}
+	}
+	var a rolloutView
+	if st := h.do("PUT", "/api/functions/app/aliases/live", map[string]any{"rollout": rollout}, &a); st != 200 ||
+		a.Version != 1 || a.AdditionalVersionWeights["2"] != 0.5 || a.Rollout == nil || a.Rollout.State != "running" || a.Rollout.From != 1 {
+		t.Fatalf("start a rollout: %d %+v", st, a)
+	}
+	if st := h.do("PUT", "/api/functions/app/aliases/live", map[string]any{"rollout": rollout}, nil); st != 409 {
+		t.Errorf("a second rollout while one runs: %d, want 409", st)
+	}
+	for range 20 {
+		h.answer("app:live") // both versions answer
+	}
+	ctx := context.Background()
+	// Before its interval, nothing moves; after it, the next step.
+	if err := h.fns.StepRollouts(ctx, time.Now().Add(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	a = rolloutView{}
+	h.do("GET", "/api/functions/app/aliases/live", nil, &a)
+	if a.Rollout.Step != 0 || a.Version != 1 {
+		t.Errorf("before the interval: %+v", a)
+	}
+	if err := h.fns.StepRollouts(ctx, time.Now().Add(61*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	a = rolloutView{}
+	h.do("GET", "/api/functions/app/aliases/live", nil, &a)
+	if a.Version != 2 || a.AdditionalVersionWeights != nil || a.Rollout.State != "completed" {
+		t.Fatalf("after the last step: %+v", a)
+	}
+	if ans, v := h.answer("app:live"); ans != "two" || v != 2 {
+		t.Errorf("live after the rollout: %q (%d)", ans, v)
+	}
+
+	// Version 3 fails every call.
+	h.do("PUT", "/api/functions/app", map[string]any{"env": map[string]string{"ANSWER": "three", "FAIL": "1"}}, nil)
+	h.do("POST", "/api/functions/app/versions", nil, nil)
+	rollout["to"] = 3
+	a = rolloutView{}
+	if st := h.do("PUT", "/api/functions/app/aliases/live", map[string]any{"rollout": rollout}, &a); st != 200 || a.AdditionalVersionWeights["3"] != 0.5 {
+		t.Fatalf("start the second rollout: %d %+v", st, a)
+	}
+	failed := 0
+	for range 40 {
+		var c versionCall
+		h.do("POST", "/api/executions/app:live", map[string]any{"answer": true}, &c)
+		if c.Status != "success" {
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no call reached version 3")
+	}
+	if err := h.fns.StepRollouts(ctx, time.Now().Add(61*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	a = rolloutView{}
+	h.do("GET", "/api/functions/app/aliases/live", nil, &a)
+	if a.Version != 2 || a.AdditionalVersionWeights != nil || a.Rollout.State != "rolled-back" || !strings.Contains(a.Rollout.Reason, "version 3 failed") {
+		t.Errorf("after a failing step: %+v", a)
+	}
+	if last := a.History[len(a.History)-1]; last.Version != 2 || last.Reason != "rollout-rollback" {
+		t.Errorf("history ends with %+v", last)
+	}
+	for range 10 {
+		if ans, _ := h.answer("app:live"); ans != "two" {
+			t.Fatalf("live after the rollback ran %q", ans)
+		}
 	}
 }

@@ -85,6 +85,9 @@ type Alias struct {
 	// Version.
 	AdditionalVersionWeights map[string]float64 `json:"additionalVersionWeights,omitempty"`
 	Description              string             `json:"description,omitempty"`
+	// Rollout, while running, moves the alias step by step; it stays
+	// after it ends, to say how it ended.
+	Rollout *Rollout `json:"rollout,omitempty"`
 	// Revision counts the alias's changes (its ETag).
 	Revision int `json:"revision"`
 	// History lists the moves of the alias, oldest first, the newest
@@ -207,4 +210,80 @@ func CheckQualifier(field, q string) error {
 		return Invalid(field, fmt.Sprintf("%q is neither $LATEST, a version number nor an alias name", q))
 	}
 	return nil
+}
+
+// Rollout states.
+const (
+	RolloutRunning    = "running"
+	RolloutCompleted  = "completed"
+	RolloutRolledBack = "rolled-back"
+	RolloutCancelled  = "cancelled" // the alias was moved by hand
+)
+
+// Limits of a rollout.
+const (
+	MaxRolloutSteps    = 20
+	MinRolloutInterval = time.Second
+	MaxRolloutInterval = 24 * time.Hour
+)
+
+// Rollout shifts an alias's calls to version To step by step: at each
+// step To gets the step's share, for Interval; when To's error rate
+// over a step exceeds MaxErrorRate the alias goes back to From by
+// itself, and records why.
+type Rollout struct {
+	To           int       `json:"to"`
+	Steps        []float64 `json:"steps"`
+	Interval     string    `json:"interval"`
+	MaxErrorRate float64   `json:"maxErrorRate"`
+	// What the rollout has done: filled by the server.
+	From          int       `json:"from,omitempty"`
+	Step          int       `json:"step"`
+	StepStartedAt time.Time `json:"stepStartedAt,omitempty"`
+	State         string    `json:"state,omitempty"`
+	Reason        string    `json:"reason,omitempty"`
+}
+
+// Running reports whether the rollout still moves its alias.
+func (r *Rollout) Running() bool { return r != nil && r.State == RolloutRunning }
+
+// Every is the rollout's step interval.
+func (r *Rollout) Every() time.Duration {
+	d, _ := time.ParseDuration(r.Interval)
+	return d
+}
+
+// Check validates a rollout asked for.
+func (r *Rollout) Check() error {
+	if r.To < 1 {
+		return Invalid("rollout.to", "must name a published version")
+	}
+	if len(r.Steps) == 0 || len(r.Steps) > MaxRolloutSteps {
+		return Invalid("rollout.steps", fmt.Sprintf("1 to %d shares, like [0.1, 0.5, 1]", MaxRolloutSteps))
+	}
+	prev := 0.0
+	for _, s := range r.Steps {
+		if !(s > prev && s <= 1) {
+			return Invalid("rollout.steps", "each share must be above the one before it and at most 1")
+		}
+		prev = s
+	}
+	if d, err := time.ParseDuration(r.Interval); err != nil || d < MinRolloutInterval || d > MaxRolloutInterval {
+		return Invalid("rollout.interval", fmt.Sprintf("a duration from %s to %s, like \"5m\"", MinRolloutInterval, MaxRolloutInterval))
+	}
+	if !(r.MaxErrorRate >= 0 && r.MaxErrorRate <= 1) {
+		return Invalid("rollout.maxErrorRate", "a share of calls from 0 to 1")
+	}
+	return nil
+}
+
+// Apply points a at the rollout's current step.
+func (r *Rollout) Apply(a *Alias) {
+	share := r.Steps[r.Step]
+	if share >= 1 {
+		a.Version, a.AdditionalVersionWeights = r.To, nil
+		return
+	}
+	a.Version = r.From
+	a.AdditionalVersionWeights = map[string]float64{strconv.Itoa(r.To): share}
 }

@@ -294,6 +294,11 @@ func (s *Service) UpdateAlias(ctx context.Context, idOrName, name, reason string
 	a := *old
 	a.AdditionalVersionWeights = maps.Clone(old.AdditionalVersionWeights)
 	a.History = slices.Clone(old.History)
+	if old.Rollout != nil {
+		r := *old.Rollout
+		r.Steps = slices.Clone(r.Steps)
+		a.Rollout = &r
+	}
 	if err := change(&a); err != nil {
 		return nil, err
 	}

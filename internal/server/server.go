@@ -322,6 +322,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.warmUp(ctx)
 	go s.collect()
+	// Rollouts move their aliases until Shutdown.
+	rctx, stopRollouts := context.WithCancel(context.WithoutCancel(ctx))
+	go func() { <-s.stopping; stopRollouts() }()
+	go s.fns.RunRollouts(rctx, rolloutTick)
 	loc, _ := StoreLocation(s.cfg)
 	s.log.Info("nimbus listening", "addr", "http://"+s.ln.Addr().String(), "data", s.cfg.DataDir, "store", store.Redact(loc))
 	if err := s.http.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
@@ -336,6 +340,10 @@ func (s *Server) warmUp(ctx context.Context) {
 		s.log.Warn("functions' minInstances not started: cannot list functions", "error", err)
 	}
 }
+
+// rolloutTick is how often running rollouts are looked at: a step ends
+// within a tick of its interval.
+const rolloutTick = time.Second
 
 // collectEvery is how often unused code, layers and blobs are collected.
 const collectEvery = 10 * time.Minute
