@@ -141,6 +141,9 @@ func (s *Server) systemMetrics(w http.ResponseWriter, r *http.Request) {
 type functionMetricsView struct {
 	FunctionID string `json:"functionId"`
 	Name       string `json:"name"`
+	// Version, with ?version=, is the published version the figures are
+	// of (rates are then left out).
+	Version int `json:"version,omitempty"`
 	metrics.Summary
 	Rates       metrics.Rates       `json:"rates"` // invocations per second
 	Instances   instanceTotals      `json:"instances"`
@@ -176,6 +179,21 @@ func (s *Server) functionMetrics(w http.ResponseWriter, r *http.Request) {
 	v.Instances.add(s.cfg.Engine.Instances(f.ID))
 	if step > 0 {
 		v.Series = s.cfg.Metrics.Series(f.ID, win, step)
+	}
+	if q := r.URL.Query().Get("version"); q != "" {
+		// One published version's calls alone (kept in memory since the
+		// server started): what a rollout's steps are judged by.
+		n, err := strconv.Atoi(q)
+		if err != nil || n < 1 {
+			writeError(w, fn.Invalid("version", "must be a published version's number"))
+			return
+		}
+		v.Version = n
+		v.Summary = s.cfg.Metrics.Version(f.ID, n, win)
+		v.Rates = metrics.Rates{}
+		if step > 0 {
+			v.Series = s.cfg.Metrics.VersionSeries(f.ID, n, win, step)
+		}
 	}
 	writeJSON(w, http.StatusOK, &v)
 }

@@ -477,3 +477,41 @@ func TestRollouts(t *testing.T) {
 		}
 	}
 }
+
+// The metrics of one version: what a rollout's steps are judged by.
+func TestMetricsByVersion(t *testing.T) {
+	h := newHarness(t, options{})
+	h.do("POST", "/api/functions", map[string]any{"name": "app", "runtime": "python", "code": "x = 1\n", "env": map[string]string{"ANSWER": "one"}}, nil)
+	h.do("POST", "/api/functions/app/versions", nil, nil)
+	h.do("PUT", "/api/functions/app", map[string]any{"env": map[string]string{"ANSWER": "two", "FAIL": "1"}}, nil)
+	h.do("POST", "/api/functions/app/versions", nil, nil)
+	for range 3 {
+		h.answer("app:1")
+	}
+	for range 2 {
+		h.do("POST", "/api/executions/app:2", map[string]any{"answer": true}, nil)
+	}
+	type view struct {
+		Version     int `json:"version"`
+		Invocations int `json:"invocations"`
+		ByStatus    map[string]int
+		Series      []struct{ Invocations int } `json:"series"`
+	}
+	for q, want := range map[string][2]int{"": {5, 2}, "?version=1": {3, 0}, "?version=2": {2, 2}, "?version=3": {0, 0}} {
+		var v view
+		sep := "?"
+		if q != "" {
+			sep = "&"
+		}
+		if st := h.do("GET", "/api/metrics/functions/app"+q+sep+"series=1m", nil, &v); st != 200 || v.Invocations != want[0] || v.ByStatus["error"] != want[1] {
+			t.Errorf("metrics%s: %d %+v, want %d calls and %d errors", q, st, v, want[0], want[1])
+		}
+		total := 0
+		for _, p := range v.Series {
+			total += p.Invocations
+		}
+		if total != want[0] {
+			t.Errorf("metrics%s: series add up to %d calls, want %d", q, total, want[0])
+		}
+	}
+}

@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,14 +30,18 @@ type Config struct {
 // function, feeds the Prometheus collectors and publishes each execution to
 // the live event stream. It is safe for concurrent use.
 type Recorder struct {
-	cfg    Config
-	now    func() time.Time
-	log    *slog.Logger
-	all    *series
-	fns    sync.Map // function id → *function
-	gone   sync.Map // function id → struct{}: forgotten, never recorded again
-	prom   *promMetrics
-	events *Events
+	cfg  Config
+	now  func() time.Time
+	log  *slog.Logger
+	all  *series
+	fns  sync.Map // function id → *function
+	gone sync.Map // function id → struct{}: forgotten, never recorded again
+	// versions hold the history of each published version that ran
+	// ("<id>@<n>" → *series), in memory only: a rollout judges its steps
+	// and charts them, a restart forgets them.
+	versions sync.Map
+	prom     *promMetrics
+	events   *Events
 
 	// Saving minutes (persist.go).
 	saveMu    sync.Mutex // one Save at a time
@@ -97,6 +103,10 @@ func (r *Recorder) Record(f *fn.Function, e *fn.Execution) {
 		if r.prom != nil {
 			r.prom.observe(r, m, f, e, &o)
 		}
+		if e.Version > 0 {
+			v, _ := r.versions.LoadOrStore(versionKey(e.FunctionID, e.Version), newSeries())
+			v.(*series).add(at, &o)
+		}
 	}
 	r.events.publish(f, e)
 }
@@ -122,6 +132,12 @@ func (r *Recorder) function(id string, create bool) *function {
 // count system-wide.
 func (r *Recorder) Forget(functionID string) {
 	r.gone.Store(functionID, struct{}{})
+	r.versions.Range(func(k, _ any) bool {
+		if strings.HasPrefix(k.(string), functionID+"@") {
+			r.versions.Delete(k)
+		}
+		return true
+	})
 	if v, ok := r.fns.LoadAndDelete(functionID); ok && r.prom != nil {
 		if p := v.(*function).prom.Load(); p != nil {
 			r.prom.forget(p)
@@ -155,6 +171,30 @@ func (r *Recorder) Function(functionID string, window time.Duration) Summary {
 		return summarize(new(bucket), window)
 	}
 	return summarize(m.series.total(r.now(), window), window)
+}
+
+func versionKey(functionID string, version int) string {
+	return functionID + "@" + strconv.Itoa(version)
+}
+
+// Version summarises the executions of one published version of a
+// function over window.
+func (r *Recorder) Version(functionID string, version int, window time.Duration) Summary {
+	window = clampWindow(window)
+	v, ok := r.versions.Load(versionKey(functionID, version))
+	if !ok {
+		return summarize(new(bucket), window)
+	}
+	return summarize(v.(*series).total(r.now(), window), window)
+}
+
+// VersionSeries is Series for one published version of a function.
+func (r *Recorder) VersionSeries(functionID string, version int, window, step time.Duration) []Point {
+	s := newSeries()
+	if v, ok := r.versions.Load(versionKey(functionID, version)); ok {
+		s = v.(*series)
+	}
+	return points(s, r.now(), window, step)
 }
 
 // seriesOf is the history of a function, or the system's for "".
