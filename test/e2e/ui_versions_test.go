@@ -141,6 +141,12 @@ func TestUIVersions(t *testing.T) {
 	var hist struct {
 		Executions []execution `json:"executions"`
 	}
+	// A rollout in progress shows on the alias.
+	if st := n.do("PUT", "/api/functions/ui-rel/aliases/live", map[string]any{"rollout": map[string]any{"to": 2, "steps": []float64{0.5, 1}, "interval": "1h", "maxErrorRate": 0.05}}, nil); st != 200 {
+		t.Fatalf("start a rollout: %d", st)
+	}
+	run(chromedp.Navigate(n.url + "/#/functions/ui-rel"))
+	waitText(t, ctx, `[data-alias="live"] .rollout`, "Rolling out v2: step 1 of 2 (50%")
 	n.do("GET", "/api/executions/ui-rel/history?version=1", nil, &hist)
 	if len(hist.Executions) != 1 {
 		t.Fatalf("executions of version 1: %+v", hist.Executions)

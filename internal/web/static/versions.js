@@ -22,6 +22,17 @@ const Versions = (() => {
     return [[a.version, rest], ...extra].map(([v, w]) => `${v} (${share(w)})`).join(" · ");
   }
 
+  // rolloutNote says where an alias's rollout stands: the step it is at
+  // while it runs, how it ended otherwise (and why, when it went back).
+  function rolloutNote(r) {
+    if (!r || !r.state) return null;
+    const steps = r.steps || [];
+    const text = r.state === "running"
+      ? `Rolling out v${r.to}: step ${r.step + 1} of ${steps.length} (${share(steps[r.step] || 0)}, every ${r.interval}, at most ${share(r.maxErrorRate)} errors)`
+      : `Rollout of v${r.to} ${r.state}` + (r.reason ? `: ${r.reason}` : "");
+    return h("div", { class: "rollout muted small", "data-state": r.state }, text);
+  }
+
   // ---------- what changed between two versions ----------
 
   const configFields = ["runtime", "handler", "memory", "timeout", "driver"];
@@ -158,7 +169,7 @@ const Versions = (() => {
       };
       return h("tr", { "data-alias": a.name },
         h("th", { scope: "row" }, a.name, a.description ? h("div", { class: "muted small" }, a.description) : null),
-        h("td", { class: "routes" }, routes(a)), h("td", {}, hist), h("td", { class: "actions" }, move, rollback, del));
+        h("td", { class: "routes" }, routes(a), rolloutNote(a.rollout)), h("td", {}, hist), h("td", { class: "actions" }, move, rollback, del));
     }
 
     // The form that creates an alias, or moves the one it names.
