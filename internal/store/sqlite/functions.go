@@ -52,23 +52,29 @@ func (s *Store) GetFunction(ctx context.Context, idOrName string) (*fn.Function,
 
 // ListFunctions returns every function, ordered by name.
 func (s *Store) ListFunctions(ctx context.Context) ([]*fn.Function, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+functionCols+` FROM functions ORDER BY name`)
+	return queryAll(ctx, s.r, "list functions", scanFunction, `SELECT `+functionCols+` FROM functions ORDER BY name`)
+}
+
+// queryAll runs a query and scans every row it returns; what names the
+// operation in errors.
+func queryAll[T any](ctx context.Context, db *sql.DB, what string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, wrapErr("list functions", err)
+		return nil, wrapErr(what, err)
 	}
 	defer rows.Close()
-	fs := []*fn.Function{}
+	out := []T{}
 	for rows.Next() {
-		f, err := scanFunction(rows)
+		v, err := scan(rows)
 		if err != nil {
-			return nil, wrapErr("list functions", err)
+			return nil, wrapErr(what, err)
 		}
-		fs = append(fs, f)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, wrapErr("list functions", err)
+		return nil, wrapErr(what, err)
 	}
-	return fs, nil
+	return out, nil
 }
 
 // UpdateFunction replaces the function with f.ID if its version is still

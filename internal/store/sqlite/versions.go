@@ -57,24 +57,8 @@ func (s *Store) GetVersion(ctx context.Context, functionID string, number int) (
 
 // ListVersions returns a function's versions, oldest first.
 func (s *Store) ListVersions(ctx context.Context, functionID string) ([]*fn.Version, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT function_id, number, data FROM function_versions
+	return queryAll(ctx, s.r, "list versions", scanVersion, `SELECT function_id, number, data FROM function_versions
 		WHERE function_id = ? ORDER BY number`, functionID)
-	if err != nil {
-		return nil, wrapErr("list versions", err)
-	}
-	defer rows.Close()
-	vs := []*fn.Version{}
-	for rows.Next() {
-		v, err := scanVersion(rows)
-		if err != nil {
-			return nil, wrapErr("list versions", err)
-		}
-		vs = append(vs, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrapErr("list versions", err)
-	}
-	return vs, nil
 }
 
 // DeleteVersion removes a version.
@@ -134,24 +118,8 @@ func (s *Store) GetAlias(ctx context.Context, functionID, name string) (*fn.Alia
 
 // ListAliases returns a function's aliases, ordered by name (bytewise).
 func (s *Store) ListAliases(ctx context.Context, functionID string) ([]*fn.Alias, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT function_id, name, revision, data FROM aliases
+	return queryAll(ctx, s.r, "list aliases", scanAlias, `SELECT function_id, name, revision, data FROM aliases
 		WHERE function_id = ? ORDER BY name`, functionID)
-	if err != nil {
-		return nil, wrapErr("list aliases", err)
-	}
-	defer rows.Close()
-	as := []*fn.Alias{}
-	for rows.Next() {
-		a, err := scanAlias(rows)
-		if err != nil {
-			return nil, wrapErr("list aliases", err)
-		}
-		as = append(as, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrapErr("list aliases", err)
-	}
-	return as, nil
 }
 
 // UpdateAlias replaces the alias if its stored revision is still
