@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/nimbusfaas/nimbus/internal/cli"
+	"github.com/nimbusfaas/nimbus/internal/fn"
 )
 
 // connFlags choose the server a client command talks to.
@@ -66,6 +68,31 @@ func formatFlag(cmd *cobra.Command, format *string) {
 
 func checkFormat(format string) error { return usage(cli.CheckFormat(format)) }
 
+// readRun is the RunE of a read command: it fetches what it shows (the
+// API's JSON, and it decoded), then prints the JSON in the format asked
+// for, or table for the table.
+func readRun[T any](conn *connFlags, std stdio, format *string,
+	fetch func(ctx context.Context, c *cli.Client, args []string) ([]byte, T, error),
+	table func(w io.Writer, v T) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := checkFormat(*format); err != nil {
+			return err
+		}
+		c, err := conn.client(std)
+		if err != nil {
+			return err
+		}
+		raw, v, err := fetch(cmd.Context(), c, a)
+		if err != nil {
+			return err
+		}
+		if *format != cli.FormatTable {
+			return cli.WriteRaw(std.out, *format, raw)
+		}
+		return table(std.out, v)
+	}
+}
+
 func fnCmd(g *globals, std stdio) *cobra.Command {
 	var conn connFlags
 	cmd := &cobra.Command{
@@ -83,23 +110,9 @@ func fnCmd(g *globals, std stdio) *cobra.Command {
 		Use:   "list",
 		Short: "list the functions",
 		Args:  args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkFormat(listFormat); err != nil {
-				return err
-			}
-			c, err := conn.client(std)
-			if err != nil {
-				return err
-			}
-			raw, fns, err := c.ListFunctions(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if listFormat != cli.FormatTable {
-				return cli.WriteRaw(std.out, listFormat, raw)
-			}
-			return cli.WriteFunctions(std.out, fns)
-		},
+		RunE: readRun(&conn, std, &listFormat, func(ctx context.Context, c *cli.Client, _ []string) ([]byte, []*fn.Function, error) {
+			return c.ListFunctions(ctx)
+		}, cli.WriteFunctions),
 	}
 	formatFlag(list, &listFormat)
 
@@ -108,23 +121,9 @@ func fnCmd(g *globals, std stdio) *cobra.Command {
 		Use:   "get NAME",
 		Short: "show a function's settings and code",
 		Args:  args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			if err := checkFormat(getFormat); err != nil {
-				return err
-			}
-			c, err := conn.client(std)
-			if err != nil {
-				return err
-			}
-			raw, f, err := c.GetFunction(cmd.Context(), a[0])
-			if err != nil {
-				return err
-			}
-			if getFormat != cli.FormatTable {
-				return cli.WriteRaw(std.out, getFormat, raw)
-			}
-			return cli.WriteFunction(std.out, f)
-		},
+		RunE: readRun(&conn, std, &getFormat, func(ctx context.Context, c *cli.Client, a []string) ([]byte, *fn.Function, error) {
+			return c.GetFunction(ctx, a[0])
+		}, cli.WriteFunction),
 	}
 	formatFlag(get, &getFormat)
 
@@ -191,23 +190,9 @@ func executionsCmd(g *globals, std stdio) *cobra.Command {
 		Use:   "executions NAME",
 		Short: "list a function's executions, newest first",
 		Args:  args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			if err := checkFormat(format); err != nil {
-				return err
-			}
-			c, err := conn.client(std)
-			if err != nil {
-				return err
-			}
-			raw, execs, err := c.Executions(cmd.Context(), a[0], status, limit)
-			if err != nil {
-				return err
-			}
-			if format != cli.FormatTable {
-				return cli.WriteRaw(std.out, format, raw)
-			}
-			return cli.WriteExecutions(std.out, execs, g.painter(std))
-		},
+		RunE: readRun(&conn, std, &format, func(ctx context.Context, c *cli.Client, a []string) ([]byte, []*fn.Execution, error) {
+			return c.Executions(ctx, a[0], status, limit)
+		}, func(w io.Writer, execs []*fn.Execution) error { return cli.WriteExecutions(w, execs, g.painter(std)) }),
 	}
 	conn.add(cmd.Flags())
 	formatFlag(cmd, &format)
@@ -223,23 +208,9 @@ func executionCmd(g *globals, std stdio) *cobra.Command {
 		Use:   "execution NAME ID",
 		Short: "show one execution in full: its event, result or error, and logs",
 		Args:  args(cobra.ExactArgs(2)),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			if err := checkFormat(format); err != nil {
-				return err
-			}
-			c, err := conn.client(std)
-			if err != nil {
-				return err
-			}
-			raw, ex, err := c.Execution(cmd.Context(), a[0], a[1])
-			if err != nil {
-				return err
-			}
-			if format != cli.FormatTable {
-				return cli.WriteRaw(std.out, format, raw)
-			}
-			return cli.WriteExecution(std.out, ex, g.painter(std))
-		},
+		RunE: readRun(&conn, std, &format, func(ctx context.Context, c *cli.Client, a []string) ([]byte, *fn.Execution, error) {
+			return c.Execution(ctx, a[0], a[1])
+		}, func(w io.Writer, ex *fn.Execution) error { return cli.WriteExecution(w, ex, g.painter(std)) }),
 	}
 	conn.add(cmd.Flags())
 	formatFlag(cmd, &format)
