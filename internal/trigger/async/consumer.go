@@ -183,7 +183,17 @@ func (q *Queue) handle(functionID string, m jetstream.Msg) {
 	}
 	stop := c.keepAlive()
 	defer stop()
-	f, err := q.cfg.Functions.ResolveQualified(q.ctx, functionID, m.Headers().Get(hQualifier))
+	qualifier := m.Headers().Get(hQualifier)
+	f, err := q.cfg.Functions.ResolveQualified(q.ctx, functionID, qualifier)
+	if errors.Is(err, fn.ErrNotFound) && qualifier != "" {
+		// The version or alias went away while the call waited: the
+		// function is still there to record that the call cannot run.
+		if draft, derr := q.cfg.Functions.Resolve(q.ctx, functionID); derr == nil {
+			c.f = draft
+			c.giveUp(ReasonQualifierGone, &fn.ErrorInfo{Type: "Nimbus.QualifierNotFound", Message: fn.ScrubPaths(err.Error())})
+			return
+		}
+	}
 	switch {
 	case errors.Is(err, fn.ErrNotFound):
 		_ = m.TermWithReason("function deleted")

@@ -62,6 +62,9 @@ const (
 const (
 	ReasonRetriesExhausted = "RetriesExhausted"
 	ReasonEventAgeExceeded = "EventAgeExceeded"
+	// ReasonQualifierGone: the version or alias the call named was
+	// deleted before it ran.
+	ReasonQualifierGone = "QualifierNotFound"
 )
 
 // Functions resolves the functions calls are for (functions.Service).

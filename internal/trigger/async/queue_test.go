@@ -17,7 +17,10 @@ import (
 // functions is a fixed set of functions.
 type functions map[string]*fn.Function
 
-func (fs functions) ResolveQualified(ctx context.Context, id, _ string) (*fn.Function, error) {
+func (fs functions) ResolveQualified(ctx context.Context, id, qualifier string) (*fn.Function, error) {
+	if qualifier == "gone" {
+		return nil, fn.ErrNotFound // an alias deleted meanwhile
+	}
 	return fs.Resolve(ctx, id)
 }
 
@@ -210,5 +213,24 @@ func TestCloseDoesNotWaitForCallsWaitingForCapacity(t *testing.T) {
 	}
 	if _, err := q.Enqueue(ctx, f, async.Call{Event: json.RawMessage(`{}`)}); !errors.Is(err, fn.ErrUnavailable) {
 		t.Errorf("Enqueue after Close: %v, want ErrUnavailable", err)
+	}
+}
+
+// A call whose alias was deleted before it ran is recorded as rejected
+// and kept in the dead letters, not dropped.
+func TestCallOfADeletedAliasGoesToDeadLetters(t *testing.T) {
+	f := &fn.Function{ID: "f4", Name: "aliased", MaxInstances: 1}
+	e := &fakeEngine{run: func(*fn.Function, engine.Call) (fn.Status, error) { return fn.StatusSuccess, nil }}
+	q := open(t, functions{"aliased": f}, e)
+	a, err := q.Enqueue(context.Background(), f, async.Call{Event: json.RawMessage(`{}`), Qualifier: "gone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "no dead letter", func() bool {
+		d, err := q.DeadLetter(context.Background(), f.ID, a.ExecutionID)
+		return err == nil && d.Reason == async.ReasonQualifierGone
+	})
+	if r := e.last(a.ExecutionID); r == nil || r.Status != fn.StatusRejected || r.Error == nil || r.Error.Type != "Nimbus.QualifierNotFound" {
+		t.Errorf("record %+v", r)
 	}
 }
