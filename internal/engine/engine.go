@@ -402,7 +402,18 @@ func (e *Engine) Update(f *fn.Function) {
 // deleted; ids are never reused.
 func (e *Engine) Remove(functionID string) {
 	e.poolsMu.Lock()
-	e.removed.add(functionID)
+	e.removed.add(functionID) // before the pools go: no call starts one again
+	e.poolsMu.Unlock()
+	e.Retire(functionID)
+	e.rec.forget(functionID)
+	e.cfg.Metrics.Forget(functionID)
+}
+
+// Retire stops a function's instances and forgets its pools, without
+// taking it for deleted: it may run again (a function whose build
+// failed, until code that builds comes).
+func (e *Engine) Retire(functionID string) {
+	e.poolsMu.Lock()
 	var gone []*pool
 	e.pools.Range(func(k, v any) bool {
 		if ofFunction(k.(string), functionID) {
@@ -415,8 +426,6 @@ func (e *Engine) Remove(functionID string) {
 	for _, p := range gone {
 		p.scale(time.Now(), autoscale.Windows{}, true)
 	}
-	e.rec.forget(functionID)
-	e.cfg.Metrics.Forget(functionID)
 }
 
 // Stage records that an async call was queued or began an attempt

@@ -2,6 +2,7 @@ package functions_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -132,5 +133,41 @@ func TestBuildingIsShown(t *testing.T) {
 	}
 	if f, _ := svc.Get(ctx, "slow"); f.BuildStatus.State != fn.BuildReady || f.Revision != 2 || f.BuildStatus.Log != "installing\n" {
 		t.Fatalf("after the build: version %d, %+v", f.Revision, f.BuildStatus)
+	}
+}
+
+// A function whose builds failed twice runs once code that builds comes:
+// the failed builds did not make the engine take it for deleted.
+func TestRunsAfterTwoFailedBuilds(t *testing.T) {
+	n := newNode(t, nil)
+	ctx := t.Context()
+	b := &blockingBuilder{started: make(chan struct{}, 10), release: make(chan struct{}), fail: true}
+	close(b.release)
+	svc := functions.New(functions.Config{
+		Store: n.store, Engine: n.engine, Defaults: fn.Defaults{TimeoutMs: 5000, MemoryMB: 128},
+		CodeDir: filepath.Join(t.TempDir(), "code"), LayerDir: filepath.Join(t.TempDir(), "layers"), Builder: b,
+	})
+	if _, err := svc.Create(ctx, &fn.Function{Name: "deps", Runtime: "python", Code: "def handler(e, c):\n    return 1\n"}); err != nil {
+		t.Fatal(err)
+	}
+	change := func(code string) func(*fn.Function) error {
+		return func(f *fn.Function) error { f.Files, f.CodeInfo = fn.Files{"main.py": code}, nil; return nil }
+	}
+	// Its first build failed: a second failure is stored too (nothing
+	// good to keep serving).
+	if g, _, err := svc.Update(ctx, "deps", change("def handler(e, c):\n    return 2\n")); err != nil || g.BuildStatus.State != fn.BuildFailed {
+		t.Fatalf("a second failed build: %+v, %v", g, err)
+	}
+	b.fail = false
+	if _, _, err := svc.Update(ctx, "deps", change("def handler(e, c):\n    return 3\n")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := svc.Resolve(ctx, "deps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := n.engine.Invoke(ctx, f, json.RawMessage(`{}`))
+	if err != nil || ex.Status != fn.StatusSuccess {
+		t.Fatalf("after a good build: %+v, %v", ex, err)
 	}
 }

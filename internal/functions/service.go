@@ -31,6 +31,8 @@ type Engine interface {
 	Update(f *fn.Function)
 	// Remove says a function was deleted.
 	Remove(functionID string)
+	// Retire stops a function's instances; it may run again.
+	Retire(functionID string)
 }
 
 // DefaultTTL is how long Resolve trusts a cached function by default.
@@ -186,7 +188,7 @@ func (s *Service) Update(ctx context.Context, idOrName string, change func(*fn.F
 	s.forget(old)
 	s.buildDone(f)
 	if buildFailed(f) {
-		s.cfg.Engine.Remove(f.ID)
+		s.cfg.Engine.Retire(f.ID) // nothing of it runs until code that builds comes
 	} else {
 		s.cfg.Engine.Update(f)
 	}
