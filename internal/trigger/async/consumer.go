@@ -73,7 +73,16 @@ func (q *Queue) consume(functionID string, capacity int, cons jetstream.Consumer
 	// buffer would use up its ack wait unseen.
 	c := &consumer{functionID: functionID, capacity: capacity}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		// Under q.mu, as Close sets closed: an attempt is either counted
+		// before Close waits for attempts, or not started at all.
+		q.mu.Lock()
+		if q.closed {
+			q.mu.Unlock()
+			_ = m.NakWithDelay(time.Second) // for a server that runs on
+			return
+		}
 		q.attempts.Add(1)
+		q.mu.Unlock()
 		c.running.Add(1)
 		go func() {
 			defer q.attempts.Done()
