@@ -218,6 +218,8 @@ func fillValue(t *testing.T, fv reflect.Value, name string, i int) {
 			fv.SetBytes([]byte(`{"f":"` + name + `"}`))
 		case e.Kind() == reflect.String:
 			fv.Set(reflect.ValueOf([]string{"s-" + name}))
+		case e.Kind() == reflect.Float64:
+			fv.Set(reflect.ValueOf([]float64{float64(i) + 0.5}))
 		case e.Kind() == reflect.Struct:
 			s := reflect.MakeSlice(fv.Type(), 1, 1)
 			fill(t, s.Index(0))
