@@ -43,6 +43,13 @@ func (b *Base) Connect(r io.Reader, w io.Writer) {
 	b.conn = NewConn(r, w, b.broken)
 }
 
+// StreamEnded is closed once the worker's response stream has ended
+// (EOF, or an error) and everything it held has been read: a driver
+// closes the stream's file only after it, or it would cut off what a
+// worker wrote just before it exited (the load error of a handler that
+// failed to load).
+func (b *Base) StreamEnded() <-chan struct{} { return b.conn.Dead() }
+
 // Load sends the init frame and waits for the handler to load. When it
 // does not, the error is what Start returns (see FailStart).
 func (b *Base) Load(ctx context.Context, in runtime.Init) error {

@@ -170,6 +170,13 @@ func (i *instance) wait(respR *os.File) {
 		i.log.Warn("sandbox set-up failed", "instance", i.id, "error", setup)
 	}
 	i.reqW.Close()
+	// The worker's last frames may still be in the pipe, unread: the
+	// stream ends at EOF once every writer is gone (the group was killed
+	// above). The bound is for a writer that got away.
+	select {
+	case <-i.StreamEnded():
+	case <-time.After(5 * time.Second):
+	}
 	respR.Close()
 	os.RemoveAll(i.dir)
 	i.Exited(info)
