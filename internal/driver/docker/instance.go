@@ -163,6 +163,11 @@ func (c *container) wait() {
 	}
 	c.d.oom.forget(c.id)
 	// The response stream breaks: a call in flight learns the worker died.
+	// What the worker wrote just before it exited (a load error) is read
+	// first: the FIFO is open read-write here, so it never reaches EOF.
+	if c.resp != nil {
+		waitUnread(c.resp, time.Second)
+	}
 	c.closeFiles()
 	c.remove()
 	os.RemoveAll(c.dir)
@@ -222,4 +227,20 @@ func (c *container) Stats() driver.Stats {
 		}
 	}
 	return driver.Stats{ID: c.name, PID: pid, RSSKiB: driver.ResidentKiB(pid)}
+}
+
+// waitUnread waits, up to limit, until f (a pipe or FIFO) holds no bytes
+// its reader has yet to read (TIOCINQ is FIONREAD on Linux).
+func waitUnread(f *os.File, limit time.Duration) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		n := 0
+		cerr := rc.Control(func(fd uintptr) { n, err = unix.IoctlGetInt(int(fd), unix.TIOCINQ) })
+		if cerr != nil || err != nil || n == 0 {
+			return
+		}
+	}
 }
