@@ -48,7 +48,14 @@ func (b *Base) Connect(r io.Reader, w io.Writer) {
 // closes the stream's file only after it, or it would cut off what a
 // worker wrote just before it exited (the load error of a handler that
 // failed to load).
-func (b *Base) StreamEnded() <-chan struct{} { return b.conn.Dead() }
+func (b *Base) StreamEnded() <-chan struct{} {
+	if b.conn == nil { // never connected: nothing to read
+		ended := make(chan struct{})
+		close(ended)
+		return ended
+	}
+	return b.conn.Dead()
+}
 
 // Load sends the init frame and waits for the handler to load. When it
 // does not, the error is what Start returns (see FailStart).
