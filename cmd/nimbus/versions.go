@@ -172,3 +172,70 @@ func replayCmd(std stdio) *cobra.Command {
 	cmd.Flags().StringVar(&qualifier, "qualifier", "", "the version or alias to run it against ($LATEST by default)")
 	return cmd
 }
+
+func deadLettersCmd(g *globals, std stdio) *cobra.Command {
+	var conn connFlags
+	cmd := &cobra.Command{
+		Use:   "dead-letters",
+		Short: "list, replay and delete the async calls that failed for good",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usage(fmt.Errorf("dead-letters: want a subcommand: list, replay or delete"))
+		},
+	}
+	conn.add(cmd.PersistentFlags())
+	var format string
+	list := &cobra.Command{
+		Use:   "list NAME",
+		Short: "list a function's dead letters, oldest first",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: readRun(&conn, std, &format, func(ctx context.Context, c *cli.Client, a []string) ([]byte, []cli.DeadLetter, error) {
+			return c.DeadLetters(ctx, a[0])
+		}, cli.WriteDeadLetters),
+	}
+	formatFlag(list, &format)
+	replay := &cobra.Command{
+		Use:   "replay NAME ID",
+		Short: "queue a dead letter again as a new async call, and print its execution id",
+		Args:  args(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			c, err := conn.client(std)
+			if err != nil {
+				return err
+			}
+			id, err := c.ReplayDeadLetter(cmd.Context(), a[0], a[1])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(std.out, id)
+			return nil
+		},
+	}
+	var all bool
+	del := &cobra.Command{
+		Use:   "delete NAME [ID]",
+		Short: "drop a dead letter, or all of a function's with --all",
+		Args:  args(cobra.RangeArgs(1, 2)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if (len(a) == 2) == all {
+				return usage(fmt.Errorf("dead-letters delete: name one ID, or --all"))
+			}
+			c, err := conn.client(std)
+			if err != nil {
+				return err
+			}
+			id := ""
+			if len(a) == 2 {
+				id = a[1]
+			}
+			if err := c.DeleteDeadLetter(cmd.Context(), a[0], id); err != nil {
+				return err
+			}
+			g.say(std, "deleted")
+			return nil
+		},
+	}
+	del.Flags().BoolVar(&all, "all", false, "drop every dead letter of the function")
+	cmd.AddCommand(list, replay, del)
+	return cmd
+}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
 )
@@ -198,4 +199,58 @@ func WriteReplay(w io.Writer, r *Replayed) error {
 		fmt.Fprintf(w, "%s: %s → %s\n", path, orDash(string(c.Before)), orDash(string(c.After)))
 	}
 	return nil
+}
+
+// DeadLetter is an async call kept after its last failed attempt.
+type DeadLetter struct {
+	ExecutionID string          `json:"executionId"`
+	Reason      string          `json:"reason"`
+	Attempts    int             `json:"attempts"`
+	Error       *fn.ErrorInfo   `json:"error"`
+	AcceptedAt  time.Time       `json:"acceptedAt"`
+	DeadAt      time.Time       `json:"deadAt"`
+	Event       json.RawMessage `json:"event"`
+}
+
+// DeadLetters lists a function's dead letters.
+func (c *Client) DeadLetters(ctx context.Context, name string) ([]byte, []DeadLetter, error) {
+	var out struct{ DeadLetters []DeadLetter }
+	b, err := c.getJSON(ctx, fnPath(name)+"/dead-letters", "dead letters of "+name, &out)
+	return b, out.DeadLetters, err
+}
+
+// ReplayDeadLetter queues a dead letter again; it returns the new call's
+// execution id.
+func (c *Client) ReplayDeadLetter(ctx context.Context, name, id string) (string, error) {
+	var out struct {
+		ExecutionID string `json:"executionId"`
+	}
+	_, err := c.sendFor(ctx, http.MethodPost, fnPath(name)+"/dead-letters/"+url.PathEscape(id)+"/replay", "replay "+id, struct{}{}, &out)
+	return out.ExecutionID, err
+}
+
+// DeleteDeadLetter drops one dead letter, or all of a function's for id "".
+func (c *Client) DeleteDeadLetter(ctx context.Context, name, id string) error {
+	path := fnPath(name) + "/dead-letters"
+	if id != "" {
+		path += "/" + url.PathEscape(id)
+	}
+	if _, _, err := c.do(ctx, http.MethodDelete, path, nil, "", nil); err != nil {
+		return fmt.Errorf("delete dead letters: %w", err)
+	}
+	return nil
+}
+
+// WriteDeadLetters writes dead letters as a table.
+func WriteDeadLetters(w io.Writer, ds []DeadLetter) error {
+	tw := table(w)
+	fmt.Fprintln(tw, "EXECUTION\tREASON\tATTEMPTS\tERROR\tDEAD")
+	for _, d := range ds {
+		msg := "-"
+		if d.Error != nil {
+			msg = fn.Truncate(strings.TrimPrefix(d.Error.Type+": "+d.Error.Message, ": "), 80)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", d.ExecutionID, d.Reason, d.Attempts, msg, timestamp(d.DeadAt))
+	}
+	return tw.Flush()
 }

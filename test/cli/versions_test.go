@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestVersionsAliasesReplay: publish, list versions, point an alias,
@@ -89,4 +90,58 @@ func TestVersionsAliasesReplay(t *testing.T) {
 	if r := c.run("", "invoke", "echo:live"); r.code != 3 {
 		t.Errorf("invoke a deleted alias: exit %d, want 3", r.code)
 	}
+}
+
+// TestDeadLetters: an async call that fails for good is listed, replayed
+// after a fix, and a second one deleted.
+func TestDeadLetters(t *testing.T) {
+	s := startServer(t)
+	c := newClient(t, s.url)
+	c.write(map[string]string{"nimbus.yaml": echoSpec + "    async:\n      maxRetries: 0\n", "main.py": echoCode})
+	c.ok("deploy")
+	list := func() []struct {
+		ExecutionID string `json:"executionId"`
+		Reason      string `json:"reason"`
+	} {
+		var out struct {
+			DeadLetters []struct {
+				ExecutionID string `json:"executionId"`
+				Reason      string `json:"reason"`
+			} `json:"deadLetters"`
+		}
+		if err := json.Unmarshal([]byte(c.ok("dead-letters", "list", "echo", "-o", "json").stdout), &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.DeadLetters
+	}
+	id := strings.TrimSpace(c.ok("invoke", "echo", "--async", "-d", `{"fail": true}`).stdout)
+	deadline := time.Now().Add(60 * time.Second)
+	for len(list()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no dead letter in 60 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if d := list(); len(d) != 1 || d[0].ExecutionID != id || d[0].Reason != "RetriesExhausted" {
+		t.Fatalf("dead letters %+v, want %s", d, id)
+	}
+	if out := c.ok("dead-letters", "list", "echo").stdout; !strings.Contains(out, id) || !strings.Contains(out, "ValueError: asked to fail") {
+		t.Errorf("dead-letters table:\n%s", out)
+	}
+	again := strings.TrimSpace(c.ok("dead-letters", "replay", "echo", id).stdout)
+	if again == "" || again == id {
+		t.Errorf("replay printed %q", again)
+	}
+	for _, d := range list() { // the replay fails again, as a new call
+		if d.ExecutionID == id {
+			t.Errorf("the replayed dead letter %s is still listed", id)
+		}
+	}
+	if r := c.run("", "dead-letters", "delete", "echo"); r.code != 2 {
+		t.Errorf("delete with neither an id nor --all: exit %d, want 2", r.code)
+	}
+	if r := c.run("", "dead-letters", "delete", "echo", "0123456789abcdef01234567"); r.code != 3 {
+		t.Errorf("delete an unknown dead letter: exit %d, want 3", r.code)
+	}
+	c.ok("dead-letters", "delete", "echo", "--all")
 }
