@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ type benchOptions struct {
 	url, findLinks, conc, out, cpuprofile string
 	pid, colds, deploys                   int
 	dur                                   time.Duration
+	only                                  []string
 }
 
 // benchCmd runs the benchmark against a URL, or against a Nimbus it starts
@@ -49,6 +51,7 @@ and prints a table. Against --url, the deploy scenario runs only with
 	fs.StringVar(&o.findLinks, "pip-find-links", "", "with --url: the directory of wheels the server's NIMBUS_PIP_FIND_LINKS names, writable here (the deploy scenario writes its wheel there)")
 	fs.StringVar(&o.conc, "concurrency", "1,16,64", "throughput concurrencies")
 	fs.StringVar(&o.out, "json", "", "also write the results as JSON to this file")
+	fs.StringSliceVar(&o.only, "only", nil, "run only these scenarios: "+strings.Join(bench.Steps(), ", "))
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of this process (the server it starts, and the load) to this file")
 	return cmd
 }
@@ -67,7 +70,12 @@ func runBench(o *benchOptions) error {
 	}
 	ctx := context.Background()
 	cfg := bench.Config{URL: o.url, ServerPID: o.pid, Duration: o.dur, Colds: o.colds, Deploys: o.deploys, PipFindLinks: o.findLinks,
-		Log: os.Stderr, APIKey: os.Getenv("NIMBUS_API_KEY")}
+		Log: os.Stderr, APIKey: os.Getenv("NIMBUS_API_KEY"), Only: o.only}
+	for _, name := range o.only {
+		if !slices.Contains(bench.Steps(), name) {
+			return fmt.Errorf("--only: no scenario %q (there are %s)", name, strings.Join(bench.Steps(), ", "))
+		}
+	}
 	for _, c := range strings.Split(o.conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil || n < 1 {

@@ -39,7 +39,9 @@ type Config struct {
 	// Interpreters run the cold-start baseline.
 	Interpreters runtime.Interpreters
 	Concurrency  []int
-	Log          io.Writer // progress; nil for none
+	// Only names the scenarios to run (Steps); empty runs every one.
+	Only []string
+	Log  io.Writer // progress; nil for none
 }
 
 // Result is one figure beside its baseline.
@@ -100,15 +102,39 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer stop()
 	r.echo = echo
-	// The scenarios of code come last: their functions and layers do not
-	// change what the others measure.
-	steps := []func(context.Context) error{r.warmLatency, r.throughput, r.functionURL, r.asyncAccept, r.asyncEndToEnd, r.coldStarts, r.idleMemory, r.deployCached, r.layerColdStart}
-	for _, step := range steps {
-		if err := step(ctx); err != nil {
+	for _, step := range r.steps() {
+		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, step.name) {
+			continue
+		}
+		if err := step.run(ctx); err != nil {
 			return r.rep, err
 		}
 	}
 	return r.rep, nil
+}
+
+type step struct {
+	name string
+	run  func(context.Context) error
+}
+
+// steps are the scenarios in the order they run: those of code come last,
+// as their functions and layers do not change what the others measure.
+func (r *runner) steps() []step {
+	return []step{
+		{"warm", r.warmLatency}, {"throughput", r.throughput}, {"url", r.functionURL},
+		{"async-accept", r.asyncAccept}, {"async-e2e", r.asyncEndToEnd},
+		{"cold", r.coldStarts}, {"memory", r.idleMemory}, {"deploy", r.deployCached}, {"layer", r.layerColdStart},
+	}
+}
+
+// Steps names the scenarios, for Config.Only.
+func Steps() []string {
+	var names []string
+	for _, s := range (&runner{}).steps() {
+		names = append(names, s.name)
+	}
+	return names
 }
 
 func (r *runner) logf(format string, args ...any) { fmt.Fprintf(r.cfg.Log, format+"\n", args...) }
