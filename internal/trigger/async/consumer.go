@@ -17,9 +17,46 @@ import (
 // consumer pulls one function's calls.
 type consumer struct {
 	functionID string
-	capacity   int
+	capacity   atomic.Int32 // attempts that may run at once
 	cc         jetstream.ConsumeContext
-	running    atomic.Int32 // attempts this server runs now
+	running    atomic.Int32  // attempts this server runs now
+	freed      chan struct{} // a slot freed (buffered 1)
+}
+
+// ackSlack is how many calls of a function a server may hold beyond its
+// capacity: those done and waiting for their acknowledgement (which
+// comes after their records are written, a few ms) and those delivered
+// while others still run. Without it, a function's calls would run no
+// faster than capacity per write of the records.
+const ackSlack = 256
+
+// slot waits until fewer than the consumer's capacity attempts run and
+// takes one; false when ctx ends first.
+func (c *consumer) slot(ctx context.Context) bool {
+	for {
+		n := c.running.Load()
+		if n < c.capacity.Load() {
+			if c.running.CompareAndSwap(n, n+1) {
+				return true
+			}
+			continue
+		}
+		select {
+		case <-c.freed:
+		case <-time.After(100 * time.Millisecond): // a capacity raised, a wake-up missed
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// release frees a slot taken by slot.
+func (c *consumer) release() {
+	c.running.Add(-1)
+	select {
+	case c.freed <- struct{}{}:
+	default:
+	}
 }
 
 func (c *consumer) stop() {
@@ -38,7 +75,7 @@ func (q *Queue) ensure(ctx context.Context, f *fn.Function) error {
 	q.mu.Lock()
 	c := q.consumers[f.ID]
 	q.mu.Unlock()
-	if c != nil && c.capacity == want {
+	if c != nil && int(c.capacity.Load()) == want {
 		return nil
 	}
 	cons, err := q.queue.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
@@ -48,7 +85,7 @@ func (q *Queue) ensure(ctx context.Context, f *fn.Function) error {
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       q.cfg.AckWait,
 		MaxDeliver:    maxDeliver,
-		MaxAckPending: want,
+		MaxAckPending: want + ackSlack,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
@@ -66,12 +103,14 @@ func (q *Queue) consume(functionID string, capacity int, cons jetstream.Consumer
 		return nil
 	}
 	if c := q.consumers[functionID]; c != nil {
-		c.capacity = capacity // the pull keeps going: MaxAckPending bounds it
+		c.capacity.Store(int32(capacity)) // the pull keeps going: MaxAckPending bounds it
 		return nil
 	}
-	// At most what may run pulled at once: a message waiting in a client
-	// buffer would use up its ack wait unseen.
-	c := &consumer{functionID: functionID, capacity: capacity}
+	c := &consumer{functionID: functionID, freed: make(chan struct{}, 1)}
+	c.capacity.Store(int32(capacity))
+	// Every call delivered is taken in hand at once (a message waiting in
+	// a client buffer would use up its ack wait unseen); those beyond the
+	// capacity wait for a slot, telling JetStream they are in hand.
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		// Under q.mu, as Close sets closed: an attempt is either counted
 		// before Close waits for attempts, or not started at all.
@@ -83,13 +122,11 @@ func (q *Queue) consume(functionID string, capacity int, cons jetstream.Consumer
 		}
 		q.attempts.Add(1)
 		q.mu.Unlock()
-		c.running.Add(1)
 		go func() {
 			defer q.attempts.Done()
-			defer c.running.Add(-1)
-			q.handle(functionID, m)
+			q.handle(c, m)
 		}()
-	}, jetstream.PullMaxMessages(min(capacity, 256)), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+	}, jetstream.PullMaxMessages(min(capacity+ackSlack, 256)), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
 			q.log.Debug("pull async calls", "function", functionID, "error", err)
 		}
@@ -170,8 +207,9 @@ func (q *Queue) Forget(ctx context.Context, functionID string) {
 	}
 }
 
-// handle runs one delivery of a queued call.
-func (q *Queue) handle(functionID string, m jetstream.Msg) {
+// handle runs one delivery of a queued call when c has room for it.
+func (q *Queue) handle(c *consumer, m jetstream.Msg) {
+	functionID := c.functionID
 	md, err := m.Metadata()
 	id := m.Headers().Get(hExecution)
 	if err != nil || !idRE.MatchString(id) {
@@ -183,15 +221,26 @@ func (q *Queue) handle(functionID string, m jetstream.Msg) {
 	if err != nil {
 		accepted = md.Timestamp
 	}
-	c := delivery{
+	d := delivery{
 		q: q, m: m, id: id, attempt: int(md.NumDelivered), accepted: accepted,
 		trigger: m.Headers().Get(hTrigger), event: m.Data(),
 	}
-	if !validTrigger(c.trigger) {
-		c.trigger = fn.TriggerAsync
+	if !validTrigger(d.trigger) {
+		d.trigger = fn.TriggerAsync
 	}
-	stop := c.keepAlive()
+	stop := d.keepAlive()
 	defer stop()
+	if !c.slot(q.ctx) {
+		_ = m.NakWithDelay(time.Second) // shutting down: for a server that runs on
+		return
+	}
+	defer c.release()
+	d.run(functionID)
+}
+
+// run resolves what the call runs and runs it.
+func (c *delivery) run(functionID string) {
+	q, m := c.q, c.m
 	qualifier := m.Headers().Get(hQualifier)
 	f, err := q.cfg.Functions.ResolveQualified(q.ctx, functionID, qualifier)
 	if errors.Is(err, fn.ErrNotFound) && qualifier != "" {
@@ -213,7 +262,7 @@ func (q *Queue) handle(functionID string, m jetstream.Msg) {
 		return
 	}
 	c.f = f
-	c.run()
+	c.attemptCall()
 }
 
 func validTrigger(t string) bool {
@@ -255,7 +304,7 @@ func (c *delivery) keepAlive() (stop func()) {
 	return func() { close(done) }
 }
 
-func (c *delivery) run() {
+func (c *delivery) attemptCall() {
 	q, f := c.q, c.f
 	age := time.Since(c.accepted)
 	switch {
@@ -348,8 +397,12 @@ func (q *Queue) ack(m jetstream.Msg) {
 	}
 }
 
+// ackWindow is how long a finished call may wait for others to be
+// acknowledged with: the records of all are written first, at once.
+const ackWindow = 20 * time.Millisecond
+
 // ackLoop acknowledges in batches: one flush of the records covers every
-// call that finished while the previous flush ran.
+// call that finished within ackWindow of the first.
 func (q *Queue) ackLoop() {
 	defer q.loops.Done()
 	defer close(q.acked)
@@ -372,15 +425,22 @@ func (q *Queue) ackLoop() {
 			q.flushAndAck(batch, true)
 			return
 		}
-	drain:
+		// Gather what finishes within ackWindow: one write of the records
+		// for many calls, and a call's stages (queued, running, done)
+		// written as one row rather than three.
+		window := time.NewTimer(ackWindow)
+	gather:
 		for len(batch) < cap(batch) {
 			select {
 			case m := <-q.acks:
 				batch = append(batch, m)
-			default:
-				break drain
+			case <-window.C:
+				break gather
+			case <-q.stopAcks:
+				break gather // acknowledged now; the loop then ends
 			}
 		}
+		window.Stop()
 		batch = q.flushAndAck(batch, false)
 	}
 }
@@ -390,20 +450,24 @@ func (q *Queue) ackLoop() {
 // the server is closing: then they are left to run again.
 func (q *Queue) flushAndAck(batch []jetstream.Msg, closing bool) []jetstream.Msg {
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(q.ackCtx, 30*time.Second)
 		err := q.cfg.Engine.Flush(ctx)
 		cancel()
 		if err == nil {
 			break
 		}
 		q.log.Warn("async calls: write their records before acknowledging them", "calls", len(batch), "error", err)
-		if closing {
-			return batch[:0]
+		if closing || q.ackCtx.Err() != nil {
+			return batch[:0] // not acknowledged: they run again
 		}
 		for _, m := range batch {
 			_ = m.InProgress()
 		}
-		time.Sleep(wait)
+		select {
+		case <-time.After(wait):
+		case <-q.stopAcks:
+			return batch[:0] // closing: not acknowledged, they run again
+		}
 	}
 	for _, m := range batch {
 		if err := m.Ack(); err != nil {

@@ -123,10 +123,15 @@ type Queue struct {
 	acks     chan jetstream.Msg
 	stopAcks chan struct{} // closed at Close: the ack loop acknowledges what it has, and ends
 	acked    chan struct{} // closed when the ack loop has ended
-	attempts sync.WaitGroup
-	stopped  atomic.Bool // Close has ended
-	loops    sync.WaitGroup
-	stats    Stats
+	// ackCtx bounds the ack loop's writes of records; Close cancels it
+	// when its own context ends first.
+	ackCtx    context.Context
+	ackCancel context.CancelFunc
+	closeOnce sync.Once
+	attempts  sync.WaitGroup
+	stopped   atomic.Bool // Close has ended
+	loops     sync.WaitGroup
+	stats     Stats
 }
 
 // Stats count what the queue did, for metrics.
@@ -183,6 +188,7 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		stopAcks:  make(chan struct{}),
 		acked:     make(chan struct{}),
 	}
+	q.ackCtx, q.ackCancel = context.WithCancel(context.Background())
 	var err error
 	q.queue, err = cfg.Bus.EnsureStream(ctx, jetstream.StreamConfig{
 		Name:        StreamName,
@@ -369,8 +375,13 @@ func isFull(err error) bool {
 
 // Close stops taking calls from the queue, lets the attempts running
 // finish until ctx ends (those that do not are left to run again), and
-// acknowledges what finished.
-func (q *Queue) Close(ctx context.Context) error {
+// acknowledges what finished. Calls after the first do nothing.
+func (q *Queue) Close(ctx context.Context) (err error) {
+	q.closeOnce.Do(func() { err = q.close(ctx) })
+	return err
+}
+
+func (q *Queue) close(ctx context.Context) error {
 	q.mu.Lock()
 	q.closed = true
 	cs := make([]*consumer, 0, len(q.consumers))
@@ -399,7 +410,12 @@ func (q *Queue) Close(ctx context.Context) error {
 	select {
 	case <-q.acked:
 	case <-ctx.Done():
+		// The store is slow or down: what is not acknowledged runs
+		// again, here after a restart or on another server.
+		q.ackCancel()
+		<-q.acked
 	}
+	q.ackCancel()
 	q.stopped.Store(true)
 	q.loops.Wait()
 	return err

@@ -35,7 +35,8 @@ func (fs functions) Resolve(_ context.Context, id string) (*fn.Function, error) 
 
 // fakeEngine runs calls with run and keeps every record it is given.
 type fakeEngine struct {
-	run func(f *fn.Function, c engine.Call) (fn.Status, error)
+	run   func(f *fn.Function, c engine.Call) (fn.Status, error)
+	flush func(context.Context) error // nil: records are written at once
 
 	mu      sync.Mutex
 	calls   []engine.Call
@@ -69,7 +70,18 @@ func (e *fakeEngine) Stage(_ *fn.Function, ex *fn.Execution) {
 	e.records[ex.ID] = append(e.records[ex.ID], ex)
 }
 
-func (e *fakeEngine) Flush(context.Context) error { return nil }
+func (e *fakeEngine) Flush(ctx context.Context) error {
+	if e.flush != nil {
+		return e.flush(ctx)
+	}
+	return nil
+}
+
+func (e *fakeEngine) ran() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.calls)
+}
 
 func (e *fakeEngine) last(id string) *fn.Execution {
 	e.mu.Lock()
@@ -232,5 +244,93 @@ func TestCallOfADeletedAliasGoesToDeadLetters(t *testing.T) {
 	})
 	if r := e.last(a.ExecutionID); r == nil || r.Status != fn.StatusRejected || r.Error == nil || r.Error.Type != "Nimbus.QualifierNotFound" {
 		t.Errorf("record %+v", r)
+	}
+}
+
+// TestCallsRunWhileTheirRecordsAreWritten: a call is acknowledged only
+// once its record is written, but the next calls do not wait for that:
+// with the store's writes held up, every call of a one-instance function
+// still runs, one at a time; once the writes go through, all are
+// acknowledged.
+func TestCallsRunWhileTheirRecordsAreWritten(t *testing.T) {
+	f := &fn.Function{ID: "f9", Name: "quick", MaxInstances: 1, Concurrency: 1}
+	var mu sync.Mutex
+	running, most := 0, 0
+	held := make(chan struct{})
+	e := &fakeEngine{
+		run: func(*fn.Function, engine.Call) (fn.Status, error) {
+			mu.Lock()
+			running++
+			most = max(most, running)
+			mu.Unlock()
+			time.Sleep(time.Millisecond)
+			mu.Lock()
+			running--
+			mu.Unlock()
+			return fn.StatusSuccess, nil
+		},
+		flush: func(ctx context.Context) error {
+			select {
+			case <-held:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		},
+	}
+	q := open(t, functions{"quick": f}, e)
+	release := sync.OnceFunc(func() { close(held) })
+	t.Cleanup(release) // before the queue closes, should the test fail
+	const n = 20
+	for i := range n {
+		if _, err := q.Enqueue(context.Background(), f, async.Call{Event: json.RawMessage(`{}`)}); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	eventually(t, 20*time.Second, "the calls did not all run while the records of the first were being written", func() bool { return e.ran() == n })
+	d, err := q.Depth(context.Background(), f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Queued+uint64(d.InFlight) == 0 {
+		t.Errorf("depth %+v with no call acknowledged yet", d)
+	}
+	release()
+	eventually(t, 20*time.Second, "the calls were not acknowledged once their records were written", func() bool {
+		d, err := q.Depth(context.Background(), f.ID)
+		return err == nil && d.Queued == 0 && d.InFlight == 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if most != 1 {
+		t.Errorf("%d calls of a one-instance function ran at once", most)
+	}
+}
+
+// TestCloseWithTheStoreDown: Close keeps to its context when the records
+// of finished calls cannot be written; the calls are left unacknowledged,
+// to run again.
+func TestCloseWithTheStoreDown(t *testing.T) {
+	f := &fn.Function{ID: "f10", Name: "stuck", MaxInstances: 1, Concurrency: 1}
+	e := &fakeEngine{
+		run: func(*fn.Function, engine.Call) (fn.Status, error) { return fn.StatusSuccess, nil },
+		flush: func(ctx context.Context) error {
+			<-ctx.Done() // the store never answers
+			return ctx.Err()
+		},
+	}
+	q := open(t, functions{"stuck": f}, e)
+	if _, err := q.Enqueue(context.Background(), f, async.Call{Event: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the call never ran", func() bool { return e.ran() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	closed := make(chan struct{})
+	go func() { q.Close(ctx); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Close(500ms) still waiting 15 s later for a store that does not answer")
 	}
 }
