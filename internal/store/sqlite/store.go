@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
@@ -54,7 +56,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, w, migrations); err != nil {
+	if err := migrateWhenFree(ctx, w); err != nil {
 		w.Close()
 		return nil, wrapErr("open "+path, err)
 	}
@@ -86,6 +88,25 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, wrapErr("open "+path+" for reading", err)
 	}
 	return s, nil
+}
+
+// migrateWhenFree migrates, trying again for up to the busy timeout while
+// the database is locked. Connections that open a new file at once race
+// to switch it to WAL, and the loser is told SQLITE_BUSY at once, not
+// after busy_timeout (seen 3 times in 300 opens of four at once).
+func migrateWhenFree(ctx context.Context, w *sql.DB) error {
+	deadline := time.Now().Add(busyTimeoutMs * time.Millisecond)
+	for {
+		err := migrate(ctx, w, migrations)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-time.After(time.Duration(10+rand.IntN(40)) * time.Millisecond):
+		case <-ctx.Done():
+			return err
+		}
+	}
 }
 
 // writerDSN sets up the writing connection: WAL (persistent in the file, so
