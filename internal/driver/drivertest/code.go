@@ -62,7 +62,7 @@ func Dir(t testing.TB, files map[string]File) string {
 // start, and kills it at the end of the test.
 func StartSpec(t testing.TB, d driver.Driver, spec driver.InstanceSpec) driver.Instance {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
 	defer cancel()
 	in, err := d.Start(ctx, spec)
 	if err != nil {

@@ -74,11 +74,16 @@ func Source(rt, code string) map[string]string {
 	return map[string]string{r.ModuleFiles(r.DefaultHandler)[0]: code}
 }
 
+// StartTimeout bounds a start in these tests: generous, as the suite
+// runs on loaded machines. The microVM tests raise it: with emulated
+// CPUs, a Node guest took over 60 s to start beside a busy CI run.
+var StartTimeout = 60 * time.Second
+
 // Start starts an instance of f, failing the test if it does not start,
 // and kills it at the end of the test.
 func Start(t testing.TB, d driver.Driver, f *fn.Function) driver.Instance {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
 	defer cancel()
 	in, err := d.Start(ctx, driver.InstanceSpec{Function: f})
 	if err != nil {
@@ -369,7 +374,7 @@ func testLoadError(t *testing.T, d driver.Driver, rt string, _ Options) {
 			if c.handler != "" {
 				f.Handler = c.handler
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
 			defer cancel()
 			in, err := d.Start(ctx, driver.InstanceSpec{Function: f})
 			if err == nil {
@@ -549,7 +554,7 @@ exports.handler = async (event) => {
 				// Four start at once and share the CPUs: a start may take
 				// as long as four do one after another (emulated Node VMs
 				// on a loaded host: over 60 s seen).
-				ctx, cancel := context.WithTimeout(context.Background(), instances*60*time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), instances*StartTimeout)
 				defer cancel()
 				in, err := d.Start(ctx, driver.InstanceSpec{Function: f})
 				if err != nil {

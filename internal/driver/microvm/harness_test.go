@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
+	"github.com/nimbusfaas/nimbus/internal/driver/drivertest"
 	"github.com/nimbusfaas/nimbus/internal/driver/microvm"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
@@ -107,6 +108,7 @@ func sharedDriver(tb testing.TB) *microvm.Driver {
 }
 
 func TestMain(m *testing.M) {
+	drivertest.StartTimeout = 3 * time.Minute // emulated CPUs on a shared machine
 	code := m.Run()
 	if sharedDrv != nil {
 		if err := sharedDrv.Close(); err != nil {
