@@ -33,17 +33,21 @@ type recorder struct {
 	metrics  *metrics.Recorder
 	log      *slog.Logger
 	interval time.Duration
-	batch    int
-	keep     int
-	limit    int // records kept for an unavailable store
-	bytes    int // what they may hold
-	in       chan *fn.Execution
-	flushes  chan chan error
-	done     chan struct{}
-	finished chan struct{}
-	dropped  atomic.Int64
-	deleted  sync.Map // function id → struct{}: skip their records
-	unpruned map[string]int
+	// stageHold is how long a record of an async call's stage that is
+	// not final may wait for the call's end before it is written
+	// (2 × interval).
+	stageHold time.Duration
+	batch     int
+	keep      int
+	limit     int // records kept for an unavailable store
+	bytes     int // what they may hold
+	in        chan *fn.Execution
+	flushes   chan chan error
+	done      chan struct{}
+	finished  chan struct{}
+	dropped   atomic.Int64
+	deleted   sync.Map // function id → struct{}: skip their records
+	unpruned  map[string]int
 
 	// Owned by run: the wait before the next try while the store is
 	// unavailable (0 while it is available), and since when it is; what
@@ -61,16 +65,17 @@ const (
 
 func newRecorder(cfg Config, log *slog.Logger) *recorder {
 	r := &recorder{
-		store:    cfg.Records,
-		metrics:  cfg.Metrics,
-		log:      log,
-		interval: cfg.FlushInterval,
-		batch:    cfg.BatchSize,
-		keep:     cfg.Retention,
-		flushes:  make(chan chan error),
-		done:     make(chan struct{}),
-		finished: make(chan struct{}),
-		unpruned: make(map[string]int),
+		store:     cfg.Records,
+		metrics:   cfg.Metrics,
+		log:       log,
+		interval:  cfg.FlushInterval,
+		stageHold: 2 * cfg.FlushInterval,
+		batch:     cfg.BatchSize,
+		keep:      cfg.Retention,
+		flushes:   make(chan chan error),
+		done:      make(chan struct{}),
+		finished:  make(chan struct{}),
+		unpruned:  make(map[string]int),
 	}
 	if r.batch == 0 {
 		r.batch = 512
@@ -163,16 +168,16 @@ func (r *recorder) run() {
 			}
 		case <-tick:
 			if r.backoff == 0 {
-				pending, _ = r.write(pending)
+				pending, _ = r.writeDue(pending)
 			}
 		case <-retry:
 			retry = nil
-			pending, _ = r.write(r.drain(pending))
+			pending, _ = r.writeDue(r.drain(pending))
 		case reply := <-r.flushes:
 			// A flush tries now, even while waiting to retry: the store
 			// may be back, and whoever asked wants the records.
 			var err error
-			pending, err = r.write(r.drain(pending))
+			pending, err = r.writeDue(r.drain(pending))
 			reply <- err
 		case <-r.done:
 			pending, _ = r.write(r.drain(pending))
@@ -224,6 +229,61 @@ func (r *recorder) hold(pending []*fn.Execution) []*fn.Execution {
 	clear(pending[:n])
 	r.drop(n, "the store is unavailable and the buffer is full")
 	return pending[n:]
+}
+
+// writeDue writes what is due of pending (see due) and returns what is
+// left: what the store did not take, then what was held back.
+func (r *recorder) writeDue(pending []*fn.Execution) ([]*fn.Execution, error) {
+	due, young := r.due(pending)
+	left, err := r.write(due)
+	return append(left, young...), err
+}
+
+// due splits pending into the records to write now and those of async
+// calls' stages that are not final and younger than r.stageHold, held
+// back for a later write: the call may end before then, and its final
+// record replace them, so that a call is written once rather than two
+// or three times. Only the newest stage of each call is kept.
+func (r *recorder) due(pending []*fn.Execution) (due, young []*fn.Execution) {
+	staged := false
+	for _, ex := range pending {
+		if ex.Attempt > 0 || !ex.Status.Final() {
+			staged = true
+			break
+		}
+	}
+	if !staged {
+		return pending, nil
+	}
+	newest := newestStages(pending)
+	if len(newest) < len(pending) {
+		// The records replaced are no longer held.
+		kept := make(map[*fn.Execution]bool, len(newest))
+		for _, ex := range newest {
+			kept[ex] = true
+		}
+		for _, ex := range pending {
+			if !kept[ex] {
+				r.held -= recordSize(ex)
+			}
+		}
+		clear(pending[len(newest):])
+		pending = append(pending[:0], newest...)
+	}
+	if r.stageHold <= 0 {
+		return pending, nil
+	}
+	cutoff := time.Now().Add(-r.stageHold)
+	due = pending[:0]
+	for _, ex := range pending {
+		if !ex.Status.Final() && ex.StartedAt.After(cutoff) {
+			young = append(young, ex)
+		} else {
+			due = append(due, ex)
+		}
+	}
+	clear(pending[len(due):])
+	return due, young
 }
 
 // write writes pending, oldest first, in batches. It returns what is left:

@@ -229,3 +229,40 @@ func TestRecorderWritesTheLatestStageOfACallOnce(t *testing.T) {
 		t.Errorf("written %v, want each call once: %v", got, []string{id, other})
 	}
 }
+
+// TestRecorderHoldsYoungStagesForTheirEnd: a queued or running record of
+// an async call waits (up to two flush intervals) for the call's end, so
+// that a call that ends soon is written once; an older one is written;
+// at close everything is.
+func TestRecorderHoldsYoungStagesForTheirEnd(t *testing.T) {
+	st := &flakyStore{}
+	r := newRecorder(Config{Records: st, Metrics: metrics.NewRecorder(nil), RecordBuffer: 100, Retention: 1000, FlushInterval: time.Hour},
+		slog.New(slog.DiscardHandler))
+	go r.run()
+	flush := func() {
+		t.Helper()
+		if err := r.flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	soon, old, last := fn.NewID(), fn.NewID(), fn.NewID()
+	r.add(&fn.Execution{ID: soon, FunctionID: "f", Status: fn.StatusQueued, StartedAt: time.Now()})
+	flush()
+	if got := st.ids(); len(got) != 0 {
+		t.Fatalf("a queued record written at once: %v", got)
+	}
+	r.add(&fn.Execution{ID: soon, FunctionID: "f", Status: fn.StatusRunning, Attempt: 1, StartedAt: time.Now()})
+	r.add(&fn.Execution{ID: soon, FunctionID: "f", Status: fn.StatusSuccess, Attempt: 1, StartedAt: time.Now()})
+	r.add(&fn.Execution{ID: old, FunctionID: "f", Status: fn.StatusQueued, StartedAt: time.Now().Add(-3 * time.Hour)})
+	flush()
+	if got := st.ids(); !slices.Equal(got, []string{soon, old}) {
+		t.Errorf("written %v, want the call that ended once, then the one queued for hours: %v", got, []string{soon, old})
+	}
+	r.add(&fn.Execution{ID: last, FunctionID: "f", Status: fn.StatusQueued, StartedAt: time.Now()})
+	if err := r.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.ids(); !slices.Equal(got, []string{soon, old, last}) {
+		t.Errorf("after close, written %v, want the young queued record too", got)
+	}
+}
