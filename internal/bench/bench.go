@@ -123,7 +123,7 @@ type step struct {
 func (r *runner) steps() []step {
 	return []step{
 		{"warm", r.warmLatency}, {"throughput", r.throughput}, {"url", r.functionURL},
-		{"async-accept", r.asyncAccept}, {"async-e2e", r.asyncEndToEnd},
+		{"async-accept", r.asyncAccept}, {"async-rate", r.asyncRate}, {"async-e2e", r.asyncEndToEnd},
 		{"cold", r.coldStarts}, {"memory", r.idleMemory}, {"deploy", r.deployCached}, {"layer", r.layerColdStart},
 	}
 }
