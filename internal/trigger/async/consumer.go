@@ -285,23 +285,46 @@ type delivery struct {
 	event    []byte
 }
 
-// keepAlive tells JetStream, every third of the ack wait, that the call
-// is still in hand, until the returned stop is called.
+// keepAlive counts the call in hand until the returned stop is called:
+// the queue's inHandLoop tells JetStream about it every third of the ack
+// wait. (One loop for all calls: a goroutine and a ticker per call cost
+// more than the rest of its bookkeeping.)
 func (c *delivery) keepAlive() (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(c.q.cfg.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				_ = c.m.InProgress()
-			case <-done:
-				return
-			}
+	q := c.q
+	q.handMu.Lock()
+	q.inHand[c.m] = struct{}{}
+	q.handMu.Unlock()
+	return func() {
+		q.handMu.Lock()
+		delete(q.inHand, c.m)
+		q.handMu.Unlock()
+	}
+}
+
+// inHandLoop tells JetStream, every third of the ack wait, that the calls
+// in hand still are, until Close.
+func (q *Queue) inHandLoop() {
+	defer q.loops.Done()
+	t := time.NewTicker(q.cfg.AckWait / 3)
+	defer t.Stop()
+	var msgs []jetstream.Msg
+	for {
+		select {
+		case <-t.C:
+		case <-q.ctx.Done():
+			return
 		}
-	}()
-	return func() { close(done) }
+		q.handMu.Lock()
+		for m := range q.inHand {
+			msgs = append(msgs, m)
+		}
+		q.handMu.Unlock()
+		for _, m := range msgs {
+			_ = m.InProgress()
+		}
+		clear(msgs)
+		msgs = msgs[:0]
+	}
 }
 
 func (c *delivery) attemptCall() {

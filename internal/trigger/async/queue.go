@@ -128,10 +128,14 @@ type Queue struct {
 	ackCtx    context.Context
 	ackCancel context.CancelFunc
 	closeOnce sync.Once
-	attempts  sync.WaitGroup
-	stopped   atomic.Bool // Close has ended
-	loops     sync.WaitGroup
-	stats     Stats
+	// The calls in hand (delivered, not yet acknowledged or put back),
+	// kept alive by inHandLoop.
+	handMu   sync.Mutex
+	inHand   map[jetstream.Msg]struct{}
+	attempts sync.WaitGroup
+	stopped  atomic.Bool // Close has ended
+	loops    sync.WaitGroup
+	stats    Stats
 }
 
 // Stats count what the queue did, for metrics.
@@ -187,6 +191,7 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		acks:      make(chan jetstream.Msg, 4096),
 		stopAcks:  make(chan struct{}),
 		acked:     make(chan struct{}),
+		inHand:    map[jetstream.Msg]struct{}{},
 	}
 	q.ackCtx, q.ackCancel = context.WithCancel(context.Background())
 	var err error
@@ -235,8 +240,9 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 // and looks for new ones every Config.Rescan, until Close.
 func (q *Queue) Start(ctx context.Context) {
 	q.ctx, q.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	q.loops.Add(2)
+	q.loops.Add(3)
 	go q.ackLoop()
+	go q.inHandLoop()
 	go q.rescanLoop()
 }
 

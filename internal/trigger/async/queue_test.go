@@ -334,3 +334,41 @@ func TestCloseWithTheStoreDown(t *testing.T) {
 		t.Fatal("Close(500ms) still waiting 15 s later for a store that does not answer")
 	}
 }
+
+// TestLongCallsStayInHand: a call that runs longer than the ack wait, and
+// one that waits that long for a slot, are each delivered once: the
+// queue tells JetStream that they are in hand.
+func TestLongCallsStayInHand(t *testing.T) {
+	f := &fn.Function{ID: "f11", Name: "long", MaxInstances: 1, Concurrency: 1}
+	e := &fakeEngine{run: func(_ *fn.Function, c engine.Call) (fn.Status, error) {
+		if string(c.Event) == `"long"` {
+			time.Sleep(5 * time.Second) // the ack wait is 2 s
+		}
+		return fn.StatusSuccess, nil
+	}}
+	q := open(t, functions{"long": f}, e)
+	var ids []string
+	for _, ev := range []string{`"long"`, `"short"`} {
+		a, err := q.Enqueue(context.Background(), f, async.Call{Event: json.RawMessage(ev)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, a.ExecutionID)
+	}
+	eventually(t, 30*time.Second, "the calls did not both succeed", func() bool {
+		for _, id := range ids {
+			if r := e.last(id); r == nil || r.Status != fn.StatusSuccess {
+				return false
+			}
+		}
+		return true
+	})
+	for _, id := range ids {
+		if r := e.last(id); r.Attempt != 1 {
+			t.Errorf("call %s: attempt %d, want 1", id, r.Attempt)
+		}
+	}
+	if n := e.ran(); n != 2 {
+		t.Errorf("%d runs of two calls", n)
+	}
+}
