@@ -53,7 +53,11 @@ const (
 	service         = "lambda"
 )
 
-var signer = v4.NewSigner()
+// newSigner is the SDK's signer, new for each signature: it caches the
+// keys it derives by access key id, region and day, not by secret, so a
+// shared one would go on accepting a secret that has changed under the
+// same id.
+func newSigner() *v4.Signer { return v4.NewSigner() }
 
 // verifier is a request's signature as it claims to be, read before its
 // body: checked against the body by verify.
@@ -180,7 +184,7 @@ func (v *verifier) sign(r *http.Request, payload string) (string, error) {
 		}
 	}
 	if !v.presigned {
-		err := signer.SignHTTP(r.Context(), v.creds, req, payload, service, v.region, v.at, noHoisting)
+		err := newSigner().SignHTTP(r.Context(), v.creds, req, payload, service, v.region, v.at, noHoisting)
 		if err != nil {
 			return "", err
 		}
@@ -190,7 +194,7 @@ func (v *verifier) sign(r *http.Request, payload string) (string, error) {
 	q := u.Query()
 	q.Del("X-Amz-Signature")
 	u.RawQuery = q.Encode()
-	signedURL, _, err := signer.PresignHTTP(r.Context(), v.creds, req, payload, service, v.region, v.at, noHoisting)
+	signedURL, _, err := newSigner().PresignHTTP(r.Context(), v.creds, req, payload, service, v.region, v.at, noHoisting)
 	if err != nil {
 		return "", err
 	}
@@ -225,6 +229,6 @@ func (h *Handler) presign(r *http.Request, path string, ttl time.Duration) (stri
 	if err != nil {
 		return "", err
 	}
-	signed, _, err := signer.PresignHTTP(r.Context(), aws.Credentials{AccessKeyID: id, SecretAccessKey: secret}, req, unsignedPayload, service, h.cfg.Region, time.Now())
+	signed, _, err := newSigner().PresignHTTP(r.Context(), aws.Credentials{AccessKeyID: id, SecretAccessKey: secret}, req, unsignedPayload, service, h.cfg.Region, time.Now())
 	return signed, err
 }

@@ -42,8 +42,8 @@ type nimbus struct {
 }
 
 // serve starts a Nimbus for the test, with key as its API key ("" for
-// none).
-func serve(t *testing.T, key string) *nimbus {
+// none) and more settings as name, value pairs.
+func serve(t *testing.T, key string, settings ...string) *nimbus {
 	t.Helper()
 	testenv.RequireRoot(t)
 	for _, cmd := range []string{"python3", "node"} {
@@ -52,6 +52,9 @@ func serve(t *testing.T, key string) *nimbus {
 	}
 	ctx := t.Context()
 	env := map[string]string{"NIMBUS_API_KEY": key, "NIMBUS_SANDBOX_WARM": "0", "NIMBUS_SANDBOX_PRESTART": "0"}
+	for i := 0; i+1 < len(settings); i += 2 {
+		env[settings[i]] = settings[i+1]
+	}
 	lookup := func(k string) (string, bool) {
 		if v, ok := env[k]; ok {
 			return v, v != ""
@@ -221,3 +224,5 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func readCloser(b []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }
