@@ -94,8 +94,8 @@ type Config struct {
 	// The Lambda API's ARNs (arn:aws:lambda:{region}:{account}:function:…)
 	// name this region and account id: NIMBUS_LAMBDA_REGION (us-east-1)
 	// and NIMBUS_LAMBDA_ACCOUNT (000000000000, twelve digits). ARNs of
-	// another region or account name no function here. Signatures may be
-	// scoped to any region.
+	// another region or account name no function here, and requests must
+	// be signed for this region.
 	LambdaRegion, LambdaAccount string
 
 	// Lookup reads a setting as Load did: the environment, then the .env

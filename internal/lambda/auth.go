@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -53,15 +54,39 @@ const (
 	service         = "lambda"
 )
 
-// newSigner is the SDK's signer, new for each signature: it caches the
-// keys it derives by access key id, region and day, not by secret, so a
-// shared one would go on accepting a secret that has changed under the
-// same id.
-func newSigner() *v4.Signer { return v4.NewSigner() }
+// signers holds one SDK signer per key id and secret. The signer caches
+// the keys it derives (by key id, region and day, not by secret): one
+// signer per secret keeps a changed secret from being served the old
+// key, and, signatures being scoped to the server's region only, its
+// cache stays one entry.
+type signers struct {
+	mu sync.Mutex
+	m  map[string]*v4.Signer
+}
+
+// maxSigners bounds the signers kept: past it they are dropped and made
+// again.
+const maxSigners = 1024
+
+func (s *signers) get(c aws.Credentials) *v4.Signer {
+	k := c.AccessKeyID + "\x00" + c.SecretAccessKey
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.m[k]; ok {
+		return v
+	}
+	if s.m == nil || len(s.m) >= maxSigners {
+		s.m = map[string]*v4.Signer{}
+	}
+	v := v4.NewSigner()
+	s.m[k] = v
+	return v
+}
 
 // verifier is a request's signature as it claims to be, read before its
 // body: checked against the body by verify.
 type verifier struct {
+	signer        *v4.Signer
 	creds         aws.Credentials
 	region        string
 	at            time.Time
@@ -118,6 +143,9 @@ func (h *Handler) parseSignature(r *http.Request) (*verifier, error) {
 	if len(scope) != 5 || scope[3] != service || scope[4] != "aws4_request" {
 		return nil, signatureError("IncompleteSignatureException", fmt.Sprintf("Credential %q is not {access key id}/{date}/{region}/lambda/aws4_request", credential))
 	}
+	if scope[2] != h.cfg.Region {
+		return nil, signatureError("InvalidSignatureException", fmt.Sprintf("Credential should be scoped to a valid region, not '%s': this server's region is '%s' (NIMBUS_LAMBDA_REGION); sign for it (--region with the aws CLI)", scope[2], h.cfg.Region))
+	}
 	secret, ok := h.cfg.Credentials.Secret(r.Context(), scope[0])
 	if !ok {
 		return nil, signatureError("UnrecognizedClientException", "The security token included in the request is invalid.")
@@ -140,6 +168,7 @@ func (h *Handler) parseSignature(r *http.Request) (*verifier, error) {
 			date, now.Add(-MaxClockSkew).Format(amzDateFormat), now.Format(amzDateFormat), now.Add(MaxClockSkew).Format(amzDateFormat), now.Format(amzDateFormat)))
 	}
 	v.creds = aws.Credentials{AccessKeyID: scope[0], SecretAccessKey: secret}
+	v.signer = h.signers.get(v.creds)
 	v.region, v.at, v.signedHeaders = scope[2], at, strings.Split(signed, ";")
 	return v, nil
 }
@@ -184,7 +213,7 @@ func (v *verifier) sign(r *http.Request, payload string) (string, error) {
 		}
 	}
 	if !v.presigned {
-		err := newSigner().SignHTTP(r.Context(), v.creds, req, payload, service, v.region, v.at, noHoisting)
+		err := v.signer.SignHTTP(r.Context(), v.creds, req, payload, service, v.region, v.at, noHoisting)
 		if err != nil {
 			return "", err
 		}
@@ -194,7 +223,7 @@ func (v *verifier) sign(r *http.Request, payload string) (string, error) {
 	q := u.Query()
 	q.Del("X-Amz-Signature")
 	u.RawQuery = q.Encode()
-	signedURL, _, err := newSigner().PresignHTTP(r.Context(), v.creds, req, payload, service, v.region, v.at, noHoisting)
+	signedURL, _, err := v.signer.PresignHTTP(r.Context(), v.creds, req, payload, service, v.region, v.at, noHoisting)
 	if err != nil {
 		return "", err
 	}
@@ -229,6 +258,7 @@ func (h *Handler) presign(r *http.Request, path string, ttl time.Duration) (stri
 	if err != nil {
 		return "", err
 	}
-	signed, _, err := newSigner().PresignHTTP(r.Context(), aws.Credentials{AccessKeyID: id, SecretAccessKey: secret}, req, unsignedPayload, service, h.cfg.Region, time.Now())
+	creds := aws.Credentials{AccessKeyID: id, SecretAccessKey: secret}
+	signed, _, err := h.signers.get(creds).PresignHTTP(r.Context(), creds, req, unsignedPayload, service, h.cfg.Region, time.Now())
 	return signed, err
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/smithy-go"
 )
@@ -82,6 +83,8 @@ func TestSigV4(t *testing.T) {
 		{"unsigned", n.client("", ""), "MissingAuthenticationTokenException"},
 		{"wrong secret", n.client("nimbus", "not-the-key"), "InvalidSignatureException"},
 		{"unknown key id", n.client("AKIAIOSFODNN7EXAMPLE", key), "UnrecognizedClientException"},
+		{"another region", awslambda.New(awslambda.Options{Region: "eu-west-1", BaseEndpoint: aws.String(n.url), RetryMaxAttempts: 1,
+			Credentials: credentials.NewStaticCredentialsProvider("nimbus", key, "")}), "InvalidSignatureException"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := tc.c.GetFunction(ctx, get)

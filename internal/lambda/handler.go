@@ -87,10 +87,11 @@ type Config struct {
 
 // Handler serves the Lambda API.
 type Handler struct {
-	cfg  Config
-	log  *slog.Logger
-	arns arns
-	mux  *http.ServeMux
+	cfg     Config
+	log     *slog.Logger
+	arns    arns
+	mux     *http.ServeMux
+	signers signers
 }
 
 // New builds a Handler.
