@@ -15,6 +15,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/nimbusfaas/nimbus/internal/fn"
 )
 
 // Credentials maps an access key id to its secret access key: who may
@@ -238,13 +240,14 @@ func (v *verifier) sign(r *http.Request, payload string) (string, error) {
 // those the client did, where it sent them.
 func noHoisting(o *v4.SignerOptions) { o.DisableHeaderHoisting = true }
 
-// presign makes a URL to path on r's host that GET may fetch for ttl
-// without other credentials: signed with the key id r was signed with,
-// or APIKeyID.
-func (h *Handler) presign(r *http.Request, path string, ttl time.Duration) (string, error) {
-	base := "http://" + r.Host + path
+// presign makes a URL to path with query on r's host that GET may fetch
+// for ttl without other credentials: signed with the key id r was signed
+// with, or APIKeyID.
+func (h *Handler) presign(r *http.Request, path string, query url.Values, ttl time.Duration) (string, error) {
+	u := &url.URL{Scheme: scheme(r), Host: r.Host, Path: path}
 	if h.cfg.Credentials == nil {
-		return base, nil
+		u.RawQuery = query.Encode()
+		return u.String(), nil
 	}
 	id := APIKeyID
 	if v, err := h.parseSignature(r); err == nil {
@@ -252,9 +255,15 @@ func (h *Handler) presign(r *http.Request, path string, ttl time.Duration) (stri
 	}
 	secret, ok := h.cfg.Credentials.Secret(r.Context(), id)
 	if !ok {
-		return base, nil
+		return "", fmt.Errorf("no secret for key %q to sign a link with: %w", id, fn.ErrUnavailable)
 	}
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, base+"?X-Amz-Expires="+strconv.Itoa(int(ttl/time.Second)), nil)
+	q := url.Values{}
+	for k, v := range query {
+		q[k] = v
+	}
+	q.Set("X-Amz-Expires", strconv.Itoa(int(ttl/time.Second)))
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, u.String(), nil)
 	if err != nil {
 		return "", err
 	}

@@ -212,11 +212,11 @@ func (h *Handler) getFunction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	path := "/2015-03-31/functions/" + url.PathEscape(f.Name) + "/code"
+	query := url.Values{}
 	if f.Version > 0 {
-		path += "?Qualifier=" + f.VersionName()
+		query.Set("Qualifier", f.VersionName())
 	}
-	loc, err := h.presign(r, path, codeLinkTTL)
+	loc, err := h.presign(r, "/2015-03-31/functions/"+f.Name+"/code", query, codeLinkTTL)
 	if err != nil {
 		writeError(w, err)
 		return

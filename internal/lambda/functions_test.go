@@ -131,6 +131,9 @@ func functionLifecycle(t *testing.T, n *nimbus, c *awslambda.Client) {
 		t.Errorf("after UpdateFunctionConfiguration the function says %q", ans.Answer)
 	}
 
+	if _, err := c.PublishVersion(ctx, &awslambda.PublishVersionInput{FunctionName: aws.String("life")}); err != nil {
+		t.Fatal(err)
+	}
 	code, err := c.UpdateFunctionCode(ctx, &awslambda.UpdateFunctionCodeInput{FunctionName: aws.String("life"),
 		ZipFile: zipOf(t, map[string]string{"app.py": "def handler(event, context):\n    return {'answer': 'new code'}\n"})})
 	if err != nil || aws.ToString(code.CodeSha256) == aws.ToString(out.CodeSha256) {
@@ -139,6 +142,16 @@ func functionLifecycle(t *testing.T, n *nimbus, c *awslambda.Client) {
 	invoke(t, c, &awslambda.InvokeInput{FunctionName: aws.String("life")}, &ans)
 	if ans.Answer != "new code" {
 		t.Errorf("after UpdateFunctionCode the function says %q", ans.Answer)
+	}
+	// A version's Code.Location is that version's code.
+	for q, want := range map[string]string{"1": "asked to fail", "$LATEST": "new code"} {
+		got, err := c.GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String("life"), Qualifier: aws.String(q)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if src := appSource(t, aws.ToString(got.Code.Location)); !strings.Contains(src, want) {
+			t.Errorf("GetFunction %s: Code.Location has app.py %q, want it to say %q", q, src, want)
+		}
 	}
 	_, err = c.UpdateFunctionCode(ctx, &awslambda.UpdateFunctionCodeInput{FunctionName: aws.String("life"), S3Bucket: aws.String("b"), S3Key: aws.String("k")})
 	wantError[*types.InvalidParameterValueException](t, "UpdateFunctionCode from S3", err)
@@ -289,4 +302,29 @@ func TestOneFunctionTwoAPIs(t *testing.T) {
 		Role: aws.String("r"), Handler: aws.String("app.handler"), Code: &types.FunctionCode{ZipFile: zipOf(t, map[string]string{"app.py": pyEcho})},
 		Layers: []string{"arn:aws:lambda:us-east-1:000000000000:layer:my-layer:3"}})
 	wantError[*types.InvalidParameterValueException](t, "CreateFunction with a layer that is not Nimbus's", err)
+}
+
+// appSource downloads the zip at url and returns its app.py.
+func appSource(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := zr.Open("app.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	src, _ := io.ReadAll(f)
+	return string(src)
 }
