@@ -43,6 +43,20 @@ func versionsAndAliases(t *testing.T, c *awslambda.Client) {
 		t.Errorf("ListVersionsByFunction: %v", versions)
 	}
 
+	all, err := c.ListFunctions(ctx, &awslambda.ListFunctionsInput{FunctionVersion: types.FunctionVersionAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var arns []string
+	for _, f := range all.Functions {
+		if aws.ToString(f.FunctionName) == "ver" {
+			arns = append(arns, aws.ToString(f.FunctionArn))
+		}
+	}
+	if len(arns) != 3 || arns[0] != fnARN || arns[1] != fnARN+":1" || arns[2] != fnARN+":2" {
+		t.Errorf("ListFunctions FunctionVersion=ALL: %v", arns)
+	}
+
 	a, err := c.CreateAlias(ctx, &awslambda.CreateAliasInput{FunctionName: aws.String("ver"), Name: aws.String("live"), FunctionVersion: aws.String("1"), Description: aws.String("prod")})
 	if err != nil || aws.ToString(a.AliasArn) != fnARN+":live" || aws.ToString(a.FunctionVersion) != "1" {
 		t.Fatalf("CreateAlias: %+v, %v", a, err)
@@ -142,6 +156,13 @@ func versionsAndAliases(t *testing.T, c *awslambda.Client) {
 	}
 	_, err = c.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("ver:1")})
 	wantError[*types.ResourceNotFoundException](t, "Invoke of a deleted version", err)
+
+	// Code changed and published at once.
+	up3, err := c.UpdateFunctionCode(ctx, &awslambda.UpdateFunctionCodeInput{FunctionName: aws.String("ver"), Publish: true,
+		ZipFile: zipOf(t, map[string]string{"app.py": pyEcho + "\n# v3\n"})})
+	if err != nil || aws.ToString(up3.Version) != "3" || aws.ToString(up3.FunctionArn) != fnARN+":3" {
+		t.Errorf("UpdateFunctionCode with Publish: %+v, %v", up3, err)
+	}
 
 	// Created and published at once.
 	pub, err := c.CreateFunction(ctx, &awslambda.CreateFunctionInput{FunctionName: aws.String("pub"), Runtime: types.RuntimePython312, Publish: true,
