@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -163,9 +165,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.bodyLimit(r)))
+	limit := h.bodyLimit(r)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		err = tooLarge(fmt.Sprintf("Request must be smaller than %d bytes for this operation", limit))
+	}
 	if err != nil {
-		writeError(w, tooLarge("the request body is larger than this operation takes: "+err.Error()))
+		writeError(w, err)
 		return
 	}
 	if v != nil {

@@ -286,11 +286,14 @@ func (h *Handler) accountSettings(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	var total int64
+	// Nimbus has no account-wide limit of calls at once: each function's
+	// is maxInstances × concurrency, and their sum is the server's.
+	var total, concurrent int64
 	for _, f := range fns {
 		if f.CodeInfo != nil {
 			total += f.CodeInfo.Size
 		}
+		concurrent += int64(max(f.MaxInstances, 1) * max(f.Concurrency, 1))
 	}
 	l := h.cfg.Functions.Limits()
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -298,8 +301,8 @@ func (h *Handler) accountSettings(w http.ResponseWriter, r *http.Request) {
 			"TotalCodeSize":                  0, // no limit but the disk's
 			"CodeSizeZipped":                 l.ArchiveBytes,
 			"CodeSizeUnzipped":               l.UnpackedBytes,
-			"ConcurrentExecutions":           fn.MaxConcurrency,
-			"UnreservedConcurrentExecutions": fn.MaxConcurrency,
+			"ConcurrentExecutions":           concurrent,
+			"UnreservedConcurrentExecutions": concurrent,
 		},
 		"AccountUsage": map[string]int64{"TotalCodeSize": total, "FunctionCount": int64(len(fns))},
 	})
