@@ -114,11 +114,13 @@ func invocations(t *testing.T, n *nimbus, c *awslambda.Client) {
 	wantError[*types.RequestTooLargeException](t, "Invoke with 7 MB", err)
 }
 
-// TestTooManyRequests: a call that finds the function at its instance
-// limit for longer than the queue timeout is refused with Lambda's
-// throttling error and Retry-After.
-func TestTooManyRequests(t *testing.T) {
-	n := serve(t, "", "NIMBUS_QUEUE_TIMEOUT", "300ms")
+// TestTooManyRequestsAndServiceException: a call that finds the function
+// at its instance limit for longer than the queue timeout is refused with
+// Lambda's throttling error and Retry-After; a call whose driver is not
+// available (a docker function, no daemon at DOCKER_HOST) with
+// ServiceException.
+func TestTooManyRequestsAndServiceException(t *testing.T) {
+	n := serve(t, "", "NIMBUS_QUEUE_TIMEOUT", "300ms", "DOCKER_HOST", "unix:///nonexistent/docker.sock")
 	c := n.signed()
 	ctx := t.Context()
 	if _, err := c.CreateFunction(ctx, &awslambda.CreateFunctionInput{FunctionName: aws.String("busy"), Runtime: types.RuntimePython312,
@@ -145,5 +147,14 @@ func TestTooManyRequests(t *testing.T) {
 	})
 	if aws.ToString(throttled.RetryAfterSeconds) != "1" {
 		t.Errorf("Retry-After %q", aws.ToString(throttled.RetryAfterSeconds))
+	}
+
+	create(t, c, "dockerless", nil)
+	if st := n.api("PUT", "/api/functions/dockerless", map[string]any{"driver": "docker"}, nil); st != http.StatusOK {
+		t.Fatalf("driver docker: %d", st)
+	}
+	_, err := c.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("dockerless")})
+	if e := wantError[*types.ServiceException](t, "Invoke of a function whose driver is unavailable", err); !strings.Contains(e.ErrorMessage(), "docker") {
+		t.Errorf("ServiceException %q does not say what is unavailable", e.ErrorMessage())
 	}
 }
