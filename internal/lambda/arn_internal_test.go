@@ -46,10 +46,7 @@ func TestParseFunction(t *testing.T) {
 
 var errInvalid = errors.New("invalid parameter")
 
-func isInvalidParameter(err error) bool {
-	var ae *awsError
-	return errors.As(err, &ae) && ae.Type == "InvalidParameterValueException"
-}
+func isInvalidParameter(err error) bool { return errors.Is(err, fn.ErrInvalid) }
 
 func TestParseLayer(t *testing.T) {
 	a := arns{region: "us-east-1", account: "000000000000"}

@@ -19,18 +19,28 @@ type awsError struct {
 
 func (e *awsError) Error() string { return e.Type + ": " + e.Message }
 
-// Errors the handlers raise by name; the domain's sentinels are mapped in
-// writeError.
+// said is an error of the domain (its sentinel) in Lambda's words:
+// writeError maps it by the sentinel and shows only the words.
+type said struct {
+	msg      string
+	sentinel error
+}
+
+func (e *said) Error() string { return e.msg }
+func (e *said) Unwrap() error { return e.sentinel }
+
+// notFound says, in Lambda's words, that what a request names does not
+// exist.
+func notFound(what, arn string) error { return &said{what + " not found: " + arn, fn.ErrNotFound} }
+
+func conflict(msg string) error         { return &said{msg, fn.ErrConflict} }
+func invalidParameter(msg string) error { return &said{msg, fn.ErrInvalid} }
+func tooLarge(msg string) error         { return &said{msg, fn.ErrTooLarge} }
+
+// invalidContent is a body or header that is not what Lambda takes: an
+// error of the protocol, with no domain sentinel.
 func invalidContent(msg string) error {
 	return &awsError{Type: "InvalidRequestContentException", Status: http.StatusBadRequest, Message: msg}
-}
-
-func invalidParameter(msg string) error {
-	return &awsError{Type: "InvalidParameterValueException", Status: http.StatusBadRequest, Message: msg}
-}
-
-func tooLarge(msg string) error {
-	return &awsError{Type: "RequestTooLargeException", Status: http.StatusRequestEntityTooLarge, Message: msg}
 }
 
 // errorBody is Lambda's error JSON. The SDK reads "Message" for some
@@ -80,15 +90,6 @@ func writeError(w http.ResponseWriter, err error) {
 	w.WriteHeader(ae.Status)
 	_ = json.NewEncoder(w).Encode(errorBody{Type: typ, Message: ae.Message, Message2: ae.Message, Reason: reason})
 }
-
-// notFoundError says, in Lambda's words, that what a request names does
-// not exist; it is an fn.ErrNotFound.
-type notFoundError struct{ what, arn string }
-
-func (e *notFoundError) Error() string { return e.what + " not found: " + e.arn }
-func (e *notFoundError) Unwrap() error { return fn.ErrNotFound }
-
-func notFound(what, arn string) error { return &notFoundError{what: what, arn: arn} }
 
 // WriteForbidden answers a request refused before it reached the
 // Handler (another site's Host or Origin) in Lambda's error shape.

@@ -37,6 +37,9 @@ func TestWriteError(t *testing.T) {
 		{fmt.Errorf("no driver: %w", fn.ErrUnavailable), 500, "ServiceException", "Service"},
 		{fmt.Errorf("open /var/lib/nimbus/x: disk full"), 500, "ServiceException", "Service"},
 		{invalidContent("bad json"), 400, "InvalidRequestContentException", "User"},
+		{notFound("Function", "arn:aws:lambda:us-east-1:000000000000:function:x"), 404, "ResourceNotFoundException", "User"},
+		{conflict("Function already exist: x"), 409, "ResourceConflictException", "User"},
+		{tooLarge("Request must be smaller than 6291456 bytes"), 413, "RequestTooLargeException", "User"},
 	} {
 		w := httptest.NewRecorder()
 		writeError(w, tc.err)

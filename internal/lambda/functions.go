@@ -95,7 +95,7 @@ func (h *Handler) createFunction(w http.ResponseWriter, r *http.Request) {
 	}
 	if f, err = h.cfg.Functions.Create(r.Context(), f); err != nil {
 		if errors.Is(err, fn.ErrConflict) {
-			err = &awsError{Type: "ResourceConflictException", Status: http.StatusConflict, Message: "Function already exist: " + req.FunctionName}
+			err = conflict("Function already exist: " + req.FunctionName)
 		}
 		writeError(w, err)
 		return
@@ -177,8 +177,8 @@ func (h *Handler) lookup(ctx context.Context, name, qualifier string) (f *fn.Fun
 
 // orNotFound says what a request named was not found, as Lambda says it.
 func (h *Handler) orNotFound(err error, name, qualifier string) error {
-	var nf *notFoundError
-	if errors.Is(err, fn.ErrNotFound) && !errors.As(err, &nf) {
+	var s *said
+	if errors.Is(err, fn.ErrNotFound) && !errors.As(err, &s) {
 		return notFound("Function", h.arns.qualified(name, qualifier))
 	}
 	return err

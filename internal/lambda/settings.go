@@ -69,8 +69,7 @@ func (h *Handler) createURLConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	f, _, err := h.cfg.Functions.Update(r.Context(), name, func(f *fn.Function) error {
 		if f.URL != nil && f.URL.Enabled {
-			return &awsError{Type: "ResourceConflictException", Status: http.StatusConflict,
-				Message: fmt.Sprintf("Failed to create function url config for [functionArn = %s]. Error message:  FunctionUrlConfig exists for this Lambda function", h.arns.function(f.Name))}
+			return conflict(fmt.Sprintf("Failed to create function url config for [functionArn = %s]. Error message:  FunctionUrlConfig exists for this Lambda function", h.arns.function(f.Name)))
 		}
 		f.URL = u
 		return nil
@@ -242,8 +241,7 @@ func (h *Handler) destination(_ context.Context, d *destination) (*fn.Destinatio
 		return nil, invalidParameter(fmt.Sprintf("destination %q: Nimbus sends async outcomes to a function (its ARN) or an http(s) URL; it has no SQS, SNS, S3 or EventBridge", s))
 	}
 	name, qualifier, err := h.arns.parseFunction(s)
-	var nf *notFoundError
-	if errors.As(err, &nf) {
+	if errors.Is(err, fn.ErrNotFound) {
 		return nil, invalidParameter(fmt.Sprintf("destination %q is not a function of this server's region and account", s))
 	}
 	if err != nil {

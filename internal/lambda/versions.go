@@ -174,8 +174,8 @@ func (h *Handler) getAlias(w http.ResponseWriter, r *http.Request) {
 // aliasNotFound is err as Lambda says it: which of the function or the
 // alias r names is missing.
 func (h *Handler) aliasNotFound(r *http.Request, err error, name string) error {
-	var nf *notFoundError
-	if !errors.Is(err, fn.ErrNotFound) || errors.As(err, &nf) {
+	var s *said
+	if !errors.Is(err, fn.ErrNotFound) || errors.As(err, &s) {
 		return err
 	}
 	if _, ferr := h.cfg.Functions.Get(r.Context(), name); ferr != nil {
