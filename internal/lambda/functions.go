@@ -344,6 +344,7 @@ func orEmpty[T any](s []T) []T {
 // body: what it holds changes, the rest stays.
 type changeRequest struct {
 	codeRequest
+	DryRun      bool
 	Publish     bool
 	RevisionId  string
 	Handler     *string
@@ -358,6 +359,11 @@ type changeRequest struct {
 // updateCode serves UpdateFunctionCode.
 func (h *Handler) updateCode(w http.ResponseWriter, r *http.Request) {
 	h.update(w, r, func(req *changeRequest, f *fn.Function) error {
+		if req.DryRun {
+			// Nimbus cannot check code without storing it: better refused
+			// than applied.
+			return invalidParameter("DryRun is not supported by Nimbus: send the code without it")
+		}
 		zip, err := req.zip()
 		if err != nil {
 			return err

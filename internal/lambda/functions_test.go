@@ -153,6 +153,13 @@ func functionLifecycle(t *testing.T, n *nimbus, c *awslambda.Client) {
 			t.Errorf("GetFunction %s: Code.Location has app.py %q, want it to say %q", q, src, want)
 		}
 	}
+	_, err = c.UpdateFunctionCode(ctx, &awslambda.UpdateFunctionCodeInput{FunctionName: aws.String("life"), DryRun: true,
+		ZipFile: zipOf(t, map[string]string{"app.py": "def handler(event, context):\n    return {'answer': 'dry'}\n"})})
+	wantError[*types.InvalidParameterValueException](t, "UpdateFunctionCode with DryRun", err)
+	invoke(t, c, &awslambda.InvokeInput{FunctionName: aws.String("life")}, &ans)
+	if ans.Answer != "new code" {
+		t.Errorf("after a refused DryRun the function says %q", ans.Answer)
+	}
 	_, err = c.UpdateFunctionCode(ctx, &awslambda.UpdateFunctionCodeInput{FunctionName: aws.String("life"), S3Bucket: aws.String("b"), S3Key: aws.String("k")})
 	wantError[*types.InvalidParameterValueException](t, "UpdateFunctionCode from S3", err)
 
