@@ -33,9 +33,9 @@ func benchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "measure latency, cold starts, throughput, memory and deploys",
 		Long: `Measures warm-call latency, cold starts, throughput, calls through a
-function URL, async calls (accepted calls/s, time to the 202, end-to-end
-throughput), idle memory, deploys with cached dependencies and cold starts
-with a 20 MB layer, against --url
+function URL, Invoke through the Lambda API, async calls (accepted
+calls/s, time to the 202, end-to-end throughput), idle memory, deploys
+with cached dependencies and cold starts with a 20 MB layer, against --url
 or against a Nimbus it starts in this process with a fresh data directory,
 and prints a table. Against --url, the deploy scenario runs only with
 --pip-find-links.`,

@@ -70,23 +70,26 @@ func TestRoutesAnswerNotFoundAndMethodNotAllowed(t *testing.T) {
 		code                       string // JSON error code; "" for none
 		allow                      string
 		contentType                string // prefix
+		lambdaType                 string // the Lambda API's X-Amzn-ErrorType
 	}{
-		{"Lambda API path from a client", "GET", "/2015-03-31/functions", "", 404, "not_found", "", "application/json"},
-		{"Lambda API path, POST", "POST", "/2015-03-31/functions/f/invocations", "application/json", 404, "not_found", "", "application/json"},
-		{"unknown path from curl", "GET", "/favicon.ico", "*/*", 404, "not_found", "", "application/json"},
-		{"unknown page from a browser", "GET", "/settings", browserAccept, 404, "", "", "text/html"},
-		{"unknown /api route", "GET", "/api/nothing", browserAccept, 404, "not_found", "", "application/json"},
-		{"/api itself", "GET", "/api", "", 404, "not_found", "", "application/json"},
-		{"wrong method on a collection", "DELETE", "/api/functions", "", 405, "method_not_allowed", "GET, HEAD, POST", "application/json"},
-		{"wrong method on a function", "PATCH", "/api/functions/f", "", 405, "method_not_allowed", "GET, HEAD, PUT, DELETE", "application/json"},
-		{"GET of invoke", "GET", "/api/executions/f", "", 405, "method_not_allowed", "POST", "application/json"},
-		{"wrong method on healthz", "POST", "/healthz", "", 405, "method_not_allowed", "GET, HEAD", "application/json"},
-		{"the UI", "GET", "/", browserAccept, 200, "", "", "text/html"},
-		{"the UI from curl", "GET", "/", "*/*", 200, "", "", "text/html"},
-		{"a UI file", "GET", "/app.js", "*/*", 200, "", "", "text/javascript"},
-		{"a UI stylesheet", "GET", "/app.css", "text/css,*/*;q=0.1", 200, "", "", "text/css"},
-		{"POST to the UI", "POST", "/", "", 405, "", "GET, HEAD", ""},
-		{"health", "GET", "/healthz", "", 200, "", "", "application/json"},
+		{"Lambda API from a client", "GET", "/2015-03-31/functions", "", 200, "", "", "application/json", ""},
+		{"Lambda API, an unknown function", "POST", "/2015-03-31/functions/f/invocations", "application/json", 404, "", "", "application/json", "ResourceNotFoundException"},
+		{"Lambda API, no such operation", "GET", "/2015-03-31/nothing", browserAccept, 404, "", "", "application/json", "UnknownOperationException"},
+		{"Lambda API, wrong method", "PATCH", "/2015-03-31/functions/f", "", 404, "", "", "application/json", "UnknownOperationException"},
+		{"unknown path from curl", "GET", "/favicon.ico", "*/*", 404, "not_found", "", "application/json", ""},
+		{"unknown page from a browser", "GET", "/settings", browserAccept, 404, "", "", "text/html", ""},
+		{"unknown /api route", "GET", "/api/nothing", browserAccept, 404, "not_found", "", "application/json", ""},
+		{"/api itself", "GET", "/api", "", 404, "not_found", "", "application/json", ""},
+		{"wrong method on a collection", "DELETE", "/api/functions", "", 405, "method_not_allowed", "GET, HEAD, POST", "application/json", ""},
+		{"wrong method on a function", "PATCH", "/api/functions/f", "", 405, "method_not_allowed", "GET, HEAD, PUT, DELETE", "application/json", ""},
+		{"GET of invoke", "GET", "/api/executions/f", "", 405, "method_not_allowed", "POST", "application/json", ""},
+		{"wrong method on healthz", "POST", "/healthz", "", 405, "method_not_allowed", "GET, HEAD", "application/json", ""},
+		{"the UI", "GET", "/", browserAccept, 200, "", "", "text/html", ""},
+		{"the UI from curl", "GET", "/", "*/*", 200, "", "", "text/html", ""},
+		{"a UI file", "GET", "/app.js", "*/*", 200, "", "", "text/javascript", ""},
+		{"a UI stylesheet", "GET", "/app.css", "text/css,*/*;q=0.1", 200, "", "", "text/css", ""},
+		{"POST to the UI", "POST", "/", "", 405, "", "GET, HEAD", "", ""},
+		{"health", "GET", "/healthz", "", 200, "", "", "application/json", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hdr := map[string]string{"Content-Type": "application/json"}
@@ -101,6 +104,9 @@ func TestRoutesAnswerNotFoundAndMethodNotAllowed(t *testing.T) {
 				if c := errorCode(t, body); c != tc.code {
 					t.Errorf("error code %q, want %q", c, tc.code)
 				}
+			}
+			if got := resp.Header.Get("X-Amzn-ErrorType"); got != tc.lambdaType {
+				t.Errorf("X-Amzn-ErrorType %q, want %q", got, tc.lambdaType)
 			}
 			if got := resp.Header.Get("Allow"); got != tc.allow {
 				t.Errorf("Allow %q, want %q", got, tc.allow)

@@ -21,6 +21,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/engine"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/functions"
+	"github.com/nimbusfaas/nimbus/internal/lambda"
 	"github.com/nimbusfaas/nimbus/internal/metrics"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/store"
@@ -65,6 +66,10 @@ type Config struct {
 	UI UI
 	// Async queues async calls; nil: they answer 503.
 	Async *async.Queue
+	// LambdaRegion and LambdaAccount are the region and account id of
+	// the Lambda API's ARNs (lambda.DefaultRegion, lambda.DefaultAccount
+	// when empty).
+	LambdaRegion, LambdaAccount string
 }
 
 // UI is the web interface: it answers the paths it has; the server answers
@@ -81,7 +86,8 @@ type Server struct {
 	mux     *http.ServeMux
 	started time.Time
 	host    *metrics.Host
-	urls    *fnurl.Handler // function URLs, under /fn/
+	urls    *fnurl.Handler  // function URLs, under /fn/
+	lambda  *lambda.Handler // the Lambda API, under lambda.Prefixes
 
 	closing   chan struct{} // closed by CloseStreams
 	closeOnce sync.Once
@@ -116,6 +122,15 @@ func New(cfg Config) *Server {
 		closing: make(chan struct{}),
 	}
 	s.urls = fnurl.New(fnurl.Config{Functions: cfg.Functions, Engine: cfg.Engine, Keys: fnurl.APIKey(cfg.APIKey), Logger: cfg.Logger})
+	lcfg := lambda.Config{Functions: cfg.Functions, Engine: cfg.Engine, Region: cfg.LambdaRegion, Account: cfg.LambdaAccount,
+		MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger}
+	if cfg.APIKey != "" {
+		lcfg.Credentials = lambda.APIKey(cfg.APIKey)
+	}
+	if cfg.Async != nil {
+		lcfg.Queue = cfg.Async
+	}
+	s.lambda = lambda.New(lcfg)
 	s.mux.HandleFunc("GET /healthz", s.health)
 	s.mux.HandleFunc("GET /api/functions", s.listFunctions)
 	s.mux.HandleFunc("POST /api/functions", s.createFunction)
@@ -177,8 +192,18 @@ func (s *Server) CloseStreams() { s.closeOnce.Do(func() { close(s.closing) }) }
 // authenticates /api calls and /metrics, and routes them. Function URLs
 // (/fn/) only have their Host checked: they take any origin (their CORS
 // settings speak to browsers), any content type, and decide themselves
-// who may call them.
+// who may call them. The Lambda API has Host and Origin checked, then
+// checks its callers itself (SigV4 with the key; without one, its own
+// cross-site rule), and answers in Lambda's error shape.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if lambda.Serves(r.URL.Path) {
+		if err := s.checkSite(r); err != nil {
+			lambda.WriteForbidden(w, err)
+			return
+		}
+		s.lambda.ServeHTTP(w, r)
+		return
+	}
 	if strings.HasPrefix(r.URL.Path, fnurl.Prefix) {
 		if err := s.checkHost(r); err != nil {
 			writeError(w, err)

@@ -122,7 +122,7 @@ type step struct {
 // as their functions and layers do not change what the others measure.
 func (r *runner) steps() []step {
 	return []step{
-		{"warm", r.warmLatency}, {"throughput", r.throughput}, {"url", r.functionURL},
+		{"warm", r.warmLatency}, {"throughput", r.throughput}, {"url", r.functionURL}, {"lambda", r.lambdaInvoke},
 		{"async-accept", r.asyncAccept}, {"async-rate", r.asyncRate}, {"async-e2e", r.asyncEndToEnd},
 		{"cold", r.coldStarts}, {"memory", r.idleMemory}, {"deploy", r.deployCached}, {"layer", r.layerColdStart},
 	}

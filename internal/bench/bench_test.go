@@ -58,7 +58,7 @@ func TestBenchWithinTolerance(t *testing.T) {
 		runs = append(runs, rep)
 		// The trigger scenarios are not judged (no reference holds them:
 		// their targets are in docs/benchmarks.md), but they must run.
-		for _, want := range []string{"function URL/p50", "async accept c=16/calls/s", "async accept c=16/p99", "async end-to-end c=16/calls/s", "async accept 1000/s/p99", "async accept 5000/s/calls/s"} {
+		for _, want := range []string{"function URL/p50", "invoke via Lambda API/p50", "async accept c=16/calls/s", "async accept c=16/p99", "async end-to-end c=16/calls/s", "async accept 1000/s/p99", "async accept 5000/s/calls/s"} {
 			if !slices.ContainsFunc(rep.Results, func(r bench.Result) bool { return r.Scenario+"/"+r.Metric == want && r.Nimbus > 0 }) {
 				t.Errorf("no figure %q in the report", want)
 			}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -90,6 +91,13 @@ type Config struct {
 	NATSURL, NATSCreds, NATSUser string
 	NATSPassword                 string `json:"-"`
 
+	// The Lambda API's ARNs (arn:aws:lambda:{region}:{account}:function:…)
+	// name this region and account id: NIMBUS_LAMBDA_REGION (us-east-1)
+	// and NIMBUS_LAMBDA_ACCOUNT (000000000000, twelve digits). ARNs of
+	// another region or account name no function here, and requests must
+	// be signed for this region.
+	LambdaRegion, LambdaAccount string
+
 	// Lookup reads a setting as Load did: the environment, then the .env
 	// file. Drivers and runtimes read their own settings through it.
 	Lookup func(string) (string, bool) `json:"-"`
@@ -121,6 +129,8 @@ func Default() Config {
 		MaxArchiveFiles:   20000,
 		BuildTimeout:      10 * time.Minute,
 		BuildMemoryMB:     2048,
+		LambdaRegion:      "us-east-1",
+		LambdaAccount:     "000000000000",
 	}
 }
 
@@ -276,6 +286,14 @@ func Load(lookup func(string) (string, bool), envFile string, args []string) (Co
 	str("NIMBUS_NATS_USER", &c.NATSUser)
 	str("NIMBUS_NATS_PASSWORD", &c.NATSPassword)
 	errs = append(errs, checkNATS(c))
+	str("NIMBUS_LAMBDA_REGION", &c.LambdaRegion)
+	str("NIMBUS_LAMBDA_ACCOUNT", &c.LambdaAccount)
+	if !regionRE.MatchString(c.LambdaRegion) {
+		errs = append(errs, fmt.Errorf("NIMBUS_LAMBDA_REGION=%q: want a region name such as us-east-1", c.LambdaRegion))
+	}
+	if !accountRE.MatchString(c.LambdaAccount) {
+		errs = append(errs, fmt.Errorf("NIMBUS_LAMBDA_ACCOUNT=%q: want an account id of twelve digits", c.LambdaAccount))
+	}
 
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
@@ -294,6 +312,11 @@ func Load(lookup func(string) (string, bool), envFile string, args []string) (Co
 	}
 	return c, c.Check()
 }
+
+var (
+	regionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z0-9]+)+-[0-9]+$`)
+	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
+)
 
 // Check refuses settings that would be unsafe: a non-loopback bind without
 // an API key, unless Insecure.

@@ -268,3 +268,18 @@ func TestNATSSettings(t *testing.T) {
 		})
 	}
 }
+
+func TestLambdaSettings(t *testing.T) {
+	if c, err := config.Load(env(nil), "", nil); err != nil || c.LambdaRegion != "us-east-1" || c.LambdaAccount != "000000000000" {
+		t.Fatalf("defaults: %q %q, %v", c.LambdaRegion, c.LambdaAccount, err)
+	}
+	c, err := config.Load(env(map[string]string{"NIMBUS_LAMBDA_REGION": "eu-west-3", "NIMBUS_LAMBDA_ACCOUNT": "123456789012"}), "", nil)
+	if err != nil || c.LambdaRegion != "eu-west-3" || c.LambdaAccount != "123456789012" {
+		t.Fatalf("set: %q %q, %v", c.LambdaRegion, c.LambdaAccount, err)
+	}
+	for k, bad := range map[string]string{"NIMBUS_LAMBDA_REGION": "Mars:1", "NIMBUS_LAMBDA_ACCOUNT": "12345"} {
+		if _, err := config.Load(env(map[string]string{k: bad}), "", nil); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: err %v, want it named", k, bad, err)
+		}
+	}
+}

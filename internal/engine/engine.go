@@ -180,6 +180,9 @@ type Call struct {
 	// is shutting down) is not recorded as rejected: it waits in its
 	// queue, and InvokeCall returns the error without a record.
 	Attempt int
+	// ClientContext reaches the handler's context (runtime.Request); nil
+	// for none.
+	ClientContext json.RawMessage
 }
 
 // InvokeCall is Invoke with the execution's id and trigger given.
@@ -198,7 +201,7 @@ func (e *Engine) InvokeCall(ctx context.Context, f *fn.Function, c Call) (*fn.Ex
 	}
 	e.calls.Add(1)
 	defer e.calls.Add(-1)
-	err := e.invoke(ctx, f, ex)
+	err := e.invoke(ctx, f, ex, c.ClientContext)
 	ex.DurationMs = msSince(ex.StartedAt)
 	if err != nil {
 		ex.Status = fn.StatusRejected
@@ -215,7 +218,7 @@ func (e *Engine) InvokeCall(ctx context.Context, f *fn.Function, c Call) (*fn.Ex
 	return ex, err
 }
 
-func (e *Engine) invoke(ctx context.Context, f *fn.Function, ex *fn.Execution) error {
+func (e *Engine) invoke(ctx context.Context, f *fn.Function, ex *fn.Execution, clientContext json.RawMessage) error {
 	if e.closing.Load() {
 		return fmt.Errorf("server is shutting down: %w", fn.ErrUnavailable)
 	}
@@ -273,7 +276,9 @@ func (e *Engine) invoke(ctx context.Context, f *fn.Function, ex *fn.Execution) e
 		e.fail(ex, run, fmt.Errorf("thaw the instance: %w", err), f.Timeout)
 		return nil
 	}
-	resp, err := in.Invoke(run, driver.NewRequest(ex.ID, ex.Event, deadline.UnixMilli()))
+	req := driver.NewRequest(ex.ID, ex.Event, deadline.UnixMilli())
+	req.ClientContext = clientContext
+	resp, err := in.Invoke(run, req)
 	if err != nil {
 		p.release(in, false)
 		e.fail(ex, run, err, f.Timeout)

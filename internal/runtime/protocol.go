@@ -62,6 +62,11 @@ type Request struct {
 	ID         string          `json:"id"` // request id, the execution id
 	Event      json.RawMessage `json:"event"`
 	DeadlineMs int64           `json:"deadlineMs"` // Unix epoch milliseconds
+	// ClientContext is what the caller said of itself (Lambda's Invoke
+	// X-Amz-Client-Context, decoded: a JSON object with "client",
+	// "custom" and "env"); the shims hand it to the handler as
+	// context.client_context (Python) or context.clientContext (Node).
+	ClientContext json.RawMessage `json:"clientContext,omitempty"`
 }
 
 // Error is a structured handler or runtime error.

@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -324,6 +325,55 @@ func BenchmarkWarmInvoke(b *testing.B) {
 			// The worker's own CPU time per invocation: the shim's cost,
 			// without the pipe wake-ups and this side's work.
 			b.ReportMetric(float64((w.cpuTime()-cpu0).Nanoseconds())/float64(n), "worker-cpu-ns/op")
+		})
+	}
+}
+
+// TestClientContext: a request's clientContext (Lambda's Invoke
+// X-Amz-Client-Context) reaches the handler as context.client_context
+// (Python: client, custom and env attributes, as awslambdaric's) or
+// context.clientContext (Node: the object); a request without one leaves
+// it None / undefined.
+func TestClientContext(t *testing.T) {
+	cc := json.RawMessage(`{"client":{"installation_id":"i-1","app_title":"shop"},"custom":{"tenant":"t9"},"env":{"locale":"fr"}}`)
+	tests := []struct {
+		runtime, handler string
+		files            map[string]string
+	}{
+		{runtime.Python, "main.handler", map[string]string{"main.py": `
+def handler(event, context):
+    cc = context.client_context
+    if cc is None:
+        return None
+    return {"installation": cc.client.installation_id, "title": cc.client.app_title, "custom": cc.custom, "env": cc.env}
+`}},
+		{runtime.NodeJS, "index.handler", map[string]string{"index.js": `
+exports.handler = async (event, context) => {
+  const cc = context.clientContext;
+  if (cc === undefined) return null;
+  return { installation: cc.client.installation_id, title: cc.client.app_title, custom: cc.custom, env: cc.env };
+};
+`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.runtime, func(t *testing.T) {
+			w := startWorker(t, tc.runtime, tc.files, tc.handler).mustLoad()
+			req := runtime.Request{Type: runtime.TypeInvoke, ID: "with", Event: json.RawMessage(`{}`),
+				DeadlineMs: time.Now().Add(30 * time.Second).UnixMilli(), ClientContext: cc}
+			if err := runtime.WriteFrame(w.reqW, req); err != nil {
+				t.Fatal(err)
+			}
+			resp := w.read()
+			if resp.Error != nil {
+				t.Fatalf("handler failed: %+v", resp.Error)
+			}
+			want := `{"installation":"i-1","title":"shop","custom":{"tenant":"t9"},"env":{"locale":"fr"}}`
+			if !jsonEqual(t, resp.Result, []byte(want)) {
+				t.Errorf("with a client context: %s, want %s", resp.Result, want)
+			}
+			if got := w.result(map[string]any{}); string(got) != "null" {
+				t.Errorf("without a client context: %s, want null", got)
+			}
 		})
 	}
 }

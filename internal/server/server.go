@@ -232,6 +232,9 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		UI:           web.Handler(),
 		Async:        queue,
 
+		LambdaRegion:  cfg.LambdaRegion,
+		LambdaAccount: cfg.LambdaAccount,
+
 		BindHost:       cfg.Host,
 		AllowedHosts:   cfg.AllowedHosts,
 		AllowedOrigins: cfg.AllowedOrigins,

@@ -495,6 +495,8 @@ class Invocation {
   constructor(req) {
     this.id = typeof req.id === 'string' ? req.id : str(req.id ?? '');
     this.deadline = Number(req.deadlineMs) || 0;
+    // What the caller of Lambda's Invoke said of itself (X-Amz-Client-Context).
+    this.clientContext = req.clientContext !== null && typeof req.clientContext === 'object' ? req.clientContext : undefined;
     this.logs = new Logs(logLimit);
     this.done = false;
     this.waitingForEmptyLoop = false;
@@ -551,6 +553,7 @@ function makeContext(inv) {
     memoryLimitInMB: String(init.memoryLimitInMB || 0),
     invokedFunctionArn: arn,
     awsRequestId: inv.id,
+    clientContext: inv.clientContext,
     callbackWaitsForEmptyEventLoop: true,
     getRemainingTimeInMillis: () => Math.max(0, inv.deadline - Date.now()),
     done: (err, result) => (err !== null && err !== undefined ? inv.fail(err) : inv.succeed(result)),

@@ -287,6 +287,32 @@ class _LogStream(io.TextIOBase):
 # Context
 
 
+class _Client:
+    """The client part of a client context, as awslambdaric's."""
+
+    __slots__ = ("installation_id", "app_title", "app_version_name", "app_version_code", "app_package_name")
+
+    def __init__(self, c):
+        self.installation_id = c.get("installation_id")
+        self.app_title = c.get("app_title")
+        self.app_version_name = c.get("app_version_name")
+        self.app_version_code = c.get("app_version_code")
+        self.app_package_name = c.get("app_package_name")
+
+
+class ClientContext:
+    """What the caller of Lambda's Invoke said of itself
+    (X-Amz-Client-Context): context.client_context, as awslambdaric's."""
+
+    __slots__ = ("client", "custom", "env")
+
+    def __init__(self, cc):
+        client = cc.get("client")
+        self.client = _Client(client) if isinstance(client, dict) else None
+        self.custom = cc.get("custom")
+        self.env = cc.get("env")
+
+
 class LambdaContext:
     """The context object handed to the handler, as AWS Lambda's."""
 
@@ -621,6 +647,9 @@ def _invoke(fn, init_info, req, log_limit, result_limit):
     rid = req.get("id") or ""
     name, version, memory, arn = init_info
     ctx = LambdaContext(name, version, memory, arn, rid, req.get("deadlineMs") or 0)
+    cc = req.get("clientContext")
+    if isinstance(cc, dict):
+        ctx.client_context = ClientContext(cc)
     logs = _Logs(log_limit)
     _set_current(logs)
     try:
