@@ -57,7 +57,9 @@ func WithLogs(ctx context.Context, f LogFunc) context.Context {
 	return context.WithValue(ctx, logFuncKey{}, f)
 }
 
-func logsOf(ctx context.Context) LogFunc {
+// LogsOf is the LogFunc of a context from WithLogs, or nil: an instance
+// that does not speak through a Conn (a test's fake) streams to it.
+func LogsOf(ctx context.Context) LogFunc {
 	f, _ := ctx.Value(logFuncKey{}).(LogFunc)
 	return f
 }
@@ -200,7 +202,7 @@ func (c *Conn) Init(ctx context.Context, in runtime.Init) (logs string, err erro
 // stream the call's logs, and passes them on.
 func (c *Conn) Invoke(ctx context.Context, req *runtime.Request) (*runtime.Response, error) {
 	cl := &call{ch: make(chan *runtime.Response, 1)}
-	if f := logsOf(ctx); f != nil {
+	if f := LogsOf(ctx); f != nil {
 		r := *req
 		r.StreamLogs = true
 		req, cl.logs = &r, f

@@ -273,7 +273,12 @@ func (e *Engine) invoke(ctx context.Context, f *fn.Function, ex *fn.Execution) e
 		e.fail(ex, run, fmt.Errorf("thaw the instance: %w", err), f.Timeout)
 		return nil
 	}
-	resp, err := in.Invoke(run, driver.NewRequest(ex.ID, ex.Event, deadline.UnixMilli()))
+	call := run
+	if ev := e.cfg.Metrics.Events(); ev.WantsLogs(f.ID) {
+		// Someone follows f's logs live: the worker streams them.
+		call = driver.WithLogs(run, func(data string) { ev.PublishLog(f, ex.ID, data) })
+	}
+	resp, err := in.Invoke(call, driver.NewRequest(ex.ID, ex.Event, deadline.UnixMilli()))
 	if err != nil {
 		p.release(in, false)
 		e.fail(ex, run, err, f.Timeout)
