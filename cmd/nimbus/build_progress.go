@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/cli"
+)
+
+// buildProgress shows the builds of the functions deploy changes, from
+// the live stream's "build" events, while deploy waits for them (a create
+// or a code change answers once the build is done): on a terminal one
+// line rewritten in place with the build's last line, and a line when it
+// ends; otherwise a plain line per build line.
+type buildProgress struct {
+	w     io.Writer
+	tty   bool
+	names map[string]bool
+	p     cli.Painter
+
+	mu      sync.Mutex
+	pending bool            // a line is on the terminal, to be rewritten
+	printed map[string]bool // functions whose build printed a line
+}
+
+type buildEventData struct {
+	Function string `json:"function"`
+	State    string `json:"state"`
+	Line     string `json:"line"`
+}
+
+// followBuilds starts showing the builds of the functions named, and
+// returns what stops it. It waits (a few seconds at most) until the
+// server has subscribed it, so that no line of a build is missed; a
+// server that cannot stream leaves deploy without progress, not failed.
+func followBuilds(ctx context.Context, c *cli.Client, std stdio, p cli.Painter, names map[string]bool) (stop func()) {
+	f, ok := std.errOut.(*os.File)
+	bp := &buildProgress{w: std.errOut, tty: ok && isTerminal(f), names: names, p: p, printed: map[string]bool{}}
+	ctx, cancel := context.WithCancel(ctx)
+	subscribed := make(chan struct{})
+	done := make(chan struct{})
+	var once sync.Once
+	go func() {
+		defer close(done)
+		_ = c.Stream(ctx, cli.StreamOptions{}, func(ev cli.StreamEvent) error {
+			switch ev.Name {
+			case "metrics":
+				once.Do(func() { close(subscribed) })
+			case "build":
+				var b buildEventData
+				if json.Unmarshal(ev.Data, &b) == nil && bp.names[b.Function] {
+					bp.show(b)
+				}
+			}
+			return nil
+		})
+	}()
+	select {
+	case <-subscribed:
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
+	return func() {
+		cancel()
+		<-done
+		bp.mu.Lock()
+		if bp.pending {
+			fmt.Fprint(bp.w, "\r\x1b[K")
+		}
+		bp.mu.Unlock()
+	}
+}
+
+// show prints a build event. A build that printed nothing (code without
+// dependencies to install) shows nothing but a failure.
+func (bp *buildProgress) show(b buildEventData) {
+	bp.mu.Lock()
+	defer bp.mu.Unlock()
+	ended := b.State == "ready" || b.State == "failed"
+	if b.Line == "" && !ended || ended && b.State != "failed" && !bp.printed[b.Function] {
+		return
+	}
+	bp.printed[b.Function] = !ended
+	if !bp.tty {
+		switch {
+		case b.State == "failed":
+			fmt.Fprintf(bp.w, "build %s: failed: %s\n", b.Function, b.Line)
+		case ended:
+			fmt.Fprintf(bp.w, "build %s: %s\n", b.Function, b.State)
+		default:
+			fmt.Fprintf(bp.w, "build %s: %s\n", b.Function, b.Line)
+		}
+		return
+	}
+	fmt.Fprint(bp.w, "\r\x1b[K")
+	switch {
+	case b.State == "failed":
+		fmt.Fprintln(bp.w, bp.p.Paint("build of "+b.Function+" failed: "+b.Line, "red"))
+		bp.pending = false
+	case ended:
+		fmt.Fprintln(bp.w, bp.p.Paint("built "+b.Function, "green"))
+		bp.pending = false
+	default:
+		line := b.Line
+		if r := []rune(line); len(r) > 100 {
+			line = string(r[:99]) + "…"
+		}
+		fmt.Fprint(bp.w, bp.p.Paint("building "+b.Function+": ", "dim")+line)
+		bp.pending = true
+	}
+}
