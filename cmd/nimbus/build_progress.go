@@ -35,9 +35,9 @@ type buildEventData struct {
 }
 
 // followBuilds starts showing the builds of the functions named, and
-// returns what stops it. It waits (a few seconds at most) until the
-// server has subscribed it, so that no line of a build is missed; a
-// server that cannot stream leaves deploy without progress, not failed.
+// returns what stops it. It waits until the server has subscribed it (15
+// s at most), so that no line of a build is missed; a server that cannot
+// stream leaves deploy without progress, not failed.
 func followBuilds(ctx context.Context, c *cli.Client, std stdio, p cli.Painter, names map[string]bool) (stop func()) {
 	f, ok := std.errOut.(*os.File)
 	bp := &buildProgress{w: std.errOut, tty: ok && isTerminal(f), names: names, p: p, printed: map[string]bool{}}
@@ -63,7 +63,7 @@ func followBuilds(ctx context.Context, c *cli.Client, std stdio, p cli.Painter, 
 	select {
 	case <-subscribed:
 	case <-done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(15 * time.Second):
 	}
 	return func() {
 		cancel()
