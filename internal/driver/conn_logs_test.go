@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -185,5 +186,49 @@ func TestConnCapsAFloodOfLogFrames(t *testing.T) {
 	}
 	if next.String() != "ok\n" {
 		t.Fatalf("next call streamed %q", next.String())
+	}
+}
+
+// A flood of large log frames leaves the server's heap where it was: what
+// is over the call's limit is read and dropped, never kept. Another
+// worker's calls go on meanwhile.
+func TestConnLogFloodHoldsNoMemory(t *testing.T) {
+	flooded := newScriptedWorker(t, 0)
+	other := newScriptedWorker(t, 0)
+	var got sink
+	done := invokeAsync(driver.WithLogs(context.Background(), got.add), flooded.conn, "flood")
+	<-flooded.reqs
+
+	var before, after goruntime.MemStats
+	goruntime.GC()
+	goruntime.ReadMemStats(&before)
+	big := strings.Repeat("y", 1<<20)
+	const frames = 32 // 32 MiB through a 64 KiB budget
+	flooding := make(chan struct{})
+	go func() {
+		defer close(flooding)
+		for range frames {
+			flooded.send(t, &runtime.Response{Type: runtime.TypeLog, ID: "flood", Data: big})
+		}
+	}()
+	// The other worker's call is served while the flood goes on.
+	otherDone := invokeAsync(context.Background(), other.conn, "other")
+	<-other.reqs
+	other.send(t, &runtime.Response{Type: runtime.TypeResult, ID: "other", Result: json.RawMessage(`1`)})
+	if r := <-otherDone; r.err != nil {
+		t.Fatal(r.err)
+	}
+	<-flooding
+	flooded.send(t, &runtime.Response{Type: runtime.TypeResult, ID: "flood", Result: json.RawMessage(`1`)})
+	if r := <-done; r.err != nil {
+		t.Fatal(r.err)
+	}
+	goruntime.GC()
+	goruntime.ReadMemStats(&after)
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 16<<20 {
+		t.Fatalf("the heap grew by %d MiB over a %d MiB flood", grew>>20, frames)
+	}
+	if n := strings.Index(got.String(), "\n[nimbus: live logs truncated"); n != runtime.DefaultLogLimit {
+		t.Fatalf("%d bytes passed on before the note, want the %d-byte limit", n, runtime.DefaultLogLimit)
 	}
 }
