@@ -26,6 +26,8 @@ type buildProgress struct {
 	mu      sync.Mutex
 	pending bool            // a line is on the terminal, to be rewritten
 	printed map[string]bool // functions whose build printed a line
+	running map[string]bool // functions whose build began and has not ended
+	changed chan struct{}   // closed and replaced when running changes
 }
 
 type buildEventData struct {
@@ -40,7 +42,8 @@ type buildEventData struct {
 // stream leaves deploy without progress, not failed.
 func followBuilds(ctx context.Context, c *cli.Client, std stdio, p cli.Painter, names map[string]bool) (stop func()) {
 	f, ok := std.errOut.(*os.File)
-	bp := &buildProgress{w: std.errOut, tty: ok && isTerminal(f), names: names, p: p, printed: map[string]bool{}}
+	bp := &buildProgress{w: std.errOut, tty: ok && isTerminal(f), names: names, p: p, printed: map[string]bool{},
+		running: map[string]bool{}, changed: make(chan struct{})}
 	ctx, cancel := context.WithCancel(ctx)
 	subscribed := make(chan struct{})
 	done := make(chan struct{})
@@ -66,6 +69,9 @@ func followBuilds(ctx context.Context, c *cli.Client, std stdio, p cli.Painter, 
 	case <-time.After(15 * time.Second):
 	}
 	return func() {
+		// The end of a build reaches the stream about when deploy's
+		// call returns, maybe just after: wait for it a while.
+		bp.waitEnded(done, 15*time.Second)
 		cancel()
 		<-done
 		bp.mu.Lock()
@@ -82,6 +88,15 @@ func (bp *buildProgress) show(b buildEventData) {
 	bp.mu.Lock()
 	defer bp.mu.Unlock()
 	ended := b.State == "ready" || b.State == "failed"
+	if ended != !bp.running[b.Function] {
+		if ended {
+			delete(bp.running, b.Function)
+		} else {
+			bp.running[b.Function] = true
+		}
+		close(bp.changed)
+		bp.changed = make(chan struct{})
+	}
 	if b.Line == "" && !ended || ended && b.State != "failed" && !bp.printed[b.Function] {
 		return
 	}
@@ -112,5 +127,26 @@ func (bp *buildProgress) show(b buildEventData) {
 		}
 		fmt.Fprint(bp.w, bp.p.Paint("building "+b.Function+": ", "dim")+line)
 		bp.pending = true
+	}
+}
+
+// waitEnded waits until no build that began has yet to end, the stream
+// ends (done) or timeout passes.
+func (bp *buildProgress) waitEnded(done <-chan struct{}, timeout time.Duration) {
+	deadline := time.After(timeout)
+	for {
+		bp.mu.Lock()
+		n, changed := len(bp.running), bp.changed
+		bp.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-changed:
+		case <-done:
+			return
+		case <-deadline:
+			return
+		}
 	}
 }
