@@ -23,6 +23,7 @@ import (
 func topCmd(g *globals, std stdio) *cobra.Command {
 	var conn connFlags
 	var window time.Duration
+	var format string
 	cmd := &cobra.Command{
 		Use:   "top",
 		Short: "a live view of the functions by call rate, errors, p95 and instances",
@@ -31,9 +32,13 @@ errors over --window, p50 and p95 latency, instances (active and busy) and
 a sparkline of their calls. On a terminal it fills the screen and redraws
 at each snapshot of the server's live event stream (every second); q or
 Ctrl-C quits. When standard output is not a terminal it prints one table
-and exits.`,
+and exits; so does -o json|yaml, with {"system": GET /api/metrics/system,
+"functions": [GET /api/metrics/functions/ID of each, with its series]}.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
 			c, err := conn.client(std)
 			if err != nil {
 				return err
@@ -42,14 +47,21 @@ and exits.`,
 			defer stop()
 			p := g.painter(std)
 			out, ok := std.out.(*os.File)
-			if !ok || !isTerminal(out) {
-				_, sys, err := c.SystemMetrics(ctx, window, false)
+			if !ok || !isTerminal(out) || format != cli.FormatTable {
+				rawSys, sys, err := c.SystemMetrics(ctx, window, false)
 				if err != nil {
 					return err
 				}
-				_, rows, err := c.FunctionsMetrics(ctx, window, true)
+				raws, rows, err := c.FunctionsMetrics(ctx, window, true)
 				if err != nil {
 					return err
+				}
+				if format != cli.FormatTable {
+					raw, err := json.Marshal(map[string]any{"system": json.RawMessage(rawSys), "functions": raws})
+					if err != nil {
+						return err
+					}
+					return cli.WriteRaw(std.out, format, raw)
 				}
 				return cli.WriteTop(std.out, c.URL, time.Now(), sys, rows, p)
 			}
@@ -57,6 +69,7 @@ and exits.`,
 		},
 	}
 	conn.add(cmd.Flags())
+	formatFlag(cmd, &format)
 	cmd.Flags().DurationVar(&window, "window", time.Minute, "the window calls, errors and latency cover")
 	return cmd
 }

@@ -39,6 +39,7 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 		"replay":            {"replay", "echo", id},
 		"dead-letters list": {"dead-letters", "list", "echo"},
 		"context list":      {"context", "list"},
+		"top":               {"top"},
 	}
 	extra := map[string][]string{"metrics (server)": {"metrics"}}
 	for name, args := range commands {
