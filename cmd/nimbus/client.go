@@ -97,10 +97,10 @@ func fnCmd(g *globals, std stdio) *cobra.Command {
 	var conn connFlags
 	cmd := &cobra.Command{
 		Use:   "fn",
-		Short: "list, show, delete and download functions",
+		Short: "list, show, edit, delete and download functions",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usage(errors.New("fn: want a subcommand: list, get, delete or code"))
+			return usage(errors.New("fn: want a subcommand: list, get, edit, delete or code"))
 		},
 	}
 	conn.add(cmd.PersistentFlags())
@@ -178,7 +178,7 @@ NAME.zip, to the file -o names, or with -o - to standard output.`,
 	}
 	code.Flags().StringVarP(&out, "output", "o", "", "write the zip to this file (default NAME.zip; - for standard output)")
 
-	cmd.AddCommand(list, get, del, code)
+	cmd.AddCommand(list, get, del, code, editCmd(g, std, &conn))
 	return cmd
 }
 

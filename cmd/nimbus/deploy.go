@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -12,13 +15,14 @@ import (
 
 func deployCmd(g *globals, std stdio) *cobra.Command {
 	var conn connFlags
-	var dryRun, prune, asJSON bool
+	var dryRun, prune, asJSON, publish bool
+	var alias string
 	cmd := &cobra.Command{
 		Use:   "deploy [DIR|FILE]",
 		Short: "create or update the functions of a nimbus.yaml",
 		Long: `Deploys the functions a spec names: FILE, or nimbus.yaml in DIR (default
 the current directory). Each function's code directory is packed (less
-what its .nimbusignore names) and compared with the server's, by content
+what its .gitignore and .nimbusignore name) and compared with the server's, by content
 hash, and so are its settings: a function is created, updated (its code
 only when the code changed) or left unchanged. Applying the same spec twice
 changes nothing. With --prune, functions on the server that the spec does
@@ -37,12 +41,24 @@ The spec (docs/nimbus.schema.json):
                                # schedules, layers, build: as in the API
 
 Fields left out keep the server's value, except env, network, url, async,
-schedules and layers, which the spec sets whole (left out: none).`,
+schedules and layers, which the spec sets whole (left out: none).
+
+While the server builds a function's dependencies, deploy shows the
+build's output: on a terminal its last line, rewritten in place; else a
+line for each. --publish then publishes each function's draft as a version (unless the
+newest version is the draft already) and --alias NAME points that alias at
+it, creating it if need be.`,
+		Example: `  nimbus deploy
+  nimbus deploy --dry-run --prune
+  nimbus deploy --publish --alias live`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			arg := ""
 			if len(a) > 0 {
 				arg = a[0]
+			}
+			if alias != "" && !publish {
+				return usage(errors.New("--alias: only with --publish"))
 			}
 			path, err := cli.FindSpec(arg)
 			if err != nil {
@@ -72,6 +88,10 @@ schedules and layers, which the spec sets whole (left out: none).`,
 				cli.WritePlan(std.out, steps, p.Paint)
 				return nil
 			}
+			if builds := codeChanges(steps); len(builds) > 0 && !asJSON && !g.quiet {
+				stop := followBuilds(cmd.Context(), c, std, g.painter(std), builds)
+				defer stop()
+			}
 			err = cli.Apply(cmd.Context(), c, steps, func(st *cli.Step) {
 				if asJSON || g.quiet {
 					return
@@ -86,6 +106,11 @@ schedules and layers, which the spec sets whole (left out: none).`,
 			if err != nil {
 				return err
 			}
+			if publish {
+				if err := publishSteps(cmd.Context(), g, std, c, steps, alias, asJSON); err != nil {
+					return err
+				}
+			}
 			if asJSON {
 				return writeJSON(std, steps)
 			}
@@ -96,7 +121,52 @@ schedules and layers, which the spec sets whole (left out: none).`,
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan (create, update, unchanged, delete) and change nothing")
 	cmd.Flags().BoolVar(&prune, "prune", false, "delete the functions on the server that the spec does not name")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan, or what was done, as JSON")
+	cmd.Flags().BoolVar(&publish, "publish", false, "then publish each function's draft as a version")
+	cmd.Flags().StringVar(&alias, "alias", "", "with --publish: point this alias at each new version (created if need be)")
 	return cmd
+}
+
+// publishSteps publishes the draft of each function deployed and, when
+// alias is set, points it at the version; each step records both.
+func publishSteps(ctx context.Context, g *globals, std stdio, c *cli.Client, steps []*cli.Step, alias string, quiet bool) error {
+	for _, st := range steps {
+		if st.Action == cli.ActionDelete {
+			continue
+		}
+		v, created, err := c.Publish(ctx, st.Name, "")
+		if err != nil {
+			return err
+		}
+		st.Version = v.Version
+		what := "published"
+		if !created {
+			what = "unchanged"
+		}
+		line := fmt.Sprintf("%-9s %s version %d", what, st.Name, v.Version)
+		if alias != "" {
+			if _, err := c.SetAlias(ctx, st.Name, alias, v.Version, nil); err != nil {
+				return err
+			}
+			st.Alias = alias
+			line += fmt.Sprintf(", alias %s", alias)
+		}
+		if !quiet && !g.quiet {
+			fmt.Fprintln(std.out, line)
+		}
+	}
+	return nil
+}
+
+// codeChanges names the functions whose code a plan sends: those whose
+// dependencies may build while deploy waits.
+func codeChanges(steps []*cli.Step) map[string]bool {
+	names := map[string]bool{}
+	for _, st := range steps {
+		if st.Action == cli.ActionCreate || st.Action == cli.ActionUpdate && slices.Contains(st.Changes, "code") {
+			names[st.Name] = true
+		}
+	}
+	return names
 }
 
 func pastTense(action string) string {

@@ -228,7 +228,7 @@ LOCATION is sqlite:PATH or a MongoDB URI (mongodb://HOST/DB); export and
 import default to the store nimbus serve uses (MONGODB_URI, else the SQLite
 file in --data-dir).
 
-The client commands (deploy, invoke, fn, executions, execution) call a
+The client commands (deploy, invoke, fn, logs, metrics, top, ...) call a
 Nimbus server's REST API: --url, else NIMBUS_URL, else the current context
 (nimbus context), else ` + cli.DefaultURL + `; the API key is --key, else
 NIMBUS_API_KEY, else the context's.
@@ -253,9 +253,8 @@ Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 the function failed
 	root.PersistentFlags().BoolVar(&g.noColor, "no-color", false, "no colours, even on a terminal (so does NO_COLOR)")
 	root.SetCompletionCommandGroupID("client")
 
-	// Versions, aliases, secrets, keys, dead letters and logs will be
-	// client commands beside these, a noun with its verbs (as fn is) when
-	// there is more than one verb.
+	// Secrets, keys and schedules will be client commands beside these, a
+	// noun with its verbs (as fn is) when there is more than one verb.
 	root.AddGroup(
 		&cobra.Group{ID: "client", Title: "client commands (over the REST API):"},
 		&cobra.Group{ID: "server", Title: "server commands (on this host):"},
@@ -263,7 +262,8 @@ Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 the function failed
 	for _, c := range []*cobra.Command{
 		initCmd(g), deployCmd(g, std), invokeCmd(g, std), fnCmd(g, std),
 		executionsCmd(g, std), executionCmd(g, std), publishCmd(g, std), versionsCmd(std),
-		aliasCmd(g, std), replayCmd(std), deadLettersCmd(g, std), contextCmd(g, std),
+		aliasCmd(g, std), replayCmd(std), deadLettersCmd(g, std), logsCmd(g, std), metricsCmd(g, std), topCmd(g, std),
+		contextCmd(g, std),
 	} {
 		c.GroupID = "client"
 		root.AddCommand(c)

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
+	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/metrics"
 )
 
@@ -42,14 +44,33 @@ type buildEvent struct {
 	Line       string `json:"line,omitempty"`
 }
 
+// logEvent is the "log" event of the live stream: a part of a running
+// execution's output (whole lines, but for a long line's pieces).
+type logEvent struct {
+	ExecutionID string `json:"executionId"`
+	FunctionID  string `json:"functionId"`
+	Function    string `json:"function"`
+	Data        string `json:"data"`
+}
+
 // events serves GET /api/events as Server-Sent Events: an "execution" event
 // for each finished execution, a "metrics" snapshot every second and a
 // heartbeat comment every 15 seconds, for proxies that close streams they
 // think idle. ?function=
-// (an id or a name) follows one function. A client that reads too slowly
+// (an id or a name) follows one function. ?logs=1 adds a "log" event for
+// each part of the output of the calls followed, as their handlers print
+// it: only then do workers stream it. A client that reads too slowly
 // loses events, counted in its snapshots, and one that stops reading for
 // StreamWriteTimeout is disconnected; neither ever slows a call.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	var logs bool
+	if v := r.URL.Query().Get("logs"); v != "" {
+		var err error
+		if logs, err = strconv.ParseBool(v); err != nil {
+			writeError(w, fn.Invalid("logs", "want 1 or 0, true or false"))
+			return
+		}
+	}
 	var functionID string
 	if v := r.URL.Query().Get("function"); v != "" {
 		f, err := s.cfg.Functions.Get(r.Context(), v)
@@ -59,7 +80,12 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		functionID = f.ID
 	}
-	sub := s.cfg.Metrics.Events().Subscribe(functionID, s.cfg.EventBuffer)
+	var sub *metrics.Subscription
+	if logs {
+		sub = s.cfg.Metrics.Events().SubscribeLogs(functionID, s.cfg.EventBuffer)
+	} else {
+		sub = s.cfg.Metrics.Events().Subscribe(functionID, s.cfg.EventBuffer)
+	}
 	defer sub.Close()
 
 	rc := http.NewResponseController(w)
@@ -87,8 +113,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		_ = enc.Encode(v) // ends with the newline that ends the data line
 		buf.WriteString("\n")
 	}
-	// emit writes an execution, or a build step as a "build" event.
+	// emit writes an execution, a build step as a "build" event, or
+	// output as a "log" event.
 	emit := func(ev metrics.Event) {
+		if l := ev.Log; l != nil {
+			event("log", &logEvent{ExecutionID: ev.ExecutionID, FunctionID: ev.FunctionID, Function: ev.Function, Data: l.Data})
+			return
+		}
 		if b := ev.Build; b != nil {
 			event("build", &buildEvent{FunctionID: ev.FunctionID, Function: ev.Function, State: b.State, Line: b.Line})
 			return

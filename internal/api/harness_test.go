@@ -56,6 +56,9 @@ type fakeEvent struct {
 	// Answer returns the ANSWER variable of the function the instance
 	// was started for: which version it runs.
 	Answer bool `json:"answer,omitempty"`
+	// Print is output the call prints before it sleeps and holds:
+	// streamed when the engine asks for it, in the result's logs always.
+	Print []string `json:"print,omitempty"`
 }
 
 type fakeInstance struct {
@@ -96,6 +99,13 @@ func (i *fakeInstance) Invoke(ctx context.Context, req *runtime.Request) (*runti
 	if i.fail {
 		ev.Error = "Boom"
 	}
+	var logs string
+	for _, p := range ev.Print {
+		if f := driver.LogsOf(ctx); f != nil {
+			f(p)
+		}
+		logs += p
+	}
 	var hold <-chan struct{}
 	if ev.Hold != "" {
 		c, _ := holds.Load(ev.Hold)
@@ -115,7 +125,7 @@ func (i *fakeInstance) Invoke(ctx context.Context, req *runtime.Request) (*runti
 			return nil, ctx.Err()
 		}
 	}
-	resp := &runtime.Response{Type: runtime.TypeResult, ID: req.ID, Result: result, MaxRSSKiB: ev.MemKiB}
+	resp := &runtime.Response{Type: runtime.TypeResult, ID: req.ID, Result: result, MaxRSSKiB: ev.MemKiB, Logs: logs}
 	if ev.Error != "" {
 		resp.Result, resp.Error = nil, &runtime.Error{Type: ev.Error, Message: "failed"}
 	}

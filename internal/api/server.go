@@ -174,6 +174,7 @@ func New(cfg Config) *Server {
 	}
 	s.mux.HandleFunc("GET /api/system", s.system)
 	s.mux.HandleFunc("GET /api/runtimes", s.runtimes)
+	s.mux.HandleFunc("GET /api/schema/spec", s.schemaSpec)
 	s.mux.HandleFunc("/", s.fallback) // what no route above matches
 	return s
 }

@@ -27,6 +27,10 @@ type Step struct {
 	Action  string   `json:"action"`
 	Changes []string `json:"changes,omitempty"` // the fields that differ, "code" for the code
 	URL     string   `json:"url,omitempty"`     // its URL, when url.enabled
+	// Version and Alias are the version deploy --publish published (or
+	// found already published) and the alias it pointed at it.
+	Version int    `json:"version,omitempty"`
+	Alias   string `json:"alias,omitempty"`
 
 	fn     *SpecFunction
 	packed *Packed

@@ -27,11 +27,16 @@ type ignoreRule struct {
 // ParseIgnore reads patterns, one a line.
 func ParseIgnore(r io.Reader) (*Ignore, error) {
 	ig := &Ignore{}
+	return ig, ig.Read(r)
+}
+
+// Read adds the patterns of r, one a line, after those ig has.
+func (ig *Ignore) Read(r io.Reader) error {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		ig.Add(sc.Text())
 	}
-	return ig, sc.Err()
+	return sc.Err()
 }
 
 // Add adds one pattern line.

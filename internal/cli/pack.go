@@ -16,6 +16,11 @@ import (
 // leaves out, in gitignore syntax.
 const IgnoreFile = ".nimbusignore"
 
+// GitIgnoreFile is read before IgnoreFile: what git leaves out deploy
+// leaves out too, unless IgnoreFile re-includes it ("!node_modules/").
+// Only the code directory's own is read, not those of its subdirectories.
+const GitIgnoreFile = ".gitignore"
+
 // Packed is a code directory packed as the server stores code: the
 // canonical zip of package build, and its manifest.
 type Packed struct {
@@ -23,22 +28,27 @@ type Packed struct {
 	Manifest *build.Manifest
 }
 
-// PackDir packs the directory dir, leaving out what its .nimbusignore
-// names, .git, the ignore file itself and the files in skip (absolute
+// PackDir packs the directory dir, leaving out what its .gitignore and
+// .nimbusignore name (the latter's patterns last, so they win), .git, the ignore file itself and the files in skip (absolute
 // paths: the spec file when it lies in the directory). Files keep their
 // contents and modes and symlinks stay symlinks, so that the zip is
 // byte for byte what the server would make of the same tree, and its
 // SHA256 is the server's codeInfo.sha256 for it.
 func PackDir(dir string, skip ...string) (*Packed, error) {
 	ig := &Ignore{}
-	if f, err := os.Open(filepath.Join(dir, IgnoreFile)); err == nil {
-		ig, err = ParseIgnore(f)
+	for _, name := range []string{GitIgnoreFile, IgnoreFile} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		err = ig.Read(f)
 		f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", IgnoreFile, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
 	}
 	skipped := map[string]bool{}
 	for _, s := range skip {
@@ -97,7 +107,7 @@ func PackDir(dir string, skip ...string) (*Packed, error) {
 		return nil, fmt.Errorf("pack %s: %w", dir, err)
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("pack %s: no files (after %s)", dir, IgnoreFile)
+		return nil, fmt.Errorf("pack %s: no files (after %s and %s)", dir, GitIgnoreFile, IgnoreFile)
 	}
 	var buf bytes.Buffer
 	m, err := build.PackFiles(files, &buf)

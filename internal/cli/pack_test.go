@@ -75,3 +75,24 @@ func TestPackDirRefusesAnEmptyDirectory(t *testing.T) {
 		t.Error("PackDir of a directory whose every file is ignored succeeded")
 	}
 }
+
+// .gitignore is honoured as .nimbusignore is, and .nimbusignore, read
+// after it, can re-include what it leaves out.
+func TestPackDirHonoursGitignore(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{
+		"main.py": "x = 1\n", ".gitignore": "__pycache__/\n*.pyc\nvendor/\n.env\n", ".nimbusignore": "!vendor/\n",
+		"__pycache__/main.cpython-311.pyc": "b", "old.pyc": "b", "vendor/lib.py": "y = 2\n", ".env": "SECRET=1\n",
+	})
+	p, err := cli.PackDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, f := range p.Manifest.Files {
+		paths = append(paths, f.Path)
+	}
+	if want := []string{".gitignore", "main.py", "vendor/lib.py"}; !slices.Equal(paths, want) {
+		t.Fatalf("packed %v, want %v", paths, want)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 )
@@ -20,11 +21,47 @@ type Conn struct {
 	w   io.Writer
 	wmu sync.Mutex
 
-	mu      sync.Mutex
-	pending map[string]chan *runtime.Response
-	ready   chan *runtime.Response
-	err     error         // why the stream broke; set once
-	dead    chan struct{} // closed when the stream broke
+	mu       sync.Mutex
+	pending  map[string]*call
+	ready    chan *runtime.Response
+	err      error         // why the stream broke; set once
+	dead     chan struct{} // closed when the stream broke
+	logLimit int           // bytes of live logs passed on per call
+
+	logsDropped atomic.Uint64 // bytes of log frames not passed on
+}
+
+// call is a request in flight: where its response goes and, when its
+// caller follows its logs, where they go and how many bytes may still.
+type call struct {
+	ch       chan *runtime.Response
+	logs     LogFunc
+	logsLeft int
+	logsCut  bool // over the limit: the rest is dropped
+}
+
+// LogFunc receives a call's output as its worker streams it (log frames),
+// in order. It is called on the goroutine that reads the worker's
+// frames, so it must return at once: hand the data on without waiting, or
+// drop it.
+type LogFunc func(data string)
+
+type logFuncKey struct{}
+
+// WithLogs returns a context under which Instance.Invoke asks the worker
+// to stream what the handler prints and passes it to f as it comes, up to
+// the instance's log limit per call; the response still carries the whole
+// (capped) logs. A worker that does not stream logs is served as usual,
+// and f is never called.
+func WithLogs(ctx context.Context, f LogFunc) context.Context {
+	return context.WithValue(ctx, logFuncKey{}, f)
+}
+
+// LogsOf is the LogFunc of a context from WithLogs, or nil: an instance
+// that does not speak through a Conn (a test's fake) streams to it.
+func LogsOf(ctx context.Context) LogFunc {
+	f, _ := ctx.Value(logFuncKey{}).(LogFunc)
+	return f
 }
 
 // NewConn starts reading responses from r. broken is called once, from the
@@ -32,10 +69,11 @@ type Conn struct {
 // a valid response.
 func NewConn(r io.Reader, w io.Writer, broken func(error)) *Conn {
 	c := &Conn{
-		w:       w,
-		pending: make(map[string]chan *runtime.Response),
-		ready:   make(chan *runtime.Response, 1),
-		dead:    make(chan struct{}),
+		w:        w,
+		pending:  make(map[string]*call),
+		ready:    make(chan *runtime.Response, 1),
+		dead:     make(chan struct{}),
+		logLimit: runtime.DefaultLogLimit,
 	}
 	go c.read(r, broken)
 	return c
@@ -62,15 +100,19 @@ func (c *Conn) read(r io.Reader, broken func(error)) {
 			err = errors.New("unexpected ready frame from worker")
 			break
 		}
+		if resp.Type == runtime.TypeLog {
+			c.log(resp.ID, resp.Data)
+			continue
+		}
 		c.mu.Lock()
-		ch, ok := c.pending[resp.ID]
+		cl, ok := c.pending[resp.ID]
 		delete(c.pending, resp.ID)
 		c.mu.Unlock()
 		if !ok || resp.Type != runtime.TypeResult {
 			err = fmt.Errorf("unexpected %q frame for request %q from worker", resp.Type, resp.ID)
 			break
 		}
-		ch <- resp
+		cl.ch <- resp
 	}
 	c.mu.Lock()
 	c.err = err
@@ -80,6 +122,37 @@ func (c *Conn) read(r io.Reader, broken func(error)) {
 		broken(err)
 	}
 }
+
+// log passes data, a log frame of call id, to its caller, within the
+// call's budget. A log frame of a call no one follows, or no longer in
+// flight (the caller gave up on it), is dropped: it is not a protocol
+// error, whatever a worker sends of them costs it only its own time.
+func (c *Conn) log(id, data string) {
+	c.mu.Lock()
+	cl := c.pending[id]
+	if cl == nil || cl.logs == nil || cl.logsCut {
+		c.mu.Unlock()
+		c.logsDropped.Add(uint64(len(data)))
+		return
+	}
+	if len(data) > cl.logsLeft {
+		c.logsDropped.Add(uint64(len(data) - cl.logsLeft))
+		data, cl.logsCut = data[:cl.logsLeft], true
+	}
+	cl.logsLeft -= len(data)
+	cut, limit, f := cl.logsCut, c.logLimit, cl.logs
+	c.mu.Unlock()
+	if data != "" {
+		f(data)
+	}
+	if cut {
+		f(fmt.Sprintf("\n[nimbus: live logs truncated at %d bytes]\n", limit))
+	}
+}
+
+// LogsDropped is how many bytes of log frames the worker sent that were
+// not passed on: over a call's limit, or for a call no one follows.
+func (c *Conn) LogsDropped() uint64 { return c.logsDropped.Load() }
 
 // Err is why the stream broke, or nil while it works.
 func (c *Conn) Err() error {
@@ -96,6 +169,11 @@ func (c *Conn) Dead() <-chan struct{} { return c.dead }
 // either way.
 func (c *Conn) Init(ctx context.Context, in runtime.Init) (logs string, err error) {
 	in.Type = runtime.TypeInit
+	if in.LogLimit > 0 {
+		c.mu.Lock()
+		c.logLimit = in.LogLimit
+		c.mu.Unlock()
+	}
 	if err := c.write(in); err != nil {
 		return "", err
 	}
@@ -120,15 +198,23 @@ func (c *Conn) Init(ctx context.Context, in runtime.Init) (logs string, err erro
 }
 
 // Invoke sends req and waits for its response, for the stream to break, or
-// for ctx to end.
+// for ctx to end. Under a context from WithLogs it asks the worker to
+// stream the call's logs, and passes them on.
 func (c *Conn) Invoke(ctx context.Context, req *runtime.Request) (*runtime.Response, error) {
-	ch := make(chan *runtime.Response, 1)
+	cl := &call{ch: make(chan *runtime.Response, 1)}
+	if f := LogsOf(ctx); f != nil {
+		r := *req
+		r.StreamLogs = true
+		req, cl.logs = &r, f
+	}
+	ch := cl.ch
 	c.mu.Lock()
 	if c.err != nil || IsClosed(c.dead) {
 		c.mu.Unlock()
 		return nil, c.deadErr()
 	}
-	c.pending[req.ID] = ch
+	cl.logsLeft = c.logLimit
+	c.pending[req.ID] = cl
 	c.mu.Unlock()
 	if err := c.write(req); err != nil {
 		c.forget(req.ID)

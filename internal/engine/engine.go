@@ -278,7 +278,12 @@ func (e *Engine) invoke(ctx context.Context, f *fn.Function, ex *fn.Execution, c
 	}
 	req := driver.NewRequest(ex.ID, ex.Event, deadline.UnixMilli())
 	req.ClientContext = clientContext
-	resp, err := in.Invoke(run, req)
+	call := run
+	if ev := e.cfg.Metrics.Events(); ev.WantsLogs(f.ID) {
+		// Someone follows f's logs live: the worker streams them.
+		call = driver.WithLogs(run, func(data string) { ev.PublishLog(f, ex.ID, data) })
+	}
+	resp, err := in.Invoke(call, req)
 	if err != nil {
 		p.release(in, false)
 		e.fail(ex, run, err, f.Timeout)

@@ -10,7 +10,8 @@ import (
 )
 
 // Event is one finished execution, as the live stream shows it, or, when
-// Build is set, a step of a function's build.
+// Build is set, a step of a function's build, or, when Log is set, a part
+// of a running execution's output.
 type Event struct {
 	ExecutionID string    `json:"executionId"`
 	FunctionID  string    `json:"functionId"`
@@ -22,7 +23,41 @@ type Event struct {
 	// Trigger and Attempt are the execution's (fn.Execution).
 	Trigger string `json:"trigger,omitempty"`
 	Attempt int    `json:"attempt,omitempty"`
-	Build   *Build `json:"build,omitempty"`
+	// Error is "type: message" of a finished execution that failed.
+	Error string `json:"error,omitempty"`
+	Build *Build `json:"build,omitempty"`
+	Log   *Log   `json:"log,omitempty"`
+}
+
+// Log is a part of a running execution's output, as its worker sent it:
+// whole lines, but for a long line's pieces and what a call printed last.
+type Log struct {
+	Data string `json:"data"`
+}
+
+// WantsLogs reports whether a subscriber follows the output of function
+// id's calls (SubscribeLogs): only then is it worth asking workers for.
+// With none anywhere it is one atomic load.
+func (e *Events) WantsLogs(functionID string) bool {
+	if e.logSubs.Load() == 0 {
+		return false
+	}
+	p := e.subs.Load()
+	if p == nil {
+		return false
+	}
+	for _, s := range *p {
+		if s.logs && (s.function == "" || s.function == functionID) {
+			return true
+		}
+	}
+	return false
+}
+
+// PublishLog sends data, output of execution executionID of f, to the
+// subscribers that follow f's logs: never waits, as publish.
+func (e *Events) PublishLog(f *fn.Function, executionID, data string) {
+	e.send(Event{ExecutionID: executionID, FunctionID: f.ID, Function: f.Name, Log: &Log{Data: data}})
 }
 
 // Build is a step of a function's build on the live stream: its state
@@ -45,6 +80,7 @@ type Events struct {
 	subs    atomic.Pointer[[]*Subscription] // replaced, never changed in place
 	mu      sync.Mutex                      // serialises Subscribe and Close
 	dropped atomic.Uint64
+	logSubs atomic.Int64 // subscriptions that follow logs
 	prom    *promMetrics // nil without Prometheus
 }
 
@@ -55,14 +91,29 @@ type Subscription struct {
 	events   *Events
 	ch       chan Event
 	function string // only this function's events; "" for all
+	logs     bool   // log events too
 	dropped  atomic.Uint64
 }
 
 // Subscribe starts a stream of the events of one function (by id), or of
 // all for "", buffering up to buffer events (at least 1).
 func (e *Events) Subscribe(functionID string, buffer int) *Subscription {
-	s := &Subscription{events: e, ch: make(chan Event, max(buffer, 1)), function: functionID}
+	return e.subscribe(functionID, buffer, false)
+}
+
+// SubscribeLogs is Subscribe with log events too: the output of the
+// function's calls (of all functions for "") while they run. Calls that
+// started before it are not followed.
+func (e *Events) SubscribeLogs(functionID string, buffer int) *Subscription {
+	return e.subscribe(functionID, buffer, true)
+}
+
+func (e *Events) subscribe(functionID string, buffer int, logs bool) *Subscription {
+	s := &Subscription{events: e, ch: make(chan Event, max(buffer, 1)), function: functionID, logs: logs}
 	e.mu.Lock()
+	if logs {
+		e.logSubs.Add(1)
+	}
 	var subs []*Subscription
 	if p := e.subs.Load(); p != nil {
 		subs = slices.Clone(*p)
@@ -98,6 +149,9 @@ func (s *Subscription) Close() {
 	}
 	subs := slices.Delete(slices.Clone(*p), i, i+1)
 	e.subs.Store(&subs)
+	if s.logs {
+		e.logSubs.Add(-1)
+	}
 	if e.prom != nil {
 		e.prom.subscribers.Dec()
 	}
@@ -134,6 +188,9 @@ func (e *Events) publish(f *fn.Function, x *fn.Execution) {
 		Trigger:     x.Trigger,
 		Attempt:     x.Attempt,
 	}
+	if x.Error != nil {
+		ev.Error = x.Error.Type + ": " + x.Error.Message
+	}
 	if f != nil {
 		ev.Function = f.Name
 	}
@@ -148,7 +205,7 @@ func (e *Events) send(ev Event) {
 		return
 	}
 	for _, s := range *p {
-		if s.function != "" && s.function != ev.FunctionID {
+		if s.function != "" && s.function != ev.FunctionID || ev.Log != nil && !s.logs {
 			continue
 		}
 		select {

@@ -84,3 +84,47 @@ func TestEventsNeverBlock(t *testing.T) {
 		t.Errorf("nimbus_event_subscribers %v, want 1", v)
 	}
 }
+
+// Log events go only to the subscribers that asked for them, are wanted
+// only while one follows the function, and a subscriber that does not
+// read loses them, counted, without blocking the publisher.
+func TestLogEvents(t *testing.T) {
+	r := metrics.New(metrics.Config{Registry: metrics.NewRegistry()})
+	ev := r.Events()
+	a := &fn.Function{ID: "ida", Name: "a"}
+	if ev.WantsLogs("ida") {
+		t.Fatal("logs wanted with no subscriber")
+	}
+	plain := ev.Subscribe("", 10)
+	defer plain.Close()
+	if ev.WantsLogs("ida") {
+		t.Fatal("logs wanted by a subscriber that did not ask for them")
+	}
+	other := ev.SubscribeLogs("idb", 10)
+	if ev.WantsLogs("ida") || !ev.WantsLogs("idb") {
+		t.Fatal("WantsLogs does not follow the subscriber's function")
+	}
+	other.Close()
+	slow := ev.SubscribeLogs("", 2)
+	if !ev.WantsLogs("ida") {
+		t.Fatal("logs not wanted with a subscriber of every function's")
+	}
+	for range 100 {
+		ev.PublishLog(a, "x1", "line\n")
+	}
+	if got := slow.Dropped(); got != 98 {
+		t.Fatalf("dropped %d, want 98", got)
+	}
+	if e := <-slow.C(); e.Log == nil || e.Log.Data != "line\n" || e.ExecutionID != "x1" || e.Function != "a" {
+		t.Fatalf("log event %+v", e)
+	}
+	select {
+	case e := <-plain.C():
+		t.Fatalf("a subscriber without logs got %+v", e)
+	default:
+	}
+	slow.Close()
+	if ev.WantsLogs("ida") {
+		t.Fatal("logs wanted after the last log subscriber left")
+	}
+}

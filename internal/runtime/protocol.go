@@ -11,6 +11,14 @@ import (
 // Frames are a 4-byte big-endian length followed by that many bytes of JSON.
 // The server writes Init once, then Requests; the worker answers Init with a
 // Response of type "ready" and each Request with one of type "result".
+//
+// A Request with StreamLogs set may also be answered, before its result,
+// with Responses of type "log" ({"type":"log","id":…,"data":…}): what the
+// handler has printed so far, in order, sent as it is printed (at each
+// newline, or when a line grows long). They are optional: a worker that
+// never sends them, or ignores StreamLogs, is served as well, and the
+// result still carries the call's whole (capped) logs. The server reads log
+// frames only for calls in flight; it ignores others.
 
 // Message types.
 const (
@@ -18,6 +26,7 @@ const (
 	TypeInvoke = "invoke"
 	TypeReady  = "ready"
 	TypeResult = "result"
+	TypeLog    = "log"
 )
 
 // Limits the shims and the server agree on.
@@ -67,6 +76,9 @@ type Request struct {
 	// "custom" and "env"); the shims hand it to the handler as
 	// context.client_context (Python) or context.clientContext (Node).
 	ClientContext json.RawMessage `json:"clientContext,omitempty"`
+	// StreamLogs asks the worker to send what the handler prints as log
+	// frames while the call runs, as well as in the result.
+	StreamLogs bool `json:"streamLogs,omitempty"`
 }
 
 // Error is a structured handler or runtime error.
@@ -79,7 +91,8 @@ type Error struct {
 func (e *Error) Error() string { return e.Type + ": " + e.Message }
 
 // Response is a worker's answer: to Init ("ready", with Error set when the
-// handler could not be loaded) or to a Request ("result").
+// handler could not be loaded) or to a Request ("result"); or, for a
+// Request with StreamLogs, a "log" frame with Data, a part of its logs.
 type Response struct {
 	Type          string          `json:"type"`
 	ID            string          `json:"id,omitempty"`
@@ -91,6 +104,8 @@ type Response struct {
 	// the process itself reports it (getrusage ru_maxrss, Node's
 	// resourceUsage().maxRSS); 0 when the shim does not say.
 	MaxRSSKiB int64 `json:"maxRssKiB,omitempty"`
+	// Data is what a "log" frame carries: output of the call ID, in order.
+	Data string `json:"data,omitempty"`
 }
 
 // ErrFrameTooLarge is returned by ReadFrame for a frame over its limit.

@@ -164,6 +164,7 @@ func Run(t *testing.T, newDriver Factory, opts Options) {
 		{"HalfFrame", testHalfFrame, []string{runtime.Python}},
 		{"Freeze", testFreeze, nil},
 		{"Concurrency", testConcurrency, nil},
+		{"StreamedLogs", testStreamedLogs, nil},
 		{"Cleanup", testCleanup, nil},
 		{"Code", testCode, nil},
 		{"Layers", testLayers, nil},

@@ -114,6 +114,47 @@ class Logs {
   }
 }
 
+// A streamed call's output goes out in log frames at each newline, or once
+// this many characters of a line are waiting.
+const STREAM_CHUNK = 4096;
+
+// StreamedLogs are the logs of a call whose request asked for them as
+// they come (streamLogs): what is kept is also sent in log frames, until
+// close() sends what is left, before the result.
+class StreamedLogs extends Logs {
+  constructor(limit, id) {
+    super(limit);
+    this.head = '{"type":"log","id":' + JSON.stringify(id) + ',"data":';
+    this.pending = '';
+    this.closed = false;
+  }
+
+  add(s) {
+    const n = this.parts.length;
+    super.add(s);
+    if (this.parts.length === n || this.closed) return;
+    const kept = this.parts[n];
+    this.pending += kept;
+    if (this.pending.length >= STREAM_CHUNK || kept.includes('\n')) this.flush(false);
+  }
+
+  flush(final) {
+    let text = this.pending;
+    if (!final && text.length < STREAM_CHUNK) {
+      const i = text.lastIndexOf('\n') + 1;
+      text = text.slice(0, i);
+    }
+    this.pending = this.pending.slice(text.length);
+    if (text) sendFrame(this.head + JSON.stringify(text) + '}');
+  }
+
+  close() {
+    if (this.closed) return;
+    this.flush(true);
+    this.closed = true;
+  }
+}
+
 // The Logs being filled, or null to pass output through. With one
 // invocation at a time it is a variable; with several (init.concurrency > 1)
 // each runs in its own async context, which names its Logs.
@@ -497,7 +538,7 @@ class Invocation {
     this.deadline = Number(req.deadlineMs) || 0;
     // What the caller of Lambda's Invoke said of itself (X-Amz-Client-Context).
     this.clientContext = req.clientContext !== null && typeof req.clientContext === 'object' ? req.clientContext : undefined;
-    this.logs = new Logs(logLimit);
+    this.logs = req.streamLogs ? new StreamedLogs(logLimit, this.id) : new Logs(logLimit);
     this.done = false;
     this.waitingForEmptyLoop = false;
   }
@@ -530,6 +571,7 @@ class Invocation {
   finish(res, err) {
     this.done = true;
     capture = null;
+    if (this.logs instanceof StreamedLogs) this.logs.close();
     inflight.delete(this);
     if (this.waitingForEmptyLoop && source.ref && ![...inflight].some((i) => i.waitingForEmptyLoop)) source.ref();
     if (err) {

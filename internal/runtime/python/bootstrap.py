@@ -14,6 +14,7 @@ goes on sys.path (so a user's json.py cannot shadow ours); asyncio is
 imported on the first coroutine handler.
 """
 
+import _thread
 import importlib
 import io
 import json
@@ -171,6 +172,59 @@ class _Logs:
 
     def text(self):
         return "".join(self.parts)
+
+
+# A streamed call's output goes out in log frames at each newline, or once
+# this many characters of a line are waiting.
+STREAM_CHUNK = 4096
+_stream_lock = _thread.allocate_lock()  # orders log frames and the result
+
+
+class _StreamedLogs(_Logs):
+    """The logs of a call whose request asked for them as they come
+    ("streamLogs"): what is kept is also sent in log frames, by whichever
+    thread printed it, until close() sends what is left, before the result."""
+
+    __slots__ = ("head", "pending", "waiting", "closed")
+
+    def __init__(self, limit, rid):
+        _Logs.__init__(self, limit)
+        self.head = b'{"type":"log","id":' + _encode_ascii(rid).encode("ascii") + b',"data":'
+        self.pending = []
+        self.waiting = 0
+        self.closed = False
+
+    def add(self, s):
+        n = len(self.parts)
+        _Logs.add(self, s)
+        if len(self.parts) == n:
+            return
+        kept = self.parts[-1]
+        self.pending.append(kept)
+        self.waiting += len(kept)
+        if self.waiting >= STREAM_CHUNK or "\n" in kept:
+            self._flush(False)
+
+    def _flush(self, final):
+        with _stream_lock:
+            if self.closed:
+                return
+            text = "".join(self.pending)
+            if not final and len(text) < STREAM_CHUNK:
+                i = text.rfind("\n") + 1
+                text, rest = text[:i], text[i:]
+            else:
+                rest = ""
+            self.pending = [rest] if rest else []
+            self.waiting = len(rest)
+            if final:
+                self.closed = True
+            if text:
+                _send([self.head, _encode_utf8(text).encode("utf-8"), b"}"])
+
+    def close(self):
+        """Sends what is still waiting; nothing is sent after."""
+        self._flush(True)
 
 
 _capture = None  # the _Logs being filled, or None to pass output through
@@ -643,6 +697,14 @@ def _logs_tail(logs):
     return tail
 
 
+def _stop_capture(logs):
+    """Ends the capture of a call's output; a streamed call's last log
+    frame goes out now, before its result."""
+    _set_current(None)
+    if logs.__class__ is _StreamedLogs:
+        logs.close()
+
+
 def _invoke(fn, init_info, req, log_limit, result_limit):
     rid = req.get("id") or ""
     name, version, memory, arn = init_info
@@ -650,7 +712,10 @@ def _invoke(fn, init_info, req, log_limit, result_limit):
     cc = req.get("clientContext")
     if isinstance(cc, dict):
         ctx.client_context = ClientContext(cc)
-    logs = _Logs(log_limit)
+    if req.get("streamLogs"):
+        logs = _StreamedLogs(log_limit, rid)
+    else:
+        logs = _Logs(log_limit)
     _set_current(logs)
     try:
         try:
@@ -661,7 +726,7 @@ def _invoke(fn, init_info, req, log_limit, result_limit):
                 result = _run_awaitable(result)
         except BaseException as e:
             err = _exception_error(e)
-            _set_current(None)
+            _stop_capture(logs)
             _respond_error(rid, err, logs)
             return
         try:
@@ -672,7 +737,7 @@ def _invoke(fn, init_info, req, log_limit, result_limit):
                 "Unable to marshal response: the result is not JSON serializable: %s"
                 % _safe_str(e),
             )
-            _set_current(None)
+            _stop_capture(logs)
             _respond_error(rid, err, logs)
             return
         if len(body) > result_limit:
@@ -681,11 +746,11 @@ def _invoke(fn, init_info, req, log_limit, result_limit):
                 "result is %d bytes of JSON, over the limit of %d bytes"
                 % (len(body), result_limit),
             )
-            _set_current(None)
+            _stop_capture(logs)
             _respond_error(rid, err, logs)
             return
     finally:
-        _set_current(None)
+        _stop_capture(logs)
     head = b'{"type":"result","id":' + _encode_ascii(rid).encode("ascii") + b',"result":'
     _send([head, body] + _logs_tail(logs))
 
