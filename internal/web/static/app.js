@@ -476,6 +476,7 @@ async function detailPage(name) {
     } catch (e) { showError(invokeErr, e); } finally { run.disabled = false; }
   };
   payload.textarea.addEventListener("keydown", e => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); run.click(); } });
+  const tests = TestEvents.panel(f, { editor: payload, run: () => run.click() });
 
   const filter = h("select", { id: "status-filter", "aria-label": "Filter by status" }, h("option", { value: "" }, "All statuses"),
     ["queued", "running", "success", "error", "timeout", "oom", "crashed", "rejected"].map(s => h("option", { value: s }, s)));
@@ -568,7 +569,7 @@ async function detailPage(name) {
     code.el,
     versionPanel.el,
     h("div", { class: "grid two", style: "margin-top:1rem" },
-      h("section", { class: "panel" }, h("h2", {}, "Invoke"), h("label", { for: "payload" }, "Event (JSON) — Ctrl+Enter to run"), payload.el, invokeErr,
+      h("section", { class: "panel" }, h("h2", {}, "Invoke"), tests.el, h("label", { for: "payload" }, "Event (JSON) — Ctrl+Enter to run"), payload.el, invokeErr,
         h("div", { class: "row" }, h("label", { for: "invoke-qualifier", class: "inline-label" }, "Version or alias"), qualifierSel, run, asyncIn, h("label", { for: "invoke-async", class: "inline-label" }, "Async (queue it, answer 202 at once)")), result),
       h("div", {},
         h("div", { class: "row", style: "margin:0 0 .6rem" }, h("label", { for: "fn-window", class: "inline-label" }, "Charts over"), windowSel),
