@@ -52,6 +52,8 @@ func Run(t *testing.T, open Opener) {
 		{"blobs", testBlobs},
 		{"url settings round trip", testURLRoundTrip},
 		{"test events round trip", testTestEventsRoundTrip},
+		{"text and time filters", testTextAndTimeFilter},
+		{"text search is a bounded scan", testTextScanBound},
 		{"async settings and schedules round trip", testAsyncRoundTrip},
 		{"attempt round trip", testAttemptRoundTrip},
 		{"stages of one id: the later (attempt, stage) wins", testStageUpsert},
