@@ -491,25 +491,55 @@ async function detailPage(name) {
   fillVersionFilter([]);
   const histBody = h("tbody", { id: "history" });
   const more = h("button", { type: "button", id: "more" }, "Older");
-  let cursor = "";
+  // Log search: text (logs, error type and message), a time range.
+  const textIn = h("input", { type: "search", id: "history-q", placeholder: "Search logs and errors", "aria-label": "Search logs and errors", autocomplete: "off" });
+  const sinceIn = h("input", { type: "datetime-local", id: "history-since", step: 1, "aria-label": "Started from" });
+  const untilIn = h("input", { type: "datetime-local", id: "history-until", step: 1, "aria-label": "Started before" });
+  const histNote = h("p", { class: "muted small", id: "history-note", role: "status" });
+  const firstMatch = (logs, q) => {
+    const lines = (logs || "").split("\n").filter(Boolean);
+    const hit = q ? lines.find(l => l.toLowerCase().includes(q.toLowerCase())) : lines[lines.length - 1];
+    return hit ? (hit.length > 120 ? hit.slice(0, 117) + "…" : hit) : "";
+  };
+  let cursor = "", loading = null, again = false;
+  // loadHistory reads the first page again (or the next, append); calls
+  // that come while one runs are folded into one more.
   async function loadHistory(append) {
-    const q = new URLSearchParams({ limit: 20 });
-    if (filter.value) q.set("status", filter.value);
-    if (versionFilter.value) q.set("version", versionFilter.value);
-    if (append && cursor) q.set("before", cursor);
-    const r = await api.call("GET", `/api/executions/${f.id}/history?${q}`);
-    if (!append) histBody.replaceChildren();
-    for (const ex of r.executions) {
-      const go = () => location.hash = `#/functions/${encodeURIComponent(f.name)}/executions/${ex.executionId}`;
-      histBody.append(h("tr", { class: "clickable", tabindex: 0, onclick: go, onkeydown: e => e.key === "Enter" && go() },
-        h("td", {}, badge(ex.status)), h("td", { class: "mono" }, h("a", { href: `#/functions/${encodeURIComponent(f.name)}/executions/${ex.executionId}` }, ex.executionId.slice(-10))),
-        h("td", {}, ago(ex.startedAt)), h("td", {}, ex.status === "queued" ? "–" : ms(ex.durationMs)), h("td", {}, ex.status === "queued" ? "–" : ex.coldStart ? "cold" : "warm"),
-        h("td", { class: "trigger" }, triggerName(ex.trigger), ex.attempt ? h("span", { class: "muted" }, ` · try ${ex.attempt}`) : null), h("td", {}, versionName(ex))));
-    }
-    if (!histBody.children.length) histBody.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No executions yet.")));
-    cursor = r.nextBefore || ""; more.hidden = !cursor;
+    if (loading && !append) { again = true; return loading; }
+    const run = async () => {
+      const q = new URLSearchParams({ limit: 20 });
+      if (filter.value) q.set("status", filter.value);
+      if (versionFilter.value) q.set("version", versionFilter.value);
+      const text = textIn.value.trim();
+      if (text) q.set("q", text);
+      if (sinceIn.value) q.set("since", new Date(sinceIn.value).toISOString());
+      if (untilIn.value) q.set("until", new Date(untilIn.value).toISOString());
+      if (append && cursor) q.set("before", cursor);
+      const r = await api.call("GET", `/api/executions/${f.id}/history?${q}`);
+      if (!append) histBody.replaceChildren();
+      for (const ex of r.executions) {
+        const href = `#/functions/${encodeURIComponent(f.name)}/executions/${ex.executionId}`;
+        const line = ex.error && text && `${ex.error.type}: ${ex.error.message}`.toLowerCase().includes(text.toLowerCase()) ? `${ex.error.type}: ${ex.error.message}` : firstMatch(ex.logs, text);
+        histBody.append(h("tr", { class: "clickable", onclick: e => { if (!e.target.closest("a")) location.hash = href; } },
+          h("td", {}, badge(ex.status)), h("td", { class: "mono" }, h("a", { href }, ex.executionId.slice(-10))),
+          h("td", { title: new Date(ex.startedAt).toLocaleString() }, ago(ex.startedAt)), h("td", {}, ex.status === "queued" ? "–" : ms(ex.durationMs)), h("td", {}, ex.status === "queued" ? "–" : ex.coldStart ? "cold" : "warm"),
+          h("td", { class: "trigger" }, triggerName(ex.trigger), ex.attempt ? h("span", { class: "muted" }, ` · try ${ex.attempt}`) : null), h("td", {}, versionName(ex)),
+          h("td", { class: "mono small log-match" }, line)));
+      }
+      const filtered = text || sinceIn.value || untilIn.value || filter.value || versionFilter.value;
+      if (!histBody.children.length) histBody.append(h("tr", {}, h("td", { colspan: 8, class: "empty" }, filtered ? "No executions match." : "No executions yet.")));
+      cursor = r.nextBefore || ""; more.hidden = !cursor;
+      histNote.textContent = r.scanLimit && !cursor ? `A text search looks through the newest ${r.scanLimit.toLocaleString()} executions in the range; set "Started before" to search older ones.` : "";
+    };
+    if (append) return run();
+    loading = (async () => {
+      try { do { again = false; await run(); } while (again); } finally { loading = null; }
+    })();
+    return loading;
   }
-  filter.onchange = versionFilter.onchange = () => loadHistory();
+  filter.onchange = versionFilter.onchange = sinceIn.onchange = untilIn.onchange = () => loadHistory();
+  let typing;
+  textIn.oninput = () => { clearTimeout(typing); typing = setTimeout(() => loadHistory(), 300); };
   more.onclick = () => loadHistory(true);
 
   // The figures and charts of a window (15m, 1h, 6h or 24h; 1h first):
@@ -576,12 +606,20 @@ async function detailPage(name) {
         h("section", { class: "panel" }, h("h2", {}, "Invocations and errors per ", perStep), bCount),
         h("section", { class: "panel" }, h("h2", {}, "Latency (ms)"), bLat))),
     triggers.el,
-    h("section", { class: "panel" }, h("h2", {}, "History"), h("div", { class: "row", style: "margin:0 0 .6rem" }, filter, versionFilter),
-      h("table", {}, h("thead", {}, h("tr", {}, ["Status", "Execution", "Started", "Duration", "Start", "Trigger", "Version"].map(t => h("th", { scope: "col" }, t)))), histBody),
+    h("section", { class: "panel" }, h("h2", {}, "History"), h("div", { class: "row history-filters", style: "margin:0 0 .6rem" }, filter, versionFilter, textIn,
+        h("label", { for: "history-since", class: "inline-label" }, "from"), sinceIn, h("label", { for: "history-until", class: "inline-label" }, "before"), untilIn),
+      histNote,
+      h("table", {}, h("thead", {}, h("tr", {}, ["Status", "Execution", "Started", "Duration", "Start", "Trigger", "Version", "Logs"].map(t => h("th", { scope: "col" }, t)))), histBody),
       h("div", { class: "row" }, more)));
   await Promise.all([loadHistory(), loadMetrics(), triggers.tick(), versionPanel.load().catch(e => showError($("#versions-error"), e))]);
+  let histTimer = null;
+  cleanup.push(() => clearTimeout(histTimer));
   cleanup.push(onLive((kind, ev) => {
-    if (kind === "execution" && ev.functionId === f.id) { loadHistory(); if (fseries) fseries.add(ev); }
+    if (kind === "execution" && ev.functionId === f.id) {
+      if (fseries) fseries.add(ev);
+      // At most one reload of the history a second, however busy.
+      if (!histTimer) histTimer = setTimeout(() => { histTimer = null; loadHistory(); }, 1000);
+    }
   }));
   every(1000, drawCharts);
   every(10000, loadMetrics);
