@@ -198,3 +198,11 @@ func TestUICharts(t *testing.T) {
 		t.Errorf("sparkline: %v calls, %v errors over %vs; want 5, 1, 3600", spark.sum(0), spark.sum(1), spark.Max-spark.Min)
 	}
 }
+
+// evalJSONString decodes s, JSON a page gave, into v.
+func evalJSONString(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("%s: %v", s, err)
+	}
+}

@@ -111,8 +111,10 @@ const Chart = (() => {
     // The x-axis is the window, unless zoomed (a double-click goes back).
     const fit = () => { if (!zoomed) u.setScale("x", { min: from, max: to }); };
     u.over.addEventListener("dblclick", () => { zoomed = false; fit(); });
-    u.root.setAttribute("role", "img");
-    u.root.setAttribute("aria-label", opts.title || "");
+    // The drawing is an image; its legend (controls) is beside it, not in it.
+    const wrap = u.root.querySelector(".u-wrap");
+    wrap.setAttribute("role", "img");
+    wrap.setAttribute("aria-label", opts.title || "");
     legendKeys(u);
     const resize = new ResizeObserver(() => {
       const w = el.clientWidth;
