@@ -20,6 +20,12 @@ import (
 // installs it); elsewhere the test says why it skips.
 func browser(t *testing.T) context.Context {
 	t.Helper()
+	return browserFor(t, 2*time.Minute)
+}
+
+// browserFor is browser for a test that drives it for up to d.
+func browserFor(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
 	path, err := exec.LookPath("chromium")
 	testenv.Require(t, "chromium (make deps installs it)", err)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -34,7 +40,7 @@ func browser(t *testing.T) context.Context {
 	)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(alloc)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancelTimeout := context.WithTimeout(ctx, d)
 	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)

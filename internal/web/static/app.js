@@ -217,6 +217,8 @@ async function dashboard() {
       if (s.host && s.host.cpu) series.sample("cpu", s.host.cpu.usedPercent);
       if (s.host && s.host.memory) series.sample("mem", s.host.memory.usedPercent);
       draw();
+      // The first paint with data: what the performance test measures.
+      if (!performance.getEntriesByName("nimbus:dashboard-data").length) performance.mark("nimbus:dashboard-data");
     } catch (e) { /* shown by the live indicator; keep the last figures */ }
   };
   cleanup.push(onLive((kind, ev) => {
