@@ -186,6 +186,26 @@ func TestUICharts(t *testing.T) {
 			t.Errorf("function page: no latency in the minute of a call that ended at %v", end)
 		}
 	}
+	// Zoom on drag (the next redraw keeps it); a double-click goes back
+	// to the window.
+	var box struct{ X, Y, W, H float64 }
+	evalJSON(t, ctx, `(() => { const o = nimbusCharts["fn-count"].u.over; o.scrollIntoView({ block: "center" }); const r = o.getBoundingClientRect(); return { x: r.x, y: r.y, w: r.width, h: r.height } })()`, &box)
+	y := box.Y + box.H/2
+	run(chromedp.MouseEvent(chromedp.MouseMoved, box.X+box.W*0.3, y),
+		chromedp.MouseEvent(chromedp.MousePressed, box.X+box.W*0.3, y, chromedp.ButtonLeft, chromedp.ClickCount(1)),
+		chromedp.MouseEvent(chromedp.MouseMoved, box.X+box.W*0.45, y, chromedp.ButtonLeft),
+		chromedp.MouseEvent(chromedp.MouseMoved, box.X+box.W*0.6, y, chromedp.ButtonLeft),
+		chromedp.MouseEvent(chromedp.MouseReleased, box.X+box.W*0.6, y, chromedp.ButtonLeft, chromedp.ClickCount(1)))
+	waitJS(t, ctx, `(u => u.scales.x.max - u.scales.x.min < 1500)(nimbusCharts["fn-count"].u)`, "a drag over 30% of the chart zooms in")
+	run(chromedp.MouseClickXY(box.X+box.W/2, y, chromedp.ClickCount(2)))
+	waitJS(t, ctx, `(u => Math.abs(u.scales.x.max - u.scales.x.min - 3600) < 0.5)(nimbusCharts["fn-count"].u)`, "a double-click goes back to the hour")
+	// Resize: the charts follow their box (one column under 900 px).
+	wide, _ := chromedp.Run(ctx, chromedp.Evaluate[float64](`nimbusCharts["fn-count"].u.width`))
+	run(chromedp.EmulateViewport(700, 900))
+	waitJS(t, ctx, fmt.Sprintf(`(u => Math.abs(u.width - %v) > 20 && Math.abs(u.width - u.root.parentElement.clientWidth) <= 1)(nimbusCharts["fn-count"].u)`, wide),
+		"another window size: the chart takes its box's new width")
+	run(chromedp.EmulateReset())
+
 	run(chromedp.SetValue(chromedp.CSS("#fn-window"), "15m"), chromedp.Evaluate[chromedp.Void](`document.querySelector("#fn-window").dispatchEvent(new Event("change"))`))
 	waitJS(t, ctx, `Math.abs(nimbusCharts["fn-latency"].u.scales.x.max - nimbusCharts["fn-latency"].u.scales.x.min - 900) < 0.5`, "15m: the latency chart covers 15 minutes")
 	waitText(t, ctx, "#fn-step", "15 s")

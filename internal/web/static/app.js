@@ -579,7 +579,7 @@ async function detailPage(name) {
       k("Peak memory", m.peakMemoryKiB && m.peakMemoryKiB.samples ? (m.peakMemoryKiB.peak / 1024).toFixed(1) + " MB" : "–"));
     drawCharts();
   }
-  windowSel.onchange = () => loadMetrics();
+  windowSel.onchange = () => { cCount.unzoom(); loadMetrics(); };
   const code = codePanel(f);
   cleanup.push(code.close);
   const triggers = Triggers.panel(f, { onReplay: () => loadHistory() });

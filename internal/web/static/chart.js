@@ -12,6 +12,9 @@
 const Chart = (() => {
   const css = name => getComputedStyle(document.documentElement).getPropertyValue("--" + name).trim();
   const charts = window.nimbusCharts = {};
+  // Charts of one sync key share their cursor, and so their zoom (uPlot
+  // passes a drag on to them): one state per key.
+  const groups = {};
   function fmt(v) {
     if (v === null || v === undefined || Number.isNaN(v)) return "–";
     const a = Math.abs(v);
@@ -77,7 +80,8 @@ const Chart = (() => {
   // points (mark each point: for latency, whose lone points matter).
   function time(el, opts) {
     const units = opts.series.map(s => s.unit || "");
-    let from = 0, to = 1, zoomed = false;
+    let from = 0, to = 1;
+    const group = opts.sync ? (groups[opts.sync] ||= { zoomed: false, charts: new Set() }) : { zoomed: false, charts: new Set() };
     const axis = unit => ({
       stroke: () => css("muted"),
       grid: { stroke: () => css("border"), width: 1 },
@@ -100,7 +104,7 @@ const Chart = (() => {
         points: { show: opts.points ? (u, k, i0, i1) => i1 - i0 < 400 : false, size: 5, fill: () => css(s.color) },
       }))],
       hooks: {
-        setSelect: [u => { if (u.select.width > 0) zoomed = true; }],
+        setSelect: [u => { if (u.select.width > 0) group.zoomed = true; }],
         setSeries: [(u, k) => {
           const row = k && u.root.querySelectorAll(".u-legend .u-series")[k - 1];
           if (row) row.setAttribute("aria-pressed", String(u.series[k].show));
@@ -109,8 +113,9 @@ const Chart = (() => {
       plugins: [tooltipPlugin(units)],
     }, [[], ...opts.series.map(() => [])], el);
     // The x-axis is the window, unless zoomed (a double-click goes back).
-    const fit = () => { if (!zoomed) u.setScale("x", { min: from, max: to }); };
-    u.over.addEventListener("dblclick", () => { zoomed = false; fit(); });
+    const fit = () => { if (!group.zoomed) u.setScale("x", { min: from, max: to }); };
+    const unzoom = () => { group.zoomed = false; group.charts.forEach(c => c.fit()); };
+    u.over.addEventListener("dblclick", unzoom);
     // The drawing is an image; its legend (controls) is beside it, not in it.
     const wrap = u.root.querySelector(".u-wrap");
     wrap.setAttribute("role", "img");
@@ -128,12 +133,18 @@ const Chart = (() => {
         from = f; to = t;
         u.setData(data, false);
         fit();
-        if (zoomed) u.redraw(false);
+        if (group.zoomed) u.redraw(false);
       },
+      fit, unzoom,
       get window() { return [from, to]; },
       redraw() { u.redraw(false, true); },
-      destroy() { resize.disconnect(); u.destroy(); if (opts.id && charts[opts.id] === chart) delete charts[opts.id]; },
+      destroy() {
+        resize.disconnect(); u.destroy(); group.charts.delete(chart);
+        if (!group.charts.size) group.zoomed = false;
+        if (opts.id && charts[opts.id] === chart) delete charts[opts.id];
+      },
     };
+    group.charts.add(chart);
     if (opts.id) charts[opts.id] = chart;
     return chart;
   }
