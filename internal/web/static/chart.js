@@ -73,6 +73,16 @@ const Chart = (() => {
     });
   }
 
+  // lonePoints are the indices of the values of series k with no value
+  // on either side: drawn as dots, since no line reaches them.
+  function lonePoints(u, k) {
+    const d = u.data[k], out = [];
+    for (let i = 0; i < d.length; i++) {
+      if (d[i] !== null && d[i] !== undefined && (i === 0 || d[i - 1] == null) && (i === d.length - 1 || d[i + 1] == null)) out.push(i);
+    }
+    return out;
+  }
+
   // time makes a chart in el (emptied) of series [{label, color (a theme
   // variable such as "c1"), unit}], x over [from, to] as set by range.
   // opts: id (for window.nimbusCharts), title (its accessible name),
@@ -86,7 +96,8 @@ const Chart = (() => {
       stroke: () => css("muted"),
       grid: { stroke: () => css("border"), width: 1 },
       ticks: { stroke: () => css("border"), width: 1 },
-      size: 52,
+      // wide enough for its longest label (uPlot calls it again when they change)
+      size: (u, values) => values && values.length ? Math.max(32, Math.max(...values.map(v => String(v).length)) * 8 + 18) : 44,
       values: (u, splits) => splits.map(v => withUnit(v, unit === "ms" ? "" : unit)),
     });
     const u = new uPlot({
@@ -101,7 +112,9 @@ const Chart = (() => {
         stroke: () => css(s.color),
         width: 2,
         spanGaps: false,
-        points: { show: opts.points ? (u, k, i0, i1) => i1 - i0 < 400 : false, size: 5, fill: () => css(s.color) },
+        // A value between gaps draws no line: it gets a dot, so a lone
+        // point shows (with points, every point does).
+        points: { show: true, size: 5, fill: () => css(s.color), filter: opts.points ? null : lonePoints },
       }))],
       hooks: {
         setSelect: [u => { if (u.select.width > 0) group.zoomed = true; }],
@@ -155,7 +168,8 @@ const Chart = (() => {
     const u = new uPlot({
       width: opts.width || 120, height: opts.height || 28,
       cursor: { show: false }, legend: { show: false }, select: { show: false },
-      scales: { x: { time: true, auto: false }, y: { range: (u, min, max) => [0, max > 0 ? max : 1] } },
+      // a little room below zero and above the top, so neither line is cut
+      scales: { x: { time: true, auto: false }, y: { range: (u, min, max) => { const m = max > 0 ? max : 1; return [-m * 0.1, m * 1.1]; } } },
       axes: [{ show: false }, { show: false }],
       series: [{}, ...series.map(s => ({ label: s.label, stroke: () => css(s.color), width: 1.5, points: { show: false } }))],
     }, [[], ...series.map(() => [])], el);
