@@ -256,6 +256,10 @@ func TestUIAsksForAPIKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitText(t, ctx, "#keyerror", "not accepted")
+	// The key dialog is a view too: audited as the others (ui_a11y_test.go).
+	for _, vi := range audit(t, ctx) {
+		t.Errorf("key dialog: %s (%s): %s\n  %s", vi.ID, vi.Impact, vi.Help, strings.Join(vi.Nodes, "\n  "))
+	}
 	if err := chromedp.Do(ctx,
 		chromedp.SetValue(chromedp.CSS("#apikey"), "ui-key"),
 		chromedp.Click(chromedp.CSS(`#keyform button[type="submit"]`)),
