@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/store"
@@ -89,6 +90,24 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	q.Text = r.URL.Query().Get("q")
+	if len(q.Text) > 200 {
+		writeError(w, fn.Invalid("q", "at most 200 bytes"))
+		return
+	}
+	for _, tf := range []struct {
+		name string
+		to   *time.Time
+	}{{"since", &q.Since}, {"until", &q.Until}} {
+		if v := r.URL.Query().Get(tf.name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				writeError(w, fn.Invalid(tf.name, "must be a time such as 2006-01-02T15:04:05Z"))
+				return
+			}
+			*tf.to = t
+		}
+	}
 	if q.Status != "" && !q.Status.Valid() && q.Status.Final() {
 		writeError(w, fn.Invalid("status", fmt.Sprintf("unknown status %q (one of %v, %s, %s)", q.Status, fn.Statuses, fn.StatusQueued, fn.StatusRunning)))
 		return
@@ -102,6 +121,11 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := map[string]any{"executions": execs}
+	if q.Text != "" {
+		// What a text search looked through: a short page may not be
+		// the last (see store.MaxTextScan).
+		out["scanLimit"] = store.MaxTextScan
+	}
 	if len(execs) == q.Limit {
 		out["nextBefore"] = execs[len(execs)-1].ID
 	}

@@ -145,11 +145,12 @@ type functionMetricsView struct {
 	// of (rates are then left out).
 	Version int `json:"version,omitempty"`
 	metrics.Summary
-	Rates       metrics.Rates       `json:"rates"` // invocations per second
-	Instances   instanceTotals      `json:"instances"`
-	Driver      string              `json:"driver"`
-	DriverState driver.Availability `json:"driverState"`
-	Series      []metrics.Point     `json:"series,omitempty"`
+	Rates       metrics.Rates        `json:"rates"` // invocations per second
+	Instances   instanceTotals       `json:"instances"`
+	Driver      string               `json:"driver"`
+	DriverState *driver.Availability `json:"driverState,omitempty"` // not in the list of all
+
+	Series []metrics.Point `json:"series,omitempty"`
 }
 
 func (s *Server) functionMetrics(w http.ResponseWriter, r *http.Request) {
@@ -169,13 +170,14 @@ func (s *Server) functionMetrics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := functionMetricsView{
-		FunctionID:  f.ID,
-		Name:        f.Name,
-		Summary:     s.cfg.Metrics.Function(f.ID, win),
-		Rates:       s.cfg.Metrics.Rates(f.ID),
-		Driver:      f.Driver,
-		DriverState: s.cfg.Engine.Availability(r.Context(), f.Driver),
+		FunctionID: f.ID,
+		Name:       f.Name,
+		Summary:    s.cfg.Metrics.Function(f.ID, win),
+		Rates:      s.cfg.Metrics.Rates(f.ID),
+		Driver:     f.Driver,
 	}
+	avail := s.cfg.Engine.Availability(r.Context(), f.Driver)
+	v.DriverState = &avail
 	v.Instances.add(s.cfg.Engine.Instances(f.ID))
 	if step > 0 {
 		v.Series = s.cfg.Metrics.Series(f.ID, win, step)
@@ -196,4 +198,37 @@ func (s *Server) functionMetrics(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, &v)
+}
+
+// allFunctionMetrics is GET /api/metrics/functions: the figures (and, with
+// ?series=, the series) of every function in one call, as the function
+// list shows them, instead of one call per function.
+func (s *Server) allFunctionMetrics(w http.ResponseWriter, r *http.Request) {
+	win, err := window(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	step, err := seriesStep(r, win)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	fns, err := s.cfg.Functions.List(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := make([]functionMetricsView, len(fns))
+	for i, f := range fns {
+		v := &out[i]
+		v.FunctionID, v.Name, v.Driver = f.ID, f.Name, f.Driver
+		v.Summary = s.cfg.Metrics.Function(f.ID, win)
+		v.Rates = s.cfg.Metrics.Rates(f.ID)
+		v.Instances.add(s.cfg.Engine.Instances(f.ID))
+		if step > 0 {
+			v.Series = s.cfg.Metrics.Series(f.ID, win, step)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"window": win.String(), "functions": out})
 }

@@ -373,3 +373,64 @@ func TestPrometheusScrape(t *testing.T) {
 		}
 	}
 }
+
+// The list of all functions' figures agrees, function by function, with
+// each one's own route, series included.
+func TestAllFunctionMetrics(t *testing.T) {
+	h := newHarness(t, options{})
+	h.create("busy", 2)
+	h.create("idle", 1)
+	for i := range 5 {
+		ev := fakeEvent{}
+		if i == 2 {
+			ev.Error = "ValueError"
+		}
+		h.invoke("busy", ev)
+	}
+	type view struct {
+		FunctionID  string `json:"functionId"`
+		Name        string `json:"name"`
+		Invocations uint64 `json:"invocations"`
+		ErrorRate   float64
+		DurationMs  latency `json:"durationMs"`
+		Instances   struct{ Active int }
+		Series      []struct {
+			Start       time.Time         `json:"start"`
+			Invocations uint64            `json:"invocations"`
+			ByStatus    map[string]uint64 `json:"byStatus"`
+		} `json:"series"`
+	}
+	var all struct {
+		Window    string `json:"window"`
+		Functions []view `json:"functions"`
+	}
+	if st := h.do("GET", "/api/metrics/functions?window=1h&series=5m", nil, &all); st != 200 {
+		t.Fatalf("all function metrics: %d", st)
+	}
+	if all.Window != "1h0m0s" || len(all.Functions) != 2 {
+		t.Fatalf("window %q, %d functions; want 1h0m0s and 2", all.Window, len(all.Functions))
+	}
+	for _, got := range all.Functions {
+		var one view
+		if st := h.do("GET", "/api/metrics/functions/"+got.Name+"?window=1h&series=5m", nil, &one); st != 200 {
+			t.Fatalf("%s metrics: %d", got.Name, st)
+		}
+		if got.FunctionID != one.FunctionID || got.Invocations != one.Invocations || got.ErrorRate != one.ErrorRate ||
+			got.DurationMs != one.DurationMs || got.Instances != one.Instances || len(got.Series) != 12 || len(one.Series) != 12 {
+			t.Errorf("%s: in the list %+v, on its own %+v", got.Name, got, one)
+		}
+		var calls, errs uint64
+		for _, p := range got.Series {
+			calls += p.Invocations
+			errs += p.ByStatus["error"]
+		}
+		want := map[string][2]uint64{"busy": {5, 1}, "idle": {0, 0}}[got.Name]
+		if calls != want[0] || errs != want[1] {
+			t.Errorf("%s: series adds up to %d calls, %d errors; want %v", got.Name, calls, errs, want)
+		}
+	}
+	var e struct{ Error struct{ Field string } }
+	if st := h.do("GET", "/api/metrics/functions?window=1h&series=7s", nil, &e); st != 400 || e.Error.Field != "step" {
+		t.Errorf("a per-second step over an hour: %d %+v, want 400 on step", st, e)
+	}
+}

@@ -164,6 +164,7 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /api/executions/{functionId}/{executionId}", s.getExecution)
 	s.mux.HandleFunc("POST /api/executions/{functionId}/{executionId}/replay", s.replay)
 	s.mux.HandleFunc("GET /api/metrics/system", s.systemMetrics)
+	s.mux.HandleFunc("GET /api/metrics/functions", s.allFunctionMetrics)
 	s.mux.HandleFunc("GET /api/metrics/functions/{functionId}", s.functionMetrics)
 	s.mux.HandleFunc("GET /api/events", s.events)
 	if cfg.Gatherer != nil {

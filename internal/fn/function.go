@@ -92,6 +92,9 @@ type Function struct {
 	// timetable (package trigger/schedule).
 	Async     *AsyncConfig `json:"async,omitempty"`
 	Schedules []Schedule   `json:"schedules,omitempty"`
+	// TestEvents are named events saved to invoke the function with
+	// (the draft's only: see TestEvent).
+	TestEvents []TestEvent `json:"testEvents,omitempty"`
 	// Revision counts every change of the function ($LATEST, the draft).
 	Revision int `json:"revision"`
 	// Version is the number of a published version (a snapshot of the
@@ -269,6 +272,11 @@ func (f *Function) Normalize(d Defaults) error {
 		}
 		f.Schedules = s
 	}
+	te, err := normalizeTestEvents(f.TestEvents)
+	if err != nil {
+		return err
+	}
+	f.TestEvents = te
 	return nil
 }
 
@@ -459,14 +467,16 @@ func reservedEnv(k string) bool {
 // SameConfig reports whether a and b would run identically and are called
 // the same way: an update that changes nothing keeps the version. The URL
 // settings do not change what runs, but they are part of the function as
-// stored, and an update that left them out would not be stored at all.
+// stored, and an update that left them out would not be stored at all;
+// so are the saved test events.
 func SameConfig(a, b *Function) bool {
 	if a.Name != b.Name || a.Runtime != b.Runtime || a.Handler != b.Handler || a.Timeout != b.Timeout ||
 		a.Memory != b.Memory || a.Driver != b.Driver || a.MaxInstances != b.MaxInstances || a.Network != b.Network ||
 		a.MinInstances != b.MinInstances || a.Concurrency != b.Concurrency || a.KeepAlive != b.KeepAlive ||
 		len(a.Files) != len(b.Files) || len(a.Env) != len(b.Env) ||
 		a.CodeSHA256() != b.CodeSHA256() || !slices.Equal(a.Layers, b.Layers) || a.Scripts() != b.Scripts() ||
-		!equalURL(a.URL, b.URL) || !sameJSON(a.Async, b.Async) || !sameJSON(a.Schedules, b.Schedules) {
+		!equalURL(a.URL, b.URL) || !sameJSON(a.Async, b.Async) || !sameJSON(a.Schedules, b.Schedules) ||
+		!sameJSON(a.TestEvents, b.TestEvents) {
 		return false
 	}
 	for k, v := range a.Files {

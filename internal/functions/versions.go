@@ -143,7 +143,9 @@ func (s *Service) Publish(ctx context.Context, idOrName, description, expectedHa
 		if err != nil {
 			return nil, false, err
 		}
-		snap.Version, snap.Files = n, nil
+		// Test events are the draft's, as Lambda's are the function's:
+		// a version does not carry them (nor does its hash).
+		snap.Version, snap.Files, snap.TestEvents = n, nil, nil
 		v := &fn.Version{Function: snap, Description: description, ConfigHash: hash, PublishedAt: time.Now().UTC()}
 		err = s.cfg.Store.CreateVersion(ctx, v)
 		if errors.Is(err, fn.ErrConflict) && try < 3 {

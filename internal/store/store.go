@@ -184,7 +184,20 @@ type ExecQuery struct {
 	// version; VersionSet with Version 0 keeps those of the draft.
 	Version    int
 	VersionSet bool
+	// Since and Until, when set, keep the executions that started at or
+	// after Since and before Until.
+	Since, Until time.Time
+	// Text, when set, keeps the executions whose logs, error type or
+	// error message contain it, ignoring the case of ASCII letters. A
+	// store looks for it among no more than MaxTextScan executions: the
+	// newest that pass the other filters. A page with fewer matches than
+	// asked for may thus not be the last: narrow Until to search older.
+	Text string
 }
+
+// MaxTextScan bounds the executions one text search reads, so that a
+// search of a function with millions of executions stays a bounded scan.
+const MaxTextScan = 5000
 
 // Page sizes of execution history, the same for every Store.
 const (

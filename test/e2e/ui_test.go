@@ -20,6 +20,12 @@ import (
 // installs it); elsewhere the test says why it skips.
 func browser(t *testing.T) context.Context {
 	t.Helper()
+	return browserFor(t, 2*time.Minute)
+}
+
+// browserFor is browser for a test that drives it for up to d.
+func browserFor(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
 	path, err := exec.LookPath("chromium")
 	testenv.Require(t, "chromium (make deps installs it)", err)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -34,7 +40,7 @@ func browser(t *testing.T) context.Context {
 	)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(alloc)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancelTimeout := context.WithTimeout(ctx, d)
 	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
@@ -250,6 +256,10 @@ func TestUIAsksForAPIKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitText(t, ctx, "#keyerror", "not accepted")
+	// The key dialog is a view too: audited as the others (ui_a11y_test.go).
+	for _, vi := range audit(t, ctx) {
+		t.Errorf("key dialog: %s (%s): %s\n  %s", vi.ID, vi.Impact, vi.Help, strings.Join(vi.Nodes, "\n  "))
+	}
 	if err := chromedp.Do(ctx,
 		chromedp.SetValue(chromedp.CSS("#apikey"), "ui-key"),
 		chromedp.Click(chromedp.CSS(`#keyform button[type="submit"]`)),

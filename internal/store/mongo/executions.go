@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -229,12 +230,42 @@ func (s *Store) ListExecutions(ctx context.Context, functionID string, q store.E
 	if q.Before != "" {
 		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$lt", Value: q.Before}}})
 	}
+	if !q.Since.IsZero() || !q.Until.IsZero() {
+		at := bson.D{}
+		if !q.Since.IsZero() {
+			at = append(at, bson.E{Key: "$gte", Value: q.Since})
+		}
+		if !q.Until.IsZero() {
+			at = append(at, bson.E{Key: "$lt", Value: q.Until})
+		}
+		filter = append(filter, bson.E{Key: "startedAt", Value: at})
+	}
 	limit := q.PageSize()
-	cur, err := s.executions.Find(ctx, filter, options.Find().
-		SetSort(bson.D{{Key: "_id", Value: -1}}).
-		SetLimit(int64(limit)).
-		SetBatchSize(int32(limit)).
-		SetProjection(withoutEvent))
+	var (
+		cur *mongo.Cursor
+		err error
+	)
+	if q.Text != "" {
+		// The newest MaxTextScan executions that pass the other filters,
+		// then those of them that contain the text: a bounded scan.
+		re := bson.D{{Key: "$regex", Value: regexp.QuoteMeta(q.Text)}, {Key: "$options", Value: "i"}}
+		cur, err = s.executions.Aggregate(ctx, mongo.Pipeline{
+			{{Key: "$match", Value: filter}},
+			{{Key: "$sort", Value: bson.D{{Key: "_id", Value: -1}}}},
+			{{Key: "$limit", Value: store.MaxTextScan}},
+			{{Key: "$match", Value: bson.D{{Key: "$or", Value: bson.A{
+				bson.D{{Key: "logs", Value: re}}, bson.D{{Key: "error.type", Value: re}}, bson.D{{Key: "error.message", Value: re}},
+			}}}}},
+			{{Key: "$limit", Value: limit}},
+			{{Key: "$project", Value: withoutEvent}},
+		}, options.Aggregate().SetBatchSize(int32(limit)))
+	} else {
+		cur, err = s.executions.Find(ctx, filter, options.Find().
+			SetSort(bson.D{{Key: "_id", Value: -1}}).
+			SetLimit(int64(limit)).
+			SetBatchSize(int32(limit)).
+			SetProjection(withoutEvent))
+	}
 	if err != nil {
 		return nil, s.wrapErr("list executions", err)
 	}

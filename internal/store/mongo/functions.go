@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -42,8 +43,39 @@ type functionDoc struct {
 	// absent for none.
 	Async     *asyncDoc     `bson:"async,omitempty"`
 	Schedules []scheduleDoc `bson:"schedules,omitempty"`
-	CreatedAt time.Time     `bson:"createdAt"`
-	UpdatedAt time.Time     `bson:"updatedAt"`
+	// TestEvents are the function's saved test events, each event as its
+	// JSON text (BSON has no lossless home for every JSON number); absent
+	// for none.
+	TestEvents []testEventDoc `bson:"testEvents,omitempty"`
+	CreatedAt  time.Time      `bson:"createdAt"`
+	UpdatedAt  time.Time      `bson:"updatedAt"`
+}
+
+type testEventDoc struct {
+	Name  string `bson:"name"`
+	Event string `bson:"event"`
+}
+
+func toTestEventDocs(evs []fn.TestEvent) []testEventDoc {
+	if len(evs) == 0 {
+		return nil
+	}
+	out := make([]testEventDoc, len(evs))
+	for i, e := range evs {
+		out[i] = testEventDoc{Name: e.Name, Event: string(e.Event)}
+	}
+	return out
+}
+
+func testEvents(ds []testEventDoc) []fn.TestEvent {
+	if len(ds) == 0 {
+		return nil
+	}
+	out := make([]fn.TestEvent, len(ds))
+	for i, d := range ds {
+		out[i] = fn.TestEvent{Name: d.Name, Event: json.RawMessage(d.Event)}
+	}
+	return out
 }
 
 type fileDoc struct {
@@ -201,6 +233,7 @@ func toFunctionDoc(f *fn.Function) *functionDoc {
 		Network: f.Network, Version: f.Revision, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt,
 		MinInstances: f.MinInstances, Concurrency: f.Concurrency, KeepAliveMs: f.KeepAlive,
 		URL: toURLDoc(f.URL), Async: toAsyncDoc(f.Async), Schedules: toScheduleDocs(f.Schedules),
+		TestEvents: toTestEventDocs(f.TestEvents),
 	}
 	for _, p := range sortedKeys(f.Files) {
 		c := f.Files[p]
@@ -227,6 +260,7 @@ func (d *functionDoc) function() *fn.Function {
 		Network: d.Network, Revision: d.Version, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
 		MinInstances: d.MinInstances, Concurrency: max(d.Concurrency, 1), KeepAlive: d.KeepAliveMs,
 		URL: d.URL.config(), Async: d.Async.config(), Schedules: schedules(d.Schedules),
+		TestEvents: testEvents(d.TestEvents),
 	}
 	for _, fd := range d.Files {
 		if fd.Binary != nil {

@@ -134,7 +134,27 @@ func (s *Store) ListExecutions(ctx context.Context, functionID string, q store.E
 		b.WriteString(` AND id < ?`)
 		args = append(args, q.Before)
 	}
+	if !q.Since.IsZero() {
+		b.WriteString(` AND started_at >= ?`)
+		args = append(args, nanos(q.Since))
+	}
+	if !q.Until.IsZero() {
+		b.WriteString(` AND started_at < ?`)
+		args = append(args, nanos(q.Until))
+	}
 	b.WriteString(` ORDER BY id DESC LIMIT ?`)
+	if q.Text != "" {
+		// The newest MaxTextScan executions that pass the other filters,
+		// then those of them that contain the text: a bounded scan.
+		args = append(args, store.MaxTextScan)
+		inner := b.String()
+		b.Reset()
+		b.WriteString(`SELECT ` + execCols + ` FROM (` + inner + `)
+			WHERE instr(lower(logs), lower(?)) > 0
+			OR instr(lower(coalesce(json_extract(error, '$.type'), '') || char(10) || coalesce(json_extract(error, '$.message'), '')), lower(?)) > 0
+			ORDER BY id DESC LIMIT ?`)
+		args = append(args, q.Text, q.Text)
+	}
 	args = append(args, limit)
 
 	rows, err := s.r.QueryContext(ctx, b.String(), args...)

@@ -12,7 +12,7 @@ import (
 
 const functionCols = `id, name, runtime, handler, files, env, timeout_ms, memory_mb,
 	driver, max_instances, version, created_at, updated_at, network,
-	min_instances, concurrency, keep_alive_ms, code, url, async, schedules`
+	min_instances, concurrency, keep_alive_ms, code, url, async, schedules, test_events`
 
 // CreateFunction inserts f; a taken name (or id) is fn.ErrConflict.
 func (s *Store) CreateFunction(ctx context.Context, f *fn.Function) error {
@@ -27,11 +27,15 @@ func (s *Store) CreateFunction(ctx context.Context, f *fn.Function) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: create function: %w", err)
 	}
+	tests, err := encodeTestEvents(f)
+	if err != nil {
+		return fmt.Errorf("sqlite: create function: %w", err)
+	}
 	_, err = s.w.ExecContext(ctx, `INSERT INTO functions (`+functionCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.ID, f.Name, f.Runtime, f.Handler, files, env, f.Timeout, f.Memory,
 		f.Driver, f.MaxInstances, f.Revision, nanos(f.CreatedAt), nanos(f.UpdatedAt), boolInt(f.Network),
-		f.MinInstances, f.Concurrency, f.KeepAlive, code, url, async, schedules)
+		f.MinInstances, f.Concurrency, f.KeepAlive, code, url, async, schedules, tests)
 	return wrapErr("create function", err)
 }
 
@@ -91,6 +95,10 @@ func (s *Store) UpdateFunction(ctx context.Context, f *fn.Function, prevVersion 
 	if err != nil {
 		return fmt.Errorf("sqlite: update function: %w", err)
 	}
+	tests, err := encodeTestEvents(f)
+	if err != nil {
+		return fmt.Errorf("sqlite: update function: %w", err)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return wrapErr("update function", err)
@@ -100,11 +108,11 @@ func (s *Store) UpdateFunction(ctx context.Context, f *fn.Function, prevVersion 
 		files = ?, env = ?, timeout_ms = ?, memory_mb = ?, driver = ?, max_instances = ?,
 		version = ?, created_at = ?, updated_at = ?, network = ?,
 		min_instances = ?, concurrency = ?, keep_alive_ms = ?, code = ?, url = ?,
-		async = ?, schedules = ?
+		async = ?, schedules = ?, test_events = ?
 		WHERE id = ? AND version = ?`,
 		f.Name, f.Runtime, f.Handler, files, env, f.Timeout, f.Memory, f.Driver,
 		f.MaxInstances, f.Revision, nanos(f.CreatedAt), nanos(f.UpdatedAt), boolInt(f.Network),
-		f.MinInstances, f.Concurrency, f.KeepAlive, code, url, async, schedules, f.ID, prevVersion)
+		f.MinInstances, f.Concurrency, f.KeepAlive, code, url, async, schedules, tests, f.ID, prevVersion)
 	if err != nil {
 		return wrapErr("update function", err)
 	}
@@ -215,6 +223,19 @@ func encodeAsync(f *fn.Function) (async, schedules any, err error) {
 	return async, schedules, nil
 }
 
+// encodeTestEvents renders f's test events as JSON text, NULL (nil) for
+// none.
+func encodeTestEvents(f *fn.Function) (any, error) {
+	if len(f.TestEvents) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(f.TestEvents)
+	if err != nil {
+		return nil, fmt.Errorf("encode test events: %w", err)
+	}
+	return string(b), nil
+}
+
 // withoutNextRun returns a copy of ss with NextRun cleared: it is shown,
 // never stored.
 func withoutNextRun(ss []fn.Schedule) []fn.Schedule {
@@ -234,12 +255,13 @@ func scanFunction(sc scanner) (*fn.Function, error) {
 		files, env, code []byte
 		url              []byte
 		async, schedules []byte
+		tests            []byte
 		created, updated int64
 		network          int64
 	)
 	if err := sc.Scan(&f.ID, &f.Name, &f.Runtime, &f.Handler, &files, &env, &f.Timeout, &f.Memory,
 		&f.Driver, &f.MaxInstances, &f.Revision, &created, &updated, &network,
-		&f.MinInstances, &f.Concurrency, &f.KeepAlive, &code, &url, &async, &schedules); err != nil {
+		&f.MinInstances, &f.Concurrency, &f.KeepAlive, &code, &url, &async, &schedules, &tests); err != nil {
 		return nil, err
 	}
 	if len(code) > 0 {
@@ -266,6 +288,11 @@ func scanFunction(sc scanner) (*fn.Function, error) {
 			return nil, fmt.Errorf("decode schedules of %s: %w", f.ID, err)
 		}
 		f.Schedules = withoutNextRun(f.Schedules)
+	}
+	if len(tests) > 0 {
+		if err := json.Unmarshal(tests, &f.TestEvents); err != nil {
+			return nil, fmt.Errorf("decode test events of %s: %w", f.ID, err)
+		}
 	}
 	if err := json.Unmarshal(files, &f.Files); err != nil {
 		return nil, fmt.Errorf("decode files of %s: %w", f.ID, err)

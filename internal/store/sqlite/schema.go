@@ -129,6 +129,10 @@ var migrations = []string{
 		data        TEXT    NOT NULL,
 		PRIMARY KEY (function_id, name)
 	) STRICT, WITHOUT ROWID;`,
+
+	// 11: saved test events. test_events is a function's test events
+	// ([]fn.TestEvent) as JSON, NULL for none.
+	`ALTER TABLE functions ADD COLUMN test_events TEXT;`,
 }
 
 // migrate applies the steps db has not yet had, all in one transaction.

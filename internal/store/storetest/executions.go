@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/store"
@@ -199,4 +201,106 @@ func testRecordsOfUnknownFunction(t *testing.T, h *harness) {
 	mixed = append(mixed, execs[3:]...)
 	h.insert(t, mixed, len(mixed))
 	assertExecutions(t, h.listAll(t, f.ID, "", 100), newestFirst(execs))
+}
+
+// testTextAndTimeFilter searches a function's executions by text (logs,
+// error type and message, ASCII case ignored), by start time, with the
+// other filters and page by page.
+func testTextAndTimeFilter(t *testing.T, h *harness) {
+	f := h.createFunction(t, newFunction("alpha"))
+	execs := newExecutions(f.ID, 60, fn.StatusSuccess, fn.StatusError)
+	for i, e := range execs {
+		if i%7 == 3 {
+			e.Logs += "found the NeEdLe here\n"
+		}
+	}
+	h.insert(t, execs, 25)
+	other := newExecutions(h.createFunction(t, newFunction("bravo")).ID, 10)
+	for _, e := range other {
+		e.Logs = "needle"
+	}
+	h.insert(t, other, 10)
+
+	matching := func(keep func(*fn.Execution) bool) []*fn.Execution {
+		var out []*fn.Execution
+		for _, e := range newestFirst(execs) {
+			if keep(e) {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	contains := func(e *fn.Execution, s string) bool {
+		s = strings.ToLower(s)
+		in := strings.ToLower(e.Logs)
+		if e.Error != nil {
+			in += "\n" + strings.ToLower(e.Error.Type+"\n"+e.Error.Message)
+		}
+		return strings.Contains(in, s)
+	}
+	// all pages through q, two at a time.
+	all := func(q store.ExecQuery) []*fn.Execution {
+		t.Helper()
+		var got []*fn.Execution
+		q.Limit = 2
+		for range 100 {
+			page, err := h.s.ListExecutions(h.ctx, f.ID, q)
+			if err != nil {
+				t.Fatalf("ListExecutions(%+v): %v", q, err)
+			}
+			got = append(got, page...)
+			if len(page) < q.Limit {
+				return got
+			}
+			q.Before = page[len(page)-1].ID
+		}
+		t.Fatal("more than 100 pages")
+		return nil
+	}
+	at := func(i int) time.Time { return execs[i].StartedAt }
+	for _, tc := range []struct {
+		name string
+		q    store.ExecQuery
+		want []*fn.Execution
+	}{
+		{"logs, any case", store.ExecQuery{Text: "needle"}, matching(func(e *fn.Execution) bool { return contains(e, "needle") })},
+		{"error message", store.ExecQuery{Text: "FAILURE 1"}, matching(func(e *fn.Execution) bool { return contains(e, "failure 1") })},
+		{"error type", store.ExecQuery{Text: "runtimeerror"}, matching(func(e *fn.Execution) bool { return e.Error != nil })},
+		{"not in the stack", store.ExecQuery{Text: "line 2"}, nil},
+		{"not in the event", store.ExecQuery{Text: `"tags"`}, nil},
+		{"with a status", store.ExecQuery{Text: "needle", Status: fn.StatusError},
+			matching(func(e *fn.Execution) bool { return contains(e, "needle") && e.Status == fn.StatusError })},
+		{"since and until", store.ExecQuery{Since: at(10), Until: at(20)},
+			matching(func(e *fn.Execution) bool { return !e.StartedAt.Before(at(10)) && e.StartedAt.Before(at(20)) })},
+		{"text and times", store.ExecQuery{Text: "needle", Since: at(10)},
+			matching(func(e *fn.Execution) bool { return contains(e, "needle") && !e.StartedAt.Before(at(10)) })},
+		{"a pattern is text", store.ExecQuery{Text: "start .*"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assertExecutions(t, all(tc.q), tc.want)
+		})
+	}
+}
+
+// testTextScanBound: a text search reads no more than MaxTextScan
+// executions; narrowing the time range reaches older ones.
+func testTextScanBound(t *testing.T, h *harness) {
+	f := h.createFunction(t, newFunction("alpha"))
+	execs := newExecutions(f.ID, store.MaxTextScan+5)
+	for _, e := range execs[:3] {
+		e.Logs = "the oldest needle"
+	}
+	h.insert(t, execs, 500)
+	got, err := h.s.ListExecutions(h.ctx, f.ID, store.ExecQuery{Text: "needle"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Errorf("a search of the newest %d found %d executions older than them", store.MaxTextScan, len(got))
+	}
+	got, err = h.s.ListExecutions(h.ctx, f.ID, store.ExecQuery{Text: "needle", Until: execs[10].StartedAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertExecutions(t, got, newestFirst(execs[:3]))
 }

@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -276,5 +278,48 @@ func testURLRoundTrip(t *testing.T, h *harness) {
 	}
 	if got.Trigger != fn.TriggerHTTP {
 		t.Errorf("trigger = %q, want %q", got.Trigger, fn.TriggerHTTP)
+	}
+}
+
+// testTestEventsRoundTrip stores a function's saved test events (created
+// with them, then changed, then none), as they come: names in order,
+// events of any JSON (numbers too big for a float, keys with dots and
+// dollars, the largest event allowed).
+func testTestEventsRoundTrip(t *testing.T, h *harness) {
+	big := `{"blob":"` + strings.Repeat("x", fn.MaxTestEventBytes-12) + `"}`
+	f := newFunction("with-tests")
+	f.TestEvents = []fn.TestEvent{{Name: "hello", Event: json.RawMessage(`{"name":"Ada"}`)}}
+	f = h.createFunction(t, f)
+	got, err := h.s.GetFunction(h.ctx, f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertFunction(t, got, f)
+	for i, evs := range [][]fn.TestEvent{
+		{{Name: "odd", Event: json.RawMessage(`{"$oid":"x","a.b":[1,2.5,123456789012345678901234567890],"n":null}`)},
+			{Name: "scalar", Event: json.RawMessage(`"just text"`)}, {Name: "big", Event: json.RawMessage(big)}},
+		nil,
+	} {
+		prev := f.Revision
+		g := *f
+		g.TestEvents, g.Revision = evs, prev+1
+		if err := h.s.UpdateFunction(h.ctx, &g, prev); err != nil {
+			t.Fatalf("update %d: %v", i, err)
+		}
+		got, err := h.s.GetFunction(h.ctx, f.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertFunction(t, got, &g)
+		list, err := h.s.ListFunctions(h.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range list {
+			if l.ID == f.ID {
+				assertFunction(t, l, &g)
+			}
+		}
+		f = &g
 	}
 }

@@ -51,6 +51,9 @@ func Run(t *testing.T, open Opener) {
 		{"code, layers and build round trip", testCodeRoundTrip},
 		{"blobs", testBlobs},
 		{"url settings round trip", testURLRoundTrip},
+		{"test events round trip", testTestEventsRoundTrip},
+		{"text and time filters", testTextAndTimeFilter},
+		{"text search is a bounded scan", testTextScanBound},
 		{"async settings and schedules round trip", testAsyncRoundTrip},
 		{"attempt round trip", testAttemptRoundTrip},
 		{"stages of one id: the later (attempt, stage) wins", testStageUpsert},
@@ -304,6 +307,16 @@ func assertFunction(t *testing.T, got, want *fn.Function) {
 			g.Event, w.Event, w.NextRun = nil, nil, nil
 			if gs, ws := mustJSON(t, g), mustJSON(t, w); gs != ws {
 				t.Errorf("function %s: schedule %d:\n got %s\nwant %s", want.Name, i, gs, ws)
+			}
+		}
+	}
+	// Test events compare by name and by event as JSON.
+	if len(got.TestEvents) != len(want.TestEvents) {
+		t.Errorf("function %s: %d test events, want %d", want.Name, len(got.TestEvents), len(want.TestEvents))
+	} else {
+		for i, w := range want.TestEvents {
+			if g := got.TestEvents[i]; g.Name != w.Name || !jsonEqual(g.Event, w.Event) {
+				t.Errorf("function %s: test event %d = %q %s, want %q %s", want.Name, i, g.Name, g.Event, w.Name, w.Event)
 			}
 		}
 	}

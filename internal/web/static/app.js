@@ -77,7 +77,6 @@ function h(tag, attrs = {}, ...children) {
   for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : String(c));
   return e;
 }
-const svg = cls => { const s = document.createElementNS("http://www.w3.org/2000/svg", "svg"); s.setAttribute("class", cls); s.setAttribute("role", "img"); return s; };
 const badge = st => h("span", { class: "badge s-" + st }, st);
 const ms = v => v === undefined || v === null ? "–" : v < 1 ? v.toFixed(2) + " ms" : v < 100 ? v.toFixed(1) + " ms" : Math.round(v) + " ms";
 const ago = t => { const s = (Date.now() - new Date(t)) / 1000; return s < 60 ? Math.max(0, Math.round(s)) + "s ago" : s < 3600 ? Math.round(s / 60) + "m ago" : s < 86400 ? Math.round(s / 3600) + "h ago" : new Date(t).toLocaleString(); };
@@ -105,7 +104,11 @@ function connectEvents() {
   es.onerror = () => mark(false, "reconnecting");
   es.addEventListener("execution", e => { const ev = JSON.parse(e.data); live.listeners.forEach(f => f("execution", ev)); });
   es.addEventListener("build", e => { const ev = JSON.parse(e.data); live.listeners.forEach(f => f("build", ev)); });
-  es.addEventListener("metrics", e => { live.snapshot = JSON.parse(e.data); live.listeners.forEach(f => f("metrics", live.snapshot)); });
+  es.addEventListener("metrics", e => {
+    live.snapshot = JSON.parse(e.data);
+    if (live.snapshot.time) Series.clock.offset = Date.parse(live.snapshot.time) - Date.now();
+    live.listeners.forEach(f => f("metrics", live.snapshot));
+  });
 }
 function onLive(f) { live.listeners.add(f); return () => live.listeners.delete(f); }
 
@@ -141,142 +144,67 @@ async function route() {
 }
 function every(msInterval, f) { const t = setInterval(f, msInterval); cleanup.push(() => clearInterval(t)); }
 
-// ---------- dashboard ----------
-async function dashboard() {
-  const main = $("#main");
-  const kpi = (id, label) => h("div", { class: "kpi" }, h("div", { class: "label", id: id + "-label" }, label), h("div", { class: "value", id, "aria-labelledby": id + "-label" }, "–"));
-  const cRate = svg("chart"), cLat = svg("chart"), cCold = svg("chart"), cHost = svg("chart");
-  const legend = items => h("div", { class: "legend" }, items.map(([n, c]) => h("span", {}, h("i", { style: "" , "data-c": c }), n)));
-  const feed = h("ul", { class: "feed", id: "feed", "aria-live": "polite" });
-  main.replaceChildren(
-    h("h1", {}, "Dashboard", h("span", { class: "muted", style: "font-size:.85rem;font-weight:400" }, "last 15 minutes")),
-    h("div", { class: "grid kpis" },
-      kpi("k-invocations", "Invocations"), kpi("k-rate", "Per second (1m)"), kpi("k-errors", "Error rate"),
-      kpi("k-p50", "p50 latency"), kpi("k-p95", "p95 latency"), kpi("k-cold", "Cold starts"), kpi("k-instances", "Active instances")),
-    h("div", { class: "grid two", style: "margin-top:1rem" },
-      h("div", { class: "grid charts" },
-        h("section", { class: "panel" }, h("h2", {}, "Invocations and errors per second"), cRate, legend([["invocations", "c1"], ["errors", "c2"]])),
-        h("section", { class: "panel" }, h("h2", {}, "Latency (ms)"), cLat, legend([["p50", "c1"], ["p95", "c4"]])),
-        h("section", { class: "panel" }, h("h2", {}, "Cold starts and instances"), cCold, legend([["cold starts/s", "c2"], ["instances", "c3"]])),
-        h("section", { class: "panel" }, h("h2", {}, "Host CPU and memory (%)"), cHost, legend([["CPU", "c1"], ["memory", "c3"]]))),
-      h("section", { class: "panel" }, h("h2", {}, "Latest executions"), feed)));
-  colorLegends(main);
-
-  // Per-second buckets built from the event stream; snapshots add the rest.
-  const secs = new Map(); // second → {n, err, cold, durs: []}
-  const hist = []; // [t, snapshot]
-  const bucket = t => { if (!secs.has(t)) secs.set(t, { n: 0, err: 0, cold: 0, durs: [] }); return secs.get(t); };
-  const shown = new Set();
-  const addFeed = ev => {
-    if (shown.has(ev.executionId)) return; // both live and in the seeded history
-    shown.add(ev.executionId);
-    const li = h("li", {}, badge(ev.status),
-      h("a", { class: "name", href: `#/functions/${encodeURIComponent(ev.function || ev.functionId)}/executions/${ev.executionId}` }, ev.function || ev.functionId),
-      h("span", { class: "muted" }, ms(ev.durationMs)), ev.coldStart ? h("span", { class: "muted", title: "cold start" }, "❄") : null);
-    li.dataset.id = ev.executionId; // ids sort by start time: keep newest first
-    const after = [...feed.children].find(x => x.dataset.id < ev.executionId);
-    feed.insertBefore(li, after || null);
-    while (feed.children.length > 50) feed.lastChild.remove();
-  };
-  // s is GET /api/metrics/system (15 minutes) or a live "metrics"
-  // snapshot (the last minute): only the figures that mean the same in both
-  // are taken from snapshots.
-  const setKPIs = (s, snapshot) => {
-    if (!s) return;
-    if (!snapshot) {
-      $("#k-invocations").textContent = s.invocations ?? "–";
-      $("#k-errors").textContent = s.invocations ? pct(s.errorRate) : "–";
-      $("#k-p50").textContent = s.invocations ? ms(s.durationMs.p50) : "–";
-      $("#k-p95").textContent = s.invocations ? ms(s.durationMs.p95) : "–";
-      $("#k-cold").textContent = s.coldStarts ?? "–";
-    }
-    const rate = snapshot ? s.invocationsPerSecond : s.rates && s.rates["1m"];
-    if (rate !== undefined) $("#k-rate").textContent = Chart.fmt(rate);
-    if (s.instances && s.instances.active !== undefined) $("#k-instances").textContent = s.instances.active;
-  };
-  const draw = () => {
-    const now = Math.floor(Date.now() / 1000), from = now - 300;
-    const rate = [], errs = [], p50 = [], p95 = [], cold = [];
-    for (let t = from; t <= now; t++) {
-      const b = secs.get(t) || { n: 0, err: 0, cold: 0, durs: [] };
-      rate.push([t, b.n]); errs.push([t, b.err]); cold.push([t, b.cold]);
-      if (b.durs.length) {
-        const d = b.durs.slice().sort((x, y) => x - y);
-        p50.push([t, d[Math.ceil(d.length * .5) - 1]]); p95.push([t, d[Math.ceil(d.length * .95) - 1]]);
-      }
-    }
-    for (const t of secs.keys()) if (t < from) secs.delete(t);
-    Chart.line(cRate, [{ color: "var(--c1)", points: rate }, { color: "var(--c2)", points: errs }], { title: "Invocations and errors per second" });
-    Chart.line(cLat, [{ color: "var(--c1)", points: p50 }, { color: "var(--c4)", points: p95 }], { title: "Latency" });
-    const inst = hist.filter(([, s]) => s.instances).map(([t, s]) => [t, s.instances.active || 0]);
-    Chart.line(cCold, [{ color: "var(--c2)", points: cold }, { color: "var(--c3)", points: inst }], { title: "Cold starts" });
-    const cpu = [], mem = [];
-    for (const [t, s] of hist) {
-      const host = s.host || {};
-      if (host.cpu) cpu.push([t, host.cpu.usedPercent]);
-      if (host.memory) mem.push([t, host.memory.usedPercent]);
-    }
-    Chart.line(cHost, [{ color: "var(--c1)", points: cpu }, { color: "var(--c3)", points: mem }], { title: "Host", unit: "%" });
-  };
-  const refresh = async () => {
-    try {
-      const s = await api.call("GET", "/api/metrics/system?window=15m");
-      setKPIs(s); hist.push([Math.floor(Date.now() / 1000), s]);
-      while (hist.length > 300) hist.shift();
-    } catch (e) { /* shown by the live indicator; keep the last figures */ }
-  };
-  cleanup.push(onLive((kind, ev) => {
-    if (kind === "execution") {
-      if (ev.status === "queued" || ev.status === "running") return; // an async call's stages: counted when it ends
-      const b = bucket(Math.floor(Date.now() / 1000));
-      b.n++; if (ev.status !== "success") b.err++; if (ev.coldStart) b.cold++; b.durs.push(ev.durationMs);
-      addFeed(ev);
-      const k = $("#k-invocations"); if (k && /^\d+$/.test(k.textContent)) k.textContent = Number(k.textContent) + 1;
-    } else if (kind === "metrics") {
-      setKPIs(ev, true);
-    }
-  }));
-  await refresh();
-  // The latest executions, from history of each function, seed the feed.
-  try {
-    const { functions } = await api.call("GET", "/api/functions");
-    const lists = await Promise.all((functions || []).slice(0, 20).map(f =>
-      api.call("GET", `/api/executions/${f.id}/history?limit=10`).then(r => r.executions.map(e => ({ ...e, function: f.name }))).catch(() => [])));
-    lists.flat().sort((a, b) => a.executionId < b.executionId ? -1 : 1).slice(-30).forEach(addFeed);
-  } catch { /* empty feed */ }
-  draw();
-  every(1000, draw);
-  every(2000, refresh);
-}
-function colorLegends(root) { root.querySelectorAll("[data-c]").forEach(i => i.style.background = `var(--${i.dataset.c})`); }
-
 // ---------- functions list ----------
+// Every function with its last hour: a sparkline of calls and errors
+// (one call for all, GET /api/metrics/functions), p95, error rate,
+// instances and last call; the columns sort on a click of their heading.
 async function functionsPage() {
   const main = $("#main");
-  const { functions } = await api.call("GET", "/api/functions");
+  const [{ functions }, all] = await Promise.all([api.call("GET", "/api/functions"),
+    api.call("GET", "/api/metrics/functions?window=1h&series=5m").catch(() => ({ functions: [] }))]);
+  const byId = new Map((all.functions || []).map(m => [m.functionId, m]));
+  const rows = functions.map(f => ({ f, m: byId.get(f.id), last: null }));
   const body = h("tbody");
-  const table = h("table", {}, h("caption", { class: "sr-only" }, "Functions"),
-    h("thead", {}, h("tr", {}, ["Name", "Runtime", "Driver", "Version", "Last call", "Calls (1h)", "Error rate", "p50", "Activity"].map(t => h("th", { scope: "col" }, t)))), body);
+  const cols = [
+    ["Name", r => r.f.name], ["Runtime", r => r.f.runtime], ["Driver", r => r.f.driver], ["Version", r => r.f.revision],
+    ["Last call", r => r.last || 0], ["Calls (1h)", r => r.m ? r.m.invocations : 0],
+    ["Error rate", r => r.m && r.m.invocations ? r.m.errorRate : -1], ["p95", r => r.m && r.m.invocations ? r.m.durationMs.p95 : -1],
+    ["Instances", r => r.m ? r.m.instances.active : 0], ["Calls and errors (1h)", null],
+  ];
+  let sortBy = 0, asc = true;
+  const heads = cols.map(([label, key], i) => key
+    ? h("th", { scope: "col", "aria-sort": i === sortBy ? "ascending" : "none" },
+      h("button", { type: "button", class: "sort", "data-col": i, onclick: () => { asc = sortBy === i ? !asc : true; sortBy = i; render(); } }, label))
+    : h("th", { scope: "col" }, label));
+  const table = h("table", { id: "functions" }, h("caption", { class: "sr-only" }, "Functions, sortable by each column"), h("thead", {}, h("tr", {}, heads)), body);
   main.replaceChildren(
     h("h1", {}, "Functions", h("a", { class: "button primary", href: "#/new" }, "New function")),
     h("section", { class: "panel" }, functions.length ? table : h("p", { class: "empty" }, "No functions yet. ", h("a", { href: "#/new" }, "Create one from a template."))));
-  for (const f of functions) {
-    const spark = svg("spark");
-    const cells = { last: h("td", { class: "muted" }, "–"), calls: h("td", {}, "–"), err: h("td", {}, "–"), p50: h("td", {}, "–") };
-    const go = () => location.hash = "#/functions/" + encodeURIComponent(f.name);
-    body.append(h("tr", { class: "clickable", tabindex: 0, onclick: go, onkeydown: e => e.key === "Enter" && go() },
-      h("td", {}, h("a", { href: "#/functions/" + encodeURIComponent(f.name) }, f.name)), h("td", {}, f.runtime), h("td", {}, f.driver),
-      h("td", {}, "r" + f.revision), cells.last, cells.calls, cells.err, cells.p50, h("td", {}, spark)));
-    Promise.all([
-      api.call("GET", `/api/metrics/functions/${f.id}?window=1h`).catch(() => null),
-      api.call("GET", `/api/executions/${f.id}/history?limit=30`).catch(() => null),
-    ]).then(([m, hist]) => {
-      if (m) { cells.calls.textContent = m.invocations; cells.err.textContent = m.invocations ? pct(m.errorRate) : "–"; cells.p50.textContent = m.invocations ? ms(m.durationMs.p50) : "–"; }
-      const ex = hist ? hist.executions : [];
-      if (ex.length) cells.last.textContent = ago(ex[0].startedAt);
-      Chart.spark(spark, ex.slice().reverse().map(e => e.durationMs), "var(--c1)");
-    });
+  const now = Series.clock.now();
+  for (const r of rows) {
+    const href = "#/functions/" + encodeURIComponent(r.f.name);
+    const m = r.m, ran = m && m.invocations > 0;
+    const sparkBox = h("div", { class: "spark" });
+    r.lastCell = h("td", { class: "muted last-call" }, "–");
+    r.tr = h("tr", { "data-name": r.f.name },
+      h("td", {}, h("a", { href }, r.f.name)), h("td", {}, r.f.runtime), h("td", {}, r.f.driver), h("td", {}, "r" + r.f.revision),
+      r.lastCell, h("td", { class: "calls" }, m ? m.invocations : "–"), h("td", { class: "error-rate" }, ran ? pct(m.errorRate) : "–"),
+      h("td", { class: "p95" }, ran ? ms(m.durationMs.p95) : "–"), h("td", { class: "instances" }, m ? m.instances.active : "–"),
+      h("td", { "aria-label": m ? `${m.invocations} calls, ${m.byStatus ? m.invocations - (m.byStatus.success || 0) : 0} errors in the last hour` : "no data" }, sparkBox));
+    body.append(r.tr);
+    if (m && m.series) {
+      const sp = Chart.spark(sparkBox, [{ label: "calls", color: "c1" }, { label: "errors", color: "c2" }], { id: "spark-" + r.f.name });
+      cleanup.push(() => sp.destroy());
+      const pts = m.series.map(p => ({ t: new Date(p.start).getTime() / 1000, n: p.invocations, err: p.invocations - ((p.byStatus || {}).success || 0) }));
+      sp.set(Series.columns(pts, p => p.n, p => p.err), now - 3600, now);
+    }
+    // The last call: the newest execution of each (history is per function).
+    api.call("GET", `/api/executions/${r.f.id}/history?limit=1`).then(hs => {
+      const ex = hs.executions[0];
+      if (!ex) return;
+      r.last = new Date(ex.startedAt).getTime();
+      r.lastCell.textContent = ago(ex.startedAt);
+      r.lastCell.title = new Date(ex.startedAt).toLocaleString();
+      if (cols[sortBy][0] === "Last call") render();
+    }).catch(() => { });
   }
+  function render() {
+    const key = cols[sortBy][1];
+    rows.sort((a, b) => { const x = key(a), y = key(b); const c = typeof x === "string" ? x.localeCompare(y) : x - y; return asc ? c : -c; });
+    heads.forEach((th, i) => { if (cols[i][1]) th.setAttribute("aria-sort", i === sortBy ? (asc ? "ascending" : "descending") : "none"); });
+    body.append(...rows.map(r => r.tr)); // moves them: their charts stay
+  }
+  render();
 }
 
 // ---------- templates ----------
@@ -450,6 +378,7 @@ async function detailPage(name) {
     } catch (e) { showError(invokeErr, e); } finally { run.disabled = false; }
   };
   payload.textarea.addEventListener("keydown", e => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); run.click(); } });
+  const tests = TestEvents.panel(f, { editor: payload, run: () => run.click() });
 
   const filter = h("select", { id: "status-filter", "aria-label": "Filter by status" }, h("option", { value: "" }, "All statuses"),
     ["queued", "running", "success", "error", "timeout", "oom", "crashed", "rejected"].map(s => h("option", { value: s }, s)));
@@ -464,45 +393,93 @@ async function detailPage(name) {
   fillVersionFilter([]);
   const histBody = h("tbody", { id: "history" });
   const more = h("button", { type: "button", id: "more" }, "Older");
-  let cursor = "";
+  // Log search: text (logs, error type and message), a time range.
+  const textIn = h("input", { type: "search", id: "history-q", placeholder: "Search logs and errors", "aria-label": "Search logs and errors", autocomplete: "off" });
+  const sinceIn = h("input", { type: "datetime-local", id: "history-since", step: 1, "aria-label": "Started from" });
+  const untilIn = h("input", { type: "datetime-local", id: "history-until", step: 1, "aria-label": "Started before" });
+  const histNote = h("p", { class: "muted small", id: "history-note", role: "status" });
+  const firstMatch = (logs, q) => {
+    const lines = (logs || "").split("\n").filter(Boolean);
+    const hit = q ? lines.find(l => l.toLowerCase().includes(q.toLowerCase())) : lines[lines.length - 1];
+    return hit ? (hit.length > 120 ? hit.slice(0, 117) + "…" : hit) : "";
+  };
+  let cursor = "", loading = null, again = false;
+  // loadHistory reads the first page again (or the next, append); calls
+  // that come while one runs are folded into one more.
   async function loadHistory(append) {
-    const q = new URLSearchParams({ limit: 20 });
-    if (filter.value) q.set("status", filter.value);
-    if (versionFilter.value) q.set("version", versionFilter.value);
-    if (append && cursor) q.set("before", cursor);
-    const r = await api.call("GET", `/api/executions/${f.id}/history?${q}`);
-    if (!append) histBody.replaceChildren();
-    for (const ex of r.executions) {
-      const go = () => location.hash = `#/functions/${encodeURIComponent(f.name)}/executions/${ex.executionId}`;
-      histBody.append(h("tr", { class: "clickable", tabindex: 0, onclick: go, onkeydown: e => e.key === "Enter" && go() },
-        h("td", {}, badge(ex.status)), h("td", { class: "mono" }, h("a", { href: `#/functions/${encodeURIComponent(f.name)}/executions/${ex.executionId}` }, ex.executionId.slice(-10))),
-        h("td", {}, ago(ex.startedAt)), h("td", {}, ex.status === "queued" ? "–" : ms(ex.durationMs)), h("td", {}, ex.status === "queued" ? "–" : ex.coldStart ? "cold" : "warm"),
-        h("td", { class: "trigger" }, triggerName(ex.trigger), ex.attempt ? h("span", { class: "muted" }, ` · try ${ex.attempt}`) : null), h("td", {}, versionName(ex))));
-    }
-    if (!histBody.children.length) histBody.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No executions yet.")));
-    cursor = r.nextBefore || ""; more.hidden = !cursor;
+    if (loading && !append) { again = true; return loading; }
+    const run = async () => {
+      const q = new URLSearchParams({ limit: 20 });
+      if (filter.value) q.set("status", filter.value);
+      if (versionFilter.value) q.set("version", versionFilter.value);
+      const text = textIn.value.trim();
+      if (text) q.set("q", text);
+      if (sinceIn.value) q.set("since", new Date(sinceIn.value).toISOString());
+      if (untilIn.value) q.set("until", new Date(untilIn.value).toISOString());
+      if (append && cursor) q.set("before", cursor);
+      const r = await api.call("GET", `/api/executions/${f.id}/history?${q}`);
+      if (!append) histBody.replaceChildren();
+      for (const ex of r.executions) {
+        const href = `#/functions/${encodeURIComponent(f.name)}/executions/${ex.executionId}`;
+        const line = ex.error && text && `${ex.error.type}: ${ex.error.message}`.toLowerCase().includes(text.toLowerCase()) ? `${ex.error.type}: ${ex.error.message}` : firstMatch(ex.logs, text);
+        histBody.append(h("tr", { class: "clickable", onclick: e => { if (!e.target.closest("a")) location.hash = href; } },
+          h("td", {}, badge(ex.status)), h("td", { class: "mono" }, h("a", { href }, ex.executionId.slice(-10))),
+          h("td", { title: new Date(ex.startedAt).toLocaleString() }, ago(ex.startedAt)), h("td", {}, ex.status === "queued" ? "–" : ms(ex.durationMs)), h("td", {}, ex.status === "queued" ? "–" : ex.coldStart ? "cold" : "warm"),
+          h("td", { class: "trigger" }, triggerName(ex.trigger), ex.attempt ? h("span", { class: "muted" }, ` · try ${ex.attempt}`) : null), h("td", {}, versionName(ex)),
+          h("td", { class: "mono small log-match" }, line)));
+      }
+      const filtered = text || sinceIn.value || untilIn.value || filter.value || versionFilter.value;
+      if (!histBody.children.length) histBody.append(h("tr", {}, h("td", { colspan: 8, class: "empty" }, filtered ? "No executions match." : "No executions yet.")));
+      cursor = r.nextBefore || ""; more.hidden = !cursor;
+      histNote.textContent = r.scanLimit && !cursor ? `A text search looks through the newest ${r.scanLimit.toLocaleString()} executions in the range; set "Started before" to search older ones.` : "";
+    };
+    if (append) return run();
+    loading = (async () => {
+      try { do { again = false; await run(); } while (again); } finally { loading = null; }
+    })();
+    return loading;
   }
-  filter.onchange = versionFilter.onchange = () => loadHistory();
+  filter.onchange = versionFilter.onchange = sinceIn.onchange = untilIn.onchange = () => loadHistory();
+  let typing;
+  textIn.oninput = () => { clearTimeout(typing); typing = setTimeout(() => loadHistory(), 300); };
   more.onclick = () => loadHistory(true);
 
+  // The figures and charts of a window (15m, 1h, 6h or 24h; 1h first):
+  // seeded from the function's series, extended by its live executions,
+  // the x-axis fixed to the window.
   const stats = h("div", { class: "grid kpis", id: "fn-kpis" });
-  const cLat = svg("chart"), cCount = svg("chart");
+  const windowSel = h("select", { id: "fn-window", "aria-label": "Chart window" },
+    Object.keys(Series.windows).map(w => h("option", { value: w }, "last " + w)));
+  windowSel.value = "1h";
+  const bCount = h("div", { class: "chart" }), bLat = h("div", { class: "chart" });
+  const perStep = h("span", { id: "fn-step" });
+  const cCount = Chart.time(bCount, { id: "fn-count", title: "Invocations and errors per step", sync: "function", series: [{ label: "invocations", color: "c1", unit: "calls" }, { label: "errors", color: "c2", unit: "calls" }] });
+  const cLat = Chart.time(bLat, { id: "fn-latency", title: "Latency in milliseconds", unit: "ms", sync: "function", points: true, series: [{ label: "p50", color: "c1", unit: "ms" }, { label: "p95", color: "c4", unit: "ms" }] });
+  cleanup.push(() => { cCount.destroy(); cLat.destroy(); });
+  let fseries = null;
+  const drawCharts = () => {
+    if (!fseries) return;
+    const { from, to, rows } = fseries.rows();
+    cCount.set(Series.columns(rows, r => r.n, r => r.err), from, to);
+    cLat.set(Series.columns(rows, r => r.p50, r => r.p95), from, to);
+  };
+  const stepName = s => s % 60 ? s + " s" : s === 60 ? "minute" : s / 60 + " minutes";
   async function loadMetrics() {
-    const m = await api.call("GET", `/api/metrics/functions/${f.id}?window=1h&series=1m`).catch(() => null);
-    if (!m) return;
+    const w = windowSel.value, { seconds, step } = Series.windows[w];
+    if (!fseries || fseries.seconds !== seconds) fseries = Series.make(seconds, step);
+    const s = fseries, askedAt = Series.clock.now();
+    const m = await api.call("GET", `/api/metrics/functions/${f.id}?window=${w}&series=${step}s`).catch(() => null);
+    if (!m || s !== fseries) return; // the window changed meanwhile
+    s.seed(m.series, askedAt);
+    perStep.textContent = stepName(step);
     const k = (label, v) => h("div", { class: "kpi" }, h("div", { class: "label" }, label), h("div", { class: "value" }, v));
     const ran = m.invocations > 0;
-    stats.replaceChildren(k("Invocations (1h)", m.invocations), k("Error rate", ran ? pct(m.errorRate) : "–"), k("p50", ran ? ms(m.durationMs.p50) : "–"),
+    stats.replaceChildren(k(`Invocations (${w})`, m.invocations), k("Error rate", ran ? pct(m.errorRate) : "–"), k("p50", ran ? ms(m.durationMs.p50) : "–"),
       k("p95", ran ? ms(m.durationMs.p95) : "–"), k("Cold starts", m.coldStarts), k("Instances", m.instances ? `${m.instances.busy || 0} busy / ${m.instances.idle || 0} idle` : "–"),
       k("Peak memory", m.peakMemoryKiB && m.peakMemoryKiB.samples ? (m.peakMemoryKiB.peak / 1024).toFixed(1) + " MB" : "–"));
-    const series = m.series || [];
-    const t = b => new Date(b.start).getTime() / 1000;
-    Chart.line(cCount, [{ color: "var(--c1)", points: series.map(b => [t(b), b.invocations]) },
-      { color: "var(--c2)", points: series.map(b => [t(b), b.invocations - ((b.byStatus || {}).success || 0)]) }], { title: "Invocations and errors per minute" });
-    const busy = series.filter(b => b.invocations > 0);
-    Chart.line(cLat, [{ color: "var(--c1)", points: busy.map(b => [t(b), b.p50Ms]) },
-      { color: "var(--c4)", points: busy.map(b => [t(b), b.p95Ms]) }], { title: "Latency per minute" });
+    drawCharts();
   }
+  windowSel.onchange = () => { cCount.unzoom(); loadMetrics(); };
   const code = codePanel(f);
   cleanup.push(code.close);
   const triggers = Triggers.panel(f, { onReplay: () => loadHistory() });
@@ -524,17 +501,29 @@ async function detailPage(name) {
     code.el,
     versionPanel.el,
     h("div", { class: "grid two", style: "margin-top:1rem" },
-      h("section", { class: "panel" }, h("h2", {}, "Invoke"), h("label", { for: "payload" }, "Event (JSON) — Ctrl+Enter to run"), payload.el, invokeErr,
+      h("section", { class: "panel" }, h("h2", {}, "Invoke"), tests.el, h("label", { for: "payload" }, "Event (JSON) — Ctrl+Enter to run"), payload.el, invokeErr,
         h("div", { class: "row" }, h("label", { for: "invoke-qualifier", class: "inline-label" }, "Version or alias"), qualifierSel, run, asyncIn, h("label", { for: "invoke-async", class: "inline-label" }, "Async (queue it, answer 202 at once)")), result),
       h("div", {},
-        h("section", { class: "panel" }, h("h2", {}, "Invocations per minute (1h)"), cCount),
-        h("section", { class: "panel" }, h("h2", {}, "Latency per minute (ms)"), cLat))),
+        h("div", { class: "row", style: "margin:0 0 .6rem" }, h("label", { for: "fn-window", class: "inline-label" }, "Charts over"), windowSel),
+        h("section", { class: "panel" }, h("h2", {}, "Invocations and errors per ", perStep), bCount),
+        h("section", { class: "panel" }, h("h2", {}, "Latency (ms)"), bLat))),
     triggers.el,
-    h("section", { class: "panel" }, h("h2", {}, "History"), h("div", { class: "row", style: "margin:0 0 .6rem" }, filter, versionFilter),
-      h("table", {}, h("thead", {}, h("tr", {}, ["Status", "Execution", "Started", "Duration", "Start", "Trigger", "Version"].map(t => h("th", { scope: "col" }, t)))), histBody),
+    h("section", { class: "panel" }, h("h2", {}, "History"), h("div", { class: "row history-filters", style: "margin:0 0 .6rem" }, filter, versionFilter, textIn,
+        h("label", { for: "history-since", class: "inline-label" }, "from"), sinceIn, h("label", { for: "history-until", class: "inline-label" }, "before"), untilIn),
+      histNote,
+      h("table", {}, h("thead", {}, h("tr", {}, ["Status", "Execution", "Started", "Duration", "Start", "Trigger", "Version", "Logs"].map(t => h("th", { scope: "col" }, t)))), histBody),
       h("div", { class: "row" }, more)));
   await Promise.all([loadHistory(), loadMetrics(), triggers.tick(), versionPanel.load().catch(e => showError($("#versions-error"), e))]);
-  cleanup.push(onLive((kind, ev) => { if (kind === "execution" && ev.functionId === f.id) { loadHistory(); } }));
+  let histTimer = null;
+  cleanup.push(() => clearTimeout(histTimer));
+  cleanup.push(onLive((kind, ev) => {
+    if (kind === "execution" && ev.functionId === f.id) {
+      if (fseries) fseries.add(ev);
+      // At most one reload of the history a second, however busy.
+      if (!histTimer) histTimer = setTimeout(() => { histTimer = null; loadHistory(); }, 1000);
+    }
+  }));
+  every(1000, drawCharts);
   every(10000, loadMetrics);
   every(3000, () => triggers.tick());
   every(5000, () => versionPanel.load().catch(() => { /* keep what is shown */ }));
@@ -708,9 +697,11 @@ function executionView(ex) {
     h("p", {}, badge(ex.status), " ", h("span", { id: "exec-duration" }, ms(ex.durationMs)), " · ", ex.coldStart ? `cold start (init ${ms(ex.initDurationMs)})` : "warm",
       ex.peakMemoryKiB ? ` · ${(ex.peakMemoryKiB / 1024).toFixed(1)} MB peak` : "", ex.trigger ? ` · via ${triggerName(ex.trigger)}` : "", ex.attempt ? ` · try ${ex.attempt}` : "",
       " · ", h("span", { id: "exec-version" }, versionName(ex)), " · ", h("span", { class: "mono muted" }, ex.executionId)),
-    ex.error ? [h("h3", {}, "Error"), h("pre", { id: "exec-error", class: "s-error" }, `${ex.error.type}: ${ex.error.message}` + (ex.error.stack ? "\n\n" + ex.error.stack : ""))] : null,
-    ex.status === "success" ? [h("h3", {}, "Result"), h("pre", { id: "exec-result" }, json(ex.result))] : null,
-    h("h3", {}, "Logs"), h("pre", { id: "exec-logs" }, ex.logs || "(no output)"));
+    ex.error ? [h("h3", {}, "Error"), h("p", { class: "s-error", id: "exec-error-summary" }, `${ex.error.type}: ${ex.error.message}`),
+      JsonView.view(ex.error, { id: "exec-error", label: "the error" }),
+      ex.error.stack ? h("details", {}, h("summary", {}, "Stack trace"), h("pre", { id: "exec-stack" }, ex.error.stack)) : null] : null,
+    ex.status === "success" ? [h("h3", {}, "Result"), JsonView.view(ex.result, { id: "exec-result", label: "the result" })] : null,
+    h("h3", {}, "Logs"), Logs.view(ex));
 }
 
 async function executionPage(name, id) {
@@ -718,7 +709,7 @@ async function executionPage(name, id) {
   const ex = await api.call("GET", `/api/executions/${encodeURIComponent(name)}/${encodeURIComponent(id)}`);
   main.replaceChildren(h("h1", {}, h("a", { href: "#/functions/" + encodeURIComponent(name) }, name), " › execution"),
     h("section", { class: "panel" }, h("p", { class: "muted" }, `Started ${new Date(ex.startedAt).toLocaleString()}` + (ex.queueMs ? ` · queued ${ms(ex.queueMs)}` : "")),
-      h("h3", {}, "Event"), h("pre", { id: "exec-event" }, json(ex.event)), executionView(ex)),
+      h("h3", {}, "Event"), JsonView.view(ex.event, { id: "exec-event", label: "the event" }), executionView(ex)),
     Versions.replayPanel(name, ex));
 }
 
