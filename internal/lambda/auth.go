@@ -2,9 +2,7 @@ package lambda
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -179,10 +177,9 @@ func (h *Handler) parseSignature(r *http.Request) (*verifier, error) {
 // signer and compares it with the one sent, in constant time. A header
 // signature covers the body's SHA-256; a presigned URL may leave an empty
 // body unsigned (UNSIGNED-PAYLOAD).
-func (v *verifier) verify(r *http.Request, body []byte) error {
-	sum := sha256.Sum256(body)
-	hashes := []string{hex.EncodeToString(sum[:])}
-	if v.presigned && len(body) == 0 {
+func (v *verifier) verify(r *http.Request, bodySHA256 string, empty bool) error {
+	hashes := []string{bodySHA256}
+	if v.presigned && empty {
 		hashes = append(hashes, unsignedPayload)
 	}
 	for _, payload := range hashes {

@@ -3,11 +3,13 @@ package lambda_test
 import (
 	"bytes"
 	"context"
+	cryptorand "crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -208,5 +210,51 @@ func TestCrossSite(t *testing.T) {
 	req.Host = "rebound.example:80"
 	if st, _, _ := rawDo(t, req); st != 403 {
 		t.Errorf("GET with another site's Host: %d", st)
+	}
+}
+
+// TestUploadsAreHeldOnlyOnceSigned: an upload whose signature does not
+// hold is refused without the server holding it in memory (past the
+// usual body limit it is spooled to disk while its hash is taken); one
+// whose signature holds, as large, is read and deployed.
+func TestUploadsAreHeldOnlyOnceSigned(t *testing.T) {
+	const key = "the-api-key"
+	n := serve(t, key)
+	// ~12 MB of JSON: twice the in-memory limit (6 MB).
+	noise := make([]byte, 9<<20) // random: the zip cannot shrink it
+	if _, err := cryptorand.Read(noise); err != nil {
+		t.Fatal(err)
+	}
+	zip := zipOf(t, map[string]string{"app.py": pyEcho, "noise.bin": string(noise)})
+	body, err := json.Marshal(map[string]any{"FunctionName": "big", "Runtime": "python3.12", "Handler": "app.handler",
+		"Role": "arn:aws:iam::000000000000:role/ignored", "Code": map[string]any{"ZipFile": zip}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	forged := signedRequest(t, "POST", n.url+"/2015-03-31/functions", "not-the-key", body, time.Now())
+	var before, after goruntime.MemStats
+	goruntime.GC()
+	goruntime.ReadMemStats(&before)
+	resp, err := http.DefaultClient.Do(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	goruntime.ReadMemStats(&after)
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Amzn-ErrorType") != "InvalidSignatureException" {
+		t.Errorf("a forged upload: %d %s", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"))
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > uint64(len(body))/2 {
+		t.Errorf("the server allocated %d MB for a forged upload of %d MB", grew>>20, len(body)>>20)
+	}
+
+	resp, err = http.DefaultClient.Do(signedRequest(t, "POST", n.url+"/2015-03-31/functions", key, body, time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("a signed upload of %d MB: %d", len(body)>>20, resp.StatusCode)
 	}
 }

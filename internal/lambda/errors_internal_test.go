@@ -2,6 +2,8 @@ package lambda
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -86,7 +88,7 @@ func TestSecretChange(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return v.verify(req, nil)
+		return v.verify(req, hex.EncodeToString(emptySHA256[:]), true)
 	}
 	if err := check("old"); err != nil {
 		t.Fatalf("the current secret: %v", err)
@@ -99,3 +101,5 @@ func TestSecretChange(t *testing.T) {
 		t.Errorf("the new secret: %v", err)
 	}
 }
+
+var emptySHA256 = sha256.Sum256(nil)

@@ -3,12 +3,15 @@ package lambda
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/nimbusfaas/nimbus/internal/build"
@@ -166,7 +169,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	limit := h.bodyLimit(r)
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, limit), r, h.cfg.MaxBodyBytes, v)
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		err = tooLarge(fmt.Sprintf("Request must be smaller than %d bytes for this operation", limit))
@@ -175,14 +178,52 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if v != nil {
-		if err := v.verify(r, body); err != nil {
-			writeError(w, err)
-			return
-		}
-	}
 	r.Body = &bodyReader{Reader: bytes.NewReader(body), b: body}
 	h.mux.ServeHTTP(w, r)
+}
+
+// readBody reads a request's body and, when v is set, checks its
+// signature. Until the signature is checked the body is a stranger's: one
+// that says it is larger than inMemory bytes (or does not say) goes to a
+// temporary file, hashed on the way, and is read into memory only once
+// the signature holds, so that a forged upload of an archive (~70 MB)
+// cannot make the server hold it.
+func readBody(r io.Reader, req *http.Request, inMemory int64, v *verifier) ([]byte, error) {
+	if v == nil {
+		return io.ReadAll(r)
+	}
+	h := sha256.New()
+	if n := req.ContentLength; n >= 0 && n <= inMemory {
+		body := make([]byte, 0, n+1)
+		w := bytes.NewBuffer(body)
+		if _, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(r, inMemory+1)); err != nil {
+			return nil, err
+		}
+		if int64(w.Len()) > n { // more than it said: refuse, not grow
+			return nil, fn.Invalid("Content-Length", "the body is longer than the request says")
+		}
+		if err := v.verify(req, hex.EncodeToString(h.Sum(nil)), w.Len() == 0); err != nil {
+			return nil, err
+		}
+		return w.Bytes(), nil
+	}
+	f, err := os.CreateTemp("", "nimbus-lambda-body-*")
+	if err != nil {
+		return nil, fmt.Errorf("spool a request body: %v: %w", err, fn.ErrUnavailable)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	n, err := io.Copy(io.MultiWriter(f, h), r)
+	if err != nil {
+		return nil, err // too large (http.MaxBytesError), or the client went away
+	}
+	if err := v.verify(req, hex.EncodeToString(h.Sum(nil)), n == 0); err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(f)
 }
 
 // bodyLimit is how large r's body may be: code comes base64 in JSON,
