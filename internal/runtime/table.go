@@ -10,8 +10,9 @@ import (
 
 // Names of the built-in runtimes: what a function stores as its runtime.
 const (
-	Python = "python"
-	NodeJS = "nodejs"
+	Python   = "python"
+	NodeJS   = "nodejs"
+	Provided = "provided" // any executable bootstrap, through the Runtime API
 )
 
 // Environment variables that override where the interpreters are.
@@ -63,6 +64,15 @@ type Runtime struct {
 
 	// Images: what the docker and microVM drivers' images hold.
 	Image Recipe
+
+	// Entry is, for a runtime with no interpreter of its own, the
+	// executable in the function's code that the worker runs ("bootstrap",
+	// as Lambda's provided runtimes): it is the handler's module file
+	// whatever the handler says, and the handler is only passed on to it
+	// (_HANDLER). Such a runtime's worker is the Runtime API relay
+	// (internal/runtimeapi), the server's own binary: it has no Command,
+	// no shim and no zygote.
+	Entry string
 
 	// MicroVM guests.
 	Agent string // the guest agent's file name, in driver/microvm/guest and the guest's /nimbus: "agent.py"
@@ -147,6 +157,13 @@ var table = []*Runtime{
 		Image: Recipe{Collect: CollectBinary, DockerImage: "node:20-slim"},
 		Agent: "agent.js",
 	},
+	{
+		Name:           Provided,
+		Label:          "Custom runtime (bootstrap)",
+		Spellings:      []string{"provided.al2", "provided.al2023"},
+		DefaultHandler: "bootstrap",
+		Entry:          "bootstrap",
+	},
 }
 
 // All returns every runtime, in the order lists show them.
@@ -165,9 +182,15 @@ func Names() []string {
 // node".
 func Commands() string {
 	var b strings.Builder
-	for i, r := range table {
+	var withCommand []*Runtime
+	for _, r := range table {
+		if r.Command != "" {
+			withCommand = append(withCommand, r)
+		}
+	}
+	for i, r := range withCommand {
 		switch {
-		case i > 0 && i == len(table)-1:
+		case i > 0 && i == len(withCommand)-1:
 			b.WriteString(" or ")
 		case i > 0:
 			b.WriteString(", ")
@@ -217,6 +240,9 @@ func (r *Runtime) Accepts(s string) bool {
 // in Python is main.py; "lib/index.handler" in Node is lib/index.js or
 // lib/index.mjs.
 func (r *Runtime) ModuleFiles(handler string) []string {
+	if r.Entry != "" {
+		return []string{r.Entry}
+	}
 	i := strings.LastIndexByte(handler, '.')
 	if i < 0 {
 		return []string{handler} // not a handler: fn's validation says so
@@ -231,6 +257,10 @@ func (r *Runtime) ModuleFiles(handler string) []string {
 	}
 	return out
 }
+
+// Relayed reports whether the runtime's worker is the Runtime API relay
+// running the function's own executable (Entry), not an interpreter.
+func (r *Runtime) Relayed() bool { return r.Entry != "" }
 
 // ShimCommand is the argument list, interpreter first, that runs the shim at
 // shim for a function of memoryMB.
