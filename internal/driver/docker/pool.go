@@ -87,7 +87,11 @@ func (p *pool) signal() {
 // run refills the pool until ctx ends, then kills what it holds.
 func (p *pool) run(ctx context.Context, memoryMB int) {
 	p.mu.Lock()
-	for _, rt := range runtime.Names() {
+	for _, r := range runtime.All() {
+		if r.Relayed() {
+			continue // not run by this driver yet
+		}
+		rt := r.Name
 		p.keys[poolKey{runtime: rt, memoryMB: memoryMB}] = &poolEntry{pinned: true, lastUsed: time.Now()}
 	}
 	p.mu.Unlock()

@@ -63,7 +63,11 @@ func Build(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	rts := cfg.Runtimes
 	if len(rts) == 0 {
-		rts = runtime.Names()
+		for _, r := range runtime.All() {
+			if !r.Relayed() { // no image of its own yet
+				rts = append(rts, r.Name)
+			}
+		}
 	}
 	var out []Result
 	for _, rt := range rts {
