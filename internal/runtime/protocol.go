@@ -62,6 +62,12 @@ type Request struct {
 	ID         string          `json:"id"` // request id, the execution id
 	Event      json.RawMessage `json:"event"`
 	DeadlineMs int64           `json:"deadlineMs"` // Unix epoch milliseconds
+	// FunctionARN is the ARN the call was made with, and ClientContext the
+	// caller's client context as JSON, when a front end knows them; the
+	// Runtime API relay passes them to the bootstrap
+	// (Lambda-Runtime-Invoked-Function-Arn, -Client-Context).
+	FunctionARN   string `json:"functionArn,omitempty"`
+	ClientContext string `json:"clientContext,omitempty"`
 }
 
 // Error is a structured handler or runtime error.
