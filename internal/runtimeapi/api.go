@@ -137,7 +137,7 @@ func (r *Relay) response(w http.ResponseWriter, req *http.Request) {
 		writeError(w, st, typ, "invalid request id "+strconv.Quote(id))
 		return
 	}
-	body, over, err := readLimited(req.Body, r.resultLimit)
+	body, over, err := readLimited(req.Body, req.ContentLength, r.resultLimit)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "TruncatedHTTPRequest", err.Error())
 		return
@@ -233,7 +233,7 @@ type lambdaError struct {
 // that is not that JSON is the message. Type, message and stack are capped
 // as the engine caps every handler error.
 func readError(req *http.Request, limit int) (*runtime.Error, error) {
-	body, _, err := readLimited(req.Body, limit)
+	body, _, err := readLimited(req.Body, req.ContentLength, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -289,16 +289,23 @@ func stackText(raw json.RawMessage) string {
 // maxDiscard bounds what is read and dropped of a response too large.
 const maxDiscard = 64 << 20
 
-// readLimited reads at most limit bytes of r; over says there was more.
-func readLimited(r io.Reader, limit int) (b []byte, over bool, err error) {
-	b, err = io.ReadAll(io.LimitReader(r, int64(limit)+1))
-	if err != nil {
+// readLimited reads at most limit bytes of r, a body of size bytes (-1:
+// unknown); over says there was more. A body known to be over is not read.
+func readLimited(r io.Reader, size int64, limit int) (b []byte, over bool, err error) {
+	if size > int64(limit) {
+		return nil, true, nil
+	}
+	var buf bytes.Buffer
+	if size > 0 {
+		buf.Grow(int(size) + bytes.MinRead) // one allocation, no doubling
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r, int64(limit)+1)); err != nil {
 		return nil, false, fmt.Errorf("read the request body: %w", err)
 	}
-	if len(b) > limit {
-		return b[:limit], true, nil
+	if buf.Len() > limit {
+		return nil, true, nil
 	}
-	return b, false, nil
+	return buf.Bytes(), false, nil
 }
 
 // jsonResult is a response body as a result: JSON as it is, empty as null,

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,6 +39,9 @@ const (
 // streams, EnvAddr says where to listen. It returns the exit code, after
 // trying to end the process by the signal that killed the bootstrap.
 func Main() int {
+	// A few threads: the instance's pids limit counts them, and the relay
+	// only moves bytes.
+	goruntime.GOMAXPROCS(2)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("component", "runtime-api")
 	for _, fd := range []int{requestFD, responseFD} {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
