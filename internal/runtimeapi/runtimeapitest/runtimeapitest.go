@@ -60,7 +60,7 @@ func Bootstrap(tb testing.TB) string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, gocmd, "build", "-trimpath", "-o", filepath.Join(build.dir, "bootstrap"), ".")
+		cmd := exec.CommandContext(ctx, gocmd, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(build.dir, "bootstrap"), ".")
 		cmd.Dir = src
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod", "GOPROXY=off")
 		if out, err := cmd.CombinedOutput(); err != nil {
