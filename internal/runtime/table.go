@@ -73,6 +73,10 @@ type Runtime struct {
 	// (internal/runtimeapi), the server's own binary: it has no Command,
 	// no shim and no zygote.
 	Entry string
+	// EntrySources are files from which a deploy builds the entry when the
+	// code lacks it (a Go module's go.mod: internal/build/deps); code must
+	// hold the entry or one of them.
+	EntrySources []string
 
 	// MicroVM guests.
 	Agent string // the guest agent's file name, in driver/microvm/guest and the guest's /nimbus: "agent.py"
@@ -158,11 +162,13 @@ var table = []*Runtime{
 		Agent: "agent.js",
 	},
 	{
-		Name:           Provided,
-		Label:          "Custom runtime (bootstrap)",
-		Spellings:      []string{"provided.al2", "provided.al2023"},
+		Name:  Provided,
+		Label: "Custom runtime (bootstrap)",
+		// "go": Go sources (go.mod), built into the bootstrap at deploy.
+		Spellings:      []string{"provided.al2", "provided.al2023", "go", "go1.x"},
 		DefaultHandler: "bootstrap",
 		Entry:          "bootstrap",
+		EntrySources:   []string{"go.mod"},
 	},
 }
 
@@ -236,12 +242,14 @@ func (r *Runtime) Accepts(s string) bool {
 }
 
 // ModuleFiles are the files the handler's module may be: the first is the
-// one a function given as a single "code" is written to. "main.handler"
+// one a function given as a single "code" is written to. A relayed
+// runtime's are its entry, whatever the handler, and the sources it may be
+// built from. "main.handler"
 // in Python is main.py; "lib/index.handler" in Node is lib/index.js or
 // lib/index.mjs.
 func (r *Runtime) ModuleFiles(handler string) []string {
 	if r.Entry != "" {
-		return []string{r.Entry}
+		return append([]string{r.Entry}, r.EntrySources...)
 	}
 	i := strings.LastIndexByte(handler, '.')
 	if i < 0 {

@@ -30,8 +30,8 @@ func TestTable(t *testing.T) {
 						t.Errorf("%s is %q for a relayed runtime", field, v)
 					}
 				}
-				if got := r.ModuleFiles("anything.handler"); !slices.Equal(got, []string{r.Entry}) {
-					t.Errorf("ModuleFiles = %q, want only the entry %q", got, r.Entry)
+				if got := r.ModuleFiles("anything.handler"); !slices.Equal(got, append([]string{r.Entry}, r.EntrySources...)) {
+					t.Errorf("ModuleFiles = %q, want the entry %q, then its sources", got, r.Entry)
 				}
 			} else {
 				for k, v := range map[string]string{"Ext": r.Ext, "Command": r.Command, "Env": r.Env, "Dir": r.Dir,
@@ -101,7 +101,7 @@ func TestFind(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
 		{"python", runtime.Python}, {"Python3", runtime.Python}, {" python3.12 ", runtime.Python}, {"python3.8", runtime.Python},
 		{"nodejs", runtime.NodeJS}, {"node", runtime.NodeJS}, {"nodejs20.x", runtime.NodeJS}, {"node18", runtime.NodeJS}, {"JavaScript", runtime.NodeJS},
-		{"provided", runtime.Provided}, {"provided.al2", runtime.Provided}, {"PROVIDED.AL2023", runtime.Provided},
+		{"provided", runtime.Provided}, {"provided.al2", runtime.Provided}, {"PROVIDED.AL2023", runtime.Provided}, {"go", runtime.Provided},
 		{"python2", ""}, {"python3.7", ""}, {"nodejs12.x", ""}, {"ruby", ""}, {"", ""},
 	} {
 		got := ""
@@ -128,8 +128,8 @@ func TestModuleFiles(t *testing.T) {
 		{py, "pkg.mod.handler", "pkg/mod.py"},
 		{node, "index.handler", "index.js index.mjs"},
 		{node, "lib/app.handler", "lib/app.js lib/app.mjs"},
-		{provided, "bootstrap", "bootstrap"},
-		{provided, "hello.handler", "bootstrap"},
+		{provided, "bootstrap", "bootstrap go.mod"},
+		{provided, "hello.handler", "bootstrap go.mod"},
 	} {
 		if got := strings.Join(tt.r.ModuleFiles(tt.handler), " "); got != tt.want {
 			t.Errorf("%s ModuleFiles(%q) = %q, want %q", tt.r.Name, tt.handler, got, tt.want)
