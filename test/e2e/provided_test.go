@@ -43,7 +43,8 @@ func TestProvidedRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := start(t)
+	goFiles := runtimeapitest.GoFunction(t)
+	n := start(t, "NIMBUS_GOPROXY=off") // the Go function vendors its modules: no network
 	zip := zipArchive(t, map[string]string{"bootstrap": string(boot)}, "bootstrap")
 	f := map[string]any{"name": "custom", "runtime": "provided.al2023", "handler": "hello.handler", "zipFile": zip,
 		"env": map[string]string{"GREETING": "hi"}, "timeout": 3000}
@@ -91,6 +92,36 @@ func TestProvidedRuntime(t *testing.T) {
 		ex.decode(t, &got)
 		if !got.Shell || got.Handler != "bootstrap" || got.Event["x"] != 1 || !strings.Contains(ex.Logs, `shell got {"x":1}`) {
 			t.Errorf("status %s result %s logs %q", ex.Status, ex.Result, ex.Logs)
+		}
+	})
+
+	t.Run("go function from sources", func(t *testing.T) {
+		files := map[string]string{}
+		for name, b := range goFiles {
+			files[name] = string(b)
+		}
+		f := map[string]any{"name": "gofn", "runtime": "go", "zipFile": zipArchive(t, files), "timeout": 5000}
+		got, st := n.createBuilt(f)
+		if st != http.StatusCreated || got.BuildStatus == nil || got.BuildStatus.State != "ready" || got.BuildStatus.Layer == "" {
+			t.Fatalf("create: %d %+v", st, got.BuildStatus)
+		}
+		ex := n.invoke("gofn", map[string]any{"name": "world"})
+		var r struct {
+			Greeting, RequestID, Arn, Function string
+			HasDeadline                        bool
+			LeftMs                             int64
+		}
+		ex.decode(t, &r)
+		if ex.Status != "success" || r.Greeting != "hello world" || r.RequestID != ex.ExecutionID ||
+			r.Arn != "arn:nimbus:function:gofn" || r.Function != "gofn" || !r.HasDeadline || r.LeftMs <= 0 || r.LeftMs > 5000 {
+			t.Errorf("status %s result %+v (execution %s)", ex.Status, r, ex.ExecutionID)
+		}
+		if !strings.Contains(ex.Logs, "hello from go, world") {
+			t.Errorf("logs %q", ex.Logs)
+		}
+		ex = n.invoke("gofn", map[string]any{"op": "fail", "name": "such thing"})
+		if ex.Status != "error" || ex.Error == nil || ex.Error.Type != "NotFoundError" || ex.Error.Message != "no such thing" {
+			t.Errorf("a returned error: status %s error %+v", ex.Status, ex.Error)
 		}
 	})
 
