@@ -114,6 +114,11 @@ const (
 	// CollectPython also gathers the standard library and the libraries
 	// of its extension modules, as the interpreter reports them.
 	CollectPython
+	// CollectRelay gathers no interpreter, only the shared libraries the
+	// server's own executable loads (none when it is static): drivers
+	// mount the executable itself into the instance as the Runtime API
+	// relay, so that it is always the server's own.
+	CollectRelay
 )
 
 // table holds every runtime, in the order lists show them.
@@ -169,6 +174,8 @@ var table = []*Runtime{
 		DefaultHandler: "bootstrap",
 		Entry:          "bootstrap",
 		EntrySources:   []string{"go.mod"},
+		// No public image: `nimbus images build` makes one from this host.
+		Image: Recipe{Collect: CollectRelay},
 	},
 }
 

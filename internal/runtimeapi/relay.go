@@ -24,9 +24,10 @@ const (
 	// ProcessName is the argv[0] (its base name) under which the server's
 	// binary runs as the relay.
 	ProcessName = "nimbus-runtime-api"
-	// RelayPath is where a driver shows an instance the server's binary:
-	// run under this path, its base name is ProcessName.
-	RelayPath = "/var/nimbus/" + ProcessName
+	// RelayPath is where a driver shows an instance the server's binary,
+	// read-only: run under this path, its base name is ProcessName. Not in
+	// /var/nimbus, the docker driver's protocol directory.
+	RelayPath = "/var/lib/nimbus/" + ProcessName
 	// DefaultAddr is where the relay serves the Runtime API, in the
 	// instance's own network namespace: Lambda's own address.
 	DefaultAddr = "127.0.0.1:9001"

@@ -89,7 +89,9 @@ func (p *pool) run(ctx context.Context, memoryMB int) {
 	p.mu.Lock()
 	for _, r := range runtime.All() {
 		if r.Relayed() {
-			continue // not run by this driver yet
+			// Its containers are pooled once a function uses it: a
+			// server that never runs one holds none.
+			continue
 		}
 		rt := r.Name
 		p.keys[poolKey{runtime: rt, memoryMB: memoryMB}] = &poolEntry{pinned: true, lastUsed: time.Now()}

@@ -22,6 +22,10 @@ type ProvidedOptions struct {
 	// OwnNetwork: the instance has a network namespace of its own, so its
 	// Runtime API is unreachable from the host's.
 	OwnNetwork bool
+	// NetworkShared: a function with network: true shares the host's
+	// network namespace (the sandbox's), so the driver must refuse it a
+	// Runtime API; otherwise it runs in a namespace of its own too.
+	NetworkShared bool
 }
 
 // RunProvided runs the provided runtime's cases: a bootstrap (the static
@@ -188,18 +192,29 @@ func RunProvided(t *testing.T, newDriver Factory, opts ProvidedOptions) {
 		if got["netns"] == host || got["netns"] == "" {
 			t.Errorf("the bootstrap's network namespace %q is the host's %q: its Runtime API is the host's too", got["netns"], host)
 		}
-		// A function with the host's network may not have a relay there.
 		f := Function(t, runtime.Provided, nil)
 		f.Network = true
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		in2, err := d.Start(ctx, driver.InstanceSpec{Function: f, Code: code})
-		if err == nil {
-			stop(in2)
-			t.Fatal("a provided function with network: true started in the host's network namespace")
+		if opts.NetworkShared {
+			// A function with the host's network may not have a relay there.
+			if err == nil {
+				stop(in2)
+				t.Fatal("a provided function with network: true started in the host's network namespace")
+			}
+			if !errors.Is(err, fn.ErrInvalid) {
+				t.Errorf("start with network: %v, want ErrInvalid", err)
+			}
+			return
 		}
-		if !errors.Is(err, fn.ErrInvalid) {
-			t.Errorf("start with network: %v, want ErrInvalid", err)
+		if err != nil {
+			t.Fatalf("start with network: %v", err)
+		}
+		t.Cleanup(func() { stop(in2) })
+		got = MustInvoke[map[string]string](t, in2, map[string]any{"op": "netns"})
+		if got["netns"] == host || got["netns"] == "" {
+			t.Errorf("with network, the bootstrap's network namespace %q is the host's %q", got["netns"], host)
 		}
 	})
 }

@@ -12,8 +12,9 @@ import (
 // the instance's own network namespace.
 func TestProvided(t *testing.T) {
 	drivertest.RunProvided(t, conformanceDriver, drivertest.ProvidedOptions{
-		Options:    drivertest.Options{MemoryLimit: limitsMemory(conformanceDriver(t))},
-		API:        runtimeapi.DefaultAddr,
-		OwnNetwork: true,
+		Options:       drivertest.Options{MemoryLimit: limitsMemory(conformanceDriver(t))},
+		API:           runtimeapi.DefaultAddr,
+		OwnNetwork:    true,
+		NetworkShared: true,
 	})
 }

@@ -63,11 +63,7 @@ func Build(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	rts := cfg.Runtimes
 	if len(rts) == 0 {
-		for _, r := range runtime.All() {
-			if !r.Relayed() { // no image of its own yet
-				rts = append(rts, r.Name)
-			}
-		}
+		rts = runtime.Names()
 	}
 	var out []Result
 	for _, rt := range rts {
@@ -102,7 +98,7 @@ func Tree(ctx context.Context, rt string, in runtime.Interpreters) (*image.Tree,
 	if err != nil {
 		return nil, err
 	}
-	if r, ok := runtime.Lookup(rt); ok {
+	if r, ok := runtime.Lookup(rt); ok && r.Command != "" {
 		t.Link("/usr/local/bin/"+r.Command, in.Path(rt))
 	}
 	if err := base(ctx, t); err != nil {
