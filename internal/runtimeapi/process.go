@@ -1,6 +1,7 @@
 package runtimeapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -194,33 +195,47 @@ func copyExecutable(path string) (dir string, err error) {
 	return dir, nil
 }
 
-// maxRSSKiB is the peak resident set of the bootstrap plus the relay's, as
-// the kernel reports them (VmHWM), in KiB; 0 if unknown.
+// maxRSSKiB is the peak resident set of the bootstrap plus the relay's,
+// in KiB; 0 if unknown. It is on every call's path: the relay's own is one
+// getrusage, the bootstrap's (VmHWM) one pread of its status file, kept
+// open.
 func (r *Relay) maxRSSKiB() int64 {
-	r.mu.Lock()
-	p := r.child
-	r.mu.Unlock()
-	total := vmHWM("self")
-	if p != nil {
-		total += vmHWM(strconv.Itoa(p.Pid))
+	var ru unix.Rusage
+	var total int64
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) == nil {
+		total = ru.Maxrss
 	}
-	return total
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.child == nil {
+		return total
+	}
+	if r.childStatus == nil {
+		f, err := os.Open("/proc/" + strconv.Itoa(r.child.Pid) + "/status")
+		if err != nil {
+			return total
+		}
+		r.childStatus = f
+	}
+	n, _ := r.childStatus.ReadAt(r.statusBuf[:], 0)
+	return total + vmHWM(r.statusBuf[:n])
 }
 
-func vmHWM(pid string) int64 {
-	b, err := os.ReadFile("/proc/" + pid + "/status")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.Index(s, "VmHWM:")
+// vmHWM is the VmHWM of a /proc/<pid>/status, in KiB; 0 if absent.
+func vmHWM(status []byte) int64 {
+	i := bytes.Index(status, []byte("VmHWM:"))
 	if i < 0 {
 		return 0
 	}
-	f := strings.Fields(s[i+len("VmHWM:"):])
-	if len(f) == 0 {
-		return 0
+	var n int64
+	seen := false
+	for _, c := range status[i+len("VmHWM:"):] {
+		switch {
+		case c >= '0' && c <= '9':
+			n, seen = n*10+int64(c-'0'), true
+		case seen || c == '\n':
+			return n
+		}
 	}
-	n, _ := strconv.ParseInt(f[0], 10, 64)
 	return n
 }

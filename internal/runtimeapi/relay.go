@@ -84,6 +84,9 @@ type Relay struct {
 	answered map[string]bool  // ids answered, for a second answer's 403
 	out      *output          // the bootstrap's stdout and stderr; nil before it starts
 	child    *os.Process
+
+	childStatus *os.File // the bootstrap's /proc/<pid>/status, for maxRSSKiB
+	statusBuf   [4096]byte
 }
 
 // call is one invocation handed to the bootstrap.
@@ -128,6 +131,13 @@ const maxInitFrame = 16 << 20
 // exits, its init fails, or the server closes the request stream.
 func (r *Relay) Run(ctx context.Context) Exit {
 	defer close(r.stop)
+	defer func() {
+		r.mu.Lock()
+		if r.childStatus != nil {
+			r.childStatus.Close()
+		}
+		r.mu.Unlock()
+	}()
 	b, err := runtime.ReadFrame(r.cfg.Requests, maxInitFrame)
 	if err != nil {
 		if !errors.Is(err, io.EOF) {

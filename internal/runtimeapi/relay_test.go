@@ -47,7 +47,20 @@ func (s *syncBuffer) String() string {
 
 // startRelay runs a relay whose environment is env, serving on a free
 // port of the loopback.
-func startRelay(t *testing.T, env []string) *relay {
+func startRelay(t *testing.T, env []string) *relay { return startRelayTB(t, env) }
+
+// startRelayB is a relay loaded with the test bootstrap, for benchmarks.
+func startRelayB(b *testing.B) *relay {
+	r := startRelayTB(b, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := r.conn.Init(ctx, initFrame(runtimeapitest.CodeDir(b))); err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+func startRelayTB(t testing.TB, env []string) *relay {
 	t.Helper()
 	reqR, reqW := io.Pipe()
 	respR, respW := io.Pipe()
@@ -299,5 +312,15 @@ func TestRelayRunsABootstrapWithoutItsMode(t *testing.T) {
 	r.load(t, initFrame(dir))
 	if resp := r.invoke(t, `{"value":42}`); string(resp.Result) != "42" {
 		t.Errorf("result %s (error %+v)", resp.Result, resp.Error)
+	}
+}
+
+func TestVmHWM(t *testing.T) {
+	status := []byte("Name:\tx\nVmPeak:\t  9999 kB\nVmHWM:\t    5120 kB\nVmRSS:\t 4000 kB\n")
+	if got := runtimeapi.VmHWM(status); got != 5120 {
+		t.Errorf("VmHWM = %d, want 5120", got)
+	}
+	if got := runtimeapi.VmHWM([]byte("Name:\tx\n")); got != 0 {
+		t.Errorf("without VmHWM: %d", got)
 	}
 }
