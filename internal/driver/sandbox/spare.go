@@ -249,6 +249,17 @@ func (d *Driver) startSpareWorkers() {
 			d.spareWorkers[rt] = &spares{}
 		}
 	}
+	if d.plan != nil && d.plan.relay != "" {
+		// The Runtime API relay starts as a spare too: a Go program of
+		// this binary's size takes tens of milliseconds to start (its
+		// packages' init, page faults) where a cold start has a few. It
+		// waits for Init before it listens or starts a bootstrap.
+		for _, r := range runtime.All() {
+			if r.Relayed() {
+				d.spareWorkers[r.Name] = &spares{}
+			}
+		}
+	}
 	for rt := range d.spareWorkers { // the map is complete before anyone reads it
 		d.background(func() { d.refillSpareWorkers(rt) })
 	}
