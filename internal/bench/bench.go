@@ -102,7 +102,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r.echo = echo
 	// The scenarios of code come last: their functions and layers do not
 	// change what the others measure.
-	steps := []func(context.Context) error{r.warmLatency, r.throughput, r.functionURL, r.asyncAccept, r.asyncEndToEnd, r.coldStarts, r.idleMemory, r.deployCached, r.layerColdStart}
+	steps := []func(context.Context) error{r.warmLatency, r.throughput, r.functionURL, r.asyncAccept, r.asyncEndToEnd, r.coldStarts, r.goRuntime, r.idleMemory, r.deployCached, r.layerColdStart}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return r.rep, err
