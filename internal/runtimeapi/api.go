@@ -214,11 +214,7 @@ func (r *Relay) initErrorPost(w http.ResponseWriter, req *http.Request) {
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
-	select {
-	case <-r.initFailed:
-	default:
-		close(r.initFailed)
-	}
+	r.initFailedOnce.Do(func() { close(r.initFailed) })
 }
 
 // lambdaError is the body of an error POST, in Lambda's format.

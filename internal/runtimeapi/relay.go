@@ -74,6 +74,9 @@ type Relay struct {
 	queue      chan *runtime.Request // requests not yet handed to a …/next
 	serverGone chan struct{}         // closed when the request stream ends
 	initFailed chan struct{}         // closed after a POST …/init/error
+	// initFailedOnce closes initFailed: two POSTs may race past the check
+	// that init is not over.
+	initFailedOnce sync.Once
 	stop       chan struct{}         // closed when Run returns
 
 	mu       sync.Mutex
