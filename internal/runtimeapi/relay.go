@@ -77,7 +77,7 @@ type Relay struct {
 	// initFailedOnce closes initFailed: two POSTs may race past the check
 	// that init is not over.
 	initFailedOnce sync.Once
-	stop       chan struct{}         // closed when Run returns
+	stop           chan struct{} // closed when Run returns
 
 	mu       sync.Mutex
 	ready    bool             // the ready frame is sent
