@@ -40,6 +40,9 @@ type Config struct {
 	Interpreters runtime.Interpreters
 	Concurrency  []int
 	Log          io.Writer // progress; nil for none
+	// SkipGo skips the Go function scenarios, whose first build on a
+	// fresh server compiles the standard library it uses (minutes).
+	SkipGo bool
 }
 
 // Result is one figure beside its baseline.

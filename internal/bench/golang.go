@@ -71,6 +71,10 @@ func (r *runner) goFunction(ctx context.Context, name string, env map[string]str
 // each version starts a new instance with the relay and the bootstrap). A
 // server that cannot build Go functions (no go command) skips it.
 func (r *runner) goRuntime(ctx context.Context) error {
+	if r.cfg.SkipGo {
+		r.logf("Go function through the Runtime API: skipped")
+		return nil
+	}
 	r.logf("Go function through the Runtime API (built from sources at deploy)")
 	id, err := r.goFunction(ctx, "bench-go", nil)
 	if err != nil {
