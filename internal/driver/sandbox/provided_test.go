@@ -1,10 +1,16 @@
 package sandbox_test
 
 import (
+	"context"
+	"encoding/json"
 	"testing"
+	"time"
 
+	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/driver/drivertest"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/runtimeapi"
+	"github.com/nimbusfaas/nimbus/internal/runtimeapi/runtimeapitest"
 )
 
 // TestProvided runs the provided runtime's cases: the relay (this test
@@ -17,4 +23,44 @@ func TestProvided(t *testing.T) {
 		OwnNetwork:    true,
 		NetworkShared: true,
 	})
+}
+
+// BenchmarkStartProvided measures a provided cold start (Start and a
+// first Invoke) of the static Go test bootstrap, beside Python's, on one
+// driver, each with a full CPU's weight as BenchmarkStart gives:
+//
+//	go test -run '^$' -bench StartProvided -benchtime 40x ./internal/driver/sandbox/
+func BenchmarkStartProvided(b *testing.B) {
+	h := newHarness(b)
+	d := h.driver(b, nil)
+	code := runtimeapitest.CodeDir(b)
+	py := h.function("python", "noop", okCode["python"])
+	provided := h.function(runtime.Provided, "noop", "")
+	provided.Files = nil
+	for _, c := range []struct {
+		name string
+		spec driver.InstanceSpec
+	}{
+		{"python", driver.InstanceSpec{Function: py}},
+		{"provided", driver.InstanceSpec{Function: provided, Code: code}},
+	} {
+		c.spec.Function.Memory = 1769
+		b.Run(c.name, func(b *testing.B) {
+			b.StopTimer()
+			for range b.N {
+				time.Sleep(50 * time.Millisecond) // the spares refilled, as between cold starts
+				b.StartTimer()
+				inst, err := d.Start(context.Background(), c.spec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err = inst.Invoke(context.Background(), driver.NewRequest("r", json.RawMessage(`{}`), time.Now().Add(5*time.Second).UnixMilli())); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				inst.Kill("done")
+				<-inst.Done()
+			}
+		})
+	}
 }
