@@ -62,12 +62,16 @@ type Request struct {
 	ID         string          `json:"id"` // request id, the execution id
 	Event      json.RawMessage `json:"event"`
 	DeadlineMs int64           `json:"deadlineMs"` // Unix epoch milliseconds
-	// FunctionARN is the ARN the call was made with, and ClientContext the
-	// caller's client context as JSON, when a front end knows them; the
-	// Runtime API relay passes them to the bootstrap
-	// (Lambda-Runtime-Invoked-Function-Arn, -Client-Context).
-	FunctionARN   string `json:"functionArn,omitempty"`
-	ClientContext string `json:"clientContext,omitempty"`
+	// ClientContext is what the caller said of itself (Lambda's Invoke
+	// X-Amz-Client-Context, decoded: a JSON object with "client",
+	// "custom" and "env"); the shims hand it to the handler as
+	// context.client_context (Python) or context.clientContext (Node).
+	ClientContext json.RawMessage `json:"clientContext,omitempty"`
+	// FunctionARN is the ARN the call was made with, when a front end
+	// knows it; the Runtime API relay passes it to the bootstrap
+	// (Lambda-Runtime-Invoked-Function-Arn), as it passes ClientContext
+	// (Lambda-Runtime-Client-Context).
+	FunctionARN string `json:"functionArn,omitempty"`
 }
 
 // Error is a structured handler or runtime error.

@@ -60,8 +60,8 @@ func (r *Relay) next(w http.ResponseWriter, req *http.Request) {
 	}
 	h.Set("Lambda-Runtime-Invoked-Function-Arn", arn)
 	h.Set("Lambda-Runtime-Trace-Id", traceID())
-	if rq.ClientContext != "" {
-		h.Set("Lambda-Runtime-Client-Context", rq.ClientContext)
+	if len(rq.ClientContext) > 0 && string(rq.ClientContext) != "null" {
+		h.Set("Lambda-Runtime-Client-Context", string(rq.ClientContext))
 	}
 	event := rq.Event
 	if len(event) == 0 {

@@ -174,6 +174,25 @@ func TestRelayServesTheRuntimeAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("the caller's ARN and client context", func(t *testing.T) {
+		req := driver.NewRequest("req-cc", json.RawMessage(`{"op":"echo"}`), time.Now().Add(time.Minute).UnixMilli())
+		req.FunctionARN = "arn:aws:lambda:us-east-1:123456789012:function:fname:live"
+		req.ClientContext = json.RawMessage(`{"custom":{"k":"v"}}`)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		resp, err := r.conn.Invoke(ctx, req)
+		if err != nil || resp.Error != nil {
+			t.Fatalf("invoke: %v %+v", err, resp)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(resp.Result, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got["arn"] != req.FunctionARN || got["client"] != `{"custom":{"k":"v"}}` {
+			t.Errorf("arn %v client context %v", got["arn"], got["client"])
+		}
+	})
+
 	t.Run("output is the call's logs", func(t *testing.T) {
 		resp := r.invoke(t, `{"op":"log","text":"hello"}`)
 		if !strings.Contains(resp.Logs, "out: hello") || !strings.Contains(resp.Logs, "err: hello") {

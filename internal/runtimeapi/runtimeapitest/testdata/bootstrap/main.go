@@ -68,6 +68,7 @@ func handle(id string, h http.Header, ev event, raw []byte) {
 			"deadline": h.Get("Lambda-Runtime-Deadline-Ms"),
 			"arn":      h.Get("Lambda-Runtime-Invoked-Function-Arn"),
 			"trace":    h.Get("Lambda-Runtime-Trace-Id"),
+			"client":   h.Get("Lambda-Runtime-Client-Context"),
 			"handler":  os.Getenv("_HANDLER"),
 			"name":     os.Getenv("AWS_LAMBDA_FUNCTION_NAME"),
 			"api":      os.Getenv("AWS_LAMBDA_RUNTIME_API"),
