@@ -64,3 +64,31 @@ func BenchmarkStartProvided(b *testing.B) {
 		})
 	}
 }
+
+// TestSpareRelaysOnDemand: a driver keeps no spare relays until a provided
+// function starts, and then keeps them, as it keeps spare Python workers.
+func TestSpareRelaysOnDemand(t *testing.T) {
+	h := newHarness(t)
+	d := h.driver(t, nil)
+	// The interpreters' spares come up meanwhile; the relay's must not.
+	deadline := time.Now().Add(time.Minute)
+	for len(d.SpareWorkerPIDs(runtime.Python)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(d.SpareWorkerPIDs(runtime.Provided)); n != 0 {
+		t.Fatalf("%d spare relays before any provided function", n)
+	}
+	f := h.function(runtime.Provided, "first", "")
+	f.Files = nil
+	in, err := d.Start(context.Background(), driver.InstanceSpec{Function: f, Code: runtimeapitest.CodeDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Kill("test over"); <-in.Done() })
+	for len(d.SpareWorkerPIDs(runtime.Provided)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no spare relay after a provided function started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
