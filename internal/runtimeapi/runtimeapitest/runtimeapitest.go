@@ -7,6 +7,8 @@ package runtimeapitest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -44,8 +46,9 @@ var build struct {
 	err  error
 }
 
-// Bootstrap returns the path of the test bootstrap, built once per test
-// process (CGO_ENABLED=0: it runs in any root). Tests that call it need
+// Bootstrap returns the path of the test bootstrap (CGO_ENABLED=0: it
+// runs in any root), built once per version of its source and kept in the
+// temporary directory for the next test processes. Tests that call it need
 // the Go toolchain: without one they skip, or fail under CI.
 func Bootstrap(tb testing.TB) string {
 	tb.Helper()
@@ -54,18 +57,42 @@ func Bootstrap(tb testing.TB) string {
 	build.once.Do(func() {
 		_, self, _, _ := goruntime.Caller(0)
 		src := filepath.Join(filepath.Dir(self), "testdata", "bootstrap")
-		build.dir, build.err = os.MkdirTemp("", "nimbus-test-bootstrap-")
-		if build.err != nil {
+		main, err := os.ReadFile(filepath.Join(src, "main.go"))
+		if err != nil {
+			build.err = err
 			return
 		}
+		sum := sha256.Sum256(append(main, goruntime.Version()...))
+		build.dir = filepath.Join(os.TempDir(), "nimbus-test-bootstrap-"+hex.EncodeToString(sum[:6]))
+		if _, err := os.Stat(filepath.Join(build.dir, "bootstrap")); err == nil {
+			return
+		}
+		if build.err = os.MkdirAll(build.dir, 0o755); build.err != nil {
+			return
+		}
+		// Built under a name of its own and renamed: test processes that
+		// build at once each get a whole file.
+		tmp, err := os.CreateTemp(build.dir, ".bootstrap-*")
+		if err != nil {
+			build.err = err
+			return
+		}
+		tmp.Close()
+		defer os.Remove(tmp.Name())
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, gocmd, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(build.dir, "bootstrap"), ".")
+		cmd := exec.CommandContext(ctx, gocmd, "build", "-trimpath", "-ldflags=-s -w", "-o", tmp.Name(), ".")
 		cmd.Dir = src
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod", "GOPROXY=off")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			build.err = fmt.Errorf("build the test bootstrap: %w: %s", err, out)
+			return
 		}
+		if err := os.Chmod(tmp.Name(), 0o755); err != nil {
+			build.err = err
+			return
+		}
+		build.err = os.Rename(tmp.Name(), filepath.Join(build.dir, "bootstrap"))
 	})
 	if build.err != nil {
 		tb.Fatal(build.err)
