@@ -69,9 +69,9 @@ func imagesBuild(rt string, force bool) error {
 		fmt.Fprintln(os.Stderr, "nimbus: warning:", err)
 	}
 	if len(rts) == 0 {
-		for _, rt := range runtime.Names() {
-			if in.Path(rt) != "" {
-				rts = append(rts, rt)
+		for _, r := range runtime.All() {
+			if in.Path(r.Name) != "" || r.Relayed() { // the relay is this binary
+				rts = append(rts, r.Name)
 			}
 		}
 	}

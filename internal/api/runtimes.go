@@ -14,7 +14,7 @@ type runtimeInfo struct {
 	Spellings      []string `json:"spellings"`
 	DefaultHandler string   `json:"defaultHandler"`
 	Extension      string   `json:"extension"`
-	Available      bool     `json:"available"` // its interpreter is on this host
+	Available      bool     `json:"available"` // its interpreter is on this host (or it needs none)
 	Version        string   `json:"version,omitempty"`
 }
 
@@ -29,8 +29,10 @@ func (s *Server) runtimes(w http.ResponseWriter, r *http.Request) {
 			Spellings:      append([]string{}, rt.Spellings...),
 			DefaultHandler: rt.DefaultHandler,
 			Extension:      rt.Ext,
-			Available:      s.cfg.Interpreters.Path(rt.Name) != "",
-			Version:        s.cfg.Interpreters.Version(rt.Name),
+			// A relayed runtime runs the function's own executable: the
+			// relay is this binary, always there.
+			Available: rt.Relayed() || s.cfg.Interpreters.Path(rt.Name) != "",
+			Version:   s.cfg.Interpreters.Version(rt.Name),
 		})
 	}
 	writeJSON(w, http.StatusOK, out)

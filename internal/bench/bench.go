@@ -42,6 +42,9 @@ type Config struct {
 	// Only names the scenarios to run (Steps); empty runs every one.
 	Only []string
 	Log  io.Writer // progress; nil for none
+	// SkipGo skips the Go function scenarios, whose first build on a
+	// fresh server compiles the standard library it uses (minutes).
+	SkipGo bool
 }
 
 // Result is one figure beside its baseline.
@@ -124,7 +127,7 @@ func (r *runner) steps() []step {
 	return []step{
 		{"warm", r.warmLatency}, {"throughput", r.throughput}, {"url", r.functionURL}, {"lambda", r.lambdaInvoke},
 		{"async-accept", r.asyncAccept}, {"async-rate", r.asyncRate}, {"async-e2e", r.asyncEndToEnd},
-		{"cold", r.coldStarts}, {"memory", r.idleMemory}, {"deploy", r.deployCached}, {"layer", r.layerColdStart},
+		{"cold", r.coldStarts}, {"go", r.goRuntime}, {"memory", r.idleMemory}, {"deploy", r.deployCached}, {"layer", r.layerColdStart},
 	}
 }
 

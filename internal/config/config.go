@@ -78,10 +78,14 @@ type Config struct {
 	// Dependency builds: NIMBUS_BUILD_TIMEOUT (10m), NIMBUS_BUILD_MEMORY
 	// (MB, 2048), and where packages come from: NIMBUS_PIP_INDEX_URL,
 	// NIMBUS_PIP_FIND_LINKS (a directory of wheels, or a URL),
-	// NIMBUS_NPM_REGISTRY.
+	// NIMBUS_NPM_REGISTRY; Go functions' GOPROXY, NIMBUS_GOPROXY (unset:
+	// the server's own GOPROXY, else https://proxy.golang.org,direct),
+	// built by the go command NIMBUS_GO (unset: go in PATH, else
+	// /usr/local/go/bin/go).
 	BuildTimeout                           time.Duration
 	BuildMemoryMB                          int
 	PipIndexURL, PipFindLinks, NpmRegistry string
+	GoProxy, Go                            string
 
 	// NATSURL (NIMBUS_NATS_URL) is an external NATS server or cluster with
 	// JetStream ("nats://host:4222", comma-separated for several); unset,
@@ -281,6 +285,8 @@ func Load(lookup func(string) (string, bool), envFile string, args []string) (Co
 	str("NIMBUS_PIP_INDEX_URL", &c.PipIndexURL)
 	str("NIMBUS_PIP_FIND_LINKS", &c.PipFindLinks)
 	str("NIMBUS_NPM_REGISTRY", &c.NpmRegistry)
+	str("NIMBUS_GOPROXY", &c.GoProxy)
+	str("NIMBUS_GO", &c.Go)
 	str("NIMBUS_NATS_URL", &c.NATSURL)
 	str("NIMBUS_NATS_CREDS", &c.NATSCreds)
 	str("NIMBUS_NATS_USER", &c.NATSUser)

@@ -114,6 +114,9 @@ var (
 	nameRE    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 	envKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	handlerRE = regexp.MustCompile(`^[A-Za-z0-9_./-]+\.[A-Za-z_$][A-Za-z0-9_$]*$`)
+	// entryHandlerRE is a handler of a runtime that runs an executable
+	// (runtime.Runtime.Entry): any name the executable may read.
+	entryHandlerRE = regexp.MustCompile(`^[A-Za-z0-9_.:/$-]+$`)
 )
 
 // CanonicalRuntime maps the spellings users write (python3.11, nodejs20.x,
@@ -190,7 +193,14 @@ func (f *Function) Normalize(d Defaults) error {
 	if len(f.Handler) > MaxHandlerLen {
 		return Invalid("handler", fmt.Sprintf("must be at most %d characters", MaxHandlerLen))
 	}
-	if !handlerRE.MatchString(f.Handler) || strings.Contains(f.Handler, "..") || strings.HasPrefix(f.Handler, "/") {
+	switch {
+	case r.Relayed():
+		// Only passed on to the function's executable (_HANDLER), as
+		// Lambda's provided runtimes do: "bootstrap", "hello.handler".
+		if !entryHandlerRE.MatchString(f.Handler) {
+			return Invalid("handler", `must be letters, digits and "_.:/$-", e.g. "`+r.DefaultHandler+`"`)
+		}
+	case !handlerRE.MatchString(f.Handler) || strings.Contains(f.Handler, "..") || strings.HasPrefix(f.Handler, "/"):
 		return Invalid("handler", `must look like "module.function", e.g. "`+r.DefaultHandler+`"`)
 	}
 	if err := f.normalizeFiles(); err != nil {

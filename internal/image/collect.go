@@ -20,6 +20,9 @@ func Collect(ctx context.Context, rt string, in runtime.Interpreters) (*Tree, er
 	if !ok {
 		return nil, fmt.Errorf("runtime %q: %w", rt, fn.ErrInvalid)
 	}
+	if r.Image.Collect == runtime.CollectRelay {
+		return collectRelay(ctx)
+	}
 	exe := in.Path(rt)
 	if exe == "" {
 		return nil, fmt.Errorf("no %s interpreter found on this host", r.Command)
@@ -30,6 +33,24 @@ func Collect(ctx context.Context, rt string, in runtime.Interpreters) (*Tree, er
 		add = t.AddPython
 	}
 	if err := add(ctx, exe); err != nil {
+		return nil, err
+	}
+	if err := t.AddZoneinfo(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// collectRelay is a relayed runtime's tree: the libraries this executable
+// loads, which the driver mounts as the relay, and the time zone database.
+// The function brings its own executable, static or linked against these.
+func collectRelay(ctx context.Context) (*Tree, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("the server's executable: %w", err)
+	}
+	t := NewTree()
+	if err := t.AddLibs(ctx, exe); err != nil {
 		return nil, err
 	}
 	if err := t.AddZoneinfo(); err != nil {

@@ -76,6 +76,9 @@ func FindInterpreters(ctx context.Context, lookup func(string) (string, bool)) (
 		wg    sync.WaitGroup
 	)
 	for i, r := range table {
+		if r.Command == "" {
+			continue // no interpreter: the relay runs the function's own executable
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -86,6 +89,9 @@ func FindInterpreters(ctx context.Context, lookup func(string) (string, bool)) (
 	in := Interpreters{}
 	var out []error
 	for i, r := range table {
+		if r.Command == "" {
+			continue
+		}
 		if errs[i] != nil {
 			out = append(out, errs[i])
 			continue

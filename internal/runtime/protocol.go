@@ -79,6 +79,11 @@ type Request struct {
 	// StreamLogs asks the worker to send what the handler prints as log
 	// frames while the call runs, as well as in the result.
 	StreamLogs bool `json:"streamLogs,omitempty"`
+	// FunctionARN is the ARN the call was made with, when a front end
+	// knows it; the Runtime API relay passes it to the bootstrap
+	// (Lambda-Runtime-Invoked-Function-Arn), as it passes ClientContext
+	// (Lambda-Runtime-Client-Context).
+	FunctionARN string `json:"functionArn,omitempty"`
 }
 
 // Error is a structured handler or runtime error.

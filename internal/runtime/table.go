@@ -10,8 +10,9 @@ import (
 
 // Names of the built-in runtimes: what a function stores as its runtime.
 const (
-	Python = "python"
-	NodeJS = "nodejs"
+	Python   = "python"
+	NodeJS   = "nodejs"
+	Provided = "provided" // any executable bootstrap, through the Runtime API
 )
 
 // Environment variables that override where the interpreters are.
@@ -64,6 +65,19 @@ type Runtime struct {
 	// Images: what the docker and microVM drivers' images hold.
 	Image Recipe
 
+	// Entry is, for a runtime with no interpreter of its own, the
+	// executable in the function's code that the worker runs ("bootstrap",
+	// as Lambda's provided runtimes): it is the handler's module file
+	// whatever the handler says, and the handler is only passed on to it
+	// (_HANDLER). Such a runtime's worker is the Runtime API relay
+	// (internal/runtimeapi), the server's own binary: it has no Command,
+	// no shim and no zygote.
+	Entry string
+	// EntrySources are files from which a deploy builds the entry when the
+	// code lacks it (a Go module's go.mod: internal/build/deps); code must
+	// hold the entry or one of them.
+	EntrySources []string
+
 	// MicroVM guests.
 	Agent string // the guest agent's file name, in driver/microvm/guest and the guest's /nimbus: "agent.py"
 	// Snapshots: a guest may be cloned from a snapshot of a booted one
@@ -100,6 +114,11 @@ const (
 	// CollectPython also gathers the standard library and the libraries
 	// of its extension modules, as the interpreter reports them.
 	CollectPython
+	// CollectRelay gathers no interpreter, only the shared libraries the
+	// server's own executable loads (none when it is static): drivers
+	// mount the executable itself into the instance as the Runtime API
+	// relay, so that it is always the server's own.
+	CollectRelay
 )
 
 // table holds every runtime, in the order lists show them.
@@ -147,6 +166,17 @@ var table = []*Runtime{
 		Image: Recipe{Collect: CollectBinary, DockerImage: "node:20-slim"},
 		Agent: "agent.js",
 	},
+	{
+		Name:  Provided,
+		Label: "Custom runtime (bootstrap)",
+		// "go": Go sources (go.mod), built into the bootstrap at deploy.
+		Spellings:      []string{"provided.al2", "provided.al2023", "go", "go1.x"},
+		DefaultHandler: "bootstrap",
+		Entry:          "bootstrap",
+		EntrySources:   []string{"go.mod"},
+		// No public image: `nimbus images build` makes one from this host.
+		Image: Recipe{Collect: CollectRelay},
+	},
 }
 
 // All returns every runtime, in the order lists show them.
@@ -165,9 +195,15 @@ func Names() []string {
 // node".
 func Commands() string {
 	var b strings.Builder
-	for i, r := range table {
+	var withCommand []*Runtime
+	for _, r := range table {
+		if r.Command != "" {
+			withCommand = append(withCommand, r)
+		}
+	}
+	for i, r := range withCommand {
 		switch {
-		case i > 0 && i == len(table)-1:
+		case i > 0 && i == len(withCommand)-1:
 			b.WriteString(" or ")
 		case i > 0:
 			b.WriteString(", ")
@@ -213,10 +249,15 @@ func (r *Runtime) Accepts(s string) bool {
 }
 
 // ModuleFiles are the files the handler's module may be: the first is the
-// one a function given as a single "code" is written to. "main.handler"
+// one a function given as a single "code" is written to. A relayed
+// runtime's are its entry, whatever the handler, and the sources it may be
+// built from. "main.handler"
 // in Python is main.py; "lib/index.handler" in Node is lib/index.js or
 // lib/index.mjs.
 func (r *Runtime) ModuleFiles(handler string) []string {
+	if r.Entry != "" {
+		return append([]string{r.Entry}, r.EntrySources...)
+	}
 	i := strings.LastIndexByte(handler, '.')
 	if i < 0 {
 		return []string{handler} // not a handler: fn's validation says so
@@ -231,6 +272,10 @@ func (r *Runtime) ModuleFiles(handler string) []string {
 	}
 	return out
 }
+
+// Relayed reports whether the runtime's worker is the Runtime API relay
+// running the function's own executable (Entry), not an interpreter.
+func (r *Runtime) Relayed() bool { return r.Entry != "" }
 
 // ShimCommand is the argument list, interpreter first, that runs the shim at
 // shim for a function of memoryMB.

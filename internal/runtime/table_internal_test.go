@@ -5,6 +5,9 @@ import "testing"
 // TestTableSources checks every file a descriptor names is embedded.
 func TestTableSources(t *testing.T) {
 	for _, r := range table {
+		if r.Relayed() {
+			continue // no files of its own: the relay is the server's binary
+		}
 		names := []string{r.Shim}
 		if r.Zygote != "" {
 			names = append(names, r.Zygote)

@@ -21,20 +21,34 @@ func TestTable(t *testing.T) {
 	fileOf := map[string]string{}
 	for _, r := range runtime.All() {
 		t.Run(r.Name, func(t *testing.T) {
-			for field, v := range map[string]string{
-				"Name": r.Name, "Label": r.Label, "DefaultHandler": r.DefaultHandler, "Ext": r.Ext,
-				"Command": r.Command, "Env": r.Env, "Dir": r.Dir, "Shim": r.Shim, "Agent": r.Agent,
-				"Image.DockerImage": r.Image.DockerImage,
-			} {
+			fields := map[string]string{"Name": r.Name, "Label": r.Label, "DefaultHandler": r.DefaultHandler}
+			if r.Relayed() {
+				// The relay runs the function's own executable: nothing of
+				// an interpreter may be set, or some part would look for it.
+				for field, v := range map[string]string{"Command": r.Command, "Env": r.Env, "Shim": r.Shim, "Zygote": r.Zygote, "Agent": r.Agent} {
+					if v != "" {
+						t.Errorf("%s is %q for a relayed runtime", field, v)
+					}
+				}
+				if got := r.ModuleFiles("anything.handler"); !slices.Equal(got, append([]string{r.Entry}, r.EntrySources...)) {
+					t.Errorf("ModuleFiles = %q, want the entry %q, then its sources", got, r.Entry)
+				}
+			} else {
+				for k, v := range map[string]string{"Ext": r.Ext, "Command": r.Command, "Env": r.Env, "Dir": r.Dir,
+					"Shim": r.Shim, "Agent": r.Agent, "Image.DockerImage": r.Image.DockerImage} {
+					fields[k] = v
+				}
+				if len(r.Probe) == 0 {
+					t.Error("no probe arguments")
+				}
+			}
+			for field, v := range fields {
 				if v == "" {
 					t.Errorf("%s is empty", field)
 				}
 			}
 			if r.Name != strings.ToLower(r.Name) {
 				t.Errorf("name %q is not lower case", r.Name)
-			}
-			if len(r.Probe) == 0 {
-				t.Error("no probe arguments")
 			}
 			if got, ok := runtime.Lookup(r.Name); !ok || got != r {
 				t.Errorf("Lookup(%q) = %v, %v", r.Name, got, ok)
@@ -87,6 +101,7 @@ func TestFind(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
 		{"python", runtime.Python}, {"Python3", runtime.Python}, {" python3.12 ", runtime.Python}, {"python3.8", runtime.Python},
 		{"nodejs", runtime.NodeJS}, {"node", runtime.NodeJS}, {"nodejs20.x", runtime.NodeJS}, {"node18", runtime.NodeJS}, {"JavaScript", runtime.NodeJS},
+		{"provided", runtime.Provided}, {"provided.al2", runtime.Provided}, {"PROVIDED.AL2023", runtime.Provided}, {"go", runtime.Provided},
 		{"python2", ""}, {"python3.7", ""}, {"nodejs12.x", ""}, {"ruby", ""}, {"", ""},
 	} {
 		got := ""
@@ -103,6 +118,7 @@ func TestFind(t *testing.T) {
 func TestModuleFiles(t *testing.T) {
 	py, _ := runtime.Lookup(runtime.Python)
 	node, _ := runtime.Lookup(runtime.NodeJS)
+	provided, _ := runtime.Lookup(runtime.Provided)
 	for _, tt := range []struct {
 		r       *runtime.Runtime
 		handler string
@@ -112,6 +128,8 @@ func TestModuleFiles(t *testing.T) {
 		{py, "pkg.mod.handler", "pkg/mod.py"},
 		{node, "index.handler", "index.js index.mjs"},
 		{node, "lib/app.handler", "lib/app.js lib/app.mjs"},
+		{provided, "bootstrap", "bootstrap go.mod"},
+		{provided, "hello.handler", "bootstrap go.mod"},
 	} {
 		if got := strings.Join(tt.r.ModuleFiles(tt.handler), " "); got != tt.want {
 			t.Errorf("%s ModuleFiles(%q) = %q, want %q", tt.r.Name, tt.handler, got, tt.want)

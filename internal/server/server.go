@@ -153,6 +153,15 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		PipIndexURL:  cfg.PipIndexURL, PipFindLinks: cfg.PipFindLinks, NpmRegistry: cfg.NpmRegistry,
 		Timeout:  cfg.BuildTimeout,
 		MemoryMB: cfg.BuildMemoryMB,
+		Go:       cfg.Go,
+		GoProxy:  cfg.GoProxy,
+		GoCache:  filepath.Join(dataDir, "go-cache"),
+	}
+	if bcfg.Go == "" {
+		bcfg.Go = deps.FindGo(lookup)
+	}
+	if bcfg.GoProxy == "" {
+		bcfg.GoProxy = deps.DefaultGoProxy(lookup)
 	}
 	if c, ok := drivers[fn.DefaultDriver].(driver.Confiner); ok {
 		bcfg.Confine = c.Confine

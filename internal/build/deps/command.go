@@ -21,8 +21,11 @@ type command struct {
 	dir   string   // working directory
 	env   []string
 	needs []string // host files and directories the build reads (interpreter, npm, local package sources)
-	net   bool     // needs the host's network
-	what  string   // for people: "pip install -r requirements.txt"
+	// writable are host directories besides the work directory the build
+	// writes (Go's caches), created for the build user.
+	writable []string
+	net      bool   // needs the host's network
+	what     string // for people: "pip install -r requirements.txt"
 }
 
 // workDirs is the layout of a build's work directory, owned by the build

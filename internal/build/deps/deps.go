@@ -22,6 +22,8 @@ const (
 	EnvPipFindLinks = "NIMBUS_PIP_FIND_LINKS" // pip's --find-links: a directory of wheels, or a URL
 	EnvNpmRegistry  = "NIMBUS_NPM_REGISTRY"   // npm's --registry
 	EnvBuildTimeout = "NIMBUS_BUILD_TIMEOUT"  // the most one build may take
+	EnvGo           = "NIMBUS_GO"             // the go command of Go builds
+	EnvGoProxy      = "NIMBUS_GOPROXY"        // GOPROXY of Go builds
 )
 
 // Defaults of Config's zero values.
@@ -47,6 +49,12 @@ type Config struct {
 	// offline; empty settings use pip's and npm's own defaults (PyPI,
 	// registry.npmjs.org).
 	PipIndexURL, PipFindLinks, NpmRegistry string
+	// Go is the go command that builds Go functions ("" : they cannot be
+	// built; FindGo finds it). GoProxy is their GOPROXY (DefaultGoProxy
+	// when ""), GoSumDB their GOSUMDB when they need the network (Go's
+	// default when ""), and GoCache holds Go's build and module caches
+	// between builds (Dir's sibling go-cache when "").
+	Go, GoProxy, GoSumDB, GoCache string
 	// Timeout bounds one build, from the start of its process to its end
 	// (DefaultTimeout).
 	Timeout time.Duration
@@ -77,6 +85,10 @@ type Builder struct {
 	mu        sync.Mutex
 	keys      map[string]*keyLock // keys being built or waited for
 	inProcess map[string]bool     // names in tmp of builds and removals in progress
+
+	goOnce        sync.Once // asks the go command its version and GOROOT
+	goVer, goRoot string
+	goErr         error
 }
 
 // New returns a Builder for cfg, creating cfg.Dir and its tmp directory.
@@ -103,6 +115,12 @@ func New(cfg Config) (*Builder, error) {
 	}
 	if cfg.MaxBuilds <= 0 {
 		cfg.MaxBuilds = DefaultMaxBuilds
+	}
+	if cfg.GoProxy == "" {
+		cfg.GoProxy = DefaultGoProxy(nil)
+	}
+	if cfg.GoCache == "" {
+		cfg.GoCache = filepath.Join(filepath.Dir(dir), "go-cache")
 	}
 	// A directory of wheels is named by its absolute path: the build's
 	// working directory is not the server's.

@@ -50,6 +50,8 @@ type Plan struct {
 	tool  string            // "pip" or "npm"
 	input map[string][]byte // files the build is given: a requirements file, or package.json and its lock
 	lock  bool              // npm: a lock file came with the code (npm ci)
+	// vendored: Go modules come from the code's vendor/ (-mod=vendor).
+	vendored bool
 }
 
 // Plan reports whether the function code unpacked at srcDir declares
@@ -77,11 +79,21 @@ func (b *Builder) Plan(rt, srcDir string, scripts bool) (p *Plan, ok bool, err e
 		ok, err = planPython(root, p)
 	case runtime.NodeJS:
 		ok, err = planNode(root, p)
+	case runtime.Provided:
+		ok, err = planGo(root, p)
 	default:
 		return nil, false, nil // a runtime without dependency builds
 	}
 	if err != nil || !ok {
 		return nil, false, err
+	}
+	if p.tool == "go" {
+		version, err := b.goVersion()
+		if err != nil {
+			return nil, false, err
+		}
+		p.Key = b.key(p, version)
+		return p, true, nil
 	}
 	version := b.cfg.Interpreters.Version(rt)
 	if b.cfg.Interpreters.Path(rt) == "" {
@@ -329,6 +341,8 @@ func (b *Builder) key(p *Plan, version string) string {
 		part("pip find links", b.cfg.PipFindLinks)
 	case "npm":
 		part("npm registry", b.cfg.NpmRegistry)
+	case "go":
+		part("go vendored", strconv.FormatBool(p.vendored))
 	}
 	part("scripts", strconv.FormatBool(p.Scripts))
 	for _, name := range slices.Sorted(maps.Keys(p.input)) {

@@ -49,6 +49,8 @@ func (b *Builder) build(ctx context.Context, p *Plan, dst string, log io.Writer)
 		c, err = b.pipCommand(p, w)
 	case "npm":
 		c, err = b.npmCommand(p, w)
+	case "go":
+		c, err = b.goCommand(p, w)
 	default:
 		err = fmt.Errorf("deps: %s: not a plan made by Plan", p.Runtime)
 	}
@@ -85,9 +87,14 @@ func (b *Builder) prepare(p *Plan, tmpdir string, w workDirs) error {
 	if err := os.Mkdir(tmpdir, 0o700); err != nil {
 		return err
 	}
-	sub := "python"
-	if p.tool == "npm" {
+	var sub string
+	switch p.tool {
+	case "pip":
+		sub = "python"
+	case "npm":
 		sub = "nodejs"
+	case "go":
+		sub = "../src" // the sources, beside the layer: only the bootstrap goes in
 	}
 	for _, d := range []string{w.work, w.home, w.tmp, w.layer, filepath.Join(w.layer, sub)} {
 		if err := os.Mkdir(d, 0o700); err != nil {
@@ -96,10 +103,17 @@ func (b *Builder) prepare(p *Plan, tmpdir string, w workDirs) error {
 	}
 	for name, data := range p.input {
 		dir := w.work // the requirements file: not part of the layer
-		if p.tool == "npm" {
+		switch p.tool {
+		case "npm":
 			dir = filepath.Join(w.layer, sub) // package.json and its lock, where npm runs
+		case "go":
+			dir = filepath.Join(w.work, "src")
 		}
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
 			return err
 		}
 	}

@@ -145,6 +145,9 @@ func (b *Builder) spec(c *command, w workDirs, root string) *sandboxSpec {
 		file{Path: "/etc/nsswitch.conf", Content: "passwd: files\ngroup: files\nhosts: files dns\n"},
 	)
 	sp.Binds = append(sp.Binds, bind{Src: w.work, RW: true})
+	for _, d := range c.writable {
+		sp.Binds = append(sp.Binds, bind{Src: d, RW: true})
+	}
 	return sp
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	nimbusruntime "github.com/nimbusfaas/nimbus/internal/runtime"
+	"github.com/nimbusfaas/nimbus/internal/runtimeapi"
 )
 
 // Paths inside a container.
@@ -129,7 +130,12 @@ func (d *Driver) create(ctx context.Context, key poolKey, f *fn.Function) (*cont
 
 func (d *Driver) containerConfig(image string, key poolKey, labels map[string]string) *ctr.Config {
 	var cmd string
-	if r, ok := nimbusruntime.Lookup(key.runtime); ok {
+	if r, ok := nimbusruntime.Lookup(key.runtime); ok && r.Relayed() {
+		// The Runtime API relay, this binary mounted (hostConfig): it
+		// serves 127.0.0.1:9001 in the container's own network namespace,
+		// whatever its network mode.
+		cmd = "exec " + runtimeapi.RelayPath
+	} else if ok {
 		// The images have the interpreter in PATH; the descriptors'
 		// arguments need no quoting.
 		cmd = "exec " + strings.Join(r.ShimCommand(r.Command, shimMount+"/"+r.Shim, key.memoryMB), " ")
@@ -157,6 +163,15 @@ func (d *Driver) hostConfig(key poolKey, dir string) *ctr.HostConfig {
 		network = "bridge"
 	}
 	init := true // docker-init as pid 1: the shim gets signals as on the host, zombies are reaped
+	mounts := []mount.Mount{
+		{Type: mount.TypeBind, Source: filepath.Join(dir, "io"), Target: ioDir, ReadOnly: true},
+		{Type: mount.TypeBind, Source: filepath.Join(dir, "task"), Target: taskDir, ReadOnly: true},
+		{Type: mount.TypeBind, Source: filepath.Join(dir, "layers"), Target: layersDir, ReadOnly: true},
+		{Type: mount.TypeBind, Source: d.shimDir, Target: shimMount, ReadOnly: true},
+	}
+	if r, ok := nimbusruntime.Lookup(key.runtime); ok && r.Relayed() && d.relay != "" {
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: d.relay, Target: runtimeapi.RelayPath, ReadOnly: true})
+	}
 	return &ctr.HostConfig{
 		Init:        &init,
 		NetworkMode: network,
@@ -172,12 +187,7 @@ func (d *Driver) hostConfig(key poolKey, dir string) *ctr.HostConfig {
 		CapDrop:        []string{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges"},
 		LogConfig:      ctr.LogConfig{Type: "none"},
-		Mounts: []mount.Mount{
-			{Type: mount.TypeBind, Source: filepath.Join(dir, "io"), Target: ioDir, ReadOnly: true},
-			{Type: mount.TypeBind, Source: filepath.Join(dir, "task"), Target: taskDir, ReadOnly: true},
-			{Type: mount.TypeBind, Source: filepath.Join(dir, "layers"), Target: layersDir, ReadOnly: true},
-			{Type: mount.TypeBind, Source: d.shimDir, Target: shimMount, ReadOnly: true},
-		},
+		Mounts:         mounts,
 	}
 }
 

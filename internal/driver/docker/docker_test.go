@@ -17,6 +17,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/driver/drivertest"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
+	"github.com/nimbusfaas/nimbus/internal/runtimeapi"
 	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
@@ -183,4 +184,16 @@ def handler(event, context):
 	if docker.KernelSawOOM(in2) {
 		t.Error("the kernel's log is read as an OOM kill of a process that killed itself")
 	}
+}
+
+// TestProvided runs the provided runtime's cases: the relay (this test
+// binary, mounted read-only) serves the Runtime API on 127.0.0.1 of the
+// container's network namespace.
+func TestProvided(t *testing.T) {
+	requireDocker(t)
+	drivertest.RunProvided(t, func(t *testing.T) driver.Driver { return newDriver(t, nil) }, drivertest.ProvidedOptions{
+		Options:    drivertest.Options{MemoryLimit: true, Gone: containerGone},
+		API:        runtimeapi.DefaultAddr,
+		OwnNetwork: true,
+	})
 }

@@ -33,6 +33,7 @@ type Driver struct {
 	dir     string // the driver's directory below the data dir
 	instDir string // one directory per container, bind-mounted into it
 	shimDir string // the installed shims, bind-mounted at /var/runtime
+	relay   string // this executable, bind-mounted as the Runtime API relay ("" if unknown)
 	server  string // this server's id, kept in dir: labels its containers
 	owner   string // this process: labels its containers
 
@@ -86,6 +87,9 @@ func New(cfg driver.Config) (*Driver, error) {
 		live:    map[*container]struct{}{},
 	}
 	d.shimDir = cfg.Shims.Dir
+	if exe, err := os.Executable(); err == nil {
+		d.relay = exe
+	}
 	if d.server, err = serverID(dir); err != nil {
 		cli.Close()
 		return nil, fmt.Errorf("docker: %w", err)
@@ -179,8 +183,12 @@ const usedMarker = "used"
 // environment, and loads the handler.
 func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.Instance, error) {
 	f := spec.Function
-	if _, ok := runtime.Lookup(f.Runtime); !ok {
+	r, ok := runtime.Lookup(f.Runtime)
+	if !ok {
 		return nil, fmt.Errorf("docker: runtime %q: %w", f.Runtime, fn.ErrInvalid)
+	}
+	if r.Relayed() && d.relay == "" {
+		return nil, fmt.Errorf("docker: the server's executable is unknown: no Runtime API relay for %s: %w", f.Runtime, fn.ErrUnavailable)
 	}
 	if err := spec.Check(); err != nil {
 		return nil, fmt.Errorf("docker: %w", err)

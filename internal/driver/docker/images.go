@@ -85,15 +85,18 @@ func (r *imageResolver) run(rt string) (string, error) {
 	ctx, cancel := context.WithTimeout(d.ctx, pullTimeout)
 	defer cancel()
 	want := d.opts.images[rt]
-	_, err := d.cli.ImageInspect(ctx, want)
-	if err == nil {
+	var pullErr error
+	if want == "" {
+		// A runtime with no public image (provided): only a local one.
+		pullErr = fmt.Errorf("no public image")
+	} else if _, err := d.cli.ImageInspect(ctx, want); err == nil {
 		return want, nil
-	}
-	if !cerrdefs.IsNotFound(err) {
+	} else if !cerrdefs.IsNotFound(err) {
 		return "", unavailable("inspect image "+want, err)
+	} else {
+		pullErr = fmt.Errorf("%s=never", EnvPull)
 	}
-	pullErr := fmt.Errorf("%s=never", EnvPull)
-	if !d.opts.noPull {
+	if want != "" && !d.opts.noPull {
 		if pullErr = r.pull(ctx, want); pullErr == nil {
 			return want, nil
 		}

@@ -87,7 +87,13 @@ func (p *pool) signal() {
 // run refills the pool until ctx ends, then kills what it holds.
 func (p *pool) run(ctx context.Context, memoryMB int) {
 	p.mu.Lock()
-	for _, rt := range runtime.Names() {
+	for _, r := range runtime.All() {
+		if r.Relayed() {
+			// Its containers are pooled once a function uses it: a
+			// server that never runs one holds none.
+			continue
+		}
+		rt := r.Name
 		p.keys[poolKey{runtime: rt, memoryMB: memoryMB}] = &poolEntry{pinned: true, lastUsed: time.Now()}
 	}
 	p.mu.Unlock()

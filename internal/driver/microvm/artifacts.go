@@ -44,6 +44,9 @@ type Agent struct {
 func Guest() GuestFiles {
 	g := GuestFiles{Init: guestInit}
 	for _, r := range runtime.All() {
+		if r.Agent == "" {
+			continue // a relayed runtime: no guest agent yet
+		}
 		b, err := guestAgents.ReadFile("guest/" + r.Agent)
 		if err != nil {
 			panic("microvm: the " + r.Name + " agent: " + err.Error()) // TestGuestFiles checks

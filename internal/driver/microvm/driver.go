@@ -174,6 +174,10 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.In
 	if err := spec.Check(); err != nil {
 		return nil, fmt.Errorf("microvm: %w", err)
 	}
+	if r.Relayed() {
+		// Its guest would need the Runtime API relay beside the agent.
+		return nil, fmt.Errorf("microvm: the %s runtime does not run in microVMs yet (use the sandbox or docker driver): %w", f.Runtime, fn.ErrInvalid)
+	}
 	if _, ok := a.runtimes[f.Runtime]; !ok {
 		return nil, fmt.Errorf("microvm: the artifacts in %s have no %s image (was its interpreter installed when they were built?): %w",
 			a.dir, f.Runtime, fn.ErrUnavailable)

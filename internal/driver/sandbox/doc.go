@@ -32,6 +32,14 @@
 // processes, loudly, or refuses in strict mode. docs/isolation.md
 // describes the model and its limits.
 //
+// The provided runtime's worker is the Runtime API relay
+// (internal/runtimeapi): this binary, bound read-only into every sandbox
+// at runtimeapi.RelayPath and run as the interpreter would be. It serves
+// the Runtime API on 127.0.0.1 of the instance's own network namespace
+// and runs the function's bootstrap; a provided function with network
+// access (the host's namespace) is refused rather than given a listener
+// on the host's loopback, and so is one without isolation.
+//
 // Python workers are forked from a zygote (zygote_linux.go, running
 // runtime/python/zygote.py) rather than started as interpreters: the helper
 // holds its finished sandbox as an init shell, and the zygote's child joins

@@ -17,6 +17,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
+	"github.com/nimbusfaas/nimbus/internal/runtimeapi"
 )
 
 // Name is the name functions select this driver by.
@@ -131,11 +132,30 @@ func (d *Driver) command(f *fn.Function, shimDir string) (string, []string, erro
 	if !ok {
 		return "", nil, fmt.Errorf("sandbox: runtime %q: %w", f.Runtime, fn.ErrInvalid)
 	}
+	if r.Relayed() {
+		return d.relayCommand(f)
+	}
 	interp := d.cfg.Interpreters.Path(r.Name)
 	if interp == "" {
 		return "", nil, fmt.Errorf("sandbox: %s is not installed on this host: %w", r.Command, fn.ErrUnavailable)
 	}
 	return interp, r.ShimCommand(interp, filepath.Join(shimDir, r.Shim), f.Memory), nil
+}
+
+// relayCommand runs the Runtime API relay, the worker of a relayed
+// runtime: this binary, bound into every sandbox. It serves the Runtime
+// API on 127.0.0.1 of the instance's network namespace, so it runs only
+// in a sandbox with a namespace of its own: a function with network
+// access (the host's namespace) or a plain process would open it to the
+// whole host.
+func (d *Driver) relayCommand(f *fn.Function) (string, []string, error) {
+	switch {
+	case !d.isolation.on || d.plan == nil || d.plan.relay == "":
+		return "", nil, fmt.Errorf("sandbox: the %s runtime runs only isolated, and this host does not allow isolation: %w", f.Runtime, fn.ErrUnavailable)
+	case f.Network:
+		return "", nil, fmt.Errorf("sandbox: the %s runtime with network: true is not supported: its Runtime API would listen in the host's network namespace: %w", f.Runtime, fn.ErrInvalid)
+	}
+	return runtimeapi.RelayPath, []string{runtimeapi.RelayPath}, nil
 }
 
 // shimDir is the host directory holding the installed shims.

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
+	"github.com/nimbusfaas/nimbus/internal/runtimeapi"
 )
 
 // isolation is what this host lets the driver do, found at start-up.
@@ -48,7 +49,12 @@ func (d *Driver) detect() isolation {
 		return iso
 	}
 	iso.userns = os.Geteuid() != 0
-	plan, err := newRootPlan(d.cfg.Interpreters.Paths(), d.opts.uid, d.opts.gid)
+	relay, err := os.Executable()
+	if err != nil {
+		d.log.Warn("sandbox: the server's executable is unknown: the provided runtime cannot run", "error", err)
+		relay = ""
+	}
+	plan, err := newRootPlan(d.cfg.Interpreters.Paths(), relay, d.opts.uid, d.opts.gid)
 	if err != nil {
 		iso.notes = append(iso.notes, "cannot plan the sandbox root: "+err.Error())
 		return iso
@@ -199,7 +205,7 @@ func (d *Driver) Protections() map[string]string {
 		root += ", " + prefix
 	}
 	p["root"] = root + ", a minimal /etc and /dev, the function's code at " + TaskDir + ", its layers at " + driver.LayersDir +
-		"/<i> and the shims at " + RuntimeDir + " (read-only), a private " + fmt.Sprint(d.opts.tmpMB) +
+		"/<i>, the shims at " + RuntimeDir + " and the Runtime API relay (this binary) at " + runtimeapi.RelayPath + " (read-only), a private " + fmt.Sprint(d.opts.tmpMB) +
 		" MB /tmp, /proc of its own PID namespace, no /sys"
 	if d.isolation.codeMounts {
 		p["code"] = "mounted: each instance sees the shared code and layer directories themselves, read-only"

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/nimbusfaas/nimbus/internal/driver"
+	"github.com/nimbusfaas/nimbus/internal/runtimeapi"
 )
 
 // Paths inside a sandbox.
@@ -25,6 +26,9 @@ type rootPlan struct {
 	files    []file
 	prefixes []string     // interpreter prefixes bound outside /usr
 	packages hostPackages // the host's package directories, masked (packages.go)
+	// relay is the server's executable on the host, bound read-only at
+	// runtimeapi.RelayPath: the worker of relayed runtimes ("" if unknown).
+	relay string
 }
 
 // systemLinks are the root-level directories that merged-/usr systems make
@@ -49,10 +53,12 @@ var etcBinds = []string{
 // netEtcBinds are bound only for functions with network access.
 var netEtcBinds = []string{"/etc/resolv.conf", "/etc/hosts", "/etc/gai.conf"}
 
-// newRootPlan plans the root for interpreters exes, running as uid/gid.
-func newRootPlan(exes []string, uid, gid int) (*rootPlan, error) {
+// newRootPlan plans the root for interpreters exes and the relay (the
+// server's executable, "" if none), running as uid/gid.
+func newRootPlan(exes []string, relay string, uid, gid int) (*rootPlan, error) {
 	p := &rootPlan{
-		dirs: []string{"/etc", "/dev", "/var", TaskDir, RuntimeDir, "/proc", "/tmp"},
+		dirs:  []string{"/etc", "/dev", "/var", TaskDir, RuntimeDir, "/proc", "/tmp"},
+		relay: relay,
 	}
 	p.binds = append(p.binds, bindSpec{Src: "/usr", Dst: "/usr"})
 	for _, d := range systemLinks {
@@ -175,6 +181,11 @@ func (p *rootPlan) spec(root, taskSrc, layersSrc, shimDir string, network bool) 
 	}
 	if shimDir != "" {
 		sp.Binds = append(sp.Binds, bindSpec{Src: shimDir, Dst: RuntimeDir})
+	}
+	if p.relay != "" {
+		// Every sandbox, since a spare does not know its runtime yet: the
+		// binary is public and read-only, and holds no secret.
+		sp.Binds = append(sp.Binds, bindSpec{Src: p.relay, Dst: runtimeapi.RelayPath})
 	}
 	sp.Masks = p.masks()
 	return sp

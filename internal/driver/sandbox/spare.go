@@ -43,6 +43,9 @@ type spares struct {
 	idle    []*sandbox
 	filling int // being started
 	closed  bool
+	// onDemand spares are kept only once a function has asked for one
+	// (wanted): the relay's, which most servers never use.
+	onDemand, wanted bool
 }
 
 // takeSandbox returns a spare sandbox, or starts one; the caller refills
@@ -173,6 +176,14 @@ func (d *Driver) takeSpareWorker(rt string) *sandbox {
 	if s == nil {
 		return nil
 	}
+	s.mu.Lock()
+	first := s.onDemand && !s.wanted
+	s.wanted = true
+	s.mu.Unlock()
+	if first {
+		d.background(func() { d.refillSpareWorkers(rt) })
+		return nil
+	}
 	for {
 		s.mu.Lock()
 		var sb *sandbox
@@ -211,7 +222,7 @@ func (d *Driver) refillSpareWorkers(rt string) {
 	}
 	for {
 		s.mu.Lock()
-		if s.closed || len(s.idle)+s.filling >= d.opts.spareWorkers {
+		if s.closed || (s.onDemand && !s.wanted) || len(s.idle)+s.filling >= d.opts.spareWorkers {
 			s.mu.Unlock()
 			return
 		}
@@ -247,6 +258,19 @@ func (d *Driver) startSpareWorkers() {
 	for rt, in := range d.cfg.Interpreters {
 		if in.Path != "" {
 			d.spareWorkers[rt] = &spares{}
+		}
+	}
+	if d.plan != nil && d.plan.relay != "" {
+		// The Runtime API relay starts as a spare too: a Go program of
+		// this binary's size takes tens of milliseconds to start (its
+		// packages' init, page faults) where a cold start has a few. It
+		// waits for Init before it listens or starts a bootstrap. Each
+		// holds some megabytes, so they are kept only from the first
+		// provided start on.
+		for _, r := range runtime.All() {
+			if r.Relayed() {
+				d.spareWorkers[r.Name] = &spares{onDemand: true}
+			}
 		}
 	}
 	for rt := range d.spareWorkers { // the map is complete before anyone reads it

@@ -98,7 +98,7 @@ func Tree(ctx context.Context, rt string, in runtime.Interpreters) (*image.Tree,
 	if err != nil {
 		return nil, err
 	}
-	if r, ok := runtime.Lookup(rt); ok {
+	if r, ok := runtime.Lookup(rt); ok && r.Command != "" {
 		t.Link("/usr/local/bin/"+r.Command, in.Path(rt))
 	}
 	if err := base(ctx, t); err != nil {

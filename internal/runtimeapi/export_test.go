@@ -1,0 +1,4 @@
+package runtimeapi
+
+// VmHWM is vmHWM, for the tests.
+var VmHWM = vmHWM
