@@ -60,3 +60,6 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	u.serve.ServeHTTP(w, r)
 }
+
+// Static is the UI's files, under static/.
+func Static() fs.FS { return static }

@@ -3,13 +3,21 @@ package web_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/nimbusfaas/nimbus/internal/cli"
+	"github.com/nimbusfaas/nimbus/internal/runtime"
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 	"github.com/nimbusfaas/nimbus/internal/web"
 )
 
@@ -57,5 +65,40 @@ func TestIndexLoadsOnlyItsOwnFiles(t *testing.T) {
 		if !ui.Has(p) {
 			t.Errorf("index.html loads %s, which the UI does not have", p)
 		}
+	}
+}
+
+// TestGoTemplateIsInit's: the UI's Go template writes the files `nimbus
+// init --runtime go` writes (the same module, the same pinned
+// aws-lambda-go, the same handler), read from app.js by node.
+func TestGoTemplateIsInits(t *testing.T) {
+	in, _ := runtime.FindInterpreters(t.Context(), os.LookupEnv)
+	node := in.Path(runtime.NodeJS)
+	if node == "" {
+		testenv.Require(t, "node", errors.New("no node found"))
+	}
+	app, err := fs.ReadFile(web.Static(), "static/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(app)
+	start, end := strings.Index(src, "const templates = {"), strings.Index(src, "// ---------- create / edit")
+	if start < 0 || end < start {
+		t.Fatal("no templates in app.js")
+	}
+	script := src[start:end] + `process.stdout.write(JSON.stringify(templates["go-hello"]));`
+	out, err := exec.Command(node, "-e", script).Output()
+	if err != nil {
+		t.Fatalf("node: %v", err)
+	}
+	var tpl struct {
+		Runtime string            `json:"runtime"`
+		Files   map[string]string `json:"files"`
+	}
+	if err := json.Unmarshal(out, &tpl); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if want := cli.TemplateFiles(runtime.Provided); tpl.Runtime != runtime.Provided || !maps.Equal(tpl.Files, want) {
+		t.Errorf("the UI's Go template: runtime %q files %q\nwant %q files %q", tpl.Runtime, tpl.Files, runtime.Provided, want)
 	}
 }

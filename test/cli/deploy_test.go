@@ -3,10 +3,15 @@ package cli_test
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/nimbusfaas/nimbus/internal/cli"
+	"github.com/nimbusfaas/nimbus/internal/runtimeapi/runtimeapitest"
+	"github.com/nimbusfaas/nimbus/internal/testenv"
 )
 
 const twoFunctions = `functions:
@@ -220,8 +225,10 @@ func TestDeployRefusesABadSpec(t *testing.T) {
 // init writes a function directory that deploys and answers as is, in
 // each runtime: the README's walkthrough.
 func TestInitDeployInvoke(t *testing.T) {
-	s := startServer(t)
-	for _, rt := range []string{"python", "nodejs"} {
+	// Go functions build at deploy; here from the vendored modules, with
+	// no proxy: tests reach nothing beyond loopback.
+	s := startServer(t, "NIMBUS_GOPROXY=off")
+	for _, rt := range []string{"python", "nodejs", "go"} {
 		t.Run(rt, func(t *testing.T) {
 			c := newClient(t, s.url)
 			name := "hello-" + rt
@@ -230,6 +237,9 @@ func TestInitDeployInvoke(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.dir = filepath.Join(c.dir, name)
+			if rt == "go" {
+				vendorModules(t, c.dir)
+			}
 			wantActions(t, "deploy", c.ok("deploy").stdout, map[string]string{name: "created"})
 			r := c.ok("invoke", name, "-d", "@event.json")
 			if strings.TrimSpace(r.stdout) != `{"message":"Hello, Ada!"}` {
@@ -239,5 +249,25 @@ func TestInitDeployInvoke(t *testing.T) {
 				t.Errorf("init over a directory with a spec succeeded: %s", r.stdout)
 			}
 		})
+	}
+}
+
+// vendorModules vendors a Go function's modules from this machine's
+// module cache (the repository requires aws-lambda-go, so it is there),
+// as a user without a module proxy at deploy would.
+func vendorModules(t *testing.T, dir string) {
+	t.Helper()
+	gocmd, err := runtimeapitest.GoCommand()
+	testenv.Require(t, "the go toolchain", err)
+	modcache, err := exec.Command(gocmd, "env", "GOMODCACHE").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(gocmd, "mod", "vendor")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOSUMDB=off", "GOTOOLCHAIN=local",
+		"GOMODCACHE="+strings.TrimSpace(string(modcache)))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go mod vendor (the template's %s must be the version this repository requires): %v: %s", cli.LambdaGo, err, out)
 	}
 }

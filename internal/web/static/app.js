@@ -214,6 +214,14 @@ const templates = {
   "python-http": { runtime: "python", label: "Python: HTTP-style handler", code: `import json\n\ndef handler(event, context):\n    # API Gateway-style event in, HTTP-style response out.\n    params = event.get("queryStringParameters") or {}\n    body = {"path": event.get("path", "/"), "hello": params.get("who", "world"),\n            "requestId": context.aws_request_id}\n    return {"statusCode": 200, "headers": {"content-type": "application/json"},\n            "body": json.dumps(body)}\n`, event: { path: "/greet", queryStringParameters: { who: "Ada" } } },
   "node-hello": { runtime: "nodejs", label: "Node.js: hello world", code: `exports.handler = async (event, context) => {\n  const name = event.name || "world";\n  console.log("saying hello to", name);\n  return { message: \`Hello, \${name}!\` };\n};\n`, event: { name: "Ada" } },
   "node-json": { runtime: "nodejs", label: "Node.js: JSON transform", code: `exports.handler = async (event) => {\n  const items = event.items || [];\n  const total = items.reduce((s, i) => s + i.price * (i.qty || 1), 0);\n  return { count: items.length, total: Math.round(total * 100) / 100,\n           names: items.map(i => i.name).sort() };\n};\n`, event: { items: [{ name: "tea", price: 3.5, qty: 2 }, { name: "cake", price: 4 }] } },
+  // Go, on the provided runtime: Nimbus builds the module at create
+  // (its dependencies through the server's Go module proxy) into the
+  // bootstrap the Runtime API runs. The same files as `nimbus init --runtime go`.
+  "go-hello": { runtime: "provided", label: "Go: hello world (aws-lambda-go)", files: {
+    "go.mod": "module hello\n\ngo 1.26\n\nrequire github.com/aws/aws-lambda-go v1.55.1\n",
+    "go.sum": "github.com/aws/aws-lambda-go v1.55.1 h1:We2cCp4BwqqH/JW+bEEo1FhgG71rslvjfi4y7KmlrR0=\ngithub.com/aws/aws-lambda-go v1.55.1/go.mod h1:V+NzkHNR6vBC8C1PDloqSLE+7jYWFiPvJJFiCiTm8nE=\n",
+    "main.go": `package main\n\nimport (\n\t"context"\n\t"fmt"\n\n\t"github.com/aws/aws-lambda-go/lambda"\n)\n\ntype event struct {\n\tName string \`json:"name"\`\n}\n\nfunc handler(ctx context.Context, e event) (map[string]string, error) {\n\tname := e.Name\n\tif name == "" {\n\t\tname = "world"\n\t}\n\tfmt.Println("saying hello to", name)\n\treturn map[string]string{"message": "Hello, " + name + "!"}, nil\n}\n\nfunc main() { lambda.Start(handler) }\n`,
+  }, event: { name: "Ada" } },
   "node-http": { runtime: "nodejs", label: "Node.js: HTTP-style handler", code: `exports.handler = async (event, context) => {\n  const params = event.queryStringParameters || {};\n  return {\n    statusCode: 200,\n    headers: { "content-type": "application/json" },\n    body: JSON.stringify({ path: event.path || "/", hello: params.who || "world",\n                           requestId: context.awsRequestId }),\n  };\n};\n`, event: { path: "/greet", queryStringParameters: { who: "Ada" } } },
 };
 
@@ -233,6 +241,7 @@ async function editPage(name) {
   // A template's file is the module of the runtime's default handler.
   const templateFiles = id => {
     const t = templates[id], hd = defaultHandler(t.runtime) || "main.handler";
+    if (t.files) return { ...t.files };
     return { [hd.slice(0, hd.lastIndexOf(".")) + (runtimeOf(t.runtime).extension || "")]: t.code };
   };
   const f = existing || { name: "", runtime: templates["python-hello"].runtime, handler: "", env: {}, timeout: 0, memory: 0, driver: "sandbox", maxInstances: 0 };
