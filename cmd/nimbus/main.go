@@ -262,7 +262,7 @@ Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 the function failed
 	for _, c := range []*cobra.Command{
 		initCmd(g), deployCmd(g, std), invokeCmd(g, std), fnCmd(g, std),
 		executionsCmd(g, std), executionCmd(g, std), publishCmd(g, std), versionsCmd(std),
-		aliasCmd(g, std), replayCmd(std), deadLettersCmd(g, std), logsCmd(g, std), metricsCmd(g, std), topCmd(g, std),
+		aliasCmd(g, std), replayCmd(std), deadLettersCmd(g, std), schedulesCmd(std), logsCmd(g, std), metricsCmd(g, std), topCmd(g, std),
 		contextCmd(g, std),
 	} {
 		c.GroupID = "client"

@@ -239,3 +239,25 @@ func deadLettersCmd(g *globals, std stdio) *cobra.Command {
 	cmd.AddCommand(list, replay, del)
 	return cmd
 }
+
+func schedulesCmd(std stdio) *cobra.Command {
+	var conn connFlags
+	var format string
+	cmd := &cobra.Command{
+		Use:   "schedules [NAME]",
+		Short: "list the schedules of a function, or of every function, with their next runs",
+		Long: `Lists schedules (set in a function's settings: nimbus.yaml's schedules,
+or nimbus fn edit) with when each fires, what it runs and its next run.`,
+		Args: args(cobra.MaximumNArgs(1)),
+		RunE: readRun(&conn, std, &format, func(ctx context.Context, c *cli.Client, a []string) ([]byte, []cli.ScheduleRow, error) {
+			name := ""
+			if len(a) == 1 {
+				name = a[0]
+			}
+			return c.Schedules(ctx, name)
+		}, cli.WriteSchedules),
+	}
+	conn.add(cmd.Flags())
+	formatFlag(cmd, &format)
+	return cmd
+}

@@ -37,9 +37,11 @@ func (s *Server) listFunctions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := make([]*fn.Function, len(fns))
+	now := time.Now()
 	for i, f := range fns {
 		g := *f
 		g.Files = nil // the list stays light; GET one for its code
+		g.Schedules = withNextRuns(f.Schedules, now)
 		out[i] = &g
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"functions": out})

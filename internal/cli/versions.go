@@ -254,3 +254,62 @@ func WriteDeadLetters(w io.Writer, ds []DeadLetter) error {
 	}
 	return tw.Flush()
 }
+
+// ScheduleRow is one schedule of one function, as `nimbus schedules`
+// shows it.
+type ScheduleRow struct {
+	Function string `json:"function"`
+	fn.Schedule
+}
+
+// Schedules lists the schedules of the function name, or of every
+// function when name is "", with their next runs.
+func (c *Client) Schedules(ctx context.Context, name string) ([]byte, []ScheduleRow, error) {
+	var fns []*fn.Function
+	if name != "" {
+		_, f, err := c.GetFunction(ctx, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		fns = []*fn.Function{f}
+	} else {
+		var err error
+		if _, fns, err = c.ListFunctions(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
+	rows := []ScheduleRow{}
+	for _, f := range fns {
+		for _, s := range f.Schedules {
+			rows = append(rows, ScheduleRow{Function: f.Name, Schedule: s})
+		}
+	}
+	b, err := json.Marshal(map[string]any{"schedules": rows})
+	return b, rows, err
+}
+
+// WriteSchedules prints schedules as a table.
+func WriteSchedules(w io.Writer, rows []ScheduleRow) error {
+	tw := table(w)
+	fmt.Fprintln(tw, "FUNCTION\tSCHEDULE\tWHEN\tTIMEZONE\tRUNS\tNEXT")
+	for _, r := range rows {
+		when := r.Cron
+		if when == "" {
+			when = "every " + r.Rate
+		}
+		tz, runs, next := r.Timezone, r.Qualifier, "-"
+		if tz == "" || r.Cron == "" {
+			tz = "-"
+		}
+		if runs == "" {
+			runs = "$LATEST"
+		}
+		if r.Enabled != nil && !*r.Enabled {
+			next = "disabled"
+		} else if r.NextRun != nil {
+			next = timestamp(*r.NextRun)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Function, r.Name, when, tz, runs, next)
+	}
+	return tw.Flush()
+}

@@ -38,6 +38,7 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 		"alias list":        {"alias", "list", "echo"},
 		"replay":            {"replay", "echo", id},
 		"dead-letters list": {"dead-letters", "list", "echo"},
+		"schedules":         {"schedules"},
 		"context list":      {"context", "list"},
 		"top":               {"top"},
 	}
