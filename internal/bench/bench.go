@@ -271,6 +271,30 @@ const (
 
 var event = []byte(`{"hello":"world","n":1}`)
 
+// warmAgainstEcho warms url up (200 calls, connections and caches), then
+// times sequential calls of it and of the echo server, interleaved three
+// times to share the machine's noise fairly.
+func (r *runner) warmAgainstEcho(ctx context.Context, url string) (nim, echo []time.Duration, err error) {
+	for range 200 {
+		if _, _, err := r.call(ctx, url, event); err != nil {
+			return nil, nil, err
+		}
+		r.call(ctx, r.echo, event)
+	}
+	for range 3 {
+		a, err := r.sequential(ctx, url)
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := r.sequential(ctx, r.echo)
+		if err != nil {
+			return nil, nil, err
+		}
+		nim, echo = append(nim, a...), append(echo, b...)
+	}
+	return nim, echo, nil
+}
+
 // sequential measures back-to-back calls for the configured duration.
 func (r *runner) sequential(ctx context.Context, url string) ([]time.Duration, error) {
 	var lat []time.Duration
@@ -292,24 +316,9 @@ func (r *runner) warmLatency(ctx context.Context) error {
 		return err
 	}
 	url := r.cfg.URL + "/api/executions/" + id
-	for range 200 { // warm up connections, the instance, the caches
-		if _, _, err := r.call(ctx, url, event); err != nil {
-			return err
-		}
-		r.call(ctx, r.echo, event)
-	}
-	// Interleave to share the machine's noise fairly.
-	var nim, echo []time.Duration
-	for range 3 {
-		a, err := r.sequential(ctx, url)
-		if err != nil {
-			return err
-		}
-		b, err := r.sequential(ctx, r.echo)
-		if err != nil {
-			return err
-		}
-		nim, echo = append(nim, a...), append(echo, b...)
+	nim, echo, err := r.warmAgainstEcho(ctx, url)
+	if err != nil {
+		return err
 	}
 	p50n, p50e := percentile(nim, .5), percentile(echo, .5)
 	r.add(Result{Scenario: "warm call", Metric: "p50", Unit: "ms", Nimbus: ms(p50n), Baseline: ms(p50e), BaselineName: "Go HTTP echo",

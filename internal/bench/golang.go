@@ -82,23 +82,9 @@ func (r *runner) goRuntime(ctx context.Context) error {
 		return nil
 	}
 	url := r.cfg.URL + "/api/executions/" + id
-	for range 200 {
-		if _, _, err := r.call(ctx, url, event); err != nil {
-			return err
-		}
-		r.call(ctx, r.echo, event)
-	}
-	var nim, echo []time.Duration
-	for range 3 {
-		a, err := r.sequential(ctx, url)
-		if err != nil {
-			return err
-		}
-		b, err := r.sequential(ctx, r.echo)
-		if err != nil {
-			return err
-		}
-		nim, echo = append(nim, a...), append(echo, b...)
+	nim, echo, err := r.warmAgainstEcho(ctx, url)
+	if err != nil {
+		return err
 	}
 	p50n, p50e := percentile(nim, .5), percentile(echo, .5)
 	r.add(Result{Scenario: "warm call go", Metric: "p50", Unit: "ms", Nimbus: ms(p50n), Baseline: ms(p50e), BaselineName: "Go HTTP echo",
