@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -100,6 +101,15 @@ func (b *Base) Invoke(ctx context.Context, req *runtime.Request) (*runtime.Respo
 	case err == nil:
 		if s := b.initLogs.take(); s != "" {
 			resp.Logs = s + resp.Logs
+			if resp.LogTimes != nil {
+				// What loading printed came before the call: its lines
+				// are given the call's start.
+				lines := strings.Count(s[:len(s)-1], "\n") + 1
+				if !strings.HasSuffix(s, "\n") {
+					lines-- // the call's first line goes on from it
+				}
+				resp.LogTimes = append(make([]int, lines, lines+len(resp.LogTimes)), resp.LogTimes...)
+			}
 		}
 		return resp, nil
 	case ctx.Err() != nil:

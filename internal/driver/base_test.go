@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -92,7 +93,7 @@ func (w *fakeWorker) serve() {
 			time.Sleep(w.delay)
 			wmu.Lock()
 			defer wmu.Unlock()
-			runtime.WriteFrame(w.respW, runtime.Response{Type: runtime.TypeResult, ID: req.ID, Result: json.RawMessage(`1`), Logs: "ran\n"})
+			runtime.WriteFrame(w.respW, runtime.Response{Type: runtime.TypeResult, ID: req.ID, Result: json.RawMessage(`1`), Logs: "ran\n", LogTimes: []int{7}})
 		}()
 	}
 }
@@ -120,7 +121,7 @@ func TestInitLogsGoToOneResponse(t *testing.T) {
 	if err := w.Load(context.Background(), runtime.Init{}); err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan string, 4)
+	got := make(chan *runtime.Response, 4)
 	var wg sync.WaitGroup
 	for _, id := range []string{"a", "b", "c", "d"} { // calls sharing an instance
 		wg.Add(1)
@@ -131,19 +132,19 @@ func TestInitLogsGoToOneResponse(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			got <- resp.Logs
+			got <- resp
 		}()
 	}
 	wg.Wait()
 	close(got)
 	with := 0
-	for l := range got {
-		switch l {
-		case "loaded\nran\n":
+	for r := range got {
+		switch {
+		case r.Logs == "loaded\nran\n" && slices.Equal(r.LogTimes, []int{0, 7}): // the load's line at the call's start
 			with++
-		case "ran\n":
+		case r.Logs == "ran\n" && slices.Equal(r.LogTimes, []int{7}):
 		default:
-			t.Errorf("logs %q", l)
+			t.Errorf("logs %q, times %v", r.Logs, r.LogTimes)
 		}
 	}
 	if with != 1 {

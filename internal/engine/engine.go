@@ -292,6 +292,7 @@ func (e *Engine) invoke(ctx context.Context, f *fn.Function, ex *fn.Execution, c
 	ex.PeakMemoryKiB = resp.MaxRSSKiB
 	p.release(in, true)
 	ex.Logs = e.logs(resp.Logs, resp.LogsTruncated)
+	ex.LogTimes = logTimes(resp.LogTimes, ex.Logs, time.Since(ex.StartedAt))
 	if resp.Error != nil {
 		ex.Status = fn.StatusError
 		ex.Error = fn.UserError(resp.Error.Type, resp.Error.Message, resp.Error.Stack)
@@ -343,6 +344,28 @@ func (e *Engine) logs(s string, truncated bool) string {
 		s += fmt.Sprintf("\n[nimbus: logs truncated at %d bytes]\n", e.cfg.LogLimit)
 	}
 	return s
+}
+
+// logTimes is what a worker says of when each line of logs began, if it
+// holds together: no more times than lines (those past the log limit
+// are dropped with their lines), none negative, in order, none after the
+// call ended (took, plus a second for the clocks' grain). Otherwise the
+// call has no times: a worker's word is not trusted.
+func logTimes(times []int, logs string, took time.Duration) []int {
+	if len(times) == 0 || logs == "" {
+		return nil
+	}
+	lines := strings.Count(logs[:len(logs)-1], "\n") + 1
+	times = times[:min(len(times), lines, runtime.MaxLogTimes)]
+	limit := int(took/time.Millisecond) + 1000
+	last := 0
+	for _, t := range times {
+		if t < last || t > limit {
+			return nil
+		}
+		last = t
+	}
+	return times
 }
 
 // pool returns f's pool, creating it unless f was removed (then an error

@@ -81,9 +81,13 @@ type Execution struct {
 	Result     json.RawMessage `json:"result,omitempty"`
 	Error      *ErrorInfo      `json:"error,omitempty"`
 	Logs       string          `json:"logs"`
-	StartedAt  time.Time       `json:"startedAt"`
-	DurationMs float64         `json:"durationMs"`
-	ColdStart  bool            `json:"coldStart"`
+	// LogTimes say when each line of Logs began, in milliseconds since
+	// the call began (StartedAt), for the first lines (2,000 at most); nil
+	// when the worker does not tell (the provided runtime's relay).
+	LogTimes   []int     `json:"logTimes,omitempty"`
+	StartedAt  time.Time `json:"startedAt"`
+	DurationMs float64   `json:"durationMs"`
+	ColdStart  bool      `json:"coldStart"`
 	// InitMs is the cold-start time (instance start and handler load), 0 when warm.
 	InitMs float64 `json:"initDurationMs,omitempty"`
 	// QueueMs is how long the call waited for an instance.

@@ -32,6 +32,7 @@ const (
 // Limits the shims and the server agree on.
 const (
 	DefaultLogLimit    = 64 << 10 // bytes of logs kept per invocation
+	MaxLogTimes        = 2000     // lines of an invocation's logs given a time
 	DefaultResultLimit = 6 << 20  // bytes of JSON result, as Lambda
 	// MaxResponseFrame bounds what the server reads from a worker: a result
 	// at the limit plus logs and envelope. A larger frame kills the worker.
@@ -105,6 +106,10 @@ type Response struct {
 	Error         *Error          `json:"error,omitempty"`
 	Logs          string          `json:"logs,omitempty"`
 	LogsTruncated bool            `json:"logsTruncated,omitempty"`
+	// LogTimes say when each line of Logs began, in milliseconds since
+	// the worker began the call (the first MaxLogTimes lines at most);
+	// absent from a worker that does not tell.
+	LogTimes []int `json:"logTimes,omitempty"`
 	// MaxRSSKiB is the worker's peak resident set size so far, in KiB, as
 	// the process itself reports it (getrusage ru_maxrss, Node's
 	// resourceUsage().maxRSS); 0 when the shim does not say.

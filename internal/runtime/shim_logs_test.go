@@ -163,3 +163,56 @@ exports.handler = async () => {
 		})
 	}
 }
+
+// TestLogTimes: the shims say when each line of a call's logs began, in
+// ms since the call began: one time per line, in order, the lines written
+// after a sleep at least that much later; a partial line gets one time.
+func TestLogTimes(t *testing.T) {
+	files := map[string]map[string]string{
+		runtime.Python: {"main.py": `
+import sys, time
+
+def handler(event, context):
+    print("one")
+    time.sleep(0.06)
+    sys.stdout.write("two\nthree\nfour, in ")
+    time.sleep(0.06)
+    print("pieces")
+    print("five")
+`},
+		runtime.NodeJS: {"index.js": `
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+exports.handler = async () => {
+  console.log('one');
+  await sleep(60);
+  process.stdout.write('two\nthree\nfour, in ');
+  await sleep(60);
+  console.log('pieces');
+  console.log('five');
+};
+`},
+	}
+	for rt, fs := range files {
+		t.Run(rt, func(t *testing.T) {
+			handler := "main.handler"
+			if rt == runtime.NodeJS {
+				handler = "index.handler"
+			}
+			w := startWorker(t, rt, fs, handler).mustLoad()
+			resp := w.invoke(nil)
+			if resp.Error != nil {
+				t.Fatalf("handler failed: %+v", resp.Error)
+			}
+			if resp.Logs != "one\ntwo\nthree\nfour, in pieces\nfive\n" {
+				t.Fatalf("logs %q", resp.Logs)
+			}
+			ts := resp.LogTimes
+			if len(ts) != 5 {
+				t.Fatalf("log times %v, want one for each of 5 lines", ts)
+			}
+			if ts[1]-ts[0] < 55 || ts[1] != ts[2] || ts[2] != ts[3] || ts[4]-ts[3] < 55 {
+				t.Errorf("log times %v: the second write began 60 ms after the first and wrote three line starts at once, the last line began 60 ms after that", ts)
+			}
+		})
+	}
+}

@@ -2,8 +2,10 @@ package e2e_test
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -67,8 +69,13 @@ func TestUIExecutionDetail(t *testing.T) {
 		t.Errorf("copied %s, want the result %s", g, ok.Result)
 	}
 
-	// Logs: searched within (matching lines only), downloaded whole.
+	// Logs: each line with when it began (the shims say), searched within
+	// (matching lines only), downloaded whole.
 	waitText(t, ctx, "#exec-log-count", "3 lines")
+	if stamps, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#exec-logs .ts")].map(e => e.textContent.trim())`)); len(stamps) != 3 ||
+		!regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d{3}$`).MatchString(stamps[0]) {
+		t.Errorf("log lines' times %q, want one hh:mm:ss.mmm a line", stamps)
+	}
 	run(chromedp.SendKeys(chromedp.CSS("#exec-log-search"), "BETA"))
 	waitText(t, ctx, "#exec-log-count", "1 of 3 lines match")
 	logs, _ := textOf(ctx, "#exec-logs")
@@ -81,8 +88,23 @@ func TestUIExecutionDetail(t *testing.T) {
 	run(chromedp.Evaluate[chromedp.Void](`(() => { const real = URL.createObjectURL; URL.createObjectURL = b => { window.downloaded = b; return real(b); }; })()`),
 		chromedp.Click(chromedp.CSS("#exec-log-download")))
 	dl, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.downloaded.text()`, chromedp.EvalAwaitPromise))
-	if err != nil || dl != ok.Logs {
-		t.Errorf("downloaded logs %q (%v), want %q", dl, err, ok.Logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "time<TAB>line" for each line, the times within the call.
+	started, _ := time.Parse(time.RFC3339Nano, ok.StartedAt)
+	ended := started.Add(time.Duration(ok.DurationMs*float64(time.Millisecond)) + time.Second)
+	var text []string
+	for _, line := range strings.Split(strings.TrimSuffix(dl, "\n"), "\n") {
+		at, l, _ := strings.Cut(line, "\t")
+		when, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil || when.Before(started.Truncate(time.Millisecond)) || when.After(ended) {
+			t.Errorf("downloaded line %q: its time is not within the call (%s + %.1f ms)", line, ok.StartedAt, ok.DurationMs)
+		}
+		text = append(text, l)
+	}
+	if strings.Join(text, "\n")+"\n" != ok.Logs {
+		t.Errorf("downloaded logs %q, want the lines of %q", dl, ok.Logs)
 	}
 
 	// An error: its summary, and its fields as a tree.

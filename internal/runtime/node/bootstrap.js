@@ -82,14 +82,38 @@ function sendFrame(s) {
 // ---------------------------------------------------------------------------
 // Log capture
 
+// A call's logs carry when each of their first MAX_LOG_TIMES lines began:
+// milliseconds since the call began, in "logTimes".
+const MAX_LOG_TIMES = 2000;
+
 class Logs {
   constructor(limit) {
     this.parts = [];
     this.left = limit;
     this.truncated = false;
+    this.times = [];
+    this.t0 = performance.now();
+    this.bol = true; // the next character kept begins a line
   }
 
   add(s) {
+    const n = this.parts.length;
+    this.keep(s);
+    if (this.parts.length > n) this.time(this.parts[this.parts.length - 1]);
+  }
+
+  time(kept) {
+    const times = this.times;
+    if (!kept.length || times.length >= MAX_LOG_TIMES) return;
+    const ms = Math.floor(performance.now() - this.t0);
+    if (this.bol) times.push(ms);
+    for (let i = kept.indexOf('\n'); i >= 0 && i < kept.length - 1 && times.length < MAX_LOG_TIMES; i = kept.indexOf('\n', i + 1)) {
+      times.push(ms);
+    }
+    this.bol = kept[kept.length - 1] === '\n';
+  }
+
+  keep(s) {
     const left = this.left;
     if (left <= 0) {
       if (s.length) this.truncated = true;
@@ -513,7 +537,7 @@ function maxRssKiB() {
 function logsTail(logs) {
   let s = '';
   const text = logs.text();
-  if (text) s += ',"logs":' + JSON.stringify(text);
+  if (text) s += ',"logs":' + JSON.stringify(text) + ',"logTimes":[' + logs.times.join(',') + ']';
   if (logs.truncated) s += ',"logsTruncated":true';
   return s + ',"maxRssKiB":' + maxRssKiB() + '}';
 }
@@ -577,7 +601,10 @@ class Invocation {
     if (err) {
       const env = { type: 'result', id: this.id, error: err };
       const text = this.logs.text();
-      if (text) env.logs = text;
+      if (text) {
+        env.logs = text;
+        env.logTimes = this.logs.times;
+      }
       if (this.logs.truncated) env.logsTruncated = true;
       env.maxRssKiB = maxRssKiB();
       sendFrame(JSON.stringify(env));
@@ -709,7 +736,10 @@ async function start() {
   if (err) {
     const env = { type: 'ready', error: err };
     const text = logs.text();
-    if (text) env.logs = text;
+    if (text) {
+      env.logs = text;
+      env.logTimes = logs.times;
+    }
     if (logs.truncated) env.logsTruncated = true;
     sendFrame(JSON.stringify(env));
     process.exit(1);

@@ -133,17 +133,44 @@ def _wait_writable():
 # Log capture
 
 
-class _Logs:
-    """What one invocation (or the import) printed, capped at limit bytes."""
+# A call's logs carry when each of their first MAX_LOG_TIMES lines began:
+# milliseconds since the call began, in "logTimes".
+MAX_LOG_TIMES = 2000
 
-    __slots__ = ("parts", "left", "truncated")
+
+class _Logs:
+    """What one invocation (or the import) printed, capped at limit bytes,
+    with when each line began."""
+
+    __slots__ = ("parts", "left", "truncated", "times", "t0", "bol")
 
     def __init__(self, limit):
         self.parts = []
         self.left = limit
         self.truncated = False
+        self.times = []
+        self.t0 = time.monotonic()
+        self.bol = True  # the next character kept begins a line
 
     def add(self, s):
+        n = len(self.parts)
+        self._add(s)
+        if len(self.parts) > n:
+            self._time(self.parts[-1])
+
+    def _time(self, kept):
+        times = self.times
+        if not kept or len(times) >= MAX_LOG_TIMES:
+            return
+        ms = int((time.monotonic() - self.t0) * 1000)
+        if self.bol:
+            times.append(ms)
+        starts = kept.count("\n", 0, len(kept) - 1)
+        if starts:
+            times.extend([ms] * min(starts, MAX_LOG_TIMES - len(times)))
+        self.bol = kept[-1] == "\n"
+
+    def _add(self, s):
         left = self.left
         if left <= 0:
             if s:
@@ -680,6 +707,7 @@ def _respond_error(rid, err, logs):
         text = logs.text()
         if text:
             env["logs"] = text
+            env["logTimes"] = logs.times
         if logs.truncated:
             env["logsTruncated"] = True
     _send([json.dumps(env).encode("utf-8")])
@@ -691,6 +719,7 @@ def _logs_tail(logs):
     if text:
         tail.append(b',"logs":')
         tail.append(_encode_utf8(text).encode("utf-8"))
+        tail.append(b',"logTimes":[%s]' % ",".join(map(str, logs.times)).encode("ascii"))
     if logs.truncated:
         tail.append(b',"logsTruncated":true')
     tail.append(b',"maxRssKiB":%d}' % _max_rss_kib())

@@ -28,6 +28,7 @@ type execDoc struct {
 	Result        *string   `bson:"result,omitempty"`
 	Error         *errorDoc `bson:"error,omitempty"`
 	Logs          string    `bson:"logs"`
+	LogTimes      []int     `bson:"logTimes,omitempty"`
 	StartedAt     time.Time `bson:"startedAt"`
 	DurationMs    float64   `bson:"durationMs"`
 	ColdStart     bool      `bson:"coldStart"`
@@ -51,7 +52,7 @@ var withoutEvent = bson.D{{Key: "event", Value: 0}}
 func toExecDoc(e *fn.Execution) *execDoc {
 	d := &execDoc{
 		ID: e.ID, FunctionID: e.FunctionID, Version: e.Version, Status: string(e.Status),
-		Event: jsonText(e.Event), Result: jsonText(e.Result), Logs: e.Logs,
+		Event: jsonText(e.Event), Result: jsonText(e.Result), Logs: e.Logs, LogTimes: e.LogTimes,
 		StartedAt: e.StartedAt, DurationMs: e.DurationMs, ColdStart: e.ColdStart,
 		InitMs: e.InitMs, QueueMs: e.QueueMs, PeakMemoryKiB: e.PeakMemoryKiB, Trigger: e.Trigger,
 		Attempt: e.Attempt,
@@ -70,7 +71,7 @@ func (d *execDoc) execution() (*fn.Execution, error) {
 	}
 	e := &fn.Execution{
 		ID: d.ID, FunctionID: d.FunctionID, Version: d.Version, Status: fn.Status(d.Status),
-		Event: rawJSON(d.Event), Result: rawJSON(d.Result), Logs: d.Logs,
+		Event: rawJSON(d.Event), Result: rawJSON(d.Result), Logs: d.Logs, LogTimes: d.LogTimes,
 		StartedAt: d.StartedAt.UTC(), DurationMs: d.DurationMs, ColdStart: d.ColdStart,
 		InitMs: d.InitMs, QueueMs: d.QueueMs, PeakMemoryKiB: d.PeakMemoryKiB, Trigger: d.Trigger,
 		Attempt: d.Attempt,

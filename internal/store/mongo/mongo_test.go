@@ -220,6 +220,8 @@ func fillValue(t *testing.T, fv reflect.Value, name string, i int) {
 			fv.Set(reflect.ValueOf([]string{"s-" + name}))
 		case e.Kind() == reflect.Float64:
 			fv.Set(reflect.ValueOf([]float64{float64(i) + 0.5}))
+		case e.Kind() == reflect.Int:
+			fv.Set(reflect.ValueOf([]int{i, i + 1}))
 		case e.Kind() == reflect.Struct:
 			s := reflect.MakeSlice(fv.Type(), 1, 1)
 			fill(t, s.Index(0))

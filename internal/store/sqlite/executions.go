@@ -14,7 +14,7 @@ import (
 
 // execCols are the columns ListExecutions reads: all but event.
 const execCols = `id, function_id, version, status, result, error, logs,
-	started_at, duration_ms, cold_start, init_ms, queue_ms, peak_memory_kib, trigger, attempt`
+	started_at, duration_ms, cold_start, init_ms, queue_ms, peak_memory_kib, trigger, attempt, log_times`
 
 // insertChunk is how many records one multi-row INSERT carries. Binding 32
 // rows per call rather than one cuts the per-call cost of database/sql and
@@ -23,7 +23,7 @@ const execCols = `id, function_id, version, status, result, error, logs,
 const insertChunk = 32
 
 // insertCols is the number of columns InsertExecutions binds per record.
-const insertCols = 16
+const insertCols = 17
 
 // stageSQL is the stage of the status of a row of t (an execution on its
 // way, as ordered by fn.Status.Final): 0 queued, 1 running, 2 final.
@@ -42,7 +42,7 @@ var upsertSQL = ` ON CONFLICT (id) DO UPDATE SET
 	started_at = excluded.started_at, duration_ms = excluded.duration_ms,
 	cold_start = excluded.cold_start, init_ms = excluded.init_ms, queue_ms = excluded.queue_ms,
 	peak_memory_kib = excluded.peak_memory_kib, trigger = excluded.trigger,
-	attempt = excluded.attempt, event = excluded.event
+	attempt = excluded.attempt, log_times = excluded.log_times, event = excluded.event
 	WHERE (excluded.attempt, ` + stageSQL("excluded") + `) > (executions.attempt, ` + stageSQL("executions") + `)`
 
 // insertSQL is the INSERT of rows records.
@@ -83,7 +83,7 @@ func (s *Store) InsertExecutions(ctx context.Context, execs []*fn.Execution) err
 		}
 		args = append(args, e.ID, e.FunctionID, e.Version, string(e.Status),
 			rawText(e.Result), errText, e.Logs, nanos(e.StartedAt), e.DurationMs,
-			boolInt(e.ColdStart), e.InitMs, e.QueueMs, e.PeakMemoryKiB, e.Trigger, e.Attempt, rawText(e.Event))
+			boolInt(e.ColdStart), e.InitMs, e.QueueMs, e.PeakMemoryKiB, e.Trigger, e.Attempt, logTimesText(e.LogTimes), rawText(e.Event))
 	}
 
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -218,10 +218,11 @@ func scanExecution(sc scanner, withEvent bool) (*fn.Execution, error) {
 		e                      fn.Execution
 		status                 string
 		result, errJSON, event []byte
+		times                  []byte
 		started, cold          int64
 	)
 	dest := []any{&e.ID, &e.FunctionID, &e.Version, &status, &result, &errJSON, &e.Logs,
-		&started, &e.DurationMs, &cold, &e.InitMs, &e.QueueMs, &e.PeakMemoryKiB, &e.Trigger, &e.Attempt}
+		&started, &e.DurationMs, &cold, &e.InitMs, &e.QueueMs, &e.PeakMemoryKiB, &e.Trigger, &e.Attempt, &times}
 	if withEvent {
 		dest = append(dest, &event)
 	}
@@ -244,5 +245,28 @@ func scanExecution(sc scanner, withEvent bool) (*fn.Execution, error) {
 	}
 	e.StartedAt = fromNanos(started)
 	e.ColdStart = cold != 0
+	e.LogTimes = decodeLogTimes(times)
 	return &e, nil
+}
+
+// logTimesText is an execution's log times as stored: JSON, NULL for none.
+func logTimesText(times []int) any {
+	if len(times) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(times)
+	return string(b)
+}
+
+// decodeLogTimes reads stored log times. Times that do not decode are
+// dropped rather than failing the record: they only decorate its logs.
+func decodeLogTimes(b []byte) []int {
+	if len(b) == 0 {
+		return nil
+	}
+	var times []int
+	if json.Unmarshal(b, &times) != nil {
+		return nil
+	}
+	return times
 }

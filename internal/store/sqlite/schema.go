@@ -133,6 +133,10 @@ var migrations = []string{
 	// 11: saved test events. test_events is a function's test events
 	// ([]fn.TestEvent) as JSON, NULL for none.
 	`ALTER TABLE functions ADD COLUMN test_events TEXT;`,
+
+	// 12: when each line of an execution's logs began (fn.Execution's
+	// LogTimes) as JSON, NULL for none.
+	`ALTER TABLE executions ADD COLUMN log_times TEXT;`,
 }
 
 // migrate applies the steps db has not yet had, all in one transaction.

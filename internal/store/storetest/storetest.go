@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -183,6 +184,9 @@ func newExecution(fid string, status fn.Status, i int) *fn.Execution {
 	if e.ColdStart {
 		e.InitMs = 85.75
 	}
+	if i%3 != 2 { // when each line began; some records have none
+		e.LogTimes = []int{0, 3 + i%40}
+	}
 	if status == fn.StatusSuccess {
 		e.Result = json.RawMessage(fmt.Sprintf(`{"ok": true, "n": %d}`, i))
 	} else {
@@ -349,6 +353,9 @@ func assertExecution(t *testing.T, got, want *fn.Execution, withEvent bool) {
 	}
 	if !reflect.DeepEqual(got.Error, want.Error) {
 		t.Errorf("execution %s: Error = %+v, want %+v", want.ID, got.Error, want.Error)
+	}
+	if !slices.Equal(got.LogTimes, want.LogTimes) {
+		t.Errorf("execution %s: LogTimes = %v, want %v", want.ID, got.LogTimes, want.LogTimes)
 	}
 	switch {
 	case withEvent && !jsonEqual(got.Event, want.Event):

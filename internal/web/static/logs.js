@@ -1,7 +1,7 @@
 // Logs: what one execution printed, with a search within it (matching
-// lines only, matches marked) and a download as a text file. The shims
-// capture output as text, without a time per line, so the lines are
-// numbered and the view is headed by the execution's start.
+// lines only, matches marked) and a download as a text file. Lines are
+// numbered and, where the shim said when each began (logTimes: ms since
+// the call began), timed; the view is headed by the execution's start.
 "use strict";
 const Logs = (() => {
   const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; };
@@ -11,6 +11,10 @@ const Logs = (() => {
   function view(ex, prefix = "exec") {
     const text = ex.logs || "";
     const lines = text.replace(/\n$/, "").split("\n");
+    const start = ex.startedAt ? new Date(ex.startedAt).getTime() : NaN;
+    const times = Array.isArray(ex.logTimes) && !isNaN(start) ? ex.logTimes : [];
+    const two = (n, w = 2) => String(n).padStart(w, "0");
+    const clock = ms => { const d = new Date(start + ms); return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}.${two(d.getMilliseconds(), 3)}`; };
     const pre = el("pre", "logs");
     pre.id = prefix + "-logs";
     const search = el("input");
@@ -24,7 +28,9 @@ const Logs = (() => {
     download.setAttribute("aria-label", "Download the logs as a text file");
     download.disabled = !text;
     download.onclick = () => {
-      const url = URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" }));
+      // With times, each line is written as the view shows it: "time  text".
+      const out = times.length ? lines.map((l, i) => (i < times.length ? new Date(start + times[i]).toISOString() : "") + "\t" + l).join("\n") + "\n" : text;
+      const url = URL.createObjectURL(new Blob([out], { type: "text/plain;charset=utf-8" }));
       const a = el("a"); a.href = url; a.download = `${ex.executionId || "execution"}.log`;
       document.body.append(a); a.click(); a.remove();
       setTimeout(() => URL.revokeObjectURL(url), 10000);
@@ -40,6 +46,11 @@ const Logs = (() => {
         shown++;
         const row = el("span", "log-line");
         row.append(el("span", "ln", String(i + 1).padStart(String(lines.length).length, " ") + "  "));
+        if (times.length) {
+          const ts = el("span", "ts", i < times.length ? clock(times[i]) + "  " : " ".repeat(14));
+          if (i < times.length) ts.title = `+${times[i]} ms`;
+          row.append(ts);
+        }
         if (q) {
           let from = 0, lower = line.toLowerCase();
           for (let k = lower.indexOf(q); k >= 0; k = lower.indexOf(q, from)) {
