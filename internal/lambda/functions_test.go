@@ -190,7 +190,13 @@ func runtimes(t *testing.T, c *awslambda.Client) {
 	if got.Event["n"] != 3 {
 		t.Errorf("the Node function answered %+v", got)
 	}
-	for rt, want := range map[types.Runtime]string{"provided.al2023": "not available", "ruby3.3": "not supported"} {
+	// A custom runtime: the code's own bootstrap, through the Runtime API.
+	out, err = c.CreateFunction(ctx, &awslambda.CreateFunctionInput{FunctionName: aws.String("custom-fn"), Runtime: "provided.al2023",
+		Role: aws.String("r"), Handler: aws.String("x.handler"), Code: &types.FunctionCode{ZipFile: zipOf(t, map[string]string{"bootstrap": "#!/bin/sh\n"})}})
+	if err != nil || out.Runtime != "provided" {
+		t.Errorf("CreateFunction provided.al2023: %+v, %v", out, err)
+	}
+	for rt, want := range map[types.Runtime]string{"ruby3.3": "not supported", "java21": "not supported"} {
 		_, err := c.CreateFunction(ctx, &awslambda.CreateFunctionInput{FunctionName: aws.String("rt-fn"), Runtime: rt,
 			Role: aws.String("r"), Handler: aws.String("x.handler"), Code: &types.FunctionCode{ZipFile: zipOf(t, map[string]string{"bootstrap": "#!/bin/sh\n"})}})
 		if e := wantError[*types.InvalidParameterValueException](t, "CreateFunction "+string(rt), err); !strings.Contains(e.ErrorMessage(), want) {
