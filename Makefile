@@ -48,11 +48,13 @@ test: deps docker microvm
 # fuzz runs each fuzz target for a short, fixed time (FUZZTIME) from its seed
 # corpus: no panic, no 5xx, nothing accepted that is unsafe to write.
 FUZZTIME ?= 10s
+# A failure that wrote no failing input (Go's fuzzing engine fails so now
+# and then as -fuzztime ends) is run again; see scripts/fuzz.sh.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./internal/fn/
-	$(GO) test -run '^$$' -fuzz '^FuzzConn$$' -fuzztime $(FUZZTIME) ./internal/driver/
-	$(GO) test -run '^$$' -fuzz '^FuzzAPI$$' -fuzztime $(FUZZTIME) ./internal/api/
-	$(GO) test -run '^$$' -fuzz '^FuzzUnpack$$' -fuzztime $(FUZZTIME) ./internal/build/
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh FuzzNormalize ./internal/fn
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh FuzzConn ./internal/driver
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh FuzzAPI ./internal/api
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh FuzzUnpack ./internal/build
 
 # soak runs test/soak for an hour (docs/soak.md): warm calls at half the
 # measured capacity with cold starts, errors, timeouts, OOM kills and
