@@ -283,6 +283,7 @@ func (e *Engine) invoke(ctx context.Context, f *fn.Function, ex *fn.Execution, c
 		// Someone follows f's logs live: the worker streams them.
 		call = driver.WithLogs(run, func(data string) { ev.PublishLog(f, ex.ID, data) })
 	}
+	sent := time.Now()
 	resp, err := in.Invoke(call, req)
 	if err != nil {
 		p.release(in, false)
@@ -292,7 +293,7 @@ func (e *Engine) invoke(ctx context.Context, f *fn.Function, ex *fn.Execution, c
 	ex.PeakMemoryKiB = resp.MaxRSSKiB
 	p.release(in, true)
 	ex.Logs = e.logs(resp.Logs, resp.LogsTruncated)
-	ex.LogTimes = logTimes(resp.LogTimes, ex.Logs, time.Since(ex.StartedAt))
+	ex.LogTimes = logTimes(resp.LogTimes, ex.Logs, time.Since(sent), sent.Sub(ex.StartedAt))
 	if resp.Error != nil {
 		ex.Status = fn.StatusError
 		ex.Error = fn.UserError(resp.Error.Type, resp.Error.Message, resp.Error.Stack)
@@ -346,12 +347,15 @@ func (e *Engine) logs(s string, truncated bool) string {
 	return s
 }
 
-// logTimes is what a worker says of when each line of logs began, if it
-// holds together: no more times than lines (those past the log limit
-// are dropped with their lines), none negative, in order, none after the
-// call ended (took, plus a second for the clocks' grain). Otherwise the
-// call has no times: a worker's word is not trusted.
-func logTimes(times []int, logs string, took time.Duration) []int {
+// logTimes is what a worker says of when each line of logs began (ms
+// since it began the call), if it holds together: no more times than
+// lines (those past the log limit are dropped with their lines), none
+// negative, in order, none after the call ended (took, plus a second for
+// the clocks' grain). Otherwise the call has no times: a worker's word is
+// not trusted. They are returned as ms since the call's record began:
+// plus after, the time from the record's start (a cold start, a wait for
+// an instance) to the request's.
+func logTimes(times []int, logs string, took, after time.Duration) []int {
 	if len(times) == 0 || logs == "" {
 		return nil
 	}
@@ -365,7 +369,12 @@ func logTimes(times []int, logs string, took time.Duration) []int {
 		}
 		last = t
 	}
-	return times
+	shift := int(after / time.Millisecond)
+	out := make([]int, len(times))
+	for i, t := range times {
+		out[i] = t + shift
+	}
+	return out
 }
 
 // pool returns f's pool, creating it unless f was removed (then an error

@@ -25,8 +25,13 @@ func TestLogTimesAreChecked(t *testing.T) {
 		{"after the call ended", []int{0, 5000}, "a\nb\n", time.Second, nil},
 		{"no logs", []int{0}, "", time.Second, nil},
 	} {
-		if got := logTimes(tc.times, tc.logs, tc.took); !slices.Equal(got, tc.want) {
+		if got := logTimes(tc.times, tc.logs, tc.took, 0); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
+	}
+	// Times count from the record's start: a cold start before the
+	// request moves them on.
+	if got := logTimes([]int{0, 4}, "a\nb\n", time.Second, 25*time.Millisecond); !slices.Equal(got, []int{25, 29}) {
+		t.Errorf("after a 25 ms start: %v, want [25 29]", got)
 	}
 }
