@@ -269,6 +269,7 @@ queued and its execution id printed.`,
 	cmd.Flags().StringVarP(&data, "data", "d", "", "the event: JSON, @FILE to read it from a file, or - for standard input (default {})")
 	cmd.Flags().BoolVar(&async, "async", false, "queue the call (X-Nimbus-Invocation-Type: Event) and print its execution id")
 	cmd.Flags().BoolVar(&logs, "logs", false, "print the call's logs to standard error")
+	cmd.Flags().BoolVar(&logs, "tail", false, "the same as --logs (Lambda's LogType: Tail)")
 	return cmd
 }
 

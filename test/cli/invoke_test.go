@@ -48,6 +48,7 @@ func TestInvoke(t *testing.T) {
 		{"inline", "", []string{"invoke", "echo", "-d", `{"a":1}`}, 0, `{"echo":{"a":1}}` + "\n", nil, nil},
 		{"no event is {}", "", []string{"invoke", "echo"}, 0, `{"echo":{}}` + "\n", nil, nil},
 		{"from stdin with logs", `{"b": 2}`, []string{"invoke", "echo", "-d", "-", "--logs"}, 0, `{"echo":{"b":2}}` + "\n", []string{"got ['b']"}, nil},
+		{"from stdin with --tail", `{"c": 3}`, []string{"invoke", "echo", "-d", "-", "--tail"}, 0, `{"echo":{"c":3}}` + "\n", []string{"got ['c']"}, nil},
 		{"a function error from stdin", `{"fail": true}`, []string{"invoke", "echo", "-d", "-"}, 4, "", []string{"ValueError", "asked to fail"}, nil},
 		{"a function error from a file, with logs", "", []string{"invoke", "echo", "-d", "@fail.json", "--logs"}, 4, "", []string{"asked to fail", "got ['fail']"}, nil},
 		{"not JSON", "", []string{"invoke", "echo", "-d", "{nope"}, 2, "", []string{"not valid JSON"}, nil},
