@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 const echoSpec = `functions:
@@ -93,7 +94,16 @@ func TestInvokeAsync(t *testing.T) {
 		ExecutionID string          `json:"executionId"`
 		Event       json.RawMessage `json:"event"`
 	}
-	r = c.ok("execution", "echo", id, "-o", "json")
+	// Its record reaches history a moment later (a queued record waits
+	// ~100 ms for the call's end, to be written once).
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if r = c.run("", "execution", "echo", id, "-o", "json"); r.code == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if r.code != 0 {
+		t.Fatalf("nimbus execution echo %s: exit %d: %s", id, r.code, r.stderr)
+	}
 	if err := json.Unmarshal([]byte(r.stdout), &ex); err != nil || ex.ExecutionID != id || !strings.Contains(string(ex.Event), `"n"`) {
 		t.Errorf("execution %s: %+v, %v\n%s", id, ex, err, r.stdout)
 	}
