@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,19 +54,11 @@ or without NAME {"system": GET /api/metrics/system?series=true, "functions":
 				}
 				return cli.WriteMetrics(std.out, m.Name, m, p)
 			}
-			rawSys, sys, err := c.SystemMetrics(ctx, window, true)
-			if err != nil {
-				return err
-			}
-			raws, rows, err := c.FunctionsMetrics(ctx, window, true)
+			raw, sys, rows, err := overview(ctx, c, window, true)
 			if err != nil {
 				return err
 			}
 			if format != cli.FormatTable {
-				raw, err := json.Marshal(map[string]any{"system": json.RawMessage(rawSys), "functions": raws})
-				if err != nil {
-					return err
-				}
 				return cli.WriteRaw(std.out, format, raw)
 			}
 			if err := cli.WriteMetrics(std.out, "System", sys, p); err != nil {
@@ -79,4 +72,20 @@ or without NAME {"system": GET /api/metrics/system?series=true, "functions":
 	formatFlag(cmd, &format)
 	cmd.Flags().DurationVar(&window, "window", 15*time.Minute, "the window the figures cover (1s to 24h)")
 	return cmd
+}
+
+// overview reads the server's metrics over window (with its series when
+// systemSeries) and every function's, with their series; raw is both as
+// one JSON object, {"system", "functions"}.
+func overview(ctx context.Context, c *cli.Client, window time.Duration, systemSeries bool) (raw []byte, sys *cli.Metrics, rows []cli.FunctionRow, err error) {
+	rawSys, sys, err := c.SystemMetrics(ctx, window, systemSeries)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	raws, rows, err := c.FunctionsMetrics(ctx, window, true)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	raw, err = json.Marshal(map[string]any{"system": json.RawMessage(rawSys), "functions": raws})
+	return raw, sys, rows, err
 }

@@ -48,19 +48,11 @@ and exits; so does -o json|yaml, with {"system": GET /api/metrics/system,
 			p := g.painter(std)
 			out, ok := std.out.(*os.File)
 			if !ok || !isTerminal(out) || format != cli.FormatTable {
-				rawSys, sys, err := c.SystemMetrics(ctx, window, false)
-				if err != nil {
-					return err
-				}
-				raws, rows, err := c.FunctionsMetrics(ctx, window, true)
+				raw, sys, rows, err := overview(ctx, c, window, false)
 				if err != nil {
 					return err
 				}
 				if format != cli.FormatTable {
-					raw, err := json.Marshal(map[string]any{"system": json.RawMessage(rawSys), "functions": raws})
-					if err != nil {
-						return err
-					}
 					return cli.WriteRaw(std.out, format, raw)
 				}
 				return cli.WriteTop(std.out, c.URL, time.Now(), sys, rows, p)
