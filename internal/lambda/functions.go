@@ -152,6 +152,15 @@ func (h *Handler) publishIf(ctx context.Context, publish bool, f *fn.Function, d
 	return h.configuration(v.Function, v.Description), nil
 }
 
+// lookupTarget is lookup of the function (and qualifier) r's path names.
+func (h *Handler) lookupTarget(r *http.Request) (f *fn.Function, description string, err error) {
+	name, qualifier, err := h.target(r)
+	if err != nil {
+		return nil, "", err
+	}
+	return h.lookup(r.Context(), name, qualifier)
+}
+
 // lookup finds what name and qualifier show: the draft, a version, or
 // the version an alias points at (its main one).
 func (h *Handler) lookup(ctx context.Context, name, qualifier string) (f *fn.Function, description string, err error) {
@@ -186,12 +195,7 @@ func (h *Handler) orNotFound(err error, name, qualifier string) error {
 
 // getConfiguration serves GetFunctionConfiguration.
 func (h *Handler) getConfiguration(w http.ResponseWriter, r *http.Request) {
-	name, qualifier, err := h.target(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	f, desc, err := h.lookup(r.Context(), name, qualifier)
+	f, desc, err := h.lookupTarget(r)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -202,12 +206,7 @@ func (h *Handler) getConfiguration(w http.ResponseWriter, r *http.Request) {
 // getFunction serves GetFunction: the configuration, and a link to the
 // code's zip (presigned when the server has credentials).
 func (h *Handler) getFunction(w http.ResponseWriter, r *http.Request) {
-	name, qualifier, err := h.target(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	f, desc, err := h.lookup(r.Context(), name, qualifier)
+	f, desc, err := h.lookupTarget(r)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -231,12 +230,7 @@ func (h *Handler) getFunction(w http.ResponseWriter, r *http.Request) {
 // downloadCode serves GET …/functions/{name}/code, Nimbus's own: the
 // code's zip, where GetFunction's Code.Location points.
 func (h *Handler) downloadCode(w http.ResponseWriter, r *http.Request) {
-	name, qualifier, err := h.target(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	f, _, err := h.lookup(r.Context(), name, qualifier)
+	f, _, err := h.lookupTarget(r)
 	if err != nil {
 		writeError(w, err)
 		return
