@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -329,5 +331,24 @@ func eventually(cond func() bool) error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	return nil
+}
+
+// signIn opens a UI session with key and returns its cookie.
+func (h *harness) signIn(key string) *http.Cookie {
+	h.t.Helper()
+	req, _ := http.NewRequest("POST", h.srv.URL+"/api/session", strings.NewReader(`{"key":`+strconv.Quote(key)+`}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == "nimbus_session" && c.Value != "" {
+			return c
+		}
+	}
+	h.t.Fatalf("sign-in with %q: %d and no session cookie", key, resp.StatusCode)
 	return nil
 }
