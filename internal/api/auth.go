@@ -500,7 +500,9 @@ func (s *Server) initAuth() error {
 	if err != nil {
 		return err
 	}
-	s.audit = auth.NewAudit(st, s.cfg.Logger)
+	if s.audit == nil {
+		s.audit = auth.NewAudit(st, s.cfg.Logger)
+	}
 	s.keys = auth.NewKeys(auth.KeysConfig{Store: st, Keyring: ring, Audit: s.audit, Bootstrap: s.cfg.APIKey, Logger: s.cfg.Logger})
 	s.secrets = auth.NewSecrets(st, ring, s.audit)
 	return s.keys.Load(context.Background())
@@ -567,4 +569,23 @@ func (a lambdaAuth) Authorize(ctx context.Context, id, scope, function string) (
 func (a lambdaAuth) MayFunction(ctx context.Context, name string) bool {
 	p := auth.FromContext(ctx)
 	return p == nil || p.MayFunction(name)
+}
+
+// RouteScope is a route and what it needs, as the route table says.
+type RouteScope struct {
+	Pattern string
+	Scope   auth.Scope
+	// Function is the path value naming the function the key's globs
+	// must take; AllFunctions, that the key may be limited to none.
+	Function     string
+	AllFunctions bool
+}
+
+// Routes lists the route table (tests walk it; docs show it).
+func (s *Server) Routes() []RouteScope {
+	var out []RouteScope
+	for _, rt := range s.routes() {
+		out = append(out, RouteScope{Pattern: rt.pattern, Scope: rt.scope, Function: rt.fnParam, AllFunctions: rt.allFunctions})
+	}
+	return out
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/api"
+	"github.com/nimbusfaas/nimbus/internal/auth"
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/engine"
 	"github.com/nimbusfaas/nimbus/internal/fn"
@@ -190,9 +191,10 @@ func newHarness(t testing.TB, o options) *harness {
 	}
 	eng.Start(ctx)
 	dir := t.TempDir()
+	audit := auth.NewAudit(st, log)
 	fns := functions.New(functions.Config{Store: st, Engine: eng, Logger: log, Defaults: fn.Defaults{TimeoutMs: 5000, MemoryMB: 128},
-		CodeDir: filepath.Join(dir, "code"), LayerDir: filepath.Join(dir, "layers"), Events: rec.Events()})
-	cfg := api.Config{Store: st, Engine: eng, Functions: fns, Metrics: rec, APIKey: o.key, Logger: log, Gatherer: reg}
+		CodeDir: filepath.Join(dir, "code"), LayerDir: filepath.Join(dir, "layers"), Events: rec.Events(), Audit: audit})
+	cfg := api.Config{Store: st, Engine: eng, Functions: fns, Metrics: rec, APIKey: o.key, Logger: log, Gatherer: reg, Audit: audit}
 	if o.api != nil {
 		o.api(&cfg)
 	}

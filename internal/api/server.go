@@ -39,9 +39,9 @@ type Config struct {
 	// whose Keys are made by New.
 	APIKey string
 	// Keys, Secrets and Audit are the server's auth; when Keys is nil,
-	// New makes all three on Store (which must then be a
-	// store.AuthStore) with APIKey and a keyring that lives as long as
-	// the process (tests).
+	// New makes keys and secrets (and Audit, if nil) on Store, which must
+	// then be a store.AuthStore, with APIKey and a keyring that lives as
+	// long as the process (tests).
 	Keys    *auth.Keys
 	Secrets *auth.Secrets
 	Audit   *auth.Audit
