@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -230,4 +232,31 @@ func (s *Secrets) Rotate(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// Reseal opens a secret sealed under from's keys and seals it under to's
+// current key, for an export read by a server whose key-encryption key is
+// to's.
+func Reseal(from, to *Keyring) func(*store.SecretRecord) (*store.SecretRecord, error) {
+	return func(r *store.SecretRecord) (*store.SecretRecord, error) {
+		v, err := from.Open("secret:"+r.Name, r.Sealed, r.KEKID)
+		if err != nil {
+			return nil, err
+		}
+		out := *r
+		out.Sealed, out.KEKID = to.Seal("secret:"+r.Name, v)
+		return &out, nil
+	}
+}
+
+// ReadKeyring is LoadKeyring for tools that must not make a key: without
+// NIMBUS_SECRETS_KEY and without the key file, it fails.
+func ReadKeyring(value, previous, dataDir string) (*Keyring, error) {
+	if value == "" {
+		if _, err := os.Stat(filepath.Join(dataDir, KeyFile)); err != nil {
+			return nil, fmt.Errorf("no key-encryption key: set NIMBUS_SECRETS_KEY, or use the data dir whose %s sealed the secrets (%v)", KeyFile, err)
+		}
+	}
+	k, _, err := LoadKeyring(value, previous, dataDir)
+	return k, err
 }
