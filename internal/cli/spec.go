@@ -180,9 +180,7 @@ func specFunction(m map[string]any, dir string, lookup func(string) (string, boo
 	if err != nil {
 		return f, fmt.Errorf("%s: %w", name, err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(new(fn.Function)); err != nil {
+	if err := fn.UnmarshalStrict(b, new(fn.Function)); err != nil {
 		return f, fmt.Errorf("%s: %w", name, err)
 	}
 	return f, nil

@@ -147,7 +147,7 @@ func (s *Service) Update(ctx context.Context, idOrName string, change func(*fn.F
 		return nil, false, err
 	}
 	g := *old
-	g.Files, g.Env = maps.Clone(old.Files), maps.Clone(old.Env)
+	g.Files, g.Env, g.SecretEnv = maps.Clone(old.Files), maps.Clone(old.Env), maps.Clone(old.SecretEnv)
 	if err := change(&g); err != nil {
 		return nil, false, err
 	}
