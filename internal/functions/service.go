@@ -63,6 +63,9 @@ type Config struct {
 	// BlobGrace and DirGrace are Collect's grace periods (BlobGrace,
 	// DirGrace when 0).
 	BlobGrace, DirGrace time.Duration
+	// Secrets, when set, is asked whether the secrets a function
+	// references exist when it is created, updated or published.
+	Secrets SecretChecker
 }
 
 // Service is the function lifecycle. It is safe for concurrent use.
@@ -269,6 +272,9 @@ func (s *Service) prepare(ctx context.Context, f *fn.Function) error {
 		return err
 	}
 	if _, err := s.cfg.Engine.Driver(f.Driver); err != nil {
+		return err
+	}
+	if err := s.checkSecrets(ctx, f); err != nil {
 		return err
 	}
 	if err := s.ingest(ctx, f); err != nil {
