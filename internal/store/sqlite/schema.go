@@ -137,6 +137,11 @@ var migrations = []string{
 	// 12: when each line of an execution's logs began (fn.Execution's
 	// LogTimes) as JSON, NULL for none.
 	`ALTER TABLE executions ADD COLUMN log_times TEXT;`,
+
+	// 13: the variables of a function that reference secrets
+	// (fn.Function.SecretEnv: variable → secret name, never a value) as
+	// a JSON object, NULL for none. A version's are in its data.
+	`ALTER TABLE functions ADD COLUMN secret_env TEXT;`,
 }
 
 // migrate applies the steps db has not yet had, all in one transaction.
