@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/cli"
+	"github.com/nimbusfaas/nimbus/internal/fn"
 )
 
 // secretsAPI answers the secrets, keys and audit routes as the server
@@ -145,5 +146,18 @@ func TestParseSince(t *testing.T) {
 		if _, err := cli.ParseSince(bad, now); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// A function's details name its secret references, never a value.
+func TestWriteFunctionShowsSecretReferences(t *testing.T) {
+	f := &fn.Function{Name: "db", Runtime: "python", Env: map[string]string{"MODE": "prod"},
+		SecretEnv: map[string]string{"DB_PASSWORD": "db-password"}, Secrets: map[string]string{"DB_PASSWORD": "hunter2"}}
+	var b strings.Builder
+	if err := cli.WriteFunction(&b, f); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "DB_PASSWORD (secret db-password)") || strings.Contains(b.String(), "hunter2") {
+		t.Fatalf("details:\n%s", b.String())
 	}
 }
