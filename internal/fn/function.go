@@ -30,7 +30,7 @@ const (
 	MaxHandlerLen       = 128     // Lambda's limit
 	MaxPathLen          = 1024    // bytes in a file's whole path
 	MaxPathElemLen      = 255     // bytes in one element of it (NAME_MAX)
-	MaxEnvBytes         = 4 << 10 // Lambda's limit on all variables together
+	MaxEnvBytes         = 4 << 10 // Lambda's limit on all variables together (a secret reference counts its variable's and its secret's names)
 	MinTimeoutMs        = 1
 	MaxTimeoutMs        = 15 * 60 * 1000
 	MinMemoryMB         = 16
