@@ -253,8 +253,8 @@ Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 the function failed
 	root.PersistentFlags().BoolVar(&g.noColor, "no-color", false, "no colours, even on a terminal (so does NO_COLOR)")
 	root.SetCompletionCommandGroupID("client")
 
-	// Secrets, keys and schedules will be client commands beside these, a
-	// noun with its verbs (as fn is) when there is more than one verb.
+	// A noun with its verbs (as fn, secrets and keys are) when there is
+	// more than one verb.
 	root.AddGroup(
 		&cobra.Group{ID: "client", Title: "client commands (over the REST API):"},
 		&cobra.Group{ID: "server", Title: "server commands (on this host):"},
@@ -263,7 +263,7 @@ Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 the function failed
 		initCmd(g), deployCmd(g, std), invokeCmd(g, std), fnCmd(g, std),
 		executionsCmd(g, std), executionCmd(g, std), publishCmd(g, std), versionsCmd(std),
 		aliasCmd(g, std), replayCmd(std), deadLettersCmd(g, std), schedulesCmd(std), logsCmd(g, std), metricsCmd(g, std), topCmd(g, std),
-		contextCmd(g, std),
+		secretsCmd(g, std), keysCmd(g, std), auditCmd(std), contextCmd(g, std),
 	} {
 		c.GroupID = "client"
 		root.AddCommand(c)

@@ -1,8 +1,7 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -125,9 +124,10 @@ func (s *Server) createFromMultipart(w http.ResponseWriter, r *http.Request) (*f
 				return nil, err
 			}
 			f = new(fn.Function)
-			dec := json.NewDecoder(bytes.NewReader(b))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(f); err != nil {
+			if err := fn.UnmarshalStrict(b, f); err != nil {
+				if errors.Is(err, fn.ErrInvalid) {
+					return nil, err
+				}
 				return nil, fn.Invalid("function", "not valid JSON for a function: "+err.Error())
 			}
 		case "archive":

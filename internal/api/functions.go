@@ -24,6 +24,23 @@ type functionView struct {
 // keepAliveView shows engine.KeepAlive: after the function goes idle its
 // instances are released at once when prewarmMs > 0, one is warm again
 // from prewarmMs, and none from prewarmMs+keepAliveMs.
+// MarshalJSON writes the function's fields (fn.Function encodes itself,
+// and would otherwise stand for the whole view), then the view's.
+func (v functionView) MarshalJSON() ([]byte, error) {
+	fb, err := fn.MarshalJSONNoEscape(v.Function)
+	if err != nil {
+		return nil, err
+	}
+	rest, err := fn.MarshalJSONNoEscape(struct {
+		Warnings     []string       `json:"warnings,omitempty"`
+		KeepAliveNow *keepAliveView `json:"keepAliveNow,omitempty"`
+	}{v.Warnings, v.KeepAliveNow})
+	if err != nil {
+		return nil, err
+	}
+	return fn.JoinObjects(fb, rest), nil
+}
+
 type keepAliveView struct {
 	Source      string `json:"source"` // function, server or adaptive
 	PrewarmMs   int64  `json:"prewarmMs"`

@@ -444,6 +444,17 @@ func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if err := checkDepth(body); err != nil {
 		return err
 	}
+	if f, ok := v.(*fn.Function); ok {
+		// A function decodes itself; the decoder's strictness would not
+		// reach its fields.
+		if err := fn.UnmarshalStrict(body, f); err != nil {
+			if errors.Is(err, fn.ErrInvalid) {
+				return err // a bad env: already names its field
+			}
+			return fn.Invalid("body", "not valid JSON for this request: "+strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -120,9 +120,7 @@ func EditPatch(before map[string]any, edited []byte) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(new(fn.Function)); err != nil {
+	if err := fn.UnmarshalStrict(b, new(fn.Function)); err != nil {
 		return nil, err
 	}
 	return patch, nil

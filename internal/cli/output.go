@@ -158,6 +158,13 @@ func WriteFunction(w io.Writer, f *fn.Function) error {
 	if len(f.Env) > 0 {
 		row("Env", strings.Join(slices.Sorted(maps.Keys(f.Env)), ", "))
 	}
+	if len(f.SecretEnv) > 0 {
+		refs := make([]string, 0, len(f.SecretEnv))
+		for _, k := range slices.Sorted(maps.Keys(f.SecretEnv)) {
+			refs = append(refs, k+" (secret "+f.SecretEnv[k]+")")
+		}
+		row("Secret env", strings.Join(refs, ", "))
+	}
 	if len(f.Layers) > 0 {
 		row("Layers", strings.Join(f.Layers, ", "))
 	}

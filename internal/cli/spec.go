@@ -158,6 +158,16 @@ func specFunction(m map[string]any, dir string, lookup func(string) (string, boo
 		}
 		out := map[string]any{}
 		for k, v := range em {
+			if ref, ok := v.(map[string]any); ok {
+				// {secret: NAME}: a reference to a stored secret, sent as
+				// it is (the server says whether it is well formed).
+				secret, ok := ref["secret"].(string)
+				if !ok || len(ref) != 1 {
+					return f, fmt.Errorf("%s: env.%s: want a value or {secret: NAME}", name, k)
+				}
+				out[k] = map[string]any{"secret": secret}
+				continue
+			}
 			s := fmt.Sprint(v)
 			if v == nil {
 				s = ""
@@ -180,9 +190,7 @@ func specFunction(m map[string]any, dir string, lookup func(string) (string, boo
 	if err != nil {
 		return f, fmt.Errorf("%s: %w", name, err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(new(fn.Function)); err != nil {
+	if err := fn.UnmarshalStrict(b, new(fn.Function)); err != nil {
 		return f, fmt.Errorf("%s: %w", name, err)
 	}
 	return f, nil

@@ -21,6 +21,7 @@ func TestParseSpec(t *testing.T) {
       MIXED: "x-${TOKEN}-${EMPTY}-y"
       LITERAL: "$${TOKEN}"
       NUMBER: 3
+      DB_PASSWORD: {secret: db-password}
     url: {enabled: true, auth: key}
     schedules:
       - {name: hourly, rate: 1h}
@@ -40,6 +41,9 @@ func TestParseSpec(t *testing.T) {
 			t.Errorf("env %s = %q, want %q", k, e[k], want)
 		}
 	}
+	if ref, _ := e["DB_PASSWORD"].(map[string]any); ref["secret"] != "db-password" {
+		t.Errorf("env DB_PASSWORD = %v, want {secret: db-password}", e["DB_PASSWORD"])
+	}
 	if _, ok := a.Settings["code"]; ok {
 		t.Error("code, a directory, is sent to the server as code")
 	}
@@ -58,6 +62,8 @@ func TestParseSpec(t *testing.T) {
 		{"unknown top level", "function:\n  - {name: a}\n", "not a spec"},
 		{"wrong type", "functions:\n  - {name: a, runtime: python, memory: lots}\n", "memory"},
 		{"wrong nested field", "functions:\n  - {name: a, runtime: python, url: {enable: true}}\n", "enable"},
+		{"secret reference with more", "functions:\n  - {name: a, runtime: python, env: {X: {secret: s, other: 1}}}\n", "env.X: want a value or {secret: NAME}"},
+		{"secret reference not a name", "functions:\n  - {name: a, runtime: python, env: {X: {secret: 5}}}\n", "env.X"},
 		{"no name", "functions:\n  - {runtime: python}\n", "name: is required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,8 +10,10 @@ import (
 
 // FunctionEnv is the whole environment of f's worker: the runtime's base
 // (runtime.BaseEnv), the documented variables that name the function, and
-// the function's own, which win. Never the server's. taskDir is where the
-// worker sees the function's code.
+// the function's own, which win: its plain variables, then the revealed
+// values (f.Secrets) of its secret references (f.SecretEnv), those only.
+// Never the server's. taskDir is where the worker sees the function's
+// code.
 func FunctionEnv(f *fn.Function, taskDir string) map[string]string {
 	env := map[string]string{}
 	for _, kv := range runtime.BaseEnv(taskDir) {
@@ -24,6 +26,11 @@ func FunctionEnv(f *fn.Function, taskDir string) map[string]string {
 	env["NIMBUS_FUNCTION_ID"] = f.ID
 	for k, v := range f.Env {
 		env[k] = v
+	}
+	for k := range f.SecretEnv {
+		if v, ok := f.Secrets[k]; ok {
+			env[k] = v
+		}
 	}
 	return env
 }

@@ -28,7 +28,11 @@ type Config struct {
 	// Code finds the local directories of a function's code and layers
 	// for its instances (functions.Service.Code). Without it, drivers
 	// write the function's inline files themselves.
-	Code         CodeSource
+	Code CodeSource
+	// Secrets reveals the secrets functions reference (SecretEnv), at
+	// each instance's start. Without it, a function that references one
+	// cannot start.
+	Secrets      SecretSource
 	Records      RecordStore
 	Metrics      *metrics.Recorder
 	Logger       *slog.Logger
@@ -62,13 +66,17 @@ type CodeSource interface {
 	Code(ctx context.Context, f *fn.Function) (dir string, layers []string, err error)
 }
 
-// spec is the instance spec of f: its code and layers found on this node.
+// spec is the instance spec of f: its code and layers found on this
+// node, and the values of the secrets it references (in a copy of f).
 func (e *Engine) spec(ctx context.Context, f *fn.Function) (driver.InstanceSpec, error) {
 	sp := driver.InstanceSpec{Function: f, LogLimit: e.cfg.LogLimit}
+	var err error
+	if sp.Function, err = e.withSecrets(ctx, f); err != nil {
+		return sp, err
+	}
 	if e.cfg.Code == nil {
 		return sp, nil
 	}
-	var err error
 	if sp.Code, sp.Layers, err = e.cfg.Code.Code(ctx, f); err != nil {
 		return sp, fmt.Errorf("the code of %q: %w", f.Name, err)
 	}

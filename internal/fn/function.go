@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -29,7 +30,7 @@ const (
 	MaxHandlerLen       = 128     // Lambda's limit
 	MaxPathLen          = 1024    // bytes in a file's whole path
 	MaxPathElemLen      = 255     // bytes in one element of it (NAME_MAX)
-	MaxEnvBytes         = 4 << 10 // Lambda's limit on all variables together
+	MaxEnvBytes         = 4 << 10 // Lambda's limit on all variables together (a secret reference counts its variable's and its secret's names)
 	MinTimeoutMs        = 1
 	MaxTimeoutMs        = 15 * 60 * 1000
 	MinMemoryMB         = 16
@@ -61,12 +62,26 @@ type Function struct {
 	Layers []string `json:"layers,omitempty"`
 	// Build says how dependencies are built; BuildStatus is how the last
 	// build went.
-	Build       *BuildSettings    `json:"build,omitempty"`
-	BuildStatus *BuildStatus      `json:"buildStatus,omitempty"`
-	Env         map[string]string `json:"env"`
-	Timeout     int               `json:"timeout"` // ms
-	Memory      int               `json:"memory"`  // MB
-	Driver      string            `json:"driver"`
+	Build       *BuildSettings `json:"build,omitempty"`
+	BuildStatus *BuildStatus   `json:"buildStatus,omitempty"`
+	// Env are the plain variables, shown as they are. In JSON, "env"
+	// holds them and the secret references together (see MarshalJSON).
+	Env map[string]string `json:"env"`
+	// SecretEnv maps a variable to the name of the secret whose value it
+	// gets: {"secret": NAME} in "env". Only names are stored, published
+	// and shown.
+	SecretEnv map[string]string `json:"-"`
+	// Secrets holds the revealed values of SecretEnv's variables, by
+	// variable.
+	//
+	// SECRET VALUES. Filled only by the engine, on its own copy of the
+	// function, right before it starts an instance; never stored, never
+	// encoded (MarshalJSON leaves it out), never logged. Anything that
+	// copies a Function to store, show or export it must not fill it.
+	Secrets map[string]string `json:"-"`
+	Timeout int               `json:"timeout"` // ms
+	Memory  int               `json:"memory"`  // MB
+	Driver  string            `json:"driver"`
 	// MaxInstances bounds how many instances serve the function at once;
 	// calls beyond it queue, then fail with ErrCapacity.
 	MaxInstances int `json:"maxInstances"`
@@ -212,13 +227,13 @@ func (f *Function) Normalize(d Defaults) error {
 	if f.Env == nil {
 		f.Env = map[string]string{}
 	}
-	size := 0
+	size, err := f.normalizeSecretEnv()
+	if err != nil {
+		return err
+	}
 	for k, v := range f.Env {
-		if !envKeyRE.MatchString(k) {
-			return Invalid("env", fmt.Sprintf("%q is not a valid variable name", k))
-		}
-		if reservedEnv(k) {
-			return Invalid("env", fmt.Sprintf("%q is reserved by Nimbus", k))
+		if err := checkEnvName(k); err != nil {
+			return err
 		}
 		if strings.ContainsRune(v, 0) {
 			return Invalid("env", fmt.Sprintf("value of %q contains a NUL byte", k))
@@ -226,7 +241,7 @@ func (f *Function) Normalize(d Defaults) error {
 		size += len(k) + len(v)
 	}
 	if size > MaxEnvBytes {
-		return Invalid("env", fmt.Sprintf("variables total %d bytes, more than %d", size, MaxEnvBytes))
+		return Invalid("env", fmt.Sprintf("variables total %d bytes (a secret's counts its name), more than %d", size, MaxEnvBytes))
 	}
 	if f.Timeout == 0 {
 		f.Timeout = d.TimeoutMs
@@ -483,7 +498,7 @@ func SameConfig(a, b *Function) bool {
 	if a.Name != b.Name || a.Runtime != b.Runtime || a.Handler != b.Handler || a.Timeout != b.Timeout ||
 		a.Memory != b.Memory || a.Driver != b.Driver || a.MaxInstances != b.MaxInstances || a.Network != b.Network ||
 		a.MinInstances != b.MinInstances || a.Concurrency != b.Concurrency || a.KeepAlive != b.KeepAlive ||
-		len(a.Files) != len(b.Files) || len(a.Env) != len(b.Env) ||
+		len(a.Files) != len(b.Files) || len(a.Env) != len(b.Env) || !maps.Equal(a.SecretEnv, b.SecretEnv) ||
 		a.CodeSHA256() != b.CodeSHA256() || !slices.Equal(a.Layers, b.Layers) || a.Scripts() != b.Scripts() ||
 		!equalURL(a.URL, b.URL) || !sameJSON(a.Async, b.Async) || !sameJSON(a.Schedules, b.Schedules) ||
 		!sameJSON(a.TestEvents, b.TestEvents) {

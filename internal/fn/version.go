@@ -48,26 +48,28 @@ type Version struct {
 // behaviour is what BehaviourHash covers: everything that decides what
 // a call runs and how, and nothing about how it is reached or scaled.
 type behaviour struct {
-	Runtime string            `json:"runtime"`
-	Handler string            `json:"handler"`
-	Code    string            `json:"code"`
-	Layers  []string          `json:"layers"`
-	Build   *BuildSettings    `json:"build"`
-	Env     map[string]string `json:"env"` // encoding/json sorts keys
-	Timeout int               `json:"timeout"`
-	Memory  int               `json:"memory"`
-	Driver  string            `json:"driver"`
-	Network bool              `json:"network"`
-	Conc    int               `json:"concurrency"`
+	Runtime   string            `json:"runtime"`
+	Handler   string            `json:"handler"`
+	Code      string            `json:"code"`
+	Layers    []string          `json:"layers"`
+	Build     *BuildSettings    `json:"build"`
+	Env       map[string]string `json:"env"` // encoding/json sorts keys
+	SecretEnv map[string]string `json:"secretEnv,omitempty"`
+	Timeout   int               `json:"timeout"`
+	Memory    int               `json:"memory"`
+	Driver    string            `json:"driver"`
+	Network   bool              `json:"network"`
+	Conc      int               `json:"concurrency"`
 }
 
 // BehaviourHash is the SHA-256 of what decides f's behaviour: code and
-// layers, runtime, handler, build settings, env, timeout, memory,
+// layers, runtime, handler, build settings, env (secret references by
+// name: a secret's new value is not a new behaviour), timeout, memory,
 // driver, network and concurrency.
 func (f *Function) BehaviourHash() string {
 	b, _ := json.Marshal(behaviour{
 		Runtime: f.Runtime, Handler: f.Handler, Code: f.CodeSHA256(), Layers: f.Layers, Build: f.Build,
-		Env: f.Env, Timeout: f.Timeout, Memory: f.Memory, Driver: f.Driver, Network: f.Network, Conc: f.Concurrency,
+		Env: f.Env, SecretEnv: f.SecretEnv, Timeout: f.Timeout, Memory: f.Memory, Driver: f.Driver, Network: f.Network, Conc: f.Concurrency,
 	})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])

@@ -1,8 +1,8 @@
 package functions
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
 )
@@ -40,9 +40,10 @@ func Merge(f *fn.Function, patch map[string]json.RawMessage) error {
 	}
 	b, _ := json.Marshal(m)
 	merged := new(fn.Function)
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(merged); err != nil {
+	if err := fn.UnmarshalStrict(b, merged); err != nil {
+		if errors.Is(err, fn.ErrInvalid) {
+			return err // a bad env: already names its field
+		}
 		return fn.Invalid("body", "not valid JSON for a function: "+err.Error())
 	}
 	*f = *merged

@@ -66,6 +66,9 @@ type Config struct {
 	// Audit, when set, is told of every change: functions, versions,
 	// aliases (and so schedules, which are part of a function).
 	Audit Auditor
+	// Secrets, when set, is asked whether the secrets a function
+	// references exist when it is created, updated or published.
+	Secrets SecretChecker
 }
 
 // Auditor appends changes to the audit log (auth.Audit): action done to
@@ -164,7 +167,7 @@ func (s *Service) Update(ctx context.Context, idOrName string, change func(*fn.F
 		return nil, false, err
 	}
 	g := *old
-	g.Files, g.Env = maps.Clone(old.Files), maps.Clone(old.Env)
+	g.Files, g.Env, g.SecretEnv = maps.Clone(old.Files), maps.Clone(old.Env), maps.Clone(old.SecretEnv)
 	if err := change(&g); err != nil {
 		return nil, false, err
 	}
@@ -288,6 +291,9 @@ func (s *Service) prepare(ctx context.Context, f *fn.Function) error {
 		return err
 	}
 	if _, err := s.cfg.Engine.Driver(f.Driver); err != nil {
+		return err
+	}
+	if err := s.checkSecrets(ctx, f); err != nil {
 		return err
 	}
 	if err := s.ingest(ctx, f); err != nil {

@@ -123,6 +123,9 @@ func (s *Service) Publish(ctx context.Context, idOrName, description, expectedHa
 		if _, err := s.runnable(f); err != nil {
 			return nil, false, err
 		}
+		if err := s.checkSecrets(ctx, f); err != nil {
+			return nil, false, err
+		}
 		hash := f.BehaviourHash()
 		if expectedHash != "" && expectedHash != hash {
 			return nil, false, fmt.Errorf("the draft of %q has hash %s, not the expected %s: %w", f.Name, hash, expectedHash, fn.ErrPrecondition)

@@ -391,6 +391,11 @@ func (h *Handler) updateConfiguration(w http.ResponseWriter, r *http.Request) {
 		}
 		if req.Environment != nil {
 			f.Env = req.Environment.Variables
+			// Lambda's API neither shows nor sets secret references:
+			// they stay, but for a variable now set plainly.
+			for k := range f.Env {
+				delete(f.SecretEnv, k)
+			}
 		}
 		if req.Timeout != nil {
 			f.Timeout = *req.Timeout * 1000

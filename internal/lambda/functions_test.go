@@ -341,3 +341,38 @@ func appSource(t *testing.T, url string) string {
 	src, _ := io.ReadAll(f)
 	return string(src)
 }
+
+// TestSecretReferencesThroughLambda: Lambda's API shows only a
+// function's plain variables, and replacing them keeps its secret
+// references, but for a variable it sets plainly.
+func TestSecretReferencesThroughLambda(t *testing.T) {
+	n := serve(t, "k3y")
+	c := n.signed()
+	ctx := t.Context()
+	body := map[string]any{"name": "secretive", "runtime": "python", "files": map[string]string{"main.py": pyEcho},
+		"env": map[string]any{"MODE": "a", "DB_PASSWORD": map[string]string{"secret": "db"}, "TOKEN": map[string]string{"secret": "token"}}}
+	if st := n.api("POST", "/api/functions", body, nil); st != http.StatusCreated {
+		t.Fatalf("POST /api/functions: %d", st)
+	}
+	cfg, err := c.GetFunctionConfiguration(ctx, &awslambda.GetFunctionConfigurationInput{FunctionName: aws.String("secretive")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := cfg.Environment.Variables; len(v) != 1 || v["MODE"] != "a" {
+		t.Fatalf("Variables %v, want MODE only", v)
+	}
+	if _, err := c.UpdateFunctionConfiguration(ctx, &awslambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("secretive"),
+		Environment: &types.Environment{Variables: map[string]string{"MODE": "b", "TOKEN": "plain"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Env map[string]any `json:"env"`
+	}
+	if st := n.api("GET", "/api/functions/secretive", nil, &f); st != http.StatusOK {
+		t.Fatalf("GET /api/functions/secretive: %d", st)
+	}
+	ref, _ := f.Env["DB_PASSWORD"].(map[string]any)
+	if len(f.Env) != 3 || f.Env["MODE"] != "b" || f.Env["TOKEN"] != "plain" || ref["secret"] != "db" {
+		t.Fatalf("env after UpdateFunctionConfiguration: %v", f.Env)
+	}
+}

@@ -75,6 +75,9 @@ func (h *Handler) configuration(f *fn.Function, description string) *functionCon
 			c.CodeSha256 = base64.StdEncoding.EncodeToString(sum)
 		}
 	}
+	// The plain variables only: a variable that references a secret
+	// (f.SecretEnv) is not shown at all, and its value is never known
+	// here.
 	if len(f.Env) > 0 {
 		c.Environment = &environment{Variables: f.Env}
 	}

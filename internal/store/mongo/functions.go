@@ -220,9 +220,13 @@ func schedules(ds []scheduleDoc) []fn.Schedule {
 	return ss
 }
 
+// envDoc is a variable: a plain one's value, or the name of the secret
+// it references (fn.Function.SecretEnv; never a value). Documents older
+// than Secret have plain variables only.
 type envDoc struct {
-	Name  string `bson:"name"`
-	Value string `bson:"value"`
+	Name   string `bson:"name"`
+	Value  string `bson:"value"`
+	Secret string `bson:"secret,omitempty"`
 }
 
 func toFunctionDoc(f *fn.Function) *functionDoc {
@@ -248,6 +252,9 @@ func toFunctionDoc(f *fn.Function) *functionDoc {
 	}
 	for _, k := range sortedKeys(f.Env) {
 		d.Env = append(d.Env, envDoc{Name: k, Value: f.Env[k]})
+	}
+	for _, k := range sortedKeys(f.SecretEnv) {
+		d.Env = append(d.Env, envDoc{Name: k, Secret: f.SecretEnv[k]})
 	}
 	return d
 }
@@ -276,6 +283,13 @@ func (d *functionDoc) function() *fn.Function {
 		f.CodeInfo, f.Layers, f.Build, f.BuildStatus = c.Info, c.Layers, c.Build, c.Status
 	}
 	for _, e := range d.Env {
+		if e.Secret != "" {
+			if f.SecretEnv == nil {
+				f.SecretEnv = map[string]string{}
+			}
+			f.SecretEnv[e.Name] = e.Secret
+			continue
+		}
 		f.Env[e.Name] = e.Value
 	}
 	return f

@@ -97,7 +97,8 @@ func TestEveryFieldRoundTrips(t *testing.T) {
 	f := new(fn.Function)
 	// Code and ZipFile come in only, never stored; a function as stored
 	// is the draft, whose Version is 0 (published versions are stored
-	// apart, see TestEveryVersionAndAliasFieldRoundTrips).
+	// apart, see TestEveryVersionAndAliasFieldRoundTrips). Secrets
+	// (revealed values) are never stored: set, they must not come back.
 	fill(t, reflect.ValueOf(f).Elem(), "Code", "ZipFile", "Archive", "Version")
 	f.ID = fn.NewID()
 	f.Files = map[string]string{"main.py": "x = 1\n", "pkg/v1.2/data.json": `{"a.b": 1}`, "$odd": "dollar"}
@@ -106,6 +107,7 @@ func TestEveryFieldRoundTrips(t *testing.T) {
 	if err := s.CreateFunction(ctx, f); err != nil {
 		t.Fatalf("CreateFunction: %v", err)
 	}
+	f.Secrets = nil
 	got, err := s.GetFunction(ctx, f.ID)
 	if err != nil {
 		t.Fatalf("GetFunction: %v", err)
@@ -142,6 +144,7 @@ func TestEveryVersionAndAliasFieldRoundTrips(t *testing.T) {
 	f.ID = fn.NewID()
 	f.Files = map[string]string{"main.py": "x = 1\n", "bin": "\xff\x00", "$odd": "dollar"}
 	f.Schedules[0].NextRun = nil
+	f.Env = map[string]string{"A": "1"} // a variable is plain or secret, not both
 	if err := s.CreateFunction(ctx, f); err != nil {
 		t.Fatalf("CreateFunction: %v", err)
 	}
@@ -151,6 +154,7 @@ func TestEveryVersionAndAliasFieldRoundTrips(t *testing.T) {
 	if err := s.CreateVersion(ctx, v); err != nil {
 		t.Fatalf("CreateVersion: %v", err)
 	}
+	f.Secrets = nil // never stored
 	gotV, err := s.GetVersion(ctx, f.ID, 7)
 	if err != nil {
 		t.Fatalf("GetVersion: %v", err)

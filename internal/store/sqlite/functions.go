@@ -12,7 +12,7 @@ import (
 
 const functionCols = `id, name, runtime, handler, files, env, timeout_ms, memory_mb,
 	driver, max_instances, version, created_at, updated_at, network,
-	min_instances, concurrency, keep_alive_ms, code, url, async, schedules, test_events`
+	min_instances, concurrency, keep_alive_ms, code, url, async, schedules, test_events, secret_env`
 
 // CreateFunction inserts f; a taken name (or id) is fn.ErrConflict.
 func (s *Store) CreateFunction(ctx context.Context, f *fn.Function) error {
@@ -31,11 +31,15 @@ func (s *Store) CreateFunction(ctx context.Context, f *fn.Function) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: create function: %w", err)
 	}
+	secretEnv, err := encodeSecretEnv(f)
+	if err != nil {
+		return fmt.Errorf("sqlite: create function: %w", err)
+	}
 	_, err = s.w.ExecContext(ctx, `INSERT INTO functions (`+functionCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.ID, f.Name, f.Runtime, f.Handler, files, env, f.Timeout, f.Memory,
 		f.Driver, f.MaxInstances, f.Revision, nanos(f.CreatedAt), nanos(f.UpdatedAt), boolInt(f.Network),
-		f.MinInstances, f.Concurrency, f.KeepAlive, code, url, async, schedules, tests)
+		f.MinInstances, f.Concurrency, f.KeepAlive, code, url, async, schedules, tests, secretEnv)
 	return wrapErr("create function", err)
 }
 
@@ -99,6 +103,10 @@ func (s *Store) UpdateFunction(ctx context.Context, f *fn.Function, prevVersion 
 	if err != nil {
 		return fmt.Errorf("sqlite: update function: %w", err)
 	}
+	secretEnv, err := encodeSecretEnv(f)
+	if err != nil {
+		return fmt.Errorf("sqlite: update function: %w", err)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return wrapErr("update function", err)
@@ -108,11 +116,11 @@ func (s *Store) UpdateFunction(ctx context.Context, f *fn.Function, prevVersion 
 		files = ?, env = ?, timeout_ms = ?, memory_mb = ?, driver = ?, max_instances = ?,
 		version = ?, created_at = ?, updated_at = ?, network = ?,
 		min_instances = ?, concurrency = ?, keep_alive_ms = ?, code = ?, url = ?,
-		async = ?, schedules = ?, test_events = ?
+		async = ?, schedules = ?, test_events = ?, secret_env = ?
 		WHERE id = ? AND version = ?`,
 		f.Name, f.Runtime, f.Handler, files, env, f.Timeout, f.Memory, f.Driver,
 		f.MaxInstances, f.Revision, nanos(f.CreatedAt), nanos(f.UpdatedAt), boolInt(f.Network),
-		f.MinInstances, f.Concurrency, f.KeepAlive, code, url, async, schedules, tests, f.ID, prevVersion)
+		f.MinInstances, f.Concurrency, f.KeepAlive, code, url, async, schedules, tests, secretEnv, f.ID, prevVersion)
 	if err != nil {
 		return wrapErr("update function", err)
 	}
@@ -236,6 +244,19 @@ func encodeTestEvents(f *fn.Function) (any, error) {
 	return string(b), nil
 }
 
+// encodeSecretEnv renders f's secret references (names, never values)
+// as JSON text, NULL (nil) for none.
+func encodeSecretEnv(f *fn.Function) (any, error) {
+	if len(f.SecretEnv) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(f.SecretEnv)
+	if err != nil {
+		return nil, fmt.Errorf("encode secret env: %w", err)
+	}
+	return string(b), nil
+}
+
 // withoutNextRun returns a copy of ss with NextRun cleared: it is shown,
 // never stored.
 func withoutNextRun(ss []fn.Schedule) []fn.Schedule {
@@ -256,12 +277,13 @@ func scanFunction(sc scanner) (*fn.Function, error) {
 		url              []byte
 		async, schedules []byte
 		tests            []byte
+		secretEnv        []byte
 		created, updated int64
 		network          int64
 	)
 	if err := sc.Scan(&f.ID, &f.Name, &f.Runtime, &f.Handler, &files, &env, &f.Timeout, &f.Memory,
 		&f.Driver, &f.MaxInstances, &f.Revision, &created, &updated, &network,
-		&f.MinInstances, &f.Concurrency, &f.KeepAlive, &code, &url, &async, &schedules, &tests); err != nil {
+		&f.MinInstances, &f.Concurrency, &f.KeepAlive, &code, &url, &async, &schedules, &tests, &secretEnv); err != nil {
 		return nil, err
 	}
 	if len(code) > 0 {
@@ -299,6 +321,17 @@ func scanFunction(sc scanner) (*fn.Function, error) {
 	}
 	if err := json.Unmarshal(env, &f.Env); err != nil {
 		return nil, fmt.Errorf("decode env of %s: %w", f.ID, err)
+	}
+	if len(secretEnv) > 0 {
+		if err := json.Unmarshal(secretEnv, &f.SecretEnv); err != nil {
+			return nil, fmt.Errorf("decode secret env of %s: %w", f.ID, err)
+		}
+		if _, err := fn.CheckSecretEnv(f.Env, f.SecretEnv); err != nil {
+			return nil, fmt.Errorf("secret env of %s: %v", f.ID, err) // stored, not sent: not ErrInvalid
+		}
+		if len(f.SecretEnv) == 0 {
+			f.SecretEnv = nil
+		}
 	}
 	f.CreatedAt, f.UpdatedAt = fromNanos(created), fromNanos(updated)
 	f.Network = network != 0

@@ -177,6 +177,11 @@ var migrations = []string{
 		after  TEXT    NOT NULL
 	) STRICT, WITHOUT ROWID;
 	CREATE INDEX audit_by_time ON audit (time);`,
+
+	// 14: the variables of a function that reference secrets
+	// (fn.Function.SecretEnv: variable → secret name, never a value) as
+	// a JSON object, NULL for none. A version's are in its data.
+	`ALTER TABLE functions ADD COLUMN secret_env TEXT;`,
 }
 
 // migrate applies the steps db has not yet had, all in one transaction.

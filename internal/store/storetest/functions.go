@@ -20,7 +20,11 @@ func testFunctionRoundTrip(t *testing.T, h *harness) {
 	a.Network = true
 	a.Files = map[string]string{"lib/index.js": "exports.handler = async (e) => e;\n"}
 	a.Env = map[string]string{}
+	// Secret references are stored by name; revealed values never are.
+	a.SecretEnv = map[string]string{"DB_PASSWORD": "db-password", "API_KEY": "api.key_1"}
+	a.Secrets = map[string]string{"DB_PASSWORD": "hunter2"}
 	h.createFunction(t, a)
+	a.Secrets = nil
 
 	for _, want := range []*fn.Function{a, b} {
 		got, err := h.s.GetFunction(h.ctx, want.ID)
@@ -159,6 +163,7 @@ func changed(f *fn.Function) *fn.Function {
 	g.Runtime, g.Handler = runtime.NodeJS, "index.run"
 	g.Files = map[string]string{"index.js": "exports.run = async () => 42;\n", "data/x.json": "{}"}
 	g.Env = map[string]string{"MODE": "prod"}
+	g.SecretEnv = map[string]string{"TOKEN": "token"}
 	g.Timeout, g.Memory, g.Driver, g.MaxInstances = 60_000, 512, "process", 3
 	g.Network = !f.Network
 	g.MinInstances, g.Concurrency, g.KeepAlive = 2, 8, 90_000

@@ -287,6 +287,12 @@ func assertFunction(t *testing.T, got, want *fn.Function) {
 	if !maps.Equal(got.Env, want.Env) {
 		t.Errorf("function %s: Env = %q, want %q", want.Name, got.Env, want.Env)
 	}
+	if !maps.Equal(got.SecretEnv, want.SecretEnv) {
+		t.Errorf("function %s: SecretEnv = %q, want %q", want.Name, got.SecretEnv, want.SecretEnv)
+	}
+	if got.Secrets != nil {
+		t.Errorf("function %s: Secrets (revealed values) stored: %q", want.Name, got.Secrets)
+	}
 	type code struct {
 		Info   *fn.CodeInfo
 		Layers []string

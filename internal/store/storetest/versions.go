@@ -15,6 +15,7 @@ func newVersion(f *fn.Function, number int) *fn.Version {
 	snap := *f
 	snap.Version = number
 	snap.Env = maps.Clone(f.Env)
+	snap.SecretEnv = maps.Clone(f.SecretEnv)
 	return &fn.Version{
 		Function:    &snap,
 		Description: "release \"" + string(rune('0'+number)) + "\" ✓ <&>",
@@ -54,6 +55,8 @@ func testVersions(t *testing.T, h *harness) {
 	f.BuildStatus = &fn.BuildStatus{State: fn.BuildFailed, CodeSHA256: shaOf([]byte("zip2")), Layer: "k", Error: "boom",
 		Log: "line 1\nline 2\n", StartedAt: time.Unix(1700000000, 0).UTC(), FinishedAt: time.Unix(1700000001, 0).UTC()}
 	f.Network, f.MinInstances, f.KeepAlive = true, 2, 60_000
+	f.SecretEnv = map[string]string{"DB_PASSWORD": "db-password"}
+	f.Secrets = map[string]string{"DB_PASSWORD": "hunter2"} // never stored
 	h.createFunction(t, f)
 	other := h.createFunction(t, newFunction("other"))
 

@@ -262,7 +262,11 @@ async function editPage(name) {
   const envRows = h("div", { class: "kv", id: "env" });
   const addEnv = (k = "", v = "") => {
     const kIn = h("input", { "aria-label": "Variable name", value: k, placeholder: "NAME", class: "mono" });
-    const vIn = h("input", { "aria-label": "Variable value", value: v, placeholder: "value", class: "mono" });
+    // A reference to a secret ({secret: NAME}) shows the secret's name,
+    // read-only, and is sent back as it came: its value is never here.
+    const ref = v && typeof v === "object" ? String(v.secret) : null;
+    const vIn = h("input", { "aria-label": "Variable value", value: ref === null ? v : "secret: " + ref, placeholder: "value", class: "mono" });
+    if (ref !== null) { vIn.readOnly = true; vIn.dataset.secret = ref; vIn.title = "the value of the secret " + ref + ", never shown"; }
     const rm = h("button", { type: "button", "aria-label": "Remove variable", onclick: () => { kIn.remove(); vIn.remove(); rm.remove(); } }, "✕");
     envRows.append(kIn, vIn, rm);
   };
@@ -315,7 +319,11 @@ async function editPage(name) {
     showError(err, null);
     const env = {};
     const cells = [...envRows.querySelectorAll("input")];
-    for (let i = 0; i < cells.length; i += 2) if (cells[i].value.trim()) env[cells[i].value.trim()] = cells[i + 1].value;
+    for (let i = 0; i < cells.length; i += 2) {
+      if (!cells[i].value.trim()) continue;
+      const vIn = cells[i + 1];
+      env[cells[i].value.trim()] = "secret" in vIn.dataset ? { secret: vIn.dataset.secret } : vIn.value;
+    }
     const body = { name: nameIn.value.trim(), runtime: rtIn.value, env, driver: driverIn.value };
     if (handlerIn.value.trim()) body.handler = handlerIn.value.trim();
     else if (existing) body.handler = defaultHandler(rtIn.value);
