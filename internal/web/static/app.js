@@ -365,6 +365,8 @@ async function editPage(name) {
     showError(err, null);
     const env = {};
     for (const { kIn, value } of envItems) if (kIn.value.trim()) env[kIn.value.trim()] = value();
+    const unnamed = Object.entries(env).find(([, v]) => typeof v === "object" && !v.secret);
+    if (unnamed) { showError(err, `Choose the secret of ${unnamed[0]}.`); return; }
     const body = { name: nameIn.value.trim(), runtime: rtIn.value, env, driver: driverIn.value };
     if (handlerIn.value.trim()) body.handler = handlerIn.value.trim();
     else if (existing) body.handler = defaultHandler(rtIn.value);

@@ -34,10 +34,11 @@ const Session = (() => {
     who.hidden = out.hidden = !shown;
     if (shown) {
       const id = state.keyId === "bootstrap" ? "NIMBUS_API_KEY" : state.keyId;
-      who.replaceChildren(h("span", { class: "who-name" }, state.name || id), " ",
-        h("span", { class: "muted mono small" }, state.name && state.name !== id ? id : ""), " ",
-        h("span", { class: "muted small", id: "who-scopes" }, (state.scopes || []).join(", ") || "no scopes"),
-        state.functions && state.functions.length ? h("span", { class: "muted small" }, " · " + state.functions.join(", ")) : null);
+      const fns = state.functions || [];
+      who.replaceChildren(h("span", { class: "who-name" }, state.name || id),
+        state.name && state.name !== id ? h("span", { class: "muted mono small" }, " " + id) : "",
+        h("span", { class: "muted small", id: "who-scopes" }, " · " + ((state.scopes || []).join(", ") || "no scopes")),
+        fns.length ? h("span", { class: "muted small" }, " · " + fns.join(", ")) : "");
       who.title = `Signed in as ${state.name || id} (${id})`;
     }
     document.querySelectorAll('[data-nav="keys"], [data-nav="secrets"], [data-nav="audit"]').forEach(a => { a.hidden = !can("admin"); });
