@@ -109,6 +109,10 @@ func TestUIAccessibility(t *testing.T) {
 		{"settings", "#/functions/a11y/edit", "#handler"},
 		{"execution", "#/functions/a11y/executions/" + ok.ExecutionID, "#exec-result"},
 		{"failed execution", "#/functions/a11y/executions/" + failed.ExecutionID, "#exec-error"},
+		// Without keys the server allows everything: the admin pages too.
+		{"keys", "#/keys", "#key-form"},
+		{"secrets", "#/secrets", "#secret-form"},
+		{"audit", "#/audit", "#audit-table"},
 	}
 	for _, theme := range []string{"light", "dark"} {
 		run(chromedp.Navigate(n.url+"/"), chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`localStorage.setItem("nimbus.theme", %q)`, theme)))
