@@ -119,7 +119,7 @@ async function route() {
     document.querySelectorAll("[data-nav]").forEach(a => a.classList.toggle("active", a.dataset.nav === nav));
     main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
     try {
-      if (!Session.can(scope)) notAllowed(scope, what);
+      if (!Session.can(scope)) Session.notAllowed(scope, what);
       else await view(...m.slice(1).map(decodeURIComponent));
     } catch (e) {
       // A 403 names the scope the key lacks: the server's word, shown as it is.
@@ -131,43 +131,6 @@ async function route() {
   }
   main.replaceChildren(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Go to the dashboard")));
 }
-// notAllowed is the page of a route whose scope the key lacks; a key
-// that may invoke gets a form to call its functions by name.
-function notAllowed(scope, what) {
-  const main = $("#main");
-  main.replaceChildren(h("h1", {}, "Not available to this key"), Session.lacks(scope, what));
-  if (Session.can("invoke") && !Session.can("read")) main.append(invokeByName());
-}
-
-// invokeByName calls a function named by hand: what a key with the
-// invoke scope alone can do, as it may not list the functions.
-function invokeByName() {
-  const globs = Session.functions;
-  const nameIn = h("input", { id: "invoke-name", class: "mono", autocomplete: "off", placeholder: globs.length ? globs[0] : "my-function" });
-  const payload = Editor.create({ id: "payload", label: "Event (JSON)", value: "{}", indent: "  ", rows: 6 });
-  const err = errorBox("invoke-error");
-  const result = h("div", { id: "result", "aria-live": "polite" });
-  const run = h("button", { type: "submit", class: "primary", id: "invoke" }, "Invoke");
-  const form = h("form", { class: "panel", id: "invoke-form", novalidate: true },
-    h("h2", {}, "Invoke a function"),
-    globs.length ? h("p", { class: "muted" }, "This key may call: ", h("span", { class: "mono" }, globs.join(", "))) : null,
-    h("label", { for: "invoke-name" }, "Function name"), nameIn,
-    h("label", { for: "payload" }, "Event (JSON)"), payload.el, err,
-    h("div", { class: "row" }, run), result);
-  form.onsubmit = async e => {
-    e.preventDefault();
-    showError(err, null);
-    const name = nameIn.value.trim();
-    if (!name) { showError(err, "Name the function to call."); nameIn.focus(); return; }
-    let event;
-    try { event = JSON.parse(payload.value || "{}"); } catch (ex) { showError(err, "The event is not valid JSON: " + ex.message); return; }
-    run.disabled = true;
-    try { result.replaceChildren(executionView(await api.call("POST", "/api/executions/" + encodeURIComponent(name), JSON.stringify(event)))); }
-    catch (ex) { showError(err, ex); } finally { run.disabled = false; }
-  };
-  return form;
-}
-
 function every(msInterval, f) { const t = setInterval(f, msInterval); cleanup.push(() => clearInterval(t)); }
 
 // ---------- functions list ----------

@@ -4,7 +4,9 @@
 // never stored in the browser: not in localStorage, sessionStorage nor
 // a cookie the page sets. GET /api/session says which key is signed in
 // and its scopes; the pages hide what the key may not do (the server
-// refuses it anyway, with a 403 that names the missing scope). It uses
+// refuses it anyway, with a 403 that names the missing scope), and a
+// page the key may not use says so (with a form to call a function by
+// name, for a key that may only invoke). It uses
 // app.js's helpers, which exist by the time it runs.
 "use strict";
 const Session = (() => {
@@ -101,10 +103,46 @@ const Session = (() => {
       `This key (${state.name || id}) lacks the "${scope}" scope, which ${what} needs. It has: ${(state.scopes || []).join(", ") || "no scopes"}.`);
   }
 
+  // notAllowed is the page of a route whose scope the key lacks; a key
+  // that may invoke gets a form to call its functions by name.
+  function notAllowed(scope, what) {
+    const main = $("#main");
+    main.replaceChildren(h("h1", {}, "Not available to this key"), lacks(scope, what));
+    if (can("invoke") && !can("read")) main.append(invokeByName());
+  }
+
+  // invokeByName calls a function named by hand: what a key with the
+  // invoke scope alone can do, as it may not list the functions.
+  function invokeByName() {
+    const globs = state.functions || [];
+    const nameIn = h("input", { id: "invoke-name", class: "mono", autocomplete: "off", placeholder: globs.length ? globs[0] : "my-function" });
+    const payload = Editor.create({ id: "payload", label: "Event (JSON)", value: "{}", indent: "  ", rows: 6 });
+    const err = errorBox("invoke-error");
+    const result = h("div", { id: "result", "aria-live": "polite" });
+    const run = h("button", { type: "submit", class: "primary", id: "invoke" }, "Invoke");
+    const form = h("form", { class: "panel", id: "invoke-form", novalidate: true },
+      h("h2", {}, "Invoke a function"),
+      globs.length ? h("p", { class: "muted" }, "This key may call: ", h("span", { class: "mono" }, globs.join(", "))) : null,
+      h("label", { for: "invoke-name" }, "Function name"), nameIn,
+      h("label", { for: "payload" }, "Event (JSON)"), payload.el, err,
+      h("div", { class: "row" }, run), result);
+    form.onsubmit = async e => {
+      e.preventDefault();
+      showError(err, null);
+      const name = nameIn.value.trim();
+      if (!name) { showError(err, "Name the function to call."); nameIn.focus(); return; }
+      let event;
+      try { event = JSON.parse(payload.value || "{}"); } catch (ex) { showError(err, "The event is not valid JSON: " + ex.message); return; }
+      run.disabled = true;
+      try { result.replaceChildren(executionView(await api.call("POST", "/api/executions/" + encodeURIComponent(name), JSON.stringify(event)))); }
+      catch (ex) { showError(err, ex); } finally { run.disabled = false; }
+    };
+    return form;
+  }
+
   return {
-    can, load, signIn, ended, signOut, lacks, render,
+    can, load, signIn, ended, signOut, lacks, notAllowed, render,
     get keyId() { return state.keyId; },
     get needsSignIn() { return state.authRequired && !state.signedIn; },
-    get functions() { return state.functions || []; },
   };
 })();
