@@ -119,7 +119,7 @@ const Admin = (() => {
     async function load() {
       secrets = (await api.call("GET", "/api/secrets")).secrets || [];
       body.replaceChildren(...secrets.map(s => {
-        const change = h("button", { type: "button", class: "change", "aria-label": `Change the value of ${s.name}` }, "Change value");
+        const change = h("button", { type: "button", class: "change", "aria-label": `Change value of ${s.name}` }, "Change value");
         change.onclick = () => edit(s);
         const del = h("button", { type: "button", class: "danger delete", "aria-label": `Delete ${s.name}` }, "Delete");
         del.onclick = async () => {
