@@ -558,8 +558,7 @@ async function detailPage(name) {
 // place when the API shows them inline, else listed; an archive up or
 // down; and its dependency build, followed live on the function's own
 // event stream. summary and facts are the header's lines that change
-// with a new version.
-// Without the deploy scope the code is shown read-only.
+// with a new version. Without the deploy scope the code is read-only.
 function codePanel(f) {
   const path = "/api/functions/" + encodeURIComponent(f.id);
   const deploy = Session.can("deploy");
