@@ -42,7 +42,7 @@ test: deps docker microvm
 	@# benchmark against its reference (best of up to three short runs, with
 	@# tolerances a loaded machine does not cross) and the cost of recording
 	@# a call against its budget.
-	set -o pipefail; NIMBUS_DOCKER_PULL=never $(GO) test -count=1 -json -run 'TestBenchWithinTolerance|TestRecordCostWithinBudget' ./internal/bench/ ./internal/metrics/ | ./bin/testgate -allow .ci/skips
+	set -o pipefail; NIMBUS_DOCKER_PULL=never $(GO) test -count=1 -json -run 'TestBenchWithinTolerance|TestRecordCostWithinBudget|TestAuthCostWithinBudget' ./internal/bench/ ./internal/metrics/ ./internal/auth/ | ./bin/testgate -allow .ci/skips
 	$(MAKE) fuzz
 
 # fuzz runs each fuzz target for a short, fixed time (FUZZTIME) from its seed

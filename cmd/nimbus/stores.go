@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/nimbusfaas/nimbus/internal/auth"
 	"github.com/nimbusfaas/nimbus/internal/config"
 	"github.com/nimbusfaas/nimbus/internal/server"
 	"github.com/nimbusfaas/nimbus/internal/store"
@@ -48,17 +49,47 @@ func (sf *storeFlags) resolve(std stdio) (string, error) {
 	if sf.location != "" {
 		return sf.location, nil
 	}
+	cfg, err := sf.config(std)
+	if err != nil {
+		return "", err
+	}
+	return server.StoreLocation(cfg)
+}
+
+// config is the settings nimbus serve would have here.
+func (sf *storeFlags) config(std stdio) (config.Config, error) {
 	// No address is bound here: --insecure only skips the check that a
 	// public bind has an API key.
 	args := []string{"--insecure"}
 	if sf.dataDir != "" {
 		args = append(args, "--data-dir", sf.dataDir)
 	}
-	cfg, err := config.Load(std.env, sf.envFile, args)
+	return config.Load(std.env, sf.envFile, args)
+}
+
+// reseal opens secrets with the key-encryption key nimbus serve would use
+// here and seals them for toKey (a key as NIMBUS_SECRETS_KEY takes it; ""
+// for the same key).
+func (sf *storeFlags) reseal(std stdio, toKey string) (func(*store.SecretRecord) (*store.SecretRecord, error), error) {
+	cfg, err := sf.config(std)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return server.StoreLocation(cfg)
+	from, err := auth.ReadKeyring(cfg.SecretsKey, cfg.SecretsKeyPrevious, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	to := from
+	if toKey != "" {
+		raw, err := auth.ParseKey(toKey)
+		if err != nil {
+			return nil, fmt.Errorf("--to-key: %w", err)
+		}
+		if to, err = auth.NewKeyring(raw); err != nil {
+			return nil, err
+		}
+	}
+	return auth.Reseal(from, to), nil
 }
 
 // openStore opens the store at location. A SQLite file that will be
@@ -79,26 +110,42 @@ func openStore(ctx context.Context, location string, create bool) (store.Store, 
 // exportCmd: nimbus export [--executions] [--output FILE] [store flags]
 func exportCmd(std stdio) *cobra.Command {
 	var sf storeFlags
-	var executions bool
-	var output string
+	var executions, withSecrets bool
+	var output, toKey string
 	cmd := &cobra.Command{
 		Use:   "export",
 		Short: "write every function (and their records) as JSON lines",
-		Long:  "Writes every function (and with --executions their records) as JSON lines.",
-		Args:  maxArgs(0),
+		Long: `Writes every function (and with --executions their records) as JSON lines.
+
+Secrets are not exported: functions keep their references to them by name.
+With --with-secrets they are, sealed for the key-encryption key of the
+server that will import them (--to-key, as its NIMBUS_SECRETS_KEY; by
+default this server's own), never in plain text.`,
+		Args: maxArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd)
 			defer stop()
-			return export(ctx, std, sf, executions, output)
+			var reseal func(*store.SecretRecord) (*store.SecretRecord, error)
+			if withSecrets {
+				var err error
+				if reseal, err = sf.reseal(std, toKey); err != nil {
+					return err
+				}
+			} else if toKey != "" {
+				return fmt.Errorf("--to-key goes with --with-secrets")
+			}
+			return export(ctx, std, sf, transfer.Options{Executions: executions, Reseal: reseal}, output)
 		},
 	}
 	sf.add(cmd.Flags())
 	cmd.Flags().BoolVar(&executions, "executions", false, "include every function's execution records, events included")
 	cmd.Flags().StringVar(&output, "output", "-", "write to this file instead of standard output")
+	cmd.Flags().BoolVar(&withSecrets, "with-secrets", false, "include secrets, sealed for the importing server's key-encryption key")
+	cmd.Flags().StringVar(&toKey, "to-key", "", "the importing server's key-encryption key (NIMBUS_SECRETS_KEY there; default: this server's)")
 	return cmd
 }
 
-func export(ctx context.Context, std stdio, sf storeFlags, executions bool, output string) error {
+func export(ctx context.Context, std stdio, sf storeFlags, opt transfer.Options, output string) error {
 	loc, err := sf.resolve(std)
 	if err != nil {
 		return err
@@ -118,7 +165,7 @@ func export(ctx context.Context, std stdio, sf storeFlags, executions bool, outp
 		defer f.Close()
 		w, commit = f, f.Close
 	}
-	stats, err := transfer.Export(ctx, st, w, transfer.Options{Executions: executions})
+	stats, err := transfer.Export(ctx, st, w, opt)
 	if err == nil {
 		err = commit()
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nimbusfaas/nimbus/internal/auth"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/runtime"
 	"github.com/nimbusfaas/nimbus/internal/store"
@@ -219,5 +220,53 @@ func TestStoreCommandErrors(t *testing.T) {
 				t.Errorf("error shows a password: %v", err)
 			}
 		})
+	}
+}
+
+// TestExportSecrets: an export holds no secret unless asked, and then
+// only sealed for the importing server's key, which opens it there.
+func TestExportSecrets(t *testing.T) {
+	dir := t.TempDir()
+	loc := "sqlite:" + filepath.Join(dir, "nimbus.db")
+	src := openAt(t, loc)
+	seed(t, src, 0)
+	ring, _, err := auth.LoadKeyring("", "", dir) // the key file nimbus serve would make
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := "pl41n-" + fn.NewID()
+	if _, err := auth.NewSecrets(src.(store.AuthStore), ring, nil).Create(t.Context(), "db", plain, "the database"); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"NIMBUS_DATA_DIR": dir}
+	stdout, _, err := run(t, exportCmd, env, "", "--store", loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stdout, `"secret"`) || strings.Contains(stdout, plain) {
+		t.Errorf("an export without --with-secrets has secrets:\n%s", stdout)
+	}
+	target := strings.Repeat("7", 64)
+	stdout, stderr, err := run(t, exportCmd, env, "", "--store", loc, "--with-secrets", "--to-key", target)
+	if err != nil {
+		t.Fatalf("export --with-secrets: %v %s", err, stderr)
+	}
+	if !strings.Contains(stdout, `"secret"`) || strings.Contains(stdout, plain) || !strings.Contains(stderr, "1 secrets") {
+		t.Fatalf("export --with-secrets (%s):\n%s", stderr, stdout)
+	}
+	dst := "sqlite:" + filepath.Join(t.TempDir(), "nimbus.db")
+	if _, _, err := run(t, importCmd, nil, stdout, "--store", dst); err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	to, err := auth.NewKeyring(bytes.Repeat([]byte{0x77}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := auth.NewSecrets(openAt(t, dst).(store.AuthStore), to, nil).Reveal(t.Context(), "db"); err != nil || v != plain {
+		t.Errorf("the imported secret under the target key: %q, %v", v, err)
+	}
+	// Without a key to open them, export refuses rather than guess.
+	if _, _, err := run(t, exportCmd, map[string]string{"NIMBUS_DATA_DIR": t.TempDir()}, "", "--store", loc, "--with-secrets"); err == nil || !strings.Contains(err.Error(), "NIMBUS_SECRETS_KEY") {
+		t.Errorf("export --with-secrets without the key: %v", err)
 	}
 }

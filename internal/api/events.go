@@ -74,12 +74,18 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	var functionID string
 	if v := r.URL.Query().Get("function"); v != "" {
 		f, err := s.cfg.Functions.Get(r.Context(), v)
+		if err == nil {
+			err = mayFunction(r, f.Name)
+		}
 		if err != nil {
 			writeError(w, err)
 			return
 		}
 		functionID = f.ID
 	}
+	// A key limited to some functions sees only their events.
+	p := principal(r)
+	limited := !p.AllFunctions()
 	var sub *metrics.Subscription
 	if logs {
 		sub = s.cfg.Metrics.Events().SubscribeLogs(functionID, s.cfg.EventBuffer)
@@ -116,6 +122,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	// emit writes an execution, a build step as a "build" event, or
 	// output as a "log" event.
 	emit := func(ev metrics.Event) {
+		if limited && !p.MayFunction(ev.Function) {
+			return
+		}
 		if l := ev.Log; l != nil {
 			event("log", &logEvent{ExecutionID: ev.ExecutionID, FunctionID: ev.FunctionID, Function: ev.Function, Data: l.Data})
 			return

@@ -137,9 +137,8 @@ func TestEventStream(t *testing.T) {
 	h.create("alpha", 1)
 	b := h.create("bravo", 1)
 	all := h.follow("/api/events?key=k3y", nil)
-	onlyB := h.follow("/api/events?function=bravo", func(r *http.Request) {
-		r.AddCookie(&http.Cookie{Name: "nimbus_key", Value: "k3y"})
-	})
+	session := h.signIn("k3y")
+	onlyB := h.follow("/api/events?function=bravo", func(r *http.Request) { r.AddCookie(session) })
 	// Both streams are subscribed once their first snapshot arrived.
 	all.next("metrics")
 	onlyB.next("metrics")
@@ -185,7 +184,8 @@ func TestEventStreamAuth(t *testing.T) {
 	}{
 		{"no key", "/api/events", nil, 401},
 		{"wrong query key", "/api/events?key=nope", nil, 401},
-		{"wrong cookie", "/api/events", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "nimbus_key", Value: "nope"}) }, 401},
+		{"wrong session", "/api/events", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "nimbus_session", Value: "nope"}) }, 401},
+		{"the key as a cookie", "/api/events", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "nimbus_key", Value: "k3y"}) }, 401},
 		{"header", "/api/events", func(r *http.Request) { r.Header.Set("Authorization", "Bearer k3y") }, 200},
 		{"query key elsewhere", "/api/functions?key=k3y", nil, 401},
 		{"cookie elsewhere", "/api/functions", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "nimbus_key", Value: "k3y"}) }, 401},

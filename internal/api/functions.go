@@ -36,13 +36,16 @@ func (s *Server) listFunctions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	out := make([]*fn.Function, len(fns))
+	out := make([]*fn.Function, 0, len(fns))
 	now := time.Now()
-	for i, f := range fns {
+	for _, f := range fns {
+		if !visible(r, f.Name) {
+			continue
+		}
 		g := *f
 		g.Files = nil // the list stays light; GET one for its code
 		g.Schedules = withNextRuns(f.Schedules, now)
-		out[i] = &g
+		out = append(out, &g)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"functions": out})
 }
@@ -79,6 +82,10 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) {
 	if c, ok := f.Archive.(io.Closer); ok {
 		defer c.Close() // the spooled upload
 	}
+	if err := mayFunction(r, f.Name); err != nil {
+		writeAuthError(w, err)
+		return
+	}
 	f, err = s.cfg.Functions.Create(r.Context(), f)
 	if err != nil {
 		writeError(w, err)
@@ -101,7 +108,10 @@ func (s *Server) updateFunction(w http.ResponseWriter, r *http.Request) {
 		if err := s.readJSON(w, r, &patch); err != nil {
 			return err
 		}
-		return functions.Merge(f, patch)
+		if err := functions.Merge(f, patch); err != nil {
+			return err
+		}
+		return mayFunction(r, f.Name) // a rename stays within the key's globs
 	})
 	if err != nil {
 		writeStale(w, err)

@@ -10,11 +10,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/api"
+	"github.com/nimbusfaas/nimbus/internal/auth"
 	"github.com/nimbusfaas/nimbus/internal/driver"
 	"github.com/nimbusfaas/nimbus/internal/engine"
 	"github.com/nimbusfaas/nimbus/internal/fn"
@@ -188,9 +191,10 @@ func newHarness(t testing.TB, o options) *harness {
 	}
 	eng.Start(ctx)
 	dir := t.TempDir()
+	audit := auth.NewAudit(st, log)
 	fns := functions.New(functions.Config{Store: st, Engine: eng, Logger: log, Defaults: fn.Defaults{TimeoutMs: 5000, MemoryMB: 128},
-		CodeDir: filepath.Join(dir, "code"), LayerDir: filepath.Join(dir, "layers"), Events: rec.Events()})
-	cfg := api.Config{Store: st, Engine: eng, Functions: fns, Metrics: rec, APIKey: o.key, Logger: log, Gatherer: reg}
+		CodeDir: filepath.Join(dir, "code"), LayerDir: filepath.Join(dir, "layers"), Events: rec.Events(), Audit: audit})
+	cfg := api.Config{Store: st, Engine: eng, Functions: fns, Metrics: rec, APIKey: o.key, Logger: log, Gatherer: reg, Audit: audit}
 	if o.api != nil {
 		o.api(&cfg)
 	}
@@ -329,5 +333,24 @@ func eventually(cond func() bool) error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	return nil
+}
+
+// signIn opens a UI session with key and returns its cookie.
+func (h *harness) signIn(key string) *http.Cookie {
+	h.t.Helper()
+	req, _ := http.NewRequest("POST", h.srv.URL+"/api/session", strings.NewReader(`{"key":`+strconv.Quote(key)+`}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == "nimbus_session" && c.Value != "" {
+			return c
+		}
+	}
+	h.t.Fatalf("sign-in with %q: %d and no session cookie", key, resp.StatusCode)
 	return nil
 }

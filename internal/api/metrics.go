@@ -219,9 +219,13 @@ func (s *Server) allFunctionMetrics(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	out := make([]functionMetricsView, len(fns))
-	for i, f := range fns {
-		v := &out[i]
+	out := make([]functionMetricsView, 0, len(fns))
+	for _, f := range fns {
+		if !visible(r, f.Name) {
+			continue
+		}
+		out = append(out, functionMetricsView{})
+		v := &out[len(out)-1]
 		v.FunctionID, v.Name, v.Driver = f.ID, f.Name, f.Driver
 		v.Summary = s.cfg.Metrics.Function(f.ID, win)
 		v.Rates = s.cfg.Metrics.Rates(f.ID)

@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/nimbusfaas/nimbus/internal/auth"
 	"github.com/nimbusfaas/nimbus/internal/engine"
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/functions"
@@ -35,7 +35,16 @@ type Config struct {
 	Engine    *engine.Engine
 	Functions *functions.Service
 	Metrics   *metrics.Recorder
-	APIKey    string
+	// APIKey is the bootstrap admin key (NIMBUS_API_KEY), for a server
+	// whose Keys are made by New.
+	APIKey string
+	// Keys, Secrets and Audit are the server's auth; when Keys is nil,
+	// New makes keys and secrets (and Audit, if nil) on Store, which must
+	// then be a store.AuthStore, with APIKey and a keyring that lives as
+	// long as the process (tests).
+	Keys    *auth.Keys
+	Secrets *auth.Secrets
+	Audit   *auth.Audit
 	// BindHost is the address the server listens on. Requests may name it,
 	// or a loopback name, on the server's port; AllowedHosts and
 	// AllowedOrigins widen who may call (see origin.go).
@@ -89,6 +98,11 @@ type Server struct {
 	urls    *fnurl.Handler  // function URLs, under /fn/
 	lambda  *lambda.Handler // the Lambda API, under lambda.Prefixes
 
+	keys     *auth.Keys
+	secrets  *auth.Secrets
+	audit    *auth.Audit
+	failures auth.Failures
+
 	closing   chan struct{} // closed by CloseStreams
 	closeOnce sync.Once
 }
@@ -121,63 +135,94 @@ func New(cfg Config) *Server {
 		host:    metrics.NewHost(cfg.ProcRoot),
 		closing: make(chan struct{}),
 	}
-	s.urls = fnurl.New(fnurl.Config{Functions: cfg.Functions, Engine: cfg.Engine, Keys: fnurl.APIKey(cfg.APIKey), Logger: cfg.Logger})
+	if err := s.initAuth(); err != nil {
+		panic(err) // a programming error: the wiring gave no auth store
+	}
+	s.urls = fnurl.New(fnurl.Config{Functions: cfg.Functions, Engine: cfg.Engine, Keys: urlKeys{s}, Logger: cfg.Logger})
 	lcfg := lambda.Config{Functions: cfg.Functions, Engine: cfg.Engine, Region: cfg.LambdaRegion, Account: cfg.LambdaAccount,
 		MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger}
-	if cfg.APIKey != "" {
-		lcfg.Credentials = lambda.APIKey(cfg.APIKey)
-	}
+	lcfg.Credentials, lcfg.Authorizer = lambdaAuth{s}, lambdaAuth{s}
 	if cfg.Async != nil {
 		lcfg.Queue = cfg.Async
 	}
 	s.lambda = lambda.New(lcfg)
-	s.mux.HandleFunc("GET /healthz", s.health)
-	s.mux.HandleFunc("GET /api/functions", s.listFunctions)
-	s.mux.HandleFunc("POST /api/functions", s.createFunction)
-	s.mux.HandleFunc("GET /api/functions/{id}", s.getFunction)
-	s.mux.HandleFunc("PUT /api/functions/{id}", s.updateFunction)
-	s.mux.HandleFunc("DELETE /api/functions/{id}", s.deleteFunction)
-	s.mux.HandleFunc("GET /api/functions/{id}/code", s.getCode)
-	s.mux.HandleFunc("PUT /api/functions/{id}/code", s.putCode)
-	s.mux.HandleFunc("POST /api/layers", s.postLayer)
-	s.mux.HandleFunc("GET /api/layers/{id}", s.getLayer)
-	s.mux.HandleFunc("POST /api/functions/{id}/versions", s.publish)
-	s.mux.HandleFunc("GET /api/functions/{id}/versions", s.listVersions)
-	s.mux.HandleFunc("GET /api/functions/{id}/versions/{n}", s.getVersion)
-	s.mux.HandleFunc("GET /api/functions/{id}/versions/{n}/code", s.getVersionCode)
-	s.mux.HandleFunc("DELETE /api/functions/{id}/versions/{n}", s.deleteVersion)
-	s.mux.HandleFunc("GET /api/functions/{id}/aliases", s.listAliases)
-	s.mux.HandleFunc("POST /api/functions/{id}/aliases", s.createAlias)
-	s.mux.HandleFunc("GET /api/functions/{id}/aliases/{name}", s.getAlias)
-	s.mux.HandleFunc("POST /api/functions/{id}/aliases/{name}", s.createAlias)
-	s.mux.HandleFunc("PUT /api/functions/{id}/aliases/{name}", s.updateAlias)
-	s.mux.HandleFunc("DELETE /api/functions/{id}/aliases/{name}", s.deleteAlias)
-	s.mux.HandleFunc("POST /api/functions/{id}/aliases/{name}/rollback", s.rollbackAlias)
-	s.mux.HandleFunc("GET /api/functions/{id}/async", s.asyncDepth)
-	s.mux.HandleFunc("GET /api/functions/{id}/dead-letters", s.deadLetters)
-	s.mux.HandleFunc("DELETE /api/functions/{id}/dead-letters", s.deleteDeadLetter)
-	s.mux.HandleFunc("GET /api/functions/{id}/dead-letters/{executionId}", s.deadLetter)
-	s.mux.HandleFunc("DELETE /api/functions/{id}/dead-letters/{executionId}", s.deleteDeadLetter)
-	s.mux.HandleFunc("POST /api/functions/{id}/dead-letters/{executionId}/replay", s.replayDeadLetter)
-	s.mux.HandleFunc("POST /api/executions/{functionId}", s.invoke)
-	s.mux.HandleFunc("GET /api/executions/{functionId}/history", s.history)
-	s.mux.HandleFunc("GET /api/executions/{functionId}/{executionId}", s.getExecution)
-	s.mux.HandleFunc("POST /api/executions/{functionId}/{executionId}/replay", s.replay)
-	s.mux.HandleFunc("GET /api/metrics/system", s.systemMetrics)
-	s.mux.HandleFunc("GET /api/metrics/functions", s.allFunctionMetrics)
-	s.mux.HandleFunc("GET /api/metrics/functions/{functionId}", s.functionMetrics)
-	s.mux.HandleFunc("GET /api/events", s.events)
-	if cfg.Gatherer != nil {
-		s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
-			ErrorLog:      slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
-			ErrorHandling: promhttp.ContinueOnError,
-		}))
+	for _, rt := range s.routes() {
+		s.mux.HandleFunc(rt.pattern, s.guard(rt))
 	}
-	s.mux.HandleFunc("GET /api/system", s.system)
-	s.mux.HandleFunc("GET /api/runtimes", s.runtimes)
-	s.mux.HandleFunc("GET /api/schema/spec", s.schemaSpec)
 	s.mux.HandleFunc("/", s.fallback) // what no route above matches
 	return s
+}
+
+// routes is every route of the API with the scope it needs: the one
+// table auth reads (see route). deploy includes read, admin everything.
+func (s *Server) routes() []route {
+	const (
+		none, read, deploy, invoke, admin = auth.ScopeNone, auth.ScopeRead, auth.ScopeDeploy, auth.ScopeInvoke, auth.ScopeAdmin
+	)
+	rs := []route{
+		{pattern: "GET /healthz", scope: none, handler: s.health},
+		{pattern: "GET /api/session", scope: none, handler: s.getSession},
+		{pattern: "POST /api/session", scope: none, handler: s.postSession},
+		{pattern: "DELETE /api/session", scope: none, handler: s.deleteSession},
+
+		{pattern: "GET /api/functions", scope: read, handler: s.listFunctions},
+		{pattern: "POST /api/functions", scope: deploy, handler: s.createFunction},
+		{pattern: "GET /api/functions/{id}", scope: read, fnParam: "id", handler: s.getFunction},
+		{pattern: "PUT /api/functions/{id}", scope: deploy, fnParam: "id", handler: s.updateFunction},
+		{pattern: "DELETE /api/functions/{id}", scope: deploy, fnParam: "id", handler: s.deleteFunction},
+		{pattern: "GET /api/functions/{id}/code", scope: read, fnParam: "id", handler: s.getCode},
+		{pattern: "PUT /api/functions/{id}/code", scope: deploy, fnParam: "id", handler: s.putCode},
+		{pattern: "POST /api/layers", scope: deploy, handler: s.postLayer},
+		{pattern: "GET /api/layers/{id}", scope: read, handler: s.getLayer},
+		{pattern: "POST /api/functions/{id}/versions", scope: deploy, fnParam: "id", handler: s.publish},
+		{pattern: "GET /api/functions/{id}/versions", scope: read, fnParam: "id", handler: s.listVersions},
+		{pattern: "GET /api/functions/{id}/versions/{n}", scope: read, fnParam: "id", handler: s.getVersion},
+		{pattern: "GET /api/functions/{id}/versions/{n}/code", scope: read, fnParam: "id", handler: s.getVersionCode},
+		{pattern: "DELETE /api/functions/{id}/versions/{n}", scope: deploy, fnParam: "id", handler: s.deleteVersion},
+		{pattern: "GET /api/functions/{id}/aliases", scope: read, fnParam: "id", handler: s.listAliases},
+		{pattern: "POST /api/functions/{id}/aliases", scope: deploy, fnParam: "id", handler: s.createAlias},
+		{pattern: "GET /api/functions/{id}/aliases/{name}", scope: read, fnParam: "id", handler: s.getAlias},
+		{pattern: "POST /api/functions/{id}/aliases/{name}", scope: deploy, fnParam: "id", handler: s.createAlias},
+		{pattern: "PUT /api/functions/{id}/aliases/{name}", scope: deploy, fnParam: "id", handler: s.updateAlias},
+		{pattern: "DELETE /api/functions/{id}/aliases/{name}", scope: deploy, fnParam: "id", handler: s.deleteAlias},
+		{pattern: "POST /api/functions/{id}/aliases/{name}/rollback", scope: deploy, fnParam: "id", handler: s.rollbackAlias},
+		{pattern: "GET /api/functions/{id}/async", scope: read, fnParam: "id", handler: s.asyncDepth},
+		{pattern: "GET /api/functions/{id}/dead-letters", scope: read, fnParam: "id", handler: s.deadLetters},
+		{pattern: "DELETE /api/functions/{id}/dead-letters", scope: deploy, fnParam: "id", handler: s.deleteDeadLetter},
+		{pattern: "GET /api/functions/{id}/dead-letters/{executionId}", scope: read, fnParam: "id", handler: s.deadLetter},
+		{pattern: "DELETE /api/functions/{id}/dead-letters/{executionId}", scope: deploy, fnParam: "id", handler: s.deleteDeadLetter},
+		{pattern: "POST /api/functions/{id}/dead-letters/{executionId}/replay", scope: invoke, fnParam: "id", handler: s.replayDeadLetter},
+		{pattern: "POST /api/executions/{functionId}", scope: invoke, fnParam: "functionId", handler: s.invoke},
+		{pattern: "GET /api/executions/{functionId}/history", scope: read, fnParam: "functionId", handler: s.history},
+		{pattern: "GET /api/executions/{functionId}/{executionId}", scope: read, fnParam: "functionId", handler: s.getExecution},
+		{pattern: "POST /api/executions/{functionId}/{executionId}/replay", scope: invoke, fnParam: "functionId", handler: s.replay},
+		{pattern: "GET /api/metrics/system", scope: read, handler: s.systemMetrics},
+		{pattern: "GET /api/metrics/functions", scope: read, handler: s.allFunctionMetrics},
+		{pattern: "GET /api/metrics/functions/{functionId}", scope: read, fnParam: "functionId", handler: s.functionMetrics},
+		{pattern: "GET /api/events", scope: read, handler: s.events},
+		{pattern: "GET /api/system", scope: read, handler: s.system},
+		{pattern: "GET /api/runtimes", scope: read, handler: s.runtimes},
+		{pattern: "GET /api/schema/spec", scope: read, handler: s.schemaSpec},
+
+		{pattern: "POST /api/keys", scope: admin, handler: s.createKey},
+		{pattern: "GET /api/keys", scope: admin, handler: s.listKeys},
+		{pattern: "GET /api/keys/{id}", scope: admin, handler: s.getKey},
+		{pattern: "DELETE /api/keys/{id}", scope: admin, handler: s.deleteKey},
+		{pattern: "POST /api/secrets", scope: admin, handler: s.createSecret},
+		{pattern: "GET /api/secrets", scope: admin, handler: s.listSecrets},
+		{pattern: "POST /api/secrets/{name}", scope: admin, handler: s.createSecret},
+		{pattern: "GET /api/secrets/{name}", scope: admin, handler: s.getSecret},
+		{pattern: "PUT /api/secrets/{name}", scope: admin, handler: s.updateSecret},
+		{pattern: "DELETE /api/secrets/{name}", scope: admin, handler: s.deleteSecret},
+		{pattern: "GET /api/audit", scope: admin, handler: s.listAudit},
+	}
+	if s.cfg.Gatherer != nil {
+		rs = append(rs, route{pattern: "GET /metrics", scope: read, allFunctions: true, handler: promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{
+			ErrorLog:      slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
+			ErrorHandling: promhttp.ContinueOnError,
+		}).ServeHTTP})
+	}
+	return rs
 }
 
 var (
@@ -203,7 +248,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			lambda.WriteForbidden(w, err)
 			return
 		}
-		s.lambda.ServeHTTP(w, r)
+		ctx := auth.WithSource(r.Context(), clientAddr(r))
+		if !s.keys.Required() {
+			ctx = auth.WithPrincipal(ctx, auth.Admin(auth.AnonymousID))
+		}
+		s.lambda.ServeHTTP(w, r.WithContext(ctx))
 		return
 	}
 	if strings.HasPrefix(r.URL.Path, fnurl.Prefix) {
@@ -218,12 +267,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	needsKey := strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics"
-	if s.cfg.APIKey != "" && needsKey && !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="nimbus"`)
-		writeJSON(w, http.StatusUnauthorized, errorBody("unauthorized", "missing or wrong API key: send Authorization: Bearer <NIMBUS_API_KEY>"))
-		return
-	}
+	r = s.withAuth(r)
 	if err := s.checkBodyType(r); err != nil {
 		writeError(w, err)
 		return
@@ -299,21 +343,22 @@ func prefersHTML(accept string) bool {
 	return html > 0 && html >= json
 }
 
-// eventsKeyCookie may carry the API key for /api/events, as may ?key=:
-// browsers' EventSource cannot send an Authorization header.
-const eventsKeyCookie = "nimbus_key"
-
-func (s *Server) authorized(r *http.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok && r.URL.Path == "/api/events" {
-		if got = r.URL.Query().Get("key"); got == "" {
-			if c, err := r.Cookie(eventsKeyCookie); err == nil {
-				got = c.Value
-			}
+// withAuth is r carrying who it is (authResult), for the routes' guards,
+// and its principal and address, for the audit log.
+func (s *Server) withAuth(r *http.Request) *http.Request {
+	if r.URL.Path == "/api/events" && r.Header.Get("Authorization") == "" {
+		// EventSource cannot send headers: a client outside the UI
+		// (which has its session cookie) may put its key in the query.
+		if k := r.URL.Query().Get("key"); k != "" {
+			r.Header.Set("Authorization", "Bearer "+k)
 		}
-		ok = got != ""
 	}
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.APIKey)) == 1
+	res := s.authenticate(r)
+	ctx := context.WithValue(r.Context(), authKey{}, res)
+	if res.p != nil {
+		ctx = auth.WithPrincipal(ctx, res.p)
+	}
+	return r.WithContext(auth.WithSource(ctx, clientAddr(r)))
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
@@ -351,6 +396,7 @@ func writeError(w http.ResponseWriter, err error) {
 	var (
 		field  *fn.FieldError
 		tooBig *http.MaxBytesError
+		denied *auth.DeniedError
 		body   = apiError{Message: err.Error()}
 	)
 	switch {
@@ -365,7 +411,7 @@ func writeError(w http.ResponseWriter, err error) {
 		status, code = http.StatusNotFound, "not_found"
 	case errors.Is(err, errNoMethod):
 		status, code = http.StatusMethodNotAllowed, "method_not_allowed"
-	case errors.Is(err, errForbidden):
+	case errors.Is(err, errForbidden), errors.As(err, &denied):
 		status, code = http.StatusForbidden, "forbidden"
 	case errors.Is(err, errMediaType):
 		status, code = http.StatusUnsupportedMediaType, "unsupported_media_type"

@@ -499,3 +499,26 @@ func TestURLRecordsExecution(t *testing.T) {
 		t.Errorf("recorded execution: %+v", full)
 	}
 }
+
+// TestURLScopedKeys: a URL whose auth is "key" takes a key with the
+// invoke scope whose globs take the function; others are refused.
+func TestURLScopedKeys(t *testing.T) {
+	h := newHarness(t, options{key: "b00t"})
+	h.createURL("orders-eu", map[string]any{"enabled": true}, nil)
+	invoke := h.newKey(map[string]any{"name": "hook", "scopes": []string{"invoke"}, "functions": []string{"orders-*"}})
+	other := h.newKey(map[string]any{"name": "other", "scopes": []string{"invoke"}, "functions": []string{"billing"}})
+	read := h.newKey(map[string]any{"name": "read", "scopes": []string{"read"}})
+	slow := h.newKey(map[string]any{"name": "slow", "scopes": []string{"invoke"}, "rateLimit": 0.1})
+	for _, tc := range []struct {
+		name, key string
+		status    int
+	}{{"invoke key", invoke, 200}, {"another function's key", other, 403}, {"read key", read, 403}, {"rate-limited key", slow, 200}, {"rate-limited again", slow, 429}} {
+		resp, data := h.call("POST", "/fn/orders-eu", http.Header{"X-Api-Key": {tc.key}}, []byte("{}"))
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: %d %s, want %d", tc.name, resp.StatusCode, data, tc.status)
+		}
+		if tc.status == 429 && resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s: no Retry-After", tc.name)
+		}
+	}
+}

@@ -27,8 +27,17 @@ type Config struct {
 	DefaultTimeoutMs int // MAX_EXECUTION_TIME: default function timeout, ms (30000)
 	DefaultMemoryMB  int // MAX_MEMORY: default function memory limit, MB (128)
 
-	APIKey   string // NIMBUS_API_KEY: when set, /api calls need "Authorization: Bearer <key>"
-	Insecure bool   // --insecure: allow a non-loopback bind without an API key
+	APIKey string // NIMBUS_API_KEY: when set, /api calls need "Authorization: Bearer <key>"
+	// SecretsKey (NIMBUS_SECRETS_KEY) is the key-encryption key that
+	// seals secrets and keys' secrets: 32 bytes, hex or base64. Unset: a
+	// key file generated in the data dir. SecretsKeyPrevious
+	// (NIMBUS_SECRETS_KEY_PREVIOUS, comma-separated) are the keys it
+	// replaced: what they sealed is sealed again at start-up.
+	SecretsKey, SecretsKeyPrevious string
+	// AuditRetention (NIMBUS_AUDIT_RETENTION, 2160h: 90 days) is how long
+	// the audit log keeps an entry.
+	AuditRetention time.Duration
+	Insecure       bool // --insecure: allow a non-loopback bind without an API key
 
 	// AllowedHosts (NIMBUS_ALLOWED_HOSTS, comma-separated) are the names
 	// besides loopback and the bound host that requests may give in Host:
@@ -128,6 +137,7 @@ func Default() Config {
 		ShutdownTimeout:   30 * time.Second,
 		LogLevel:          "info",
 		MetricsRetention:  7 * 24 * time.Hour,
+		AuditRetention:    90 * 24 * time.Hour,
 		MaxArchiveBytes:   50 << 20,
 		MaxUnpackedBytes:  250 << 20,
 		MaxArchiveFiles:   20000,
@@ -227,6 +237,8 @@ func Load(lookup func(string) (string, bool), envFile string, args []string) (Co
 	num("MAX_EXECUTION_TIME", &c.DefaultTimeoutMs, 1, 15*60*1000)
 	num("MAX_MEMORY", &c.DefaultMemoryMB, 16, 10240)
 	str("NIMBUS_API_KEY", &c.APIKey)
+	str("NIMBUS_SECRETS_KEY", &c.SecretsKey)
+	str("NIMBUS_SECRETS_KEY_PREVIOUS", &c.SecretsKeyPrevious)
 	list := func(k string, dst *[]string) {
 		if v, ok := get(k); ok {
 			for _, item := range strings.Split(v, ",") {
@@ -266,6 +278,10 @@ func Load(lookup func(string) (string, bool), envFile string, args []string) (Co
 	dur("NIMBUS_METRICS_RETENTION", &c.MetricsRetention)
 	if c.MetricsRetention <= 0 {
 		errs = append(errs, fmt.Errorf("NIMBUS_METRICS_RETENTION: want a positive duration such as 168h"))
+	}
+	dur("NIMBUS_AUDIT_RETENTION", &c.AuditRetention)
+	if c.AuditRetention <= 0 {
+		errs = append(errs, fmt.Errorf("NIMBUS_AUDIT_RETENTION: want a positive duration such as 2160h"))
 	}
 	var archive, unpacked int
 	num("NIMBUS_MAX_ARCHIVE_BYTES", &archive, 1024, 1<<30)

@@ -63,6 +63,22 @@ type Config struct {
 	// BlobGrace and DirGrace are Collect's grace periods (BlobGrace,
 	// DirGrace when 0).
 	BlobGrace, DirGrace time.Duration
+	// Audit, when set, is told of every change: functions, versions,
+	// aliases (and so schedules, which are part of a function).
+	Audit Auditor
+}
+
+// Auditor appends changes to the audit log (auth.Audit): action done to
+// target, with the state before and after (nil for none).
+type Auditor interface {
+	Record(ctx context.Context, action, target string, before, after any)
+}
+
+// audit tells the Auditor, if there is one.
+func (s *Service) audit(ctx context.Context, action, target string, before, after any) {
+	if s.cfg.Audit != nil {
+		s.cfg.Audit.Record(ctx, action, target, before, after)
+	}
 }
 
 // Service is the function lifecycle. It is safe for concurrent use.
@@ -131,6 +147,7 @@ func (s *Service) Create(ctx context.Context, f *fn.Function) (*fn.Function, err
 		s.cfg.Engine.Update(f)
 	}
 	s.log.Info("function created", "function", f.Name, "id", f.ID, "runtime", f.Runtime, "driver", f.Driver)
+	s.audit(ctx, "function.create", f.Name, nil, f)
 	return f, nil
 }
 
@@ -193,6 +210,7 @@ func (s *Service) Update(ctx context.Context, idOrName string, change func(*fn.F
 		s.cfg.Engine.Update(f)
 	}
 	s.log.Info("function updated", "function", f.Name, "id", f.ID, "revision", f.Revision)
+	s.audit(ctx, "function.update", f.Name, old, f)
 	return f, true, nil
 }
 
@@ -210,6 +228,7 @@ func (s *Service) Delete(ctx context.Context, idOrName string) (*fn.Function, er
 	}
 	s.versions.forget(f.ID)
 	s.log.Info("function deleted", "function", f.Name, "id", f.ID)
+	s.audit(ctx, "function.delete", f.Name, f, nil)
 	return f, nil
 }
 

@@ -155,6 +155,7 @@ func (s *Service) Publish(ctx context.Context, idOrName, description, expectedHa
 			return nil, false, err
 		}
 		s.log.Info("version published", "function", f.Name, "id", f.ID, "version", n)
+		s.audit(ctx, "version.publish", f.Name+":"+strconv.Itoa(n), nil, v)
 		return v, true, nil
 	}
 }
@@ -208,9 +209,14 @@ func (s *Service) DeleteVersion(ctx context.Context, idOrName string, n int) err
 			return fmt.Errorf("alias %q of %q sends calls to version %d: move it first: %w", a.Name, f.Name, n, fn.ErrConflict)
 		}
 	}
+	v, err := s.cfg.Store.GetVersion(ctx, f.ID, n)
+	if err != nil {
+		return versionErr(f, n, err)
+	}
 	if err := s.cfg.Store.DeleteVersion(ctx, f.ID, n); err != nil {
 		return versionErr(f, n, err)
 	}
+	s.audit(ctx, "version.delete", f.Name+":"+strconv.Itoa(n), v, nil)
 	s.versions.versions.Delete(f.ID + "@" + strconv.Itoa(n))
 	s.log.Info("version deleted", "function", f.Name, "id", f.ID, "version", n)
 	return nil
@@ -262,6 +268,7 @@ func (s *Service) CreateAlias(ctx context.Context, idOrName string, a *fn.Alias)
 		return nil, err
 	}
 	s.log.Info("alias created", "function", f.Name, "alias", a.Name, "version", a.Version)
+	s.audit(ctx, "alias.create", f.Name+":"+a.Name, nil, a)
 	return a, nil
 }
 
@@ -323,6 +330,11 @@ func (s *Service) UpdateAlias(ctx context.Context, idOrName, name, reason string
 	}
 	s.versions.aliases.Delete(f.ID + "/" + name)
 	s.log.Info("alias changed", "function", f.Name, "alias", name, "version", a.Version, "reason", reason)
+	action := "alias.update"
+	if reason == "rollback" {
+		action = "alias.rollback"
+	}
+	s.audit(ctx, action, f.Name+":"+name, old, &a)
 	return &a, nil
 }
 
@@ -332,13 +344,15 @@ func (s *Service) DeleteAlias(ctx context.Context, idOrName, name string) error 
 	if err != nil {
 		return err
 	}
-	if _, err := s.GetAlias(ctx, f.ID, name); err != nil {
+	old, err := s.GetAlias(ctx, f.ID, name)
+	if err != nil {
 		return err
 	}
 	if err := s.cfg.Store.DeleteAlias(ctx, f.ID, name); err != nil {
 		return err
 	}
 	s.versions.aliases.Delete(f.ID + "/" + name)
+	s.audit(ctx, "alias.delete", f.Name+":"+name, old, nil)
 	return nil
 }
 

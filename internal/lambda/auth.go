@@ -3,6 +3,7 @@ package lambda
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -20,9 +21,35 @@ import (
 // Credentials maps an access key id to its secret access key: who may
 // sign requests to the Lambda API.
 type Credentials interface {
+	// Required reports whether requests must be signed now (a server
+	// without keys takes unsigned ones).
+	Required() bool
 	// Secret is the secret of the key id, and whether there is such a key.
 	Secret(ctx context.Context, accessKeyID string) (secret string, ok bool)
 }
+
+// Authorizer decides what the key that signed a request may do.
+type Authorizer interface {
+	// Authorize returns ctx carrying who the key is, or why it may not
+	// act with scope ("read", "deploy", "invoke") on the function named
+	// function ("" for none): a *Denied, or a *Throttled.
+	Authorize(ctx context.Context, accessKeyID, scope, function string) (context.Context, error)
+	// MayFunction reports whether the key ctx carries may see the
+	// function named name (lists show only these).
+	MayFunction(ctx context.Context, name string) bool
+}
+
+// Denied and Throttled are an Authorizer's refusals.
+type (
+	Denied    struct{ Msg string }
+	Throttled struct {
+		Msg        string
+		RetryAfter time.Duration
+	}
+)
+
+func (e *Denied) Error() string    { return e.Msg }
+func (e *Throttled) Error() string { return e.Msg }
 
 // APIKeyID is the access key id of the server's API key.
 const APIKeyID = "nimbus"
@@ -30,6 +57,9 @@ const APIKeyID = "nimbus"
 // APIKey is the server's API key (NIMBUS_API_KEY) as the one credential:
 // access key id "nimbus", the key as its secret access key.
 type APIKey string
+
+// Required implements Credentials.
+func (k APIKey) Required() bool { return k != "" }
 
 // Secret implements Credentials.
 func (k APIKey) Secret(_ context.Context, id string) (string, bool) {
@@ -242,7 +272,7 @@ func noHoisting(o *v4.SignerOptions) { o.DisableHeaderHoisting = true }
 // with, or APIKeyID.
 func (h *Handler) presign(r *http.Request, path string, query url.Values, ttl time.Duration) (string, error) {
 	u := &url.URL{Scheme: scheme(r), Host: r.Host, Path: path}
-	if h.cfg.Credentials == nil {
+	if !h.signed() {
 		u.RawQuery = query.Encode()
 		return u.String(), nil
 	}
@@ -267,4 +297,42 @@ func (h *Handler) presign(r *http.Request, path string, query url.Values, ttl ti
 	creds := aws.Credentials{AccessKeyID: id, SecretAccessKey: secret}
 	signed, _, err := h.signers.get(creds).PresignHTTP(r.Context(), creds, req, unsignedPayload, service, h.cfg.Region, time.Now())
 	return signed, err
+}
+
+// signed reports whether requests must be signed.
+func (h *Handler) signed() bool { return h.cfg.Credentials != nil && h.cfg.Credentials.Required() }
+
+type keyIDKey struct{}
+
+// authorize checks that the key that signed r may act with scope on the
+// function named function, and returns r's context carrying who it is.
+func (h *Handler) authorize(r *http.Request, scope, function string) (context.Context, error) {
+	id, _ := r.Context().Value(keyIDKey{}).(string)
+	if h.cfg.Authorizer == nil || id == "" {
+		return r.Context(), nil
+	}
+	ctx, err := h.cfg.Authorizer.Authorize(r.Context(), id, scope, function)
+	var denied *Denied
+	var throttled *Throttled
+	switch {
+	case errors.As(err, &denied):
+		return nil, &awsError{Type: "AccessDeniedException", Status: http.StatusForbidden, Message: denied.Msg}
+	case errors.As(err, &throttled):
+		return nil, &awsError{Type: "TooManyRequestsException", Status: http.StatusTooManyRequests, Message: throttled.Msg,
+			RetryAfter: throttled.RetryAfter}
+	case err != nil:
+		return nil, err
+	}
+	return ctx, nil
+}
+
+// mayFunction reports whether r's key may see the function named name.
+func (h *Handler) mayFunction(r *http.Request, name string) bool {
+	if h.cfg.Authorizer == nil {
+		return true
+	}
+	if id, _ := r.Context().Value(keyIDKey{}).(string); id == "" {
+		return true
+	}
+	return h.cfg.Authorizer.MayFunction(r.Context(), name)
 }

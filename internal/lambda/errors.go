@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
 )
@@ -15,6 +17,8 @@ type awsError struct {
 	Status  int
 	Message string
 	Service bool // "Service" (the server's fault), else "User"
+	// RetryAfter, when set, is sent as Retry-After (in whole seconds).
+	RetryAfter time.Duration
 }
 
 func (e *awsError) Error() string { return e.Type + ": " + e.Message }
@@ -63,6 +67,9 @@ func writeError(w http.ResponseWriter, err error) {
 	)
 	switch {
 	case errors.As(err, &ae):
+		if ae.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(ae.RetryAfter.Seconds()+0.999))))
+		}
 	case errors.As(err, &tooBig) || errors.Is(err, fn.ErrTooLarge):
 		ae = &awsError{Type: "RequestTooLargeException", Status: http.StatusRequestEntityTooLarge, Message: err.Error()}
 	case errors.Is(err, fn.ErrNotFound):

@@ -68,6 +68,8 @@ func TestWriteError(t *testing.T) {
 // rotating is credentials whose secret can change.
 type rotating struct{ secret string }
 
+func (r *rotating) Required() bool { return true }
+
 func (r *rotating) Secret(_ context.Context, id string) (string, bool) {
 	return r.secret, id == APIKeyID
 }

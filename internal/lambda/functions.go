@@ -93,6 +93,12 @@ func (h *Handler) createFunction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	ctx, err := h.authorize(r, "deploy", f.Name) // the path named none
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	r = r.WithContext(ctx)
 	if f, err = h.cfg.Functions.Create(r.Context(), f); err != nil {
 		if errors.Is(err, fn.ErrConflict) {
 			err = conflict("Function already exist: " + req.FunctionName)
@@ -272,6 +278,9 @@ func (h *Handler) listFunctions(w http.ResponseWriter, r *http.Request) {
 	}
 	var list []*functionConfiguration
 	for _, f := range fns {
+		if !h.mayFunction(r, f.Name) {
+			continue
+		}
 		list = append(list, h.configuration(f, ""))
 		if all == "" {
 			continue

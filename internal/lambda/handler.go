@@ -79,6 +79,8 @@ type Config struct {
 	// one of its keys; nil lets any request in (see site.go for the
 	// cross-site rules that then apply).
 	Credentials Credentials
+	// Authorizer, when set, decides what each signing key may do.
+	Authorizer Authorizer
 	// Region and Account are those of the ARNs (DefaultRegion,
 	// DefaultAccount when empty).
 	Region, Account string
@@ -115,36 +117,40 @@ func New(cfg Config) *Handler {
 	}
 	h := &Handler{cfg: cfg, log: cfg.Logger.With("component", "lambda"), arns: arns{region: cfg.Region, account: cfg.Account}, mux: http.NewServeMux()}
 	const fns = "/2015-03-31/functions"
+	// Each operation with the scope it needs (as the API's route table):
+	// the function it acts on is its path's {name}.
+	const read, deploy, invoke = "read", "deploy", "invoke"
 	for _, r := range []struct {
 		pattern string
+		scope   string
 		serve   http.HandlerFunc
 	}{
-		{"POST " + fns, h.createFunction},
-		{"GET " + fns, h.listFunctions},
-		{"GET " + fns + "/", h.listFunctions}, // the aws CLI's spelling
-		{"GET " + fns + "/{name}", h.getFunction},
-		{"DELETE " + fns + "/{name}", h.deleteFunction},
-		{"GET " + fns + "/{name}/configuration", h.getConfiguration},
-		{"PUT " + fns + "/{name}/configuration", h.updateConfiguration},
-		{"PUT " + fns + "/{name}/code", h.updateCode},
-		{"GET " + fns + "/{name}/code", h.downloadCode}, // Nimbus's: GetFunction's Code.Location
-		{"POST " + fns + "/{name}/invocations", h.invoke},
-		{"POST " + fns + "/{name}/versions", h.publishVersion},
-		{"GET " + fns + "/{name}/versions", h.listVersions},
-		{"POST " + fns + "/{name}/aliases", h.createAlias},
-		{"GET " + fns + "/{name}/aliases", h.listAliases},
-		{"GET " + fns + "/{name}/aliases/{alias}", h.getAlias},
-		{"PUT " + fns + "/{name}/aliases/{alias}", h.updateAlias},
-		{"DELETE " + fns + "/{name}/aliases/{alias}", h.deleteAlias},
-		{"POST /2021-10-31/functions/{name}/url", h.createURLConfig},
-		{"GET /2021-10-31/functions/{name}/url", h.getURLConfig},
-		{"PUT /2019-09-25/functions/{name}/event-invoke-config", h.putEventInvokeConfig},
-		{"GET /2019-09-25/functions/{name}/event-invoke-config", h.getEventInvokeConfig},
-		{"GET /2016-08-19/account-settings", h.accountSettings},
-		{"GET /2016-08-19/account-settings/", h.accountSettings},
-		{"/", h.unknown},
+		{"POST " + fns, deploy, h.createFunction},
+		{"GET " + fns, read, h.listFunctions},
+		{"GET " + fns + "/", read, h.listFunctions}, // the aws CLI's spelling
+		{"GET " + fns + "/{name}", read, h.getFunction},
+		{"DELETE " + fns + "/{name}", deploy, h.deleteFunction},
+		{"GET " + fns + "/{name}/configuration", read, h.getConfiguration},
+		{"PUT " + fns + "/{name}/configuration", deploy, h.updateConfiguration},
+		{"PUT " + fns + "/{name}/code", deploy, h.updateCode},
+		{"GET " + fns + "/{name}/code", read, h.downloadCode}, // Nimbus's: GetFunction's Code.Location
+		{"POST " + fns + "/{name}/invocations", invoke, h.invoke},
+		{"POST " + fns + "/{name}/versions", deploy, h.publishVersion},
+		{"GET " + fns + "/{name}/versions", read, h.listVersions},
+		{"POST " + fns + "/{name}/aliases", deploy, h.createAlias},
+		{"GET " + fns + "/{name}/aliases", read, h.listAliases},
+		{"GET " + fns + "/{name}/aliases/{alias}", read, h.getAlias},
+		{"PUT " + fns + "/{name}/aliases/{alias}", deploy, h.updateAlias},
+		{"DELETE " + fns + "/{name}/aliases/{alias}", deploy, h.deleteAlias},
+		{"POST /2021-10-31/functions/{name}/url", deploy, h.createURLConfig},
+		{"GET /2021-10-31/functions/{name}/url", read, h.getURLConfig},
+		{"PUT /2019-09-25/functions/{name}/event-invoke-config", deploy, h.putEventInvokeConfig},
+		{"GET /2019-09-25/functions/{name}/event-invoke-config", read, h.getEventInvokeConfig},
+		{"GET /2016-08-19/account-settings", read, h.accountSettings},
+		{"GET /2016-08-19/account-settings/", read, h.accountSettings},
+		{"/", "", h.unknown},
 	} {
-		h.mux.HandleFunc(r.pattern, r.serve)
+		h.mux.HandleFunc(r.pattern, h.guard(r.scope, r.serve))
 	}
 	return h
 }
@@ -152,14 +158,14 @@ func New(cfg Config) *Handler {
 // ServeHTTP checks who calls (auth.go, site.go), reads the body within
 // its limit and routes the request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.cfg.Credentials == nil {
+	if !h.signed() {
 		if err := checkCrossSite(r); err != nil {
 			writeError(w, err)
 			return
 		}
 	}
 	var v *verifier
-	if h.cfg.Credentials != nil {
+	if h.signed() {
 		var err error
 		// What the signature says (its key, its time) is checked before
 		// the body is read: a stranger cannot make the server read one.
@@ -179,7 +185,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = &bodyReader{Reader: bytes.NewReader(body), b: body}
+	if v != nil {
+		r = r.WithContext(context.WithValue(r.Context(), keyIDKey{}, v.creds.AccessKeyID))
+	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// guard checks that the signing key may act with scope on the function
+// the path names before serve runs.
+func (h *Handler) guard(scope string, serve http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if scope == "" {
+			serve(w, r)
+			return
+		}
+		name := ""
+		if p := r.PathValue("name"); p != "" {
+			name, _, _ = h.arns.parseFunction(p)
+		}
+		ctx, err := h.authorize(r, scope, name)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		serve(w, r.WithContext(ctx))
+	}
 }
 
 // readBody reads a request's body and, when v is set, checks its

@@ -54,6 +54,7 @@ type Server struct {
 	ln      net.Listener
 	drivers map[string]driver.Driver
 	interp  runtime.Interpreters
+	auth    *authParts
 
 	stopping chan struct{} // closed by Shutdown
 	stopOnce sync.Once
@@ -86,6 +87,11 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 	closeAll := func() {
 		b.Close(context.WithoutCancel(ctx))
 		st.Close()
+	}
+	az, err := openAuth(ctx, cfg, st, dataDir, log)
+	if err != nil {
+		closeAll()
+		return nil, err
 	}
 	interp, errs := runtime.FindInterpreters(ctx, lookup)
 	for _, err := range errs {
@@ -177,6 +183,7 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		CodeDir:  filepath.Join(dataDir, "code"),
 		LayerDir: filepath.Join(dataDir, "layers", "uploaded"),
 		Events:   rec.Events(),
+		Audit:    az.audit,
 		Builder:  depsBuilder{builder},
 		Limits: build.Limits{
 			ArchiveBytes: cfg.MaxArchiveBytes, UnpackedBytes: cfg.MaxUnpackedBytes, Files: cfg.MaxArchiveFiles,
@@ -226,13 +233,16 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		closeAll()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: st, bus: b, async: queue, sched: sched, engine: eng, fns: fns, metrics: rec, drivers: drivers, interp: interp, stopping: make(chan struct{})}
+	s := &Server{cfg: cfg, log: log, store: st, bus: b, async: queue, sched: sched, engine: eng, fns: fns, metrics: rec, drivers: drivers, interp: interp, stopping: make(chan struct{}), auth: az}
 	handler := api.New(api.Config{
 		Store:        st,
 		Engine:       eng,
 		Functions:    fns,
 		Metrics:      rec,
 		APIKey:       cfg.APIKey,
+		Keys:         az.keys,
+		Secrets:      az.secrets,
+		Audit:        az.audit,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       log,
 		System:       s.facts,
@@ -338,6 +348,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	rctx, stopRollouts := context.WithCancel(context.WithoutCancel(ctx))
 	go func() { <-s.stopping; stopRollouts() }()
 	go s.fns.RunRollouts(rctx, rolloutTick)
+	// Keys are read again each second (a revocation on another server
+	// sharing the store reaches this one), the audit log pruned hourly.
+	go s.auth.keys.Run(rctx)
+	go s.auth.audit.Prune(rctx, s.cfg.AuditRetention)
 	loc, _ := StoreLocation(s.cfg)
 	s.log.Info("nimbus listening", "addr", "http://"+s.ln.Addr().String(), "data", s.cfg.DataDir, "store", store.Redact(loc))
 	if err := s.http.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {

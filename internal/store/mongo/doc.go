@@ -17,7 +17,13 @@
 //   - metricMinutes: one document per function and minute, _id
 //     "functionId/unixMillis", indexed by start.
 //   - updateLocks: short-lived, one per function update under way, _id
-//     "functionId/newVersion".
+//     "functionId/newVersion" (and "alias:…", "secret:…" for alias and
+//     secret updates).
+//   - keys: API keys, _id the key id, indexed by (createdAt, _id); hash
+//     and sealed are BSON binary.
+//   - secrets: _id the secret's name; its value is only ever sealed.
+//   - audit: the audit log, _id the entry id, which sorts by time; an
+//     index on time serves the time filters and pruning.
 //
 // Indexes are created at Open when missing. No write needs a transaction
 // (a standalone mongod has none): a function update is conditional on the

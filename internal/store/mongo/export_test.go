@@ -42,3 +42,10 @@ func SetExecutionField(ctx context.Context, s *Store, id, field string, value an
 	_, err := s.executions.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: field, Value: value}}}})
 	return err
 }
+
+// SetField sets a field of a stored document of collection coll as
+// something else writing to the database might.
+func SetField(ctx context.Context, s *Store, coll, id, field string, value any) error {
+	_, err := s.db.Collection(coll).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: field, Value: value}}}})
+	return err
+}

@@ -272,6 +272,8 @@ func TestIndexes(t *testing.T) {
 		"functions":     {"name_unique"},
 		"executions":    {"function_history", "function_status_history"},
 		"metricMinutes": {"start", "function"},
+		"keys":          {"created"},
+		"audit":         {"time"},
 	} {
 		for _, n := range want {
 			if !contains(names[coll], n) {

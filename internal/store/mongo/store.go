@@ -37,6 +37,9 @@ const (
 	locksColl      = "updateLocks"
 	versionsColl   = "versions"
 	aliasesColl    = "aliases"
+	keysColl       = "keys"
+	secretsColl    = "secrets"
+	auditColl      = "audit"
 )
 
 func init() {
@@ -62,6 +65,9 @@ type Store struct {
 	locks      *mongo.Collection
 	versions   *mongo.Collection
 	aliases    *mongo.Collection
+	keys       *mongo.Collection
+	secrets    *mongo.Collection
+	audit      *mongo.Collection
 	where      string // hosts and database, for messages (never the password)
 
 	closeOnce sync.Once
@@ -111,6 +117,9 @@ func Open(ctx context.Context, uri string) (*Store, error) {
 		locks:      db.Collection(locksColl),
 		versions:   db.Collection(versionsColl),
 		aliases:    db.Collection(aliasesColl),
+		keys:       db.Collection(keysColl),
+		secrets:    db.Collection(secretsColl),
+		audit:      db.Collection(auditColl),
 		where:      where,
 	}
 	if err := client.Ping(ctx, readpref.Primary()); err != nil {
@@ -159,6 +168,15 @@ var indexes = map[string][]index{
 	},
 	aliasesColl: {
 		{"function_aliases", bson.D{{Key: "functionId", Value: 1}, {Key: "name", Value: 1}}, false},
+	},
+	// Keys are listed oldest first; secrets are read and listed by _id
+	// (their name) alone. The audit log is listed and paged by _id, which
+	// sorts by time; "time" serves the time filters and pruning.
+	keysColl: {
+		{"created", bson.D{{Key: "createdAt", Value: 1}, {Key: "_id", Value: 1}}, false},
+	},
+	auditColl: {
+		{"time", bson.D{{Key: "time", Value: 1}}, false},
 	},
 }
 

@@ -137,6 +137,46 @@ var migrations = []string{
 	// 12: when each line of an execution's logs began (fn.Execution's
 	// LogTimes) as JSON, NULL for none.
 	`ALTER TABLE executions ADD COLUMN log_times TEXT;`,
+
+	// 13: API keys, secrets and the audit log (store.AuthStore). scopes
+	// and functions are JSON arrays of strings; hash and sealed are kept
+	// as given; expires_at is 0 for a key that never expires. Audit ids
+	// sort by time: the primary key is the log's order and its paging
+	// cursor, and audit_by_time serves the time filters and pruning.
+	`CREATE TABLE api_keys (
+		id         TEXT    PRIMARY KEY,
+		name       TEXT    NOT NULL,
+		scopes     TEXT    NOT NULL,
+		functions  TEXT    NOT NULL,
+		rate_limit REAL    NOT NULL,
+		hash       BLOB    NOT NULL,
+		sealed     BLOB    NOT NULL,
+		kek_id     TEXT    NOT NULL,
+		created_by TEXT    NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL
+	) STRICT, WITHOUT ROWID;
+	CREATE INDEX api_keys_by_created ON api_keys (created_at, id);
+	CREATE TABLE secrets (
+		name        TEXT    PRIMARY KEY,
+		description TEXT    NOT NULL,
+		sealed      BLOB    NOT NULL,
+		kek_id      TEXT    NOT NULL,
+		version     INTEGER NOT NULL,
+		created_at  INTEGER NOT NULL,
+		updated_at  INTEGER NOT NULL
+	) STRICT, WITHOUT ROWID;
+	CREATE TABLE audit (
+		id     TEXT    PRIMARY KEY,
+		time   INTEGER NOT NULL,
+		key_id TEXT    NOT NULL,
+		source TEXT    NOT NULL,
+		action TEXT    NOT NULL,
+		target TEXT    NOT NULL,
+		before TEXT    NOT NULL,
+		after  TEXT    NOT NULL
+	) STRICT, WITHOUT ROWID;
+	CREATE INDEX audit_by_time ON audit (time);`,
 }
 
 // migrate applies the steps db has not yet had, all in one transaction.

@@ -63,6 +63,13 @@ func Run(t *testing.T, open Opener) {
 		{"aliases", testAliases},
 		{"concurrent updates of one alias revision", testConcurrentAliasUpdates},
 		{"delete removes versions and aliases", testDeleteRemovesVersionsAndAliases},
+		{"api keys", testKeys},
+		{"secrets", testSecrets},
+		{"concurrent updates of one secret version", testConcurrentSecretUpdates},
+		{"audit log", testAudit},
+		{"audit limit default", testAuditLimit},
+		{"concurrent audit appends", testConcurrentAudit},
+		{"keys, secrets and audit entries without their key", testAuthInvalid},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

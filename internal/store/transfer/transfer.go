@@ -9,17 +9,19 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
 	"github.com/nimbusfaas/nimbus/internal/store"
 )
 
 // Format and Version are what the header line says. Version 2 added
-// published versions and aliases; Import reads version 1 exports too
-// (they have none).
+// published versions and aliases, version 3 secrets (an export without
+// secrets says 2, so that older builds read it); Import reads every older
+// version too.
 const (
 	Format  = "nimbus-export"
-	Version = 2
+	Version = 3
 )
 
 // Record is one line of the stream: exactly one field is set.
@@ -37,6 +39,20 @@ type Record struct {
 	// function or version that uses it. Layers built from dependencies
 	// are not exported: the destination builds them again.
 	Blob *Blob `json:"blob,omitempty"`
+	// Secret is a secret, sealed for the destination's key-encryption
+	// key (export --with-secrets only): never in plain text.
+	Secret *Secret `json:"secret,omitempty"`
+}
+
+// Secret is a secret as exported: store.SecretRecord.
+type Secret struct {
+	Name        string    `json:"name"`
+	Description string    `json:"description,omitempty"`
+	Sealed      []byte    `json:"sealed"`
+	KEKID       string    `json:"kekId"`
+	Version     int       `json:"version"`
+	CreatedAt   time.Time `json:"createdAt"`
+	UpdatedAt   time.Time `json:"updatedAt"`
 }
 
 // Blob is a stored blob: its SHA-256 and its bytes (base64 in JSON).
@@ -58,6 +74,10 @@ type Options struct {
 	// PageSize is how many records export reads per history page
 	// (store.MaxExecLimit).
 	PageSize int
+	// Reseal, when set, makes export write every secret, sealed again by
+	// it for the destination's key-encryption key. Without it, no secret
+	// is exported (functions keep their references by name).
+	Reseal func(*store.SecretRecord) (*store.SecretRecord, error)
 }
 
 // Stats count what was moved.
@@ -67,6 +87,7 @@ type Stats struct {
 	Aliases    int `json:"aliases"`
 	Executions int `json:"executions"`
 	Skipped    int `json:"skipped"` // functions left alone (SkipExisting)
+	Secrets    int `json:"secrets"`
 }
 
 func (s Stats) String() string {
@@ -75,6 +96,9 @@ func (s Stats) String() string {
 		out += fmt.Sprintf(" (with %d versions and %d aliases)", s.Versions, s.Aliases)
 	}
 	out += fmt.Sprintf(", %d executions", s.Executions)
+	if s.Secrets > 0 {
+		out += fmt.Sprintf(", %d secrets", s.Secrets)
+	}
 	if s.Skipped > 0 {
 		out += fmt.Sprintf(" (%d functions skipped: they already exist)", s.Skipped)
 	}
@@ -89,8 +113,19 @@ func Export(ctx context.Context, src store.Store, w io.Writer, opt Options) (Sta
 	bw := bufio.NewWriterSize(w, 256<<10)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(Record{Format: Format, Version: Version}); err != nil {
+	version := 2 // what older builds read, when there are no secrets
+	if opt.Reseal != nil {
+		version = Version
+	}
+	if err := enc.Encode(Record{Format: Format, Version: version}); err != nil {
 		return st, fmt.Errorf("export: %w", err)
+	}
+	if opt.Reseal != nil {
+		n, err := exportSecrets(ctx, src, enc, opt.Reseal)
+		if err != nil {
+			return st, err
+		}
+		st.Secrets = n
 	}
 	fns, err := src.ListFunctions(ctx)
 	if err != nil {
@@ -245,6 +280,11 @@ func Import(ctx context.Context, dst store.Store, r io.Reader, opt Options) (Sta
 			if rec.Version > Version {
 				return st, fmt.Errorf("import: %w", fn.Invalid("input", fmt.Sprintf("export format version %d is newer than this build's %d", rec.Version, Version)))
 			}
+		case rec.Secret != nil:
+			if err := importSecret(ctx, dst, rec.Secret, opt.SkipExisting); err != nil {
+				return st, fmt.Errorf("import: record %d: %w", line, err)
+			}
+			st.Secrets++
 		case rec.Blob != nil:
 			if err := dst.PutBlob(ctx, rec.Blob.SHA256, bytes.NewReader(rec.Blob.Data)); err != nil { // checks the hash
 				return st, fmt.Errorf("import: record %d: blob: %w", line, err)
@@ -389,4 +429,51 @@ func readBlob(ctx context.Context, src store.Store, sha string) ([]byte, error) 
 	}
 	defer rc.Close()
 	return io.ReadAll(rc)
+}
+
+// exportSecrets writes every secret of src, sealed again by reseal.
+func exportSecrets(ctx context.Context, src store.Store, enc *json.Encoder, reseal func(*store.SecretRecord) (*store.SecretRecord, error)) (int, error) {
+	as, ok := src.(store.AuthStore)
+	if !ok {
+		return 0, fmt.Errorf("export: the store keeps no secrets")
+	}
+	recs, err := as.ListSecrets(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("export: secrets: %w", err)
+	}
+	for _, orig := range recs {
+		r, err := reseal(orig)
+		if err != nil {
+			return 0, fmt.Errorf("export: secret %q: %w", orig.Name, err)
+		}
+		sec := &Secret{Name: r.Name, Description: r.Description, Sealed: r.Sealed, KEKID: r.KEKID, Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		if err := enc.Encode(Record{Secret: sec}); err != nil {
+			return 0, err
+		}
+	}
+	return len(recs), nil
+}
+
+// importSecret stores a sealed secret as it came: the destination opens
+// it with its key-encryption key (the export sealed it for that key).
+func importSecret(ctx context.Context, dst store.Store, s *Secret, skipExisting bool) error {
+	as, ok := dst.(store.AuthStore)
+	if !ok {
+		return fmt.Errorf("the store keeps no secrets")
+	}
+	if err := fn.ValidSecretName(s.Name); err != nil {
+		return err
+	}
+	if len(s.Sealed) == 0 || s.KEKID == "" || s.Version < 1 {
+		return fn.Invalid("secret", fmt.Sprintf("secret %q: not sealed, or without a version", s.Name))
+	}
+	err := as.CreateSecret(ctx, &store.SecretRecord{Name: s.Name, Description: s.Description, Sealed: s.Sealed, KEKID: s.KEKID,
+		Version: s.Version, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt})
+	if errors.Is(err, fn.ErrConflict) && skipExisting {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("secret %q: %w", s.Name, err)
+	}
+	return nil
 }

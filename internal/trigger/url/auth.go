@@ -4,15 +4,23 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/fn"
 )
 
 // Keys decides whether the credentials of a request let it invoke f
-// through its URL. Today the server's API key does (APIKey); scoped invoke
-// keys plug in here later.
+// through its URL: nil if they do, else why not.
 type Keys interface {
-	MayInvoke(r *http.Request, f *fn.Function) bool
+	Authorize(r *http.Request, f *fn.Function) *Refusal
+}
+
+// Refusal is why a request may not invoke a function: its status (401,
+// 403, 429), a message, and for a 429 when to try again.
+type Refusal struct {
+	Status     int
+	Message    string
+	RetryAfter time.Duration
 }
 
 // APIKey lets a request invoke any function when it carries this key, as
@@ -20,13 +28,16 @@ type Keys interface {
 // server without one) lets every request invoke.
 type APIKey string
 
-// MayInvoke implements Keys.
-func (k APIKey) MayInvoke(r *http.Request, _ *fn.Function) bool {
+// Authorize implements Keys.
+func (k APIKey) Authorize(r *http.Request, _ *fn.Function) *Refusal {
 	if k == "" {
-		return true
+		return nil
 	}
 	got := credential(r)
-	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(k)) == 1
+	if got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(k)) == 1 {
+		return nil
+	}
+	return &Refusal{Status: http.StatusUnauthorized, Message: "Unauthorized"}
 }
 
 var _ Keys = APIKey("")
@@ -39,10 +50,13 @@ func credential(r *http.Request) string {
 	return r.Header.Get("X-Api-Key")
 }
 
-// mayInvoke is the one decision whether r may invoke f through its URL: a
+// authorize is the one decision whether r may invoke f through its URL: a
 // public URL (auth "none") lets anyone; otherwise Keys decides.
-func (h *Handler) mayInvoke(r *http.Request, f *fn.Function) bool {
-	return f.URL.Public() || h.cfg.Keys.MayInvoke(r, f)
+func (h *Handler) authorize(r *http.Request, f *fn.Function) *Refusal {
+	if f.URL.Public() {
+		return nil
+	}
+	return h.cfg.Keys.Authorize(r, f)
 }
 
 // credentialHeaders are the headers a key comes in. A URL that takes a key

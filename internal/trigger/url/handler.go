@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,9 +106,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if cors != nil {
 		addCORS(w, r, cors)
 	}
-	if !h.mayInvoke(r, f) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="nimbus"`)
-		writeMessage(w, http.StatusUnauthorized, "Unauthorized")
+	if no := h.authorize(r, f); no != nil {
+		switch no.Status {
+		case http.StatusUnauthorized:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="nimbus"`)
+		case http.StatusTooManyRequests:
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(no.RetryAfter.Seconds()+0.999))))
+		}
+		writeMessage(w, no.Status, no.Message)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
