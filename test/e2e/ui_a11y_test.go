@@ -26,8 +26,8 @@ func audit(t *testing.T, ctx context.Context) []axeViolation {
 	if err != nil {
 		t.Fatalf("axe-core: %v", err)
 	}
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`window.axe || (() => {`+string(src)+`
-		})()`)); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`void (window.axe || (() => {`+string(src)+`
+		})())`)); err != nil {
 		t.Fatalf("inject axe-core: %v", err)
 	}
 	var vs []axeViolation
