@@ -211,6 +211,7 @@ func TestUIAuth(t *testing.T) {
 		clean(t, "key "+k.name+" dismissed", "")
 	}
 	waitText(t, ctx, "#keys", "orders-*")
+	screenshot(t, ctx, "keys")
 	invokerKey, deployerKey := keys[1], keys[2]
 
 	// A secret: created with its value typed once, listed without it.
@@ -220,6 +221,7 @@ func TestUIAuth(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#save-secret")))
 	waitText(t, ctx, "#secrets", "db-password")
 	clean(t, "secret created", "")
+	screenshot(t, ctx, "secrets")
 
 	// Referenced from the function's environment in the editor, saved, and
 	// the function sees the value when it runs. A server without secret
@@ -264,6 +266,7 @@ func TestUIAuth(t *testing.T) {
 	run(chromedp.Evaluate[chromedp.Void](`(i => { i.value = "db-password"; i.dispatchEvent(new Event("input")); })(document.querySelector("#audit-target"))`))
 	waitJS(t, ctx, `[...document.querySelectorAll("#audit tr")].length > 0 && [...document.querySelectorAll("#audit tr")].every(r => r.textContent.includes("db-password"))`, "the audit log filtered by target")
 	clean(t, "audit", "")
+	screenshot(t, ctx, "audit")
 
 	// The read and deploy key: no Keys or Secrets, functions made, no Run.
 	signOut()
