@@ -267,8 +267,8 @@ func TestUIAsksForAPIKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitText(t, ctx, "table", "keyed")
-	// The live event stream authenticates with the key in a cookie, never
-	// in its URL.
+	// The live event stream authenticates with the session cookie, and
+	// the key is in no URL.
 	waitText(t, ctx, "#live-text", "live")
 	urls, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`performance.getEntriesByType("resource").map(e => e.name)`))
 	if err != nil {

@@ -2,15 +2,16 @@
 "use strict";
 
 // ---------- API client ----------
+// It sends no key: the session cookie (session.js) goes with each call
+// by itself, as it does with the event stream's.
 const api = {
-  key: sessionStorage.getItem("nimbus.key") || "",
   // call sends body as JSON, or as it is when it is a Blob (of media type
   // opts.type) or a FormData, with opts.headers besides; opts.binary
   // answers an ArrayBuffer; opts.status answers {status, data}, for
-  // calls whose 200 and 201 mean different things.
+  // calls whose 200 and 201 mean different things. A 401 asks to sign in
+  // again and then retries the call, unless opts.noSignIn.
   async call(method, path, body, opts = {}) {
     const headers = { ...opts.headers };
-    if (this.key) headers["Authorization"] = "Bearer " + this.key;
     let payload;
     if (body instanceof Blob || body instanceof FormData) {
       payload = body;
@@ -21,12 +22,12 @@ const api = {
     }
     let resp;
     try {
-      resp = await fetch(path, { method, headers, body: payload });
+      resp = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
     } catch (e) {
       throw new ApiError(0, "network", "Cannot reach the Nimbus server: " + e.message);
     }
-    if (resp.status === 401) {
-      await askKey(this.key ? "That key was not accepted." : "");
+    if (resp.status === 401 && !opts.noSignIn) {
+      await Session.ended(); // a sign-in with another key loads the page again
       return this.call(method, path, body, opts);
     }
     if (resp.status === 204) return opts.status ? { status: 204, data: null } : null;
@@ -43,25 +44,6 @@ const api = {
 };
 class ApiError extends Error {
   constructor(status, code, message, field) { super(message); this.status = status; this.code = code; this.field = field; }
-}
-
-let keyWaiters = null;
-function askKey(problem) {
-  if (keyWaiters) return new Promise(r => keyWaiters.push(r));
-  keyWaiters = [];
-  const dlg = $("#keydialog");
-  $("#keyerror").textContent = problem;
-  $("#apikey").value = "";
-  return new Promise(resolve => {
-    $("#keyform").onsubmit = () => {
-      api.key = $("#apikey").value.trim();
-      sessionStorage.setItem("nimbus.key", api.key);
-      const waiting = keyWaiters; keyWaiters = null;
-      resolve(); waiting.forEach(r => r());
-      connectEvents();
-    };
-    dlg.showModal();
-  });
 }
 
 // ---------- helpers ----------
@@ -93,13 +75,13 @@ function toast(msg) {
 const live = { source: null, listeners: new Set(), snapshot: null };
 function connectEvents() {
   if (live.source) live.source.close();
-  // EventSource cannot send an Authorization header: the key goes in a
-  // cookie for this one route, never in the URL (URLs reach logs and history).
-  document.cookie = "nimbus_key=" + (api.key ? encodeURIComponent(api.key) : "") +
-    "; path=/api/events; SameSite=Strict" + (api.key ? "" : "; max-age=0");
+  live.source = null;
+  const mark = (on, text) => { $("#live").classList.toggle("on", on); $("#live-text").textContent = text; };
+  if (!Session.can("read")) { mark(false, "off"); return; } // the stream needs the read scope
+  // The session cookie authenticates the stream (EventSource sends no
+  // header of ours), never a key in its URL.
   const es = new EventSource("/api/events");
   live.source = es;
-  const mark = (on, text) => { $("#live").classList.toggle("on", on); $("#live-text").textContent = text; };
   es.onopen = () => mark(true, "live");
   es.onerror = () => mark(false, "reconnecting");
   es.addEventListener("execution", e => { const ev = JSON.parse(e.data); live.listeners.forEach(f => f("execution", ev)); });
@@ -114,27 +96,34 @@ function onLive(f) { live.listeners.add(f); return () => live.listeners.delete(f
 
 // ---------- router ----------
 let cleanup = [];
+// Each route names the scope its page needs and what the page is, for
+// the notice shown to a key without it.
 const routes = [
-  [/^#?\/?$/, dashboard, "dashboard"],
-  [/^#\/functions\/?$/, functionsPage, "functions"],
-  [/^#\/new$/, fn => editPage(null), "functions"],
-  [/^#\/functions\/([^/]+)\/edit$/, editPage, "functions"],
-  [/^#\/functions\/([^/]+)\/executions\/([^/]+)$/, executionPage, "functions"],
-  [/^#\/functions\/([^/]+)$/, detailPage, "functions"],
+  [/^#?\/?$/, dashboard, "dashboard", "read", "the dashboard"],
+  [/^#\/functions\/?$/, functionsPage, "functions", "read", "the list of functions"],
+  [/^#\/new$/, fn => editPage(null), "functions", "deploy", "creating a function"],
+  [/^#\/functions\/([^/]+)\/edit$/, editPage, "functions", "deploy", "changing a function's settings"],
+  [/^#\/functions\/([^/]+)\/executions\/([^/]+)$/, executionPage, "functions", "read", "an execution"],
+  [/^#\/functions\/([^/]+)$/, detailPage, "functions", "read", "a function's page"],
+  [/^#\/keys$/, Admin.keysPage, "keys", "admin", "the Keys page"],
+  [/^#\/secrets$/, Admin.secretsPage, "secrets", "admin", "the Secrets page"],
+  [/^#\/audit$/, Admin.auditPage, "audit", "admin", "the audit log"],
 ];
 async function route() {
   cleanup.forEach(f => f()); cleanup = [];
   const hash = location.hash || "#/";
   const main = $("#main");
-  for (const [re, view, nav] of routes) {
+  for (const [re, view, nav, scope, what] of routes) {
     const m = hash.match(re);
     if (!m) continue;
     document.querySelectorAll("[data-nav]").forEach(a => a.classList.toggle("active", a.dataset.nav === nav));
     main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
     try {
-      await view(...m.slice(1).map(decodeURIComponent));
+      if (!Session.can(scope)) Session.notAllowed(scope, what);
+      else await view(...m.slice(1).map(decodeURIComponent));
     } catch (e) {
-      main.replaceChildren(h("h1", {}, "Something went wrong"), h("p", { class: "error", role: "alert" }, e.message),
+      // A 403 names the scope the key lacks: the server's word, shown as it is.
+      main.replaceChildren(h("h1", {}, e.status === 403 ? "Not allowed" : "Something went wrong"), h("p", { class: "error", role: "alert" }, e.message),
         h("p", {}, h("a", { href: "#/functions" }, "Back to functions")));
     }
     main.focus({ preventScroll: true });
@@ -167,9 +156,10 @@ async function functionsPage() {
       h("button", { type: "button", class: "sort", "data-col": i, onclick: () => { asc = sortBy === i ? !asc : true; sortBy = i; render(); } }, label))
     : h("th", { scope: "col" }, label));
   const table = h("table", { id: "functions" }, h("caption", { class: "sr-only" }, "Functions, sortable by each column"), h("thead", {}, h("tr", {}, heads)), body);
+  const deploy = Session.can("deploy");
   main.replaceChildren(
-    h("h1", {}, "Functions", h("a", { class: "button primary", href: "#/new" }, "New function")),
-    h("section", { class: "panel" }, functions.length ? table : h("p", { class: "empty" }, "No functions yet. ", h("a", { href: "#/new" }, "Create one from a template."))));
+    h("h1", {}, "Functions", deploy ? h("a", { class: "button primary", href: "#/new" }, "New function") : null),
+    h("section", { class: "panel" }, functions.length ? table : h("p", { class: "empty" }, "No functions yet.", deploy ? [" ", h("a", { href: "#/new" }, "Create one from a template.")] : null)));
   const now = Series.clock.now();
   for (const r of rows) {
     const href = "#/functions/" + encodeURIComponent(r.f.name);
@@ -259,16 +249,33 @@ async function editPage(name) {
   const minIn = h("input", { id: "minInstances", type: "number", min: 0, value: f.minInstances || "", placeholder: "0" });
   const concIn = h("input", { id: "concurrency", type: "number", min: 1, value: f.concurrency || "", placeholder: "1" });
   const keepIn = h("input", { id: "keepAlive", type: "number", min: 0, value: f.keepAlive || "", placeholder: "adaptive" });
+  // A variable is a value or a secret's reference, {"secret": "name"}:
+  // the server puts the secret's value in the environment when it runs;
+  // the UI shows its name only, and never reads a value.
   const envRows = h("div", { class: "kv", id: "env" });
+  const envItems = [];
+  const secrets = Session.can("admin") ? await api.call("GET", "/api/secrets").then(r => r.secrets || []).catch(() => null) : null;
   const addEnv = (k = "", v = "") => {
     const kIn = h("input", { "aria-label": "Variable name", value: k, placeholder: "NAME", class: "mono" });
-    // A reference to a secret ({secret: NAME}) shows the secret's name,
-    // read-only, and is sent back as it came: its value is never here.
-    const ref = v && typeof v === "object" ? String(v.secret) : null;
-    const vIn = h("input", { "aria-label": "Variable value", value: ref === null ? v : "secret: " + ref, placeholder: "value", class: "mono" });
-    if (ref !== null) { vIn.readOnly = true; vIn.dataset.secret = ref; vIn.title = "the value of the secret " + ref + ", never shown"; }
-    const rm = h("button", { type: "button", "aria-label": "Remove variable", onclick: () => { kIn.remove(); vIn.remove(); rm.remove(); } }, "✕");
-    envRows.append(kIn, vIn, rm);
+    const ref = v && typeof v === "object" ? v.secret || "" : null;
+    let cell, value;
+    if (ref === null) {
+      cell = h("input", { "aria-label": "Variable value", value: v, placeholder: "value", class: "mono" });
+      value = () => cell.value;
+    } else {
+      // From the secrets list when the key may read it, else by name.
+      const pick = secrets
+        ? h("select", { class: "mono secret-pick", "aria-label": "Secret of the variable" }, h("option", { value: "" }, "choose a secret"),
+          [...new Set([...secrets.map(x => x.name), ...(ref ? [ref] : [])])].map(n => h("option", { value: n }, n)))
+        : h("input", { class: "mono secret-pick", "aria-label": "Secret of the variable", placeholder: "secret name", autocomplete: "off" });
+      pick.value = ref;
+      cell = h("span", { class: "secret-ref" }, h("span", { "aria-hidden": "true" }, "🔒"), " secret: ", pick);
+      value = () => ({ secret: pick.value.trim() });
+    }
+    const item = { kIn, value };
+    const rm = h("button", { type: "button", "aria-label": "Remove variable", onclick: () => { kIn.remove(); cell.remove(); rm.remove(); envItems.splice(envItems.indexOf(item), 1); } }, "✕");
+    envItems.push(item);
+    envRows.append(kIn, cell, rm);
   };
   Object.entries(f.env || {}).forEach(([k, v]) => addEnv(k, v));
   const tmpl = existing ? null : h("select", { id: "template" },
@@ -305,7 +312,9 @@ async function editPage(name) {
       h("div", { class: "fields" }, field("minInstances", "Min instances (kept warm)", minIn), field("concurrency", "Calls per instance", concIn),
         field("keepAlive", "Keep-alive (ms)", keepIn, "empty: the server's, adaptive by default")),
       h("label", {}, "Environment variables"), envRows,
-      h("div", { class: "row" }, h("button", { type: "button", onclick: () => addEnv() }, "Add variable")),
+      h("div", { class: "row" }, h("button", { type: "button", onclick: () => addEnv() }, "Add variable"),
+        h("button", { type: "button", id: "add-secret-env", onclick: () => addEnv("", { secret: "" }) }, "Add secret reference"),
+        secrets && !secrets.length ? h("span", { class: "muted small" }, "No secrets yet: ", h("a", { href: "#/secrets" }, "create one"), ".") : null),
       err, building.el,
       h("div", { class: "row" }, save, h("a", { class: "button", href: existing ? "#/functions/" + encodeURIComponent(name) : "#/functions" }, "Cancel"))));
   // A create builds the new function's dependencies before it answers:
@@ -318,12 +327,9 @@ async function editPage(name) {
     if (code) code.markError("");
     showError(err, null);
     const env = {};
-    const cells = [...envRows.querySelectorAll("input")];
-    for (let i = 0; i < cells.length; i += 2) {
-      if (!cells[i].value.trim()) continue;
-      const vIn = cells[i + 1];
-      env[cells[i].value.trim()] = "secret" in vIn.dataset ? { secret: vIn.dataset.secret } : vIn.value;
-    }
+    for (const { kIn, value } of envItems) if (kIn.value.trim()) env[kIn.value.trim()] = value();
+    const unnamed = Object.entries(env).find(([, v]) => typeof v === "object" && !v.secret);
+    if (unnamed) { showError(err, `Choose the secret of ${unnamed[0]}.`); return; }
     const body = { name: nameIn.value.trim(), runtime: rtIn.value, env, driver: driverIn.value };
     if (handlerIn.value.trim()) body.handler = handlerIn.value.trim();
     else if (existing) body.handler = defaultHandler(rtIn.value);
@@ -503,23 +509,25 @@ async function detailPage(name) {
   const versionPanel = Versions.panel(f, {
     onLoad: ({ versions, aliases }) => { Versions.fillQualifiers(qualifierSel, versions, aliases); fillVersionFilter(versions); },
   });
-  const del = h("button", { type: "button", class: "danger", id: "delete" }, "Delete");
-  del.onclick = async () => {
+  const deploy = Session.can("deploy"), invoke = Session.can("invoke");
+  const del = deploy ? h("button", { type: "button", class: "danger", id: "delete" }, "Delete") : null;
+  if (del) del.onclick = async () => {
     if (!confirm(`Delete ${f.name} and all its executions? This cannot be undone.`)) return;
     try { await api.call("DELETE", "/api/functions/" + encodeURIComponent(f.id)); toast(`${f.name} deleted`); location.hash = "#/functions"; }
     catch (e) { showError(invokeErr, e); }
   };
   main.replaceChildren(
     h("h1", {}, f.name, code.summary,
-      h("a", { class: "button", href: `#/functions/${encodeURIComponent(f.name)}/edit` }, "Settings"), del),
+      deploy ? h("a", { class: "button", href: `#/functions/${encodeURIComponent(f.name)}/edit` }, "Settings") : null, del),
     code.facts,
     h("p", { class: "muted", id: "scaling" }, scaling(f)),
     stats,
     code.el,
     versionPanel.el,
     h("div", { class: "grid two", style: "margin-top:1rem" },
-      h("section", { class: "panel" }, h("h2", {}, "Invoke"), tests.el, h("label", { for: "payload" }, "Event (JSON) — Ctrl+Enter to run"), payload.el, invokeErr,
-        h("div", { class: "row" }, h("label", { for: "invoke-qualifier", class: "inline-label" }, "Version or alias"), qualifierSel, run, asyncIn, h("label", { for: "invoke-async", class: "inline-label" }, "Async (queue it, answer 202 at once)")), result),
+      invoke ? h("section", { class: "panel" }, h("h2", {}, "Invoke"), tests.el, h("label", { for: "payload" }, "Event (JSON) — Ctrl+Enter to run"), payload.el, invokeErr,
+        h("div", { class: "row" }, h("label", { for: "invoke-qualifier", class: "inline-label" }, "Version or alias"), qualifierSel, run, asyncIn, h("label", { for: "invoke-async", class: "inline-label" }, "Async (queue it, answer 202 at once)")), result)
+        : h("section", { class: "panel", id: "invoke-off" }, h("h2", {}, "Invoke"), Session.lacks("invoke", "calling the function")),
       h("div", {},
         h("div", { class: "row", style: "margin:0 0 .6rem" }, h("label", { for: "fn-window", class: "inline-label" }, "Charts over"), windowSel),
         h("section", { class: "panel" }, h("h2", {}, "Invocations and errors per ", perStep), bCount),
@@ -550,9 +558,10 @@ async function detailPage(name) {
 // place when the API shows them inline, else listed; an archive up or
 // down; and its dependency build, followed live on the function's own
 // event stream. summary and facts are the header's lines that change
-// with a new version.
+// with a new version. Without the deploy scope the code is read-only.
 function codePanel(f) {
   const path = "/api/functions/" + encodeURIComponent(f.id);
+  const deploy = Session.can("deploy");
   let shown = f, editor = null;
   const summary = h("span", { class: "badge muted", id: "fn-summary" });
   const facts = h("p", { class: "muted", id: "fn-facts" });
@@ -584,8 +593,8 @@ function codePanel(f) {
       // The handler's module first: "main.handler" → main.py.
       const mod = g.handler.slice(0, g.handler.lastIndexOf("."));
       const first = Object.keys(g.files).find(p => p.replace(/\.[^./]*$/, "") === mod);
-      editor = Code.editor({ files: g.files, first, onChange: dirtyChanged });
-      body.replaceChildren(editor.el, editRow);
+      editor = Code.editor({ files: g.files, first, onChange: dirtyChanged, readOnly: !deploy });
+      body.replaceChildren(editor.el, deploy ? editRow : null);
     } else {
       editor = null;
       const info = g.codeInfo || { files: [], size: 0, unpackedSize: 0 };
@@ -653,9 +662,9 @@ function codePanel(f) {
   }
   archiveIn.onchange = () => { uploadBtn.disabled = !archiveIn.files.length; archiveIn.removeAttribute("aria-invalid"); };
   uploadBtn.onclick = upload;
-  // With an API key the download goes through fetch, which can send it.
+  // The download goes through fetch: an ended session asks to sign in
+  // again, and an error shows here rather than as a downloaded file.
   download.onclick = async e => {
-    if (!api.key) return;
     e.preventDefault();
     try {
       const buf = await api.call("GET", path + "/code", undefined, { binary: true });
@@ -687,10 +696,10 @@ function codePanel(f) {
   const el = h("section", { class: "panel", id: "code", "aria-labelledby": "code-title" },
     h("h2", { id: "code-title" }, "Code"),
     build.el, body, err,
-    h("div", { class: "row transfer" }, download,
+    h("div", { class: "row transfer" }, download, deploy ? [
       h("label", { for: "archive", class: "inline-label" }, "Upload archive (.zip, .tar.gz)"), archiveIn,
-      h("label", { for: "archive-handler", class: "inline-label" }, "with handler (optional)"), handlerIn, uploadBtn));
-  el.addEventListener("keydown", e => { if (e.key === "s" && (e.ctrlKey || e.metaKey) && editor) { e.preventDefault(); save(); } });
+      h("label", { for: "archive-handler", class: "inline-label" }, "with handler (optional)"), handlerIn, uploadBtn] : null));
+  el.addEventListener("keydown", e => { if (e.key === "s" && (e.ctrlKey || e.metaKey) && editor && deploy) { e.preventDefault(); save(); } });
   show(f, true);
   return { el, summary, facts, close: () => events.close() };
 }
@@ -727,16 +736,23 @@ async function executionPage(name, id) {
   main.replaceChildren(h("h1", {}, h("a", { href: "#/functions/" + encodeURIComponent(name) }, name), " › execution"),
     h("section", { class: "panel" }, h("p", { class: "muted" }, `Started ${new Date(ex.startedAt).toLocaleString()}` + (ex.queueMs ? ` · queued ${ms(ex.queueMs)}` : "")),
       h("h3", {}, "Event"), JsonView.view(ex.event, { id: "exec-event", label: "the event" }), executionView(ex)),
-    Versions.replayPanel(name, ex));
+    Session.can("invoke") ? Versions.replayPanel(name, ex) : null);
 }
 
 // ---------- theme and start ----------
 function applyTheme(t) { document.documentElement.dataset.theme = t; localStorage.setItem("nimbus.theme", t); }
 applyTheme(localStorage.getItem("nimbus.theme") || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
 $("#theme").onclick = () => applyTheme(document.documentElement.dataset.theme === "dark" ? "light" : "dark");
-window.addEventListener("hashchange", route);
-connectEvents();
-route();
+$("#signout").onclick = () => Session.signOut();
+// start reads the session first: what the pages show depends on the key.
+async function start() {
+  try { await Session.load(); } catch (e) { /* the page says it: the server is not there */ }
+  if (Session.needsSignIn) await Session.signIn("");
+  window.addEventListener("hashchange", route);
+  connectEvents();
+  route();
+}
+start();
 
 // versionName is the version an execution ran: a published number, or
 // $LATEST (the draft).

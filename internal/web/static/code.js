@@ -64,8 +64,9 @@ const Code = (() => {
   // editor edits a files map: a tree of its files beside one editor per
   // file (each keeps its unsaved text when another is shown), with files
   // added, renamed and deleted. files() is the map to send. first is the
-  // file shown first (else the first by path).
-  function editor({ files, first = null, onChange = () => { } }) {
+  // file shown first (else the first by path). readOnly shows the files
+  // to read, without the controls that change them.
+  function editor({ files, first = null, onChange = () => { }, readOnly = false }) {
     let saved = { ...files };
     const entries = new Map(); // path → { ed, pane } for files whose editor exists; else the text
     let texts = new Map(Object.entries(files));
@@ -97,7 +98,7 @@ const Code = (() => {
     function ensure(p) {
       if (entries.has(p)) return entries.get(p);
       const id = "code-" + ++seq;
-      const ed = Editor.create({ id, label: p, value: texts.get(p) ?? "", indent: indentOf(p) });
+      const ed = Editor.create({ id, label: p, value: texts.get(p) ?? "", indent: indentOf(p), readOnly });
       ed.textarea.dataset.path = p;
       ed.textarea.addEventListener("input", () => {
         const b = treeBox.querySelector(`button[data-path="${CSS.escape(ed.textarea.dataset.path)}"] .modified`);
@@ -124,7 +125,7 @@ const Code = (() => {
         const e = ensure(p);
         e.pane.hidden = false;
         editorLabel.htmlFor = e.ed.textarea.id;
-        editorLabel.replaceChildren(h("span", { class: "mono" }, p), h("span", { class: "muted" }, " — Tab indents; Esc then Tab leaves the editor"));
+        editorLabel.replaceChildren(h("span", { class: "mono" }, p), h("span", { class: "muted" }, readOnly ? " — read-only: this key lacks the deploy scope" : " — Tab indents; Esc then Tab leaves the editor"));
         if (focus) e.ed.textarea.focus();
       }
       markCurrent(treeBox, p);
@@ -166,12 +167,12 @@ const Code = (() => {
     newIn.onkeydown = e => { if (e.key === "Enter") { e.preventDefault(); add(); } };
 
     const el = h("div", { class: "files" },
-      h("div", { class: "tree-pane" }, treeBox, empty,
+      h("div", { class: "tree-pane" }, treeBox, empty, readOnly ? null : [
         h("label", { for: "new-file" }, "New file path"),
-        h("div", { class: "inline" }, newIn, addBtn)),
-      h("div", { class: "editor-pane" },
+        h("div", { class: "inline" }, newIn, addBtn)]),
+      h("div", { class: "editor-pane" }, readOnly ? null : [
         h("label", { for: "file-path" }, "Path of this file"),
-        h("div", { class: "inline" }, pathIn, renameBtn, deleteBtn),
+        h("div", { class: "inline" }, pathIn, renameBtn, deleteBtn)],
         err, editorLabel, editors));
 
     // reset shows files as saved: the editors start again from them.

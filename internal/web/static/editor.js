@@ -3,7 +3,8 @@
 "use strict";
 const Editor = (() => {
   const pairs = { "(": ")", "[": "]", "{": "}", '"': '"', "'": "'" };
-  function create({ id, label, value = "", indent = "    ", rows = 18 }) {
+  // readOnly shows the text without letting it change.
+  function create({ id, label, value = "", indent = "    ", rows = 18, readOnly = false }) {
     const wrap = document.createElement("div");
     wrap.className = "editor";
     const gutter = document.createElement("div");
@@ -14,6 +15,7 @@ const Editor = (() => {
     ta.setAttribute("autocapitalize", "off"); ta.setAttribute("autocomplete", "off");
     ta.className = "mono";
     if (label) ta.setAttribute("aria-label", label);
+    ta.readOnly = readOnly;
     wrap.append(gutter, ta);
     let marked = 0;
     const render = () => {
@@ -30,6 +32,7 @@ const Editor = (() => {
       ta.dispatchEvent(new Event("input", { bubbles: true }));
     };
     ta.addEventListener("keydown", e => {
+      if (ta.readOnly) return; // Tab moves on; nothing is typed
       const { selectionStart: a, selectionEnd: b, value: v } = ta;
       if (e.key === "Tab" && !e.ctrlKey && !e.altKey && !e.metaKey) {
         // Escape leaves the editor for keyboard users: Tab indents only

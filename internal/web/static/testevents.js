@@ -60,9 +60,11 @@ const TestEvents = (() => {
       change(list => list.filter(e => e.name !== name), `Deleted test event ${name}`);
     };
     fill();
+    // Saving and deleting change the function: the deploy scope's.
+    const deploy = Session.can("deploy");
     const el = h("div", { class: "test-events", id: "test-events" },
-      h("div", { class: "row" }, pick, invokeWith, del),
-      h("div", { class: "row" }, nameIn, save), err);
+      h("div", { class: "row" }, pick, invokeWith, deploy ? del : null),
+      deploy ? h("div", { class: "row" }, nameIn, save) : null, err);
     return { el };
   }
   return { panel };

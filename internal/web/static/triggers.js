@@ -100,14 +100,14 @@ const Triggers = (() => {
         try { const full = await api.call("GET", lp); detail.querySelector("pre").textContent = json(full.event); detail.dataset.loaded = "1"; }
         catch (e) { detail.querySelector("pre").textContent = e.message; }
       };
-      const replay = h("button", { type: "button", class: "replay", "aria-label": "Replay " + id }, "Replay");
-      replay.onclick = () => act(replay, async () => {
+      const replay = Session.can("invoke") ? h("button", { type: "button", class: "replay", "aria-label": "Replay " + id }, "Replay") : null;
+      if (replay) replay.onclick = () => act(replay, async () => {
         const a = await api.call("POST", lp + "/replay", {});
         toast(`Replayed: execution ${a.executionId} queued`);
         onReplay(a);
       });
-      const del = h("button", { type: "button", class: "danger delete", "aria-label": "Delete dead letter " + id }, "Delete");
-      del.onclick = () => act(del, () => api.call("DELETE", lp));
+      const del = Session.can("deploy") ? h("button", { type: "button", class: "danger delete", "aria-label": "Delete dead letter " + id }, "Delete") : null;
+      if (del) del.onclick = () => act(del, () => api.call("DELETE", lp));
       const e = d.error ? `${d.error.type}: ${d.error.message}` : "–";
       const tr = h("tr", { "data-id": id },
         h("td", {}, when(d.deadAt, ago), h("div", { class: "muted small" }, "accepted ", when(d.acceptedAt, ago))),
@@ -130,7 +130,7 @@ const Triggers = (() => {
       if (!out.length) out.push(h("tr", {}, h("td", { colspan: 5, class: "empty" }, "No dead letters.")));
       if (r.total > (r.deadLetters || []).length) out.push(h("tr", {}, h("td", { colspan: 5, class: "muted" }, `Showing the latest ${r.deadLetters.length} of ${r.total}.`)));
       letters.replaceChildren(...out);
-      clearAll.hidden = !rows.size;
+      clearAll.hidden = !rows.size || !Session.can("deploy");
     }
     clearAll.onclick = () => {
       if (!confirm(`Delete all dead letters of ${f.name}? Their calls will not run.`)) return;

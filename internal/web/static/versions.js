@@ -45,7 +45,8 @@ const Versions = (() => {
     const ea = a.env || {}, eb = b.env || {};
     const added = Object.keys(eb).filter(k => !(k in ea)).sort();
     const removed = Object.keys(ea).filter(k => !(k in eb)).sort();
-    const changed = Object.keys(eb).filter(k => k in ea && ea[k] !== eb[k]).sort();
+    // A value or a secret's reference ({"secret": "name"}).
+    const changed = Object.keys(eb).filter(k => k in ea && JSON.stringify(ea[k]) !== JSON.stringify(eb[k])).sort();
     if (added.length) out.push("env added: " + added.join(", "));
     if (removed.length) out.push("env removed: " + removed.join(", "));
     if (changed.length) out.push("env changed: " + changed.join(", "));
@@ -90,8 +91,11 @@ const Versions = (() => {
 
   // panel is the Versions section of function f; onLoad is told of the
   // versions and aliases each time they are read.
+  // Publishing, deleting and aliases are the deploy scope's: without it
+  // the panel only lists.
   function panel(f, { onLoad = () => { } } = {}) {
     const path = "/api/functions/" + enc(f.id);
+    const deploy = Session.can("deploy");
     let versions = [], aliases = [];
     const openDiffs = new Set(); // versions whose changes are shown, kept across reloads
     const openHistories = new Set();
@@ -145,7 +149,7 @@ const Versions = (() => {
       const tr = h("tr", { "data-version": n },
         h("th", { scope: "row" }, "v" + n), h("td", { class: "description" }, v.description || h("span", { class: "muted" }, "–")),
         h("td", {}, v.publishedAt ? when(v.publishedAt) : "–"), h("td", { class: "mono sha", title: sha }, sha ? sha.slice(0, 12) : "–"),
-        h("td", { class: "actions" }, toggle, del));
+        h("td", { class: "actions" }, toggle, deploy ? del : null));
       return [tr, detail];
     }
 
@@ -169,7 +173,7 @@ const Versions = (() => {
       };
       return h("tr", { "data-alias": a.name },
         h("th", { scope: "row" }, a.name, a.description ? h("div", { class: "muted small" }, a.description) : null),
-        h("td", { class: "routes" }, routes(a), rolloutNote(a.rollout)), h("td", {}, hist), h("td", { class: "actions" }, move, rollback, del));
+        h("td", { class: "routes" }, routes(a), rolloutNote(a.rollout)), h("td", {}, hist), h("td", { class: "actions" }, deploy ? [move, rollback, del] : null));
     }
 
     // The form that creates an alias, or moves the one it names.
@@ -255,15 +259,15 @@ const Versions = (() => {
     }
 
     const el = h("section", { class: "panel", id: "versions-panel", "aria-labelledby": "versions-title" }, title,
-      h("div", { class: "row publish" }, h("label", { for: "publish-description", class: "inline-label" }, "Publish the draft as a new version"),
-        descIn, publishBtn, publishStatus),
+      deploy ? h("div", { class: "row publish" }, h("label", { for: "publish-description", class: "inline-label" }, "Publish the draft as a new version"),
+        descIn, publishBtn, publishStatus) : null,
       err,
       h("table", {}, h("caption", { class: "sr-only" }, "Versions"),
         h("thead", {}, h("tr", {}, ["Version", "Description", "Published", "Code", "Actions"].map(t => h("th", { scope: "col" }, t)))), vBody),
       h("h3", {}, "Aliases"),
       h("table", {}, h("caption", { class: "sr-only" }, "Aliases"),
         h("thead", {}, h("tr", {}, ["Alias", "Sends calls to", "History", "Actions"].map(t => h("th", { scope: "col" }, t)))), aBody),
-      aliasForm);
+      deploy ? aliasForm : null);
     return { el, load };
   }
 
