@@ -135,6 +135,7 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 			return fns.Code(ctx, f)
 		}),
 		Records:           st,
+		Secrets:           az.secrets,
 		Metrics:           rec,
 		Logger:            log,
 		QueueTimeout:      cfg.QueueTimeout,
@@ -184,6 +185,7 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		LayerDir: filepath.Join(dataDir, "layers", "uploaded"),
 		Events:   rec.Events(),
 		Audit:    az.audit,
+		Secrets:  az.secrets,
 		Builder:  depsBuilder{builder},
 		Limits: build.Limits{
 			ArchiveBytes: cfg.MaxArchiveBytes, UnpackedBytes: cfg.MaxUnpackedBytes, Files: cfg.MaxArchiveFiles,
@@ -233,6 +235,7 @@ func New(ctx context.Context, cfg config.Config, lookup func(string) (string, bo
 		closeAll()
 		return nil, err
 	}
+	az.secrets.UsedBy = fns.UsedBy
 	s := &Server{cfg: cfg, log: log, store: st, bus: b, async: queue, sched: sched, engine: eng, fns: fns, metrics: rec, drivers: drivers, interp: interp, stopping: make(chan struct{}), auth: az}
 	handler := api.New(api.Config{
 		Store:        st,
