@@ -20,7 +20,9 @@ import (
 // /bin/sh, the stdlib without tests or site-packages, and a content hash
 // that does not change while the host's files do not.
 func TestTree(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// A guard against a hang, not a claim: collecting a tree runs ldd on
+	// every library, which a loaded 2-core machine has taken a minute for.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	in, _ := runtime.FindInterpreters(ctx, os.LookupEnv)
 	if in.Path(runtime.Python) == "" || in.Path(runtime.NodeJS) == "" {
