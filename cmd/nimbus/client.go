@@ -68,6 +68,25 @@ func formatFlag(cmd *cobra.Command, format *string) {
 
 func checkFormat(format string) error { return usage(cli.CheckFormat(format)) }
 
+// eachRun is the RunE of a command that does one thing (do) to each of
+// its arguments, in order, stopping at the first failure, and says so of
+// each (done, a format with the argument).
+func (g *globals) eachRun(conn *connFlags, std stdio, done string, do func(*cli.Client, context.Context, string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, a []string) error {
+		c, err := conn.client(std)
+		if err != nil {
+			return err
+		}
+		for _, arg := range a {
+			if err := do(c, cmd.Context(), arg); err != nil {
+				return err
+			}
+			g.say(std, done, arg)
+		}
+		return nil
+	}
+}
+
 // readRun is the RunE of a read command: it fetches what it shows (the
 // API's JSON, and it decoded), then prints the JSON in the format asked
 // for, or table for the table.
@@ -131,19 +150,7 @@ func fnCmd(g *globals, std stdio) *cobra.Command {
 		Use:   "delete NAME...",
 		Short: "delete functions, their instances and their history",
 		Args:  args(cobra.MinimumNArgs(1)),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			c, err := conn.client(std)
-			if err != nil {
-				return err
-			}
-			for _, name := range a {
-				if err := c.DeleteFunction(cmd.Context(), name); err != nil {
-					return err
-				}
-				g.say(std, "deleted %s", name)
-			}
-			return nil
-		},
+		RunE:  g.eachRun(&conn, std, "deleted %s", (*cli.Client).DeleteFunction),
 	}
 
 	var out string

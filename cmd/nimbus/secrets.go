@@ -98,19 +98,7 @@ history: prefer a file or standard input. The value is never printed.`,
 		Use:   "rm NAME...",
 		Short: "remove secrets (refused while a function uses one)",
 		Args:  args(cobra.MinimumNArgs(1)),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			c, err := conn.client(std)
-			if err != nil {
-				return err
-			}
-			for _, name := range a {
-				if err := c.DeleteSecret(cmd.Context(), name); err != nil {
-					return err
-				}
-				g.say(std, "removed secret %s", name)
-			}
-			return nil
-		},
+		RunE:  g.eachRun(&conn, std, "removed secret %s", (*cli.Client).DeleteSecret),
 	}
 	cmd.AddCommand(set, list, rm)
 	return cmd
@@ -182,19 +170,7 @@ func keysCmd(g *globals, std stdio) *cobra.Command {
 		Use:   "rm ID...",
 		Short: "revoke API keys",
 		Args:  args(cobra.MinimumNArgs(1)),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			c, err := conn.client(std)
-			if err != nil {
-				return err
-			}
-			for _, id := range a {
-				if err := c.DeleteKey(cmd.Context(), id); err != nil {
-					return err
-				}
-				g.say(std, "revoked key %s", id)
-			}
-			return nil
-		},
+		RunE:  g.eachRun(&conn, std, "revoked key %s", (*cli.Client).DeleteKey),
 	}
 	cmd.AddCommand(create, list, rm)
 	return cmd
