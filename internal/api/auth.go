@@ -341,12 +341,9 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if name := r.PathValue("name"); name != "" {
-		if b.Name != "" && b.Name != name {
-			writeError(w, fn.Invalid("name", fmt.Sprintf("the body names %q, the path %q", b.Name, name)))
-			return
-		}
-		b.Name = name
+	if err := nameFromPath(r, &b.Name); err != nil {
+		writeError(w, err)
+		return
 	}
 	if b.Value == nil {
 		writeError(w, fn.Invalid("value", "a secret needs a value"))

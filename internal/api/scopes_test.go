@@ -332,3 +332,36 @@ func TestAuditAPI(t *testing.T) {
 		t.Errorf("a bad since: %d", st)
 	}
 }
+
+func TestSecretsAPI(t *testing.T) {
+	h := newHarness(t, options{key: "b00t"})
+	var info map[string]any
+	if st := h.do("POST", "/api/secrets/db", map[string]any{"value": "v1", "description": "d"}, &info); st != 201 || info["version"] != 1.0 {
+		t.Fatalf("create by path: %d %v", st, info)
+	}
+	if st := h.do("POST", "/api/secrets/other", map[string]any{"name": "db", "value": "x"}, nil); st != 400 {
+		t.Errorf("body and path disagree: %d", st)
+	}
+	if st := h.do("POST", "/api/secrets", map[string]any{"name": "db", "value": "x"}, nil); st != 409 {
+		t.Errorf("create twice: %d", st)
+	}
+	if st := h.do("POST", "/api/secrets", map[string]any{"name": "novalue"}, nil); st != 400 {
+		t.Errorf("create without a value: %d", st)
+	}
+	if st := h.do("PUT", "/api/secrets/db", map[string]any{"value": "v2"}, &info); st != 200 || info["version"] != 2.0 || info["description"] != "d" {
+		t.Errorf("update: %d %v", st, info)
+	}
+	if st := h.do("PUT", "/api/secrets/nosuch", map[string]any{"value": "v"}, nil); st != 404 {
+		t.Errorf("update of no secret: %d", st)
+	}
+	resp, body := h.send("GET", "/api/secrets", "", nil)
+	if resp.StatusCode != 200 || strings.Contains(body, "v2") || !strings.Contains(body, `"name":"db"`) {
+		t.Errorf("list: %d %s", resp.StatusCode, body)
+	}
+	if st := h.do("DELETE", "/api/secrets/db", nil, nil); st != 204 {
+		t.Errorf("delete: %d", st)
+	}
+	if st := h.do("GET", "/api/secrets/db", nil, nil); st != 404 {
+		t.Errorf("get after delete: %d", st)
+	}
+}

@@ -178,12 +178,9 @@ func (s *Server) createAlias(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if name := r.PathValue("name"); name != "" {
-		if b.Name != "" && b.Name != name {
-			writeError(w, fn.Invalid("name", fmt.Sprintf("the body names %q, the path %q", b.Name, name)))
-			return
-		}
-		b.Name = name
+	if err := nameFromPath(r, &b.Name); err != nil {
+		writeError(w, err)
+		return
 	}
 	a, err := s.cfg.Functions.CreateAlias(r.Context(), r.PathValue("id"), &fn.Alias{
 		Name: b.Name, Version: b.Version, AdditionalVersionWeights: b.AdditionalVersionWeights, Description: b.Description,
@@ -304,4 +301,16 @@ func qualified(r *http.Request, param string) (string, string, error) {
 		q = v
 	}
 	return name, q, nil
+}
+
+// nameFromPath sets *name to the path's {name}, for a create that takes
+// the name in its path or its body: both, they must agree.
+func nameFromPath(r *http.Request, name *string) error {
+	if p := r.PathValue("name"); p != "" {
+		if *name != "" && *name != p {
+			return fn.Invalid("name", fmt.Sprintf("the body names %q, the path %q", *name, p))
+		}
+		*name = p
+	}
+	return nil
 }
