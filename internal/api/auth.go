@@ -91,11 +91,14 @@ func (s *Server) authenticate(r *http.Request) authResult {
 		p, err = s.keys.Authenticate(r.Context(), token)
 	}
 	if err != nil {
-		s.failures.Fail(addr)
-		s.log.Warn("failed authentication", "source", addr, "key", auth.IDOf(token), "session", session, "path", r.URL.Path, "err", err)
 		if session {
+			// A session that ended is no attack (its MAC cannot be
+			// guessed): it does not count against the address, whose
+			// user is about to sign in again.
 			return authResult{err: fmt.Errorf("%w: your session has ended (%v): sign in again", errUnauthorized, err)}
 		}
+		s.failures.Fail(addr)
+		s.log.Warn("failed authentication", "source", addr, "key", auth.IDOf(token), "path", r.URL.Path, "err", err)
 		return authResult{err: fmt.Errorf("%w: %v", errUnauthorized, err)}
 	}
 	return authResult{p: p}

@@ -365,3 +365,22 @@ func TestSecretsAPI(t *testing.T) {
 		t.Errorf("get after delete: %d", st)
 	}
 }
+
+// An ended session is a 401 that does not count as a failed
+// authentication: the UI polling with a stale cookie does not lock its
+// user out of signing in again.
+func TestEndedSessionsDoNotLockOut(t *testing.T) {
+	h := newHarness(t, options{key: "b00t"})
+	saved := h.key
+	h.key = ""
+	defer func() { h.key = saved }()
+	for range auth.FailBurst + 5 {
+		resp, _ := h.send("GET", "/api/functions", "", map[string]string{"Cookie": auth.SessionCookie + "=nmb_000000000000.1.x"})
+		if resp.StatusCode != 401 {
+			t.Fatalf("a stale session: %d", resp.StatusCode)
+		}
+	}
+	if resp, _ := h.send("POST", "/api/session", `{"key":"b00t"}`, map[string]string{"Content-Type": "application/json"}); resp.StatusCode != 200 {
+		t.Errorf("signing in after stale-session calls: %d", resp.StatusCode)
+	}
+}

@@ -267,7 +267,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	r = s.withAuth(r)
+	if strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics" {
+		r = s.withAuth(r) // the UI's files need no one
+	}
 	if err := s.checkBodyType(r); err != nil {
 		writeError(w, err)
 		return
