@@ -129,7 +129,7 @@ func writeAuthError(w http.ResponseWriter, err error) {
 		writeJSON(w, http.StatusForbidden, errorBody("forbidden", denied.Msg))
 	default:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="nimbus"`)
-		writeJSON(w, http.StatusUnauthorized, errorBody("unauthorized", err.Error()))
+		writeJSON(w, http.StatusUnauthorized, errorBody("unauthorized", strings.TrimPrefix(err.Error(), errUnauthorized.Error()+": ")))
 	}
 }
 
