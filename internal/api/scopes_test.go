@@ -151,7 +151,7 @@ func TestKeyLimits(t *testing.T) {
 	h := newHarness(t, options{key: "b00t"})
 	h.create("fa", 1)
 	// A rate limit answers 429 with Retry-After.
-	slow := h.newKey(map[string]any{"name": "slow", "scopes": []string{"read"}, "rateLimit": 0.2})
+	slow := h.newKey(map[string]any{"name": "slow", "scopes": []string{"read"}, "rateLimit": 0.001})
 	if resp, _ := h.as(slow, "GET", "/api/functions", ""); resp.StatusCode != 200 {
 		t.Fatalf("first call: %d", resp.StatusCode)
 	}

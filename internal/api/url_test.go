@@ -508,7 +508,7 @@ func TestURLScopedKeys(t *testing.T) {
 	invoke := h.newKey(map[string]any{"name": "hook", "scopes": []string{"invoke"}, "functions": []string{"orders-*"}})
 	other := h.newKey(map[string]any{"name": "other", "scopes": []string{"invoke"}, "functions": []string{"billing"}})
 	read := h.newKey(map[string]any{"name": "read", "scopes": []string{"read"}})
-	slow := h.newKey(map[string]any{"name": "slow", "scopes": []string{"invoke"}, "rateLimit": 0.1})
+	slow := h.newKey(map[string]any{"name": "slow", "scopes": []string{"invoke"}, "rateLimit": 0.001})
 	for _, tc := range []struct {
 		name, key string
 		status    int

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -327,6 +328,9 @@ func (k *Keys) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if err := k.keepsAnAdmin(ctx, before); err != nil {
+		return err
+	}
 	if err := k.store.DeleteKey(ctx, id); err != nil {
 		return err
 	}
@@ -336,6 +340,29 @@ func (k *Keys) Delete(ctx context.Context, id string) error {
 	k.mu.Unlock()
 	k.audit.Record(ctx, "key.delete", id, KeyView(before), nil)
 	return nil
+}
+
+// keepsAnAdmin refuses to revoke the last admin key for every function of
+// a server without a bootstrap key: with no key left authentication would
+// turn off, and with only lesser keys left no one could manage them.
+func (k *Keys) keepsAnAdmin(ctx context.Context, gone *store.KeyRecord) error {
+	if k.bootstrap != "" || !isAdmin(gone) {
+		return nil
+	}
+	recs, err := k.store.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.ID != gone.ID && isAdmin(r) && k.live(r) == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is the last admin key: revoking it would leave no one to manage keys (and, with no key left, turn authentication off); make another admin key first, or set NIMBUS_API_KEY: %w", gone.ID, fn.ErrConflict)
+}
+
+func isAdmin(r *store.KeyRecord) bool {
+	return len(r.Functions) == 0 && slices.Contains(r.Scopes, string(ScopeAdmin))
 }
 
 // Rotate seals again, under the current key-encryption key, every key

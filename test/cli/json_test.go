@@ -19,6 +19,7 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 	c.ok("publish", "echo")
 	c.ok("alias", "set", "echo", "live", "1")
 	c.ok("context", "add", "local", "--url", s.url)
+	c.ok("secrets", "set", "db", "--value", "v")
 	var execs struct {
 		Executions []struct {
 			ExecutionID string `json:"executionId"`
@@ -41,6 +42,9 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 		"schedules":         {"schedules"},
 		"context list":      {"context", "list"},
 		"top":               {"top"},
+		"keys list":         {"keys", "list"},
+		"secrets list":      {"secrets", "list"},
+		"audit":             {"audit"},
 	}
 	extra := map[string][]string{"metrics (server)": {"metrics"}}
 	for name, args := range commands {
