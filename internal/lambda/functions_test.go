@@ -349,6 +349,11 @@ func TestSecretReferencesThroughLambda(t *testing.T) {
 	n := serve(t, "k3y")
 	c := n.signed()
 	ctx := t.Context()
+	for _, name := range []string{"db", "token"} {
+		if st := n.api("POST", "/api/secrets", map[string]any{"name": name, "value": "v-" + name}, nil); st != http.StatusCreated {
+			t.Fatalf("POST /api/secrets %s: %d", name, st)
+		}
+	}
 	body := map[string]any{"name": "secretive", "runtime": "python", "files": map[string]string{"main.py": pyEcho},
 		"env": map[string]any{"MODE": "a", "DB_PASSWORD": map[string]string{"secret": "db"}, "TOKEN": map[string]string{"secret": "token"}}}
 	if st := n.api("POST", "/api/functions", body, nil); st != http.StatusCreated {
