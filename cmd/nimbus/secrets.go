@@ -150,7 +150,7 @@ func keysCmd(g *globals, std stdio) *cobra.Command {
 		},
 	}
 	create.Flags().StringVar(&nk.Name, "name", "", "what the key is for")
-	create.Flags().StringArrayVar(&nk.Scopes, "scope", nil, "what the key may do (repeat for more): invoke, read, write, admin")
+	create.Flags().StringArrayVar(&nk.Scopes, "scope", nil, "what the key may do (repeat for more): admin, deploy, invoke, read")
 	create.Flags().StringArrayVar(&nk.Functions, "function", nil, "a glob of the functions it may reach (repeat for more; default all)")
 	create.Flags().DurationVar(&expires, "expires", 0, "how long the key lasts, e.g. 720h (default: until revoked)")
 	create.Flags().Float64Var(&nk.RateLimit, "rate-limit", 0, "calls per second the key may make (default: no limit)")
@@ -204,7 +204,7 @@ func auditCmd(std stdio) *cobra.Command {
 	conn.add(cmd.Flags())
 	formatFlag(cmd, &format)
 	cmd.Flags().StringVar(&q.KeyID, "key-id", "", "only what this key did")
-	cmd.Flags().StringVar(&q.Action, "action", "", "only this action, e.g. secret.set")
+	cmd.Flags().StringVar(&q.Action, "action", "", "only this action (function.update) or kind (function)")
 	cmd.Flags().StringVar(&q.Target, "target", "", "only what touched this target, e.g. a function's name")
 	cmd.Flags().StringVar(&since, "since", "", "only entries since a duration ago (24h) or an RFC 3339 time")
 	cmd.Flags().IntVar(&q.Limit, "limit", 0, "at most this many entries (default: the server's)")
